@@ -1,2 +1,128 @@
-export function abi_version(): i32 { return 1; }
-export function boom(x: i32): i32 { const a = new Array<i32>(x); return a[x + 1]; }
+// The exported ABI of the core and nothing else; docs/abi.md is its specification.
+
+import {
+  ABI_VERSION, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, FLAG_ERROR, MAX_DATA_BYTES,
+  MAX_KNOWN_STATUS, MAX_RESULTS_PER_CALL, RECORD_HEADER, RESULT_SIZE, DECISION_DENY,
+} from "./abi";
+import { ToolIndex } from "./compile/tool-index";
+import { JsonParser } from "./json/parser";
+import { ErrorList } from "./manifest/errors";
+import { ManifestReader } from "./manifest/manifest";
+import { policyTable } from "./policy-table";
+import { decide, Outcome } from "./eval/decide";
+import { beginRecord } from "./eval/record";
+
+let manifestBuf: ArrayBuffer | null = null;
+let report: ArrayBuffer = new ArrayBuffer(0);
+let compiled = false;
+let attempted = false;
+
+let index: ToolIndex | null = null;
+let defaultDecision: u8 = DECISION_DENY;
+let fieldCount: i32 = 0;
+let inputBuf: ArrayBuffer = new ArrayBuffer(0);
+let resultBuf: ArrayBuffer = new ArrayBuffer(0);
+const outcome = new Outcome();
+
+export function abi_version(): i32 { return ABI_VERSION; }
+
+export function manifest_buffer(len: i32): usize {
+  const buf = new ArrayBuffer(max(len, 0));
+  manifestBuf = buf;
+  return changetype<usize>(buf);
+}
+
+export function compile(len: i32): i32 {
+  if (attempted) return -1;
+  attempted = true;
+  const buf = manifestBuf;
+  if (buf == null || len < 0 || len > buf.byteLength) {
+    const errors = new ErrorList();
+    errors.value("", "no manifest was written with manifest_buffer");
+    report = String.UTF8.encode(errors.toJson());
+    return 1;
+  }
+  const parser = new JsonParser(changetype<usize>(buf), len);
+  const doc = parser.parse();
+  if (doc == null) {
+    const errors = new ErrorList();
+    errors.value("", <string>parser.error);
+    report = String.UTF8.encode(errors.toJson());
+    return 1;
+  }
+  const reader = new ManifestReader();
+  if (!reader.read(doc)) {
+    report = String.UTF8.encode(reader.errors.toJson());
+    return reader.errors.count;
+  }
+  const m = reader.m;
+  fieldCount = m.fields.count;
+  index = new ToolIndex(m.fields.find(["tool"]), m.rules);
+  defaultDecision = m.defaultDecision;
+  report = String.UTF8.encode(policyTable(m));
+  // One maximal record always fits (docs/abi.md); the region is 8-byte aligned.
+  inputBuf = new ArrayBuffer(RECORD_HEADER + fieldCount * ENTRY_SIZE + MAX_DATA_BYTES + 64 * 1024);
+  resultBuf = new ArrayBuffer(MAX_RESULTS_PER_CALL * RESULT_SIZE);
+  manifestBuf = null;
+  compiled = true;
+  return 0;
+}
+
+export function report_ptr(): usize { return changetype<usize>(report); }
+export function report_len(): i32 { return report.byteLength; }
+export function field_count(): i32 { return fieldCount; }
+export function input_ptr(): usize { return compiled ? alignedInput() : 0; }
+export function input_capacity(): i32 { return compiled ? inputBuf.byteLength - <i32>(alignedInput() - changetype<usize>(inputBuf)) : 0; }
+export function result_ptr(): usize { return compiled ? changetype<usize>(resultBuf) : 0; }
+export function result_capacity(): i32 { return compiled ? MAX_RESULTS_PER_CALL : 0; }
+
+function alignedInput(): usize {
+  return (changetype<usize>(inputBuf) + 7) & ~<usize>7;
+}
+
+export function evaluate(count: i32): i32 {
+  if (!compiled || count < 0 || count > MAX_RESULTS_PER_CALL) return -1;
+  const idx = changetype<ToolIndex>(index);
+  const start = alignedInput();
+  const end = start + <usize>input_capacity();
+  const minSize = <u32>(RECORD_HEADER + fieldCount * ENTRY_SIZE);
+  let pos = start;
+  let out = changetype<usize>(resultBuf);
+  let lost = false; // a bad size makes every later record unreachable
+  for (let i = 0; i < count; i++, out += RESULT_SIZE) {
+    let error: i32 = ERR_NONE;
+    let size: u32 = 0;
+    if (lost || pos + RECORD_HEADER > end) {
+      error = ERR_MALFORMED;
+      lost = true;
+    } else {
+      size = load<u32>(pos);
+      const status = load<u32>(pos, 4);
+      if (size < <u32>RECORD_HEADER || (size & 7) != 0 || <u64>pos + <u64>size > <u64>end) {
+        error = ERR_MALFORMED;
+        lost = true;
+      } else if (status != 0) {
+        error = status <= <u32>MAX_KNOWN_STATUS ? <i32>status : ERR_MALFORMED;
+      } else if (size < minSize) {
+        error = ERR_MALFORMED;
+      } else if (size - minSize > <u32>MAX_DATA_BYTES) {
+        error = ERR_TOO_LARGE;
+      }
+    }
+    if (error != ERR_NONE) {
+      store<u8>(out, DECISION_DENY);
+      store<u8>(out, FLAG_ERROR, 1);
+      store<u16>(out, <u16>error, 2);
+      store<i32>(out, -1, 4);
+    } else {
+      beginRecord(pos, size);
+      decide(idx, defaultDecision, outcome);
+      store<u8>(out, outcome.decision);
+      store<u8>(out, outcome.flags, 1);
+      store<u16>(out, outcome.error, 2);
+      store<i32>(out, outcome.rule, 4);
+    }
+    if (!lost) pos += <usize>size;
+  }
+  return count;
+}

@@ -1,0 +1,86 @@
+// Spec section 4: deny > escalate > allow, the first rule in document order within each,
+// UNKNOWN deny/escalate rules apply (fail closed), UNKNOWN never allows; else the default.
+
+import {
+  DECISION_ALLOW, DECISION_DENY, DECISION_ESCALATE, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE,
+  FLAG_ERROR, FLAG_UNDETERMINED, RECORD_HEADER, TAG_STRING,
+} from "../abi";
+import { Rule } from "../compile/program";
+import { ToolIndex } from "../compile/tool-index";
+import { evalConds, TRUE, UNKNOWN } from "./condition";
+import { malformed, recordBase, span } from "./record";
+
+export class Outcome {
+  decision: u8 = 0;
+  flags: u8 = 0;
+  error: u16 = 0;
+  rule: i32 = -1;
+}
+
+let bestIndex: i32 = 0;
+let bestUnknown: bool = false;
+
+/** Finds, among `count` candidate sources, the first rule of `effect` that applies. */
+function firstHit(index: ToolIndex, count: i32, effect: i32, unknownApplies: bool): bool {
+  bestIndex = i32.MAX_VALUE;
+  bestUnknown = false;
+  const sources = index.sources;
+  for (let s = 0; s < count; s++) {
+    const list = unchecked(unchecked(sources[s]).byEffect[effect]);
+    for (let i = 0, n = list.length; i < n; i++) {
+      const rule: Rule = unchecked(list[i]);
+      if (rule.index >= bestIndex) break;
+      const r = evalConds(rule.conds);
+      if (r == TRUE || (r == UNKNOWN && unknownApplies)) {
+        bestIndex = rule.index;
+        bestUnknown = r == UNKNOWN;
+        break;
+      }
+    }
+  }
+  return bestIndex != i32.MAX_VALUE;
+}
+
+/** Decides the record at recordBase (already bounds-checked by the caller) into `out`. */
+export function decide(index: ToolIndex, defaultDecision: u8, out: Outcome): void {
+  let count: i32;
+  if (index.toolSlot >= 0) {
+    const e = recordBase + <usize>(RECORD_HEADER + index.toolSlot * ENTRY_SIZE);
+    const tag = load<u8>(e);
+    let ptr: usize = 0;
+    let len: i32 = 0;
+    if (tag == TAG_STRING) {
+      len = <i32>load<u32>(e, 8);
+      ptr = span(load<u32>(e, 4), <u64>len);
+    }
+    count = ptr == 0 && tag == TAG_STRING ? index.candidates(0, 0, 0) : index.candidates(tag, ptr, len);
+  } else {
+    count = index.candidates(0, 0, 0);
+  }
+
+  out.error = <u16>ERR_NONE;
+  out.flags = 0;
+  if (firstHit(index, count, DECISION_DENY, true)) {
+    out.decision = DECISION_DENY;
+    out.rule = bestIndex;
+  } else if (firstHit(index, count, DECISION_ESCALATE, true)) {
+    out.decision = DECISION_ESCALATE;
+    out.rule = bestIndex;
+  } else if (firstHit(index, count, DECISION_ALLOW, false)) {
+    out.decision = DECISION_ALLOW;
+    out.rule = bestIndex;
+  } else {
+    out.decision = defaultDecision;
+    out.rule = -1;
+    bestUnknown = false;
+  }
+  if (bestUnknown) out.flags = FLAG_UNDETERMINED;
+  if (malformed) {
+    out.decision = DECISION_DENY;
+    out.flags = FLAG_ERROR;
+    out.error = <u16>ERR_MALFORMED;
+    out.rule = -1;
+  }
+}
+
+export { DECISION_ALLOW };

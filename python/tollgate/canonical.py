@@ -1,0 +1,168 @@
+"""Canonical JSON (RFC 8785, JCS), byte for byte as the npm ``canonicalize`` package.
+
+The policy hash is the SHA-256 of these bytes, so the Python and Node hosts
+must agree exactly: object keys sorted by UTF-16 code units, no white space,
+strings escaped as ``JSON.stringify`` does (a string holding a lone
+surrogate is refused, as ``canonicalize`` refuses it), numbers in ECMAScript ``Number.prototype.toString`` form.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from typing import Any, List
+
+__all__ = ["canonicalize", "canonical_bytes", "policy_hash", "format_number", "fix_surrogates"]
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_json_string = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+try:  # the C accelerator, same output
+    from _json import encode_basestring as _c_encode  # type: ignore
+
+    _json_string = _c_encode
+except ImportError:  # pragma: no cover
+    pass
+
+
+def fix_surrogates(s: str) -> str:
+    """Join surrogate pairs into the code point they encode (as a UTF-16 string would).
+
+    Python strings can hold a high and a low surrogate as two code points,
+    which a JavaScript string reads as one character; lone ones are kept.
+    """
+    if _SURROGATE.search(s) is None:
+        return s
+    return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+def _string(s: str) -> str:
+    if _SURROGATE.search(s) is not None:
+        s = fix_surrogates(s)
+        if _SURROGATE.search(s) is not None:
+            # canonicalize (npm) refuses strings that are not well-formed UTF-16.
+            raise ValueError("string contains a lone surrogate (not well-formed Unicode)")
+    return _json_string(s)
+
+
+def format_number(x: float) -> str:
+    """ECMAScript ``Number::toString(x)`` for a finite double (``-0`` gives ``"0"``)."""
+    if x != x or x in (math.inf, -math.inf):
+        raise ValueError(f"{x!r} is not a JSON number")
+    if x == 0:
+        return "0"
+    r = repr(x)
+    sign = ""
+    if r[0] == "-":
+        sign = "-"
+        r = r[1:]
+    e = r.find("e")
+    if e >= 0:
+        mant, exp = r[:e], int(r[e + 1 :])
+    else:
+        mant, exp = r, 0
+    dot = mant.find(".")
+    if dot >= 0:
+        ip, fp = mant[:dot], mant[dot + 1 :]
+    else:
+        ip, fp = mant, ""
+    digits = ip + fp
+    n = len(ip) + exp  # value = 0.DIGITS x 10^n
+    stripped = digits.lstrip("0")
+    n -= len(digits) - len(stripped)
+    digits = stripped.rstrip("0")
+    k = len(digits)
+    if k <= n <= 21:
+        s = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        s = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        s = "0." + "0" * (-n) + digits
+    else:
+        p = n - 1
+        s = digits[0] + ("." + digits[1:] if k > 1 else "") + ("e+" if p >= 0 else "e-") + str(abs(p))
+    return sign + s
+
+
+def _int_to_float(v: int) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # beyond the doubles: Infinity in JavaScript
+        raise ValueError(f"integer {v} is too large for a JSON number") from None
+
+
+def _utf16_key(s: str) -> bytes:
+    return s.encode("utf-16-be", "surrogatepass")
+
+
+def _write(v: Any, out: List[str]) -> None:
+    t = type(v)
+    if t is str:
+        out.append(_string(v))
+    elif v is None:
+        out.append("null")
+    elif v is True:
+        out.append("true")
+    elif v is False:
+        out.append("false")
+    elif t is int:
+        # JavaScript numbers are doubles: large integers round as there.
+        out.append(format_number(_int_to_float(v)))
+    elif t is float:
+        out.append(format_number(v))
+    elif isinstance(v, dict):
+        keys = list(v.keys())
+        for k in keys:
+            if not isinstance(k, str):
+                raise TypeError(f"object key {k!r} is not a string")
+        keys.sort(key=_utf16_key)
+        out.append("{")
+        first = True
+        for k in keys:
+            if first:
+                first = False
+            else:
+                out.append(",")
+            out.append(_string(k))
+            out.append(":")
+            _write(v[k], out)
+        out.append("}")
+    elif isinstance(v, (list, tuple)):
+        out.append("[")
+        for i, item in enumerate(v):
+            if i:
+                out.append(",")
+            _write(item, out)
+        out.append("]")
+    elif isinstance(v, bool):  # pragma: no cover - bool subclasses cannot exist
+        out.append("true" if v else "false")
+    elif isinstance(v, int):
+        out.append(format_number(_int_to_float(int(v))))
+    elif isinstance(v, float):
+        out.append(format_number(float(v)))
+    elif isinstance(v, str):
+        out.append(_string(str(v)))
+    else:
+        raise TypeError(f"{type(v).__name__} is not JSON")
+
+
+def canonicalize(value: Any) -> str:
+    """The canonical JSON text of ``value`` (dicts with str keys, lists, tuples, scalars).
+
+    Raises ``ValueError`` for NaN and infinities and ``TypeError`` for
+    anything else that is not JSON, as ``canonicalize`` does in Node.
+    """
+    out: List[str] = []
+    _write(value, out)
+    return "".join(out)
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """UTF-8 bytes of :func:`canonicalize`."""
+    return canonicalize(value).encode("utf-8")
+
+
+def policy_hash(value: Any) -> str:
+    """Lowercase hex SHA-256 of the canonical bytes: the policy hash."""
+    return hashlib.sha256(canonical_bytes(value)).hexdigest()

@@ -1,0 +1,61 @@
+"""The decision object of the policy language (spec section 4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Dict, Optional
+
+__all__ = ["Decision"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What a policy decided for one action.
+
+    Immutable; the engine hands out one shared instance per (rule,
+    undetermined) pair, so comparing and hashing are cheap and a decision
+    costs no allocation. :meth:`to_dict` gives exactly the JSON object of the
+    spec: ``approver``, ``timeout_ms`` and ``on_timeout`` only for
+    ``escalate``, ``error`` only when the input could not be evaluated.
+    """
+
+    decision: str
+    """``"allow"``, ``"deny"`` or ``"escalate"``."""
+    rule: Optional[str]
+    """Id of the deciding rule; ``None`` for a default or error decision."""
+    reason: Optional[str]
+    """The rule's reason, ``"no rule matched"`` for a default deny, else ``None``."""
+    undetermined: bool
+    """True when the deciding rule's condition was UNKNOWN rather than TRUE."""
+    policy: str
+    """The manifest's ``name``."""
+    approver: Optional[str] = None
+    """Escalations only: who must approve."""
+    timeout_ms: Optional[int] = None
+    """Escalations only: how long the approver has, in milliseconds."""
+    on_timeout: Optional[str] = None
+    """Escalations only: ``"deny"`` or ``"allow"`` when the approver does not answer."""
+    error: Optional[str] = None
+    """Set when the action could not be evaluated (the decision is then ``deny``)."""
+
+    @property
+    def allowed(self) -> bool:
+        """True exactly when :attr:`decision` is ``"allow"``."""
+        return self.decision == "allow"
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The decision as a new JSON-ready dict (spec section 4)."""
+        d: Dict[str, Any] = {
+            "decision": self.decision,
+            "rule": self.rule,
+            "reason": self.reason,
+            "undetermined": self.undetermined,
+        }
+        if self.decision == "escalate":
+            d["approver"] = self.approver
+            d["timeout_ms"] = self.timeout_ms
+            d["on_timeout"] = self.on_timeout
+        if self.error is not None:
+            d["error"] = self.error
+        d["policy"] = self.policy
+        return d

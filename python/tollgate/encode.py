@@ -1,0 +1,344 @@
+"""Action -> input record, following ``docs/abi.md`` ("Input region").
+
+An :class:`Encoder` is built once per policy from its field table. It holds
+one accessor per field path and appends records to a ``bytearray``: value
+entries written in place with ``struct.pack_into``, each string encoded to
+UTF-8 once and appended to the data area. The caller copies the finished
+bytes into linear memory with a single slice assignment.
+
+Python values and the record:
+
+- ``dict`` (and other ``Mapping``) are objects; only **string keys** are
+  addressed by field paths, so a non-string key (``{1: ...}``) is invisible
+  to the policy, as if absent. A value that is an object gets tag 7 and its
+  contents are never inspected.
+- ``list`` and ``tuple`` are arrays; ``str`` is a string; ``None``, ``True``
+  and ``False`` are null and the booleans (``True`` is never the number 1).
+- ``int`` and ``float`` are numbers, read as IEEE-754 doubles: integers
+  beyond 2**53 round exactly as ``JSON.parse`` rounds them.
+- Anything else in a field the policy reads (NaN, infinities, an integer
+  beyond the doubles, ``bytes``, ``set``, ``Decimal``, any other object) is
+  not JSON: the record gets status 7 and the decision is a deny with
+  ``error``. Values the policy never reads are never looked at.
+- Strings with lone surrogates are encoded with U+FFFD in their place, as
+  ``TextEncoder`` does; a surrogate pair written as two code points is the
+  character it encodes.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Mapping
+from typing import Any, Callable, List, Sequence
+
+from .canonical import fix_surrogates
+
+__all__ = [
+    "Encoder",
+    "MAX_DATA_BYTES",
+    "MAX_ARRAY_DEPTH",
+    "STATUS_NOT_JSON",
+    "STATUS_NOT_OBJECT",
+    "STATUS_TOO_LARGE",
+    "STATUS_TOO_DEEP",
+    "STATUS_NOT_JSON_VALUE",
+    "STATUS_MALFORMED",
+    "STATUS_ENGINE_FAILED",
+    "REASONS",
+    "encode_string",
+    "error_record",
+    "decode_record",
+]
+
+MAX_DATA_BYTES = 1_048_576
+MAX_ARRAY_DEPTH = 64
+
+STATUS_NOT_JSON = 1
+STATUS_NOT_OBJECT = 2
+STATUS_TOO_LARGE = 3
+STATUS_TOO_DEEP = 4
+STATUS_MALFORMED = 5
+STATUS_ENGINE_FAILED = 6
+STATUS_NOT_JSON_VALUE = 7
+
+REASONS = {
+    1: "input is not valid JSON",
+    2: "action is not a JSON object",
+    3: "values read by the policy exceed 1 MiB when encoded",
+    4: "values read by the policy are nested too deeply",
+    5: "malformed input record",
+    6: "evaluation failed inside the engine",
+    7: "action contains a value that is not JSON",
+}
+"""The fixed reason text of each status / error code (docs/abi.md)."""
+
+TAG_ABSENT, TAG_NULL, TAG_FALSE, TAG_TRUE, TAG_NUMBER, TAG_STRING, TAG_ARRAY, TAG_OBJECT = range(8)
+
+_ABSENT: Any = object()
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+_pack_number = struct.Struct("<B3xId").pack_into  # tag, 0, f64
+_pack_ref = struct.Struct("<B3xII4x").pack_into  # tag, offset, length/count
+_pack_u32 = struct.Struct("<I").pack_into
+_header_error = struct.Struct("<II").pack
+_ZERO8 = bytes(8)
+
+
+class _Fail(Exception):
+    """Internal: stop encoding this record with a status code."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+
+
+def encode_string(s: str) -> bytes:
+    """UTF-8 of ``s`` as ``TextEncoder`` writes it: lone surrogates become U+FFFD."""
+    try:
+        return s.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", fix_surrogates(s)).encode("utf-8")
+
+
+def _getter(path: Sequence[str]) -> Callable[[Any], Any]:
+    """An accessor for one field path; returns ``_ABSENT`` when the path does not lead to a value."""
+    keys = tuple(path)
+    if len(keys) == 1:
+        (k0,) = keys
+
+        def get1(action: Any) -> Any:
+            return action.get(k0, _ABSENT)
+
+        return get1
+    if len(keys) == 2:
+        k0, k1 = keys
+
+        def get2(action: Any) -> Any:
+            v = action.get(k0, _ABSENT)
+            if type(v) is dict:
+                return v.get(k1, _ABSENT)
+            if isinstance(v, Mapping):
+                return _mapping_get(v, k1)
+            return _ABSENT
+
+        return get2
+
+    def get_n(action: Any) -> Any:
+        v = action.get(keys[0], _ABSENT)
+        for k in keys[1:]:
+            if type(v) is dict:
+                v = v.get(k, _ABSENT)
+            elif isinstance(v, Mapping):
+                v = _mapping_get(v, k)
+            else:
+                return _ABSENT
+        return v
+
+    return get_n
+
+
+def _mapping_get(m: Mapping, key: str) -> Any:
+    try:
+        return m.get(key, _ABSENT)
+    except Exception:  # a hostile Mapping: treat as not JSON
+        raise _Fail(STATUS_NOT_JSON_VALUE) from None
+
+
+class Encoder:
+    """Writes input records for one policy's field table."""
+
+    __slots__ = ("field_count", "header_size", "_getters", "_header_zero", "_max_record")
+
+    def __init__(self, fields: Sequence[Sequence[str]]) -> None:
+        self.field_count = len(fields)
+        self.header_size = 8 + 16 * self.field_count
+        self._getters = tuple(_getter(p) for p in fields)
+        self._header_zero = bytes(self.header_size)
+        self._max_record = self.header_size + MAX_DATA_BYTES + 8 * (MAX_ARRAY_DEPTH + 2)
+
+    @property
+    def max_record_size(self) -> int:
+        """An upper bound on the size of one record (for sizing batches)."""
+        return self._max_record
+
+    def append(self, buf: bytearray, action: Any) -> int:
+        """Append one record for ``action`` to ``buf`` (whose length is a multiple of 8).
+
+        Returns the record's status: 0 when encoded, else the error code of
+        the header-only record written instead.
+        """
+        base = len(buf)
+        if type(action) is not dict and not isinstance(action, Mapping):
+            buf += _header_error(8, STATUS_NOT_OBJECT)
+            return STATUS_NOT_OBJECT
+        buf += self._header_zero
+        try:
+            getters = self._getters
+            entry = base + 8
+            limit = base + self.header_size + MAX_DATA_BYTES
+            for get in getters:
+                try:
+                    v = get(action)
+                except _Fail:
+                    raise
+                except Exception:
+                    raise _Fail(STATUS_NOT_JSON_VALUE) from None
+                t = type(v)
+                if t is str:
+                    b = encode_string(v)
+                    _pack_ref(buf, entry, TAG_STRING, len(buf) - base, len(b))
+                    buf += b
+                elif t is float:
+                    if v - v != 0.0:  # NaN or an infinity
+                        raise _Fail(STATUS_NOT_JSON_VALUE)
+                    _pack_number(buf, entry, TAG_NUMBER, 0, v)
+                elif t is int:
+                    _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(v))
+                elif v is _ABSENT:
+                    pass
+                elif v is None:
+                    buf[entry] = TAG_NULL
+                elif v is True:
+                    buf[entry] = TAG_TRUE
+                elif v is False:
+                    buf[entry] = TAG_FALSE
+                elif t is dict:
+                    buf[entry] = TAG_OBJECT
+                elif t is list or t is tuple:
+                    self._array(buf, base, entry, v, 1, limit)
+                else:
+                    self._other(buf, base, entry, v, 1, limit)
+                if len(buf) > limit:
+                    raise _Fail(STATUS_TOO_LARGE)
+                entry += 16
+        except _Fail as fail:
+            del buf[base:]
+            buf += _header_error(8, fail.status)
+            return fail.status
+        except RecursionError:
+            del buf[base:]
+            buf += _header_error(8, STATUS_TOO_DEEP)
+            return STATUS_TOO_DEEP
+        pad = -(len(buf) - base) & 7
+        if pad:
+            buf += _ZERO8[:pad]
+        _pack_u32(buf, base, len(buf) - base)
+        return 0
+
+    def _value(self, buf: bytearray, base: int, entry: int, v: Any, depth: int, limit: int) -> None:
+        """Write the value entry at ``entry`` for ``v`` (inside an array at ``depth``)."""
+        t = type(v)
+        if t is str:
+            b = encode_string(v)
+            _pack_ref(buf, entry, TAG_STRING, len(buf) - base, len(b))
+            buf += b
+            if len(buf) > limit:
+                raise _Fail(STATUS_TOO_LARGE)
+        elif t is float:
+            if v - v != 0.0:
+                raise _Fail(STATUS_NOT_JSON_VALUE)
+            _pack_number(buf, entry, TAG_NUMBER, 0, v)
+        elif t is int:
+            _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(v))
+        elif v is None:
+            buf[entry] = TAG_NULL
+        elif v is True:
+            buf[entry] = TAG_TRUE
+        elif v is False:
+            buf[entry] = TAG_FALSE
+        elif t is dict:
+            buf[entry] = TAG_OBJECT
+        elif t is list or t is tuple:
+            self._array(buf, base, entry, v, depth + 1, limit)
+        else:
+            self._other(buf, base, entry, v, depth + 1, limit)
+
+    def _array(self, buf: bytearray, base: int, entry: int, items: Any, depth: int, limit: int) -> None:
+        if depth > MAX_ARRAY_DEPTH:
+            raise _Fail(STATUS_TOO_DEEP)
+        n = len(items)
+        pad = -(len(buf) - base) & 7
+        if pad:
+            buf += _ZERO8[:pad]
+        run = len(buf)
+        if run + 16 * n > limit:
+            raise _Fail(STATUS_TOO_LARGE)
+        _pack_ref(buf, entry, TAG_ARRAY, run - base, n)
+        buf += bytes(16 * n)
+        value = self._value
+        for item in items:
+            value(buf, base, run, item, depth, limit)
+            run += 16
+
+    def _other(self, buf: bytearray, base: int, entry: int, v: Any, depth: int, limit: int) -> None:
+        """Subclasses of the JSON types; everything else is not JSON."""
+        if isinstance(v, bool):  # pragma: no cover - bool cannot be subclassed
+            buf[entry] = TAG_TRUE if v else TAG_FALSE
+        elif isinstance(v, str):
+            b = encode_string(str.__str__(v))
+            _pack_ref(buf, entry, TAG_STRING, len(buf) - base, len(b))
+            buf += b
+            if len(buf) > limit:
+                raise _Fail(STATUS_TOO_LARGE)
+        elif isinstance(v, int):
+            _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(int(v)))
+        elif isinstance(v, float):
+            f = float(v)
+            if f - f != 0.0:
+                raise _Fail(STATUS_NOT_JSON_VALUE)
+            _pack_number(buf, entry, TAG_NUMBER, 0, f)
+        elif isinstance(v, Mapping):
+            buf[entry] = TAG_OBJECT
+        elif isinstance(v, (list, tuple)):
+            self._array(buf, base, entry, v, depth, limit)
+        else:
+            raise _Fail(STATUS_NOT_JSON_VALUE)
+
+    def encode(self, action: Any) -> bytearray:
+        """One record for ``action`` as a new ``bytearray`` (for tests and tools)."""
+        buf = bytearray()
+        self.append(buf, action)
+        return buf
+
+
+def _int_float(v: int) -> float:
+    try:
+        return float(v)
+    except OverflowError:  # 1e400 in JSON is Infinity in JavaScript: not JSON
+        raise _Fail(STATUS_NOT_JSON_VALUE) from None
+
+
+def error_record(status: int) -> bytes:
+    """A header-only record carrying ``status``."""
+    return _header_error(8, status)
+
+
+def decode_record(record: bytes, fields: Sequence[Sequence[str]]) -> List[Any]:
+    """Read a record back into Python values (``_ABSENT`` as ``...``); for tests."""
+    size, status = struct.unpack_from("<II", record, 0)
+    if status:
+        raise ValueError(f"status {status}")
+    assert size == len(record) and size % 8 == 0
+
+    def entry(off: int) -> Any:
+        tag = record[off]
+        if tag == TAG_ABSENT:
+            return ...
+        if tag == TAG_NULL:
+            return None
+        if tag in (TAG_TRUE, TAG_FALSE):
+            return tag == TAG_TRUE
+        if tag == TAG_NUMBER:
+            return struct.unpack_from("<d", record, off + 8)[0]
+        if tag == TAG_STRING:
+            o, n = struct.unpack_from("<II", record, off + 4)
+            return bytes(record[o : o + n]).decode("utf-8")
+        if tag == TAG_ARRAY:
+            o, n = struct.unpack_from("<II", record, off + 4)
+            assert o % 8 == 0
+            return [entry(o + 16 * i) for i in range(n)]
+        if tag == TAG_OBJECT:
+            return {}
+        raise ValueError(f"bad tag {tag}")
+
+    return [entry(8 + 16 * i) for i in range(len(fields))]

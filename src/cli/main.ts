@@ -1,0 +1,43 @@
+// The `tollgate` command line (spec section 6): one file per command.
+
+import type { Readable, Writable } from "node:stream";
+import { check } from "./check.js";
+import { evalCommand } from "./eval.js";
+import { EXIT_USAGE, write } from "./io.js";
+import { testCommand } from "./test.js";
+
+export interface CommandIo {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
+
+type Command = (args: string[], io: CommandIo) => Promise<number>;
+
+const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; maxArgs: number }> = {
+  check: { run: check, usage: "tollgate check POLICY.yaml", minArgs: 1, maxArgs: 1 },
+  eval: { run: evalCommand, usage: "tollgate eval POLICY.yaml [ACTIONS.jsonl|-]", minArgs: 1, maxArgs: 2 },
+  test: { run: testCommand, usage: "tollgate test POLICY.yaml", minArgs: 1, maxArgs: 1 },
+};
+
+const USAGE = `usage:
+  ${Object.values(COMMANDS).map((c) => c.usage).join("\n  ")}
+`;
+
+export async function main(argv: string[], io: CommandIo = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === "help" || name === "--help" || name === "-h") {
+    await write(name === undefined ? io.stderr : io.stdout, USAGE);
+    return name === undefined ? EXIT_USAGE : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    await write(io.stderr, `tollgate: unknown command '${name}'\n${USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (args.length < command.minArgs || args.length > command.maxArgs) {
+    await write(io.stderr, `usage: ${command.usage}\n`);
+    return EXIT_USAGE;
+  }
+  return command.run(args, io);
+}

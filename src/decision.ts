@@ -1,0 +1,118 @@
+// Decision objects (spec section 4), built from the core's compact results and policy table.
+
+export type Effect = "allow" | "deny" | "escalate";
+
+export interface Decision {
+  readonly decision: Effect;
+  readonly rule: string | null;
+  readonly reason: string | null;
+  readonly undetermined: boolean;
+  readonly approver?: string;
+  readonly timeout_ms?: number;
+  readonly on_timeout?: "allow" | "deny";
+  readonly error?: string;
+  readonly policy: string;
+}
+
+/** One rule of the core's policy table (docs/abi.md). */
+export interface RuleInfo {
+  readonly id: string;
+  readonly effect: Effect;
+  readonly reason: string | null;
+  readonly approver: string | null;
+  readonly timeout_ms: number | null;
+  readonly on_timeout: "allow" | "deny" | null;
+}
+
+export interface PolicyTable {
+  abi: number;
+  name: string;
+  default: "allow" | "deny";
+  rules: RuleInfo[];
+  fields: string[][];
+  redact: string[][];
+}
+
+/** Error codes shared by record status and results; the texts are fixed by docs/abi.md. */
+export const ErrorCode = {
+  NotJson: 1,
+  NotObject: 2,
+  TooLarge: 3,
+  TooDeep: 4,
+  Malformed: 5,
+  Trap: 6,
+  NotJsonValue: 7,
+} as const;
+
+export const ERROR_TEXT: Readonly<Record<number, string>> = Object.freeze({
+  1: "input is not valid JSON",
+  2: "action is not a JSON object",
+  3: "values read by the policy exceed 1 MiB when encoded",
+  4: "values read by the policy are nested too deeply",
+  5: "malformed input record",
+  6: "evaluation failed inside the engine",
+  7: "action contains a value that is not JSON",
+});
+
+const EFFECT_BY_CODE: readonly Effect[] = ["allow", "deny", "escalate"];
+
+/**
+ * Every decision a policy can produce, precomputed and frozen: turning a result into a
+ * decision is then a table lookup.
+ */
+export class DecisionTable {
+  private readonly byRule: Decision[];
+  private readonly byRuleUndetermined: Decision[];
+  private readonly defaultDecision: Decision;
+  private readonly errors = new Map<number, Decision>();
+
+  constructor(private readonly table: PolicyTable) {
+    const policy = table.name;
+    this.byRule = table.rules.map((r) => ruleDecision(r, false, policy));
+    this.byRuleUndetermined = table.rules.map((r) => ruleDecision(r, true, policy));
+    this.defaultDecision = Object.freeze({
+      decision: table.default,
+      rule: null,
+      reason: table.default === "deny" ? "no rule matched" : null,
+      undetermined: false,
+      policy,
+    });
+  }
+
+  /** Decodes one 8-byte result (docs/abi.md, "Result region"). */
+  fromResult(decisionCode: number, flags: number, errorCode: number, ruleIndex: number): Decision {
+    if ((flags & 2) !== 0) return this.error(errorCode);
+    if (ruleIndex < 0) {
+      if (EFFECT_BY_CODE[decisionCode] !== this.table.default) return this.error(ErrorCode.Malformed);
+      return this.defaultDecision;
+    }
+    const d = (flags & 1) !== 0 ? this.byRuleUndetermined[ruleIndex] : this.byRule[ruleIndex];
+    return d ?? this.error(ErrorCode.Malformed);
+  }
+
+  error(code: number): Decision {
+    let d = this.errors.get(code);
+    if (!d) {
+      const text = ERROR_TEXT[code] ?? ERROR_TEXT[ErrorCode.Malformed]!;
+      d = Object.freeze({ decision: "deny", rule: null, reason: text, undetermined: false, error: text, policy: this.table.name });
+      this.errors.set(code, d);
+    }
+    return d;
+  }
+}
+
+function ruleDecision(r: RuleInfo, undetermined: boolean, policy: string): Decision {
+  if (r.effect === "escalate") {
+    return Object.freeze({
+      decision: r.effect,
+      rule: r.id,
+      reason: r.reason,
+      undetermined,
+      approver: r.approver!,
+      timeout_ms: r.timeout_ms!,
+      on_timeout: r.on_timeout!,
+      policy,
+    });
+  }
+  return Object.freeze({ decision: r.effect, rule: r.id, reason: r.reason, undetermined, policy });
+}

@@ -1,0 +1,189 @@
+// Writes the fields of an action that the policy reads into input records of the core's
+// linear memory (docs/abi.md, "Input region"). Only the paths of the field table are read.
+
+import { ErrorCode } from "./decision.js";
+
+const ENTRY = 16;
+const HEADER = 8;
+export const MAX_DATA_BYTES = 1 << 20;
+const MAX_ARRAY_DEPTH = 64;
+
+const TAG_ABSENT = 0, TAG_NULL = 1, TAG_FALSE = 2, TAG_TRUE = 3, TAG_NUMBER = 4, TAG_STRING = 5, TAG_ARRAY = 6, TAG_OBJECT = 7;
+
+/** Record did not fit in what is left of the region: flush the batch and encode it again. */
+export const NO_ROOM = -1;
+
+type Getter = (action: Record<string, unknown>) => unknown;
+
+const ABSENT: unique symbol = Symbol("absent");
+
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
+}
+
+/** A getter for one path: own keys only, and any non-object on the way means absent. */
+export function compileGetter(path: readonly string[]): Getter {
+  const steps = path.map((key) => {
+    // Keys that also name Object.prototype members (toString, __proto__...) need an own-property check.
+    const inherited = key in Object.prototype;
+    return inherited
+      ? (o: Record<string, unknown>) => (Object.prototype.hasOwnProperty.call(o, key) ? o[key] : ABSENT)
+      : (o: Record<string, unknown>) => { const v = o[key]; return v === undefined ? ABSENT : v; };
+  });
+  if (steps.length === 1) return steps[0]! as Getter;
+  return (action) => {
+    let v: unknown = action;
+    for (let i = 0; i < steps.length; i++) {
+      if (!isPlainObject(v)) return ABSENT;
+      v = steps[i]!(v);
+      if (v === ABSENT) return ABSENT;
+    }
+    return v;
+  };
+}
+
+export class ActionEncoder {
+  private readonly getters: Getter[];
+  private u8!: Uint8Array;
+  private u32!: Uint32Array;
+  private f64!: Float64Array;
+  private readonly textEncoder = new TextEncoder();
+  // State of the record being written.
+  private base = 0;
+  private data = 0;
+  private limit = 0;
+  private budgetEnd = 0;
+  private failure = 0; // an ErrorCode, or NO_ROOM
+
+  constructor(fields: readonly (readonly string[])[], memory: WebAssembly.Memory) {
+    this.getters = fields.map(compileGetter);
+    this.refresh(memory);
+  }
+
+  /** Re-creates the views; needed only if memory grew (it never does after compile). */
+  refresh(memory: WebAssembly.Memory): void {
+    this.u8 = new Uint8Array(memory.buffer);
+    this.u32 = new Uint32Array(memory.buffer);
+    this.f64 = new Float64Array(memory.buffer);
+  }
+
+  /** Writes a header-only record carrying an error code; returns the next record's offset. */
+  writeStatus(pos: number, code: number): number {
+    this.u32[pos >> 2] = HEADER;
+    this.u32[(pos + 4) >> 2] = code;
+    return pos + HEADER;
+  }
+
+  /**
+   * Encodes `action` as a record at `pos` (8-aligned) in a region ending at `end`.
+   * Returns the offset after the record, or NO_ROOM if it might fit in an empty region.
+   */
+  encode(action: unknown, pos: number, end: number): number {
+    if (!isPlainObject(action)) return pos + HEADER > end ? NO_ROOM : this.writeStatus(pos, ErrorCode.NotObject);
+    const getters = this.getters;
+    const n = getters.length;
+    const dataStart = pos + HEADER + n * ENTRY;
+    if (dataStart > end) return NO_ROOM;
+    this.base = pos;
+    this.data = dataStart;
+    this.budgetEnd = dataStart + MAX_DATA_BYTES;
+    this.limit = Math.min(this.budgetEnd, end);
+    this.failure = 0;
+    for (let i = 0; i < n; i++) {
+      const v = getters[i]!(action);
+      if (!this.writeValue(pos + HEADER + i * ENTRY, v, 0)) break;
+    }
+    if (this.failure !== 0) {
+      if (this.failure === NO_ROOM) return NO_ROOM;
+      return this.writeStatus(pos, this.failure);
+    }
+    const size = (this.data - pos + 7) & ~7;
+    if (pos + size > end) return NO_ROOM;
+    this.u32[pos >> 2] = size;
+    this.u32[(pos + 4) >> 2] = 0;
+    return pos + size;
+  }
+
+  private fail(code: number): false {
+    // Running out of the region (not of the 1 MiB budget) means "retry in an empty region".
+    this.failure = code === ErrorCode.TooLarge && this.limit < this.budgetEnd ? NO_ROOM : code;
+    return false;
+  }
+
+  private writeValue(e: number, v: unknown, depth: number): boolean {
+    const u32 = this.u32;
+    switch (typeof v) {
+      case "string": return this.writeString(e, v);
+      case "number":
+        if (!Number.isFinite(v)) return this.fail(ErrorCode.NotJsonValue);
+        u32[e >> 2] = TAG_NUMBER;
+        u32[(e + 4) >> 2] = 0;
+        this.f64[(e + 8) >> 3] = v;
+        return true;
+      case "boolean":
+        u32[e >> 2] = v ? TAG_TRUE : TAG_FALSE;
+        return true;
+      case "symbol":
+        if (v === ABSENT) { u32[e >> 2] = TAG_ABSENT; return true; }
+        return this.fail(ErrorCode.NotJsonValue);
+      case "object":
+        if (v === null) { u32[e >> 2] = TAG_NULL; return true; }
+        if (Array.isArray(v)) return this.writeArray(e, v, depth + 1);
+        if (isPlainObject(v)) { u32[e >> 2] = TAG_OBJECT; return true; }
+        return this.fail(ErrorCode.NotJsonValue);
+      case "undefined": // only inside arrays (a getter never returns it): JSON.stringify makes it null
+        u32[e >> 2] = TAG_NULL;
+        return true;
+      default:
+        return this.fail(ErrorCode.NotJsonValue);
+    }
+  }
+
+  private writeString(e: number, s: string): boolean {
+    const u8 = this.u8;
+    let p = this.data;
+    const n = s.length;
+    let ascii = n <= 64 && p + n <= this.limit;
+    if (ascii) {
+      for (let i = 0; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) { ascii = false; break; }
+        u8[p + i] = c;
+      }
+    }
+    let written: number;
+    if (ascii) {
+      written = n;
+    } else {
+      const r = this.textEncoder.encodeInto(s, u8.subarray(p, this.limit));
+      if (r.read < n) return this.fail(ErrorCode.TooLarge);
+      written = r.written;
+    }
+    const u32 = this.u32;
+    u32[e >> 2] = TAG_STRING;
+    u32[(e + 4) >> 2] = p - this.base;
+    u32[(e + 8) >> 2] = written;
+    u32[(e + 12) >> 2] = 0;
+    this.data = p + written;
+    return true;
+  }
+
+  private writeArray(e: number, a: readonly unknown[], depth: number): boolean {
+    if (depth > MAX_ARRAY_DEPTH) return this.fail(ErrorCode.TooDeep);
+    const count = a.length;
+    const run = (this.data + 7) & ~7;
+    if (run + count * ENTRY > this.limit) return this.fail(ErrorCode.TooLarge);
+    this.data = run + count * ENTRY;
+    const u32 = this.u32;
+    u32[e >> 2] = TAG_ARRAY;
+    u32[(e + 4) >> 2] = run - this.base;
+    u32[(e + 8) >> 2] = count;
+    u32[(e + 12) >> 2] = 0;
+    for (let i = 0; i < count; i++) {
+      if (!this.writeValue(run + i * ENTRY, a[i], depth)) return false;
+    }
+    return true;
+  }
+}

@@ -1,0 +1,147 @@
+// YAML (1.2 core schema) -> a JSON value for the core, keeping the node tree so that the core's
+// JSON pointers map back to file:line:column.
+
+import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from "yaml";
+import type { Node as YamlNode, ParsedNode } from "yaml";
+import type { PolicyProblem } from "./errors.js";
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+
+export interface LoadedYaml {
+  value: Json;
+  /** Position of the node named by a JSON pointer (`at: "key"` = the mapping key of that entry). */
+  locate(pointer: string, at: "key" | "value"): { line: number; column: number };
+}
+
+export type YamlResult = { ok: true; yaml: LoadedYaml } | { ok: false; problems: PolicyProblem[] };
+
+export function loadYaml(text: string, file: string): YamlResult {
+  if (Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES) {
+    return { ok: false, problems: [{ file, line: 1, column: 1, message: "the manifest is larger than 16 MiB" }] };
+  }
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, {
+    lineCounter,
+    version: "1.2",
+    schema: "core",
+    uniqueKeys: true,
+    prettyErrors: false,
+    keepSourceTokens: false,
+  });
+  const pos = (offset: number) => {
+    const p = lineCounter.linePos(offset);
+    return { line: p.line, column: p.col };
+  };
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      problems: doc.errors.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e.message) })),
+    };
+  }
+  const problems: PolicyProblem[] = [];
+  const converter = new JsonConverter(doc, (node, message) => {
+    problems.push({ file, ...pos(node.range?.[0] ?? 0), message });
+  });
+  const value = converter.convert(doc.contents as YamlNode | null);
+  if (problems.length > 0) return { ok: false, problems };
+  return {
+    ok: true,
+    yaml: {
+      value,
+      locate(pointer, at) {
+        return pos(locateOffset(doc, pointer, at));
+      },
+    },
+  };
+}
+
+/** The yaml package's messages end with a code frame when prettyErrors is on; keep the first line. */
+function yamlMessage(message: string): string {
+  const first = message.split("\n")[0] ?? message;
+  return first.replace(/ at line \d+, column \d+:?$/, "");
+}
+
+const MAX_ALIAS_EXPANSIONS = 10_000;
+
+class JsonConverter {
+  private expansions = 0;
+  constructor(private doc: Document, private report: (node: YamlNode, message: string) => void) {}
+
+  convert(node: YamlNode | null | undefined): Json {
+    if (node == null) return null;
+    if (isAlias(node)) {
+      if (++this.expansions > MAX_ALIAS_EXPANSIONS) {
+        this.report(node, "too many alias expansions");
+        return null;
+      }
+      const target = node.resolve(this.doc);
+      return target ? this.convert(target as YamlNode) : null;
+    }
+    if (isScalar(node)) return this.scalar(node);
+    if (isSeq(node)) return node.items.map((item) => this.convert(item as YamlNode));
+    if (isMap(node)) {
+      const out: { [key: string]: Json } = Object.create(null);
+      for (const pair of node.items) {
+        const keyNode = pair.key as YamlNode | null;
+        if (keyNode != null && !isScalar(keyNode)) {
+          this.report(keyNode, "mapping keys must be scalars");
+          continue;
+        }
+        const key = keyNode == null ? "" : String((keyNode as Scalar).value ?? "null");
+        if (Object.prototype.hasOwnProperty.call(out, key)) {
+          this.report(keyNode ?? node, `duplicate key '${key}'`);
+          continue;
+        }
+        out[key] = this.convert(pair.value as YamlNode | null);
+      }
+      // Plain prototype so that JSON.stringify and canonicalize treat it as an ordinary object.
+      return Object.assign({}, out);
+    }
+    this.report(node, "unsupported YAML node");
+    return null;
+  }
+
+  private scalar(node: Scalar): Json {
+    const v = node.value;
+    if (v === null || typeof v === "boolean" || typeof v === "string") return v;
+    if (typeof v === "number") {
+      if (!Number.isFinite(v)) {
+        this.report(node, `${String(node.source ?? v)} is not a JSON number (no infinities or NaN in a policy)`);
+        return null;
+      }
+      return v;
+    }
+    if (typeof v === "bigint") return Number(v);
+    this.report(node, `unsupported YAML value of type ${typeof v}`);
+    return null;
+  }
+}
+
+function decodeToken(token: string): string {
+  return token.replace(/~1/g, "/").replace(/~0/g, "~");
+}
+
+/** Offset of the node a JSON pointer names; falls back to the deepest node that exists. */
+function locateOffset(doc: Document, pointer: string, at: "key" | "value"): number {
+  let node = doc.contents as ParsedNode | null;
+  let keyNode: ParsedNode | null = null;
+  const tokens = pointer === "" ? [] : pointer.slice(1).split("/").map(decodeToken);
+  for (const token of tokens) {
+    while (node && isAlias(node)) node = node.resolve(doc) as ParsedNode | null;
+    if (node && isMap(node)) {
+      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String((p.key as Scalar).value ?? "null") === token);
+      if (!pair) break;
+      keyNode = pair.key as ParsedNode;
+      node = (pair.value as ParsedNode | null) ?? keyNode;
+    } else if (node && isSeq(node)) {
+      const item = node.items[Number(token)] as ParsedNode | undefined;
+      if (!item) break;
+      keyNode = null;
+      node = item;
+    } else break;
+  }
+  if (at === "key" && keyNode) return keyNode.range[0];
+  return node?.range?.[0] ?? 0;
+}

@@ -1,0 +1,66 @@
+// Field paths (spec section 1): object keys separated by dots; a key may be
+// written in brackets with double quotes, inside which \" and \\ escape.
+// `["all"]` is how a top-level key named all/any/not is written.
+
+/** Parses a field path into its list of object keys. Throws on a malformed path. */
+export function parsePath(text: string): string[] {
+  const keys: string[] = [];
+  let i = 0;
+  const fail = (why: string): never => {
+    throw new Error(`invalid field path ${JSON.stringify(text)}: ${why}`);
+  };
+  while (true) {
+    if (text[i] === "[") {
+      if (text[i + 1] !== '"') fail("expected '\"' after '['");
+      i += 2;
+      let key = "";
+      while (i < text.length && text[i] !== '"') {
+        if (text[i] === "\\") {
+          const next = text[i + 1];
+          if (next !== '"' && next !== "\\") fail("only \\\" and \\\\ escape inside brackets");
+          key += next;
+          i += 2;
+        } else {
+          key += text[i];
+          i += 1;
+        }
+      }
+      if (text[i] !== '"' || text[i + 1] !== "]") fail("unterminated bracketed key");
+      i += 2;
+      keys.push(key);
+    } else {
+      let key = "";
+      while (i < text.length && !'.[]" '.includes(text[i])) key += text[i++];
+      if (key === "") fail("empty key");
+      keys.push(key);
+    }
+    if (i === text.length) break;
+    if (text[i] === ".") {
+      i += 1;
+      if (i === text.length) fail("trailing dot");
+    } else if (text[i] !== "[") {
+      fail(`unexpected ${JSON.stringify(text[i])}`);
+    }
+  }
+  if (keys.length > 16) fail("more than 16 segments");
+  return keys;
+}
+
+export const ABSENT: unique symbol = Symbol("absent");
+export type Lookup = unknown | typeof ABSENT;
+
+/** The value at `keys` inside `action`, or ABSENT when a key is missing or an
+ *  intermediate value is not an object. Only own keys count. */
+export function lookup(action: unknown, keys: readonly string[]): Lookup {
+  let value: unknown = action;
+  for (const key of keys) {
+    if (!isObject(value) || !Object.prototype.hasOwnProperty.call(value, key)) return ABSENT;
+    value = (value as Record<string, unknown>)[key];
+  }
+  return value;
+}
+
+/** A JSON object: not null, not an array. */
+export function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
