@@ -31,6 +31,8 @@ const NOT_JSON: unique symbol = Symbol("not JSON");
 
 interface CoreSession {
   core: CoreExports;
+  /** The core's `evaluate`, held directly (and replaceable in tests that simulate a trap). */
+  evaluate: (count: number) => number;
   encoder: ActionEncoder;
   inputStart: number;
   inputEnd: number;
@@ -181,7 +183,7 @@ export class Policy {
     const out: Decision[] = new Array(count);
     let rc: number;
     try {
-      rc = s.core.evaluate(count);
+      rc = s.evaluate(count);
     } catch {
       rc = -2;
     }
@@ -219,6 +221,7 @@ function openSession(core: CoreExports, table: PolicyTable): CoreSession {
   const resultPtr = core.result_ptr();
   return {
     core,
+    evaluate: core.evaluate,
     encoder: new ActionEncoder(table.fields, core.memory),
     inputStart,
     inputEnd: inputStart + core.input_capacity(),
