@@ -1,0 +1,142 @@
+// The command line (spec section 6): output formats, exit codes, bad input lines.
+
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
+import { describe, expect, it } from "vitest";
+import { main } from "../src/cli/main.js";
+
+const root = join(import.meta.dirname, "..");
+const dir = mkdtempSync(join(tmpdir(), "tollgate-cli-"));
+const good = join(dir, "good.yaml");
+writeFileSync(good, `tollgate: 1
+name: cli
+rules:
+  - id: no-rm
+    effect: deny
+    reason: no rm
+    when: { tool: shell.exec, args.cmd: { matches: "\\\\brm\\\\s+-rf\\\\b" } }
+  - id: shell
+    effect: allow
+    when: { tool: shell.exec }
+tests:
+  - { name: rm denied, action: { tool: shell.exec, args: { cmd: "rm -rf /" } }, expect: deny, rule: no-rm }
+  - { name: ls allowed, action: { tool: shell.exec, args: { cmd: ls } }, expect: allow }
+`);
+const failing = join(dir, "failing.yaml");
+writeFileSync(failing, `tollgate: 1
+name: failing
+rules:
+  - { id: a, effect: allow, when: { tool: x } }
+tests:
+  - { name: wrong, action: { tool: x }, expect: deny, rule: a }
+  - { name: right, action: { tool: x }, expect: allow }
+`);
+const bad = join(dir, "bad.yaml");
+writeFileSync(bad, "tollgate: 1\nname: bad\nrules:\n  - id: r\n    effect: deny\n    efect: x\n");
+
+async function run(args: string[], stdin = ""): Promise<{ code: number; out: string; err: string }> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = "", err = "";
+  stdout.on("data", (d) => (out += d));
+  stderr.on("data", (d) => (err += d));
+  const code = await main(args, { stdin: Readable.from([stdin]), stdout, stderr });
+  return { code, out, err };
+}
+
+describe("tollgate check", () => {
+  it("prints ok: N rules and exits 0", async () => {
+    expect(await run(["check", good])).toMatchObject({ code: 0, out: "ok: 2 rules\n" });
+  });
+  it("prints every error as FILE:LINE:COL: error: ... and exits 2", async () => {
+    const r = await run(["check", bad]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe(
+      `${bad}:4:5: error: missing required key 'reason' in deny rule\n` +
+      `${bad}:6:5: error: unknown key 'efect' in rule (did you mean 'effect'?)\n`,
+    );
+  });
+});
+
+describe("tollgate eval", () => {
+  const lines = [
+    '{"tool":"shell.exec","args":{"cmd":"rm -rf /tmp/x"}}',
+    "",
+    '{"tool":"shell.exec","args":{"cmd":"ls"}}',
+    "not json",
+    '"a string"',
+    '{"tool":"other"}\r',
+  ].join("\n");
+
+  it("prints one compact decision per line, in order; bad lines are denies with error", async () => {
+    const r = await run(["eval", good, "-"], lines + "\n");
+    expect(r.code).toBe(0);
+    const out = r.out.trimEnd().split("\n");
+    expect(out).toHaveLength(5);
+    expect(out.map((l) => JSON.parse(l).rule)).toEqual(["no-rm", "shell", null, null, null]);
+    expect(JSON.parse(out[2]!)).toEqual({
+      decision: "deny", rule: null, reason: "input is not valid JSON", undetermined: false,
+      error: "input is not valid JSON", policy: "cli",
+    });
+    expect(out[0]).toBe('{"decision":"deny","rule":"no-rm","reason":"no rm","undetermined":false,"policy":"cli"}');
+    expect(JSON.parse(out[4]!).reason).toBe("no rule matched");
+  });
+
+  it("reads a file argument, and stdin when it is absent", async () => {
+    const file = join(dir, "actions.jsonl");
+    writeFileSync(file, lines);
+    const fromFile = await run(["eval", good, file]);
+    const fromStdin = await run(["eval", good], lines);
+    expect(fromFile.out).toBe(fromStdin.out);
+    expect(fromFile.out.split("\n").filter(Boolean)).toHaveLength(5);
+  });
+
+  it("exits 2 on a policy error before printing any decision", async () => {
+    const r = await run(["eval", bad, "-"], lines);
+    expect(r).toMatchObject({ code: 2, out: "" });
+    expect(r.err).toContain(":6:5: error: unknown key 'efect'");
+  });
+
+  it("handles many lines in order (batched internally)", async () => {
+    const many = Array.from({ length: 5000 }, (_, i) => (i % 3 === 0 ? "{" : `{"tool":"shell.exec","args":{"cmd":"echo ${i}"}}`)).join("\n");
+    const r = await run(["eval", good], many);
+    const out = r.out.trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(out).toHaveLength(5000);
+    out.forEach((d, i) => expect(d.rule).toBe(i % 3 === 0 ? null : "shell"));
+  });
+});
+
+describe("tollgate test", () => {
+  it("passes and exits 0", async () => {
+    expect(await run(["test", good])).toMatchObject({ code: 0, out: "2 passed, 0 failed\n" });
+  });
+  it("prints each failure with expected and actual, exits 1", async () => {
+    const r = await run(["test", failing]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("FAIL wrong");
+    expect(r.out).toContain("expected: deny (rule a)");
+    expect(r.out).toContain("actual:   allow (rule a)");
+    expect(r.out).toContain("1 passed, 1 failed");
+  });
+  it("exits 2 on a policy error", async () => {
+    expect((await run(["test", bad])).code).toBe(2);
+  });
+});
+
+describe("the installed bin", () => {
+  it("runs through npx-style invocation with real exit codes", () => {
+    const bin = join(root, "bin", "tollgate.js");
+    const ok = spawnSync(process.execPath, [bin, "check", good], { encoding: "utf8" });
+    expect([ok.status, ok.stdout]).toEqual([0, "ok: 2 rules\n"]);
+    const fail = spawnSync(process.execPath, [bin, "check", bad], { encoding: "utf8" });
+    expect(fail.status).toBe(2);
+    const usage = spawnSync(process.execPath, [bin, "frobnicate"], { encoding: "utf8" });
+    expect(usage.status).toBe(64);
+    const evaluated = spawnSync(process.execPath, [bin, "eval", good], { input: '{"tool":"shell.exec","args":{"cmd":"ls"}}\n', encoding: "utf8" });
+    expect(evaluated.status).toBe(0);
+    expect(JSON.parse(evaluated.stdout).decision).toBe("allow");
+  });
+});
