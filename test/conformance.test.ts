@@ -38,9 +38,17 @@ describe("conformance", () => {
         });
         return;
       }
-      const policy = spec.policy_text
-        ? Policy.fromYaml(spec.policy_text, { filename: file })
-        : Policy.fromObject(spec.policy, { filename: file });
+      let policy: Policy;
+      try {
+        policy = spec.policy_text
+          ? Policy.fromYaml(spec.policy_text, { filename: file })
+          : Policy.fromObject(spec.policy, { filename: file });
+      } catch (e) {
+        it("loads its policy", () => {
+          throw new Error(`policy of ${file} did not load: ${e instanceof PolicyError ? e.format() : String(e)}`);
+        });
+        return;
+      }
       const cases = spec.cases as DecisionCase[];
       for (const c of cases) {
         it(c.name, () => {

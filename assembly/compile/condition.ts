@@ -92,7 +92,8 @@ export class ConditionCompiler {
       this.errors.key(ptr, <string>path.error);
       return null;
     }
-    const test = this.test(v, ptr, depth + 1);
+    // A field's test sits at its condition's level; only tests nested in len/some/every go deeper.
+    const test = this.test(v, ptr, depth);
     if (test == null) return null;
     const c = new Cond(CondOp.Field);
     c.slot = this.fields.slotOf(path.segments);
