@@ -17,7 +17,8 @@ instance is created and falls back to the public API otherwise (or when
 
 Environment:
 
-- ``TOLLGATE_WASM``: use this ``.wasm`` file instead of the packaged one.
+- ``TOLLGATE_WASM``: use this ``.wasm`` file instead of the packaged one
+  (in a source checkout without the packaged copy, ``build/tollgate.wasm``).
 - ``TOLLGATE_CACHE_DIR``: where compiled modules are cached (default
   ``$XDG_CACHE_HOME/tollgate`` or ``~/.cache/tollgate``); an empty value
   turns the cache off. A cache directory that other users could write to is
@@ -57,7 +58,14 @@ def wasm_path() -> str:
     env = os.environ.get("TOLLGATE_WASM")
     if env:
         return env
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "tollgate.wasm")
+    here = os.path.dirname(os.path.abspath(__file__))
+    packaged = os.path.join(here, "tollgate.wasm")
+    if not os.path.exists(packaged):
+        # An editable install in a source checkout before the copy step: python/tollgate -> build/
+        built = os.path.join(os.path.dirname(os.path.dirname(here)), "build", "tollgate.wasm")
+        if os.path.exists(built):
+            return built
+    return packaged
 
 
 def _wasmtime_version() -> str:

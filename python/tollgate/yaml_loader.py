@@ -1,48 +1,70 @@
 """YAML manifests: text -> JSON value, plus the map from JSON pointers back to positions.
 
-PyYAML composes the node tree (keeping every node's mark) with a resolver
-for the YAML 1.2 core schema, the schema of the ``yaml`` npm package that
-the Node host uses: ``yes``/``no``/``on``/``off`` stay strings, ``0o17`` is
-octal and ``017`` is decimal, ``1_000`` is a string, timestamps are strings,
-``<<`` is an ordinary key. The value is then built from the nodes as the
-``yaml`` package's ``toJS`` builds it: non-string mapping keys become strings
-the way JavaScript prints them (``1`` -> ``"1"``, ``null`` -> ``""``,
-``true`` -> ``"true"``), and duplicate keys are errors.
+This mirrors ``src/yaml.ts`` of the Node host, which uses the ``yaml`` npm
+package with the YAML 1.2 core schema. PyYAML produces the events; the node
+tree is composed here, keeping aliases as nodes (so that their expansions
+are counted and their positions known) and letting an anchor be redefined
+(YAML 1.2). Plain scalars are resolved by the core schema, not YAML 1.1:
+``yes``/``no``/``on``/``off`` stay strings, ``0o17`` is octal and ``017``
+decimal, ``1_000`` and ``2001-01-01`` are strings, ``<<`` is an ordinary key.
 
-Errors are :class:`~tollgate.errors.PolicyError` with 1-based line and
-column (columns count Unicode code points).
+As in Node:
+
+- mapping keys become strings as JavaScript's ``String()`` prints them
+  (``1`` -> ``"1"``, ``null`` -> ``"null"``, ``1e3`` -> ``"1000"``); two keys
+  with the same value are the YAML error ``Map keys must be unique``; two
+  different keys that print the same (``1`` and ``'1'``) are the error
+  ``duplicate key '1'``; a key that is a collection is an error;
+- an explicit core tag whose text does not fit it (``!!float 1``) and any
+  unknown tag (``!foo x``) leave the scalar a string; ``!!binary`` and
+  ``!!timestamp`` are errors;
+- NaN and infinities are errors; more than 10,000 alias expansions are an
+  error at the alias;
+- positions are 1-based; lines are counted by ``\\n`` and columns in UTF-16
+  code units, as the ``yaml`` package's ``LineCounter`` counts them.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
+from yaml.composer import Composer, ComposerError
+from yaml.events import AliasEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .canonical import format_number, fix_surrogates
 from .errors import PolicyError, PolicyErrorItem
 
-__all__ = ["MAX_MANIFEST_BYTES", "LoadedYaml", "load_yaml", "parse_pointer", "read_manifest_file", "sort_errors"]
+__all__ = [
+    "MAX_MANIFEST_BYTES",
+    "LoadedYaml",
+    "load_yaml",
+    "parse_pointer",
+    "read_manifest_file",
+    "sort_errors",
+    "js_key",
+]
 
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 """Manifest files larger than this (16 MiB) are rejected with an error at 1:1."""
 
-_MAX_VALUES = 20_000_000
-"""Aliases can make a small file expand into a huge value: refuse beyond this many values."""
+TOO_LARGE_MESSAGE = "the manifest is larger than 16 MiB"
 
-_STR = "tag:yaml.org,2002:str"
-_NULL = "tag:yaml.org,2002:null"
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_MAP = "tag:yaml.org,2002:map"
-_SEQ = "tag:yaml.org,2002:seq"
+MAX_ALIAS_EXPANSIONS = 10_000
 
-# The core schema's plain-scalar tests, in the yaml package's order
-# (null, bool, int octal/decimal/hex, float nan/inf, float exp, float).
+_YAML_ORG = "tag:yaml.org,2002:"
+_STR = _YAML_ORG + "str"
+_NULL = _YAML_ORG + "null"
+_BOOL = _YAML_ORG + "bool"
+_INT = _YAML_ORG + "int"
+_FLOAT = _YAML_ORG + "float"
+_UNSUPPORTED_SCALAR_TAGS = (_YAML_ORG + "binary", _YAML_ORG + "timestamp")
+
+# The core schema's tests, as in the yaml package (schema/core/*.js).
 _NULL_RE = re.compile(r"^(?:~|[Nn]ull|NULL)?$")
 _BOOL_RE = re.compile(r"^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$")
 _INT_OCT_RE = re.compile(r"^0o[0-7]+$")
@@ -51,10 +73,11 @@ _INT_HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
 _FLOAT_NAN_RE = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$")
 _FLOAT_EXP_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
 _FLOAT_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 
 class _CoreResolver(yaml.resolver.BaseResolver):
-    """Implicit tags of the YAML 1.2 core schema (and nothing from YAML 1.1)."""
+    """Implicit tags of the YAML 1.2 core schema (and nothing of YAML 1.1)."""
 
     yaml_implicit_resolvers: Dict[Any, Any] = {}
 
@@ -69,65 +92,69 @@ _CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_EXP_RE, list("-+.0123456789")
 _CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+.0123456789"))
 
 
-class _PyComposer(
-    yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, yaml.composer.Composer, _CoreResolver
-):
+class AliasNode(Node):
+    """An alias (``*name``) kept as a node: its own position, and the node it names."""
+
+    id = "alias"
+
+    def __init__(self, target: Node, start_mark: Any, end_mark: Any) -> None:
+        super().__init__(None, target, start_mark, end_mark)
+        self.target = target
+
+
+class _TreeComposer(Composer):
+    def compose_node(self, parent: Any, index: Any) -> Node:
+        if self.check_event(AliasEvent):
+            event = self.get_event()
+            if event.anchor not in self.anchors:
+                raise ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
+            return AliasNode(self.anchors[event.anchor], event.start_mark, event.end_mark)
+        event = self.peek_event()
+        anchor = event.anchor
+        self.descend_resolver(parent, index)
+        from yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
+
+        if self.check_event(ScalarEvent):
+            node = self.compose_scalar_node(anchor)
+        elif self.check_event(SequenceStartEvent):
+            node = self.compose_sequence_node(anchor)
+        elif self.check_event(MappingStartEvent):
+            node = self.compose_mapping_node(anchor)
+        else:  # pragma: no cover
+            raise ComposerError(None, None, "unexpected event", event.start_mark)
+        self.ascend_resolver()
+        return node
+
+
+class _PyComposer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _TreeComposer, _CoreResolver):
     def __init__(self, stream: str) -> None:
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
-        yaml.composer.Composer.__init__(self)
+        _TreeComposer.__init__(self)
         _CoreResolver.__init__(self)
 
 
 _Composer: Any = _PyComposer
-if getattr(yaml, "__with_libyaml__", False):  # libyaml parses ~10x faster; same marks
+if getattr(yaml, "__with_libyaml__", False):  # libyaml scans and parses; the tree is composed here
 
-    class _CComposer(yaml.cyaml.CParser, _CoreResolver):  # type: ignore[misc]
+    class _CComposer(_TreeComposer, yaml.cyaml.CParser, _CoreResolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             yaml.cyaml.CParser.__init__(self, stream)
+            _TreeComposer.__init__(self)
             _CoreResolver.__init__(self)
 
     _Composer = _CComposer
 
 
-class _LoadError(Exception):
-    def __init__(self, node: Optional[Node], message: str, mark: Any = None) -> None:
-        super().__init__(message)
-        self.node = node
-        self.message = message
-        self.mark = mark if mark is not None else (node.start_mark if node is not None else None)
-
-
-def _js_key(value: Any) -> str:
-    """A mapping key as the yaml package turns it into a JavaScript property name."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, float):
-        if value != value:
-            return "NaN"
-        if value == math.inf:
-            return "Infinity"
-        if value == -math.inf:
-            return "-Infinity"
-        return format_number(value)
-    if isinstance(value, int):
-        try:
-            return format_number(float(value))
-        except OverflowError:
-            return "Infinity" if value > 0 else "-Infinity"
-    raise TypeError(type(value).__name__)  # pragma: no cover
+class _Unsupported(Exception):
+    pass
 
 
 def _scalar(node: ScalarNode) -> Any:
+    """The JSON value of a scalar, as the yaml package's core schema resolves it."""
     tag, text = node.tag, node.value
-    if tag == _STR or tag == "!":
+    if tag == _STR or not tag.startswith(_YAML_ORG):
         return fix_surrogates(text)
     if tag == _NULL:
         if _NULL_RE.match(text):
@@ -138,117 +165,240 @@ def _scalar(node: ScalarNode) -> Any:
     elif tag == _INT:
         if _INT_OCT_RE.match(text):
             return int(text[2:], 8)
-        if _INT_HEX_RE.match(text):
-            return int(text[2:], 16)
         if _INT_RE.match(text):
             return int(text)
+        if _INT_HEX_RE.match(text):
+            return int(text[2:], 16)
     elif tag == _FLOAT:
         if _FLOAT_NAN_RE.match(text):
             return math.nan if text[-3:].lower() == "nan" else (-math.inf if text[0] == "-" else math.inf)
-        if _FLOAT_EXP_RE.match(text) or _FLOAT_RE.match(text) or _INT_RE.match(text):
+        if _FLOAT_EXP_RE.match(text) or _FLOAT_RE.match(text):
             return float(text)
-    else:
-        raise _LoadError(node, f"unsupported YAML tag '{_short_tag(tag)}' (only the YAML 1.2 core schema)")
-    raise _LoadError(node, f"'{text}' is not a valid {_short_tag(tag)}")
+    elif tag in _UNSUPPORTED_SCALAR_TAGS:
+        raise _Unsupported()
+    return fix_surrogates(text)  # a tag the text does not fit: the yaml package keeps the string
 
 
-def _short_tag(tag: str) -> str:
-    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
+def js_key(value: Any) -> str:
+    """A scalar mapping key as JavaScript's ``String(value ?? "null")`` prints it."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        try:
+            value = float(value)
+        except OverflowError:
+            return "Infinity" if value > 0 else "-Infinity"
+    if value != value:
+        return "NaN"
+    if value == math.inf:
+        return "Infinity"
+    if value == -math.inf:
+        return "-Infinity"
+    return format_number(value)
+
+
+def _value_identity(v: Any) -> Any:
+    """A key such that two scalars have equal keys exactly when JavaScript's ``===`` holds
+    (the yaml package's uniqueKeys test); ``None`` for NaN, which equals nothing."""
+    if isinstance(v, str):
+        return ("s", v)
+    if v is None or isinstance(v, bool):
+        return ("c", v)
+    try:
+        f = float(v)
+    except OverflowError:
+        f = math.inf if v > 0 else -math.inf
+    if f != f:
+        return None
+    return ("n", f + 0.0)  # -0 === 0
 
 
 class _Builder:
-    __slots__ = ("count", "active")
+    """Node tree -> JSON value, collecting problems as ``(mark, message)``, like Node's JsonConverter."""
 
     def __init__(self) -> None:
-        self.count = 0
+        self.expansions = 0
         self.active: set = set()
+        self.yaml_errors: List[Tuple[Any, str]] = []
+        self.problems: List[Tuple[Any, str]] = []
 
-    def build(self, node: Node) -> Any:
-        self.count += 1
-        if self.count > _MAX_VALUES:
-            raise _LoadError(node, "YAML aliases expand to too many values")
+    def build(self, node: Optional[Node]) -> Any:
+        if node is None:
+            return None
+        if isinstance(node, AliasNode):
+            self.expansions += 1
+            if self.expansions > MAX_ALIAS_EXPANSIONS or id(node.target) in self.active:
+                # An alias inside its own anchor expands without end: in Node it runs into the limit.
+                self.problems.append((node.start_mark, "too many alias expansions"))
+                return None
+            return self.build(node.target)
         if isinstance(node, ScalarNode):
-            value = _scalar(node)
+            try:
+                value = _scalar(node)
+            except _Unsupported:
+                self.problems.append((node.start_mark, "unsupported YAML value of type object"))
+                return None
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
-                raise _LoadError(node, f"'{node.value}' is not a JSON number (no NaN or infinity in a manifest)")
+                self.problems.append(
+                    (node.start_mark, f"{node.value} is not a JSON number (no infinities or NaN in a policy)")
+                )
+                return None
             return value
-        key = id(node)
-        if key in self.active:
-            raise _LoadError(node, "recursive YAML alias")
-        self.active.add(key)
-        try:
-            if isinstance(node, SequenceNode):
-                if node.tag != _SEQ:
-                    raise _LoadError(node, f"unsupported YAML tag '{_short_tag(node.tag)}' (only the YAML 1.2 core schema)")
+        if isinstance(node, SequenceNode):
+            self.active.add(id(node))
+            try:
                 return [self.build(item) for item in node.value]
-            if isinstance(node, MappingNode):
-                if node.tag != _MAP:
-                    raise _LoadError(node, f"unsupported YAML tag '{_short_tag(node.tag)}' (only the YAML 1.2 core schema)")
-                out: Dict[str, Any] = {}
-                seen: Dict[Any, bool] = {}
-                for key_node, value_node in node.value:
-                    if not isinstance(key_node, ScalarNode):
-                        raise _LoadError(key_node, "mapping keys must be scalars")
-                    raw = _scalar(key_node)
-                    ident = ("s", raw) if isinstance(raw, str) else ("v", _js_key(raw), type(raw) is bool, raw is None)
-                    if ident in seen:
-                        raise _LoadError(key_node, f"duplicate key '{_js_key(raw)}' (map keys must be unique)")
-                    seen[ident] = True
-                    out[_js_key(raw)] = self.build(value_node)
-                return out
-            raise _LoadError(node, "unsupported YAML node")  # pragma: no cover
-        finally:
-            self.active.discard(key)
+            finally:
+                self.active.discard(id(node))
+        if isinstance(node, MappingNode):
+            self.active.add(id(node))
+            try:
+                return self._mapping(node)
+            finally:
+                self.active.discard(id(node))
+        self.problems.append((node.start_mark, "unsupported YAML node"))  # pragma: no cover
+        return None
+
+    def _mapping(self, node: MappingNode) -> Dict[str, Any]:
+        out: Dict[str, Any] = {}
+        seen_values: set = set()
+        for key_node, value_node in node.value:
+            target = key_node
+            while isinstance(target, AliasNode):
+                target = target.target
+            if not isinstance(target, ScalarNode):
+                self.problems.append((key_node.start_mark, "mapping keys must be scalars"))
+                continue
+            try:
+                raw = _scalar(target)
+            except _Unsupported:
+                raw = target.value
+            if isinstance(key_node, ScalarNode):
+                ident = _value_identity(raw)
+                if ident is not None:
+                    if ident in seen_values:
+                        self.yaml_errors.append((key_node.start_mark, "Map keys must be unique"))
+                    seen_values.add(ident)
+            key = js_key(raw)
+            if key in out:
+                self.problems.append((key_node.start_mark, f"duplicate key '{key}'"))
+                continue
+            out[key] = self.build(value_node)
+        return out
 
 
 def parse_pointer(pointer: str) -> List[str]:
     """RFC 6901: ``"/rules/0/a~1b"`` -> ``["rules", "0", "a/b"]``; ``""`` -> ``[]``."""
     if pointer == "":
         return []
-    if not pointer.startswith("/"):
-        raise ValueError(f"not a JSON pointer: {pointer!r}")
     return [t.replace("~1", "/").replace("~0", "~") for t in pointer[1:].split("/")]
 
 
+class _Positions:
+    """Character index -> (line, column) as the yaml package's LineCounter reports them."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts: Optional[List[int]] = None
+
+    def at(self, index: int) -> Tuple[int, int]:
+        if self._starts is None:
+            starts = [0]
+            find = self.text.find
+            i = find("\n")
+            while i >= 0:
+                starts.append(i + 1)
+                i = find("\n", i + 1)
+            self._starts = starts
+        line = bisect.bisect_right(self._starts, index)
+        start = self._starts[line - 1]
+        column = index - start + 1
+        if index > start:
+            column += len(_ASTRAL.findall(self.text, start, index))
+        return (line, column)
+
+    def mark(self, mark: Any) -> Tuple[int, int]:
+        """Position of a node's mark. PyYAML starts a node at its properties (``&anchor``,
+        ``!tag``); the yaml package at its content: skip the properties."""
+        if mark is None:
+            return (1, 1)
+        index = mark.index
+        text = self.text
+        if index < len(text) and text[index] in "&!":
+            index = _skip_properties(text, index)
+        return self.at(index)
+
+
+_PROPERTY_END = re.compile(r"[\s,\[\]{}]")
+_SPACE_OR_COMMENT = re.compile(r"(?:[ \t\r\n]+|#[^\n]*)*")
+
+
+def _skip_properties(text: str, index: int) -> int:
+    """From the start of node properties to the start of the node's content."""
+    n = len(text)
+    while index < n and text[index] in "&!":
+        if text.startswith("!<", index):
+            end = text.find(">", index)
+            index = n if end < 0 else end + 1
+        else:
+            m = _PROPERTY_END.search(text, index)
+            index = n if m is None else m.start()
+        m2 = _SPACE_OR_COMMENT.match(text, index)
+        if m2 is not None:
+            index = m2.end()
+    return min(index, n)
+
+
 class LoadedYaml:
-    """A parsed manifest: its JSON ``value`` and the node tree to locate pointers in."""
+    """A parsed manifest: its JSON ``value`` and the node tree to locate JSON pointers in."""
 
-    __slots__ = ("value", "filename", "_root")
+    __slots__ = ("value", "filename", "_root", "_positions")
 
-    def __init__(self, value: Any, filename: str, root: Optional[Node]) -> None:
+    def __init__(self, value: Any, filename: str, root: Optional[Node], positions: Optional[_Positions] = None) -> None:
         self.value = value
         self.filename = filename
         self._root = root
+        self._positions = positions
 
     def position(self, pointer: str, at: str = "value") -> Tuple[int, int]:
-        """1-based (line, column) of the node that ``pointer`` names.
+        """1-based (line, column) of the node that ``pointer`` names (``src/yaml.ts`` ``locate``).
 
-        With ``at="key"`` the position is that of the mapping key whose entry
-        the pointer names. A pointer that goes past the tree (or names a
-        missing key) resolves to the deepest node that exists.
+        With ``at="key"`` the position is that of the mapping key of the
+        entry. A pointer that goes past the tree resolves to the deepest node
+        that exists.
         """
         node = self._root
-        if node is None:
+        if node is None or self._positions is None:
             return (1, 1)
-        try:
-            tokens = parse_pointer(pointer)
-        except ValueError:
-            tokens = []
-        for i, token in enumerate(tokens):
-            last = i == len(tokens) - 1
-            nxt: Optional[Node] = None
+        key_node: Optional[Node] = None
+        for token in parse_pointer(pointer):
+            while isinstance(node, AliasNode):
+                node = node.target
             if isinstance(node, MappingNode):
-                for key_node, value_node in node.value:
-                    if isinstance(key_node, ScalarNode) and _key_matches(key_node, token):
-                        nxt = key_node if (last and at == "key") else value_node
+                found = None
+                for k, v in node.value:
+                    if isinstance(k, ScalarNode) and _key_text(k) == token:
+                        found = (k, v)
+                        break
+                if found is None:
+                    break
+                key_node, node = found
             elif isinstance(node, SequenceNode):
-                if token.isdigit() and (token == "0" or token[0] != "0") and int(token) < len(node.value):
-                    nxt = node.value[int(token)]
-            if nxt is None:
+                if not _is_index(token) or int(token) >= len(node.value):
+                    break
+                key_node = None
+                node = node.value[int(token)]
+            else:
                 break
-            node = nxt
-        mark = node.start_mark
-        return (mark.line + 1, mark.column + 1)
+        if at == "key" and key_node is not None:
+            return self._positions.mark(key_node.start_mark)
+        return self._positions.mark(node.start_mark if node is not None else None)
 
     def error(self, pointer: str, at: str, message: str) -> PolicyErrorItem:
         """A positioned error for a pointer reported by the core."""
@@ -256,70 +406,84 @@ class LoadedYaml:
         return PolicyErrorItem(self.filename, line, column, message)
 
 
-def _key_matches(key_node: ScalarNode, token: str) -> bool:
+def _is_index(token: str) -> bool:
+    # JavaScript's Number(token) for an array index: decimal digits (leading zeros are fine there).
+    return token.isdigit() and token.isascii()
+
+
+def _key_text(key_node: ScalarNode) -> str:
     try:
-        return _js_key(_scalar(key_node)) == token
-    except _LoadError:
-        return key_node.value == token
+        return js_key(_scalar(key_node))
+    except _Unsupported:
+        return key_node.value
 
 
-def _yaml_error(filename: str, err: yaml.YAMLError) -> PolicyError:
+def _yaml_error(filename: str, err: yaml.YAMLError, positions: _Positions) -> PolicyError:
     mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
-    message = f"YAML: {problem}" + (f" ({context})" if context else "")
-    if mark is None:
-        return PolicyError.single(filename, 1, 1, message)
-    return PolicyError.single(filename, mark.line + 1, mark.column + 1, message)
+    message = f"{problem} ({context})" if context else problem
+    line, column = positions.mark(mark)
+    return PolicyError.single(filename, line, column, message)
 
 
-def load_yaml(text: str, filename: str = "<string>") -> LoadedYaml:
+def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     """Parse one YAML document (YAML 1.2 core schema) into a JSON value and a position map.
 
-    Raises :class:`PolicyError` for syntax errors, several documents,
-    duplicate keys, tags outside the core schema, NaN/infinite numbers, and
-    texts over 16 MiB in UTF-8.
+    Raises :class:`PolicyError` for texts over 16 MiB in UTF-8, YAML syntax
+    errors, several documents, and the problems listed in the module
+    docstring.
     """
-    if len(text) * 4 > MAX_MANIFEST_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
-        raise PolicyError.single(filename, 1, 1, "manifest is larger than 16 MiB")
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    if len(text) * 3 > MAX_MANIFEST_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
+        raise PolicyError.single(filename, 1, 1, TOO_LARGE_MESSAGE)
+    positions = _Positions(text)
     composer = _Composer(text)
     try:
         try:
             root = composer.get_single_node()
         finally:
             composer.dispose()
-    except yaml.composer.ComposerError as err:
+    except ComposerError as err:
         if err.problem and "but found another document" in err.problem:
-            mark = err.problem_mark
+            line, column = positions.mark(err.problem_mark)
             raise PolicyError.single(
-                filename, mark.line + 1, mark.column + 1, "the file holds several YAML documents; a manifest is one"
+                filename, line, column, "Source contains multiple documents; please use YAML.parseAllDocuments()"
             ) from None
-        raise _yaml_error(filename, err) from None
+        raise _yaml_error(filename, err, positions) from None
     except yaml.YAMLError as err:
-        raise _yaml_error(filename, err) from None
+        raise _yaml_error(filename, err, positions) from None
     except RecursionError:
-        raise PolicyError.single(filename, 1, 1, "YAML is nested too deeply") from None
-    if root is None:
-        return LoadedYaml(None, filename, None)
+        raise PolicyError.single(filename, 1, 1, "the YAML is nested too deeply") from None
+    builder = _Builder()
     try:
-        value = _Builder().build(root)
-    except _LoadError as err:
-        mark = err.mark
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
-        raise PolicyError.single(filename, line, column, err.message) from None
+        value = builder.build(root)
     except RecursionError:
-        raise PolicyError.single(filename, 1, 1, "YAML is nested too deeply") from None
-    return LoadedYaml(value, filename, root)
+        raise PolicyError.single(filename, 1, 1, "the YAML is nested too deeply") from None
+    problems = builder.yaml_errors or builder.problems
+    if problems:
+        items = []
+        for mark, message in problems:
+            line, column = positions.mark(mark)
+            items.append(PolicyErrorItem(filename, line, column, message))
+        raise PolicyError(items)
+    return LoadedYaml(value, filename, root, positions)
 
 
 def read_manifest_file(path: str) -> str:
-    """Read a manifest file as text (UTF-8; bad bytes become U+FFFD as in Node), refusing files over 16 MiB."""
-    with open(path, "rb") as f:
-        data = f.read(MAX_MANIFEST_BYTES + 1)
+    """Read a manifest file (UTF-8; bad bytes become U+FFFD as in Node).
+
+    Raises :class:`PolicyError` at 1:1 for files over 16 MiB and files that
+    cannot be read.
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_MANIFEST_BYTES + 1)
+    except FileNotFoundError:
+        raise PolicyError.single(path, 1, 1, "cannot read the policy: no such file") from None
+    except OSError as err:
+        raise PolicyError.single(path, 1, 1, f"cannot read the policy: {err.strerror or err}") from None
     if len(data) > MAX_MANIFEST_BYTES:
-        raise PolicyError.single(str(path), 1, 1, "manifest is larger than 16 MiB")
+        raise PolicyError.single(path, 1, 1, TOO_LARGE_MESSAGE)
     return data.decode("utf-8", "replace")
 
 

@@ -1,0 +1,50 @@
+"""Shared fixtures: run against the repository's freshly built core, with a private module cache."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILT_WASM = REPO / "build" / "tollgate.wasm"
+CONFORMANCE = REPO / "test" / "conformance"
+EXAMPLES = REPO / "examples"
+NODE_CLI = REPO / "build" / "dist" / "src" / "cli" / "main.js"
+
+# The same core the Node suite runs (build/), unless the caller chose one.
+if "TOLLGATE_WASM" not in os.environ and BUILT_WASM.exists():
+    os.environ["TOLLGATE_WASM"] = str(BUILT_WASM)
+if "TOLLGATE_CACHE_DIR" not in os.environ:
+    _cache = tempfile.mkdtemp(prefix="tollgate-test-cache-")
+    os.chmod(_cache, 0o700)
+    os.environ["TOLLGATE_CACHE_DIR"] = _cache
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None
+
+
+def run_node(script: str, stdin: str, timeout: float = 120) -> str:
+    """Run an ES module snippet with node from the repository root (so node_modules resolves)."""
+    proc = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=timeout,
+        encoding="utf-8",
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"node failed ({proc.returncode}): {proc.stderr}")
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

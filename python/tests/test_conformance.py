@@ -1,0 +1,96 @@
+"""Every file of test/conformance/ (the cross-host contract), exactly as vitest runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, List
+
+import pytest
+
+from tollgate import Policy, PolicyError
+from tollgate.canonical import canonicalize
+from tollgate.yaml_loader import load_yaml
+
+from conftest import CONFORMANCE
+
+FILES = sorted(CONFORMANCE.glob("*.yaml"))
+
+
+def _spec(path: Path) -> Any:
+    return load_yaml(path.read_text(encoding="utf-8"), str(path)).value
+
+
+def _policy(path: Path, spec: Any) -> Policy:
+    if spec.get("policy_text") is not None:
+        return Policy.from_yaml(spec["policy_text"], filename=path.name)
+    return Policy.from_object(spec["policy"], filename=path.name)
+
+
+def _decision_cases() -> List[Any]:
+    out = []
+    for path in FILES:
+        spec = _spec(path)
+        if spec.get("errors") is not None:
+            continue
+        for case in spec["cases"]:
+            out.append(pytest.param(path, case, id=f"{path.name}::{case['name']}"))
+    return out
+
+
+def _error_files() -> List[Any]:
+    return [pytest.param(p, id=p.name) for p in FILES if _spec(p).get("errors") is not None]
+
+
+def _decision_files() -> List[Any]:
+    return [pytest.param(p, id=p.name) for p in FILES if _spec(p).get("errors") is None]
+
+
+_policies: dict = {}
+
+
+def _cached_policy(path: Path) -> Policy:
+    if path not in _policies:
+        _policies[path] = _policy(path, _spec(path))
+    return _policies[path]
+
+
+def test_has_cases() -> None:
+    assert FILES, f"no conformance files in {CONFORMANCE}"
+
+
+@pytest.mark.parametrize("path,case", _decision_cases())
+def test_decision(path: Path, case: Any) -> None:
+    policy = _cached_policy(path)
+    if "input" in case:
+        actual = policy.evaluate_json(case["input"])
+    else:
+        actual = policy.evaluate(case["action"])
+    assert canonicalize(actual.to_dict()) == canonicalize(case["expect"])
+
+
+@pytest.mark.parametrize("path", _decision_files())
+def test_same_in_one_batch(path: Path) -> None:
+    spec = _spec(path)
+    policy = _cached_policy(path)
+    lines = [c["input"] if "input" in c else json.dumps(c["action"], ensure_ascii=False) for c in spec["cases"]]
+    got = [canonicalize(d.to_dict()) for d in policy.evaluate_lines(lines)]
+    assert got == [canonicalize(c["expect"]) for c in spec["cases"]]
+    # evaluate_batch on the Python values too (not through JSON text)
+    actions = [c["action"] for c in spec["cases"] if "input" not in c]
+    expected = [canonicalize(c["expect"]) for c in spec["cases"] if "input" not in c]
+    assert [canonicalize(d.to_dict()) for d in policy.evaluate_batch(actions)] == expected
+
+
+@pytest.mark.parametrize("path", _error_files())
+def test_errors(path: Path) -> None:
+    spec = _spec(path)
+    with pytest.raises(PolicyError) as info:
+        Policy.from_yaml(spec["policy_text"], filename=spec.get("filename") or path.name)
+    got = [(e.line, e.column, e.message) for e in info.value.errors]
+    for exp in spec["errors"]:
+        assert any(
+            line == exp["line"] and col == exp["column"] and exp["contains"] in msg for line, col, msg in got
+        ), f"expected {exp['line']}:{exp['column']} containing {exp['contains']!r}; got {got}"
+    assert len(got) == len(spec["errors"]), f"unexpected extra errors: {got}"
+    assert got == sorted(got, key=lambda g: (g[0], g[1]))

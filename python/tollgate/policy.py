@@ -1,0 +1,364 @@
+"""Policy: a compiled manifest bound to its own instance of the Wasm core."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import struct
+import threading
+from collections.abc import Mapping
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+
+from .canonical import canonical_bytes
+from .decision import Decision
+from .encode import (
+    REASONS,
+    STATUS_ENGINE_FAILED,
+    STATUS_MALFORMED,
+    STATUS_NOT_JSON,
+    STATUS_NOT_OBJECT,
+    Encoder,
+    error_record,
+)
+from .engine import CoreInstance, CoreTrap
+from .errors import PolicyError, PolicyErrorItem
+from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
+
+__all__ = ["Policy", "RuleInfo"]
+
+_result = struct.Struct("<BBHi")
+_unpack_result = _result.unpack_from
+_iter_results = _result.iter_unpack
+_EFFECTS = ("allow", "deny", "escalate")
+_REDACTED = "[redacted]"
+
+
+class _NotJson:
+    """Marks an input line that is not JSON, so that it is decided (as an error) in order."""
+
+
+_NOT_JSON = _NotJson()
+
+
+class RuleInfo:
+    """One rule of the policy table, as the core reported it."""
+
+    __slots__ = ("id", "effect", "reason", "approver", "timeout_ms", "on_timeout")
+
+    def __init__(self, entry: Mapping) -> None:
+        self.id: str = entry["id"]
+        self.effect: str = entry["effect"]
+        self.reason: Optional[str] = entry.get("reason")
+        self.approver: Optional[str] = entry.get("approver")
+        self.timeout_ms: Optional[int] = entry.get("timeout_ms")
+        self.on_timeout: Optional[str] = entry.get("on_timeout")
+
+    def __repr__(self) -> str:
+        return f"RuleInfo(id={self.id!r}, effect={self.effect!r})"
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+class Policy:
+    """A compiled policy. Build one with :meth:`from_file` or :meth:`from_yaml`.
+
+    :meth:`evaluate` never raises for a bad action: an action that cannot be
+    evaluated (not a mapping, a value that is not JSON, too large, too
+    deep), or a failure inside the engine, is a ``deny`` decision with
+    ``error`` set (fail closed).
+
+    **Threads.** A policy owns one Wasm instance; calls into it are
+    serialised by a lock, so one ``Policy`` may be shared by any number of
+    threads. Actions are encoded before the lock is taken. For parallel
+    evaluation on free-threaded builds, load one ``Policy`` per thread.
+    """
+
+    name: str
+    """The manifest's ``name``."""
+    hash: str
+    """SHA-256 (hex) of the manifest's canonical JSON: the policy hash."""
+    default: str
+    rules: Tuple[RuleInfo, ...]
+    fields: Tuple[Tuple[str, ...], ...]
+    redact_paths: Tuple[Tuple[str, ...], ...]
+    manifest: Any
+    """The manifest as loaded from YAML (plain dicts and lists)."""
+    filename: str
+    tests: Tuple[Dict[str, Any], ...]
+    """The manifest's ``tests`` (spec section 7)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - guard
+        raise TypeError("use Policy.from_file(), Policy.from_yaml() or Policy.from_object()")
+
+    # -- construction ---------------------------------------------------------
+
+    @classmethod
+    def from_file(cls, path: Union[str, "os.PathLike[str]"], *, fast: Optional[bool] = None) -> "Policy":
+        """Load a manifest from a YAML file. Raises :class:`PolicyError` with file:line:column."""
+        filename = os.fspath(path)
+        text = read_manifest_file(filename)
+        return cls.from_yaml(text, filename=filename, fast=fast)
+
+    @classmethod
+    def from_yaml(cls, text: str, filename: str = "<policy>", *, fast: Optional[bool] = None) -> "Policy":
+        """Load a manifest from YAML text; errors are reported against ``filename``."""
+        loaded = load_yaml(text, filename)
+        return cls._compile(loaded, fast)
+
+    @classmethod
+    def from_object(cls, manifest: Any, filename: str = "<policy>", *, fast: Optional[bool] = None) -> "Policy":
+        """Load an already-parsed manifest (e.g. from JSON).
+
+        As in Node, error positions refer to the manifest printed as JSON
+        indented by two spaces.
+        """
+        try:
+            text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError):
+            raise PolicyError.single(filename, 1, 1, "the manifest cannot be represented as JSON") from None
+        return cls.from_yaml(text, filename=filename, fast=fast)
+
+    @classmethod
+    def _compile(cls, loaded: LoadedYaml, fast: Optional[bool]) -> "Policy":
+        try:
+            manifest_bytes = canonical_bytes(loaded.value)
+        except (TypeError, ValueError) as err:  # a lone surrogate: canonicalize (npm) refuses it too
+            raise PolicyError.single(loaded.filename, 1, 1, f"the manifest cannot be canonicalized: {err}") from None
+        self = object.__new__(cls)
+        self.filename = loaded.filename
+        self.manifest = loaded.value
+        self.hash = hashlib.sha256(manifest_bytes).hexdigest()
+        self._manifest_bytes = manifest_bytes
+        self._fast = fast
+        self._lock = threading.Lock()
+        core, report = self._new_core(loaded)
+        self._install(core, report)
+        return self
+
+    def _new_core(self, loaded: Optional[LoadedYaml]) -> Tuple[CoreInstance, Dict[str, Any]]:
+        core = CoreInstance(self._fast)
+        rc, report = core.compile(self._manifest_bytes)
+        if rc != 0:
+            if loaded is None:  # pragma: no cover - recompiling a policy that compiled before
+                raise RuntimeError(f"the core rejected a manifest it compiled before: {report}")
+            errors = [
+                loaded.error(e.get("pointer", ""), e.get("at", "value"), e.get("message", "invalid manifest"))
+                for e in report.get("errors", [])
+            ] or [PolicyErrorItem(loaded.filename, 1, 1, f"the core rejected the manifest (code {rc})")]
+            raise PolicyError(sort_errors(errors))
+        return core, report
+
+    def _install(self, core: CoreInstance, report: Dict[str, Any]) -> None:
+        self._core = core
+        self.name = report["name"]
+        self.default = report.get("default", "deny")
+        self.rules = tuple(RuleInfo(r) for r in report["rules"])
+        self.fields = tuple(tuple(p) for p in report["fields"])
+        self.redact_paths = tuple(tuple(p) for p in report.get("redact", []))
+        tests = self.manifest.get("tests") if isinstance(self.manifest, dict) else None
+        self.tests = tuple(dict(t) for t in tests) if isinstance(tests, list) else ()
+        if core.field_count != len(self.fields):
+            raise RuntimeError("the core's field_count disagrees with its field table")
+        self._encoder = Encoder(self.fields)
+        self._input_ptr = core.input_ptr
+        self._input_capacity = core.input_capacity
+        self._result_ptr = core.result_ptr
+        self._result_capacity = core.result_capacity
+        self._build_templates()
+
+    def _build_templates(self) -> None:
+        name = self.name
+        rule_decisions = []
+        for r in self.rules:
+            pair = []
+            for undetermined in (False, True):
+                if r.effect == "escalate":
+                    d = Decision(r.effect, r.id, r.reason, undetermined, name, r.approver, r.timeout_ms, r.on_timeout)
+                else:
+                    d = Decision(r.effect, r.id, r.reason, undetermined, name)
+                pair.append(d)
+            rule_decisions.append(tuple(pair))
+        self._rule_decisions = tuple(rule_decisions)
+        self._default_decision = Decision(
+            self.default, None, "no rule matched" if self.default == "deny" else None, False, name
+        )
+        self._default_code = _EFFECTS.index(self.default) if self.default in _EFFECTS else -1
+        self._error_decisions = {code: self._error_decision(text) for code, text in REASONS.items()}
+
+    def _error_decision(self, text: str) -> Decision:
+        return Decision("deny", None, text, False, self.name, error=text)
+
+    # -- evaluation -------------------------------------------------------------
+
+    def _decision(self, decision: int, flags: int, error: int, index: int) -> Decision:
+        """One 8-byte result -> its precomputed decision (as Node's ``DecisionTable.fromResult``)."""
+        if flags & 2:
+            return self._error_decisions.get(error) or self._error_decisions[STATUS_MALFORMED]
+        if index < 0:
+            if decision != self._default_code:
+                return self._error_decisions[STATUS_MALFORMED]
+            return self._default_decision
+        try:
+            return self._rule_decisions[index][flags & 1]
+        except IndexError:
+            return self._error_decisions[STATUS_MALFORMED]
+
+    def evaluate(self, action: Any) -> Decision:
+        """Decide one action (a mapping, e.g. ``{"tool": ..., "args": {...}}``). Never raises."""
+        buf = bytearray()
+        try:
+            self._encoder.append(buf, action)
+        except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
+            return self._error_decisions[STATUS_ENGINE_FAILED]
+        n = len(buf)
+        with self._lock:
+            core = self._core
+            view = core.view
+            ip = self._input_ptr
+            view[ip : ip + n] = buf
+            try:
+                if core.evaluate(1) != 1:
+                    raise CoreTrap("evaluate refused the record")
+            except CoreTrap:
+                self._recover()
+                return self._error_decisions[STATUS_ENGINE_FAILED]
+            dec, flags, err, idx = _unpack_result(view, self._result_ptr)
+        if flags == 0 and idx >= 0:  # the common case, inline
+            try:
+                return self._rule_decisions[idx][0]
+            except IndexError:
+                pass
+        return self._decision(dec, flags, err, idx)
+
+    def evaluate_batch(self, actions: Iterable[Any]) -> List[Decision]:
+        """Decide many actions with as few Wasm calls as fit the input region. Never raises."""
+        out: List[Decision] = []
+        append_record = self._encoder.append
+        capacity = self._input_capacity
+        max_count = self._result_capacity
+        buf = bytearray()
+        starts: List[int] = []
+        for action in actions:
+            start = len(buf)
+            try:
+                if action is _NOT_JSON:
+                    buf += error_record(STATUS_NOT_JSON)
+                else:
+                    append_record(buf, action)
+            except Exception:  # pragma: no cover
+                del buf[start:]
+                buf += error_record(STATUS_ENGINE_FAILED)
+            if starts and (len(buf) > capacity or len(starts) >= max_count):
+                record = bytes(buf[start:])
+                del buf[start:]
+                self._run_chunk(buf, starts, out)
+                buf = bytearray(record)
+                starts = [0]
+            else:
+                starts.append(start)
+        if starts:
+            self._run_chunk(buf, starts, out)
+        return out
+
+    def _run_chunk(self, buf: bytearray, starts: List[int], out: List[Decision]) -> None:
+        n = len(starts)
+        decide = self._decision
+        with self._lock:
+            core = self._core
+            view = core.view
+            ip = self._input_ptr
+            view[ip : ip + len(buf)] = buf
+            try:
+                if core.evaluate(n) != n:
+                    raise CoreTrap("evaluate refused the batch")
+            except CoreTrap:
+                # A trap leaves the instance in an unknown state: these records fail closed
+                # (as in Node), and a fresh instance takes over.
+                self._recover()
+                out.extend([self._error_decisions[STATUS_ENGINE_FAILED]] * n)
+                return
+            rp = self._result_ptr
+            results = bytes(view[rp : rp + 8 * n])
+        out.extend([decide(*r) for r in _iter_results(results)])
+
+    def _recover(self) -> None:
+        """After a trap the instance's state is suspect: replace it with a fresh one. Lock held."""
+        try:
+            core, report = self._new_core(None)
+        except Exception:  # pragma: no cover - keep the old instance rather than none
+            return
+        self._core = core
+        self._input_ptr = core.input_ptr
+        self._input_capacity = core.input_capacity
+        self._result_ptr = core.result_ptr
+        self._result_capacity = core.result_capacity
+
+    def evaluate_json(self, line: Union[str, bytes]) -> Decision:
+        """Decide one line of JSON as ``tollgate eval`` does: invalid JSON or a non-object is a deny with ``error``."""
+        try:
+            if isinstance(line, (bytes, bytearray)):
+                line = bytes(line).decode("utf-8", "replace")
+            action = json.loads(line, parse_constant=_reject_constant)
+        except (ValueError, RecursionError):
+            return self._error_decisions[STATUS_NOT_JSON]
+        if type(action) is not dict:
+            return self._error_decisions[STATUS_NOT_OBJECT]
+        return self.evaluate(action)
+
+    def evaluate_lines(self, lines: Iterable[Union[str, bytes]]) -> List[Decision]:
+        """Decide JSON text lines in one batch, as ``tollgate eval`` does (see :meth:`evaluate_json`)."""
+        actions: List[Any] = []
+        for line in lines:
+            try:
+                if isinstance(line, (bytes, bytearray)):
+                    line = bytes(line).decode("utf-8", "replace")
+                actions.append(json.loads(line, parse_constant=_reject_constant))
+            except (ValueError, RecursionError):
+                actions.append(_NOT_JSON)
+        return self.evaluate_batch(actions)
+
+    # -- helpers -----------------------------------------------------------------
+
+    def redact(self, action: Any) -> Any:
+        """A deep copy of ``action`` with every ``audit.redact`` path that is present replaced by ``"[redacted]"``."""
+        if not isinstance(action, Mapping) or not self.redact_paths:
+            return copy.deepcopy(action)
+        out = copy.deepcopy(dict(action))
+        for path in self.redact_paths:
+            node: Any = out
+            for key in path[:-1]:
+                nxt = node.get(key) if isinstance(node, dict) else None
+                if not isinstance(nxt, Mapping):
+                    node = None
+                    break
+                if not isinstance(nxt, dict):
+                    nxt = dict(nxt)
+                    node[key] = nxt
+                node = nxt
+            if isinstance(node, dict) and path[-1] in node:
+                node[path[-1]] = _REDACTED
+        return out
+
+    def guard(
+        self,
+        tool: str,
+        *,
+        on_escalate: Optional[Callable[..., Any]] = None,
+        context: Optional[Union[Mapping, Callable[[], Mapping]]] = None,
+    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Decorator: evaluate ``{"tool": tool, "args": {...call arguments...}}`` before each call.
+
+        See :func:`tollgate.guard.guard` for the details.
+        """
+        from .guard import guard
+
+        return guard(self, tool, on_escalate=on_escalate, context=context)
+
+    def __repr__(self) -> str:
+        return f"<Policy {self.name!r} rules={len(self.rules)} fields={len(self.fields)} hash={self.hash[:12]}>"
+
+
