@@ -20,8 +20,10 @@ let attempted = false;
 let index: ToolIndex | null = null;
 let defaultDecision: u8 = DECISION_DENY;
 let fieldCount: i32 = 0;
-let inputBuf: ArrayBuffer = new ArrayBuffer(0);
-let resultBuf: ArrayBuffer = new ArrayBuffer(0);
+// The input and result regions: raw heap blocks (fresh pages are already zero, so no fill).
+let inputStart: usize = 0;
+let inputSize: i32 = 0;
+let resultStart: usize = 0;
 const outcome = new Outcome();
 
 export function abi_version(): i32 { return ABI_VERSION; }
@@ -61,8 +63,9 @@ export function compile(len: i32): i32 {
   defaultDecision = m.defaultDecision;
   report = String.UTF8.encode(policyTable(m));
   // One maximal record always fits (docs/abi.md); the region is 8-byte aligned.
-  inputBuf = new ArrayBuffer(RECORD_HEADER + fieldCount * ENTRY_SIZE + MAX_DATA_BYTES + 64 * 1024);
-  resultBuf = new ArrayBuffer(MAX_RESULTS_PER_CALL * RESULT_SIZE);
+  inputSize = RECORD_HEADER + fieldCount * ENTRY_SIZE + MAX_DATA_BYTES + 64 * 1024;
+  inputStart = (heap.alloc(<usize>inputSize + 8) + 7) & ~<usize>7;
+  resultStart = heap.alloc(<usize>(MAX_RESULTS_PER_CALL * RESULT_SIZE));
   manifestBuf = null;
   compiled = true;
   return 0;
@@ -71,23 +74,19 @@ export function compile(len: i32): i32 {
 export function report_ptr(): usize { return changetype<usize>(report); }
 export function report_len(): i32 { return report.byteLength; }
 export function field_count(): i32 { return fieldCount; }
-export function input_ptr(): usize { return compiled ? alignedInput() : 0; }
-export function input_capacity(): i32 { return compiled ? inputBuf.byteLength - <i32>(alignedInput() - changetype<usize>(inputBuf)) : 0; }
-export function result_ptr(): usize { return compiled ? changetype<usize>(resultBuf) : 0; }
+export function input_ptr(): usize { return compiled ? inputStart : 0; }
+export function input_capacity(): i32 { return compiled ? inputSize : 0; }
+export function result_ptr(): usize { return compiled ? resultStart : 0; }
 export function result_capacity(): i32 { return compiled ? MAX_RESULTS_PER_CALL : 0; }
-
-function alignedInput(): usize {
-  return (changetype<usize>(inputBuf) + 7) & ~<usize>7;
-}
 
 export function evaluate(count: i32): i32 {
   if (!compiled || count < 0 || count > MAX_RESULTS_PER_CALL) return -1;
   const idx = changetype<ToolIndex>(index);
-  const start = alignedInput();
-  const end = start + <usize>input_capacity();
+  const start = inputStart;
+  const end = start + <usize>inputSize;
   const minSize = <u32>(RECORD_HEADER + fieldCount * ENTRY_SIZE);
   let pos = start;
-  let out = changetype<usize>(resultBuf);
+  let out = resultStart;
   let lost = false; // a bad size makes every later record unreachable
   for (let i = 0; i < count; i++, out += RESULT_SIZE) {
     let error: i32 = ERR_NONE;

@@ -11,7 +11,7 @@
 // that closure means the pattern matched: the search stops there.
 
 import { Program, OP_BYTES } from "./program";
-import { SparseSet, closure, AT_START, AT_END, PREV_WORD, NEXT_WORD } from "./nfa";
+import { SparseSet, closure, isContByte, AT_START, AT_END, PREV_WORD, NEXT_WORD, NEXT_CONT } from "./nfa";
 import { isWordByte } from "./charclass";
 import { findBytes } from "./literal";
 
@@ -56,24 +56,26 @@ export class LazyDFA {
 
   constructor(prog: Program, set1: SparseSet, set2: SparseSet, stack: StaticArray<i32>,
               pre: StaticArray<u8>, preLen: i32) {
+    const n = prog.nstates;
+    const stride = prog.nclasses + 1;
+    let ms = min(max(n * 2 + 32, 64), 4096);
+    while (ms > 8 && ms * stride > TABLE_BUDGET) ms >>= 1;
+    const poolCap = max(ms * 16, n * 2 + 16);
+    let hc = 16;
+    while (hc < ms * 2) hc <<= 1;
     this.prog = prog;
     this.set1 = set1;
     this.set2 = set2;
     this.stack = stack;
-    const n = prog.nstates;
-    this.stride = prog.nclasses + 1;
+    this.stride = stride;
     this.eot = prog.nclasses;
-    let ms = min(max(n * 2 + 32, 64), 4096);
-    while (ms > 8 && ms * this.stride > TABLE_BUDGET) ms >>= 1;
     this.maxStates = ms;
-    this.table = new StaticArray<i32>(ms * this.stride);
+    this.table = new StaticArray<i32>(ms * stride);
     this.flags = new StaticArray<i32>(ms);
     this.kStart = new StaticArray<i32>(ms);
     this.kLen = new StaticArray<i32>(ms);
-    this.poolCap = max(ms * 16, n * 2 + 16);
-    this.pool = new StaticArray<i32>(this.poolCap);
-    let hc = 16;
-    while (hc < ms * 2) hc <<= 1;
+    this.poolCap = poolCap;
+    this.pool = new StaticArray<i32>(poolCap);
     this.hash = new StaticArray<i32>(hc);
     this.hmask = hc - 1;
     this.kbuf = new StaticArray<i32>(n + 1);
@@ -165,6 +167,7 @@ export class LazyDFA {
     let ctx = f;
     if (eot) ctx |= AT_END;
     else if (isWordByte(b)) ctx |= NEXT_WORD;
+    else if (isContByte(b)) ctx |= NEXT_CONT;
     const set1 = this.set1;
     const stack = this.stack;
     set1.clear();

@@ -11,6 +11,13 @@ export const AT_START: i32 = 1;
 export const AT_END: i32 = 2;
 export const PREV_WORD: i32 = 4;
 export const NEXT_WORD: i32 = 8;
+/** The next byte continues a UTF-8 sequence: not a code-point boundary. */
+export const NEXT_CONT: i32 = 16;
+
+/** Is b a UTF-8 continuation byte (10xxxxxx)? */
+@inline export function isContByte(b: i32): bool {
+  return (b & 0xc0) == 0x80;
+}
 
 /** Sparse set of states with O(1) clear (Briggs & Torczon). */
 export class SparseSet {
@@ -45,7 +52,10 @@ export class SparseSet {
   if (kind == AssertKind.Bol) return (ctx & AT_START) != 0;
   if (kind == AssertKind.Eol) return (ctx & AT_END) != 0;
   const boundary = ((ctx >> 2) ^ (ctx >> 3)) & 1;
-  return kind == AssertKind.WordB ? boundary != 0 : boundary == 0;
+  if (kind == AssertKind.WordB) return boundary != 0;
+  // \B holds only between code points: inside a multi-byte character both
+  // neighbouring bytes are non-word bytes, but that is not a position.
+  return boundary == 0 && (ctx & NEXT_CONT) == 0;
 }
 
 /**
@@ -92,7 +102,11 @@ export function closure(ops: StaticArray<i32>, set: SparseSet, stack: StaticArra
   if (i == 0) c |= AT_START;
   else if (isWordByte(load<u8>(ptr + <usize>(i - 1)))) c |= PREV_WORD;
   if (i == len) c |= AT_END;
-  else if (isWordByte(load<u8>(ptr + <usize>i))) c |= NEXT_WORD;
+  else {
+    const b = i32(load<u8>(ptr + <usize>i));
+    if (isWordByte(b)) c |= NEXT_WORD;
+    else if (isContByte(b)) c |= NEXT_CONT;
+  }
   return c;
 }
 
@@ -135,4 +149,5 @@ export function nfaSearch(prog: Program, a: SparseSet, b: SparseSet, stack: Stat
     nlist = tmp;
     ctx = nctx;
   }
+  return false; // unreachable
 }

@@ -63,6 +63,7 @@ export class Program {
       boundary[0x40] = true; boundary[0x5a] = true;
       boundary[0x5e] = true; boundary[0x5f] = true;
       boundary[0x60] = true; boundary[0x7a] = true;
+      boundary[0x7f] = true; boundary[0xbf] = true; // continuation bytes (for \B)
     }
     let cls = 0;
     for (let b = 0; b < 256; b++) {
