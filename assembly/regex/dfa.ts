@@ -11,7 +11,7 @@
 // that closure means the pattern matched: the search stops there.
 
 import { Program, OP_BYTES } from "./program";
-import { SparseSet, closure, isContByte, AT_START, AT_END, PREV_WORD, NEXT_WORD, NEXT_CONT } from "./nfa";
+import { SparseSet, closure, setHas, setAdd, isContByte, AT_START, AT_END, PREV_WORD, NEXT_WORD, NEXT_CONT } from "./nfa";
 import { isWordByte } from "./charclass";
 import { findBytes } from "./literal";
 
@@ -161,21 +161,23 @@ export class LazyDFA {
   /** Computes (and caches) the transition of state s on byte b (class cls), or at the end of text. */
   computeTransition(s: i32, b: i32, cls: i32, eot: bool): i32 {
     const prog = this.prog;
-    const ops = prog.ops;
-    const trans = prog.trans;
+    const ops = changetype<usize>(prog.ops);
+    const trans = changetype<usize>(prog.trans);
     const f = unchecked(this.flags[s]);
     let ctx = f;
     if (eot) ctx |= AT_END;
     else if (isWordByte(b)) ctx |= NEXT_WORD;
     else if (isContByte(b)) ctx |= NEXT_CONT;
     const set1 = this.set1;
-    const stack = this.stack;
-    set1.clear();
+    const d1 = set1.densePtr, s1 = set1.sparsePtr;
+    const stack = changetype<usize>(this.stack);
+    let n1 = 0;
     const ks = unchecked(this.kStart[s]);
     const kl = unchecked(this.kLen[s]);
     const row = s * this.stride + cls;
     for (let k = 0; k < kl; k++) {
-      if (closure(ops, set1, stack, unchecked(this.pool[ks + k]), ctx)) {
+      n1 = closure(ops, d1, s1, n1, stack, unchecked(this.pool[ks + k]), ctx);
+      if (n1 < 0) {
         unchecked(this.table[row] = T_MATCH);
         return T_MATCH;
       }
@@ -185,25 +187,24 @@ export class LazyDFA {
       return T_DEAD;
     }
     const set2 = this.set2;
-    set2.clear();
-    const n1 = set1.size;
-    const d1 = set1.dense;
+    const d2 = set2.densePtr, s2 = set2.sparsePtr;
+    let n = 0;
     for (let k = 0; k < n1; k++) {
-      const base = unchecked(d1[k]) * 3;
-      if (unchecked(ops[base]) != OP_BYTES) continue;
-      let t = unchecked(ops[base + 1]) << 1;
-      const end = t + (unchecked(ops[base + 2]) << 1);
-      for (; t < end; t += 2) {
-        const lh = unchecked(trans[t]);
+      const base = ops + <usize>load<i32>(d1 + (<usize>k << 2)) * 12;
+      if (load<i32>(base) != OP_BYTES) continue;
+      let t = trans + (<usize>load<i32>(base, 4) << 3);
+      const end = t + (<usize>load<i32>(base, 8) << 3);
+      for (; t < end; t += 8) {
+        const lh = load<i32>(t);
         const lo = lh & 0xff;
         if (u32(b - lo) <= u32(((lh >> 8) & 0xff) - lo)) {
-          const tgt = unchecked(trans[t + 1]);
-          if (!set2.has(tgt)) set2.add(tgt);
+          const tgt = load<i32>(t, 4);
+          if (!setHas(d2, s2, n, tgt)) n = setAdd(d2, s2, n, tgt);
         }
       }
     }
-    if (!prog.anchored && !set2.has(prog.start)) set2.add(prog.start);
-    const n = set2.size;
+    if (!prog.anchored && !setHas(d2, s2, n, prog.start)) n = setAdd(d2, s2, n, prog.start);
+    set2.size = n;
     if (n == 0) {
       unchecked(this.table[row] = T_DEAD);
       return T_DEAD;
@@ -233,12 +234,26 @@ export class LazyDFA {
     return next;
   }
 
-  /** 1: match, 0: no match, -1: the cache thrashed (use the NFA instead). */
+  /** Where the last search gave up: offset and the state there (its kernel is intact). */
+  resumeAt: i32 = 0;
+  resumeState: i32 = 0;
+
+  /** Pointer to the kernel of state s (valid until the next flush). */
+  @inline kernelPtr(s: i32): usize {
+    return changetype<usize>(this.pool) + (<usize>unchecked(this.kStart[s]) << 2);
+  }
+
+  /**
+   * 1: match, 0: no match, -1: the cache thrashed; then resumeAt/resumeState
+   * say where to continue with the NFA.
+   */
   search(ptr: usize, len: i32): i32 {
     this.flushes = 0;
     const stride = this.stride;
     const classOf = this.prog.classOf;
     const preLen = this.preLen;
+    this.resumeAt = 0;
+    this.resumeState = -1;
     let s = this.startState;
     if (s < 0) {
       s = this.startWith(AT_START);
@@ -252,7 +267,7 @@ export class LazyDFA {
         s = this.idleState;
         if (s < 0) {
           s = this.startWith(0);
-          if (s < 0) return -1;
+          if (s < 0) return -1; // resumeState -1: restart from scratch
         }
         i = j;
       }
@@ -266,6 +281,8 @@ export class LazyDFA {
         if (t < 0) {
           if (t == T_MATCH) return 1;
           if (t == T_DEAD) return 0;
+          this.resumeAt = i;
+          this.resumeState = s;
           return -1;
         }
       }
@@ -280,7 +297,11 @@ export class LazyDFA {
     let t = unchecked(this.table[s * stride + this.eot]);
     if (t == T_UNKNOWN) t = this.computeTransition(s, 0, this.eot, true);
     if (t == T_MATCH) return 1;
-    if (t == T_GIVEUP) return -1;
+    if (t == T_GIVEUP) {
+      this.resumeAt = len;
+      this.resumeState = s;
+      return -1;
+    }
     return 0;
   }
 }

@@ -1,6 +1,8 @@
 // Thompson-NFA simulation (a Pike VM without captures: only match/no-match is
 // needed, so a thread is just a state). Always correct, O(len * states).
-// Allocation-free: all scratch space is preallocated by the Matcher.
+// Allocation-free: all scratch space is preallocated by the Matcher. The hot
+// loops work on raw pointers into that space (no managed references cross
+// calls, so the runtime's shadow stack stays out of the loop).
 
 import { Program, OP_MATCH, OP_SPLIT, OP_BYTES, OP_ASSERT } from "./program";
 import { AssertKind } from "./ast";
@@ -30,21 +32,44 @@ export class SparseSet {
     this.sparse = new StaticArray<i32>(n + 1);
   }
 
+  @inline get densePtr(): usize {
+    return changetype<usize>(this.dense);
+  }
+
+  @inline get sparsePtr(): usize {
+    return changetype<usize>(this.sparse);
+  }
+
   @inline has(x: i32): bool {
-    const i = unchecked(this.sparse[x]);
-    return u32(i) < u32(this.size) && unchecked(this.dense[i]) == x;
+    return setHas(this.densePtr, this.sparsePtr, this.size, x);
   }
 
   @inline add(x: i32): void {
-    const n = this.size;
-    unchecked(this.sparse[x] = n);
-    unchecked(this.dense[n] = x);
-    this.size = n + 1;
+    this.size = setAdd(this.densePtr, this.sparsePtr, this.size, x);
   }
 
   @inline clear(): void {
     this.size = 0;
   }
+}
+
+@inline function ld(p: usize, i: i32): i32 {
+  return load<i32>(p + (<usize>i << 2));
+}
+
+@inline function st(p: usize, i: i32, v: i32): void {
+  store<i32>(p + (<usize>i << 2), v);
+}
+
+@inline export function setHas(dense: usize, sparse: usize, size: i32, x: i32): bool {
+  const i = ld(sparse, x);
+  return u32(i) < u32(size) && ld(dense, i) == x;
+}
+
+@inline export function setAdd(dense: usize, sparse: usize, size: i32, x: i32): i32 {
+  st(sparse, x, size);
+  st(dense, size, x);
+  return size + 1;
 }
 
 /** Does the assertion `kind` hold in context `ctx`? */
@@ -59,45 +84,46 @@ export class SparseSet {
 }
 
 /**
- * Adds to `set` the epsilon closure of state `s` in context `ctx`.
- * Returns true as soon as a MATCH state is reached.
+ * Adds to the set (dense, sparse, size) the epsilon closure of state `s` in
+ * context `ctx`. Returns the new size, or -1 as soon as MATCH is reached.
+ * `ops` points at the program's state array (3 i32 per state).
  */
-export function closure(ops: StaticArray<i32>, set: SparseSet, stack: StaticArray<i32>, s: i32, ctx: i32): bool {
-  if (set.has(s)) return false;
-  set.add(s);
-  unchecked(stack[0] = s);
+export function closure(ops: usize, dense: usize, sparse: usize, size: i32, stack: usize, s: i32, ctx: i32): i32 {
+  if (setHas(dense, sparse, size, s)) return size;
+  size = setAdd(dense, sparse, size, s);
+  st(stack, 0, s);
   let sp = 1;
   while (sp > 0) {
-    const st = unchecked(stack[--sp]);
-    const base = st * 3;
-    const op = unchecked(ops[base]);
+    const base = ops + <usize>ld(stack, --sp) * 12;
+    const op = load<i32>(base);
     if (op == OP_SPLIT) {
-      const y = unchecked(ops[base + 2]);
-      if (!set.has(y)) {
-        set.add(y);
-        unchecked(stack[sp++] = y);
+      const y = load<i32>(base, 8);
+      if (!setHas(dense, sparse, size, y)) {
+        size = setAdd(dense, sparse, size, y);
+        st(stack, sp++, y);
       }
-      const x = unchecked(ops[base + 1]);
-      if (!set.has(x)) {
-        set.add(x);
-        unchecked(stack[sp++] = x);
+      const x = load<i32>(base, 4);
+      if (!setHas(dense, sparse, size, x)) {
+        size = setAdd(dense, sparse, size, x);
+        st(stack, sp++, x);
       }
     } else if (op == OP_ASSERT) {
-      if (assertHolds(unchecked(ops[base + 2]), ctx)) {
-        const n = unchecked(ops[base + 1]);
-        if (!set.has(n)) {
-          set.add(n);
-          unchecked(stack[sp++] = n);
+      if (assertHolds(load<i32>(base, 8), ctx)) {
+        const n = load<i32>(base, 4);
+        if (!setHas(dense, sparse, size, n)) {
+          size = setAdd(dense, sparse, size, n);
+          st(stack, sp++, n);
         }
       }
     } else if (op == OP_MATCH) {
-      return true;
+      return -1;
     }
   }
-  return false;
+  return size;
 }
 
-@inline function ctxAt(ptr: usize, len: i32, i: i32): i32 {
+/** Context bits at offset i of the text. */
+@inline export function ctxAt(ptr: usize, len: i32, i: i32): i32 {
   let c = 0;
   if (i == 0) c |= AT_START;
   else if (isWordByte(load<u8>(ptr + <usize>(i - 1)))) c |= PREV_WORD;
@@ -110,43 +136,61 @@ export function closure(ops: StaticArray<i32>, set: SparseSet, stack: StaticArra
   return c;
 }
 
-/** Unanchored search for `prog` in the bytes [ptr, ptr + len). */
+/**
+ * Unanchored search for `prog` in the bytes [ptr, ptr + len), starting at
+ * offset `pos` with the threads `kernel[0 .. klen)` (states before their
+ * epsilon closure). With klen == 0 the search starts afresh (pos must be 0).
+ */
 export function nfaSearch(prog: Program, a: SparseSet, b: SparseSet, stack: StaticArray<i32>,
-                          ptr: usize, len: i32): bool {
-  const ops = prog.ops;
-  const trans = prog.trans;
+                          ptr: usize, len: i32, pos: i32, kernel: usize, klen: i32): bool {
+  const ops = changetype<usize>(prog.ops);
+  const trans = changetype<usize>(prog.trans);
   const start = prog.start;
   const anchored = prog.anchored;
-  let clist = a, nlist = b;
-  clist.clear();
-  let ctx = ctxAt(ptr, len, 0);
-  for (let i = 0; ; i++) {
+  const stk = changetype<usize>(stack);
+  let cd = a.densePtr, cs = a.sparsePtr, csize = 0;
+  let nd = b.densePtr, ns = b.sparsePtr, nsize = 0;
+  let ctx = ctxAt(ptr, len, pos);
+  for (let k = 0; k < klen; k++) {
+    csize = closure(ops, cd, cs, csize, stk, ld(kernel, k), ctx);
+    if (csize < 0) return true;
+  }
+  for (let i = pos; ; i++) {
     if (i == 0 || !anchored) {
-      if (closure(ops, clist, stack, start, ctx)) return true;
+      csize = closure(ops, cd, cs, csize, stk, start, ctx);
+      if (csize < 0) return true;
     }
-    if (clist.size == 0 || i == len) return false;
+    if (csize == 0 || i == len) return false;
     const byte = i32(load<u8>(ptr + <usize>i));
     const nctx = ctxAt(ptr, len, i + 1);
-    nlist.clear();
-    const n = clist.size;
-    const dense = clist.dense;
-    for (let k = 0; k < n; k++) {
-      const st = unchecked(dense[k]);
-      const base = st * 3;
-      if (unchecked(ops[base]) != OP_BYTES) continue;
-      let t = unchecked(ops[base + 1]) << 1;
-      const end = t + (unchecked(ops[base + 2]) << 1);
-      for (; t < end; t += 2) {
-        const lh = unchecked(trans[t]);
+    nsize = 0;
+    for (let k = 0; k < csize; k++) {
+      const base = ops + <usize>ld(cd, k) * 12;
+      if (load<i32>(base) != OP_BYTES) continue;
+      let t = trans + (<usize>load<i32>(base, 4) << 3);
+      const end = t + (<usize>load<i32>(base, 8) << 3);
+      for (; t < end; t += 8) {
+        const lh = load<i32>(t);
         const lo = lh & 0xff;
         if (u32(byte - lo) <= u32(((lh >> 8) & 0xff) - lo)) {
-          if (closure(ops, nlist, stack, unchecked(trans[t + 1]), nctx)) return true;
+          const tgt = load<i32>(t, 4);
+          if (setHas(nd, ns, nsize, tgt)) continue;
+          if (load<i32>(ops + <usize>tgt * 12) == OP_BYTES) {
+            nsize = setAdd(nd, ns, nsize, tgt);
+          } else {
+            nsize = closure(ops, nd, ns, nsize, stk, tgt, nctx);
+            if (nsize < 0) return true;
+          }
         }
       }
     }
-    const tmp = clist;
-    clist = nlist;
-    nlist = tmp;
+    let tp = cd;
+    cd = nd;
+    nd = tp;
+    tp = cs;
+    cs = ns;
+    ns = tp;
+    csize = nsize;
     ctx = nctx;
   }
   return false; // unreachable
