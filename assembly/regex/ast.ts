@@ -25,6 +25,8 @@ export class Node {
   min: i32 = 0;
   max: i32 = 0;
   assertKind: i32 = 0;
+  /** Class: its UTF-8 byte-range sequences, computed once by the compiler. */
+  seqs: StaticArray<i32> | null = null;
 
   constructor(kind: i32) {
     this.kind = kind;

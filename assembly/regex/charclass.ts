@@ -35,6 +35,12 @@ export class RangeSet {
   canonicalize(): void {
     const n = this.r.length >> 1;
     if (n == 0) return;
+    // already canonical (the common case): no allocation
+    let ok = true;
+    for (let i = 1; i < n && ok; i++) {
+      if (this.r[i << 1] <= this.r[(i << 1) - 1] + 1) ok = false;
+    }
+    if (ok) return;
     const keys = new Array<i64>(n);
     for (let i = 0; i < n; i++) {
       keys[i] = (i64(this.r[i << 1]) << 32) | i64(u32(this.r[(i << 1) + 1]));
@@ -186,10 +192,16 @@ function encodeUtf8(cp: i32, out: StaticArray<i32>): i32 {
  * the code points [lo, hi] (surrogates excluded), in ascending order. Each
  * sequence is written as n, lo1, hi1, ..., loN, hiN.
  */
+// Scratch space reused by every call (compile time only, single-threaded).
+const seqStack = new Array<i32>();
+const seqA = new StaticArray<i32>(4);
+const seqB = new StaticArray<i32>(4);
+
 export function utf8Sequences(lo: i32, hi: i32, out: Array<i32>): void {
-  const stack = new Array<i32>();
-  const a = new StaticArray<i32>(4);
-  const b = new StaticArray<i32>(4);
+  const stack = seqStack;
+  const a = seqA;
+  const b = seqB;
+  stack.length = 0;
   stack.push(lo);
   stack.push(hi);
   while (stack.length > 0) {
@@ -258,7 +270,7 @@ export function utf8Sequences(lo: i32, hi: i32, out: Array<i32>): void {
 
 /** UTF-8 bytes of one code point appended to `out`. */
 export function appendUtf8(cp: i32, out: Array<u8>): void {
-  const a = new StaticArray<i32>(4);
+  const a = seqA;
   const n = encodeUtf8(cp, a);
   for (let i = 0; i < n; i++) out.push(u8(a[i]));
 }

@@ -22,8 +22,16 @@ export const T_GIVEUP: i32 = -4;
 
 /** Flushes allowed in one search before handing over to the NFA. */
 const MAX_FLUSHES: i32 = 8;
-/** Transition-table budget per pattern, in entries (4 bytes each). */
-const TABLE_BUDGET: i32 = 1 << 18;
+/**
+ * Budget per pattern, in i32 entries, for the transition table and for the
+ * kernel pool. Memory is per pattern and lives as long as the policy, so the
+ * cache stays small: patterns that need more states than this thrash, and
+ * then the NFA finishes the search (still linear).
+ */
+const TABLE_BUDGET: i32 = 1 << 15;
+const POOL_PER_STATE: i32 = 8;
+const MIN_STATES: i32 = 32;
+const MAX_STATES: i32 = 2048;
 
 export class LazyDFA {
   prog: Program;
@@ -54,13 +62,14 @@ export class LazyDFA {
   /** Total flushes over the matcher's life (diagnostics). */
   totalFlushes: i32 = 0;
 
+  /** `small`: the matcher normally answers without the DFA (literal patterns); keep it minimal. */
   constructor(prog: Program, set1: SparseSet, set2: SparseSet, stack: StaticArray<i32>,
-              pre: StaticArray<u8>, preLen: i32) {
+              pre: StaticArray<u8>, preLen: i32, small: bool) {
     const n = prog.nstates;
     const stride = prog.nclasses + 1;
-    let ms = min(max(n * 2 + 32, 64), 4096);
+    let ms = small ? 8 : min(max(n * 2 + 32, MIN_STATES), MAX_STATES);
     while (ms > 8 && ms * stride > TABLE_BUDGET) ms >>= 1;
-    const poolCap = max(ms * 16, n * 2 + 16);
+    const poolCap = max(ms * POOL_PER_STATE, n * 2 + 16);
     let hc = 16;
     while (hc < ms * 2) hc <<= 1;
     this.prog = prog;

@@ -21,6 +21,10 @@ export const MODE_EXACT: i32 = 2;     // the text is `lit`
 export const MODE_PREFIX: i32 = 3;    // the text starts with `lit`
 export const MODE_SUFFIX: i32 = 4;    // the text ends with `lit`
 
+/** After this many DFA give-ups in a row, the next NFA_ONLY_SEARCHES searches skip the DFA. */
+const GIVE_UP_STREAK: i32 = 4;
+const NFA_ONLY_SEARCHES: i32 = 256;
+
 /** Engine selection, for differential testing. */
 export const ENGINE_AUTO: i32 = 0;
 export const ENGINE_NFA: i32 = 1;
@@ -39,6 +43,10 @@ export class Matcher {
   engine: i32 = ENGINE_AUTO;
   /** Searches where the DFA cache thrashed and the NFA finished the job. */
   dfaGiveUps: i32 = 0;
+  /** Consecutive searches where the DFA gave up. */
+  giveUpStreak: i32 = 0;
+  /** Searches left that skip the DFA (set after GIVE_UP_STREAK give-ups in a row). */
+  nfaOnly: i32 = 0;
 
   constructor(prog: Program, mode: i32, lit: Array<u8>, pre: Array<u8>) {
     const litArr = new StaticArray<u8>(max(lit.length, 1));
@@ -56,7 +64,7 @@ export class Matcher {
     this.set1 = set1;
     this.set2 = set2;
     this.stack = stack;
-    this.dfa = new LazyDFA(prog, set1, set2, stack, preArr, pre.length);
+    this.dfa = new LazyDFA(prog, set1, set2, stack, preArr, pre.length, mode != MODE_AUTOMATON);
   }
 
   /** True when the pattern matches the UTF-8 bytes at [ptr, ptr+len). Never allocates. */
@@ -76,10 +84,22 @@ export class Matcher {
       return this.testNFA(ptr, len);
     }
     const dfa = this.dfa;
+    if (this.nfaOnly > 0) {
+      // the DFA thrashed on the last searches: let the NFA answer for a while
+      this.nfaOnly--;
+      return this.testNFA(ptr, len);
+    }
     const r = dfa.search(ptr, len);
-    if (r >= 0) return r != 0;
+    if (r >= 0) {
+      this.giveUpStreak = 0;
+      return r != 0;
+    }
     // The DFA cache thrashed: the NFA carries on from where it stopped.
     this.dfaGiveUps++;
+    if (++this.giveUpStreak >= GIVE_UP_STREAK) {
+      this.giveUpStreak = 0;
+      this.nfaOnly = NFA_ONLY_SEARCHES;
+    }
     const s = dfa.resumeState;
     if (s < 0) return this.testNFA(ptr, len);
     return nfaSearch(this.prog, this.set1, this.set2, this.stack, ptr, len,

@@ -13,7 +13,7 @@
 // The program is built back to front: compile(node, next) returns the entry.
 
 import { Node, NodeKind, AssertKind, usesWordAssert, anchoredAtStart } from "./ast";
-import { RangeSet, utf8Sequences } from "./charclass";
+import { utf8Sequences } from "./charclass";
 
 export const OP_MATCH: i32 = 0;
 export const OP_SPLIT: i32 = 1;
@@ -118,11 +118,19 @@ class Compiler {
     return s;
   }
 
-  compileClass(set: RangeSet, next: i32): i32 {
-    const seqs = this.seqs;
-    seqs.length = 0;
-    const n = set.count;
-    for (let i = 0; i < n; i++) utf8Sequences(set.lo(i), set.hi(i), seqs);
+  compileClass(node: Node, next: i32): i32 {
+    let seqs = node.seqs;
+    if (seqs == null) {
+      // once per class node, however many copies repetition makes
+      const tmp = this.seqs;
+      tmp.length = 0;
+      const set = node.set!;
+      const n = set.count;
+      for (let i = 0; i < n; i++) utf8Sequences(set.lo(i), set.hi(i), tmp);
+      seqs = new StaticArray<i32>(tmp.length);
+      for (let i = 0; i < tmp.length; i++) unchecked(seqs[i] = tmp[i]);
+      node.seqs = seqs;
+    }
     const root = this.rootTrans;
     root.length = 0;
     let i = 0;
@@ -153,7 +161,7 @@ class Compiler {
       case NodeKind.Empty:
         return next;
       case NodeKind.Class:
-        return this.compileClass(node.set!, next);
+        return this.compileClass(node, next);
       case NodeKind.Assert:
         return this.newState(OP_ASSERT, next, node.assertKind);
       case NodeKind.Concat: {

@@ -76,3 +76,8 @@ export function dfaGiveUps(h: i32): i32 {
 export function reset(): void {
   patterns.length = 0;
 }
+
+/** Address of a fresh 1-byte allocation: with the stub (bump) runtime, the difference between two probes is what was allocated in between. */
+export function probeAlloc(): usize {
+  return changetype<usize>(new StaticArray<u8>(1));
+}
