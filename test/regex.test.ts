@@ -38,6 +38,7 @@ interface Exports {
   dfaGiveUps(h: number): number;
   reset(): void;
   probeAlloc(): number;
+  limitDfa(h: number, states: number): void;
 }
 
 let ex: Exports;
@@ -521,6 +522,8 @@ describe("differential", () => {
       const body = genRegex(r, 4);
       const pattern = (fold ? "(?i)" : "") + body;
       const h = mustCompile(REGEX, pattern);
+      // a third of the patterns get a tiny DFA cache: flushes, give-ups, NFA resumption
+      if (p % 3 === 0) ex.limitDfa(h, 1 + (p % 4));
       const js = new RegExp(body, fold ? "iu" : "u");
       for (let t = 0; t < 25; t++) {
         const text = genText(r, 10);
@@ -542,6 +545,7 @@ describe("differential", () => {
     const r = rng(777);
     for (let p = 0; p < 150 * FUZZ; p++) {
       const h = mustCompile(REGEX, genRegex(r, 5));
+      if (p % 2 === 0) ex.limitDfa(h, 2 + (p % 5));
       for (let t = 0; t < 8; t++) run(h, genText(r, 300));
     }
     ex.reset();

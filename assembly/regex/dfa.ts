@@ -92,6 +92,13 @@ export class LazyDFA {
     this.preLen = prog.anchored || prog.hasWord ? 0 : preLen;
   }
 
+  /** Shrinks the state cache (testing: makes flushes and give-ups frequent). */
+  limitStates(n: i32): void {
+    this.maxStates = max(1, min(n, this.maxStates));
+    this.flush();
+    this.totalFlushes = 0;
+  }
+
   flush(): void {
     this.count = 0;
     this.poolUsed = 0;
@@ -239,7 +246,8 @@ export class LazyDFA {
     const nf = prog.hasWord && isWordByte(b) ? PREV_WORD : 0;
     const gen = this.generation;
     const next = this.findOrInsert(nf, n);
-    if (next >= 0 && gen == this.generation) unchecked(this.table[row] = next);
+    // the table holds row offsets (state * stride): no multiply in the search loop
+    if (next >= 0 && gen == this.generation) unchecked(this.table[row] = next * this.stride);
     return next;
   }
 
@@ -281,28 +289,34 @@ export class LazyDFA {
         i = j;
       }
     }
+    const tbl = changetype<usize>(this.table);
+    const cmap = changetype<usize>(classOf);
+    let idleRow = this.idleState * stride;
+    let row = s * stride;
     while (i < len) {
       const b = i32(load<u8>(ptr + <usize>i));
-      const cls = i32(unchecked(classOf[b]));
-      let t = unchecked(this.table[s * stride + cls]);
+      let t = load<i32>(tbl + (<usize>(row + i32(load<u8>(cmap + <usize>b))) << 2));
       if (t < 0) {
-        if (t == T_UNKNOWN) t = this.computeTransition(s, b, cls, false);
+        if (t == T_UNKNOWN) t = this.computeTransition(row / stride, b, i32(load<u8>(cmap + <usize>b)), false);
         if (t < 0) {
           if (t == T_MATCH) return 1;
           if (t == T_DEAD) return 0;
           this.resumeAt = i;
-          this.resumeState = s;
+          this.resumeState = row / stride;
           return -1;
         }
+        t *= stride;
+        idleRow = this.idleState * stride;
       }
-      s = t;
+      row = t;
       i++;
-      if (preLen > 0 && s == this.idleState) {
+      if (row == idleRow && preLen > 0) {
         const j = findBytes(ptr, len, i, changetype<usize>(this.pre), preLen);
         if (j < 0) return 0;
         i = j;
       }
     }
+    s = row / stride;
     let t = unchecked(this.table[s * stride + this.eot]);
     if (t == T_UNKNOWN) t = this.computeTransition(s, 0, this.eot, true);
     if (t == T_MATCH) return 1;

@@ -73,6 +73,11 @@ export function dfaGiveUps(h: i32): i32 {
   return patterns[h].matcher!.dfaGiveUps;
 }
 
+/** Shrinks the DFA cache of pattern h to `states` states (testing flushes and give-ups). */
+export function limitDfa(h: i32, states: i32): void {
+  patterns[h].matcher!.dfa.limitStates(states);
+}
+
 export function reset(): void {
   patterns.length = 0;
 }
