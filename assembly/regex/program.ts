@@ -12,7 +12,7 @@
 // (lo, hi, next)), so `.` costs 8 states, not one per UTF-8 sequence.
 // The program is built back to front: compile(node, next) returns the entry.
 
-import { Node, NodeKind, AssertKind, usesWordAssert, anchoredAtStart } from "./ast";
+import { Node, NodeKind, usesWordAssert, anchoredAtStart } from "./ast";
 import { utf8Sequences } from "./charclass";
 
 export const OP_MATCH: i32 = 0;
@@ -237,9 +237,3 @@ export function compileProgram(root: Node, anchoredByConstruction: bool): Compil
     anchoredByConstruction || anchoredAtStart(root));
   return res;
 }
-
-// Keep AssertKind referenced for readers of this module.
-export const ASSERT_BOL: i32 = AssertKind.Bol;
-export const ASSERT_EOL: i32 = AssertKind.Eol;
-export const ASSERT_WORDB: i32 = AssertKind.WordB;
-export const ASSERT_NOTWORDB: i32 = AssertKind.NotWordB;
