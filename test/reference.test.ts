@@ -393,12 +393,20 @@ describe("inputs that cannot be evaluated", () => {
     for (const a of [null, [], [{}], "x", 5, true, undefined]) expect(p.evaluate(a)).toEqual(error("action is not a JSON object"));
   });
   it("a non-JSON value in a read field is error 7, elsewhere it is ignored", () => {
-    for (const v of [NaN, Infinity, -Infinity, [1, NaN], undefined, () => 1, 1n, new Uint8Array(2)]) {
+    for (const v of [NaN, Infinity, -Infinity, [1, NaN], () => 1, 1n, new Uint8Array(2), new Date(0), [Symbol("s")]]) {
       expect(p.evaluate({ a: { b: v } })).toEqual(error("action contains a value that is not JSON"));
     }
     expect(p.evaluate({ a: { b: { c: NaN } } }).decision).toBe("allow"); // objects are opaque
     expect(p.evaluate({ a: { c: NaN }, z: Infinity }).decision).toBe("deny");
     expect(p.evaluate({ a: { c: NaN }, z: Infinity }).undetermined).toBe(true);
+  });
+  it("undefined reads as JSON.stringify has it: an absent property, a null element", () => {
+    expect(cond({ v: { exists: false } }, { v: undefined })).toBe("TRUE");
+    expect(cond({ v: { some: null } }, { v: [1, undefined] })).toBe("TRUE");
+    expect(cond({ v: { every: null } }, { v: new Array(2) })).toBe("TRUE"); // holes
+  });
+  it("an intermediate value that is not a plain object makes the path absent", () => {
+    expect(cond({ "v.getTime": { exists: true } }, { v: new Date(0) })).toBe("FALSE");
   });
   it("arrays nested more than 64 deep are error 4", () => {
     const nest = (n: number): unknown => (n === 0 ? 1 : [nest(n - 1)]);
@@ -409,6 +417,17 @@ describe("inputs that cannot be evaluated", () => {
     expect(p.evaluate({ a: { b: "x".repeat(1 << 20) } }).decision).toBe("allow");
     expect(p.evaluate({ a: { b: "x".repeat((1 << 20) + 1) } })).toEqual(error("values read by the policy exceed 1 MiB when encoded"));
     expect(p.evaluate({ a: { c: "x".repeat(2 << 20) } }).decision).toBe("deny"); // not read
+    // 65,535 elements of 16 bytes (1,048,560 bytes) after a string padded to 8 bytes
+    const q = new ReferencePolicy({ tollgate: 1, name: "p", default: "allow", rules: [{ id: "d", effect: "deny", reason: "D", when: { s: "x", a: 1 } }] });
+    expect(q.evaluate({ s: "abc", a: new Array(65535).fill(0) }).decision).toBe("allow");
+    expect(q.evaluate({ s: "abc", a: new Array(65536).fill(0) }).error).toBe("values read by the policy exceed 1 MiB when encoded");
+    expect(q.evaluate({ s: "x".repeat(16), a: new Array(65535).fill(0) }).decision).toBe("allow"); // exactly 1 MiB
+    expect(q.evaluate({ s: "x".repeat(17), a: new Array(65535).fill(0) }).error).toBe("values read by the policy exceed 1 MiB when encoded");
+  });
+  it("errors are reported as met: the first read field first", () => {
+    const q = new ReferencePolicy({ tollgate: 1, name: "p", rules: [{ id: "d", effect: "deny", reason: "D", when: { s: "x", a: 1 } }] });
+    expect(q.evaluate({ s: "x".repeat(2 << 20), a: NaN }).error).toBe("values read by the policy exceed 1 MiB when encoded");
+    expect(q.evaluate({ s: [NaN], a: "x".repeat(2 << 20) }).error).toBe("action contains a value that is not JSON");
   });
   it("lone surrogates read as U+FFFD", () => {
     expect(cond({ v: "\ufffd" }, { v: "\ud800" })).toBe("TRUE");

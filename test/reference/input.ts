@@ -2,13 +2,18 @@
 // fields the policy reads are looked at. Each read value is checked and
 // normalised the way a host encodes it:
 //   - a lone UTF-16 surrogate in a string becomes U+FFFD;
-//   - NaN, infinities and other non-JSON values are an error (code 7);
+//   - NaN, infinities, functions, bytes and other non-JSON values are an
+//     error (code 7); `undefined` reads as JSON.stringify has it: a property
+//     holding it is absent, an array element holding it is null;
 //   - arrays nested more than 64 deep are an error (code 4);
-//   - more than 1 MiB of string bytes and element entries is an error (code 3);
+//   - a data area over 1 MiB is an error (code 3): string bytes, plus 16
+//     bytes per array element, each element run starting 8-byte aligned;
 //   - an object is opaque: conditions only see that it is an object, so
 //     nothing inside it is inspected.
+// Errors are reported as met, field by field in the order fields are first
+// read in the manifest, depth-first inside arrays.
 
-import { ABSENT, lookup } from "./path.js";
+import { ABSENT, isPlainObject, lookup } from "./path.js";
 
 export const ERROR_TEXT: Record<number, string> = {
   1: "input is not valid JSON",
@@ -35,17 +40,20 @@ export function wellFormed(s: string): string {
   return s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, "\ufffd");
 }
 
-function isPlainObject(v: object): boolean {
-  const proto = Object.getPrototypeOf(v);
-  return proto === Object.prototype || proto === null;
+class DataArea {
+  bytes = 0;
+  add(n: number, align = 1) {
+    this.bytes = Math.ceil(this.bytes / align) * align + n;
+    if (this.bytes > MAX_DATA_BYTES) throw new InputError(3);
+  }
 }
 
-/** Returns the normalised value and adds its encoded data size to `size`. */
-function normalise(v: unknown, depth: number, size: { bytes: number }): unknown {
+/** The normalised value; its encoded size is added to `area`. */
+function normalise(v: unknown, depth: number, area: DataArea): unknown {
   switch (typeof v) {
     case "string": {
       const s = wellFormed(v);
-      size.bytes += Buffer.byteLength(s, "utf8");
+      area.add(Buffer.byteLength(s, "utf8"));
       return s;
     }
     case "number":
@@ -53,32 +61,34 @@ function normalise(v: unknown, depth: number, size: { bytes: number }): unknown 
       return v;
     case "boolean":
       return v;
+    case "undefined": // only inside arrays: a property holding undefined is absent
+      return null;
     case "object":
       if (v === null) return null;
       if (Array.isArray(v)) {
         if (depth + 1 > MAX_ARRAY_DEPTH) throw new InputError(4);
-        size.bytes += ENTRY_BYTES * v.length;
-        // Array.from visits holes as undefined, which is not JSON.
-        return Array.from(v, (e) => normalise(e, depth + 1, size));
+        area.add(ENTRY_BYTES * v.length, 8);
+        // Array.from visits holes as undefined, read as null like JSON.stringify does.
+        return Array.from(v, (e) => normalise(e, depth + 1, area));
       }
       if (!isPlainObject(v)) throw new InputError(7);
       return v;
-    default: // undefined, function, symbol, bigint
+    default: // function, symbol, bigint
       throw new InputError(7);
   }
 }
 
 /** The normalised value of every field (ABSENT where absent), or an error code. */
 export function readFields(action: unknown, fields: readonly string[][]): { values: unknown[] } | { error: number } {
-  if (typeof action !== "object" || action === null || Array.isArray(action)) return { error: 2 };
-  const size = { bytes: 0 };
+  if (!isPlainObject(action)) return { error: 2 };
+  const area = new DataArea();
   try {
-    const values = fields.map((keys) => {
-      const v = lookup(action, keys);
-      return v === ABSENT ? ABSENT : normalise(v, 0, size);
-    });
-    if (size.bytes > MAX_DATA_BYTES) return { error: 3 };
-    return { values };
+    return {
+      values: fields.map((keys) => {
+        const v = lookup(action, keys);
+        return v === ABSENT ? ABSENT : normalise(v, 0, area);
+      }),
+    };
   } catch (e) {
     if (e instanceof InputError) return { error: e.code };
     throw e;

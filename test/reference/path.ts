@@ -50,17 +50,21 @@ export const ABSENT: unique symbol = Symbol("absent");
 export type Lookup = unknown | typeof ABSENT;
 
 /** The value at `keys` inside `action`, or ABSENT when a key is missing or an
- *  intermediate value is not an object. Only own keys count. */
+ *  intermediate value is not an object. Only own keys count; a key holding
+ *  `undefined` is missing (as in JSON.stringify). */
 export function lookup(action: unknown, keys: readonly string[]): Lookup {
   let value: unknown = action;
   for (const key of keys) {
-    if (!isObject(value) || !Object.prototype.hasOwnProperty.call(value, key)) return ABSENT;
-    value = (value as Record<string, unknown>)[key];
+    if (!isPlainObject(value) || !Object.prototype.hasOwnProperty.call(value, key)) return ABSENT;
+    value = value[key];
+    if (value === undefined) return ABSENT;
   }
   return value;
 }
 
-/** A JSON object: not null, not an array. */
-export function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+/** A JSON object as a JS value: a plain object (not an array, not a class instance). */
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
+  if (typeof v !== "object" || v === null || Array.isArray(v)) return false;
+  const proto = Object.getPrototypeOf(v);
+  return proto === Object.prototype || proto === null;
 }
