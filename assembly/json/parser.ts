@@ -1,5 +1,6 @@
 // A strict JSON (RFC 8259) reader for the manifest. Compile time only.
 
+import { parseJsonNumber } from "./number";
 import { JKind, JValue } from "./value";
 
 const MAX_DEPTH: i32 = 1000;
@@ -85,7 +86,7 @@ export class JsonParser {
     }
     const text = String.UTF8.decodeUnsafe(s, this.pos - s);
     const v = new JValue(JKind.Number);
-    v.num = parseFloat(text);
+    v.num = parseJsonNumber(text);
     return v;
   }
 
