@@ -13,8 +13,6 @@ const TAG_ABSENT = 0, TAG_NULL = 1, TAG_FALSE = 2, TAG_TRUE = 3, TAG_NUMBER = 4,
 /** Record did not fit in what is left of the region: flush the batch and encode it again. */
 export const NO_ROOM = -1;
 
-type Getter = (action: Record<string, unknown>) => unknown;
-
 const ABSENT: unique symbol = Symbol("absent");
 
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -23,29 +21,61 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
-/** A getter for one path: own keys only, and any non-object on the way means absent. */
-export function compileGetter(path: readonly string[]): Getter {
-  const steps = path.map((key) => {
-    // Keys that also name Object.prototype members (toString, __proto__...) need an own-property check.
-    const inherited = key in Object.prototype;
-    return inherited
-      ? (o: Record<string, unknown>) => (Object.prototype.hasOwnProperty.call(o, key) ? o[key] : ABSENT)
-      : (o: Record<string, unknown>) => { const v = o[key]; return v === undefined ? ABSENT : v; };
-  });
-  if (steps.length === 1) return steps[0]! as Getter;
-  return (action) => {
-    let v: unknown = action;
-    for (let i = 0; i < steps.length; i++) {
-      if (!isPlainObject(v)) return ABSENT;
-      v = steps[i]!(v);
-      if (v === ABSENT) return ABSENT;
+type FieldWriter = (action: Record<string, unknown>, encoder: ActionEncoder, base: number) => void;
+
+interface PathNode {
+  children: Map<string, PathNode>;
+  slot: number; // -1 when no field ends here
+}
+
+/**
+ * Generates one straight-line function per policy that reads every field-table path of an
+ * action, visiting each intermediate object once (`args` for `args.amount` and `args.sql`), and
+ * writes each value into its slot. Property names are literals, so V8 keeps its inline caches
+ * monomorphic per site. Only own keys of plain objects are followed: a key that also names an
+ * Object.prototype member (toString, __proto__...) gets an explicit own-property check.
+ */
+export function compileFieldWriter(fields: readonly (readonly string[])[]): FieldWriter {
+  const root: PathNode = { children: new Map(), slot: -1 };
+  fields.forEach((path, slot) => {
+    let node = root;
+    for (const key of path) {
+      let next = node.children.get(key);
+      if (!next) node.children.set(key, (next = { children: new Map(), slot: -1 }));
+      node = next;
     }
-    return v;
+    node.slot = slot;
+  });
+  const lines: string[] = [];
+  let locals = 0;
+  const read = (obj: string, key: string) => {
+    const k = JSON.stringify(key);
+    return key in Object.prototype ? `(hasOwn.call(${obj}, ${k}) ? ${obj}[${k}] : undefined)` : `${obj}[${k}]`;
   };
+  const visit = (node: PathNode, obj: string) => {
+    for (const [key, child] of node.children) {
+      const value = `v${locals++}`;
+      // `obj` is a plain object or undefined (an absent or non-object step on the way).
+      lines.push(`const ${value} = ${obj} === undefined ? undefined : ${read(obj, key)};`);
+      if (child.slot >= 0) {
+        lines.push(`if (!w.value(base + ${8 + 16 * child.slot}, ${value} === undefined ? ABSENT : ${value}, 0)) return;`);
+      }
+      if (child.children.size > 0) {
+        const inner = `o${locals++}`;
+        lines.push(`const ${inner} = isPlainObject(${value}) ? ${value} : undefined;`);
+        visit(child, inner);
+      }
+    }
+  };
+  visit(root, "a");
+  const factory = new Function("ABSENT", "isPlainObject", "hasOwn",
+    `return function writeFields(a, w, base) {\n${lines.join("\n")}\n};`);
+  return factory(ABSENT, isPlainObject, Object.prototype.hasOwnProperty) as FieldWriter;
 }
 
 export class ActionEncoder {
-  private readonly getters: Getter[];
+  private readonly writeFields: FieldWriter;
+  private readonly fieldCount: number;
   private u8!: Uint8Array;
   private u32!: Uint32Array;
   private f64!: Float64Array;
@@ -58,7 +88,8 @@ export class ActionEncoder {
   private failure = 0; // an ErrorCode, or NO_ROOM
 
   constructor(fields: readonly (readonly string[])[], memory: WebAssembly.Memory) {
-    this.getters = fields.map(compileGetter);
+    this.writeFields = compileFieldWriter(fields);
+    this.fieldCount = fields.length;
     this.refresh(memory);
   }
 
@@ -82,8 +113,7 @@ export class ActionEncoder {
    */
   encode(action: unknown, pos: number, end: number): number {
     if (!isPlainObject(action)) return pos + HEADER > end ? NO_ROOM : this.writeStatus(pos, ErrorCode.NotObject);
-    const getters = this.getters;
-    const n = getters.length;
+    const n = this.fieldCount;
     const dataStart = pos + HEADER + n * ENTRY;
     if (dataStart > end) return NO_ROOM;
     this.base = pos;
@@ -91,10 +121,7 @@ export class ActionEncoder {
     this.budgetEnd = dataStart + MAX_DATA_BYTES;
     this.limit = Math.min(this.budgetEnd, end);
     this.failure = 0;
-    for (let i = 0; i < n; i++) {
-      const v = getters[i]!(action);
-      if (!this.writeValue(pos + HEADER + i * ENTRY, v, 0)) break;
-    }
+    this.writeFields(action, this, pos);
     if (this.failure !== 0) {
       if (this.failure === NO_ROOM) return NO_ROOM;
       return this.writeStatus(pos, this.failure);
@@ -112,7 +139,8 @@ export class ActionEncoder {
     return false;
   }
 
-  private writeValue(e: number, v: unknown, depth: number): boolean {
+  /** Writes one value entry at `e`; false (with `failure` set) stops the record. */
+  value(e: number, v: unknown, depth: number): boolean {
     const u32 = this.u32;
     switch (typeof v) {
       case "string": return this.writeString(e, v);
@@ -145,7 +173,7 @@ export class ActionEncoder {
     const u8 = this.u8;
     let p = this.data;
     const n = s.length;
-    let ascii = n <= 64 && p + n <= this.limit;
+    let ascii = n <= 256 && p + n <= this.limit;
     if (ascii) {
       for (let i = 0; i < n; i++) {
         const c = s.charCodeAt(i);
@@ -182,7 +210,7 @@ export class ActionEncoder {
     u32[(e + 8) >> 2] = count;
     u32[(e + 12) >> 2] = 0;
     for (let i = 0; i < count; i++) {
-      if (!this.writeValue(run + i * ENTRY, a[i], depth)) return false;
+      if (!this.value(run + i * ENTRY, a[i], depth)) return false;
     }
     return true;
   }

@@ -7,7 +7,7 @@ import { child, childIndex, ErrorList } from "../manifest/errors";
 import { parsePath } from "../manifest/path";
 import { didYouMean } from "../manifest/suggest";
 import { compileGlob } from "../glob";
-import { compileRegex } from "../regex/index";
+import { CompiledPattern, compileRegex } from "../regex/index";
 import { Const } from "./constant";
 import { FieldTable } from "./fields";
 import { Cond, CondOp, Test, TestOp } from "./program";
@@ -22,6 +22,9 @@ const OPERATORS: Array<string> = [
 const COMBINATORS: Array<string> = ["all", "any", "not"];
 
 export class ConditionCompiler {
+  /** One matcher per distinct pattern: policies repeat the same regex across many rules. */
+  private patterns: Map<string, CompiledPattern> = new Map();
+
   constructor(private errors: ErrorList, private fields: FieldTable) {}
 
   /** Compiles the condition at `ptr`; `depth` counts enclosing conditions and tests. */
@@ -60,7 +63,7 @@ export class ConditionCompiler {
     if (!ok) return null;
     if (parts.length == 1) return parts[0];
     const all = new Cond(CondOp.All);
-    all.children = StaticArray.fromArray<Cond>(parts);
+    all.children = StaticArray.fromArray<Cond>(cheapestFirst(parts));
     return all;
   }
 
@@ -82,7 +85,7 @@ export class ConditionCompiler {
     }
     if (!ok) return null;
     const c = new Cond(key == "all" ? CondOp.All : CondOp.Any);
-    c.children = StaticArray.fromArray<Cond>(parts);
+    c.children = StaticArray.fromArray<Cond>(cheapestFirst(parts));
     return c;
   }
 
@@ -127,6 +130,7 @@ export class ConditionCompiler {
     if (!ok) return null;
     if (parts.length == 1) return parts[0];
     const all = new Test(TestOp.All);
+    parts.sort((a: Test, b: Test): i32 => testCost(a) - testCost(b));
     all.children = StaticArray.fromArray<Test>(parts);
     return all;
   }
@@ -161,7 +165,13 @@ export class ConditionCompiler {
         this.errors.value(ptr, (op == "glob" ? "glob pattern" : "regular expression") + " is longer than " + MAX_PATTERN_CHARS.toString() + " characters");
         return null;
       }
-      const compiled = op == "glob" ? compileGlob(v.str) : compileRegex(v.str);
+      const key = op + "\u0000" + v.str;
+      let compiled: CompiledPattern;
+      if (this.patterns.has(key)) compiled = this.patterns.get(key);
+      else {
+        compiled = op == "glob" ? compileGlob(v.str) : compileRegex(v.str);
+        this.patterns.set(key, compiled);
+      }
       if (compiled.matcher == null) {
         this.errors.value(ptr, <string>compiled.error);
         return null;
@@ -218,6 +228,38 @@ export class ConditionCompiler {
   private expected(ptr: string, op: string, what: string, v: JValue): Test | null {
     this.errors.value(ptr, "'" + op + "' takes " + what + ", not " + v.typeName);
     return null;
+  }
+}
+
+// Kleene all/any give the same value in any order and evaluation has no side effects, so
+// the cheap parts of a conjunction or disjunction are tried first: they usually settle it.
+
+function cheapestFirst(parts: Array<Cond>): Array<Cond> {
+  parts.sort((a: Cond, b: Cond): i32 => condCost(a) - condCost(b));
+  return parts;
+}
+
+export function condCost(c: Cond): i32 {
+  if (c.op == CondOp.Field) return testCost(changetype<Test>(c.test));
+  let sum = 1;
+  for (let i = 0; i < c.children.length; i++) sum += condCost(c.children[i]);
+  return min(sum, 1 << 20);
+}
+
+export function testCost(t: Test): i32 {
+  switch (t.op) {
+    case TestOp.All: {
+      let sum = 0;
+      for (let i = 0; i < t.children.length; i++) sum += testCost(t.children[i]);
+      return min(sum, 1 << 20);
+    }
+    case TestOp.In: case TestOp.NotIn: case TestOp.Prefix: case TestOp.Suffix: return 2;
+    case TestOp.Contains: return 4;
+    case TestOp.Glob: return 8;
+    case TestOp.Matches: return 16;
+    case TestOp.Len: return 2 + testCost(changetype<Test>(t.inner));
+    case TestOp.Some: case TestOp.Every: return min(8 + 4 * testCost(changetype<Test>(t.inner)), 1 << 20);
+    default: return 1;
   }
 }
 

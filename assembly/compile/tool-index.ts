@@ -15,6 +15,20 @@ export class Bucket {
 
   add(rule: Rule): void { this.lists[rule.effect].push(rule); }
 
+  /** Adds every rule of `other` (both frozen or not, read from its open lists). */
+  addAll(other: Bucket): void {
+    for (let e = 0; e < 3; e++) {
+      const src = other.lists[e];
+      for (let i = 0; i < src.length; i++) this.lists[e].push(src[i]);
+    }
+  }
+
+  /** Freezes with each effect's rules sorted back into document order. */
+  freezeSorted(): void {
+    for (let e = 0; e < 3; e++) this.lists[e].sort((a: Rule, b: Rule): i32 => a.index - b.index);
+    this.freeze();
+  }
+
   freeze(): void {
     for (let e = 0; e < 3; e++) this.byEffect[e] = StaticArray.fromArray<Rule>(this.lists[e]);
   }
@@ -39,6 +53,7 @@ export class ToolIndex {
   private prefixIds: ByteMap = new ByteMap();
   private prefixBuckets: Array<Bucket> = [];
   private prefixKeys: Array<ArrayBuffer> = [];
+  /** Per exact tool name: every candidate (unconstrained, exact, matching prefixes), merged. */
   exactList: StaticArray<Bucket> = new StaticArray<Bucket>(0);
   prefixList: StaticArray<Bucket> = new StaticArray<Bucket>(0);
   prefixLengths: StaticArray<i32> = new StaticArray<i32>(0);
@@ -58,11 +73,10 @@ export class ToolIndex {
         this.unconstrained.add(r);
       }
     }
+    this.exactList = StaticArray.fromArray<Bucket>(this.mergeExact());
     this.all.freeze();
     this.unconstrained.freeze();
-    for (let i = 0; i < this.exactBuckets.length; i++) this.exactBuckets[i].freeze();
     for (let i = 0; i < this.prefixBuckets.length; i++) this.prefixBuckets[i].freeze();
-    this.exactList = StaticArray.fromArray<Bucket>(this.exactBuckets);
     this.prefixList = StaticArray.fromArray<Bucket>(this.prefixBuckets);
     const lengths = new Array<i32>();
     for (let i = 0; i < this.prefixKeys.length; i++) {
@@ -75,11 +89,38 @@ export class ToolIndex {
   }
 
 
+  private exactKeys: Array<ArrayBuffer> = [];
+
+  /**
+   * For a tool that has an exact bucket, the candidates are known at compile time: its own
+   * rules, the unconstrained ones and those of every prefix of its name. Merging them here makes
+   * such a lookup one probe and one list per effect.
+   */
+  private mergeExact(): Array<Bucket> {
+    const merged = new Array<Bucket>();
+    for (let i = 0; i < this.exactBuckets.length; i++) {
+      const key = this.exactKeys[i];
+      const b = new Bucket();
+      b.addAll(this.exactBuckets[i]);
+      b.addAll(this.unconstrained);
+      for (let j = 0; j < this.prefixKeys.length; j++) {
+        const p = this.prefixKeys[j];
+        if (p.byteLength <= key.byteLength && memory.compare(changetype<usize>(p), changetype<usize>(key), <usize>p.byteLength) == 0) {
+          b.addAll(this.prefixBuckets[j]);
+        }
+      }
+      b.freezeSorted();
+      merged.push(b);
+    }
+    return merged;
+  }
+
   private bucketFor(ids: ByteMap, buckets: Array<Bucket>, key: ArrayBuffer): Bucket {
     const id = ids.intern(key);
     if (id == buckets.length) {
       buckets.push(new Bucket());
       if (ids == this.prefixIds) this.prefixKeys.push(key);
+      else this.exactKeys.push(key);
     }
     return buckets[id];
   }
@@ -94,14 +135,17 @@ export class ToolIndex {
       unchecked(sources[0] = this.all);
       return 1;
     }
-    let n = 0;
-    unchecked(sources[n++] = this.unconstrained);
     if (this.exactList.length > 0) {
       let h: u32 = 0x811c9dc5;
       for (let i = 0; i < len; i++) h = (h ^ <u32>load<u8>(ptr + <usize>i)) * 0x01000193;
       const id = this.exactIds.find(ptr, len, h);
-      if (id >= 0) unchecked(sources[n++] = unchecked(this.exactList[id]));
+      if (id >= 0) {
+        unchecked(sources[0] = unchecked(this.exactList[id]));
+        return 1;
+      }
     }
+    let n = 0;
+    unchecked(sources[n++] = this.unconstrained);
     const lengths = this.prefixLengths;
     if (lengths.length > 0) {
       let h: u32 = 0x811c9dc5;

@@ -5,7 +5,7 @@
 import { ENTRY_SIZE, RECORD_HEADER, TAG_ABSENT, TAG_ARRAY, TAG_NUMBER, TAG_STRING } from "../abi";
 import { equalsConst } from "../compile/constant";
 import { Cond, CondOp, Test, TestOp } from "../compile/program";
-import { recordBase, span } from "./record";
+import { recordBase, recordSerial, span } from "./record";
 
 export const FALSE: i32 = 0;
 export const UNKNOWN: i32 = 1;
@@ -117,7 +117,7 @@ export function evalTest(t: Test, tag: u8, num: f64, ptr: usize, len: i32): i32 
     }
     case TestOp.Glob:
     case TestOp.Matches:
-      return tag == TAG_STRING ? truth(changetype<Matcher_>(t.matcher).test(ptr, len)) : UNKNOWN;
+      return tag == TAG_STRING ? truth(search(changetype<Matcher_>(t.matcher), ptr, len)) : UNKNOWN;
     case TestOp.Exists: return truth(t.flag);
     case TestOp.Len: {
       let n: i32;
@@ -149,6 +149,16 @@ export function evalTest(t: Test, tag: u8, num: f64, ptr: usize, len: i32): i32 
       return acc;
     }
   }
+}
+
+function search(m: Matcher_, ptr: usize, len: i32): bool {
+  if (m.memoRecord == recordSerial && m.memoPtr == ptr && m.memoLen == len) return m.memoHit;
+  const hit = m.test(ptr, len);
+  m.memoRecord = recordSerial;
+  m.memoPtr = ptr;
+  m.memoLen = len;
+  m.memoHit = hit;
+  return hit;
 }
 
 function evalElementEq(c: Const_, e: usize): i32 {

@@ -4,11 +4,14 @@
 export let recordBase: usize = 0;
 export let recordSize: u32 = 0;
 export let malformed: bool = false;
+/** Counts records, so per-record memos (see Matcher) never outlive their record. */
+export let recordSerial: u32 = 0;
 
 export function beginRecord(base: usize, size: u32): void {
   recordBase = base;
   recordSize = size;
   malformed = false;
+  recordSerial++;
 }
 
 /** Absolute address of `count` bytes at record offset `off`, or 0 (and malformed) if outside. */

@@ -43,6 +43,14 @@ export class Matcher {
   engine: i32 = ENGINE_AUTO;
   /** Searches where the DFA cache thrashed and the NFA finished the job. */
   dfaGiveUps: i32 = 0;
+  /**
+   * The last answer, for one input record: many rules test the same pattern on the same
+   * field (the matcher is shared by every test with that pattern), so it is searched once.
+   */
+  memoRecord: u32 = 0;
+  memoPtr: usize = 0;
+  memoLen: i32 = -1;
+  memoHit: bool = false;
   /** Consecutive searches where the DFA gave up. */
   giveUpStreak: i32 = 0;
   /** Searches left that skip the DFA (set after GIVE_UP_STREAK give-ups in a row). */
