@@ -2,15 +2,27 @@
 
 export const enum JKind { Null, False, True, Number, String, Array, Object }
 
+// Scalars share these empty lists: a manifest has hundreds of thousands of values, and the
+// core never frees what compile allocates (stub runtime), so every byte per value counts.
+const NO_VALUES = new Array<JValue>(0);
+const NO_KEYS = new Array<string>(0);
+
 export class JValue {
   kind: JKind;
   num: f64 = 0;
   str: string = "";
-  items: Array<JValue> = [];   // array elements
-  keys: Array<string> = [];    // object keys, in document order
-  values: Array<JValue> = [];  // object values, parallel to keys
+  items: Array<JValue> = NO_VALUES;   // array elements
+  keys: Array<string> = NO_KEYS;      // object keys, in document order
+  values: Array<JValue> = NO_VALUES;  // object values, parallel to keys
 
-  constructor(kind: JKind) { this.kind = kind; }
+  constructor(kind: JKind) {
+    this.kind = kind;
+    if (kind == JKind.Array) this.items = [];
+    else if (kind == JKind.Object) {
+      this.keys = [];
+      this.values = [];
+    }
+  }
 
   get isObject(): bool { return this.kind == JKind.Object; }
   get isArray(): bool { return this.kind == JKind.Array; }
