@@ -137,7 +137,24 @@ export class Policy {
     const s = this.session;
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
     if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
-    return this.run(1)[0]!;
+    let rc: number;
+    try {
+      rc = s.evaluate(1);
+    } catch {
+      rc = -2;
+    }
+    if (rc !== 1) {
+      this.reset();
+      return this.decisions.error(ErrorCode.Trap);
+    }
+    return this.decode(s.resultPtr);
+  }
+
+  /** The decision of the 8-byte result at `at` (docs/abi.md, "Result region"). */
+  private decode(at: number): Decision {
+    const s = this.session;
+    const bytes = s.results;
+    return this.decisions.fromResult(bytes[at]!, bytes[at + 1]!, bytes[at + 2]! | (bytes[at + 3]! << 8), s.resultWords[(at + 4) >> 2]!);
   }
 
   /** Decides many actions with as few core calls as possible; same order as the input. */
@@ -193,13 +210,7 @@ export class Policy {
       this.reset();
       return out;
     }
-    const bytes = s.results;
-    const words = s.resultWords;
-    const base = s.resultPtr;
-    for (let i = 0; i < count; i++) {
-      const at = base + i * 8;
-      out[i] = this.decisions.fromResult(bytes[at]!, bytes[at + 1]!, bytes[at + 2]! | (bytes[at + 3]! << 8), words[(at + 4) >> 2]!);
-    }
+    for (let i = 0; i < count; i++) out[i] = this.decode(s.resultPtr + i * 8);
     return out;
   }
 

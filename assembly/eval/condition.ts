@@ -46,7 +46,8 @@ export function evalCond(c: Cond): i32 {
 }
 
 /** Evaluates a test on the 16-byte value entry at absolute address `e`. */
-function evalEntry(t: Test, e: usize): i32 {
+// @ts-ignore: decorator
+@inline function evalEntry(t: Test, e: usize): i32 {
   const tag = load<u8>(e);
   let num: f64 = 0;
   let ptr: usize = 0;

@@ -4,9 +4,9 @@
 import {
   DECISION_ALLOW, DECISION_DENY, DECISION_ESCALATE, MAX_NAME_CHARS, MAX_REASON_CHARS, MAX_RULES,
 } from "../abi";
-import { codePoints, ConditionCompiler } from "../compile/condition";
+import { codePoints, condCost, ConditionCompiler } from "../compile/condition";
 import { FieldTable } from "../compile/fields";
-import { Cond, Rule } from "../compile/program";
+import { Cond, CondOp, Rule } from "../compile/program";
 import { JKind, JValue } from "../json/value";
 import { parseDuration } from "./duration";
 import { child, childIndex, ErrorList } from "./errors";
@@ -60,6 +60,23 @@ function isIdentifier(s: string): bool {
 
 function effectCode(effect: string): u8 {
   return effect == "allow" ? DECISION_ALLOW : effect == "deny" ? DECISION_DENY : DECISION_ESCALATE;
+}
+
+/**
+ * A rule's effective condition as one flat conjunction (groups' and its own `all`s spliced in),
+ * cheapest conjuncts first: Kleene AND is order-free, and a cheap FALSE skips the rest.
+ */
+function conjuncts(conds: Array<Cond>): Array<Cond> {
+  const out = new Array<Cond>();
+  for (let i = 0; i < conds.length; i++) splice(conds[i], out);
+  out.sort((a: Cond, b: Cond): i32 => condCost(a) - condCost(b));
+  return out;
+}
+
+function splice(c: Cond, out: Array<Cond>): void {
+  if (c.op == CondOp.All) {
+    for (let i = 0; i < c.children.length; i++) splice(c.children[i], out);
+  } else out.push(c);
 }
 
 export class ManifestReader {
@@ -313,7 +330,7 @@ export class ManifestReader {
     if (this.errors.count != before) return;
     const index = this.m.infos.length;
     this.m.infos.push(info);
-    this.m.rules.push(new Rule(index, effectCode(info.effect), StaticArray.fromArray<Cond>(conds)));
+    this.m.rules.push(new Rule(index, effectCode(info.effect), StaticArray.fromArray<Cond>(conjuncts(conds))));
   }
 
   private readTests(v: JValue): void {
