@@ -68,11 +68,19 @@ def wasm_path() -> str:
     return packaged
 
 
-def _wasmtime_version() -> str:
-    try:
-        from importlib.metadata import version
+def _wasmtime_identity() -> str:
+    """Which wasmtime build compiled the cache entry: its shared library's path, size and mtime.
 
-        return version("wasmtime")
+    (``importlib.metadata.version`` costs ~50 ms at start-up; wasmtime itself
+    refuses a serialized module from another version, which is then
+    compiled again and replaced.)
+    """
+    try:
+        from wasmtime import _ffi
+
+        name = _ffi.dll._name
+        st = os.stat(name)
+        return f"{name}|{st.st_size}|{st.st_mtime_ns}"
     except Exception:  # pragma: no cover
         return "unknown"
 
@@ -102,7 +110,7 @@ def _usable_cache_dir(path: str) -> bool:
 def _load_module(engine: wasmtime.Engine, wasm: bytes) -> Tuple[wasmtime.Module, str]:
     digest = hashlib.sha256(wasm).hexdigest()
     key = hashlib.sha256(
-        f"{digest}|wasmtime {_wasmtime_version()}|{sys.platform}|{os.uname().machine if hasattr(os, 'uname') else ''}".encode()
+        f"{digest}|wasmtime {_wasmtime_identity()}|{sys.platform}|{os.uname().machine if hasattr(os, 'uname') else ''}".encode()
     ).hexdigest()[:40]
     cache = _cache_dir()
     path = os.path.join(cache, f"tollgate-{key}.cwasm") if cache else None
@@ -124,6 +132,7 @@ def _load_module(engine: wasmtime.Engine, wasm: bytes) -> Tuple[wasmtime.Module,
                 with os.fdopen(fd, "wb") as f:
                     f.write(data)
                 os.replace(tmp, path)
+                _prune(cache, keep=path)  # type: ignore[arg-type]
             except BaseException:
                 try:
                     os.unlink(tmp)
@@ -133,6 +142,21 @@ def _load_module(engine: wasmtime.Engine, wasm: bytes) -> Tuple[wasmtime.Module,
         except Exception:
             pass  # a cache we cannot write is no error
     return module, digest
+
+
+_CACHE_KEEP = 8
+
+
+def _prune(cache: str, keep: str) -> None:
+    """Keep the most recent few entries (one is written per core build and wasmtime version)."""
+    try:
+        entries = [os.path.join(cache, n) for n in os.listdir(cache) if n.startswith("tollgate-") and n.endswith(".cwasm")]
+        entries.sort(key=lambda p: os.stat(p).st_mtime, reverse=True)
+        for old in entries[_CACHE_KEEP:]:
+            if old != keep:
+                os.unlink(old)
+    except OSError:
+        pass
 
 
 def shared_module() -> Tuple[wasmtime.Engine, wasmtime.Module, str]:

@@ -33,7 +33,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import yaml
 from yaml.composer import Composer, ComposerError
-from yaml.events import AliasEvent
+from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .canonical import format_number, fix_surrogates
@@ -112,8 +112,6 @@ class _TreeComposer(Composer):
         event = self.peek_event()
         anchor = event.anchor
         self.descend_resolver(parent, index)
-        from yaml.events import MappingStartEvent, ScalarEvent, SequenceStartEvent
-
         if self.check_event(ScalarEvent):
             node = self.compose_scalar_node(anchor)
         elif self.check_event(SequenceStartEvent):
