@@ -224,3 +224,16 @@ def test_lines_that_are_not_json(policy: Policy, line: str) -> None:
     d = policy.evaluate_json(line)
     assert (d.decision, d.error) == ("deny", "input is not valid JSON")
     assert policy.evaluate_json("[1]").error == "action is not a JSON object"
+
+
+def test_json_lines_nested_deeper_than_python_recursion(policy: Policy) -> None:
+    from tollgate.jsonline import NotJson, parse_json_text
+
+    deep = '{"tool": "eq-one", "args": {"v": 1}, "x": ' + "[" * 50_000 + "]" * 50_000 + "}"
+    assert policy.evaluate_json(deep).rule == "eq-one"
+    deep_obj = '{"tool": "eq-one", "args": {"v": 1}, "x": ' + '{"a":' * 20_000 + "1" + "}" * 20_000 + "}"
+    assert policy.evaluate_json(deep_obj).rule == "eq-one"
+    assert policy.evaluate_json("[" * 50_000 + "]" * 49_999).error == "input is not valid JSON"
+    for bad in ["[1,]", '{"a":1,}', "[1 2]", '{"a" 1}', "[", "[NaN]", '"x', "01", "1.", "[1]x", "[" * 5000 + '"x' + "]" * 5000]:
+        with pytest.raises(NotJson):
+            parse_json_text(bad)

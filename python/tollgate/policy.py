@@ -24,6 +24,7 @@ from .encode import (
 )
 from .engine import CoreInstance, CoreTrap
 from .errors import PolicyError, PolicyErrorItem
+from .jsonline import NotJson, parse_json_text
 from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
 
 __all__ = ["Policy", "RuleInfo"]
@@ -57,10 +58,6 @@ class RuleInfo:
 
     def __repr__(self) -> str:
         return f"RuleInfo(id={self.id!r}, effect={self.effect!r})"
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 class Policy:
@@ -300,10 +297,8 @@ class Policy:
     def evaluate_json(self, line: Union[str, bytes]) -> Decision:
         """Decide one line of JSON as ``tollgate eval`` does: invalid JSON or a non-object is a deny with ``error``."""
         try:
-            if isinstance(line, (bytes, bytearray)):
-                line = bytes(line).decode("utf-8", "replace")
-            action = json.loads(line, parse_constant=_reject_constant)
-        except (ValueError, RecursionError):
+            action = parse_json_text(line)
+        except NotJson:
             return self._error_decisions[STATUS_NOT_JSON]
         if type(action) is not dict:
             return self._error_decisions[STATUS_NOT_OBJECT]
@@ -314,10 +309,8 @@ class Policy:
         actions: List[Any] = []
         for line in lines:
             try:
-                if isinstance(line, (bytes, bytearray)):
-                    line = bytes(line).decode("utf-8", "replace")
-                actions.append(json.loads(line, parse_constant=_reject_constant))
-            except (ValueError, RecursionError):
+                actions.append(parse_json_text(line))
+            except NotJson:
                 actions.append(_NOT_JSON)
         return self.evaluate_batch(actions)
 

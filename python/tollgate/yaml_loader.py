@@ -421,6 +421,14 @@ def _yaml_error(filename: str, err: yaml.YAMLError, positions: _Positions) -> Po
     problem = getattr(err, "problem", None) or str(err)
     context = getattr(err, "context", None)
     message = f"{problem} ({context})" if context else problem
+    if mark is not None:  # name the character found there (libyaml's messages do not)
+        index = mark.index
+        if index >= len(positions.text):
+            message += " (found the end of the text)"
+        elif positions.text[index] in "\r\n":
+            message += " (found a line break)"
+        elif positions.text[index] not in message:
+            message += f" (found '{positions.text[index]}')"
     line, column = positions.mark(mark)
     return PolicyError.single(filename, line, column, message)
 
