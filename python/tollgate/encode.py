@@ -30,7 +30,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Mapping
-from typing import Any, Callable, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple
 
 from .canonical import fix_surrogates
 
@@ -100,43 +100,6 @@ def encode_string(s: str) -> bytes:
         return _SURROGATE.sub("\ufffd", fix_surrogates(s)).encode("utf-8")
 
 
-def _getter(path: Sequence[str]) -> Callable[[Any], Any]:
-    """An accessor for one field path; returns ``_ABSENT`` when the path does not lead to a value."""
-    keys = tuple(path)
-    if len(keys) == 1:
-        (k0,) = keys
-
-        def get1(action: Any) -> Any:
-            return action.get(k0, _ABSENT)
-
-        return get1
-    if len(keys) == 2:
-        k0, k1 = keys
-
-        def get2(action: Any) -> Any:
-            v = action.get(k0, _ABSENT)
-            if type(v) is dict:
-                return v.get(k1, _ABSENT)
-            if isinstance(v, Mapping):
-                return _mapping_get(v, k1)
-            return _ABSENT
-
-        return get2
-
-    def get_n(action: Any) -> Any:
-        v = action.get(keys[0], _ABSENT)
-        for k in keys[1:]:
-            if type(v) is dict:
-                v = v.get(k, _ABSENT)
-            elif isinstance(v, Mapping):
-                v = _mapping_get(v, k)
-            else:
-                return _ABSENT
-        return v
-
-    return get_n
-
-
 def _mapping_get(m: Mapping, key: str) -> Any:
     try:
         return m.get(key, _ABSENT)
@@ -145,88 +108,31 @@ def _mapping_get(m: Mapping, key: str) -> Any:
 
 
 class Encoder:
-    """Writes input records for one policy's field table."""
+    """Writes input records for one policy's field table.
 
-    __slots__ = ("field_count", "header_size", "_getters", "_header_zero", "_max_record")
+    :meth:`append` is generated per field table (``exec`` of Python source
+    built from the paths): a path prefix shared by several fields is looked
+    up once, each slot's common cases (absent, string, number, null) are
+    inlined, and arrays, booleans and anything unusual go through
+    :meth:`_value`. On CPython this is 2-3x faster than a loop over one
+    accessor per field.
+    """
+
+    __slots__ = ("field_count", "header_size", "append", "_max_record", "__weakref__")
 
     def __init__(self, fields: Sequence[Sequence[str]]) -> None:
         self.field_count = len(fields)
         self.header_size = 8 + 16 * self.field_count
-        self._getters = tuple(_getter(p) for p in fields)
-        self._header_zero = bytes(self.header_size)
         self._max_record = self.header_size + MAX_DATA_BYTES + 8 * (MAX_ARRAY_DEPTH + 2)
+        self.append: Callable[[bytearray, Any], int] = _generate_append(self, [tuple(p) for p in fields])
 
     @property
     def max_record_size(self) -> int:
         """An upper bound on the size of one record (for sizing batches)."""
         return self._max_record
 
-    def append(self, buf: bytearray, action: Any) -> int:
-        """Append one record for ``action`` to ``buf`` (whose length is a multiple of 8).
-
-        Returns the record's status: 0 when encoded, else the error code of
-        the header-only record written instead.
-        """
-        base = len(buf)
-        if type(action) is not dict and not isinstance(action, Mapping):
-            buf += _header_error(8, STATUS_NOT_OBJECT)
-            return STATUS_NOT_OBJECT
-        buf += self._header_zero
-        try:
-            getters = self._getters
-            entry = base + 8
-            limit = base + self.header_size + MAX_DATA_BYTES
-            for get in getters:
-                try:
-                    v = get(action)
-                except _Fail:
-                    raise
-                except Exception:
-                    raise _Fail(STATUS_NOT_JSON_VALUE) from None
-                t = type(v)
-                if t is str:
-                    b = encode_string(v)
-                    _pack_ref(buf, entry, TAG_STRING, len(buf) - base, len(b))
-                    buf += b
-                elif t is float:
-                    if v - v != 0.0:  # NaN or an infinity
-                        raise _Fail(STATUS_NOT_JSON_VALUE)
-                    _pack_number(buf, entry, TAG_NUMBER, 0, v)
-                elif t is int:
-                    _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(v))
-                elif v is _ABSENT:
-                    pass
-                elif v is None:
-                    buf[entry] = TAG_NULL
-                elif v is True:
-                    buf[entry] = TAG_TRUE
-                elif v is False:
-                    buf[entry] = TAG_FALSE
-                elif t is dict:
-                    buf[entry] = TAG_OBJECT
-                elif t is list or t is tuple:
-                    self._array(buf, base, entry, v, 1, limit)
-                else:
-                    self._other(buf, base, entry, v, 1, limit)
-                if len(buf) > limit:
-                    raise _Fail(STATUS_TOO_LARGE)
-                entry += 16
-        except _Fail as fail:
-            del buf[base:]
-            buf += _header_error(8, fail.status)
-            return fail.status
-        except RecursionError:
-            del buf[base:]
-            buf += _header_error(8, STATUS_TOO_DEEP)
-            return STATUS_TOO_DEEP
-        pad = -(len(buf) - base) & 7
-        if pad:
-            buf += _ZERO8[:pad]
-        _pack_u32(buf, base, len(buf) - base)
-        return 0
-
     def _value(self, buf: bytearray, base: int, entry: int, v: Any, depth: int, limit: int) -> None:
-        """Write the value entry at ``entry`` for ``v`` (inside an array at ``depth``)."""
+        """Write the value entry at ``entry`` for ``v``, found inside arrays ``depth`` deep (0: a slot)."""
         t = type(v)
         if t is str:
             b = encode_string(v)
@@ -267,7 +173,17 @@ class Encoder:
         buf += bytes(16 * n)
         value = self._value
         for item in items:
-            value(buf, base, run, item, depth, limit)
+            if type(item) is str:  # the common case, inline
+                try:
+                    b = item.encode()
+                except UnicodeEncodeError:
+                    b = encode_string(item)
+                _pack_ref(buf, run, TAG_STRING, len(buf) - base, len(b))
+                buf += b
+                if len(buf) > limit:
+                    raise _Fail(STATUS_TOO_LARGE)
+            else:
+                value(buf, base, run, item, depth, limit)
             run += 16
 
     def _other(self, buf: bytearray, base: int, entry: int, v: Any, depth: int, limit: int) -> None:
@@ -299,6 +215,117 @@ class Encoder:
         buf = bytearray()
         self.append(buf, action)
         return buf
+
+
+def _generate_append(encoder: "Encoder", fields: List[Tuple[str, ...]]) -> Callable[[bytearray, Any], int]:
+    """Python source for ``append(buf, action) -> status``, specialised to ``fields``."""
+    lines = [
+        "def append(buf, action):",
+        "    base = len(buf)",
+        "    if type(action) is not dict and not isinstance(action, Mapping):",
+        "        buf += _header_error(8, 2)",
+        "        return 2",
+        "    buf += HEADER_ZERO",
+        "    limit = base + LIMIT_OFFSET",
+        "    try:",
+        "        pass",
+    ]
+    names: Dict[Tuple[str, ...], str] = {(): "action"}
+    consts: Dict[str, Any] = {}
+
+    def const(value: Any) -> str:
+        name = f"K{len(consts)}"
+        consts[name] = value
+        return name
+
+    def container(prefix: Tuple[str, ...]) -> str:
+        """A variable holding the mapping at ``prefix`` (or None when there is none)."""
+        if prefix in names:
+            return names[prefix]
+        parent = container(prefix[:-1])
+        name = f"m{len(names)}"
+        names[prefix] = name
+        key = const(prefix[-1])
+        if parent == "action":
+            lines.append(f"        {name} = action.get({key})")
+        else:
+            lines.append(f"        {name} = {parent}.get({key}) if {parent} is not None else None")
+        lines.append(f"        if type({name}) is not dict and not isinstance({name}, Mapping):")
+        lines.append(f"            {name} = None")
+        return name
+
+    for i, path in enumerate(fields):
+        parent = container(path[:-1])
+        key = const(path[-1])
+        entry = f"base + {8 + 16 * i}"
+        getter = (
+            f"{parent}.get({key}, _ABSENT)"
+            if parent == "action"
+            else f"{parent}.get({key}, _ABSENT) if {parent} is not None else _ABSENT"
+        )
+        lines += [
+            f"        v = {getter}",
+            "        if v is not _ABSENT:",
+            "            t = type(v)",
+            "            if t is str:",
+            "                try:",
+            "                    b = v.encode()",
+            "                except UnicodeEncodeError:",
+            "                    b = encode_string(v)",
+            f"                _pack_ref(buf, {entry}, 5, len(buf) - base, len(b))",
+            "                buf += b",
+            "                if len(buf) > limit:",
+            "                    raise _Fail(3)",
+            "            elif t is int:",
+            f"                _pack_number(buf, {entry}, 4, 0, _int_float(v))",
+            "            elif t is float:",
+            "                if v - v != 0.0:",
+            "                    raise _Fail(7)",
+            f"                _pack_number(buf, {entry}, 4, 0, v)",
+            "            elif v is None:",
+            f"                buf[{entry}] = 1",
+            "            else:",
+            f"                value(buf, base, {entry}, v, 0, limit)",
+        ]
+    lines += [
+        "    except _Fail as fail:",
+        "        del buf[base:]",
+        "        buf += _header_error(8, fail.status)",
+        "        return fail.status",
+        "    except RecursionError:",
+        "        del buf[base:]",
+        "        buf += _header_error(8, 4)",
+        "        return 4",
+        "    except Exception:  # a Mapping whose get() fails, or the like: not JSON",
+        "        del buf[base:]",
+        "        buf += _header_error(8, 7)",
+        "        return 7",
+        "    size = len(buf) - base",
+        "    pad = -size & 7",
+        "    if pad:",
+        "        buf += ZERO8[:pad]",
+        "        size += pad",
+        "    _pack_u32(buf, base, size)",
+        "    return 0",
+    ]
+    namespace: Dict[str, Any] = {
+        "Mapping": Mapping,
+        "_header_error": _header_error,
+        "HEADER_ZERO": bytes(encoder.header_size),
+        "LIMIT_OFFSET": encoder.header_size + MAX_DATA_BYTES,
+        "_ABSENT": _ABSENT,
+        "_pack_ref": _pack_ref,
+        "_pack_number": _pack_number,
+        "_pack_u32": _pack_u32,
+        "_int_float": _int_float,
+        "_Fail": _Fail,
+        "encode_string": encode_string,
+        "value": encoder._value,
+        "ZERO8": _ZERO8,
+    }
+    namespace.update(consts)
+    exec(compile("\n".join(lines), f"<tollgate encoder for {len(fields)} fields>", "exec"), namespace)
+    return namespace["append"]  # type: ignore[no-any-return]
 
 
 def _int_float(v: int) -> float:

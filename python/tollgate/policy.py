@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import struct
+from array import array
 import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -30,8 +31,14 @@ from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
 __all__ = ["Policy", "RuleInfo"]
 
 _result = struct.Struct("<BBHi")
-_unpack_result = _result.unpack_from
-_iter_results = _result.iter_unpack
+_unpack_key = struct.Struct("<q").unpack_from
+_pack_key = struct.Struct("<q").pack
+
+
+def _key_bytes(key: int) -> bytes:
+    return _pack_key(key)
+
+
 _EFFECTS = ("allow", "deny", "escalate")
 _REDACTED = "[redacted]"
 
@@ -41,6 +48,7 @@ class _NotJson:
 
 
 _NOT_JSON = _NotJson()
+_NOT_JSON_RECORD = error_record(STATUS_NOT_JSON)
 
 
 class RuleInfo:
@@ -185,6 +193,8 @@ class Policy:
         )
         self._default_code = _EFFECTS.index(self.default) if self.default in _EFFECTS else -1
         self._error_decisions = {code: self._error_decision(text) for code, text in REASONS.items()}
+        self._by_result: Dict[int, Decision] = {}
+        self._by_result_limit = 4 * len(self.rules) + 64
 
     def _error_decision(self, text: str) -> Decision:
         return Decision("deny", None, text, False, self.name, error=text)
@@ -204,6 +214,15 @@ class Policy:
         except IndexError:
             return self._error_decisions[STATUS_MALFORMED]
 
+    def _from_key(self, key: int) -> Decision:
+        """A result read as one little-endian int64 -> its decision (memoised: a policy has few)."""
+        d = self._by_result.get(key)
+        if d is None:
+            d = self._decision(*_result.unpack(_key_bytes(key)))
+            if len(self._by_result) < self._by_result_limit:
+                self._by_result[key] = d
+        return d
+
     def evaluate(self, action: Any) -> Decision:
         """Decide one action (a mapping, e.g. ``{"tool": ..., "args": {...}}``). Never raises."""
         buf = bytearray()
@@ -211,25 +230,19 @@ class Policy:
             self._encoder.append(buf, action)
         except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
             return self._error_decisions[STATUS_ENGINE_FAILED]
-        n = len(buf)
         with self._lock:
             core = self._core
-            view = core.view
             ip = self._input_ptr
-            view[ip : ip + n] = buf
+            core.view[ip : ip + len(buf)] = buf
             try:
                 if core.evaluate(1) != 1:
                     raise CoreTrap("evaluate refused the record")
             except CoreTrap:
                 self._recover()
                 return self._error_decisions[STATUS_ENGINE_FAILED]
-            dec, flags, err, idx = _unpack_result(view, self._result_ptr)
-        if flags == 0 and idx >= 0:  # the common case, inline
-            try:
-                return self._rule_decisions[idx][0]
-            except IndexError:
-                pass
-        return self._decision(dec, flags, err, idx)
+            key = _unpack_key(core.view, self._result_ptr)[0]
+        d = self._by_result.get(key)
+        return d if d is not None else self._from_key(key)
 
     def evaluate_batch(self, actions: Iterable[Any]) -> List[Decision]:
         """Decide many actions with as few Wasm calls as fit the input region. Never raises."""
@@ -238,37 +251,34 @@ class Policy:
         capacity = self._input_capacity
         max_count = self._result_capacity
         buf = bytearray()
-        starts: List[int] = []
+        count = 0
         for action in actions:
             start = len(buf)
             try:
                 if action is _NOT_JSON:
-                    buf += error_record(STATUS_NOT_JSON)
+                    buf += _NOT_JSON_RECORD
                 else:
                     append_record(buf, action)
-            except Exception:  # pragma: no cover
+            except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
                 del buf[start:]
                 buf += error_record(STATUS_ENGINE_FAILED)
-            if starts and (len(buf) > capacity or len(starts) >= max_count):
+            if count and (len(buf) > capacity or count >= max_count):
                 record = bytes(buf[start:])
                 del buf[start:]
-                self._run_chunk(buf, starts, out)
+                self._run_chunk(buf, count, out)
                 buf = bytearray(record)
-                starts = [0]
+                count = 1
             else:
-                starts.append(start)
-        if starts:
-            self._run_chunk(buf, starts, out)
+                count += 1
+        if count:
+            self._run_chunk(buf, count, out)
         return out
 
-    def _run_chunk(self, buf: bytearray, starts: List[int], out: List[Decision]) -> None:
-        n = len(starts)
-        decide = self._decision
+    def _run_chunk(self, buf: bytearray, n: int, out: List[Decision]) -> None:
         with self._lock:
             core = self._core
-            view = core.view
             ip = self._input_ptr
-            view[ip : ip + len(buf)] = buf
+            core.view[ip : ip + len(buf)] = buf
             try:
                 if core.evaluate(n) != n:
                     raise CoreTrap("evaluate refused the batch")
@@ -279,8 +289,11 @@ class Policy:
                 out.extend([self._error_decisions[STATUS_ENGINE_FAILED]] * n)
                 return
             rp = self._result_ptr
-            results = bytes(view[rp : rp + 8 * n])
-        out.extend([decide(*r) for r in _iter_results(results)])
+            keys = array("q", bytes(core.view[rp : rp + 8 * n]))
+        decisions = list(map(self._by_result.get, keys))
+        if None in decisions:
+            decisions = [d if d is not None else self._from_key(k) for d, k in zip(decisions, keys)]
+        out.extend(decisions)
 
     def _recover(self) -> None:
         """After a trap the instance's state is suspect: replace it with a fresh one. Lock held."""
