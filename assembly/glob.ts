@@ -10,6 +10,7 @@
 // next to (`**.txt` is "ends with .txt"), which lets the literal fast paths
 // and the DFA's prefilter apply.
 
+import { codePointAt, unitAt } from "./regex/source";
 import { Node, NodeKind, AssertKind } from "./regex/ast";
 import { RangeSet, MAX_CP } from "./regex/charclass";
 import { CompiledPattern, buildMatcher } from "./regex/index";
@@ -45,21 +46,10 @@ class GlobParser {
     return Node.empty();
   }
 
-  @inline unit(i: i32): i32 {
-    return i < this.len ? i32(this.src.charCodeAt(i)) : -1;
-  }
+  @inline unit(i: i32): i32 { return unitAt(this.src, this.len, i); }
 
   /** Code point at i; -2 for an unpaired surrogate, -1 at the end. */
-  cp(i: i32): i32 {
-    if (i >= this.len) return -1;
-    const c = i32(this.src.charCodeAt(i));
-    if (c < 0xd800 || c > 0xdfff) return c;
-    if (c <= 0xdbff && i + 1 < this.len) {
-      const d = i32(this.src.charCodeAt(i + 1));
-      if (d >= 0xdc00 && d <= 0xdfff) return 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-    }
-    return -2;
-  }
+  @inline cp(i: i32): i32 { return codePointAt(this.src, this.len, i); }
 
   /** Reads one (possibly escaped) character at pos; -1 on error. */
   char(what: string, openedAt: i32): i32 {

@@ -2,6 +2,7 @@
 // expressions"): the linear-time RE2 syntax minus everything the spec leaves
 // out. Errors follow RE2/Go's wording where one exists and always say where.
 
+import { codePointAt, unitAt } from "./source";
 import { Node, NodeKind, AssertKind } from "./ast";
 import { RangeSet, digitSet, wordSet, spaceSet, anyButNewline } from "./charclass";
 
@@ -80,21 +81,10 @@ class Parser {
     return Node.empty();
   }
 
-  @inline unit(i: i32): i32 {
-    return i < this.len ? i32(this.src.charCodeAt(i)) : -1;
-  }
+  @inline unit(i: i32): i32 { return unitAt(this.src, this.len, i); }
 
-  /** Code point at pos; -2 for an unpaired surrogate, -1 at the end. */
-  cp(i: i32): i32 {
-    if (i >= this.len) return -1;
-    const c = i32(this.src.charCodeAt(i));
-    if (c < 0xd800 || c > 0xdfff) return c;
-    if (c <= 0xdbff && i + 1 < this.len) {
-      const d = i32(this.src.charCodeAt(i + 1));
-      if (d >= 0xdc00 && d <= 0xdfff) return 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-    }
-    return -2;
-  }
+  /** Code point at i; -2 for an unpaired surrogate, -1 at the end. */
+  @inline cp(i: i32): i32 { return codePointAt(this.src, this.len, i); }
 
   parse(): ParseResult {
     const res = new ParseResult();
