@@ -67,6 +67,8 @@ const MAX_ALIAS_EXPANSIONS = 10_000;
 
 class JsonConverter {
   private expansions = 0;
+  /** Aliased nodes being expanded right now: meeting one again is a cycle (`a: &x [*x]`). */
+  private expanding = new Set<YamlNode>();
   constructor(private doc: Document, private report: (node: YamlNode, message: string) => void) {}
 
   convert(node: YamlNode | null | undefined): Json {
@@ -76,8 +78,18 @@ class JsonConverter {
         this.report(node, "too many alias expansions");
         return null;
       }
-      const target = node.resolve(this.doc);
-      return target ? this.convert(target as YamlNode) : null;
+      const target = node.resolve(this.doc) as YamlNode | undefined;
+      if (!target) return null;
+      if (this.expanding.has(target)) {
+        this.report(node, `alias *${node.source} refers to a node that contains it`);
+        return null;
+      }
+      this.expanding.add(target);
+      try {
+        return this.convert(target);
+      } finally {
+        this.expanding.delete(target);
+      }
     }
     if (isScalar(node)) return this.scalar(node);
     if (isSeq(node)) return node.items.map((item) => this.convert(item as YamlNode));

@@ -107,6 +107,14 @@ describe("Policy loading", () => {
     expect([inf.line, inf.column]).toEqual([6, 22]);
   });
 
+  it("rejects recursive and exploding aliases with a position instead of overflowing", () => {
+    const cyclic = errorOf(() => Policy.fromYaml("tollgate: 1\nname: x\nrules: []\ndescription: &x [*x]\n"));
+    expect([cyclic.line, cyclic.column, cyclic.message]).toEqual([4, 18, "alias *x refers to a node that contains it"]);
+    const lol = ["a: &a [x, x, x, x, x, x, x, x, x, x]"];
+    for (let i = 1; i < 9; i++) lol.push(`${String.fromCharCode(97 + i)}: &${String.fromCharCode(97 + i)} [${Array(10).fill("*" + String.fromCharCode(96 + i)).join(", ")}]`);
+    expect(() => Policy.fromYaml(`tollgate: 1\nname: x\nrules: []\ntests: []\n${lol.join("\n")}\n`)).toThrow(PolicyError);
+  });
+
   it("keeps YAML 1.2 core schema meaning: yes/no/on are strings", () => {
     const p = Policy.fromYaml("tollgate: 1\nname: x\nrules:\n  - id: r\n    effect: allow\n    when: { country: no, on: yes }\n");
     expect(p.evaluate({ country: "no", on: "yes" }).decision).toBe("allow");
