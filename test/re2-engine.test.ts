@@ -3,12 +3,10 @@
 // spec's subset must be rejected as policy errors; every other one must give RE2's answer.
 
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { Policy, PolicyError } from "../src/index.js";
-import { parseRe2Search } from "./corpus/re2-corpus.js";
+import { isValidUtf8, parseRe2Search, re2CorpusPath } from "./corpus/re2-corpus.js";
 
-const corpusPath = join(import.meta.dirname, "..", "..", "shared", "corpora", "re2-search.txt");
 
 /** Constructs the corpus README names as outside Tollgate's subset. */
 function outsideSubset(re: string): boolean {
@@ -24,17 +22,8 @@ function outsideSubset(re: string): boolean {
   return false;
 }
 
-function isValidUtf8(bytes: Uint8Array): boolean {
-  try {
-    new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 describe("RE2 search corpus through the engine", () => {
-  const corpus = parseRe2Search(readFileSync(corpusPath, "utf8"));
+  const corpus = parseRe2Search(readFileSync(re2CorpusPath(), "utf8"));
 
   it("gives RE2's answer for every expression of the subset and rejects the rest", () => {
     let run = 0, rejected = 0, skipped = 0;

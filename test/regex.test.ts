@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { join } from "node:path";
 import asc from "assemblyscript/asc";
 import { beforeAll, describe, expect, it } from "vitest";
-import { isValidUtf8, parseRe2Search } from "./corpus/re2-corpus.js";
+import { isValidUtf8, parseRe2Search, re2CorpusPath } from "./corpus/re2-corpus.js";
 
 const root = join(import.meta.dirname, "..");
 const wasmPath = join(root, "build", "test", "regex-harness.wasm");
@@ -16,7 +16,7 @@ const wasmPath = join(root, "build", "test", "regex-harness.wasm");
 const stubWasmPath = join(root, "build", "test", "regex-harness-stub.wasm");
 /** Scale for the random differential tests (REGEX_FUZZ=10 runs ten times as many). */
 const FUZZ = Number(process.env.REGEX_FUZZ ?? "1");
-const CORPUS = "/work/shared/corpora/re2-search.txt";
+const CORPUS = re2CorpusPath();
 
 const ENGINE_AUTO = 0;
 const ENGINE_NFA = 1;

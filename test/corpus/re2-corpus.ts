@@ -7,6 +7,9 @@
 // longest search); `-` means no match. Tollgate's `matches` is the search:
 // the second field decides.
 
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
 export interface Re2Case {
   /** The text decoded as UTF-8 (with U+FFFD where `bytes` is not valid UTF-8). */
   text: string;
@@ -146,4 +149,18 @@ export function parseRe2Search(text: string): Re2Regex[] {
   }
   if (current && resultIndex !== strings.length) throw new Error("re2-search.txt: missing result lines at end");
   return out;
+}
+
+/**
+ * Where the corpus is: `shared/` sits beside the repository (as in CI's checkout), or at the
+ * workplace's /work/shared. Missing data is an error, never a silent skip.
+ */
+export function re2CorpusPath(): string {
+  const candidates = [
+    fileURLToPath(new URL("../../../shared/corpora/re2-search.txt", import.meta.url)),
+    "/work/shared/corpora/re2-search.txt",
+  ];
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`RE2 corpus not found; looked in ${candidates.join(", ")}`);
+  return found;
 }
