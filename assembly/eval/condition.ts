@@ -28,7 +28,7 @@ export function evalCond(c: Cond): i32 {
   switch (c.op) {
     case CondOp.Field: {
       const e = recordBase + <usize>(RECORD_HEADER + c.slot * ENTRY_SIZE);
-      return entryTest(changetype<Test>(c.test), e);
+      return evalEntry(changetype<Test>(c.test), e);
     }
     case CondOp.All: return evalConds(c.children);
     case CondOp.Any: {
@@ -45,14 +45,8 @@ export function evalCond(c: Cond): i32 {
   }
 }
 
-/** Evaluates a test on the 16-byte value entry at absolute address `e` (array elements). */
+/** Evaluates a test on the 16-byte value entry at absolute address `e`. */
 function evalEntry(t: Test, e: usize): i32 {
-  return entryTest(t, e);
-}
-
-/** The same, inlined where a condition reads its field: the hottest call of all. */
-// @ts-ignore: decorator
-@inline function entryTest(t: Test, e: usize): i32 {
   const tag = load<u8>(e);
   let num: f64 = 0;
   let ptr: usize = 0;
