@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any, List, Union
+from typing import Any, List, Tuple, Union
 
 __all__ = ["parse_json_text", "NotJson"]
 
@@ -47,6 +47,18 @@ def parse_json_text(text: Union[str, bytes, bytearray]) -> Any:
         raise NotJson(str(err)) from None
 
 
+def _read_key(s: str, i: int) -> Tuple[str, int]:
+    """An object key and its colon at ``i``; returns the key and where its value starts."""
+    n = len(s)
+    if i >= n or s[i] != '"':
+        raise NotJson("expected a key")
+    key, i = scanstring(s, i + 1, True)
+    i = _WS.match(s, i).end()
+    if i >= n or s[i] != ":":
+        raise NotJson("expected ':'")
+    return key, _WS.match(s, i + 1).end()
+
+
 def _parse_iterative(s: str) -> Any:
     """A JSON parser with an explicit stack (no recursion), for deeply nested texts."""
     ws = _WS.match
@@ -69,14 +81,7 @@ def _parse_iterative(s: str) -> Any:
                 stack.append(container)
                 keys.append(None)
                 if c == "{":
-                    if i >= n or s[i] != '"':
-                        raise NotJson("expected a key")
-                    key, i = scanstring(s, i + 1, True)
-                    i = ws(s, i).end()
-                    if i >= n or s[i] != ":":
-                        raise NotJson("expected ':'")
-                    keys[-1] = key
-                    i = ws(s, i + 1).end()
+                    keys[-1], i = _read_key(s, i)
                 continue
         elif c == '"':
             value, i = scanstring(s, i + 1, True)
@@ -103,15 +108,7 @@ def _parse_iterative(s: str) -> Any:
             if type(top) is dict:
                 top[keys[-1]] = value
                 if i < n and s[i] == ",":
-                    i = ws(s, i + 1).end()
-                    if i >= n or s[i] != '"':
-                        raise NotJson("expected a key")
-                    key, i = scanstring(s, i + 1, True)
-                    i = ws(s, i).end()
-                    if i >= n or s[i] != ":":
-                        raise NotJson("expected ':'")
-                    keys[-1] = key
-                    i = ws(s, i + 1).end()
+                    keys[-1], i = _read_key(s, ws(s, i + 1).end())
                     break
                 if i < n and s[i] == "}":
                     value = stack.pop()
