@@ -1,0 +1,113 @@
+// Opening after a crash: cut a torn tail back to the last whole record, find where the chain ends.
+
+import { open, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { GENESIS, parseRecord } from "./format.js";
+import { listSegments, segmentName, splitLines } from "./segments.js";
+import type { SegmentFile } from "./segments.js";
+
+/** A structured warning from opening a log (also passed to `onWarning`). */
+export interface AuditWarning {
+  code: "torn-record" | "key-permissions";
+  message: string;
+  file: string;
+  /** 1-based line of the first byte cut, for `torn-record`. */
+  line?: number;
+  /** Bytes cut, for `torn-record`. */
+  bytes?: number;
+}
+
+export class AuditError extends Error {
+  constructor(message: string, readonly file?: string, readonly line?: number) {
+    super(file !== undefined ? `${file}${line !== undefined ? `:${line}` : ""}: ${message}` : message);
+    this.name = "AuditError";
+  }
+}
+
+export interface TailState {
+  /** The segment appends go to (exists on disk). */
+  segment: string;
+  segmentBytes: number;
+  lastSeq: number;
+  lastHash: string;
+  /** Whether the segment had to be created (the directory then needs an fsync). */
+  created: boolean;
+}
+
+/**
+ * Finds the end of the chain. Only the last segment may end badly: bytes after its last "\n"
+ * (a record whose write was cut short) and whole trailing lines that are not JSON (blocks a
+ * crash left unwritten) are cut off, and each cut is reported. Such a record was never
+ * acknowledged: `append` resolves only after its bytes were synced. A last record that is JSON
+ * but does not verify is not cut: that is tampering, and opening fails.
+ */
+export async function recoverTail(dir: string, warn: (w: AuditWarning) => void): Promise<TailState> {
+  const segments = await listSegments(dir);
+  if (segments.length === 0) {
+    return { segment: segmentName(1), segmentBytes: 0, lastSeq: 0, lastHash: GENESIS, created: true };
+  }
+  const last = segments[segments.length - 1]!;
+  const path = join(dir, last.name);
+  const text = await readFile(path, "utf8");
+  const { lines, torn } = splitLines(text);
+  let keep = lines.length;
+  let cut = torn !== null ? Buffer.byteLength(torn) : 0;
+  while (keep > 0 && !looksLikeJson(lines[keep - 1]!)) {
+    keep--;
+    cut += Buffer.byteLength(lines[keep]!) + 1;
+  }
+  if (cut > 0) {
+    const size = Buffer.byteLength(text) - cut;
+    const fh = await open(path, "r+");
+    try {
+      await fh.truncate(size);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    warn({
+      code: "torn-record",
+      file: path,
+      line: keep + 1,
+      bytes: cut,
+      message: `${path}:${keep + 1}: cut ${cut} bytes of an incomplete record left by a crash; the log continues after line ${keep}`,
+    });
+  }
+  const size = Buffer.byteLength(text) - cut;
+  if (keep > 0) {
+    const rec = lastRecord(path, lines, keep);
+    return { segment: last.name, segmentBytes: size, lastSeq: rec.seq, lastHash: rec.hash, created: false };
+  }
+  // An empty last segment: the chain ends in the segment before it.
+  const prev = await previousEnd(dir, segments.slice(0, -1), last);
+  return { segment: last.name, segmentBytes: 0, lastSeq: prev.seq, lastHash: prev.hash, created: false };
+}
+
+function looksLikeJson(line: string): boolean {
+  try {
+    JSON.parse(line);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function lastRecord(path: string, lines: string[], count: number): { seq: number; hash: string } {
+  const parsed = parseRecord(lines[count - 1]!);
+  if ("error" in parsed) throw new AuditError(`the last record does not verify (${parsed.error}); run \`tollgate audit verify\``, path, count);
+  return parsed.record;
+}
+
+async function previousEnd(dir: string, before: SegmentFile[], empty: SegmentFile): Promise<{ seq: number; hash: string }> {
+  if (before.length === 0) {
+    if (empty.firstSeq !== 1) throw new AuditError("the only segment is empty but is not named for seq 1", join(dir, empty.name));
+    return { seq: 0, hash: GENESIS };
+  }
+  const prevSeg = before[before.length - 1]!;
+  const path = join(dir, prevSeg.name);
+  const { lines, torn } = splitLines(await readFile(path, "utf8"));
+  if (torn !== null || lines.length === 0) throw new AuditError("a segment before the last is empty or ends in an incomplete record", path);
+  const rec = lastRecord(path, lines, lines.length);
+  if (rec.seq + 1 !== empty.firstSeq) throw new AuditError(`the empty last segment is named for seq ${empty.firstSeq} but the chain ends at ${rec.seq}`, join(dir, empty.name));
+  return rec;
+}
