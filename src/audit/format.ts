@@ -1,5 +1,6 @@
 // The audit record format (docs/audit.md): one canonical JSON line per decision, chained by hash.
 
+import { hash as oneShotHash } from "node:crypto";
 import { canonicalJson, sha256Hex } from "../canonical.js";
 import type { Decision } from "../decision.js";
 
@@ -91,7 +92,7 @@ export function encodeRecord(entry: AuditEntry, seq: number, ts: string, prev: s
   if (!Number.isSafeInteger(entry.eval_ns) || entry.eval_ns < 0) throw new TypeError("eval_ns must be a non-negative integer");
   const head = `{"action":${canonicalAction(entry.action)},"decision":${canonicalDecision(entry.decision)},"eval_ns":${entry.eval_ns}`;
   const tail = `,"policy":${canonicalJson(entry.policy)},"policy_hash":${canonicalJson(entry.policy_hash)},"prev":"${prev}","seq":${seq},"ts":"${ts}"}`;
-  const hash = sha256Hex(head + tail);
+  const hash = oneShotHash("sha256", head + tail, "hex"); // = sha256Hex, without a Hash object
   return { hash, line: `${head},"hash":"${hash}"${tail}\n` };
 }
 

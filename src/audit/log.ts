@@ -144,7 +144,7 @@ export class AuditLog {
     if (this.closed) return Promise.reject(new AuditError("the audit log is closed", this.dir));
     if (this.failure) return Promise.reject(this.failure);
     const seq = this.seq + 1;
-    const { hash, line } = encodeRecord(entry, seq, this.now().toISOString(), this.last);
+    const { hash, line } = encodeRecord(entry, seq, this.timestamp(), this.last);
     this.seq = seq;
     this.last = hash;
     return new Promise<Appended>((resolve, reject) => {
@@ -194,6 +194,20 @@ export class AuditLog {
       await this.fh.close().catch(() => undefined);
       await this.unlock();
     }
+  }
+
+  private lastTsMs = NaN;
+  private lastTs = "";
+
+  /** `ts` of a new record; the string is reused within a millisecond. */
+  private timestamp(): string {
+    const d = this.now();
+    const ms = d.getTime();
+    if (ms !== this.lastTsMs) {
+      this.lastTsMs = ms;
+      this.lastTs = d.toISOString();
+    }
+    return this.lastTs;
   }
 
   private kick(): void {
