@@ -27,10 +27,10 @@
 //     reaching into Policy's private session (may break if src/policy.ts changes; then skipped).
 // Progress goes to stderr; the table to stdout; results to <out>/engine-latest.json and .md.
 
+import { repoRoot } from "./paths.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import { Bench } from "tinybench";
 import type { Task } from "tinybench";
 import { parse as parseYaml } from "yaml";
@@ -52,11 +52,6 @@ interface Options {
   out: string;
 }
 
-function repoRoot(): string {
-  const here = fileURLToPath(import.meta.url);
-  const marker = "/build/dist/";
-  return here.includes(marker) ? here.slice(0, here.indexOf(marker)) : resolve(dirname(here), "..");
-}
 
 const ROOT = repoRoot();
 

@@ -21,11 +21,11 @@
 // growth per loaded policy (median of a few loads, gc between) and wasm module sizes too.
 // Writes bench/results/peers-latest.json, .md and .svg.
 
+import { repoRoot } from "./paths.js";
 import { statSync, mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createRequire } from "node:module";
-import { fileURLToPath } from "node:url";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import * as vega from "vega";
 import { compile } from "vega-lite";
@@ -35,11 +35,6 @@ import { ReferencePolicy } from "../test/reference/index.js";
 import { actionContext, translatePolicy } from "./cedar-translate.js";
 import { CEDAR_REQUEST, cedarWorkload, formatDisagreement, runOracle } from "./cedar-workload.js";
 
-function repoRoot(): string {
-  const here = fileURLToPath(import.meta.url);
-  const marker = "/build/dist/";
-  return here.includes(marker) ? here.slice(0, here.indexOf(marker)) : resolve(dirname(here), "..");
-}
 const ROOT = repoRoot();
 const log = (m: string) => process.stderr.write(`[peers] ${m}\n`);
 const gc = (globalThis as { gc?: () => void }).gc;
