@@ -8,9 +8,13 @@ import { Substring } from "./substring";
 
 export const enum CondOp { All, Any, Not, Field }
 
+// Leaves share one empty child list: compile memory is never freed (stub runtime).
+const NO_CONDS = new StaticArray<Cond>(0);
+const NO_TESTS = new StaticArray<Test>(0);
+
 export class Cond {
   op: CondOp;
-  children: StaticArray<Cond> = new StaticArray<Cond>(0);
+  children: StaticArray<Cond> = NO_CONDS;
   slot: i32 = -1;                       // Field: which slot of the input record
   test: Test | null = null;             // Field: the test on that value
 
@@ -23,7 +27,7 @@ export const enum TestOp {
 
 export class Test {
   op: TestOp;
-  children: StaticArray<Test> = new StaticArray<Test>(0);  // All: every operator of a mapping
+  children: StaticArray<Test> = NO_TESTS;  // All: every operator of a mapping
   inner: Test | null = null;            // Len, Some, Every
   constant: Const | null = null;        // Eq, Ne, Contains, Prefix, Suffix
   set: ValueSet | null = null;          // In, NotIn
