@@ -116,14 +116,9 @@ export class Policy {
 
   private static compile(yaml: LoadedYaml, file: string): Policy {
     const canonical = canonicalJson(yaml.value);
-    const core = instantiateCore();
-    const bytes = Buffer.from(canonical, "utf8");
-    const ptr = core.manifest_buffer(bytes.length);
-    new Uint8Array(core.memory.buffer, ptr, bytes.length).set(bytes);
-    const rc = core.compile(bytes.length);
-    const report = JSON.parse(readReport(core));
+    const { core, rc, report } = compileInFreshCore(canonical);
     if (rc !== 0) {
-      const problems: PolicyProblem[] = (report.errors as { pointer: string; at: "key" | "value"; message: string }[])
+      const problems: PolicyProblem[] = (report as { errors: { pointer: string; at: "key" | "value"; message: string }[] }).errors
         .map((e) => ({ file, ...yaml.locate(e.pointer, e.at), message: e.message }));
       problems.sort((a, b) => a.line - b.line || a.column - b.column);
       throw new PolicyError(problems);
@@ -216,15 +211,22 @@ export class Policy {
 
   private reset(): void {
     try {
-      const core = instantiateCore();
-      const bytes = Buffer.from(this.canonical, "utf8");
-      const ptr = core.manifest_buffer(bytes.length);
-      new Uint8Array(core.memory.buffer, ptr, bytes.length).set(bytes);
-      if (core.compile(bytes.length) === 0) this.session = openSession(core, JSON.parse(readReport(core)) as PolicyTable);
+      const { core, rc, report } = compileInFreshCore(this.canonical);
+      if (rc === 0) this.session = openSession(core, report as PolicyTable);
     } catch {
       // Keep the old session: every call on it fails closed the same way.
     }
   }
+}
+
+/** A new core instance with `canonical` compiled into it, and the compile report (docs/abi.md). */
+function compileInFreshCore(canonical: string): { core: CoreExports; rc: number; report: unknown } {
+  const core = instantiateCore();
+  const bytes = Buffer.from(canonical, "utf8");
+  const ptr = core.manifest_buffer(bytes.length);
+  new Uint8Array(core.memory.buffer, ptr, bytes.length).set(bytes);
+  const rc = core.compile(bytes.length);
+  return { core, rc, report: JSON.parse(readReport(core)) as unknown };
 }
 
 function openSession(core: CoreExports, table: PolicyTable): CoreSession {
