@@ -10,7 +10,7 @@ import { ActionEncoder, NO_ROOM } from "./encode.js";
 import { PolicyError } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
 import { loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
-import type { Json, LoadedYaml } from "./yaml.js";
+import type { LoadedYaml } from "./yaml.js";
 
 export interface LoadOptions {
   /** The name errors are reported against (default: `<policy>`). */
@@ -245,4 +245,3 @@ function openSession(core: CoreExports, table: PolicyTable): CoreSession {
   };
 }
 
-export type { Json };

@@ -83,4 +83,3 @@ export function decide(index: ToolIndex, defaultDecision: u8, out: Outcome): voi
   }
 }
 
-export { DECISION_ALLOW };
