@@ -47,7 +47,7 @@ export function ensureVenv() {
     run(hostPython(), ["-m", "venv", venv], "create .venv");
   }
 
-  const ready = spawnSync(python, ["-c", "import tollgate, pytest, hypothesis, wasmtime, yaml"], { cwd: root, stdio: "ignore" });
+  const ready = spawnSync(python, ["-c", "import tollgate, pytest, hypothesis, wasmtime, yaml, cryptography"], { cwd: root, stdio: "ignore" });
   if (ready.status !== 0) {
     log('installing the Python package into .venv (pip install -e "python[test]")…');
     run(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", `${join(root, "python")}[test]`], "pip install");
