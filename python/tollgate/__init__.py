@@ -8,11 +8,34 @@
     decision = policy.evaluate({"tool": "payments.refund", "args": {"amount": 900}})
     decision.decision        # "escalate"
     decision.to_dict()       # the decision object of the spec, section 4
+
+    from tollgate import Gate  # decide + audit (tollgate.audit) + metrics (tollgate.metrics)
+
+    with Gate.open("policies/billing-agent.yaml", audit_dir="./audit") as gate:
+        gate.check(action)       # the decision dict plus audit_id and audit_seq
+        gate.metrics()           # counters and latency percentiles
 """
 
 from .decision import Decision
 from .errors import ActionDenied, EngineError, PolicyError, PolicyErrorItem
 from .policy import Policy, RuleInfo
+from .audit import AuditError, AuditLog, audit_record, verify_log
+from .metrics import Metrics
+from .gate import Gate
 
-__all__ = ["Policy", "Decision", "PolicyError", "PolicyErrorItem", "ActionDenied", "EngineError", "RuleInfo"]
+__all__ = [
+    "Policy",
+    "Decision",
+    "PolicyError",
+    "PolicyErrorItem",
+    "ActionDenied",
+    "EngineError",
+    "RuleInfo",
+    "AuditLog",
+    "AuditError",
+    "audit_record",
+    "verify_log",
+    "Metrics",
+    "Gate",
+]
 __version__ = "0.1.0"
