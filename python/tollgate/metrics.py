@@ -11,7 +11,7 @@ The same counters as the Node gate's metrics::
 
 ``rules`` counts decisions by deciding rule id; a decision without a rule (the policy's
 default, or a ``deny`` with ``error`` because the action could not be evaluated) counts under
-``"(default)"``. With :meth:`Metrics.for_policy` every rule is listed, with 0 until it decides.
+``"(default)"``. Only rules that decided are listed (as in the Node snapshot).
 
 Latencies are kept in an HDR-style histogram (no dependency): exact below 2048 ns, then
 log-linear buckets with 1024 sub-buckets per power of two, so a percentile is reported as the
@@ -122,10 +122,9 @@ class Metrics:
     all of this for you.
     """
 
-    def __init__(self, policy: str, rules: Iterable[str] = ()) -> None:
+    def __init__(self, policy: str) -> None:
         self.policy = policy
         self._lock = threading.Lock()
-        self._rule_ids = tuple(rules)
         self._decisions: Dict[str, int] = {}
         self._rules: Dict[str, int] = {}
         self._pending = 0
@@ -137,8 +136,8 @@ class Metrics:
 
     @classmethod
     def for_policy(cls, policy: Any) -> "Metrics":
-        """Metrics for a :class:`~tollgate.Policy`, listing each of its rules (0 until it decides)."""
-        return cls(policy.name, (r.id for r in getattr(policy, "rules", ())))
+        """Metrics for a :class:`~tollgate.Policy` (labelled with its name)."""
+        return cls(policy.name)
 
     def record_decision(self, decision: Any, eval_ns: Optional[int] = None) -> None:
         """Counts one decision (a :class:`~tollgate.Decision` or its dict) and its evaluation time."""
@@ -181,11 +180,10 @@ class Metrics:
         }
 
     def reset(self) -> None:
-        """All counters and histograms back to zero (the rule list is kept)."""
+        """All counters and histograms back to zero."""
         with self._lock:
             self._decisions = {r: 0 for r in _RESULTS}
-            self._rules = {r: 0 for r in self._rule_ids}
-            self._rules.setdefault(DEFAULT_RULE, 0)
+            self._rules = {}
         self.eval_ns.reset()
         self.audit_append_ns.reset()
 
