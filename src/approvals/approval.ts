@@ -1,0 +1,73 @@
+// Approvals for escalate decisions (docs/approvals.md): the record and its typed errors.
+
+import type { Decision } from "../decision.js";
+
+export type ApprovalState = "pending" | "approved" | "denied" | "expired";
+
+export const APPROVAL_STATES: readonly ApprovalState[] = ["pending", "approved", "denied", "expired"];
+
+export interface Approval {
+  /** crypto.randomUUID() */
+  id: string;
+  state: ApprovalState;
+  /** decision.approver */
+  approver: string;
+  rule: string | null;
+  policy: string;
+  policy_hash: string;
+  /** The action, already redacted by the caller. */
+  action: unknown;
+  /** The escalate decision. */
+  decision: Decision;
+  /** The audit record of the escalate decision. */
+  decision_seq: number;
+  decision_hash: string;
+  on_timeout: "allow" | "deny";
+  /** RFC 3339 UTC with milliseconds (toISOString). */
+  created: string;
+  expires: string;
+  /** null while pending; approve → allow, deny → deny, expire → on_timeout. */
+  outcome: "allow" | "deny" | null;
+  resolved_by: string | null;
+  note: string | null;
+  resolved_at: string | null;
+  /** The audit record of the transition, once written. */
+  resolution_seq: number | null;
+  resolution_hash: string | null;
+}
+
+export type ApprovalErrorCode = "not-found" | "already-resolved" | "invalid" | "closed";
+
+export class ApprovalError extends Error {
+  constructor(
+    readonly code: ApprovalErrorCode,
+    readonly id: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class ApprovalNotFound extends ApprovalError {
+  constructor(id: string) {
+    super("not-found", id, `approval ${id} not found`);
+  }
+}
+
+/** A second resolution of the same approval; `approval` is the approval as it was resolved. */
+export class ApprovalAlreadyResolved extends ApprovalError {
+  readonly state: ApprovalState;
+  constructor(readonly approval: Approval) {
+    super("already-resolved", approval.id, alreadyResolvedMessage(approval));
+    this.state = approval.state;
+  }
+}
+
+function alreadyResolvedMessage(a: Approval): string {
+  if (a.state === "expired") {
+    return `approval ${a.id} already expired at ${a.resolved_at ?? a.expires} (on_timeout: ${a.outcome ?? a.on_timeout})`;
+  }
+  const note = a.note ? ` (note: ${a.note})` : "";
+  return `approval ${a.id} was already ${a.state} by ${a.resolved_by ?? "unknown"} at ${a.resolved_at ?? "unknown time"}${note}`;
+}

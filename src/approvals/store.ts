@@ -1,0 +1,219 @@
+// Persistence of approvals in SQLite (better-sqlite3, synchronous; docs/approvals.md).
+// Every process that opens the same file sees the same approvals: resolution is one
+// conditional UPDATE, so exactly one of any number of racing resolutions wins.
+
+import Database from "better-sqlite3";
+import type { Approval, ApprovalState } from "./approval.js";
+import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalNotFound } from "./approval.js";
+
+/** The schema version this code reads and writes (`PRAGMA user_version`). */
+export const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE approvals (
+  id              TEXT PRIMARY KEY,
+  state           TEXT NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'expired')),
+  approver        TEXT NOT NULL,
+  rule            TEXT,
+  policy          TEXT NOT NULL,
+  policy_hash     TEXT NOT NULL,
+  action          TEXT NOT NULL,
+  decision        TEXT NOT NULL,
+  decision_seq    INTEGER NOT NULL,
+  decision_hash   TEXT NOT NULL,
+  on_timeout      TEXT NOT NULL CHECK (on_timeout IN ('allow', 'deny')),
+  created         TEXT NOT NULL,
+  expires         TEXT NOT NULL,
+  outcome         TEXT CHECK (outcome IN ('allow', 'deny')),
+  resolved_by     TEXT,
+  note            TEXT,
+  resolved_at     TEXT,
+  resolution_seq  INTEGER,
+  resolution_hash TEXT,
+  CHECK ((state = 'pending') = (outcome IS NULL))
+);
+CREATE INDEX approvals_by_state ON approvals (state, created);
+CREATE INDEX approvals_unaudited ON approvals (resolved_at) WHERE state <> 'pending' AND resolution_seq IS NULL;
+`;
+
+export interface ApprovalFilter {
+  state?: ApprovalState;
+  approver?: string;
+  limit?: number;
+}
+
+export interface Resolution {
+  by: string;
+  note?: string | null;
+  at: string;
+  outcome: "allow" | "deny";
+}
+
+interface Row {
+  id: string;
+  state: ApprovalState;
+  approver: string;
+  rule: string | null;
+  policy: string;
+  policy_hash: string;
+  action: string;
+  decision: string;
+  decision_seq: number;
+  decision_hash: string;
+  on_timeout: "allow" | "deny";
+  created: string;
+  expires: string;
+  outcome: "allow" | "deny" | null;
+  resolved_by: string | null;
+  note: string | null;
+  resolved_at: string | null;
+  resolution_seq: number | null;
+  resolution_hash: string | null;
+}
+
+function fromRow(r: Row): Approval {
+  return { ...r, action: JSON.parse(r.action), decision: JSON.parse(r.decision) };
+}
+
+export class ApprovalStore {
+  private readonly stmts;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly path: string,
+  ) {
+    this.stmts = {
+      insert: db.prepare(
+        `INSERT INTO approvals (id, state, approver, rule, policy, policy_hash, action, decision, decision_seq, decision_hash,
+           on_timeout, created, expires, outcome, resolved_by, note, resolved_at, resolution_seq, resolution_hash)
+         VALUES (@id, @state, @approver, @rule, @policy, @policy_hash, @action, @decision, @decision_seq, @decision_hash,
+           @on_timeout, @created, @expires, @outcome, @resolved_by, @note, @resolved_at, @resolution_seq, @resolution_hash)`,
+      ),
+      get: db.prepare(`SELECT * FROM approvals WHERE id = ?`),
+      // approve/deny only before `expires`: past it, the approval has expired even if no timer ran.
+      decide: db.prepare(
+        `UPDATE approvals SET state = @to, outcome = @outcome, resolved_by = @by, note = @note, resolved_at = @at
+         WHERE id = @id AND state = 'pending' AND expires > @at`,
+      ),
+      expire: db.prepare(
+        `UPDATE approvals SET state = 'expired', outcome = on_timeout, resolved_by = @by, note = @note, resolved_at = @at
+         WHERE id = @id AND state = 'pending'`,
+      ),
+      markAudited: db.prepare(
+        `UPDATE approvals SET resolution_seq = ?, resolution_hash = ? WHERE id = ? AND state <> 'pending' AND resolution_seq IS NULL`,
+      ),
+      unaudited: db.prepare(`SELECT * FROM approvals WHERE state <> 'pending' AND resolution_seq IS NULL ORDER BY resolved_at, id`),
+      pendingCount: db.prepare(`SELECT count(*) AS n FROM approvals WHERE state = 'pending'`),
+      pendingCountFor: db.prepare(`SELECT count(*) AS n FROM approvals WHERE state = 'pending' AND approver = ?`),
+      dataVersion: db.prepare(`PRAGMA data_version`),
+    };
+  }
+
+  /** Opens (creating if needed) the database at `path`: versioned schema, WAL, busy_timeout 5000. */
+  static open(path: string): ApprovalStore {
+    const db = new Database(path);
+    try {
+      db.pragma("busy_timeout = 5000");
+      db.pragma("journal_mode = WAL");
+      db.pragma("synchronous = FULL");
+      migrate(db, path);
+      return new ApprovalStore(db, path);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  insert(a: Approval): void {
+    this.stmts.insert.run({ ...a, action: JSON.stringify(a.action ?? null), decision: JSON.stringify(a.decision) });
+  }
+
+  get(id: string): Approval | undefined {
+    const row = this.stmts.get.get(id) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  /** Newest first; all states unless `state` is given. */
+  list(filter: ApprovalFilter = {}): Approval[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.state !== undefined) {
+      if (!APPROVAL_STATES.includes(filter.state)) throw new TypeError(`unknown approval state '${String(filter.state)}'`);
+      where.push("state = ?");
+      params.push(filter.state);
+    }
+    if (filter.approver !== undefined) {
+      where.push("approver = ?");
+      params.push(filter.approver);
+    }
+    let sql = `SELECT * FROM approvals${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, id`;
+    if (filter.limit !== undefined) {
+      if (!Number.isSafeInteger(filter.limit) || filter.limit < 0) throw new TypeError(`limit must be a non-negative integer`);
+      sql += ` LIMIT ${filter.limit}`;
+    }
+    return (this.db.prepare(sql).all(...params) as Row[]).map(fromRow);
+  }
+
+  /**
+   * Moves a pending approval to `to`, atomically, across processes: exactly one of any number
+   * of racing calls wins; the others throw ApprovalAlreadyResolved (or ApprovalNotFound).
+   * Approving or denying at or after `expires` expires the approval instead (outcome
+   * on_timeout, by "timeout") and throws ApprovalAlreadyResolved with state "expired".
+   * For "expired", the outcome is always the approval's on_timeout.
+   */
+  resolve(id: string, to: "approved" | "denied" | "expired", r: Resolution): Approval {
+    if (to !== "approved" && to !== "denied" && to !== "expired") throw new TypeError(`cannot resolve an approval to '${String(to)}'`);
+    const params = { id, to, by: r.by, note: r.note ?? null, at: r.at, outcome: r.outcome };
+    // The transaction commits what it did, then we throw: a throw inside would roll back.
+    const run = this.db.transaction((): { won: boolean; a: Approval | undefined } => {
+      const changed = to === "expired" ? this.stmts.expire.run(params).changes : this.stmts.decide.run(params).changes;
+      const now = this.get(id);
+      if (changed === 1 || !now || now.state !== "pending") return { won: changed === 1, a: now };
+      // Overdue: it expired before this approve/deny; record that instead.
+      this.stmts.expire.run({ id, by: "timeout", note: null, at: r.at });
+      return { won: false, a: this.get(id) };
+    });
+    const { won, a } = run.immediate();
+    if (!a) throw new ApprovalNotFound(id);
+    if (!won) throw new ApprovalAlreadyResolved(a);
+    return a;
+  }
+
+  /** Records the audit record of the transition; a second call for the same approval changes nothing. */
+  markAudited(id: string, seq: number, hash: string): void {
+    this.stmts.markAudited.run(seq, hash, id);
+  }
+
+  /** Resolved approvals whose transition has no audit record yet, oldest resolution first. */
+  unaudited(): Approval[] {
+    return (this.stmts.unaudited.all() as Row[]).map(fromRow);
+  }
+
+  pendingCount(approver?: string): number {
+    const row = (approver === undefined ? this.stmts.pendingCount.get() : this.stmts.pendingCountFor.get(approver)) as { n: number };
+    return row.n;
+  }
+
+  /** SQLite's data_version: changes when another connection commits (cheap change detection for polling). */
+  dataVersion(): number {
+    return this.stmts.dataVersion.pluck().get() as number;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const version = () => db.pragma("user_version", { simple: true }) as number;
+  if (version() === SCHEMA_VERSION) return;
+  db.transaction(() => {
+    const v = version(); // again, inside the write lock: another process may have just created it
+    if (v === 0) {
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } else if (v !== SCHEMA_VERSION) {
+      throw new Error(`${path}: approvals schema version ${v} is not supported (this version of tollgate reads version ${SCHEMA_VERSION})`);
+    }
+  }).immediate();
+}

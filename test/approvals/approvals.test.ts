@@ -1,0 +1,304 @@
+// Approvals: create and notify, approve/deny, expiry with fake timers, restart, in-process
+// races, waiting, polling for resolutions made by other connections, audit failures.
+
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { Approval } from "../../src/approvals/approval.js";
+import { ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "../../src/approvals/approval.js";
+import { Approvals } from "../../src/approvals/approvals.js";
+import { ApprovalStore } from "../../src/approvals/store.js";
+import { escalate, fakeAudit, input, tempDb } from "./helpers.js";
+
+const T0 = Date.UTC(2025, 0, 1);
+const open: Approvals[] = [];
+function track(a: Approvals): Approvals {
+  open.push(a);
+  return a;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ now: T0 });
+});
+afterEach(() => {
+  for (const a of open.splice(0)) a.close();
+  vi.useRealTimers();
+});
+
+describe("create", () => {
+  it("stores a pending approval with its expiry and calls the notifier", async () => {
+    const notified: Approval[] = [];
+    const path = tempDb();
+    const m = track(Approvals.open({ store: path, notifier: (a) => void notified.push(a) }));
+    const i = input(escalate("deny", 30_000));
+    const a = await m.create(i);
+    expect(a).toMatchObject({
+      state: "pending",
+      approver: "finance-oncall",
+      rule: "big-refund",
+      policy: "billing-agent",
+      policy_hash: i.policy_hash,
+      action: i.action,
+      decision: i.decision,
+      decision_seq: i.decision_seq,
+      decision_hash: i.decision_hash,
+      on_timeout: "deny",
+      created: new Date(T0).toISOString(),
+      expires: new Date(T0 + 30_000).toISOString(),
+      outcome: null,
+      resolved_by: null,
+      resolution_seq: null,
+    });
+    expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
+    expect(notified).toEqual([a]);
+    expect(m.get(a.id)).toEqual(a);
+    expect(m.pendingCount()).toBe(1);
+    expect(m.list({ state: "pending" })).toEqual([a]);
+  });
+
+  it("reports notifier failures to onError and never throws them", async () => {
+    const errors: Error[] = [];
+    const sync = track(Approvals.open({ store: tempDb(), notifier: () => { throw new Error("boom"); }, onError: (e) => errors.push(e) }));
+    await expect(sync.create(input())).resolves.toMatchObject({ state: "pending" });
+    const async = track(Approvals.open({ store: tempDb(), notifier: async () => { throw new Error("bang"); }, onError: (e) => errors.push(e) }));
+    await expect(async.create(input())).resolves.toMatchObject({ state: "pending" });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(errors.map((e) => e.message)).toEqual([expect.stringMatching(/notifier failed.*boom/), expect.stringMatching(/notifier failed.*bang/)]);
+  });
+
+  it("refuses a decision that is not an escalate", async () => {
+    const m = track(Approvals.open({ store: tempDb() }));
+    const allow = { decision: "allow" as const, rule: "r", reason: null, undetermined: false, policy: "p" };
+    await expect(m.create({ ...input(), decision: allow })).rejects.toMatchObject({ code: "invalid" });
+  });
+});
+
+describe("approve and deny", () => {
+  it("approve writes one audit record, marks it, then wakes waiters", async () => {
+    const audit = fakeAudit({ delayMs: 50 });
+    const m = track(Approvals.open({ store: tempDb(), audit }));
+    const a = await m.create(input());
+    const woken: Array<{ a: Approval; durable: boolean }> = [];
+    const w1 = m.wait(a.id).then((x) => woken.push({ a: x, durable: audit.durable.has(x.id) }));
+    const w2 = m.wait(a.id).then((x) => woken.push({ a: x, durable: audit.durable.has(x.id) }));
+    const approving = m.approve(a.id, { by: "alice", note: "fine" });
+    expect(m.get(a.id)?.state).toBe("approved"); // in SQLite at once
+    await vi.advanceTimersByTimeAsync(49);
+    expect(woken).toEqual([]); // the audit record is not durable yet
+    await vi.advanceTimersByTimeAsync(1);
+    const done = await approving;
+    await Promise.all([w1, w2]);
+    expect(done).toMatchObject({ state: "approved", outcome: "allow", resolved_by: "alice", note: "fine", resolved_at: new Date(T0).toISOString(), resolution_seq: 1001 });
+    expect(woken.map((w) => w.durable)).toEqual([true, true]);
+    expect(woken[0]!.a).toEqual(done);
+    expect(audit.calls).toHaveLength(1);
+    expect(audit.calls[0]).toMatchObject({ id: a.id, state: "approved", resolution_seq: null });
+    expect(m.get(a.id)).toEqual(done);
+    expect(await m.wait(a.id)).toEqual(done); // already resolved: at once
+  });
+
+  it("deny resolves with outcome deny; a second resolution is refused clearly", async () => {
+    const audit = fakeAudit();
+    const m = track(Approvals.open({ store: tempDb(), audit }));
+    const a = await m.create(input());
+    vi.advanceTimersByTime(1234);
+    const d = await m.deny(a.id, { by: "bob" });
+    expect(d).toMatchObject({ state: "denied", outcome: "deny", resolved_by: "bob", note: null });
+    const err = await m.approve(a.id, { by: "alice" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApprovalAlreadyResolved);
+    expect(err.message).toBe(`approval ${a.id} was already denied by bob at ${new Date(T0 + 1234).toISOString()}`);
+    await expect(m.deny(a.id, { by: "bob" })).rejects.toThrow(ApprovalAlreadyResolved);
+    await expect(m.approve("missing", { by: "alice" })).rejects.toThrow(ApprovalNotFound);
+    await expect(m.approve(a.id, { by: "" })).rejects.toMatchObject({ code: "invalid" });
+    expect(audit.calls).toHaveLength(1);
+  });
+
+  it("many concurrent approve/deny calls: exactly one wins per approval, one audit record each", async () => {
+    const audit = fakeAudit({ delayMs: 5 });
+    const m = track(Approvals.open({ store: tempDb(), audit }));
+    const approvals = await Promise.all(Array.from({ length: 40 }, () => m.create(input())));
+    const waits = approvals.map((a) => m.wait(a.id));
+    const calls = approvals.flatMap((a) =>
+      Array.from({ length: 16 }, (_, k) => (k % 2 ? m.approve(a.id, { by: `user-${k}` }) : m.deny(a.id, { by: `user-${k}` })).then(
+        (r) => ({ id: a.id, won: r }),
+        (e) => ({ id: a.id, lost: e }),
+      )),
+    );
+    await vi.advanceTimersByTimeAsync(10);
+    const results = await Promise.all(calls);
+    for (const a of approvals) {
+      const mine = results.filter((r) => r.id === a.id);
+      const winners = mine.filter((r) => "won" in r);
+      expect(winners).toHaveLength(1);
+      const winner = (winners[0] as { won: Approval }).won;
+      for (const r of mine) if ("lost" in r) {
+        expect(r.lost).toBeInstanceOf(ApprovalAlreadyResolved);
+        expect(r.lost.message).toContain(`by ${winner.resolved_by} at`);
+      }
+      expect(m.get(a.id)).toEqual(winner);
+    }
+    expect(audit.calls.map((c) => c.id).sort()).toEqual(approvals.map((a) => a.id).sort());
+    expect((await Promise.all(waits)).every((w) => w.resolution_seq !== null)).toBe(true);
+  });
+});
+
+describe("expiry (fake timers)", () => {
+  for (const on_timeout of ["allow", "deny"] as const) {
+    it(`resolves by on_timeout ${on_timeout} at expires`, async () => {
+      const audit = fakeAudit();
+      const m = track(Approvals.open({ store: tempDb(), audit }));
+      const a = await m.create(input(escalate(on_timeout, 1000)));
+      const waiting = m.wait(a.id);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(m.get(a.id)?.state).toBe("pending");
+      expect(audit.calls).toHaveLength(0);
+      await vi.advanceTimersByTimeAsync(1);
+      const done = await waiting;
+      expect(done).toMatchObject({ state: "expired", outcome: on_timeout, resolved_by: "timeout", resolved_at: a.expires, resolution_seq: 1001 });
+      expect(audit.calls).toHaveLength(1);
+      expect(m.pendingCount()).toBe(0);
+      await expect(m.approve(a.id, { by: "alice" })).rejects.toThrow(`approval ${a.id} already expired at ${a.expires} (on_timeout: ${on_timeout})`);
+    });
+  }
+
+  it("approving or denying does not race the timer: the first to resolve wins", async () => {
+    const m = track(Approvals.open({ store: tempDb(), audit: fakeAudit() }));
+    const a = await m.create(input(escalate("allow", 1000)));
+    await m.deny(a.id, { by: "bob" });
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(m.get(a.id)).toMatchObject({ state: "denied", outcome: "deny" });
+  });
+
+  it("arms expiries longer than setTimeout's limit in steps", async () => {
+    const m = track(Approvals.open({ store: tempDb(), pollMs: 0 })); // no polling: 30 days of 250 ms ticks
+    const month = 30 * 24 * 3600 * 1000; // > 2^31 - 1 ms
+    const a = await m.create(input(escalate("allow", month)));
+    await vi.advanceTimersByTimeAsync(month - 1);
+    expect(m.get(a.id)?.state).toBe("pending");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(m.get(a.id)).toMatchObject({ state: "expired", outcome: "allow" });
+  });
+});
+
+describe("restart", () => {
+  it("keeps pending approvals, reschedules their expiry, expires overdue ones on open", async () => {
+    const path = tempDb();
+    const audit = fakeAudit();
+    const first = Approvals.open({ store: path, audit });
+    const soon = await first.create(input(escalate("deny", 1000)));
+    const later = await first.create(input(escalate("allow", 5000)));
+    const much = await first.create(input(escalate("deny", 60_000)));
+    const abandoned = first.wait(soon.id);
+    first.close();
+    await expect(abandoned).rejects.toMatchObject({ code: "closed" });
+    await vi.advanceTimersByTimeAsync(10_000); // nobody is running: nothing expires
+    const store = ApprovalStore.open(path);
+    expect(store.list({ state: "pending" }).map((a) => a.id).sort()).toEqual([soon.id, later.id, much.id].sort());
+    store.close();
+
+    vi.setSystemTime(T0 + 2000); // restart at +2 s: `soon` is overdue
+    const second = track(Approvals.open({ store: path, audit }));
+    expect(second.get(soon.id)).toMatchObject({ state: "expired", outcome: "deny", resolved_by: "timeout" });
+    expect(second.get(later.id)?.state).toBe("pending");
+    expect(second.pendingCount()).toBe(2);
+    await vi.advanceTimersByTimeAsync(0);
+    expect(audit.calls.map((c) => c.id)).toEqual([soon.id]);
+    expect(second.get(soon.id)?.resolution_seq).not.toBeNull();
+
+    const waiting = second.wait(later.id);
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(second.get(later.id)?.state).toBe("pending");
+    await vi.advanceTimersByTimeAsync(1);
+    expect(await waiting).toMatchObject({ id: later.id, state: "expired", outcome: "allow", resolved_at: later.expires });
+    expect(second.get(much.id)?.state).toBe("pending");
+    expect(audit.calls.map((c) => c.id)).toEqual([soon.id, later.id]);
+  });
+
+  it("writes the audit records of transitions made while no owner ran", async () => {
+    const path = tempDb();
+    const first = Approvals.open({ store: path });
+    const a = await first.create(input());
+    first.close();
+    const cli = ApprovalStore.open(path);
+    cli.resolve(a.id, "approved", { by: "carol", at: new Date(T0 + 10).toISOString(), outcome: "allow" });
+    cli.close();
+    const audit = fakeAudit();
+    const m = track(Approvals.open({ store: path, audit }));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(audit.calls).toHaveLength(1);
+    expect(audit.calls[0]).toMatchObject({ id: a.id, state: "approved", resolved_by: "carol" });
+    expect(m.get(a.id)?.resolution_seq).toBe(1001);
+    await vi.advanceTimersByTimeAsync(2000); // polling does not write it again
+    expect(audit.calls).toHaveLength(1);
+  });
+});
+
+describe("resolution by another process", () => {
+  it("is noticed by polling: one audit record, then the waiter wakes", async () => {
+    const path = tempDb();
+    const audit = fakeAudit();
+    const m = track(Approvals.open({ store: path, audit, pollMs: 250 }));
+    const a = await m.create(input());
+    const b = await m.create(input());
+    let woken: Approval | undefined;
+    void m.wait(a.id).then((x) => (woken = x));
+    const other = ApprovalStore.open(path); // another connection: as the CLI would
+    other.resolve(a.id, "denied", { by: "dave", note: "no", at: new Date(T0 + 1).toISOString(), outcome: "deny" });
+    other.resolve(b.id, "approved", { by: "erin", at: new Date(T0 + 1).toISOString(), outcome: "allow" }); // nobody waits for b
+    expect(woken).toBeUndefined();
+    await vi.advanceTimersByTimeAsync(250);
+    expect(woken).toMatchObject({ id: a.id, state: "denied", resolved_by: "dave", note: "no", resolution_seq: expect.any(Number) });
+    expect(audit.calls.map((c) => c.id).sort()).toEqual([a.id, b.id].sort());
+    expect(other.get(b.id)?.resolution_seq).not.toBeNull();
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(audit.calls).toHaveLength(2);
+    expect(other.unaudited()).toEqual([]);
+    // the owner's expiry timers for them do not fire a second transition
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(audit.calls).toHaveLength(2);
+    expect(m.get(a.id)?.state).toBe("denied");
+    other.close();
+  });
+});
+
+describe("wait", () => {
+  it("returns the still-pending approval when timeoutMs elapses, rejects on abort, unknown ids and close", async () => {
+    const m = Approvals.open({ store: tempDb() });
+    const a = await m.create(input());
+    const timed = m.wait(a.id, { timeoutMs: 100 });
+    await vi.advanceTimersByTimeAsync(100);
+    expect(await timed).toMatchObject({ id: a.id, state: "pending" });
+
+    const ac = new AbortController();
+    const aborted = m.wait(a.id, { signal: ac.signal });
+    ac.abort(new Error("client went away"));
+    await expect(aborted).rejects.toThrow("client went away");
+    await expect(m.wait(a.id, { signal: AbortSignal.abort() })).rejects.toThrow();
+    await expect(m.wait("missing")).rejects.toThrow(ApprovalNotFound);
+
+    const pendingWait = m.wait(a.id);
+    m.close();
+    const err = await pendingWait.catch((e) => e);
+    expect(err).toBeInstanceOf(ApprovalError);
+    expect(err.code).toBe("closed");
+    await expect(m.create(input())).rejects.toMatchObject({ code: "closed" });
+  });
+});
+
+describe("audit failures", () => {
+  it("approve rejects, the resolution stands, polling retries and then wakes the waiter", async () => {
+    const errors: Error[] = [];
+    const audit = fakeAudit({ failTimes: 2 });
+    const m = track(Approvals.open({ store: tempDb(), audit, pollMs: 50, onError: (e) => errors.push(e) }));
+    const a = await m.create(input());
+    let woken: Approval | undefined;
+    void m.wait(a.id).then((x) => (woken = x));
+    await expect(m.approve(a.id, { by: "alice" })).rejects.toThrow("disk full");
+    expect(m.get(a.id)).toMatchObject({ state: "approved", resolution_seq: null });
+    await expect(m.deny(a.id, { by: "bob" })).rejects.toThrow(ApprovalAlreadyResolved);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(woken).toMatchObject({ state: "approved", resolved_by: "alice", resolution_seq: 1001 });
+    expect(audit.calls).toHaveLength(3);
+    expect(audit.durable.size).toBe(1);
+    expect(errors.length).toBeGreaterThanOrEqual(1);
+    expect(errors[0]!.message).toMatch(/audit record of approval .* failed; will retry: disk full/);
+  });
+});

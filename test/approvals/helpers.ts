@@ -1,0 +1,85 @@
+// Shared fixtures for the approvals tests: escalate decisions, inputs, temp databases, a fake audit.
+
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Approval } from "../../src/approvals/approval.js";
+import type { CreateInput, TransitionAudit } from "../../src/approvals/approvals.js";
+import type { Decision } from "../../src/decision.js";
+
+export function tempDb(name = "approvals"): string {
+  return join(mkdtempSync(join(tmpdir(), `tollgate-${name}-`)), "approvals.db");
+}
+
+export function escalate(on_timeout: "allow" | "deny" = "deny", timeout_ms = 60_000): Decision {
+  return Object.freeze({
+    decision: "escalate",
+    rule: "big-refund",
+    reason: "Refunds over 500 need a human",
+    undetermined: false,
+    approver: "finance-oncall",
+    timeout_ms,
+    on_timeout,
+    policy: "billing-agent",
+  });
+}
+
+let seq = 0;
+export function input(decision: Decision = escalate()): CreateInput {
+  seq++;
+  return {
+    decision,
+    action: { tool: "payments.refund", args: { amount: 900 + seq, order: `o-${seq}`, card_number: "[redacted]" } },
+    policy_hash: "a".repeat(64),
+    decision_seq: seq,
+    decision_hash: seq.toString(16).padStart(64, "0"),
+  };
+}
+
+/** A pending approval as the manager would build it, for store-level tests. */
+export function pending(id: string, created = Date.UTC(2025, 0, 1), timeout_ms = 60_000, on_timeout: "allow" | "deny" = "deny"): Approval {
+  const i = input(escalate(on_timeout, timeout_ms));
+  return {
+    id,
+    state: "pending",
+    approver: "finance-oncall",
+    rule: "big-refund",
+    policy: "billing-agent",
+    policy_hash: i.policy_hash,
+    action: i.action,
+    decision: i.decision,
+    decision_seq: i.decision_seq,
+    decision_hash: i.decision_hash,
+    on_timeout,
+    created: new Date(created).toISOString(),
+    expires: new Date(created + timeout_ms).toISOString(),
+    outcome: null,
+    resolved_by: null,
+    note: null,
+    resolved_at: null,
+    resolution_seq: null,
+    resolution_hash: null,
+  };
+}
+
+/** An audit writer that records what it was asked to write; `delayMs` makes the write slow. */
+export function fakeAudit(opts: { delayMs?: number; failTimes?: number } = {}): TransitionAudit & { calls: Approval[]; durable: Set<string> } {
+  let n = 1000;
+  let failures = opts.failTimes ?? 0;
+  const calls: Approval[] = [];
+  const durable = new Set<string>();
+  const fn = (async (a: Approval) => {
+    calls.push(a);
+    if (opts.delayMs) await new Promise((r) => setTimeout(r, opts.delayMs));
+    if (failures > 0) {
+      failures--;
+      throw new Error("disk full");
+    }
+    durable.add(a.id);
+    n++;
+    return { seq: n, hash: n.toString(16).padStart(64, "f") };
+  }) as TransitionAudit & { calls: Approval[]; durable: Set<string> };
+  fn.calls = calls;
+  fn.durable = durable;
+  return fn;
+}
