@@ -13,15 +13,17 @@ The same counters as the Node gate's metrics::
 default, or a ``deny`` with ``error`` because the action could not be evaluated) counts under
 ``"(default)"``. Only rules that decided are listed (as in the Node snapshot).
 
-Latencies are kept in an HDR-style histogram (no dependency): exact below 2048 ns, then
-log-linear buckets with 1024 sub-buckets per power of two, so a percentile is reported as the
-highest value of its bucket, within 0.1 % of the truth (as ``hdr-histogram-js`` with 3
-significant digits reports it); ``max`` is exact. Memory is bounded (at most a few thousand
-buckets per histogram) however many values are recorded. Thread-safe.
+Latencies are kept in an HDR histogram with 3 significant digits, implemented here (no
+dependency) with the bucket layout and percentile rule of ``hdr-histogram-js`` as the Node gate
+builds it, so the same values give the same snapshot: values are whole nanoseconds (at least
+1), exact below 2048 ns, then 1024 sub-buckets per power of two; a percentile is the highest
+value of the bucket that holds it (within 0.1 % of the truth), ``max`` is exact. Memory is
+bounded (a few thousand buckets at most) however many values are recorded. Thread-safe.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Mapping
 from typing import Any, Dict, Iterable, Optional
@@ -62,10 +64,10 @@ class LatencyHistogram:
         self._lock = threading.Lock()
 
     def record(self, value: int) -> None:
-        """Adds one value (negative values count as 0)."""
-        v = int(value)
-        if v < 0:
-            v = 0
+        """Adds one value, rounded to a whole nanosecond, at least 1 (as the Node gate records it)."""
+        v = value if type(value) is int else int(math.floor(value + 0.5))
+        if v < 1:
+            v = 1
         k = _key(v)
         with self._lock:
             self._counts[k] = self._counts.get(k, 0) + 1
@@ -89,15 +91,16 @@ class LatencyHistogram:
         keys = sorted(self._counts)
         out = []
         for p in ps:
-            target = max(1, int((min(p, 100.0) / 100.0) * total + 0.5))
+            fp = (min(p, 100.0) / 100.0) * total
+            target = max(math.ceil(fp - math.ulp(fp)), 1)  # as hdr-histogram-js
             seen = 0
-            value = self._max
+            value = _highest(keys[-1])
             for k in keys:
                 seen += self._counts[k]
                 if seen >= target:
                     value = _highest(k)
                     break
-            out.append(min(value, self._max))
+            out.append(value)
         return out
 
     def snapshot(self) -> Dict[str, int]:
