@@ -1,6 +1,7 @@
 // The `tollgate` command line (spec section 6): one file per command.
 
 import type { Readable, Writable } from "node:stream";
+import { APPROVALS_USAGE, approvalsCommand } from "./approvals.js";
 import { AUDIT_USAGE, auditCommand } from "./audit.js";
 import { check } from "./check.js";
 import { evalCommand } from "./eval.js";
@@ -20,6 +21,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; m
   eval: { run: evalCommand, usage: "tollgate eval POLICY.yaml [ACTIONS.jsonl|-]", minArgs: 1, maxArgs: 2 },
   test: { run: testCommand, usage: "tollgate test POLICY.yaml", minArgs: 1, maxArgs: 1 },
   audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 4 },
+  approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
 };
 
 const USAGE = `usage:
