@@ -6,6 +6,7 @@ import { AUDIT_USAGE, auditCommand } from "./audit.js";
 import { check } from "./check.js";
 import { evalCommand } from "./eval.js";
 import { EXIT_USAGE, write } from "./io.js";
+import { serveCommand, SERVE_USAGE } from "./serve.js";
 import { testCommand } from "./test.js";
 
 export interface CommandIo {
@@ -22,6 +23,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; m
   test: { run: testCommand, usage: "tollgate test POLICY.yaml", minArgs: 1, maxArgs: 1 },
   audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 4 },
   approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
+  serve: { run: serveCommand, usage: SERVE_USAGE, minArgs: 1, maxArgs: 64 },
 };
 
 const USAGE = `usage:

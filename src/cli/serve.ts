@@ -1,0 +1,50 @@
+// `tollgate serve`: the control plane server (docs/server.md).
+
+import { PolicyError } from "../errors.js";
+import { ConfigError, parseServeArgs, SERVE_USAGE } from "../server/config.js";
+import { Log } from "../server/log.js";
+import { runPrimary } from "../server/primary.js";
+import { hashToken, TokenError } from "../server/tokens.js";
+import { write } from "./io.js";
+import type { CommandIo } from "./main.js";
+
+export { SERVE_USAGE };
+
+/** Exit status for a configuration that cannot be used (bad option, policy, tokens file). */
+const EXIT_CONFIG = 2;
+
+export async function serveCommand(args: string[], io: CommandIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseServeArgs(args);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    await write(io.stderr, `tollgate serve: ${err.message}\nusage: ${SERVE_USAGE}\n`);
+    return EXIT_CONFIG;
+  }
+  if ("hashToken" in parsed) {
+    await write(io.stdout, `${hashToken(parsed.hashToken)}\n`);
+    return 0;
+  }
+  const config = parsed.config;
+  const log = new Log(config.logLevel, { pid: process.pid, role: "primary" }, (line) => io.stdout.write(line));
+  try {
+    const server = await runPrimary(config, log);
+    return await server.done;
+  } catch (err) {
+    if (err instanceof PolicyError) {
+      await write(io.stderr, `${err.format()}\n`);
+      return EXIT_CONFIG;
+    }
+    if (err instanceof TokenError) {
+      await write(io.stderr, `tollgate serve: ${err.message}\n`);
+      return EXIT_CONFIG;
+    }
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === "ENOENT" || e.code === "EACCES" || e.name === "AuditError") {
+      await write(io.stderr, `tollgate serve: ${e.message}\n`);
+      return EXIT_CONFIG;
+    }
+    throw err;
+  }
+}

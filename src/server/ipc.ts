@@ -1,0 +1,50 @@
+// Messages between the primary and the workers (node:cluster IPC, JSON serialization).
+
+import type { Principal } from "./tokens.js";
+
+/**
+ * One audit entry as a worker sends it: canonical JSON of the decision and of the redacted
+ * action (canonicalized in the worker), the policy name and hash, eval_ns, and whether the
+ * primary should open an approval for it (escalate).
+ */
+export type WireEntry = [decisionJson: string, actionJson: string, policy: string, policyHash: string, evalNs: number];
+
+/** Worker → primary. */
+export type ToPrimary =
+  | { t: "hello" }
+  | { t: "ready"; address: string; port: number }
+  | { t: "audit"; id: number; e: WireEntry[] }
+  | { t: "policy-loaded"; id: number; hash: string; error?: string }
+  | { t: "rpc"; id: number; m: RpcMethod; p: unknown; who: Principal };
+
+/** Primary → worker. */
+export type ToWorker =
+  | { t: "config-policy"; yaml: string; filename: string; hash: string }
+  | { t: "policy"; id: number; yaml: string; filename: string; hash: string }
+  | { t: "audit"; id: number; s: number; h: string[]; ap: (string | null)[] }
+  | { t: "audit"; id: number; err: string }
+  | { t: "rpc"; id: number; r: unknown }
+  | { t: "rpc"; id: number; err: { status: number; code: string; message: string; details?: unknown } }
+  | { t: "state"; ready: boolean }
+  | { t: "shutdown" };
+
+export type RpcMethod =
+  | "put-policy"
+  | "approval-get"
+  | "approval-wait"
+  | "approval-list"
+  | "approval-resolve"
+  | "metrics";
+
+/** An error the primary returns over RPC, answered by the worker with `status`. */
+export class RpcError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = "RpcError";
+  }
+}

@@ -1,0 +1,201 @@
+// The OpenAPI 3.1 document of the control plane, served at GET /openapi.json.
+// test/server/openapi.test.ts checks that its paths and methods are exactly the routes (ROUTES).
+
+const json = (schema: unknown, description: string) => ({ description, content: { "application/json": { schema } } });
+const err = (description: string) => json({ $ref: "#/components/schemas/Error" }, description);
+const bearer = [{ bearer: [] }];
+const common401 = { "401": err("Missing or unknown bearer token (WWW-Authenticate: Bearer)"), "403": err("The token's role may not do this") };
+const idParam = { name: "id", in: "path", required: true, schema: { type: "string" }, description: "The approval id (a UUID)" };
+
+export const OPENAPI = {
+  openapi: "3.1.0",
+  info: {
+    title: "Tollgate control plane",
+    version: "1",
+    description:
+      "Decisions for AI agents' actions, human approvals for escalations, hot policy updates. Every decision is in the hash-chained audit log before it is answered. Errors are `{error: {code, message}}`.",
+  },
+  servers: [{ url: "http://127.0.0.1:8181" }],
+  components: {
+    securitySchemes: { bearer: { type: "http", scheme: "bearer", description: "A token whose SHA-256 is in tokens.yaml; its role is agent, approver or admin." } },
+    schemas: {
+      Error: {
+        type: "object",
+        required: ["error"],
+        properties: {
+          error: {
+            type: "object",
+            required: ["code", "message"],
+            properties: { code: { type: "string" }, message: { type: "string" }, details: {} },
+          },
+        },
+      },
+      Action: {
+        type: "object",
+        description: "An action (spec section 1). For agent tokens, agent.id is set to the token's identity.",
+        additionalProperties: true,
+        properties: { tool: { type: "string" }, args: { type: "object" }, agent: { type: "object" }, session: { type: "object" } },
+      },
+      Decision: {
+        type: "object",
+        description: "The decision object of spec section 4, plus where it is in the audit log.",
+        required: ["decision", "rule", "reason", "undetermined", "policy", "policy_hash", "audit_id", "audit_seq"],
+        properties: {
+          decision: { enum: ["allow", "deny", "escalate"] },
+          rule: { type: ["string", "null"] },
+          reason: { type: ["string", "null"] },
+          undetermined: { type: "boolean" },
+          approver: { type: "string" },
+          timeout_ms: { type: "integer" },
+          on_timeout: { enum: ["allow", "deny"] },
+          error: { type: "string" },
+          policy: { type: "string" },
+          policy_hash: { type: "string", description: "SHA-256 of the policy the decision was made with" },
+          audit_id: { type: "string", description: "The audit record's hash" },
+          audit_seq: { type: "integer", description: "The audit record's seq" },
+          approval_id: { type: "string", description: "For escalate: the approval to wait on" },
+        },
+      },
+      Approval: {
+        type: "object",
+        required: ["id", "state", "approver", "policy", "policy_hash", "action", "decision", "decision_seq", "decision_hash", "on_timeout", "created", "expires", "outcome"],
+        properties: {
+          id: { type: "string" },
+          state: { enum: ["pending", "approved", "denied", "expired"] },
+          approver: { type: "string" },
+          rule: { type: ["string", "null"] },
+          policy: { type: "string" },
+          policy_hash: { type: "string" },
+          action: { type: "object", description: "The action, redacted" },
+          decision: { type: "object", description: "The escalate decision" },
+          decision_seq: { type: "integer" },
+          decision_hash: { type: "string" },
+          on_timeout: { enum: ["allow", "deny"] },
+          created: { type: "string", format: "date-time" },
+          expires: { type: "string", format: "date-time" },
+          outcome: { enum: ["allow", "deny", null], description: "null while pending; approved → allow, denied → deny, expired → on_timeout" },
+          resolved_by: { type: ["string", "null"] },
+          note: { type: ["string", "null"] },
+          resolved_at: { type: ["string", "null"] },
+          resolution_seq: { type: ["integer", "null"] },
+          resolution_hash: { type: ["string", "null"] },
+        },
+      },
+      PolicyProblem: {
+        type: "object",
+        properties: { file: { type: "string" }, line: { type: "integer" }, column: { type: "integer" }, message: { type: "string" } },
+      },
+    },
+  },
+  paths: {
+    "/v1/decide": {
+      post: {
+        summary: "Decide one action",
+        security: bearer,
+        description: "Roles: agent, admin. Answered once the decision's audit record is durable.",
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["action"], additionalProperties: false, properties: { action: { $ref: "#/components/schemas/Action" } } } } } },
+        responses: {
+          "200": json({ $ref: "#/components/schemas/Decision" }, "The decision"),
+          "400": err("Malformed JSON or a body that does not match the schema"),
+          ...common401,
+          "413": err("Body over the limit (1 MiB)"),
+          "503": err("The audit log is unavailable: nothing was decided"),
+        },
+      },
+    },
+    "/v1/decide/batch": {
+      post: {
+        summary: "Decide many actions (one engine call)",
+        security: bearer,
+        description: "Roles: agent, admin. Decisions in input order, each with its own audit record.",
+        requestBody: {
+          required: true,
+          content: { "application/json": { schema: { type: "object", required: ["actions"], additionalProperties: false, properties: { actions: { type: "array", maxItems: 10000, items: { $ref: "#/components/schemas/Action" } } } } } },
+        },
+        responses: {
+          "200": json({ type: "object", properties: { policy: { type: "string" }, policy_hash: { type: "string" }, decisions: { type: "array", items: { $ref: "#/components/schemas/Decision" } } } }, "The decisions, in order"),
+          "400": err("Malformed JSON or a body that does not match the schema"),
+          ...common401,
+          "413": err("Body over the limit (1 MiB)"),
+          "503": err("The audit log is unavailable"),
+        },
+      },
+    },
+    "/v1/approvals": {
+      get: {
+        summary: "List approvals",
+        security: bearer,
+        description: "Roles: approver (only approvals for the approvers the token names), admin (all).",
+        parameters: [
+          { name: "state", in: "query", schema: { enum: ["pending", "approved", "denied", "expired"] } },
+          { name: "approver", in: "query", schema: { type: "string" } },
+        ],
+        responses: { "200": json({ type: "object", properties: { approvals: { type: "array", items: { $ref: "#/components/schemas/Approval" } } } }, "Approvals, oldest first"), "400": err("Bad query"), ...common401 },
+      },
+    },
+    "/v1/approvals/{id}": {
+      get: {
+        summary: "Get an approval",
+        security: bearer,
+        description: "Agents: only approvals of their own actions (others are 404). Approvers: those of their approvers. Admin: all.",
+        parameters: [idParam],
+        responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The approval"), ...common401, "404": err("No such approval (or not yours)") },
+      },
+    },
+    "/v1/approvals/{id}/wait": {
+      get: {
+        summary: "Long poll until an approval is resolved",
+        security: bearer,
+        description: "Answers as soon as the approval is approved, denied or expired (with its audit record written), or after `timeout` with the still-pending approval. Same visibility as GET /v1/approvals/{id}.",
+        parameters: [idParam, { name: "timeout", in: "query", schema: { type: "string", default: "30s" }, description: "e.g. 30s, 500ms, 2m, or seconds; capped by the server's max-wait (default 60s)" }],
+        responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The approval (state pending if the wait timed out)"), "400": err("Bad timeout"), ...common401, "404": err("No such approval (or not yours)") },
+      },
+    },
+    "/v1/approvals/{id}/approve": {
+      post: {
+        summary: "Approve (outcome allow)",
+        security: bearer,
+        description: "Roles: approver (for the approvers it names), admin.",
+        parameters: [idParam],
+        requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
+        responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"), ...common401, "404": err("No such approval"), "409": err("Already resolved") },
+      },
+    },
+    "/v1/approvals/{id}/deny": {
+      post: {
+        summary: "Deny (outcome deny)",
+        security: bearer,
+        description: "Roles: approver (for the approvers it names), admin.",
+        parameters: [idParam],
+        requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
+        responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"), ...common401, "404": err("No such approval"), "409": err("Already resolved") },
+      },
+    },
+    "/v1/policy": {
+      get: {
+        summary: "The policy being served",
+        security: bearer,
+        responses: { "200": json({ type: "object", properties: { policy: { type: "string" }, policy_hash: { type: "string" }, rules: { type: "integer" } } }, "Name and hash"), ...common401 },
+      },
+      put: {
+        summary: "Replace the policy (YAML body)",
+        security: bearer,
+        description: "Role: admin. Validated by the engine, then swapped atomically in every worker before the answer; a bad policy is rejected and the old one keeps serving. Up to 16 MiB.",
+        requestBody: { required: true, content: { "application/yaml": { schema: { type: "string" } } } },
+        responses: {
+          "200": json({ type: "object", properties: { policy: { type: "string" }, policy_hash: { type: "string" }, changed: { type: "boolean" } } }, "Installed (changed false: same hash as before)"),
+          "400": err("Empty body"),
+          ...common401,
+          "415": err("Not a YAML content type"),
+          "422": json({ $ref: "#/components/schemas/Error" }, "Invalid policy: error.message has one FILE:LINE:COL: error: MESSAGE per problem, error.details.problems the list"),
+        },
+      },
+    },
+    "/metrics": {
+      get: { summary: "Prometheus metrics (all workers aggregated)", security: bearer, responses: { "200": { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } }, ...common401 } },
+    },
+    "/healthz": { get: { summary: "Liveness (no token)", responses: { "200": json({ type: "object" }, "Alive") } } },
+    "/readyz": { get: { summary: "Readiness (no token)", responses: { "200": json({ type: "object" }, "Serving"), "503": err("Starting or shutting down") } } },
+    "/openapi.json": { get: { summary: "This document (no token)", responses: { "200": json({ type: "object" }, "OpenAPI 3.1") } } },
+  },
+} as const;

@@ -1,0 +1,440 @@
+// The primary process of `tollgate serve`: owns the one audit log (one hash chain whatever the
+// number of workers), the approvals, the policy source of truth, metrics aggregation and
+// shutdown. Workers (node:cluster) serve HTTP; the primary hands them connections round-robin.
+
+import cluster from "node:cluster";
+import type { Worker } from "node:cluster";
+import { readFileSync, watch } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AggregatorRegistry, Registry } from "prom-client";
+import { Approvals, ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "../approvals/index.js";
+import type { Approval } from "../approvals/index.js";
+import type { AuditEntry } from "../audit/format.js";
+import { AuditLog } from "../audit/log.js";
+import type { Decision } from "../decision.js";
+import { PolicyError } from "../errors.js";
+import { transitionEntry } from "../gate/transition.js";
+import { GateMetrics } from "../metrics/metrics.js";
+import { Policy } from "../policy.js";
+import type { ServerConfig } from "./config.js";
+import { RpcError } from "./ipc.js";
+import type { RpcMethod, ToPrimary, ToWorker, WireEntry } from "./ipc.js";
+import { Log } from "./log.js";
+import { Tokens } from "./tokens.js";
+import type { Principal } from "./tokens.js";
+
+export interface PrimaryHandle {
+  /** Resolves with the exit code once the server has shut down. */
+  done: Promise<number>;
+}
+
+interface Current {
+  policy: Policy;
+  yaml: string;
+  filename: string;
+}
+
+/** Frozen decision objects by their canonical JSON: the audit log caches a frozen decision's text. */
+class DecisionIntern {
+  private map = new Map<string, Decision>();
+  get(text: string): Decision {
+    let d = this.map.get(text);
+    if (d === undefined) {
+      if (this.map.size >= 65_536) this.map.clear();
+      d = Object.freeze(JSON.parse(text) as Decision);
+      this.map.set(text, d);
+    }
+    return d;
+  }
+}
+
+/** The audit entry of a wire entry; the action stays canonical JSON text (parsed only if asked). */
+function entryOf(decision: Decision, e: WireEntry): AuditEntry {
+  const actionJson = e[1];
+  let parsed: unknown;
+  let have = false;
+  return {
+    decision,
+    get action(): unknown {
+      if (!have) {
+        parsed = JSON.parse(actionJson);
+        have = true;
+      }
+      return parsed;
+    },
+    actionJson,
+    policy: e[2],
+    policy_hash: e[3],
+    eval_ns: e[4],
+  } as AuditEntry;
+}
+
+function rpcErrorOf(err: unknown): RpcError {
+  if (err instanceof RpcError) return err;
+  if (err instanceof ApprovalNotFound) return new RpcError(404, "not_found", err.message);
+  if (err instanceof ApprovalAlreadyResolved) return new RpcError(409, "already_resolved", err.message, { approval: err.approval });
+  if (err instanceof ApprovalError) return new RpcError(err.code === "closed" ? 503 : 400, err.code === "closed" ? "unavailable" : "bad_request", err.message);
+  if (err instanceof PolicyError) {
+    return new RpcError(422, "invalid_policy", err.format(), { problems: err.errors });
+  }
+  return new RpcError(500, "internal", (err as Error)?.message ?? String(err));
+}
+
+export async function runPrimary(config: ServerConfig, log: Log): Promise<PrimaryHandle> {
+  // Everything that can be wrong with the configuration fails here, before any worker starts.
+  Tokens.fromFile(config.tokens);
+  const initialYaml = readFileSync(config.policy, "utf8");
+  let current: Current = { policy: Policy.fromYaml(initialYaml, { filename: config.policy }), yaml: initialYaml, filename: config.policy };
+  const policies = new Map<string, Policy>([[current.policy.hash, current.policy]]);
+
+  const audit = await AuditLog.open(config.auditDir, {
+    batchWindowMs: 0, // a record is written at once; records arriving during a write+fdatasync share the next one
+    onWarning: (w) => log.warn("audit warning", { code: w.code, detail: w.message }),
+  });
+  const metrics = new GateMetrics({ registry: new Registry() });
+  const intern = new DecisionIntern();
+
+  const transitionAudit = async (a: Approval) => {
+    const r = await audit.append(transitionEntry(a));
+    updatePending(a.policy);
+    return r;
+  };
+  const approvals = Approvals.open({
+    store: config.approvals,
+    audit: transitionAudit,
+    onError: (e) => log.warn("approvals", { detail: e.message }),
+  });
+  const updatePending = (policy: string) => {
+    try {
+      metrics.setPendingApprovals(policy, approvals.list({ state: "pending" }).filter((a) => a.policy === policy).length);
+    } catch {
+      // closed
+    }
+  };
+  updatePending(current.policy.name);
+
+  let shuttingDown = false;
+  let readyWorkers = 0;
+  let listeningReported = false;
+  const waits = new AbortController();
+  let exitCode = 0;
+  let resolveDone!: (code: number) => void;
+  const done = new Promise<number>((r) => (resolveDone = r));
+
+  // --- workers -------------------------------------------------------------------------------
+
+  cluster.setupPrimary({
+    exec: join(dirname(fileURLToPath(import.meta.url)), "worker-main.js"),
+    args: [],
+    serialization: "json",
+  });
+  const env = { TOLLGATE_SERVE_CONFIG: JSON.stringify(config) };
+  const fork = () => cluster.fork(env);
+  for (let i = 0; i < config.workers; i++) fork();
+
+  const sendTo = (w: Worker, msg: ToWorker) => {
+    if (w.isConnected()) w.send(msg);
+  };
+
+  cluster.on("exit", (w, code, signal) => {
+    if (shuttingDown) return;
+    log.error("worker exited; starting another", { worker: w.id, code, signal });
+    readyWorkers = Math.max(0, readyWorkers - 1);
+    fork();
+  });
+
+  // --- policy ---------------------------------------------------------------------------------
+
+  let reloadChain: Promise<unknown> = Promise.resolve();
+  let nextPolicyMsg = 1;
+  const policyAcks = new Map<number, { left: Set<number>; resolve: () => void; errors: string[] }>();
+
+  /** Validates and installs a policy in every worker; serialized. Throws PolicyError. */
+  const install = (yaml: string, filename: string, source: string): Promise<{ policy: string; policy_hash: string; changed: boolean }> => {
+    const run = async () => {
+      const policy = Policy.fromYaml(yaml, { filename }); // throws PolicyError: the old one keeps serving
+      if (policy.hash === current.policy.hash) return { policy: policy.name, policy_hash: policy.hash, changed: false };
+      const previous = current;
+      current = { policy, yaml, filename };
+      policies.set(policy.hash, policy);
+      const id = nextPolicyMsg++;
+      const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
+      const errors: string[] = [];
+      await new Promise<void>((resolve) => {
+        const left = new Set(workers.map((w) => w.id));
+        if (left.size === 0) return resolve();
+        policyAcks.set(id, { left, resolve, errors });
+        for (const w of workers) sendTo(w, { t: "policy", id, yaml, filename, hash: policy.hash });
+        setTimeout(() => {
+          if (policyAcks.delete(id)) resolve();
+        }, 30_000).unref();
+      });
+      log.info("policy loaded", { source, policy: policy.name, policy_hash: policy.hash, previous_hash: previous.policy.hash, rules: policy.rules.length });
+      if (errors.length > 0) log.error("a worker could not load the policy", { errors });
+      updatePending(policy.name);
+      return { policy: policy.name, policy_hash: policy.hash, changed: true };
+    };
+    const p = reloadChain.then(run, run);
+    reloadChain = p.catch(() => undefined);
+    return p;
+  };
+
+  const reloadFromFile = (source: string) => {
+    if (shuttingDown) return;
+    let yaml: string;
+    try {
+      yaml = readFileSync(config.policy, "utf8");
+    } catch (err) {
+      log.error("policy reload failed: cannot read the file; the old policy keeps serving", { source, file: config.policy, detail: (err as Error).message });
+      return;
+    }
+    install(yaml, config.policy, source).catch((err) => {
+      log.error("policy reload failed; the old policy keeps serving", { source, errors: err instanceof PolicyError ? err.format() : String(err) });
+    });
+  };
+
+  let watcher: FSWatcher | null = null;
+  if (config.watch) {
+    let timer: NodeJS.Timeout | undefined;
+    const name = basename(config.policy);
+    try {
+      // The directory, not the file: editors replace files by renaming.
+      watcher = watch(dirname(config.policy), (_event, file) => {
+        if (file !== null && file !== name) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => reloadFromFile("file change"), 200);
+      });
+      watcher.unref();
+    } catch (err) {
+      log.warn("cannot watch the policy file; reload with SIGHUP or PUT /v1/policy", { detail: (err as Error).message });
+    }
+  }
+
+  // --- audit ----------------------------------------------------------------------------------
+
+  const onAudit = (w: Worker, msg: Extract<ToPrimary, { t: "audit" }>) => {
+    const n = msg.e.length;
+    const started = process.hrtime.bigint();
+    const pending: Promise<{ seq: number; hash: string }>[] = new Array(n);
+    const decisions: Decision[] = new Array(n);
+    try {
+      for (let i = 0; i < n; i++) {
+        const e = msg.e[i]!;
+        const d = (decisions[i] = intern.get(e[0]));
+        pending[i] = audit.append(entryOf(d, e));
+      }
+    } catch (err) {
+      sendTo(w, { t: "audit", id: msg.id, err: (err as Error).message });
+      return;
+    }
+    Promise.all(pending).then(
+      async (res) => {
+        const ns = Number(process.hrtime.bigint() - started);
+        const ap: (string | null)[] = new Array(n).fill(null);
+        for (let i = 0; i < n; i++) {
+          metrics.recordAuditAppend(msg.e[i]![2], ns);
+          if (decisions[i]!.decision !== "escalate") continue;
+          try {
+            const a = await approvals.create({ decision: decisions[i]!, action: JSON.parse(msg.e[i]![1]), policy_hash: msg.e[i]![3], decision_seq: res[i]!.seq, decision_hash: res[i]!.hash });
+            ap[i] = a.id;
+          } catch (err) {
+            log.error("could not open an approval", { detail: (err as Error).message, seq: res[i]!.seq });
+          }
+        }
+        if (ap.some((x) => x !== null)) updatePending(msg.e[0]![2]);
+        const h = new Array<string>(n);
+        for (let i = 0; i < n; i++) h[i] = res[i]!.hash;
+        sendTo(w, { t: "audit", id: msg.id, s: res[0]!.seq, h, ap });
+      },
+      (err: Error) => sendTo(w, { t: "audit", id: msg.id, err: err.message }),
+    );
+  };
+
+  // --- approvals ------------------------------------------------------------------------------
+
+  /** The approval, if `who` may see it: agents their own, approvers those of their approvers. */
+  const visible = (a: Approval | undefined, id: string, who: Principal): Approval => {
+    if (a === undefined) throw new RpcError(404, "not_found", `approval ${id} not found`);
+    if (who.role === "admin") return a;
+    if (who.role === "approver" && who.approvers.includes(a.approver)) return a;
+    if (who.role === "agent") {
+      const agent = (a.action as { agent?: { id?: unknown } } | null)?.agent?.id;
+      if (agent === who.identity) return a;
+      throw new RpcError(404, "not_found", `approval ${id} not found`);
+    }
+    throw new RpcError(403, "forbidden", `approval ${id} is for approver '${a.approver}', not one of yours`);
+  };
+
+  const rpc = async (method: RpcMethod, p: Record<string, unknown> | null, who: Principal): Promise<unknown> => {
+    switch (method) {
+      case "put-policy":
+        if (who.role !== "admin") throw new RpcError(403, "forbidden", "only admins may change the policy");
+        if (shuttingDown) throw new RpcError(503, "unavailable", "shutting down");
+        return install(p!.yaml as string, "<PUT /v1/policy>", `PUT by ${who.identity}`);
+      case "approval-get":
+        return visible(approvals.get(p!.id as string), p!.id as string, who);
+      case "approval-wait": {
+        const id = p!.id as string;
+        visible(approvals.get(id), id, who);
+        if (shuttingDown) return approvals.get(id);
+        try {
+          return await approvals.wait(id, { timeoutMs: p!.timeoutMs as number, signal: waits.signal });
+        } catch (err) {
+          if (waits.signal.aborted) return approvals.get(id); // shutting down: answer with the state as it is
+          throw err;
+        }
+      }
+      case "approval-list": {
+        if (who.role === "agent") throw new RpcError(403, "forbidden", "agents may not list approvals");
+        const state = p!.state as Approval["state"] | undefined;
+        const approver = p!.approver as string | undefined;
+        const all = approvals.list({ ...(state ? { state } : {}), ...(approver ? { approver } : {}) });
+        return who.role === "admin" ? all : all.filter((a) => who.approvers.includes(a.approver));
+      }
+      case "approval-resolve": {
+        if (who.role === "agent") throw new RpcError(403, "forbidden", "agents may not resolve approvals");
+        const id = p!.id as string;
+        const a = approvals.get(id);
+        if (a === undefined) throw new RpcError(404, "not_found", `approval ${id} not found`);
+        if (who.role !== "admin" && !who.approvers.includes(a.approver)) {
+          throw new RpcError(403, "forbidden", `approval ${id} is for approver '${a.approver}', not one of yours`);
+        }
+        const input = { by: who.identity, ...(typeof p!.note === "string" ? { note: p!.note } : {}) };
+        const r = p!.verb === "approve" ? await approvals.approve(id, input) : await approvals.deny(id, input);
+        updatePending(r.policy);
+        return r;
+      }
+      case "metrics":
+        return clusterMetrics();
+    }
+    throw new RpcError(400, "bad_request", `unknown method ${String(method)}`);
+  };
+
+  // --- metrics --------------------------------------------------------------------------------
+
+  let nextMetricsId = 1;
+  const metricsRequests = new Map<number, { left: number; parts: unknown[][]; resolve: (parts: unknown[][]) => void }>();
+  const clusterMetrics = async (): Promise<string> => {
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
+    const id = nextMetricsId++;
+    const parts = await new Promise<unknown[][]>((resolve) => {
+      if (workers.length === 0) return resolve([]);
+      const req = { left: workers.length, parts: [] as unknown[][], resolve };
+      metricsRequests.set(id, req);
+      for (const w of workers) w.send({ t: "metrics-req", id });
+      setTimeout(() => {
+        if (metricsRequests.delete(id)) resolve(req.parts);
+      }, 2000).unref();
+    });
+    parts.push((await metrics.registry.getMetricsAsJSON()) as unknown[]);
+    // HDR percentiles cannot be summed across workers: the largest is the conservative figure.
+    for (const part of parts) {
+      for (const m of part as { name: string; aggregator?: string }[]) {
+        if (m.name.endsWith("_latency_seconds")) m.aggregator = "max";
+      }
+    }
+    return AggregatorRegistry.aggregate(parts as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
+  };
+
+  // --- messages -------------------------------------------------------------------------------
+
+  cluster.on("message", (w: Worker, msg: ToPrimary | { t: "metrics-res"; id: number; metrics: unknown[] }) => {
+    switch (msg.t) {
+      case "audit":
+        onAudit(w, msg);
+        break;
+      case "hello":
+        sendTo(w, { t: "config-policy", yaml: current.yaml, filename: current.filename, hash: current.policy.hash });
+        break;
+      case "ready":
+        readyWorkers++;
+        if (!listeningReported && readyWorkers >= config.workers) {
+          listeningReported = true;
+          log.notice("listening", {
+            host: config.host,
+            port: msg.port,
+            url: `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${msg.port}`,
+            workers: config.workers,
+            policy: current.policy.name,
+            policy_hash: current.policy.hash,
+            audit_dir: config.auditDir,
+          });
+        }
+        break;
+      case "policy-loaded": {
+        const ack = policyAcks.get(msg.id);
+        if (!ack) break;
+        if (msg.error) ack.errors.push(msg.error);
+        ack.left.delete(w.id);
+        if (ack.left.size === 0) {
+          policyAcks.delete(msg.id);
+          ack.resolve();
+        }
+        break;
+      }
+      case "rpc":
+        rpc(msg.m, msg.p as Record<string, unknown> | null, msg.who).then(
+          (r) => sendTo(w, { t: "rpc", id: msg.id, r }),
+          (err) => {
+            const e = rpcErrorOf(err);
+            if (e.status >= 500) log.error("rpc failed", { method: msg.m, detail: e.message });
+            sendTo(w, { t: "rpc", id: msg.id, err: { status: e.status, code: e.code, message: e.message, details: e.details } });
+          },
+        );
+        break;
+      case "metrics-res": {
+        const req = metricsRequests.get(msg.id);
+        if (!req) break;
+        req.parts.push(msg.metrics);
+        if (--req.left === 0) {
+          metricsRequests.delete(msg.id);
+          req.resolve(req.parts);
+        }
+        break;
+      }
+    }
+  });
+
+  // --- signals and shutdown -------------------------------------------------------------------
+
+  const shutdown = async (signal: string) => {
+    if (shuttingDown) return;
+    shuttingDown = true;
+    log.info("shutting down", { signal });
+    watcher?.close();
+    waits.abort(new Error("shutting down"));
+    const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w);
+    const exited = Promise.all(workers.map((w) => new Promise<void>((resolve) => {
+      if (w.isDead()) return resolve();
+      w.once("exit", () => resolve());
+    })));
+    for (const w of workers) sendTo(w, { t: "shutdown" });
+    const timer = setTimeout(() => {
+      log.error("workers did not finish in time; killing them", { timeout_ms: config.shutdownTimeoutMs });
+      exitCode = 1;
+      for (const w of workers) if (!w.isDead()) w.process.kill("SIGKILL");
+    }, config.shutdownTimeoutMs);
+    await exited;
+    clearTimeout(timer);
+    try {
+      approvals.close();
+    } catch (err) {
+      log.error("closing approvals failed", { detail: (err as Error).message });
+    }
+    try {
+      await audit.close(); // flush + final signed checkpoint
+      log.info("audit log closed", { last_seq: audit.lastSeq });
+    } catch (err) {
+      exitCode = 1;
+      log.error("closing the audit log failed", { detail: (err as Error).message });
+    }
+    resolveDone(exitCode);
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGHUP", () => reloadFromFile("SIGHUP"));
+
+  return { done };
+}

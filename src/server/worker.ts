@@ -1,0 +1,176 @@
+// A worker process: its own compiled Policy (its own Wasm instance) and a fastify server on the
+// shared listening socket; audit records and approvals go to the primary over IPC.
+
+import { Registry } from "prom-client";
+import { Policy } from "../policy.js";
+import { GateMetrics } from "../metrics/metrics.js";
+import { buildApp } from "./app.js";
+import type { AuditAck, Backend } from "./app.js";
+import type { ServerConfig } from "./config.js";
+import { RpcError } from "./ipc.js";
+import type { RpcMethod, ToPrimary, ToWorker, WireEntry } from "./ipc.js";
+import { Tokens } from "./tokens.js";
+import type { Principal } from "./tokens.js";
+
+function send(msg: ToPrimary): void {
+  process.send!(msg);
+}
+
+/**
+ * Audit entries of one event-loop turn go to the primary as one message; each request's promise
+ * resolves with its slice of the primary's acknowledgement (sent once the records are durable).
+ */
+class AuditClient {
+  private queue: WireEntry[] = [];
+  private parts: { offset: number; count: number; resolve: (a: AuditAck) => void; reject: (e: Error) => void }[] = [];
+  private scheduled = false;
+  private nextId = 1;
+  private inflight = new Map<number, AuditClient["parts"]>();
+  private idleWaiters: (() => void)[] = [];
+
+  submit(entries: WireEntry[]): Promise<AuditAck> {
+    return new Promise<AuditAck>((resolve, reject) => {
+      this.parts.push({ offset: this.queue.length, count: entries.length, resolve, reject });
+      for (const e of entries) this.queue.push(e);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  private flush = (): void => {
+    this.scheduled = false;
+    if (this.parts.length === 0) return;
+    const id = this.nextId++;
+    this.inflight.set(id, this.parts);
+    const e = this.queue;
+    this.parts = [];
+    this.queue = [];
+    send({ t: "audit", id, e });
+  };
+
+  onAck(msg: Extract<ToWorker, { t: "audit" }>): void {
+    const parts = this.inflight.get(msg.id);
+    if (!parts) return;
+    this.inflight.delete(msg.id);
+    if ("err" in msg) {
+      const err = new RpcError(503, "audit_unavailable", `the decision could not be made durable in the audit log: ${msg.err}`);
+      for (const p of parts) p.reject(err);
+    } else {
+      for (const p of parts) {
+        p.resolve({ seq: msg.s + p.offset, hashes: msg.h.slice(p.offset, p.offset + p.count), approvals: msg.ap.slice(p.offset, p.offset + p.count) });
+      }
+    }
+    if (this.inflight.size === 0 && this.parts.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+  }
+
+  /** Resolves when every submitted entry has been acknowledged. */
+  idle(): Promise<void> {
+    if (this.inflight.size === 0 && this.parts.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+class RpcClient {
+  private nextId = 1;
+  private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+
+  call(m: RpcMethod, p: unknown, who: Principal): Promise<unknown> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      send({ t: "rpc", id, m, p, who });
+    });
+  }
+
+  onReply(msg: Extract<ToWorker, { t: "rpc" }>): void {
+    const p = this.pending.get(msg.id);
+    if (!p) return;
+    this.pending.delete(msg.id);
+    if ("err" in msg) p.reject(new RpcError(msg.err.status, msg.err.code, msg.err.message, msg.err.details));
+    else p.resolve(msg.r);
+  }
+}
+
+export async function runWorker(): Promise<void> {
+  const config = JSON.parse(process.env.TOLLGATE_SERVE_CONFIG ?? "null") as ServerConfig | null;
+  if (config === null || !process.send) throw new Error("runWorker: not started by the tollgate serve primary");
+  // The primary orchestrates shutdown; a terminal's Ctrl-C reaches the whole process group.
+  process.on("SIGINT", () => undefined);
+  process.on("SIGTERM", () => undefined);
+  process.on("SIGHUP", () => undefined);
+
+  const tokens = Tokens.fromFile(config.tokens);
+  const registry = new Registry();
+  const metrics = new GateMetrics({ registry });
+  const audit = new AuditClient();
+  const rpc = new RpcClient();
+  let policy: Policy | null = null;
+  let ready = false;
+  let started: ((p: Policy) => void) | null = null;
+  const first = new Promise<Policy>((resolve) => (started = resolve));
+
+  const backend: Backend = {
+    policy: () => policy!,
+    audit: (entries) => audit.submit(entries),
+    rpc: (m, p, who) => rpc.call(m, p, who),
+    ready: () => ready && policy !== null,
+  };
+
+  let app: ReturnType<typeof buildApp> | null = null;
+  const shutdown = async () => {
+    ready = false;
+    if (app) await app.close(); // stop accepting, finish in-flight requests, close idle connections
+    await audit.idle();
+    process.exit(0);
+  };
+
+  process.on("message", (msg: ToWorker | { type?: string }) => {
+    if (!("t" in msg)) return;
+    switch (msg.t) {
+      case "audit":
+        audit.onAck(msg);
+        break;
+      case "rpc":
+        rpc.onReply(msg);
+        break;
+      case "config-policy":
+        if (policy === null) {
+          policy = Policy.fromYaml(msg.yaml, { filename: msg.filename });
+          started?.(policy);
+        }
+        break;
+      case "policy": {
+        try {
+          const next = Policy.fromYaml(msg.yaml, { filename: msg.filename });
+          policy = next; // atomic swap: requests already evaluated keep the hash they were made with
+          send({ t: "policy-loaded", id: msg.id, hash: next.hash });
+        } catch (err) {
+          send({ t: "policy-loaded", id: msg.id, hash: policy?.hash ?? "", error: (err as Error).message });
+        }
+        break;
+      }
+      case "state":
+        ready = msg.ready;
+        break;
+      case "shutdown":
+        void shutdown();
+        break;
+    }
+  });
+  process.on("message", (msg: { type?: string; requestId?: number; t?: string; id?: number }) => {
+    if (msg.t === "metrics-req") {
+      void registry.getMetricsAsJSON().then((json) => process.send!({ t: "metrics-res", id: msg.id, metrics: json }));
+    }
+  });
+
+  send({ t: "hello" });
+  await first;
+  app = buildApp({ config, tokens, backend, metrics });
+  await app.listen({ port: config.port, host: config.host });
+  const addr = app.server.address();
+  const port = typeof addr === "object" && addr !== null ? addr.port : config.port;
+  ready = true;
+  send({ t: "ready", address: config.host, port });
+}

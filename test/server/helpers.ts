@@ -1,0 +1,200 @@
+// Test helpers: a private JavaScript build of src/ (Node 20 cannot run TypeScript, and the
+// shared build/dist may be mid-rebuild by someone else), and a real server on an ephemeral port.
+
+import { spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import ts from "typescript";
+
+export const root = join(import.meta.dirname, "../..");
+
+/** Example tokens (examples/tokens.yaml). */
+export const TOKENS = {
+  agent: "example-agent-billing-bot",
+  agent2: "example-agent-support-bot",
+  approver: "example-approver-alice",
+  admin: "example-admin-ops",
+};
+export const TOKENS_FILE = join(root, "examples/tokens.yaml");
+
+function listTs(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) out.push(...listTs(p));
+    else if (name.endsWith(".ts") && !name.endsWith(".d.ts")) out.push(p);
+  }
+  return out;
+}
+
+let built: string | null = null;
+
+/** Transpiles src/ into node_modules/.cache/tollgate-server-*, returns the CLI runner's path. */
+export function buildCli(): string {
+  if (built) return built;
+  mkdirSync(join(root, "node_modules/.cache"), { recursive: true });
+  const out = mkdtempSync(join(root, "node_modules/.cache/tollgate-server-"));
+  for (const file of listTs(join(root, "src"))) {
+    const js = ts.transpileModule(readFileSync(file, "utf8"), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
+    const dest = join(out, "build/dist", file.slice(root.length + 1).replace(/\.ts$/, ".js"));
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, js);
+  }
+  copyFileSync(join(root, "build/tollgate.wasm"), join(out, "build/tollgate.wasm"));
+  writeFileSync(join(out, "package.json"), '{"type":"module"}');
+  writeFileSync(
+    join(out, "tollgate.mjs"),
+    'import { main } from "./build/dist/src/cli/main.js";\nmain(process.argv.slice(2)).then((c) => { process.exitCode = c; }, (e) => { console.error(e); process.exitCode = 70; });\n',
+  );
+  built = join(out, "tollgate.mjs");
+  return built;
+}
+
+export function cleanBuild(): void {
+  if (built) rmSync(dirname(built), { recursive: true, force: true });
+  built = null;
+}
+
+export function tempDir(prefix = "tollgate-server-test-"): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export interface Server {
+  url: string;
+  port: number;
+  proc: ChildProcess;
+  auditDir: string;
+  /** Every stdout line so far (JSON log lines). */
+  lines: string[];
+  stderr: string[];
+  /** SIGTERM and wait for the exit code. */
+  stop(): Promise<number | null>;
+  exited: Promise<number | null>;
+}
+
+export interface StartOptions {
+  policy?: string;
+  auditDir?: string;
+  workers?: number;
+  args?: string[];
+}
+
+/** Runs the CLI (not a server) and collects its output. */
+export function runCli(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  const cli = buildCli();
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [cli, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    let err = "";
+    p.stdout.on("data", (c) => (out += c));
+    p.stderr.on("data", (c) => (err += c));
+    p.on("exit", (code) => resolve({ code, out, err }));
+  });
+}
+
+export async function startServer(opts: StartOptions = {}): Promise<Server> {
+  const cli = buildCli();
+  const auditDir = opts.auditDir ?? join(tempDir(), "audit");
+  const args = [
+    cli,
+    "serve",
+    "--policy", opts.policy ?? join(root, "examples/billing-agent.yaml"),
+    "--audit-dir", auditDir,
+    "--tokens", TOKENS_FILE,
+    "--port", "0",
+    "--workers", String(opts.workers ?? 1),
+    ...(opts.args ?? []),
+  ];
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const lines: string[] = [];
+  const stderr: string[] = [];
+  let buf = "";
+  const exited = new Promise<number | null>((resolve) => proc.on("exit", (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr.join("")}`)), 20_000);
+    proc.stdout!.setEncoding("utf8");
+    proc.stdout!.on("data", (chunk: string) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf("\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        lines.push(line);
+        try {
+          const j = JSON.parse(line) as { msg?: string; port?: number };
+          if (j.msg === "listening" && j.port !== undefined) {
+            clearTimeout(timer);
+            resolve(j.port);
+          }
+        } catch {
+          // not JSON
+        }
+      }
+    });
+    proc.stderr!.setEncoding("utf8");
+    proc.stderr!.on("data", (c: string) => stderr.push(c));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}: ${stderr.join("")}`));
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    proc,
+    auditDir,
+    lines,
+    stderr,
+    exited,
+    stop: async () => {
+      if (proc.exitCode === null) proc.kill("SIGTERM");
+      return exited;
+    },
+  };
+}
+
+export interface Res {
+  status: number;
+  headers: Headers;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+/** One HTTP request; `token` is a key of TOKENS or a raw token; body objects are sent as JSON. */
+export async function http(server: Server | string, method: string, path: string, opts: { token?: keyof typeof TOKENS | null; raw?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Res> {
+  const base = typeof server === "string" ? server : server.url;
+  const headers: Record<string, string> = { ...opts.headers };
+  if (opts.token) headers.authorization = `Bearer ${TOKENS[opts.token]}`;
+  if (opts.raw !== undefined) headers.authorization = opts.raw;
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    body = typeof opts.body === "string" ? opts.body : JSON.stringify(opts.body);
+    headers["content-type"] ??= "application/json";
+  }
+  const r = await fetch(base + path, { method, headers, body });
+  const text = await r.text();
+  let parsed: unknown = undefined;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: r.status, headers: r.headers, body: parsed, text };
+}
+
+export const REFUND_SMALL = { tool: "payments.refund", args: { order_id: "ord_4821abcd", amount: 49.9, currency: "EUR" } };
+export const REFUND_ESCALATE = { tool: "payments.refund", args: { order_id: "ord_4821abcd", amount: 350, currency: "USD" } };
+
+/** The audit records of a log directory, in order. */
+export function auditRecords(dir: string): { seq: number; hash: string; decision: { decision: string; approval?: unknown }; policy_hash: string; action: any }[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+  const files = readdirSync(dir).filter((f) => /^audit-\d+\.jsonl$/.test(f)).sort();
+  const out = [];
+  for (const f of files) {
+    for (const line of readFileSync(join(dir, f), "utf8").split("\n")) if (line) out.push(JSON.parse(line));
+  }
+  return out;
+}
