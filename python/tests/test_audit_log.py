@@ -241,7 +241,7 @@ def test_bad_entry_leaves_the_chain_as_it_was(tmp_path: Path):
 @pytest.mark.parametrize("group", [True, False])
 def test_threads(tmp_path: Path, group: bool):
     d = tmp_path / "log"
-    n_threads, per = 8, 150
+    n_threads, per = 8, (150 if group else 40)
     results: List[List[tuple]] = [[] for _ in range(n_threads)]
     with AuditLog.open(d, group_commit=group, segment_bytes=64 * 1024) as log:
 
@@ -312,9 +312,58 @@ def test_write_failure_fails_closed(tmp_path: Path, monkeypatch):
     monkeypatch.undo()
     with pytest.raises(AuditError, match="audit write failed"):
         log.append(entry(2))
-    log.close()
+    with pytest.raises(AuditError, match="audit write failed"):
+        log.submit(entry(2))
+    with pytest.raises(AuditError, match="audit write failed"):
+        log.close()  # as Node's close(): the failure, after releasing the file and the lock
+    assert not (tmp_path / "log" / "audit.lock").exists()
     with pytest.raises(AuditError, match="closed"):
         log.append(entry(3))
+
+
+def test_submit_and_append_async(tmp_path: Path):
+    import asyncio
+
+    d = tmp_path / "log"
+    with AuditLog.open(d) as log:
+        futures = [log.submit(entry(i)) for i in range(200)]
+        assert [f.result(timeout=30).seq for f in futures] == list(range(1, 201))
+        assert not futures[0].cancel()
+
+        async def many():
+            return await asyncio.gather(*(log.append_async(entry(i)) for i in range(300)))
+
+        out = asyncio.run(many())
+        assert [a.seq for a in out] == list(range(201, 501))
+        last = log.submit(entry(1))
+    assert last.result(timeout=0).seq == 501  # close() syncs what was submitted
+    r = verify_log(d)
+    assert r.ok and r.records == 501 and r.checkpoint_seq == 501
+
+
+def test_submit_failure_fails_the_futures(tmp_path: Path, monkeypatch):
+    import tollgate.audit as audit_mod
+
+    log = AuditLog.open(tmp_path / "log")
+
+    def broken(fd):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(audit_mod, "_datasync", broken)
+    failed = 0
+    for i in range(20):
+        try:
+            f = log.submit(entry(i))
+        except AuditError as err:  # the writer thread failed already: submit refuses at once
+            assert "audit write failed" in str(err)
+            failed += 1
+            continue
+        with pytest.raises(AuditError, match="audit write failed"):
+            f.result(timeout=30)
+        failed += 1
+    assert failed == 20
+    with pytest.raises(AuditError):
+        log.close()
 
 
 def test_lock(tmp_path: Path):

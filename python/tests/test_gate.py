@@ -79,12 +79,16 @@ def test_threads_share_the_log(tmp_path: Path):
 def test_audit_failure_is_raised(tmp_path: Path, monkeypatch):
     import tollgate.audit as audit_mod
 
-    with Gate.open(BILLING, audit_dir=tmp_path / "audit") as gate:
+    gate = Gate.open(BILLING, audit_dir=tmp_path / "audit")
+    gate.check(SMALL)
+
+    def broken(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(audit_mod, "_datasync", broken)
+    with pytest.raises(AuditError, match="No space left"):
         gate.check(SMALL)
-
-        def broken(fd):
-            raise OSError(28, "No space left on device")
-
-        monkeypatch.setattr(audit_mod, "_datasync", broken)
-        with pytest.raises(AuditError, match="No space left"):
-            gate.check(SMALL)
+    with pytest.raises(AuditError, match="No space left"):
+        gate.check(SMALL)  # fail closed from now on
+    with pytest.raises(AuditError):
+        gate.close()

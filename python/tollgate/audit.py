@@ -25,6 +25,7 @@ pending, every other appender waits until the batch that holds its record is dur
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import errno
 import hashlib
@@ -34,6 +35,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -661,6 +663,7 @@ def _now_ms(now: Optional[Callable[[], Any]]) -> int:
     return int(math.floor(float(v) * 1000))  # seconds since the epoch
 
 
+_Item = Tuple[int, str, bytes, Optional[Future]]  # seq, hash, line, future of submit()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _datasync = getattr(os, "fdatasync", os.fsync)
 
@@ -771,8 +774,9 @@ class AuditLog:
         self._now = now
         self._lock = threading.Lock()  # the chain: seq, last, pending, durable, failure, closed
         self._cond = threading.Condition(self._lock)
-        self._io_lock = threading.Lock()  # the segment file (group_commit=False, rotation, close)
-        self._pending: List[Tuple[int, str, bytes]] = []
+        self._work = threading.Condition(self._lock)  # the writer thread of submit()
+        self._io_lock = threading.Lock()  # the segment file
+        self._pending: List[_Item] = []
         self._flushing = False
         self._failure: Optional[AuditError] = None
         self._closed = False
@@ -782,6 +786,8 @@ class AuditLog:
         self._last_ts = ""
         self._stop = threading.Event()
         self._checkpointer: Optional[threading.Thread] = None
+        self._writer: Optional[threading.Thread] = None
+        self._stop_writer = False
 
     # -- public -------------------------------------------------------------------------
 
@@ -814,37 +820,43 @@ class AuditLog:
         return self.append_many((entry,))[0]
 
     def append_many(self, entries: Iterable[Union[AuditEntry, Mapping]]) -> List[Appended]:
-        """Appends several records in order, with one write and one ``fdatasync`` where they fit a batch."""
+        """Appends several records in order; returns once all are on disk (one write and sync per batch)."""
         entries = list(entries)
         if not entries:
             return []
-        if not self._group:
-            with self._io_lock:
-                with self._lock:
-                    items = self._assign(entries)
-                try:
-                    for item in items:
-                        self._write_batch([item])
-                except OSError as err:
-                    with self._lock:
-                        self._fail(err)
-                    raise self._failure from err  # type: ignore[misc]
-                with self._lock:
-                    self._durable_seq, self._durable_hash = items[-1][0], items[-1][1]
-            return [Appended(s, h) for s, h, _ in items]
         with self._lock:
-            items = self._assign(entries)
+            items = self._assign(entries, None)
             self._pending.extend(items)
             self._wait_durable(items[-1][0])
-        return [Appended(s, h) for s, h, _ in items]
+        return [Appended(s, h) for s, h, _, _ in items]
+
+    def submit(self, entry: Union[AuditEntry, Mapping]) -> "Future[Appended]":
+        """Appends one record without waiting: the future resolves when it is on disk.
+
+        The chain position is fixed before ``submit`` returns (in call order); a background
+        writer thread syncs what was submitted, in batches. The future fails with the
+        :class:`AuditError` of a failed write. Raises at once if the log is closed or failed.
+        """
+        fut: "Future[Appended]" = Future()
+        fut.set_running_or_notify_cancel()  # a record cannot be taken back
+        with self._lock:
+            self._pending.extend(self._assign((entry,), fut))
+            if self._writer is None:
+                self._writer = threading.Thread(target=self._writer_loop, name="tollgate-audit-writer", daemon=True)
+                self._writer.start()
+            self._work.notify()
+        return fut
+
+    async def append_async(self, entry: Union[AuditEntry, Mapping]) -> Appended:
+        """``await log.append_async(entry)``: :meth:`submit` for asyncio; many concurrent awaits share syncs."""
+        return await asyncio.wrap_future(self.submit(entry))
 
     def flush(self) -> None:
-        """Returns when everything appended so far is durable."""
+        """Returns when everything appended or submitted so far is durable."""
         with self._lock:
             if self._failure is not None:
                 raise self._failure
-            if self._group:
-                self._wait_durable(self._seq)
+            self._wait_durable(self._seq)
 
     def checkpoint(self) -> None:
         """Writes a signed checkpoint of the last durable record (atomically replacing the old one)."""
@@ -858,21 +870,30 @@ class AuditLog:
             self._checkpointed_seq = seq
 
     def close(self) -> None:
-        """Syncs what is pending, writes a final checkpoint, closes the segment and releases the lock."""
+        """Syncs what is pending, writes a final checkpoint, closes the segment and releases the lock.
+
+        Raises the :class:`AuditError` of an earlier failed write (after releasing everything).
+        """
         with self._lock:
             if self._closed:
                 return
             self._closed = True  # no more appends
         try:
             self._stop.set()
-            if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            if self._checkpointer is not None:
                 self._checkpointer.join()
             with self._lock:
-                if self._group and self._failure is None:
-                    self._wait_durable(self._seq)
-                failure = self._failure
-            if failure is None:
-                self.checkpoint()
+                try:
+                    if self._failure is None:
+                        self._wait_durable(self._seq)
+                finally:
+                    self._stop_writer = True
+                    self._work.notify_all()
+            if self._writer is not None:
+                self._writer.join()
+            if self._failure is not None:
+                raise self._failure
+            self.checkpoint()
         finally:
             self._release()
 
@@ -906,7 +927,7 @@ class AuditLog:
             self._last_ts = _iso_ms(ms)
         return self._last_ts
 
-    def _assign(self, entries: List[Any]) -> List[Tuple[int, str, bytes]]:
+    def _assign(self, entries: Sequence[Any], fut: Optional[Future]) -> List[_Item]:
         """Fixes the chain position of each entry. Lock held."""
         if self._closed:
             raise AuditError("the audit log is closed", self.dir)
@@ -918,12 +939,16 @@ class AuditLog:
         for entry in entries:  # encode all first: a bad entry leaves the chain as it was
             seq += 1
             last, line = encode_record(entry, seq, ts, last)
-            out.append((seq, last, line.encode("utf-8")))
+            out.append((seq, last, line.encode("utf-8"), fut))
         self._seq, self._last = seq, last
         return out
 
     def _wait_durable(self, seq: int) -> None:
-        """Waits until ``seq`` is durable, writing batches when no other thread is. Lock held."""
+        """Waits until ``seq`` is durable, writing batches when no other thread is. Lock held.
+
+        One thread at a time (``_flushing``) takes what is pending, writes and syncs it with the
+        lock released, while other threads queue records for the next batch.
+        """
         while True:
             if self._durable_seq >= seq:
                 return
@@ -933,6 +958,8 @@ class AuditLog:
                 self._cond.wait()
                 continue
             self._flushing = True
+            error: Optional[BaseException] = None
+            futures: List[Future] = []
             try:
                 if self._window > 0 and len(self._pending) < self._max_batch:
                     self._lock.release()
@@ -944,26 +971,64 @@ class AuditLog:
                 del self._pending[: self._max_batch]
                 self._lock.release()
                 try:
-                    with self._io_lock:
-                        self._write_batch(batch)
-                except BaseException as err:
+                    try:
+                        with self._io_lock:
+                            self._write_batch(batch)
+                    except BaseException as err:
+                        error = err
+                    else:
+                        for item in batch:
+                            if item[3] is not None:
+                                item[3].set_result(Appended(item[0], item[1]))
+                finally:
                     self._lock.acquire()
-                    self._fail(err)
-                    raise self._failure from err  # type: ignore[misc]
-                self._lock.acquire()
-                self._durable_seq, self._durable_hash = batch[-1][0], batch[-1][1]
+                if error is None:
+                    self._durable_seq, self._durable_hash = batch[-1][0], batch[-1][1]
+                else:
+                    futures = self._fail(f"audit write failed: {error}", batch)
             finally:
                 self._flushing = False
                 self._cond.notify_all()
+            if error is not None:
+                self._settle(futures)
+                raise self._failure from error  # type: ignore[misc]
 
-    def _fail(self, err: BaseException) -> None:
-        """A write or sync failed: the file's state is unknown, refuse everything from now on. Lock held."""
+    def _fail(self, message: str, batch: Sequence[_Item] = ()) -> List[Future]:
+        """The file's state is unknown: refuse everything from now on. Lock held; returns the futures to fail."""
         if self._failure is None:
-            self._failure = AuditError(f"audit write failed: {err}", self.dir)
+            self._failure = AuditError(message, self.dir)
+        futures = [item[3] for item in list(batch) + self._pending if item[3] is not None and not item[3].done()]
         self._pending.clear()
         self._cond.notify_all()
+        self._work.notify_all()
+        return futures
 
-    def _write_batch(self, batch: List[Tuple[int, str, bytes]]) -> None:
+    def _settle(self, futures: List[Future]) -> None:
+        """Fails ``futures`` with the log's failure, with the lock released (their callbacks may append). Lock held."""
+        if not futures:
+            return
+        self._lock.release()
+        try:
+            for f in futures:
+                if not f.done():
+                    f.set_exception(self._failure)  # type: ignore[arg-type]
+        finally:
+            self._lock.acquire()
+
+    def _writer_loop(self) -> None:
+        """Syncs what :meth:`submit` queued when no appending thread does."""
+        with self._lock:
+            while True:
+                while not self._pending and not self._stop_writer and self._failure is None:
+                    self._work.wait()
+                if self._failure is not None or (self._stop_writer and not self._pending):
+                    return
+                try:
+                    self._wait_durable(self._pending[-1][0])
+                except BaseException:
+                    return  # the futures were failed with it
+
+    def _write_batch(self, batch: Sequence[_Item]) -> None:
         """Writes the batch (rotating segments as needed) and fdatasyncs. Only one thread at a time."""
         if self._fd < 0:
             raise OSError(errno.EBADF, "the segment file is closed")
@@ -995,7 +1060,7 @@ class AuditLog:
     def _start_checkpointer(self) -> None:
         if self._checkpoint_interval <= 0:
             return
-        t = threading.Thread(target=self._checkpoint_loop, name=f"tollgate-audit-checkpoint", daemon=True)
+        t = threading.Thread(target=self._checkpoint_loop, name="tollgate-audit-checkpoint", daemon=True)
         self._checkpointer = t
         t.start()
 
@@ -1010,9 +1075,7 @@ class AuditLog:
                     self.checkpoint()
                 except Exception as err:
                     with self._lock:
-                        if self._failure is None:
-                            self._failure = AuditError(f"checkpoint write failed: {err}", self.dir)
-                        self._cond.notify_all()
+                        self._settle(self._fail(f"checkpoint write failed: {err}"))
                     return
 
 
