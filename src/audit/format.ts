@@ -7,18 +7,34 @@ import type { Decision } from "../decision.js";
 /** `prev` of the very first record of a log. */
 export const GENESIS = "0".repeat(64);
 
-/** What a host supplies for one record (see `auditRecord`); the log adds seq, ts, prev, hash. */
+/**
+ * What a host supplies for one record (see `auditRecord` and `auditRecordJson`); the log adds
+ * seq, ts, prev, hash.
+ */
 export interface AuditEntry {
   decision: Decision;
-  /** The action with the policy's `audit.redact` paths replaced by "[redacted]". */
-  action: unknown;
+  /**
+   * The action with the policy's `audit.redact` paths replaced by "[redacted]". Ignored when
+   * `actionJson` is given (then it may be left out).
+   */
+  action?: unknown;
+  /**
+   * Optional: the RFC 8785 canonical JSON of the (already redacted) action, e.g. made by
+   * `auditRecordJson` in a worker thread. When present it is written verbatim in place of
+   * `action`, which the writer then neither validates nor canonicalizes: it must be exactly
+   * what `canonicalAction(redactedAction)` returns, or the record will not verify.
+   */
+  actionJson?: string;
+  /** Optional, like `actionJson`: the canonical JSON of `decision`, written verbatim. */
+  decisionJson?: string;
   policy: string;
   policy_hash: string;
   eval_ns: number;
 }
 
 /** One record as written (a JSON line). */
-export interface AuditRecord extends AuditEntry {
+export interface AuditRecord extends Omit<AuditEntry, "action" | "actionJson" | "decisionJson"> {
+  action: unknown;
   seq: number;
   ts: string;
   prev: string;
@@ -34,7 +50,7 @@ const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const decisionText = new WeakMap<object, string>();
 
 /** Canonical JSON of a decision; frozen decisions (the engine's are shared) are cached. */
-function canonicalDecision(decision: Decision): string {
+export function canonicalDecision(decision: Decision): string {
   const frozen = Object.isFrozen(decision);
   if (frozen) {
     const cached = decisionText.get(decision);
@@ -89,11 +105,51 @@ function isJsonValue(v: unknown, depth: number): boolean {
  * action, decision, eval_ns, [hash], policy, policy_hash, prev, seq, ts.
  */
 export function encodeRecord(entry: AuditEntry, seq: number, ts: string, prev: string): { hash: string; line: string } {
-  if (!Number.isSafeInteger(entry.eval_ns) || entry.eval_ns < 0) throw new TypeError("eval_ns must be a non-negative integer");
-  const head = `{"action":${canonicalAction(entry.action)},"decision":${canonicalDecision(entry.decision)},"eval_ns":${entry.eval_ns}`;
-  const tail = `,"policy":${canonicalJson(entry.policy)},"policy_hash":${canonicalJson(entry.policy_hash)},"prev":"${prev}","seq":${seq},"ts":"${ts}"}`;
+  const { head, tail } = recordParts(entry, seq, ts, prev);
   const hash = oneShotHash("sha256", head + tail, "hex"); // = sha256Hex, without a Hash object
-  return { hash, line: `${head},"hash":"${hash}"${tail}\n` };
+  return { hash, line: `${head}${HASH_KEY}${hash}"${tail}\n` };
+}
+
+/** What goes between `head` and `tail` in the written line, before the 64 hex digits. */
+export const HASH_KEY = ',"hash":"';
+
+/**
+ * The canonical JSON of the record without `hash`, as `head + tail`: `head` ends after the
+ * `eval_ns` value, where the line has `,"hash":"<hash>"` (see `encodeRecord`). Throws a
+ * TypeError for a bad entry (nothing is written then).
+ */
+export function recordParts(entry: AuditEntry, seq: number, ts: string, prev: string): { head: string; tail: string } {
+  if (!Number.isSafeInteger(entry.eval_ns) || entry.eval_ns < 0) throw new TypeError("eval_ns must be a non-negative integer");
+  const action = entry.actionJson !== undefined ? checkedJson(entry.actionJson, "actionJson") : canonicalAction(entry.action);
+  const decision = entry.decisionJson !== undefined ? checkedJson(entry.decisionJson, "decisionJson") : canonicalDecision(entry.decision);
+  return {
+    head: `{"action":${action},"decision":${decision},"eval_ns":${entry.eval_ns}`,
+    tail: `${policyFields(entry.policy, entry.policy_hash)}"${prev}","seq":${seq},"ts":"${ts}"}`,
+  };
+}
+
+/**
+ * A pre-canonicalized text is trusted (re-checking it would cost what it saves), but it must
+ * at least be a string that cannot break the line format.
+ */
+function checkedJson(text: unknown, field: string): string {
+  if (typeof text !== "string" || text.length === 0 || text.includes("\n")) throw new TypeError(`${field} must be canonical JSON text (one line)`);
+  return text;
+}
+
+let lastPolicy: string | undefined;
+let lastPolicyHash: string | undefined;
+let lastPolicyText = "";
+
+/** `,"policy":P,"policy_hash":H,"prev":` — the same for every record of a policy, so kept. */
+function policyFields(policy: string, policyHash: string): string {
+  if (policy !== lastPolicy || policyHash !== lastPolicyHash) {
+    const text = `,"policy":${canonicalJson(policy)},"policy_hash":${canonicalJson(policyHash)},"prev":`;
+    lastPolicy = policy;
+    lastPolicyHash = policyHash;
+    lastPolicyText = text;
+  }
+  return lastPolicyText;
 }
 
 /** Checks one written line (without its "\n"); returns the record or what is wrong with it. */

@@ -1,10 +1,11 @@
 // AuditLog: an append-only, hash-chained, group-committed log of decisions (docs/audit.md).
 
+import { hash as oneShotHash } from "node:crypto";
 import { mkdir, open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { checkpointSignatureValid, readCheckpoint, signCheckpoint, writeCheckpoint } from "./checkpoint.js";
-import { encodeRecord } from "./format.js";
+import { HASH_KEY, recordParts } from "./format.js";
 import type { AuditEntry } from "./format.js";
 import { fsyncDir, writeAll } from "./fsutil.js";
 import { loadOrCreateKeys } from "./keys.js";
@@ -39,16 +40,31 @@ export interface Appended {
 interface Pending {
   seq: number;
   hash: string;
-  data: Buffer;
+  /** Where the record's line starts in the batch buffer (`AuditLog#fill`). */
+  at: number;
   resolve: (a: Appended) => void;
   reject: (err: Error) => void;
 }
+
+/** Initial size of a batch buffer; it grows for larger batches (and is dropped past MAX_KEPT). */
+const INITIAL_BUFFER = 1 << 20;
+const MAX_KEPT_BUFFER = 32 << 20;
+/** Bytes between the end of `head` and the start of `tail` in a line: `,"hash":"<64 hex>"`. */
+const HASH_FIELD = HASH_KEY.length + 64 + 1;
 
 export class AuditLog {
   /** Warnings from opening (torn records cut back, key file permissions). */
   readonly warnings: AuditWarning[] = [];
 
   private pending: Pending[] = [];
+  /**
+   * The lines of the pending records, encoded as they are appended (one UTF-8 encoding per
+   * record, hashed from these bytes); `used` bytes of it are taken. While one batch is being
+   * written from one buffer, the next fills the other (`spare`).
+   */
+  private fill: Buffer = Buffer.allocUnsafe(INITIAL_BUFFER);
+  private used = 0;
+  private spare: Buffer | null = null;
   private waiters: { seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private flushing = false;
   private timer: NodeJS.Timeout | undefined;
@@ -64,6 +80,7 @@ export class AuditLog {
   private readonly maxBatch: number;
   private readonly checkpointInterval: number;
   private readonly now: () => Date;
+  private readonly systemClock: boolean;
 
   private constructor(
     readonly dir: string,
@@ -83,6 +100,7 @@ export class AuditLog {
     this.maxBatch = group ? Math.max(1, options.maxBatchRecords ?? 8192) : 1;
     this.checkpointInterval = options.checkpointIntervalMs ?? 1000;
     this.now = options.now ?? (() => new Date());
+    this.systemClock = options.now === undefined;
   }
 
   /**
@@ -144,13 +162,55 @@ export class AuditLog {
     if (this.closed) return Promise.reject(new AuditError("the audit log is closed", this.dir));
     if (this.failure) return Promise.reject(this.failure);
     const seq = this.seq + 1;
-    const { hash, line } = encodeRecord(entry, seq, this.timestamp(), this.last);
+    const { head, tail } = recordParts(entry, seq, this.timestamp(), this.last); // throws for a bad entry
+    // The line is head + `,"hash":"<hash>"` + tail + "\n"; the hash is over head + tail. Encode
+    // head and tail adjacently, hash those bytes, then move tail up to make room for the hash.
+    const at = this.used;
+    this.reserve(3 * (head.length + tail.length) + HASH_FIELD + 1); // UTF-8: at most 3 bytes per UTF-16 unit
+    const buf = this.fill;
+    const headEnd = at + buf.write(head, at, "utf8");
+    const bodyEnd = headEnd + buf.write(tail, headEnd, "utf8");
+    const hash = oneShotHash("sha256", buf.subarray(at, bodyEnd), "hex");
+    buf.copyWithin(headEnd + HASH_FIELD, headEnd, bodyEnd);
+    buf.write(HASH_KEY, headEnd, "latin1");
+    buf.write(hash, headEnd + HASH_KEY.length, "latin1");
+    buf[headEnd + HASH_FIELD - 1] = 0x22; // "
+    buf[bodyEnd + HASH_FIELD] = 0x0a; // \n
+    this.used = bodyEnd + HASH_FIELD + 1;
     this.seq = seq;
     this.last = hash;
     return new Promise<Appended>((resolve, reject) => {
-      this.pending.push({ seq, hash, data: Buffer.from(line, "utf8"), resolve, reject });
+      this.pending.push({ seq, hash, at, resolve, reject });
       this.kick();
     });
+  }
+
+  /** Makes room for `bytes` more in the batch buffer. */
+  private reserve(bytes: number): void {
+    if (this.used + bytes <= this.fill.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(2 * this.fill.length, this.used + bytes));
+    this.fill.copy(bigger, 0, 0, this.used);
+    this.fill = bigger;
+  }
+
+  /**
+   * Takes the bytes of the first `count` pending records out of the batch buffer: returns them
+   * and the buffer that holds them (to reuse once written); the rest move to the other buffer.
+   */
+  private takeBytes(count: number): { data: Buffer; holder: Buffer } {
+    const holder = this.fill;
+    const end = count < this.pending.length ? this.pending[count]!.at : this.used;
+    const rest = this.used - end;
+    let next = this.spare;
+    this.spare = null;
+    if (next === null || next.length < rest) next = Buffer.allocUnsafe(Math.max(INITIAL_BUFFER, 2 * rest));
+    if (rest > 0) {
+      holder.copy(next, 0, end, this.used);
+      for (let k = count; k < this.pending.length; k++) this.pending[k]!.at -= end;
+    }
+    this.fill = next;
+    this.used = rest;
+    return { data: holder.subarray(0, end), holder };
   }
 
   /** Resolves when everything appended so far is durable. */
@@ -201,6 +261,14 @@ export class AuditLog {
 
   /** `ts` of a new record; the string is reused within a millisecond. */
   private timestamp(): string {
+    if (this.systemClock) {
+      const ms = Date.now(); // no Date object per record
+      if (ms !== this.lastTsMs) {
+        this.lastTsMs = ms;
+        this.lastTs = new Date(ms).toISOString();
+      }
+      return this.lastTs;
+    }
     const d = this.now();
     const ms = d.getTime();
     if (ms !== this.lastTsMs) {
@@ -235,19 +303,22 @@ export class AuditLog {
     this.flushing = true;
     try {
       while (this.pending.length > 0 && !this.failure) {
+        const count = Math.min(this.pending.length, this.maxBatch);
+        const { data, holder } = this.takeBytes(count);
         let batch: Pending[];
-        if (this.pending.length <= this.maxBatch) {
+        if (count === this.pending.length) {
           batch = this.pending;
           this.pending = [];
         } else {
-          batch = this.pending.splice(0, this.maxBatch);
+          batch = this.pending.splice(0, count);
         }
         try {
-          await this.writeBatch(batch);
+          await this.writeBatch(batch, data);
         } catch (err) {
           this.fail(err as Error, batch);
           return;
         }
+        if (holder.length <= MAX_KEPT_BUFFER) this.spare = holder;
         const lastRec = batch[batch.length - 1]!;
         this.durableSeq = lastRec.seq;
         this.durableHash = lastRec.hash;
@@ -258,23 +329,38 @@ export class AuditLog {
           for (const w of done) w.resolve();
         }
         this.maybeCheckpoint();
+        // Those just acknowledged often append again at once (a caller awaiting each record):
+        // let them, so that their records go in the next batch without waiting a new window.
+        if (this.pending.length === 0 && this.window > 0) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.flushing = false;
     }
   }
 
-  private async writeBatch(batch: Pending[]): Promise<void> {
-    let i = 0;
-    while (i < batch.length) {
-      if (this.segmentSize > 0 && this.segmentSize + batch[i]!.data.length > this.segmentLimit) await this.rotate(batch[i]!.seq);
-      let j = i;
-      let size = this.segmentSize;
-      while (j < batch.length && (j === i || size + batch[j]!.data.length <= this.segmentLimit)) size += batch[j++]!.data.length;
-      const data = j - i === 1 ? batch[i]!.data : Buffer.concat(batch.slice(i, j).map((p) => p.data), size - this.segmentSize);
-      await writeAll(this.fh, data);
-      this.segmentSize = size;
-      i = j;
+  /** Writes one batch (`data`: the lines of `batch`, in order) and fdatasyncs it. */
+  private async writeBatch(batch: Pending[], data: Buffer): Promise<void> {
+    const total = data.length;
+    if (this.segmentSize + total <= this.segmentLimit || (this.segmentSize === 0 && batch.length === 1)) {
+      await writeAll(this.fh, data); // the common case: the batch fits the segment
+      this.segmentSize += total;
+    } else {
+      // The batch crosses the segment limit: split it at record boundaries.
+      const base = batch[0]!.at;
+      const size = (k: number) => (k + 1 < batch.length ? batch[k + 1]!.at : base + total) - batch[k]!.at;
+      let i = 0;
+      let off = 0;
+      while (i < batch.length) {
+        if (this.segmentSize > 0 && this.segmentSize + size(i) > this.segmentLimit) await this.rotate(batch[i]!.seq);
+        let j = i;
+        let end = this.segmentSize;
+        while (j < batch.length && (j === i || end + size(j) <= this.segmentLimit)) end += size(j++);
+        const len = end - this.segmentSize;
+        await writeAll(this.fh, data.subarray(off, off + len));
+        off += len;
+        this.segmentSize = end;
+        i = j;
+      }
     }
     await this.fh.datasync();
   }

@@ -1,6 +1,7 @@
 // Building the fields of one audit record from a decision (the log adds seq, ts, prev, hash).
 
 import type { Decision } from "../decision.js";
+import { canonicalAction, canonicalDecision } from "./format.js";
 import type { AuditEntry } from "./format.js";
 import { redact } from "./redact.js";
 
@@ -18,6 +19,28 @@ export function auditRecord(policy: AuditedPolicy, action: unknown, decision: De
     action: redact(action, policy.redact),
     policy: policy.name,
     policy_hash: policy.hash,
-    eval_ns: typeof evalNs === "bigint" ? Number(evalNs) : Math.max(0, Math.round(evalNs)),
+    eval_ns: evalNanos(evalNs),
   };
+}
+
+/**
+ * The same record fields with the redacted action and the decision already in canonical JSON
+ * (`actionJson`, `decisionJson`; no `action` object): for a server whose worker threads or
+ * processes build entries in parallel and hand them (e.g. through `postMessage`) to the one
+ * `AuditLog` writer, which then only hashes and writes. The bytes written are the same as for
+ * `auditRecord(policy, action, decision, evalNs)`.
+ */
+export function auditRecordJson(policy: AuditedPolicy, action: unknown, decision: Decision, evalNs: number | bigint): AuditEntry {
+  return {
+    decision,
+    actionJson: canonicalAction(redact(action, policy.redact)),
+    decisionJson: canonicalDecision(decision),
+    policy: policy.name,
+    policy_hash: policy.hash,
+    eval_ns: evalNanos(evalNs),
+  };
+}
+
+function evalNanos(evalNs: number | bigint): number {
+  return typeof evalNs === "bigint" ? Number(evalNs) : Math.max(0, Math.round(evalNs));
 }
