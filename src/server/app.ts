@@ -284,7 +284,6 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
   // --- approvals ---------------------------------------------------------------------------
 
   const idParams = { type: "object", required: ["id"], properties: { id: { type: "string", minLength: 1, maxLength: 200 } } };
-  const resolveBody = { type: "object", additionalProperties: false, properties: { note: { type: "string", maxLength: 10_000 } } };
 
   app.get("/v1/approvals", {
     config: { roles: approverRoles },
@@ -327,9 +326,13 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
   });
 
   for (const verb of ["approve", "deny"] as const) {
-    app.post(`/v1/approvals/:id/${verb}`, { config: { roles: approverRoles }, schema: { params: idParams, body: resolveBody } }, async (req, reply) => {
-      const body = (req.body ?? {}) as { note?: string };
-      const r = await backend.rpc("approval-resolve", { id: (req.params as { id: string }).id, verb, note: body.note ?? null }, req.principal!);
+    app.post(`/v1/approvals/:id/${verb}`, { config: { roles: approverRoles }, schema: { params: idParams } }, async (req, reply) => {
+      // The body is optional (`curl -X POST` sends none), so it is checked here rather than by a schema.
+      const body = (req.body ?? {}) as { note?: unknown };
+      if (typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((k) => k !== "note") || (body.note !== undefined && (typeof body.note !== "string" || body.note.length > 10_000))) {
+        throw new RpcError(400, "invalid_request", "the body, if any, must be {\"note\": \"...\"} (a string of at most 10000 characters)");
+      }
+      const r = await backend.rpc("approval-resolve", { id: (req.params as { id: string }).id, verb, note: (body.note as string | undefined) ?? null }, req.principal!);
       reply.type("application/json");
       return JSON.stringify(r);
     });
@@ -344,6 +347,9 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
   });
 
   app.put("/v1/policy", { config: { roles: ["admin"] }, bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
+    if (req.body !== undefined && typeof req.body !== "string") {
+      throw new RpcError(415, "unsupported_media_type", `the body must be the policy YAML (Content-Type: ${YAML_TYPES[0]})`);
+    }
     if (typeof req.body !== "string" || req.body.trim() === "") {
       throw new RpcError(400, "bad_request", `the body must be the policy YAML (Content-Type: ${YAML_TYPES[0]})`);
     }

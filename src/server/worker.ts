@@ -119,9 +119,18 @@ export async function runWorker(): Promise<void> {
   };
 
   let app: ReturnType<typeof buildApp> | null = null;
+  let closing = false;
   const shutdown = async () => {
     ready = false;
-    if (app) await app.close(); // stop accepting, finish in-flight requests, close idle connections
+    if (app) {
+      // Stop accepting; finish in-flight requests with `Connection: close`; close connections
+      // as they become idle (keep-alive clients would otherwise hold the drain open).
+      closing = true;
+      const server = app.server;
+      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      await app.close();
+      clearInterval(sweep);
+    }
     await audit.idle();
     process.exit(0);
   };
@@ -168,6 +177,10 @@ export async function runWorker(): Promise<void> {
   send({ t: "hello" });
   await first;
   app = buildApp({ config, tokens, backend, metrics });
+  app.addHook("onSend", (_req, reply, payload, done) => {
+    if (closing) reply.header("connection", "close");
+    done(null, payload);
+  });
   await app.listen({ port: config.port, host: config.host });
   const addr = app.server.address();
   const port = typeof addr === "object" && addr !== null ? addr.port : config.port;
