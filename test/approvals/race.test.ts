@@ -1,0 +1,119 @@
+// Concurrent approve/deny across processes: several child processes and the owner resolve the
+// same approvals in the same SQLite file at once. Exactly one resolution wins per approval;
+// every other gets ApprovalAlreadyResolved naming the winner; the owner writes exactly one
+// audit record per transition and wakes its waiters.
+
+import { spawn } from "node:child_process";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import ts from "typescript";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ApprovalAlreadyResolved } from "../../src/approvals/approval.js";
+import { Approvals } from "../../src/approvals/approvals.js";
+import { ApprovalStore } from "../../src/approvals/store.js";
+import { fakeAudit, input, tempDb } from "./helpers.js";
+
+const root = join(import.meta.dirname, "../..");
+let out: string;
+
+/** Node 20 cannot run TypeScript: transpile the worker and what it imports (inside the repo, so
+ *  that `better-sqlite3` resolves from node_modules). */
+beforeAll(() => {
+  mkdirSync(join(root, "node_modules/.cache"), { recursive: true });
+  out = mkdtempSync(join(root, "node_modules/.cache/tollgate-approvals-race-"));
+  for (const src of ["src/approvals/approval.ts", "src/approvals/store.ts", "test/approvals/race-worker.ts"]) {
+    const js = ts.transpileModule(readFileSync(join(root, src), "utf8"), {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    }).outputText;
+    const dest = join(out, src.replace(/\.ts$/, ".js"));
+    mkdirSync(dirname(dest), { recursive: true });
+    writeFileSync(dest, js);
+  }
+  writeFileSync(join(out, "package.json"), '{"type":"module"}');
+});
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+interface Result {
+  id: string;
+  by: string;
+  won: boolean;
+  message?: string;
+  error?: string;
+}
+
+interface Worker {
+  ready: Promise<void>;
+  go(): void;
+  results: Promise<Result[]>;
+}
+
+function worker(db: string, name: string, offset: number, ids: string[]): Worker {
+  const child = spawn(process.execPath, [join(out, "test/approvals/race-worker.js"), db, name, String(offset), JSON.stringify(ids)], {
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  let text = "";
+  let markReady!: () => void;
+  const ready = new Promise<void>((r) => (markReady = r));
+  child.stdout.setEncoding("utf8");
+  child.stdout.on("data", (d: string) => {
+    text += d;
+    if (text.startsWith("ready\n")) markReady();
+  });
+  const results = new Promise<Result[]>((resolve, reject) => {
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      if (code !== 0) return reject(new Error(`${name} exited with ${code}: ${text}`));
+      resolve(JSON.parse(text.slice("ready\n".length)) as Result[]);
+    });
+  });
+  return { ready, go: () => child.stdin.end("go\n"), results };
+}
+
+describe("approve/deny races across processes", () => {
+  it("exactly one of 8 processes and the owner wins each approval; one audit record each", async () => {
+    const db = tempDb("approvals-race");
+    const audit = fakeAudit();
+    const owner = Approvals.open({ store: db, audit, pollMs: 20 });
+    try {
+      const approvals = await Promise.all(Array.from({ length: 60 }, () => owner.create(input())));
+      const ids = approvals.map((a) => a.id);
+      const waits = ids.map((id) => owner.wait(id));
+      const workers = Array.from({ length: 8 }, (_, k) => worker(db, `proc-${k}`, k * 7, ids));
+      await Promise.all(workers.map((w) => w.ready));
+      for (const w of workers) w.go();
+      // The owner races too, from this process, at the same moment.
+      const mine = await Promise.all(
+        ids.map((id, i) =>
+          (i % 2 ? owner.approve(id, { by: "owner" }) : owner.deny(id, { by: "owner" })).then(
+            (): Result => ({ id, by: "owner", won: true }),
+            (e: unknown): Result => {
+              if (e instanceof ApprovalAlreadyResolved) return { id, by: "owner", won: false, message: e.message };
+              return { id, by: "owner", won: false, error: String(e) };
+            },
+          ),
+        ),
+      );
+      const all = [...mine, ...(await Promise.all(workers.map((w) => w.results))).flat()];
+      expect(all.filter((r) => r.error)).toEqual([]);
+      expect(all).toHaveLength(60 * 9);
+      const store = ApprovalStore.open(db);
+      for (const id of ids) {
+        const tries = all.filter((r) => r.id === id);
+        const winners = tries.filter((r) => r.won);
+        expect(winners).toHaveLength(1);
+        const stored = store.get(id)!;
+        expect(stored.resolved_by).toBe(winners[0]!.by);
+        for (const r of tries) if (!r.won) expect(r.message).toMatch(new RegExp(`^approval ${id} was already (approved|denied) by ${winners[0]!.by} at `));
+      }
+      // The owner notices the resolutions made by the other processes and audits each once.
+      const woken = await Promise.all(waits);
+      expect(woken.every((w) => w.state !== "pending" && w.resolution_seq !== null)).toBe(true);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(audit.calls.map((c) => c.id).sort()).toEqual([...ids].sort());
+      expect(store.unaudited()).toEqual([]);
+      store.close();
+    } finally {
+      owner.close();
+    }
+  });
+});
