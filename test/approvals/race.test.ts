@@ -116,4 +116,15 @@ describe("approve/deny races across processes", () => {
       owner.close();
     }
   });
+
+  it("8 processes creating the same fresh database at once agree on one schema", async () => {
+    const db = tempDb("approvals-fresh");
+    const workers = Array.from({ length: 8 }, (_, k) => worker(db, `proc-${k}`, k, []));
+    await Promise.all(workers.map((w) => w.ready));
+    for (const w of workers) w.go();
+    expect((await Promise.all(workers.map((w) => w.results))).flat()).toEqual([]);
+    const store = ApprovalStore.open(db);
+    expect(store.list()).toEqual([]);
+    store.close();
+  });
 });
