@@ -577,3 +577,31 @@ def test_verify_missing_things(tmp_path: Path):
         pass
     r = verify_log(tmp_path / "fresh")
     assert r.ok and r.records == 0 and r.checkpoint_seq == 0
+
+
+# -- the fast canonical path ------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from tollgate.audit import _canonical, canonical_action  # noqa: E402
+from tollgate.canonical import canonicalize  # noqa: E402
+
+_json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([0.1, 1e-4, 9.99e-5, 1e16, 1e16 + 2, 123.0, -0.0, 1e21, 5e-324])
+    | st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=8)
+    | st.sampled_from(["\ue000", "😀", "\uffff", "a\u2028", "\x7f\x00\x1f"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4) | st.sampled_from(["\ue000", "😀", "é"]), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_json_values)
+def test_fast_path_writes_what_canonicalize_writes(v):
+    assert _canonical(v) == canonicalize(v)
+    assert canonical_action(v) == canonicalize(v)

@@ -29,6 +29,7 @@ import asyncio
 import base64
 import errno
 import hashlib
+import json
 import math
 import os
 import re
@@ -38,6 +39,7 @@ from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from .canonical import canonicalize
@@ -226,14 +228,88 @@ def _is_json(v: Any, depth: int) -> bool:
     return True
 
 
+# The fast path: json's C encoder writes the same text as RFC 8785 for plain data whose numbers
+# it prints as JavaScript does (integers within 2**53, non-integral floats in [1e-4, 1e16)) and
+# whose text has no surrogates and nothing at or above U+E000 (where key order by code point
+# and by UTF-16 code unit can differ). Anything else goes through canonical.canonicalize.
+_fast_encoder = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False, check_circular=False)
+_SLOW_TEXT = re.compile("[\ud800-\udfff\ue000-\U0010ffff]")
+_INF = float("inf")
+
+
+def _scan(v: Any, depth: int, limit: int) -> int:
+    """0: not JSON (NaN, infinities, nested deeper than ``limit``); 1: the fast path writes it; 2: use canonicalize."""
+    t = type(v)
+    if t is str or t is bool or v is None:
+        return 1
+    if t is int:
+        return 1 if -_MAX_SAFE <= v <= _MAX_SAFE else 2
+    if t is float:
+        if v != v or v == _INF or v == -_INF:
+            return 0
+        return 1 if 1e-4 <= abs(v) < 1e16 and not v.is_integer() else 2
+    if t is dict:
+        if depth > limit:
+            return 0
+        r = 1
+        for k, e in v.items():
+            if type(k) is not str:
+                return 2
+            s = _scan(e, depth + 1, limit)
+            if s != 1:
+                if s == 0:
+                    return 0
+                r = 2
+        return r
+    if t is list or t is tuple:
+        if depth > limit:
+            return 0
+        r = 1
+        for e in v:
+            s = _scan(e, depth + 1, limit)
+            if s != 1:
+                if s == 0:
+                    return 0
+                r = 2
+        return r
+    return 2
+
+
+def _canonical(v: Any, limit: int = 1 << 30) -> str:
+    """RFC 8785 canonical JSON of ``v`` (as canonical.canonicalize, faster for plain data)."""
+    s = _scan(v, 0, limit)
+    if s == 1:
+        out = _fast_encoder.encode(v)
+        if out.isascii() or _SLOW_TEXT.search(out) is None:
+            return out
+    elif s == 0:
+        raise ValueError("not a JSON value")
+    return canonicalize(v)
+
+
+_NOT_JSON_TEXT = '"[not JSON]"'
+
+
 def canonical_action(action: Any) -> str:
     """Canonical JSON of an action, or of ``"[not JSON]"`` when it is not a JSON value."""
     try:
+        s = _scan(action, 0, _MAX_DEPTH)
+        if s == 0:
+            return _NOT_JSON_TEXT
+        if s == 1:
+            out = _fast_encoder.encode(action)
+            if out.isascii() or _SLOW_TEXT.search(out) is None:
+                return out
         if not _is_json(action, 0):
-            return '"[not JSON]"'
+            return _NOT_JSON_TEXT
         return canonicalize(action)
     except (TypeError, ValueError, RecursionError):
-        return '"[not JSON]"'  # NaN, infinities, lone surrogates, cycles, objects that are not JSON
+        return _NOT_JSON_TEXT  # NaN, infinities, lone surrogates, cycles, objects that are not JSON
+
+
+@lru_cache(maxsize=256)
+def _canonical_str(s: str) -> str:
+    return canonicalize(s)
 
 
 _decision_text: Dict[Any, str] = {}
@@ -280,7 +356,7 @@ def encode_record(entry: Union[AuditEntry, Mapping], seq: int, ts: str, prev: st
         raise TypeError("eval_ns must be a non-negative integer")
     head = f'{{"action":{canonical_action(action)},"decision":{_canonical_decision(decision)},"eval_ns":{eval_ns}'
     tail = (
-        f',"policy":{canonicalize(policy)},"policy_hash":{canonicalize(policy_hash)}'
+        f',"policy":{_canonical_str(policy)},"policy_hash":{_canonical_str(policy_hash)}'
         f',"prev":"{prev}","seq":{seq},"ts":"{ts}"}}'
     )
     digest = hashlib.sha256((head + tail).encode("utf-8")).hexdigest()
@@ -327,14 +403,14 @@ def parse_record(line: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     if not _safe_int(r["eval_ns"]) or r["eval_ns"] < 0:
         return None, "eval_ns is not a non-negative integer"
     try:
-        canonical = canonicalize(r)
+        canonical = _canonical(r)
     except (TypeError, ValueError, RecursionError):
         return None, "record cannot be canonicalized"
     if canonical != line:
         return None, "record is not in canonical form (RFC 8785)"
     rest = dict(r)
     claimed = rest.pop("hash")
-    expected = hashlib.sha256(canonicalize(rest).encode("utf-8")).hexdigest()
+    expected = hashlib.sha256(_canonical(rest).encode("utf-8")).hexdigest()
     if expected != claimed:
         return None, f"hash mismatch: the record hashes to {expected}, not {claimed}"
     if isinstance(r["seq"], float):
@@ -663,7 +739,7 @@ def _now_ms(now: Optional[Callable[[], Any]]) -> int:
     return int(math.floor(float(v) * 1000))  # seconds since the epoch
 
 
-_Item = Tuple[int, str, bytes, Optional[Future]]  # seq, hash, line, future of submit()
+_Item = Tuple[int, str, bytes, Any]  # seq, hash, line, None or the future of submit() / append_async()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _datasync = getattr(os, "fdatasync", os.fsync)
 
@@ -839,17 +915,28 @@ class AuditLog:
         """
         fut: "Future[Appended]" = Future()
         fut.set_running_or_notify_cancel()  # a record cannot be taken back
+        self._enqueue(entry, fut)
+        return fut
+
+    async def append_async(self, entry: Union[AuditEntry, Mapping]) -> Appended:
+        """``await log.append_async(entry)``: returns when the record is on disk, without blocking the loop.
+
+        As :meth:`submit`: the chain position is fixed at the call, the writer thread syncs in
+        batches, so many concurrent ``append_async`` calls share one ``fdatasync`` (group
+        commit, as the Node host's ``append``). Cancelling the awaiting task does not take the
+        record back.
+        """
+        fut = asyncio.get_running_loop().create_future()
+        self._enqueue(entry, fut)
+        return await fut
+
+    def _enqueue(self, entry: Any, fut: Any) -> None:
         with self._lock:
             self._pending.extend(self._assign((entry,), fut))
             if self._writer is None:
                 self._writer = threading.Thread(target=self._writer_loop, name="tollgate-audit-writer", daemon=True)
                 self._writer.start()
             self._work.notify()
-        return fut
-
-    async def append_async(self, entry: Union[AuditEntry, Mapping]) -> Appended:
-        """``await log.append_async(entry)``: :meth:`submit` for asyncio; many concurrent awaits share syncs."""
-        return await asyncio.wrap_future(self.submit(entry))
 
     def flush(self) -> None:
         """Returns when everything appended or submitted so far is durable."""
@@ -927,7 +1014,7 @@ class AuditLog:
             self._last_ts = _iso_ms(ms)
         return self._last_ts
 
-    def _assign(self, entries: Sequence[Any], fut: Optional[Future]) -> List[_Item]:
+    def _assign(self, entries: Sequence[Any], fut: Any) -> List[_Item]:
         """Fixes the chain position of each entry. Lock held."""
         if self._closed:
             raise AuditError("the audit log is closed", self.dir)
@@ -959,7 +1046,7 @@ class AuditLog:
                 continue
             self._flushing = True
             error: Optional[BaseException] = None
-            futures: List[Future] = []
+            failed: List[_Item] = []
             try:
                 if self._window > 0 and len(self._pending) < self._max_batch:
                     self._lock.release()
@@ -977,41 +1064,37 @@ class AuditLog:
                     except BaseException as err:
                         error = err
                     else:
-                        for item in batch:
-                            if item[3] is not None:
-                                item[3].set_result(Appended(item[0], item[1]))
+                        _resolve(batch, None)
                 finally:
                     self._lock.acquire()
                 if error is None:
                     self._durable_seq, self._durable_hash = batch[-1][0], batch[-1][1]
                 else:
-                    futures = self._fail(f"audit write failed: {error}", batch)
+                    failed = self._fail(f"audit write failed: {error}", batch)
             finally:
                 self._flushing = False
                 self._cond.notify_all()
             if error is not None:
-                self._settle(futures)
+                self._settle(failed)
                 raise self._failure from error  # type: ignore[misc]
 
-    def _fail(self, message: str, batch: Sequence[_Item] = ()) -> List[Future]:
-        """The file's state is unknown: refuse everything from now on. Lock held; returns the futures to fail."""
+    def _fail(self, message: str, batch: Sequence[_Item] = ()) -> List[_Item]:
+        """The file's state is unknown: refuse everything from now on. Lock held; returns the items whose futures must fail."""
         if self._failure is None:
             self._failure = AuditError(message, self.dir)
-        futures = [item[3] for item in list(batch) + self._pending if item[3] is not None and not item[3].done()]
+        items = [item for item in list(batch) + self._pending if item[3] is not None]
         self._pending.clear()
         self._cond.notify_all()
         self._work.notify_all()
-        return futures
+        return items
 
-    def _settle(self, futures: List[Future]) -> None:
-        """Fails ``futures`` with the log's failure, with the lock released (their callbacks may append). Lock held."""
-        if not futures:
+    def _settle(self, items: List[_Item]) -> None:
+        """Fails the futures of ``items`` with the lock released (their callbacks may append). Lock held."""
+        if not items:
             return
         self._lock.release()
         try:
-            for f in futures:
-                if not f.done():
-                    f.set_exception(self._failure)  # type: ignore[arg-type]
+            _resolve(items, self._failure)
         finally:
             self._lock.acquire()
 
@@ -1077,6 +1160,38 @@ class AuditLog:
                     with self._lock:
                         self._settle(self._fail(f"checkpoint write failed: {err}"))
                     return
+
+
+def _resolve(items: Sequence[_Item], error: Optional[BaseException]) -> None:
+    """Completes the futures of ``items``: concurrent ones here, asyncio ones with one call per event loop."""
+    loops: Dict[Any, List[_Item]] = {}
+    for item in items:
+        f = item[3]
+        if f is None:
+            continue
+        if isinstance(f, Future):
+            if not f.done():
+                if error is None:
+                    f.set_result(Appended(item[0], item[1]))
+                else:
+                    f.set_exception(error)
+        else:
+            loops.setdefault(f.get_loop(), []).append(item)
+    for loop, group in loops.items():
+        try:
+            loop.call_soon_threadsafe(_resolve_in_loop, group, error)
+        except RuntimeError:  # the loop is closed: nobody is waiting
+            pass
+
+
+def _resolve_in_loop(items: List[_Item], error: Optional[BaseException]) -> None:
+    for item in items:
+        f = item[3]
+        if not f.done():
+            if error is None:
+                f.set_result(Appended(item[0], item[1]))
+            else:
+                f.set_exception(error)
 
 
 # -- verification -----------------------------------------------------------------------
