@@ -605,3 +605,67 @@ _json_values = st.recursive(
 def test_fast_path_writes_what_canonicalize_writes(v):
     assert _canonical(v) == canonicalize(v)
     assert canonical_action(v) == canonicalize(v)
+
+
+# -- crashes ------------------------------------------------------------------------------
+
+_CRASH_WRITER = r"""
+import sys, threading
+from tollgate import Policy
+from tollgate.audit import AuditLog, audit_record
+policy = Policy.from_file(sys.argv[2])
+log = AuditLog.open(sys.argv[1], segment_bytes=20000, checkpoint_interval_ms=20)
+out = sys.stdout
+lock = threading.Lock()
+def work(t):
+    i = 0
+    while True:
+        a = {"tool": "payments.refund", "args": {"order_id": "ord_%08d" % i, "amount": t, "currency": "EUR"}}
+        r = log.append(audit_record(policy, a, policy.evaluate(a), i))
+        with lock:
+            out.write("%d %s\n" % (r.seq, r.hash))
+            out.flush()
+        i += 1
+for t in range(4):
+    threading.Thread(target=work, args=(t,), daemon=True).start()
+threading.Event().wait()
+"""
+
+
+def test_sigkill_loses_no_acknowledged_record(tmp_path: Path):
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    d = tmp_path / "log"
+    acked = {}
+    rng = random.Random(3)
+    for _ in range(4):
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CRASH_WRITER, str(d), str(EXAMPLES / "billing-agent.yaml")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        first = proc.stdout.readline()  # wait until it writes
+        assert first, "the writer did not start"
+        time.sleep(rng.uniform(0.05, 0.4))
+        proc.send_signal(signal.SIGKILL)
+        rest, _ = proc.communicate(timeout=60)
+        for line in [first] + rest.splitlines():
+            if line.strip():
+                seq, h = line.split()
+                acked[int(seq)] = h
+        with AuditLog.open(d) as log:  # recovers a torn tail, if any
+            assert log.last_seq >= max(acked)
+        r = verify_log(d)
+        assert r.ok, str(r)
+    on_disk = {}
+    for s in segments(d):
+        for raw in lines(s):
+            rec = json.loads(raw)
+            on_disk[rec["seq"]] = rec["hash"]
+    assert all(on_disk.get(s) == h for s, h in acked.items())
+    assert len(acked) > 4
