@@ -42,6 +42,10 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     await write(io.stderr, `${why ? `tollgate approvals: ${why}\n` : ""}usage: ${APPROVALS_USAGE}\n`);
     return EXIT_USAGE;
   };
+  if (sub === "help" || sub === "--help" || sub === "-h") {
+    await write(io.stdout, `usage: ${APPROVALS_USAGE}\n`);
+    return 0;
+  }
   const spec = sub === undefined ? undefined : SUBCOMMANDS[sub];
   if (!spec) return usage(sub === undefined ? undefined : `unknown subcommand '${sub}'`);
   let values: Values;

@@ -118,6 +118,7 @@ describe("tollgate approvals", () => {
     expect(r).toMatchObject({ code: 1, err: `tollgate: no approvals database at ${gone}\n` });
     expect(existsSync(gone)).toBe(false);
     expect((await run(["help"])).out).toContain("tollgate approvals approve ID --db FILE --by NAME");
+    expect(await run(["approvals", "--help"])).toMatchObject({ code: 0, out: expect.stringContaining("usage: tollgate approvals list") });
   });
 
   it("the owner notices a CLI resolution by polling: one audit record, then the waiter wakes", async () => {
