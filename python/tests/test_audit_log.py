@@ -669,3 +669,20 @@ def test_sigkill_loses_no_acknowledged_record(tmp_path: Path):
             on_disk[rec["seq"]] = rec["hash"]
     assert all(on_disk.get(s) == h for s, h in acked.items())
     assert len(acked) > 4
+
+
+def test_future_callbacks_may_append(tmp_path: Path):
+    with AuditLog.open(tmp_path / "log") as log:
+        chained = []
+        f = log.submit(entry(1))
+        f.add_done_callback(lambda fut: chained.append(log.append(entry(2))))
+        assert f.result(timeout=30).seq == 1
+        log.flush()
+        for _ in range(100):
+            if chained:
+                break
+            import time
+
+            time.sleep(0.05)
+        assert chained and chained[0].seq == 2
+    assert verify_log(tmp_path / "log").records == 2

@@ -1058,13 +1058,10 @@ class AuditLog:
                 del self._pending[: self._max_batch]
                 self._lock.release()
                 try:
-                    try:
-                        with self._io_lock:
-                            self._write_batch(batch)
-                    except BaseException as err:
-                        error = err
-                    else:
-                        _resolve(batch, None)
+                    with self._io_lock:
+                        self._write_batch(batch)
+                except BaseException as err:
+                    error = err
                 finally:
                     self._lock.acquire()
                 if error is None:
@@ -1077,6 +1074,14 @@ class AuditLog:
             if error is not None:
                 self._settle(failed)
                 raise self._failure from error  # type: ignore[misc]
+            if any(item[3] is not None for item in batch):
+                # Futures are completed once the batch is marked durable and another thread may
+                # sync: a done-callback may itself append.
+                self._lock.release()
+                try:
+                    _resolve(batch, None)
+                finally:
+                    self._lock.acquire()
 
     def _fail(self, message: str, batch: Sequence[_Item] = ()) -> List[_Item]:
         """The file's state is unknown: refuse everything from now on. Lock held; returns the items whose futures must fail."""
