@@ -24,6 +24,12 @@ export interface AuditLogOptions {
   batchWindowMs?: number;
   /** A batch is synced at once when it has this many records (default 8192). */
   maxBatchRecords?: number;
+  /**
+   * While no sync is running, a batch starts without waiting out the window once it has this
+   * many records (default 256), so that the next records are encoded while it is written and
+   * synced. Records appended meanwhile go in the next batch (up to `maxBatchRecords`).
+   */
+  startBatchRecords?: number;
   /** The checkpoint is re-signed at most this often while appending (default 1000 ms), and on close. */
   checkpointIntervalMs?: number;
   /** Clock for `ts` (default: the system clock). */
@@ -78,6 +84,7 @@ export class AuditLog {
   private readonly segmentLimit: number;
   private readonly window: number;
   private readonly maxBatch: number;
+  private readonly startBatch: number;
   private readonly checkpointInterval: number;
   private readonly now: () => Date;
   private readonly systemClock: boolean;
@@ -98,6 +105,7 @@ export class AuditLog {
     const group = options.groupCommit ?? true;
     this.window = group ? options.batchWindowMs ?? 2 : 0;
     this.maxBatch = group ? Math.max(1, options.maxBatchRecords ?? 8192) : 1;
+    this.startBatch = Math.min(this.maxBatch, Math.max(1, options.startBatchRecords ?? 256));
     this.checkpointInterval = options.checkpointIntervalMs ?? 1000;
     this.now = options.now ?? (() => new Date());
     this.systemClock = options.now === undefined;
@@ -280,7 +288,7 @@ export class AuditLog {
 
   private kick(): void {
     if (this.flushing) return; // the running flush loop takes it
-    if (this.pending.length >= this.maxBatch || this.window <= 0) {
+    if (this.pending.length >= this.startBatch || this.window <= 0) {
       this.startNow();
     } else if (this.timer === undefined) {
       this.timer = setTimeout(() => {
