@@ -686,3 +686,25 @@ def test_future_callbacks_may_append(tmp_path: Path):
             time.sleep(0.05)
         assert chained and chained[0].seq == 2
     assert verify_log(tmp_path / "log").records == 2
+
+
+def test_pre_canonicalized_entries(tmp_path: Path):
+    import pickle
+
+    from tollgate.audit import audit_record_json
+
+    actions = [REFUND, {"tool": "x", "n": 1e21, "s": "😀\ue000"}, {"bad": float("nan")}]
+    for a in actions:
+        d = POLICY.evaluate(a)
+        pre = pickle.loads(pickle.dumps(audit_record_json(POLICY, a, d, 7)))
+        assert pre.action is None and pre.decision is None
+        obj = audit_record(POLICY, a, d, 7)
+        assert encode_record(pre, 5, "2025-01-01T00:00:00.000Z", GENESIS) == encode_record(obj, 5, "2025-01-01T00:00:00.000Z", GENESIS)
+        m = {"action_json": pre.action_json, "decision_json": pre.decision_json, "policy": pre.policy, "policy_hash": pre.policy_hash, "eval_ns": 7}
+        assert encode_record(m, 5, "2025-01-01T00:00:00.000Z", GENESIS) == encode_record(obj, 5, "2025-01-01T00:00:00.000Z", GENESIS)
+    with AuditLog.open(tmp_path / "log") as log:
+        log.append(audit_record_json(POLICY, REFUND, POLICY.evaluate(REFUND), 1))
+        with pytest.raises(TypeError, match="action_json"):
+            log.append(AuditEntry(None, None, "p", "h", 1, action_json="{}\n", decision_json="{}"))
+        assert log.last_seq == 1
+    assert verify_log(tmp_path / "log").records == 1

@@ -53,6 +53,7 @@ __all__ = [
     "AuditWarning",
     "VerifyResult",
     "audit_record",
+    "audit_record_json",
     "encode_record",
     "parse_record",
     "redact",
@@ -123,6 +124,10 @@ class AuditEntry:
     policy: str
     policy_hash: str
     eval_ns: int
+    action_json: Optional[str] = None
+    """Pre-canonicalized: the canonical JSON of the redacted action (see :func:`audit_record_json`); written verbatim."""
+    decision_json: Optional[str] = None
+    """Pre-canonicalized: the canonical JSON of the decision; written verbatim."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +219,19 @@ def audit_record(policy: Any, action: Any, decision: Any, eval_ns: Union[int, fl
         policy_hash=policy.hash,
         eval_ns=_eval_ns(eval_ns),
     )
+
+
+def audit_record_json(policy: Any, action: Any, decision: Any, eval_ns: Union[int, float]) -> AuditEntry:
+    """:func:`audit_record` with the action and the decision already canonicalized (as Node's ``auditRecordJson``).
+
+    The costly part of a record is canonicalizing its action; this does it here, so that it
+    can run in worker processes (the entry pickles: it holds only strings and an int) while
+    the one writer only hashes and writes. ``action`` and ``decision`` of the entry are then
+    ``None``. The bytes written are those of the object path.
+    """
+    e = audit_record(policy, action, decision, eval_ns)
+    return AuditEntry(None, None, e.policy, e.policy_hash, e.eval_ns,
+                      canonical_action(e.action), _canonical_decision(decision))
 
 
 def _is_json(v: Any, depth: int) -> bool:
@@ -332,12 +350,21 @@ def _canonical_decision(decision: Any) -> str:
     return text
 
 
-def _entry_fields(entry: Any) -> Tuple[Any, Any, Any, Any, Any]:
+def _entry_fields(entry: Any) -> Tuple[Any, ...]:
     if isinstance(entry, AuditEntry):
-        return entry.decision, entry.action, entry.policy, entry.policy_hash, entry.eval_ns
+        return (entry.decision, entry.action, entry.policy, entry.policy_hash, entry.eval_ns,
+                entry.action_json, entry.decision_json)
     if isinstance(entry, Mapping):
-        return entry["decision"], entry["action"], entry["policy"], entry["policy_hash"], entry["eval_ns"]
+        aj, dj = entry.get("action_json"), entry.get("decision_json")
+        return (entry["decision"] if dj is None else None, entry["action"] if aj is None else None,
+                entry["policy"], entry["policy_hash"], entry["eval_ns"], aj, dj)
     raise TypeError("an audit entry is an AuditEntry (see audit_record) or a mapping with its five keys")
+
+
+def _pre_canonical(text: Any, what: str) -> str:
+    if type(text) is not str or not text or "\n" in text:
+        raise TypeError(f"{what} must be a non-empty string without a newline")
+    return text
 
 
 def encode_record(entry: Union[AuditEntry, Mapping], seq: int, ts: str, prev: str) -> Tuple[str, str]:
@@ -347,14 +374,16 @@ def encode_record(entry: Union[AuditEntry, Mapping], seq: int, ts: str, prev: st
     canonical JSON of the record without ``hash``, which is the same text without
     ``,"hash":"..."`` after ``eval_ns``.
     """
-    decision, action, policy, policy_hash, eval_ns = _entry_fields(entry)
+    decision, action, policy, policy_hash, eval_ns, action_json, decision_json = _entry_fields(entry)
     if type(eval_ns) is not int:
         if not _safe_int(eval_ns):
             raise TypeError("eval_ns must be a non-negative integer")
         eval_ns = int(eval_ns)
     if not 0 <= eval_ns <= _MAX_SAFE:
         raise TypeError("eval_ns must be a non-negative integer")
-    head = f'{{"action":{canonical_action(action)},"decision":{_canonical_decision(decision)},"eval_ns":{eval_ns}'
+    a = canonical_action(action) if action_json is None else _pre_canonical(action_json, "action_json")
+    d = _canonical_decision(decision) if decision_json is None else _pre_canonical(decision_json, "decision_json")
+    head = f'{{"action":{a},"decision":{d},"eval_ns":{eval_ns}'
     tail = (
         f',"policy":{_canonical_str(policy)},"policy_hash":{_canonical_str(policy_hash)}'
         f',"prev":"{prev}","seq":{seq},"ts":"{ts}"}}'
