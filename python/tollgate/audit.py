@@ -20,7 +20,9 @@ either host can continue a log the other wrote and ``tollgate audit verify`` (No
 threads append while a write and ``fdatasync`` run are written together by the next one:
 one thread at a time (the first that finds no sync running) writes and syncs everything
 pending, every other appender waits until the batch that holds its record is durable.
-``group_commit=False`` writes and syncs each record alone.
+``group_commit=False`` writes and syncs each record alone. Without threads, batch with
+:meth:`AuditLog.append_many`, :meth:`AuditLog.submit` (a future) or ``await
+AuditLog.append_async(...)`` (a background writer thread syncs).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
