@@ -174,7 +174,9 @@ export class AuditLog {
     // The line is head + `,"hash":"<hash>"` + tail + "\n"; the hash is over head + tail. Encode
     // head and tail adjacently, hash those bytes, then move tail up to make room for the hash.
     const at = this.used;
-    this.reserve(3 * (head.length + tail.length) + HASH_FIELD + 1); // UTF-8: at most 3 bytes per UTF-16 unit
+    const units = head.length + tail.length;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit; a large record is measured instead.
+    this.reserve((units <= 65536 ? 3 * units : Buffer.byteLength(head, "utf8") + Buffer.byteLength(tail, "utf8")) + HASH_FIELD + 1);
     const buf = this.fill;
     const headEnd = at + buf.write(head, at, "utf8");
     const bodyEnd = headEnd + buf.write(tail, headEnd, "utf8");
