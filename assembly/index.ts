@@ -4,7 +4,7 @@ import {
   ABI_VERSION, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, FLAG_ERROR, MAX_DATA_BYTES,
   MAX_KNOWN_STATUS, MAX_RESULTS_PER_CALL, RECORD_HEADER, RESULT_SIZE, DECISION_DENY,
 } from "./abi";
-import { compactRules } from "./compile/compact";
+import { emitRules } from "./compile/code";
 import { ToolIndex } from "./compile/tool-index";
 import { JsonParser } from "./json/parser";
 import { ErrorList } from "./manifest/errors";
@@ -60,7 +60,8 @@ export function compile(len: i32): i32 {
   }
   const m = reader.m;
   fieldCount = m.fields.count;
-  index = new ToolIndex(m.fields.find(["tool"]), compactRules(m.rules));
+  emitRules(m.rules);
+  index = new ToolIndex(m.fields.find(["tool"]), m.rules);
   defaultDecision = m.defaultDecision;
   report = String.UTF8.encode(policyTable(m));
   // One maximal record always fits (docs/abi.md); the region is 8-byte aligned.
@@ -126,3 +127,4 @@ export function evaluate(count: i32): i32 {
   }
   return count;
 }
+

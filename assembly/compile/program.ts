@@ -47,4 +47,6 @@ export class Rule {
     public effect: u8,
     public conds: StaticArray<Cond>,
   ) {}
+  /** Address of the rule's flat condition (compile/code.ts), set once every rule is compiled. */
+  code: usize = 0;
 }

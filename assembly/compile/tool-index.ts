@@ -8,9 +8,12 @@ import { TAG_STRING } from "../abi";
 import { ByteMap } from "./byte-map";
 import { Cond, CondOp, Rule, Test, TestOp } from "./program";
 
-/** Rules of one candidate source, split by effect (0 allow, 1 deny, 2 escalate), document order. */
+/**
+ * Rules of one candidate source, split by effect (0 allow, 1 deny, 2 escalate), document order.
+ * Once frozen, each effect's list is (rule index, address of its flat condition) pairs.
+ */
 export class Bucket {
-  byEffect: StaticArray<StaticArray<Rule>> = new StaticArray<StaticArray<Rule>>(3);
+  byEffect: StaticArray<StaticArray<i32>> = new StaticArray<StaticArray<i32>>(3);
   private lists: Array<Array<Rule>> = [[], [], []];
 
   add(rule: Rule): void { this.lists[rule.effect].push(rule); }
@@ -30,7 +33,15 @@ export class Bucket {
   }
 
   freeze(): void {
-    for (let e = 0; e < 3; e++) this.byEffect[e] = StaticArray.fromArray<Rule>(this.lists[e]);
+    for (let e = 0; e < 3; e++) {
+      const list = this.lists[e];
+      const pairs = new StaticArray<i32>(list.length * 2);
+      for (let i = 0; i < list.length; i++) {
+        pairs[2 * i] = list[i].index;
+        pairs[2 * i + 1] = <i32>list[i].code;
+      }
+      this.byEffect[e] = pairs;
+    }
   }
 }
 

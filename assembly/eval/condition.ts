@@ -3,8 +3,8 @@
 // Nothing here allocates.
 
 import { ENTRY_SIZE, RECORD_HEADER, TAG_ABSENT, TAG_ARRAY, TAG_NUMBER, TAG_STRING } from "../abi";
-import { equalsConst } from "../compile/constant";
-import { Cond, CondOp, Test, TestOp } from "../compile/program";
+import { hashValue } from "../compile/constant";
+import { CondOp, TestOp } from "../compile/program";
 import { recordBase, recordSerial, span } from "./record";
 
 export const FALSE: i32 = 0;
@@ -14,39 +14,43 @@ export const TRUE: i32 = 2;
 // @ts-ignore: decorator
 @inline function truth(b: bool): i32 { return b ? TRUE : FALSE; }
 
-export function evalConds(conds: StaticArray<Cond>): i32 {
-  let acc = TRUE;
-  for (let i = 0, n = conds.length; i < n; i++) {
-    const r = evalCond(unchecked(conds[i]));
-    if (r == FALSE) return FALSE;
-    if (r < acc) acc = r;
+// @ts-ignore: decorator
+@inline function opOf(p: usize): i32 { return load<i32>(p) & 0xff; }
+// @ts-ignore: decorator
+@inline function nextNode(p: usize): usize { return p + (<usize>(load<u32>(p) >>> 8) << 2); }
+
+/** Evaluates the cond node at `p` (compile/code.ts) on the current record. */
+export function evalCond(p: usize): i32 {
+  const op = opOf(p);
+  if (op == CondOp.Field) {
+    const e = recordBase + <usize>(RECORD_HEADER + load<i32>(p, 4) * ENTRY_SIZE);
+    return evalEntry(p + 8, e);
   }
-  return acc;
+  if (op == CondOp.All) {
+    let acc = TRUE;
+    const end = nextNode(p);
+    for (let q = p + 4; q < end; q = nextNode(q)) {
+      const r = evalCond(q);
+      if (r == FALSE) return FALSE;
+      if (r < acc) acc = r;
+    }
+    return acc;
+  }
+  if (op == CondOp.Any) {
+    let acc = FALSE;
+    const end = nextNode(p);
+    for (let q = p + 4; q < end; q = nextNode(q)) {
+      const r = evalCond(q);
+      if (r == TRUE) return TRUE;
+      if (r > acc) acc = r;
+    }
+    return acc;
+  }
+  return TRUE - evalCond(p + 4); // Not
 }
 
-export function evalCond(c: Cond): i32 {
-  switch (c.op) {
-    case CondOp.Field: {
-      const e = recordBase + <usize>(RECORD_HEADER + c.slot * ENTRY_SIZE);
-      return evalEntry(changetype<Test>(c.test), e);
-    }
-    case CondOp.All: return evalConds(c.children);
-    case CondOp.Any: {
-      let acc = FALSE;
-      const ch = c.children;
-      for (let i = 0, n = ch.length; i < n; i++) {
-        const r = evalCond(unchecked(ch[i]));
-        if (r == TRUE) return TRUE;
-        if (r > acc) acc = r;
-      }
-      return acc;
-    }
-    default: return TRUE - evalCond(unchecked(c.children[0])); // Not
-  }
-}
-
-/** Evaluates a test on the 16-byte value entry at absolute address `e`. */
-function evalEntry(t: Test, e: usize): i32 {
+/** Evaluates the test node at `t` on the 16-byte value entry at absolute address `e`. */
+function evalEntry(t: usize, e: usize): i32 {
   const tag = load<u8>(e);
   let num: f64 = 0;
   let ptr: usize = 0;
@@ -64,51 +68,73 @@ function evalEntry(t: Test, e: usize): i32 {
   return evalTest(t, tag, num, ptr, len);
 }
 
-export function evalTest(t: Test, tag: u8, num: f64, ptr: usize, len: i32): i32 {
-  if (tag == TAG_ABSENT) {
-    if (t.op == TestOp.Exists) return truth(!t.flag);
-    if (t.op != TestOp.All) return UNKNOWN;
+/** JSON equality of an encoded value with the const at `q` (compile/code.ts): same type and value. */
+// @ts-ignore: decorator
+@inline function equalsConstAt(q: usize, tag: u8, num: f64, ptr: usize, len: i32): bool {
+  if (<i32>tag != load<i32>(q)) return false;
+  if (tag == TAG_NUMBER) return num == load<f64>(q, 4);
+  if (tag == TAG_STRING) return len == load<i32>(q, 4) && memory.compare(ptr, q + 8, <usize>len) == 0;
+  return true;
+}
+
+/** Whether the value is a member of the hashed set of the In/NotIn node at `t`. */
+function setHas(t: usize, tag: u8, num: f64, ptr: usize, len: i32): bool {
+  const mask = load<u32>(t, 4);
+  const slots = t + 8;
+  let s = hashValue(tag, num, ptr, len) & mask;
+  while (true) {
+    const off = load<i32>(slots + (<usize>s << 2));
+    if (off < 0) return false;
+    if (equalsConstAt(t + (<usize>off << 2), tag, num, ptr, len)) return true;
+    s = (s + 1) & mask;
   }
-  switch (t.op) {
+}
+
+export function evalTest(t: usize, tag: u8, num: f64, ptr: usize, len: i32): i32 {
+  const op = opOf(t);
+  if (tag == TAG_ABSENT) {
+    if (op == TestOp.Exists) return truth(load<i32>(t, 4) == 0);
+    if (op != TestOp.All) return UNKNOWN;
+  }
+  switch (op) {
     case TestOp.All: {
       let acc = TRUE;
-      const ch = t.children;
-      for (let i = 0, n = ch.length; i < n; i++) {
-        const r = evalTest(unchecked(ch[i]), tag, num, ptr, len);
+      const end = nextNode(t);
+      for (let q = t + 4; q < end; q = nextNode(q)) {
+        const r = evalTest(q, tag, num, ptr, len);
         if (r == FALSE) return FALSE;
         if (r < acc) acc = r;
       }
       return acc;
     }
-    case TestOp.Eq: return truth(equalsConst(changetype<Const_>(t.constant), tag, num, ptr, len));
-    case TestOp.Ne: return truth(!equalsConst(changetype<Const_>(t.constant), tag, num, ptr, len));
-    case TestOp.In: return truth(changetype<Set_>(t.set).has(tag, num, ptr, len));
-    case TestOp.NotIn: return truth(!changetype<Set_>(t.set).has(tag, num, ptr, len));
-    case TestOp.Gt: return tag == TAG_NUMBER ? truth(num > t.num) : UNKNOWN;
-    case TestOp.Gte: return tag == TAG_NUMBER ? truth(num >= t.num) : UNKNOWN;
-    case TestOp.Lt: return tag == TAG_NUMBER ? truth(num < t.num) : UNKNOWN;
-    case TestOp.Lte: return tag == TAG_NUMBER ? truth(num <= t.num) : UNKNOWN;
+    case TestOp.Eq: return truth(equalsConstAt(t + 4, tag, num, ptr, len));
+    case TestOp.Ne: return truth(!equalsConstAt(t + 4, tag, num, ptr, len));
+    case TestOp.In: return truth(setHas(t, tag, num, ptr, len));
+    case TestOp.NotIn: return truth(!setHas(t, tag, num, ptr, len));
+    case TestOp.Gt: return tag == TAG_NUMBER ? truth(num > load<f64>(t, 4)) : UNKNOWN;
+    case TestOp.Gte: return tag == TAG_NUMBER ? truth(num >= load<f64>(t, 4)) : UNKNOWN;
+    case TestOp.Lt: return tag == TAG_NUMBER ? truth(num < load<f64>(t, 4)) : UNKNOWN;
+    case TestOp.Lte: return tag == TAG_NUMBER ? truth(num <= load<f64>(t, 4)) : UNKNOWN;
     case TestOp.Prefix: {
       if (tag != TAG_STRING) return UNKNOWN;
-      const c = changetype<Const_>(t.constant);
-      return truth(len >= c.len && memory.compare(ptr, c.ptr, <usize>c.len) == 0);
+      const n = load<i32>(t, 8);
+      return truth(len >= n && memory.compare(ptr, t + 12, <usize>n) == 0);
     }
     case TestOp.Suffix: {
       if (tag != TAG_STRING) return UNKNOWN;
-      const c = changetype<Const_>(t.constant);
-      return truth(len >= c.len && memory.compare(ptr + <usize>(len - c.len), c.ptr, <usize>c.len) == 0);
+      const n = load<i32>(t, 8);
+      return truth(len >= n && memory.compare(ptr + <usize>(len - n), t + 12, <usize>n) == 0);
     }
     case TestOp.Contains: {
       if (tag == TAG_STRING) {
-        const s = t.substring;
-        if (s == null) return UNKNOWN; // non-string operand on a string value
-        return truth(s.foundIn(ptr, len));
+        const s = load<u32>(t, 4);
+        if (s == 0) return UNKNOWN; // non-string operand on a string value
+        return truth(changetype<Substring_>(<usize>s).foundIn(ptr, len));
       }
       if (tag == TAG_ARRAY) {
-        const c = changetype<Const_>(t.constant);
+        const c = t + 8;
         for (let i = 0; i < len; i++) {
-          const e = ptr + <usize>(i * ENTRY_SIZE);
-          const r = evalElementEq(c, e);
+          const r = evalElementEq(c, ptr + <usize>(i * ENTRY_SIZE));
           if (r == TRUE) return TRUE;
         }
         return FALSE;
@@ -117,21 +143,20 @@ export function evalTest(t: Test, tag: u8, num: f64, ptr: usize, len: i32): i32 
     }
     case TestOp.Glob:
     case TestOp.Matches:
-      return tag == TAG_STRING ? truth(search(changetype<Matcher_>(t.matcher), ptr, len)) : UNKNOWN;
-    case TestOp.Exists: return truth(t.flag);
+      return tag == TAG_STRING ? truth(search(changetype<Matcher_>(<usize>load<u32>(t, 4)), ptr, len)) : UNKNOWN;
+    case TestOp.Exists: return truth(load<i32>(t, 4) != 0);
     case TestOp.Len: {
       let n: i32;
       if (tag == TAG_STRING) n = codePointCount(ptr, len);
       else if (tag == TAG_ARRAY) n = len;
       else return UNKNOWN;
-      return evalTest(changetype<Test>(t.inner), TAG_NUMBER, <f64>n, 0, 0);
+      return evalTest(t + 4, TAG_NUMBER, <f64>n, 0, 0);
     }
     case TestOp.Some: {
       if (tag != TAG_ARRAY) return UNKNOWN;
-      const inner = changetype<Test>(t.inner);
       let acc = FALSE;
       for (let i = 0; i < len; i++) {
-        const r = evalEntry(inner, ptr + <usize>(i * ENTRY_SIZE));
+        const r = evalEntry(t + 4, ptr + <usize>(i * ENTRY_SIZE));
         if (r == TRUE) return TRUE;
         if (r > acc) acc = r;
       }
@@ -139,10 +164,9 @@ export function evalTest(t: Test, tag: u8, num: f64, ptr: usize, len: i32): i32 
     }
     default: { // Every
       if (tag != TAG_ARRAY) return UNKNOWN;
-      const inner = changetype<Test>(t.inner);
       let acc = TRUE;
       for (let i = 0; i < len; i++) {
-        const r = evalEntry(inner, ptr + <usize>(i * ENTRY_SIZE));
+        const r = evalEntry(t + 4, ptr + <usize>(i * ENTRY_SIZE));
         if (r == FALSE) return FALSE;
         if (r < acc) acc = r;
       }
@@ -161,15 +185,15 @@ function search(m: Matcher_, ptr: usize, len: i32): bool {
   return hit;
 }
 
-function evalElementEq(c: Const_, e: usize): i32 {
+function evalElementEq(c: usize, e: usize): i32 {
   const tag = load<u8>(e);
-  if (tag != c.tag) return FALSE;
-  if (tag == TAG_NUMBER) return truth(load<f64>(e, 8) == c.num);
+  if (<i32>tag != load<i32>(c)) return FALSE;
+  if (tag == TAG_NUMBER) return truth(load<f64>(e, 8) == load<f64>(c, 4));
   if (tag == TAG_STRING) {
     const count = load<u32>(e, 8);
     const p = span(load<u32>(e, 4), <u64>count);
     if (p == 0) return FALSE;
-    return truth(<i32>count == c.len && memory.compare(p, c.ptr, <usize>count) == 0);
+    return truth(<i32>count == load<i32>(c, 4) && memory.compare(p, c + 8, <usize>count) == 0);
   }
   return TRUE;
 }
@@ -184,6 +208,5 @@ function codePointCount(ptr: usize, len: i32): i32 {
 }
 
 // Aliases keep the hot-path casts short.
-import { Const as Const_ } from "../compile/constant";
-import { ValueSet as Set_ } from "../compile/value-set";
+import { Substring as Substring_ } from "../compile/substring";
 import { Matcher as Matcher_ } from "../regex/index";

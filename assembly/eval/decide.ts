@@ -5,9 +5,8 @@ import {
   DECISION_ALLOW, DECISION_DENY, DECISION_ESCALATE, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE,
   FLAG_ERROR, FLAG_UNDETERMINED, RECORD_HEADER, TAG_STRING,
 } from "../abi";
-import { Rule } from "../compile/program";
 import { ToolIndex } from "../compile/tool-index";
-import { evalConds, TRUE, UNKNOWN } from "./condition";
+import { evalCond, TRUE, UNKNOWN } from "./condition";
 import { malformed, recordBase, span } from "./record";
 
 export class Outcome {
@@ -27,12 +26,12 @@ function firstHit(index: ToolIndex, count: i32, effect: i32, unknownApplies: boo
   const sources = index.sources;
   for (let s = 0; s < count; s++) {
     const list = unchecked(unchecked(sources[s]).byEffect[effect]);
-    for (let i = 0, n = list.length; i < n; i++) {
-      const rule: Rule = unchecked(list[i]);
-      if (rule.index >= bestIndex) break;
-      const r = evalConds(rule.conds);
+    for (let i = 0, n = list.length; i < n; i += 2) {
+      const ruleIndex = unchecked(list[i]);
+      if (ruleIndex >= bestIndex) break;
+      const r = evalCond(<usize>unchecked(list[i + 1]));
       if (r == TRUE || (r == UNKNOWN && unknownApplies)) {
-        bestIndex = rule.index;
+        bestIndex = ruleIndex;
         bestUnknown = r == UNKNOWN;
         break;
       }

@@ -37,6 +37,8 @@ export class LazyDFA {
   prog: Program;
   stride: i32;
   eot: i32;
+  /** The program's byte classes, copied next to the DFA: the search reads it for every byte. */
+  classOf: StaticArray<u8>;
   maxStates: i32;
   table: StaticArray<i32>;
   flags: StaticArray<i32>;
@@ -73,6 +75,9 @@ export class LazyDFA {
     let hc = 16;
     while (hc < ms * 2) hc <<= 1;
     this.prog = prog;
+    const classOf = new StaticArray<u8>(256);
+    memory.copy(changetype<usize>(classOf), changetype<usize>(prog.classOf), 256);
+    this.classOf = classOf;
     this.set1 = set1;
     this.set2 = set2;
     this.stack = stack;
@@ -267,7 +272,7 @@ export class LazyDFA {
   search(ptr: usize, len: i32): i32 {
     this.flushes = 0;
     const stride = this.stride;
-    const classOf = this.prog.classOf;
+    const classOf = this.classOf;
     const preLen = this.preLen;
     this.resumeAt = 0;
     this.resumeState = -1;

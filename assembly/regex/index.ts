@@ -75,6 +75,21 @@ export class Matcher {
     this.dfa = new LazyDFA(prog, set1, set2, stack, preArr, pre.length, mode != MODE_AUTOMATON);
   }
 
+  /**
+   * A fresh copy with its own (empty) caches, allocated now: the compiler relocates every
+   * matcher the rules use next to each other once the manifest is read (compile/code.ts).
+   */
+  relocated(): Matcher {
+    const lit = new Array<u8>(this.litLen);
+    for (let i = 0; i < this.litLen; i++) lit[i] = unchecked(this.lit[i]);
+    const dfa = this.dfa;
+    const pre = new Array<u8>(dfa.preLen);
+    for (let i = 0; i < dfa.preLen; i++) pre[i] = unchecked(dfa.pre[i]);
+    const m = new Matcher(this.prog, this.mode, lit, pre);
+    m.engine = this.engine;
+    return m;
+  }
+
   /** True when the pattern matches the UTF-8 bytes at [ptr, ptr+len). Never allocates. */
   test(ptr: usize, len: i32): bool {
     if (this.engine == ENGINE_AUTO) {
