@@ -22,7 +22,7 @@ export interface AuditLogOptions {
   groupCommit?: boolean;
   /** How long the first record of a batch waits for others before the batch is synced (default 2 ms). */
   batchWindowMs?: number;
-  /** A batch is synced at once when it has this many records (default 8192). */
+  /** A batch holds at most this many records (default 8192); more wait for the next batch. */
   maxBatchRecords?: number;
   /**
    * While no sync is running, a batch starts without waiting out the window once it has this
