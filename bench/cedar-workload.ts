@@ -16,14 +16,14 @@ export const CEDAR_REQUEST = {
   resource: { type: "Tool", id: "tool" },
 } as const;
 
-function countRules(items: unknown[]): number {
+export function countRules(items: unknown[]): number {
   let n = 0;
   for (const it of items as Record<string, unknown>[]) n += "group" in it ? countRules(it.rules as unknown[]) : 1;
   return n;
 }
 
 /** The first `n` rules in document order (groups emptied by the cut are dropped). */
-function truncate(items: unknown[], n: { left: number }): unknown[] {
+export function truncate(items: unknown[], n: { left: number }): unknown[] {
   const out: unknown[] = [];
   for (const it of items as Record<string, unknown>[]) {
     if (n.left <= 0) break;
@@ -39,7 +39,7 @@ function truncate(items: unknown[], n: { left: number }): unknown[] {
 }
 
 /** Renames every rule id and group name with a suffix (to merge policies of different seeds). */
-function renamed(items: unknown[], suffix: string): unknown[] {
+export function renamed(items: unknown[], suffix: string): unknown[] {
   return (items as Record<string, unknown>[]).map((it) =>
     "group" in it ? { ...it, group: `${it.group as string}${suffix}`, rules: renamed(it.rules as unknown[], suffix) } : { ...it, id: `${it.id as string}${suffix}` });
 }
@@ -108,14 +108,15 @@ export interface OracleResult {
 /**
  * Decides every action with Tollgate and with Cedar on the translated policy set (which must
  * translate whole: pass a subset manifest) and lists every difference in decision or deciding rule.
+ * `preparsedId`: a policy set already pre-parsed (preparsePolicySet) from this manifest's translation.
  */
 let psetCounter = 0;
 
-export function runOracle(manifest: Manifest, actions: readonly unknown[], policy: Policy = Policy.fromObject(manifest), options: { parseEachCall?: boolean } = {}): OracleResult {
+export function runOracle(manifest: Manifest, actions: readonly unknown[], policy: Policy = Policy.fromObject(manifest), options: { parseEachCall?: boolean; preparsedId?: string } = {}): OracleResult {
   const translation = translatePolicy(manifest);
   if (translation.skipped.length > 0) throw new Error(`policy ${String(manifest.name)} does not translate whole: ${translation.skipped.map((s) => `${s.id}: ${s.reason}`).join("; ")}`);
-  const psetId = `oracle-${++psetCounter}`;
-  if (!options.parseEachCall) {
+  const psetId = options.preparsedId ?? `oracle-${++psetCounter}`;
+  if (!options.parseEachCall && options.preparsedId === undefined) {
     const parsed = preparsePolicySet(psetId, { staticPolicies: translation.policies });
     if (parsed.type !== "success") throw new Error(`Cedar rejects the translation of ${String(manifest.name)}: ${JSON.stringify(parsed.errors)}`);
   }

@@ -1,54 +1,73 @@
-// Peer benchmark: Tollgate against Cedar (cedar-wasm) and the TypeScript reference interpreter,
-// in one process and one run, on the same actions. Build and run:
-//   npx tsc -p tsconfig.json && node --expose-gc build/dist/bench/peers.bench.js [--sizes 10,100,1000,10000] [--budget 1500] [--quick]
+// Peer benchmark: Tollgate against Cedar (cedar-wasm), casbin (node-casbin), json-rules-engine,
+// the TypeScript reference interpreter, and Tollgate from Python (wasmtime, separate process),
+// in one run, on the same actions. Build and run:
+//   npx tsc -p tsconfig.json && node --expose-gc build/dist/bench/peers.bench.js
+//       [--sizes 10,100,1000,10000] [--budget 1500] [--no-examples] [--no-python] [--quick]
 // (`npm run bench:peers`.)
 //
-// Workload per size N: generateCedarSubsetPolicy(N, 1) (bench/cedar-workload.ts: generated
-// policies restricted to the rules that translate exactly to Cedar, N rules) and 1,000 actions
-// from generateActions. Before timing, the Cedar oracle checks every action: Tollgate and Cedar
-// must give the same decision and deciding rule; any disagreement makes the process exit 1.
+// Workloads: generated policies of 10, 100, 1,000 and 10,000 rules (bench/generate.ts) and the
+// three example policies (examples/*.yaml, with examples/actions.jsonl plus generated actions).
+// Every peer expresses only part of Tollgate's language, so each workload comes in variants,
+// each the rules a peer can express (docs/peers.md):
+//   cedar   — the Cedar-translatable rules (bench/cedar-translate.ts): Tollgate evaluate and
+//             evaluateBatch, Cedar isAuthorized (parses every call) and pre-parsed
+//             statefulIsAuthorized, the reference interpreter, Tollgate from Python;
+//   casbin  — the casbin-translatable rules (bench/casbin-translate.ts): Tollgate evaluate, casbin;
+//   json-rules-engine — its rules (bench/rules-engine-translate.ts): Tollgate evaluate, the engine.
+// A generated variant has exactly N rules (generated bigger and cut, bench/peers-workload.ts) and
+// its own 1,000 generated actions; an example's variants share the example's actions.
 //
-// Engines, each timed per decision (process.hrtime.bigint() around every call, minus the
-// timer's own cost), cycling through the same 1,000 actions, iterations capped by a time budget:
-//   - Tollgate `evaluate` (includes encoding the action: the host reads the fields itself);
-//   - Tollgate `evaluateBatch` of the 1,000 actions (amortised per decision);
-//   - Cedar `isAuthorized`, parsing the policy set on every call (its stateless API);
-//   - Cedar `preparsePolicySet` once + `statefulIsAuthorized` (contexts built beforehand: the
-//     type-tagged encoding is the translation's, not Cedar's, so its cost is left out: this
-//     favours Cedar);
-//   - the reference interpreter (test/reference), a straightforward TypeScript tree walker.
-// casbin and json-rules-engine are not run (see docs/peers.md). Load time, heap/external/RSS
-// growth per loaded policy (median of a few loads, gc between) and wasm module sizes too.
-// Writes bench/results/peers-latest.json, .md and .svg.
+// Oracles, before any timing: Cedar (decision and rule), json-rules-engine (decision and rule)
+// and casbin (allowed or not) must agree with Tollgate on every action they are timed on (all
+// 1,000, or as many as fit in --oracle-ms (15 s) for the slow peers, at least 20: the
+// timing then cycles through the checked actions only). Python's decisions are checked against
+// Node's. Any disagreement is printed and makes the process exit 1.
+//
+// Timing: process.hrtime.bigint() around every call (minus the timer's own cost), after a
+// warm-up, in 3 repeats that share the budget (at least 4 calls each); the figures are of the
+// pooled samples, the spread is the min–max of the repeats' p50. Peers get their requests built
+// beforehand (Cedar contexts, casbin/json-rules-engine flat records: the encodings are the
+// translation's); Tollgate's `evaluate` reads and encodes the action itself. Load time (median
+// of a few loads), heap/external/RSS growth per loaded policy (copies kept alive, gc between),
+// module and package sizes. Writes bench/results/peers-latest.{json,md,svg}.
 
 import { repoRoot } from "./paths.js";
-import { statSync, mkdirSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, statSync, mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createRequire } from "node:module";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
-import * as vega from "vega";
-import { compile } from "vega-lite";
-import type { TopLevelSpec } from "vega-lite";
+import { parse as parseYaml } from "yaml";
 import { Policy } from "../src/index.js";
 import { ReferencePolicy } from "../test/reference/index.js";
-import { actionContext, translatePolicy } from "./cedar-translate.js";
-import { CEDAR_REQUEST, cedarWorkload, formatDisagreement, runOracle } from "./cedar-workload.js";
+import { actionContext, translatableSubset, translatePolicy } from "./cedar-translate.js";
+import { CEDAR_REQUEST, formatDisagreement, generateCedarSubsetPolicy, runOracle } from "./cedar-workload.js";
+import { casbinEnforcer, casbinSubset, translateCasbin } from "./casbin-translate.js";
+import { rulesEngine, rulesEngineSubset, runRulesEngine, translateRulesEngine, decisionFromRulesEngine, rulesEngineOrder } from "./rules-engine-translate.js";
+import { flatRequest, isRequestError } from "./peers-context.js";
+import { formatPeerDisagreement, generateCasbinSubsetPolicy, generateRulesEngineSubsetPolicy, runCasbinOracle, runRulesEngineOracle, type PeerOracleResult } from "./peers-workload.js";
+import { generateActions } from "./generate.js";
+import { runPythonPeers, type PythonResult, type PythonWorkload } from "./peers-python.js";
+import { ENGINES, writeReport, type EngineResult, type Memory, type Stats, type VariantInfo, type WorkloadResult } from "./peers-report.js";
 
 const ROOT = repoRoot();
 const log = (m: string) => process.stderr.write(`[peers] ${m}\n`);
 const gc = (globalThis as { gc?: () => void }).gc;
+const REPEATS = 3;
 
-interface Options { sizes: number[]; budgetMs: number; maxIterations: number; out: string }
+interface Options { sizes: number[]; budgetMs: number; maxIterations: number; oracleMs: number; examples: boolean; python: boolean; out: string }
 function parseOptions(argv: string[]): Options {
-  const o: Options = { sizes: [10, 100, 1000, 10000], budgetMs: 1500, maxIterations: 100_000, out: join(ROOT, "bench/results") };
+  const o: Options = { sizes: [10, 100, 1000, 10000], budgetMs: 1500, maxIterations: 100_000, oracleMs: 15_000, examples: true, python: true, out: join(ROOT, "bench/results") };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = argv[i + 1];
     if (a === "--sizes" && v) { o.sizes = v.split(",").map(Number); i++; }
     else if (a === "--budget" && v) { o.budgetMs = Number(v); i++; }
+    else if (a === "--oracle-ms" && v) { o.oracleMs = Number(v); i++; }
     else if (a === "--out" && v) { o.out = resolve(v); i++; }
-    else if (a === "--quick") { o.budgetMs = 300; o.maxIterations = 20_000; }
+    else if (a === "--no-examples") o.examples = false;
+    else if (a === "--no-python") o.python = false;
+    else if (a === "--quick") { o.budgetMs = 300; o.maxIterations = 20_000; o.oracleMs = 3000; }
     else { process.stderr.write(`unknown argument ${a}\n`); process.exit(2); }
   }
   return o;
@@ -57,9 +76,7 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Measurement
 
-interface Stats { p50: number; p99: number; p999: number; max: number; mean: number; samples: number; decisionsPerSec: number }
-
-function stats(a: Float64Array, wallNs: number, decisionsPerSample = 1): Stats {
+function stats(a: Float64Array, wallNs: number, decisionsPerSample = 1): Omit<Stats, "repeats"> {
   const s = a.slice().sort();
   const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
   let sum = 0;
@@ -77,196 +94,351 @@ function timerNs(): number {
 }
 let TIMER = 0;
 let sink = 0;
+const now = () => process.hrtime.bigint();
 
-/** Times every call of `call(i)` after a warm-up; as many calls as fit in the budget (≥ 10, ≤ max). */
+function pooled(rounds: { samples: Float64Array; wallNs: number }[], decisionsPerSample = 1): Stats {
+  const all = new Float64Array(rounds.reduce((n, r) => n + r.samples.length, 0));
+  let off = 0;
+  for (const r of rounds) { all.set(r.samples, off); off += r.samples.length; }
+  const wall = rounds.reduce((n, r) => n + r.wallNs, 0);
+  const repeats = rounds.map((r) => { const s = stats(r.samples, r.wallNs, decisionsPerSample); return { p50: s.p50, p99: s.p99, decisionsPerSec: s.decisionsPerSec }; });
+  return { ...stats(all, wall, decisionsPerSample), repeats };
+}
+
+/** Times every call of `call(i)` after a warm-up, in REPEATS rounds sharing the budget. */
 function measure(call: (i: number) => void, budgetMs: number, maxIterations: number): Stats {
-  const w0 = process.hrtime.bigint();
+  const w0 = now();
   let w = 0;
-  while (w < 2 || (w < 5000 && Number(process.hrtime.bigint() - w0) < Math.min(300, budgetMs / 4) * 1e6)) call(w++);
-  const est = Number(process.hrtime.bigint() - w0) / w;
-  const n = Math.max(10, Math.min(maxIterations, Math.floor((budgetMs * 1e6) / est)));
-  gc?.();
-  const a = new Float64Array(n);
-  const start = process.hrtime.bigint();
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    call(i);
-    a[i] = Math.max(0, Number(process.hrtime.bigint() - t0) - TIMER);
+  while (w < 1 || (w < 2 && Number(now() - w0) < 2e8) || (w < 5000 && Number(now() - w0) < Math.min(300, budgetMs / 4) * 1e6)) call(w++);
+  const est = Number(now() - w0) / w;
+  // Calls slower than 200 ms (Cedar's stateless path, json-rules-engine at 10,000 rules): 2 per repeat, 1 above 1 s.
+  const per = Math.max(est > 1e9 ? 1 : est > 2e8 ? 2 : 4, Math.min(Math.floor(maxIterations / REPEATS), Math.floor((budgetMs * 1e6) / REPEATS / est)));
+  const rounds: { samples: Float64Array; wallNs: number }[] = [];
+  let i = 0;
+  for (let r = 0; r < REPEATS; r++) {
+    gc?.();
+    const a = new Float64Array(per);
+    const start = now();
+    for (let k = 0; k < per; k++, i++) {
+      const t0 = now();
+      call(i);
+      a[k] = Math.max(0, Number(now() - t0) - TIMER);
+    }
+    rounds.push({ samples: a, wallNs: Number(now() - start) });
   }
-  return stats(a, Number(process.hrtime.bigint() - start));
+  return pooled(rounds);
+}
+
+async function measureAsync(call: (i: number) => Promise<void>, budgetMs: number, maxIterations: number): Promise<Stats> {
+  const w0 = now();
+  let w = 0;
+  while (w < 1 || (w < 2 && Number(now() - w0) < 2e8) || (w < 2000 && Number(now() - w0) < Math.min(300, budgetMs / 4) * 1e6)) await call(w++);
+  const est = Number(now() - w0) / w;
+  const per = Math.max(est > 1e9 ? 1 : est > 2e8 ? 2 : 4, Math.min(Math.floor(maxIterations / REPEATS), Math.floor((budgetMs * 1e6) / REPEATS / est)));
+  const rounds: { samples: Float64Array; wallNs: number }[] = [];
+  let i = 0;
+  for (let r = 0; r < REPEATS; r++) {
+    gc?.();
+    const a = new Float64Array(per);
+    const start = now();
+    for (let k = 0; k < per; k++, i++) {
+      const t0 = now();
+      await call(i);
+      a[k] = Math.max(0, Number(now() - t0) - TIMER);
+    }
+    rounds.push({ samples: a, wallNs: Number(now() - start) });
+  }
+  return pooled(rounds);
+}
+
+/** evaluateBatch of all the actions, per decision (batch time / batch size), in REPEATS rounds. */
+function measureBatch(policy: Policy, actions: unknown[], budgetMs: number): Stats {
+  sink += policy.evaluateBatch(actions).length;
+  const rounds: { samples: Float64Array; wallNs: number }[] = [];
+  for (let r = 0; r < REPEATS; r++) {
+    gc?.();
+    const samples: number[] = [];
+    const start = now();
+    for (let k = 0; k < 1000 && (k < 4 || Number(now() - start) < (budgetMs / REPEATS) * 1e6); k++) {
+      const s = now();
+      sink += policy.evaluateBatch(actions).length;
+      samples.push(Number(now() - s) / actions.length);
+    }
+    rounds.push({ samples: Float64Array.from(samples), wallNs: Number(now() - start) });
+  }
+  return pooled(rounds, actions.length);
 }
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
-const msOf = (f: () => void) => { const t0 = process.hrtime.bigint(); f(); return Number(process.hrtime.bigint() - t0) / 1e6; };
+const msOf = (f: () => void) => { const t0 = now(); f(); return Number(now() - t0) / 1e6; };
+async function msOfAsync(f: () => Promise<void>): Promise<number> { const t0 = now(); await f(); return Number(now() - t0) / 1e6; }
 
-interface Memory { heapBytes: number; externalBytes: number; rssBytes: number; copies: number }
 /** Growth of heapUsed, external (incl. wasm memories) and RSS per loaded copy, objects kept alive. */
-function memoryPerLoad(load: () => unknown, copies: number): Memory {
+async function memoryPerLoad(load: () => unknown, copies: number, times: number[] = []): Promise<Memory> {
   gc?.(); gc?.();
   const m0 = process.memoryUsage();
   const keep: unknown[] = [];
-  for (let i = 0; i < copies; i++) keep.push(load());
+  for (let i = 0; i < copies; i++) {
+    const t0 = now();
+    keep.push(await load());
+    times.push(Number(now() - t0) / 1e6); // the copies' load times count as load samples too
+  }
   gc?.(); gc?.();
   const m1 = process.memoryUsage();
   sink += keep.length;
   return { heapBytes: (m1.heapUsed - m0.heapUsed) / copies, externalBytes: (m1.external - m0.external) / copies, rssBytes: (m1.rss - m0.rss) / copies, copies };
 }
 
-// ---------------------------------------------------------------------------------------------
+/** Runs an oracle on chunks of actions until all are checked or the time cap is reached (at least `min`). */
+async function cappedOracle(actions: unknown[], run: (chunk: unknown[]) => Promise<PeerOracleResult> | PeerOracleResult, capMs: number, min = 20): Promise<{ result: PeerOracleResult; covered: number }> {
+  const result: PeerOracleResult = { checked: 0, excluded: [], disagreements: [] };
+  const t0 = now();
+  let i = 0;
+  while (i < actions.length && (i < min || Number(now() - t0) < capMs * 1e6)) {
+    const chunk = actions.slice(i, i + 10);
+    const r = await run(chunk);
+    result.checked += r.checked;
+    result.excluded.push(...r.excluded);
+    result.disagreements.push(...r.disagreements);
+    i += chunk.length;
+  }
+  return { result, covered: i };
+}
 
-interface EngineResult { engine: string; loadMs: number | null; memory: Memory | null; latencyNs: Stats; note?: string }
-interface SizeResult { rules: number; generatedRules: number; skippedRules: number; actions: number; oracle: { checked: number; excluded: number; disagreements: number }; cedarPolicyChars: number; engines: EngineResult[] }
+// ---------------------------------------------------------------------------------------------
+// Workloads
+
+type Manifest = Record<string, unknown>;
+interface Variant { manifest: Manifest; actions: Record<string, unknown>[]; generatedRules?: number; skippedRules: number }
+interface Workload { name: string; kind: "generated" | "example"; size: number; cedar: Variant; casbin: Variant; jre: Variant }
+
+function countRules(items: unknown[]): number {
+  let n = 0;
+  for (const it of items as Record<string, unknown>[]) n += "group" in it ? countRules(it.rules as unknown[]) : 1;
+  return n;
+}
+
+function generatedWorkload(n: number): Workload {
+  const c = generateCedarSubsetPolicy(n, 1);
+  const k = generateCasbinSubsetPolicy(n, 1);
+  const j = generateRulesEngineSubsetPolicy(n, 1);
+  const v = (s: { manifest: Manifest; skipped: unknown[]; generated: number }): Variant => ({ manifest: s.manifest, actions: generateActions(s.manifest, 1000, 1), generatedRules: s.generated, skippedRules: s.skipped.length });
+  return { name: `generated-${n}`, kind: "generated", size: n, cedar: v(c), casbin: v(k), jre: v(j) };
+}
+
+function exampleWorkloads(): Workload[] {
+  const dir = join(ROOT, "examples");
+  const sample: Record<string, unknown>[] = [];
+  for (const line of readFileSync(join(dir, "actions.jsonl"), "utf8").split("\n")) {
+    try { const a = JSON.parse(line) as unknown; if (a && typeof a === "object" && !Array.isArray(a)) sample.push(a as Record<string, unknown>); } catch { /* the file ends with a deliberately bad line */ }
+  }
+  const out: Workload[] = [];
+  for (const f of readdirSync(dir).filter((x) => x.endsWith(".yaml")).sort()) {
+    const full = parseYaml(readFileSync(join(dir, f), "utf8")) as Manifest;
+    if (!full || full.tollgate === undefined || !Array.isArray(full.rules)) continue; // not a policy (e.g. tokens.yaml)
+    delete full.tests;
+    const actions = [...sample, ...generateActions(full, 1000 - sample.length, 1)];
+    const v = (s: { manifest: Manifest; skipped: unknown[] }): Variant => ({ manifest: s.manifest, actions, skippedRules: s.skipped.length });
+    out.push({ name: `example ${f.replace(/\.yaml$/, "")}`, kind: "example", size: countRules(full.rules as unknown[]), cedar: v(translatableSubset(full)), casbin: v(casbinSubset(full)), jre: v(rulesEngineSubset(full)) });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One workload
 
 let psetN = 0;
 
-function runSize(n: number, o: Options): SizeResult {
-  log(`${n} rules: generating the Cedar-subset workload`);
-  const { subset, actions } = cedarWorkload(n, 1, 1000);
-  const manifest = subset.manifest;
-  const tr = translatePolicy(manifest);
-  const policy = Policy.fromObject(manifest);
-
-  // The oracle, on every action, before any timing.
-  const oracle = runOracle(manifest, actions, policy);
-  log(`${n} rules: oracle checked ${oracle.checked}, excluded ${oracle.excluded.length}, disagreements ${oracle.disagreements.length}`);
-  for (const d of oracle.disagreements.slice(0, 10)) process.stderr.write(`${formatDisagreement(d, tr)}\n`);
-  if (oracle.disagreements.length > 0) process.exitCode = 1;
-
-  const usable = actions.filter((a) => !("error" in actionContext(a, tr.paths)));
-  const contexts = usable.map((a) => actionContext(a, tr.paths) as Record<string, unknown>);
-  const A = usable.length;
+async function runWorkload(w: Workload, o: Options, python: PythonWorkload[]): Promise<WorkloadResult> {
+  const big = w.kind === "generated" && w.size >= 10000;
+  const copies = big ? 2 : w.size >= 1000 && w.kind === "generated" ? 4 : 10;
+  const loads = big ? 1 : 5; // plus the memory copies' loads
   const budget = o.budgetMs;
   const engines: EngineResult[] = [];
-  const copies = n >= 10000 ? 2 : n >= 1000 ? 4 : 10;
-  const loads = n >= 10000 ? 3 : 7;
+  const variants: VariantInfo[] = [];
+  const push = (e: Omit<EngineResult, "workload">) => { engines.push({ workload: w.name, ...e }); const s = e.latencyNs; log(`  ${e.engine}: p50 ${(s.p50 / 1000).toFixed(2)} µs, p99 ${(s.p99 / 1000).toFixed(2)} µs, ${Math.round(s.decisionsPerSec)}/s`); };
 
-  // Tollgate
-  const tgLoad = median(Array.from({ length: loads }, () => msOf(() => { sink += Policy.fromObject(manifest).name.length; })));
-  const tgMem = memoryPerLoad(() => Policy.fromObject(manifest), copies);
-  log(`${n} rules: Tollgate evaluate`);
-  engines.push({ engine: "Tollgate evaluate", loadMs: tgLoad, memory: tgMem, latencyNs: measure((i) => { sink += policy.evaluate(usable[i % A]).rule?.length ?? 0; }, budget, o.maxIterations) });
+  // ---- cedar variant: Tollgate, Cedar, reference, Python
   {
-    const samples: number[] = [];
-    const t0 = process.hrtime.bigint();
-    let total = 0;
-    for (let k = 0; k < 1000 && (k < 10 || Number(process.hrtime.bigint() - t0) < budget * 1e6); k++) {
-      const s = process.hrtime.bigint();
-      sink += policy.evaluateBatch(usable).length;
-      const d = Number(process.hrtime.bigint() - s);
-      samples.push(d / A);
-      total += d;
-    }
-    const st = stats(Float64Array.from(samples), total, A);
-    engines.push({ engine: "Tollgate evaluateBatch", loadMs: tgLoad, memory: tgMem, latencyNs: st, note: "per decision = batch time / batch size (amortised)" });
+    const { manifest, actions } = w.cedar;
+    const rules = countRules(manifest.rules as unknown[]);
+    log(`${w.name}, Cedar subset (${rules} rules)`);
+    const tr = translatePolicy(manifest);
+    const policy = Policy.fromObject(manifest);
+    const id = `bench-${w.name}-${psetN++}`;
+    const parsed = cedar.preparsePolicySet(id, { staticPolicies: tr.policies });
+    if (parsed.type !== "success") throw new Error(`Cedar rejects the translation of ${w.name}: ${JSON.stringify(parsed.errors)}`);
+    const encodable = actions.filter((a) => !("error" in actionContext(a, tr.paths)));
+    const { result: oracle, covered } = await cappedOracle(encodable, (chunk) => {
+      const r = runOracle(manifest, chunk, policy, { preparsedId: id });
+      return { checked: r.checked, excluded: r.excluded, disagreements: r.disagreements as never[] };
+    }, o.oracleMs);
+    log(`  Cedar oracle: checked ${oracle.checked}, disagreements ${oracle.disagreements.length}`);
+    for (const d of oracle.disagreements.slice(0, 10)) process.stderr.write(`${formatDisagreement(d as never, tr)}\n`);
+    if (oracle.disagreements.length > 0) process.exitCode = 1;
+    const all = encodable; // Tollgate and the reference: every action
+    const checked = encodable.slice(0, covered); // Cedar: only the checked actions
+    const contexts = checked.map((a) => actionContext(a, tr.paths) as Record<string, unknown>);
+    variants.push({ variant: "cedar", rules, generatedRules: w.cedar.generatedRules, skippedRules: w.cedar.skippedRules, actions: all.length, oracle: { peer: "Cedar", checked: oracle.checked, excluded: actions.length - encodable.length, disagreements: oracle.disagreements.length } });
+
+    const A = all.length;
+    const tgTimes = Array.from({ length: loads }, () => msOf(() => { sink += Policy.fromObject(manifest).name.length; }));
+    const tgMem = await memoryPerLoad(() => Policy.fromObject(manifest), copies, tgTimes);
+    const tgLoad = median(tgTimes);
+    push({ engine: ENGINES.tgEval, variant: "cedar", rules, loadMs: tgLoad, memory: tgMem, latencyNs: measure((i) => { sink += policy.evaluate(all[i % A]).rule?.length ?? 0; }, budget, o.maxIterations) });
+    push({ engine: ENGINES.tgBatch, variant: "cedar", rules, loadMs: tgLoad, memory: tgMem, latencyNs: measureBatch(policy, all, budget), note: "per decision = batch time / batch size (amortised)" });
+
+    const C = contexts.length;
+    const policies = { staticPolicies: tr.policies };
+    const parseMs = median(Array.from({ length: big ? 1 : 3 }, () => msOf(() => { sink += cedar.checkParsePolicySet(policies).type.length; })));
+    push({
+      engine: ENGINES.cedarStateless, variant: "cedar", rules, loadMs: null, memory: null,
+      latencyNs: measure((i) => { sink += cedar.isAuthorized({ ...CEDAR_REQUEST, context: contexts[i % C] as never, policies, entities: [] }).type.length; }, budget, o.maxIterations),
+      note: `checkParsePolicySet alone: ${parseMs.toFixed(2)} ms`,
+    });
+    const cTimes = Array.from({ length: loads }, () => msOf(() => { sink += cedar.preparsePolicySet(`load-${psetN++}`, policies).type.length; }));
+    const cMem = await memoryPerLoad(() => cedar.preparsePolicySet(`mem-${psetN++}`, policies), copies, cTimes);
+    const cLoad = median(cTimes);
+    push({
+      engine: ENGINES.cedarPreparsed, variant: "cedar", rules, loadMs: cLoad, memory: cMem,
+      latencyNs: measure((i) => { sink += cedar.statefulIsAuthorized({ ...CEDAR_REQUEST, context: contexts[i % C] as never, preparsedPolicySetId: id, entities: [] }).type.length; }, budget, o.maxIterations),
+      note: `contexts built beforehand; ${C} checked actions`,
+    });
+
+    const rTimes = Array.from({ length: loads }, () => msOf(() => { sink += new ReferencePolicy(manifest).rules.length; }));
+    const rMem = await memoryPerLoad(() => new ReferencePolicy(manifest), copies, rTimes);
+    const rLoad = median(rTimes);
+    const ref = new ReferencePolicy(manifest);
+    push({ engine: ENGINES.reference, variant: "cedar", rules, loadMs: rLoad, memory: rMem, latencyNs: measure((i) => { sink += ref.evaluate(all[i % A]).rule?.length ?? 0; }, budget, o.maxIterations) });
+
+    python.push({ workload: w.name, variant: "cedar", rules: w.kind === "generated" ? w.size : rules, manifest, actions: all, expected: policy.evaluateBatch(all).map((d) => [d.decision, d.rule] as [string, string | null]) });
   }
 
-  // Cedar, stateless: parses the policy set on every call.
-  const policies = { staticPolicies: tr.policies };
-  log(`${n} rules: Cedar isAuthorized (parse per call)`);
-  const parseMs = median(Array.from({ length: Math.min(loads, 3) }, () => msOf(() => { sink += cedar.checkParsePolicySet(policies).type.length; })));
-  engines.push({
-    engine: "Cedar isAuthorized (parses every call)", loadMs: null, memory: null,
-    latencyNs: measure((i) => { sink += cedar.isAuthorized({ ...CEDAR_REQUEST, context: contexts[i % A] as never, policies, entities: [] }).type.length; }, budget, o.maxIterations),
-    note: `checkParsePolicySet alone: ${parseMs.toFixed(2)} ms`,
-  });
+  // ---- casbin variant
+  {
+    const { manifest, actions } = w.casbin;
+    const rules = countRules(manifest.rules as unknown[]);
+    log(`${w.name}, casbin subset (${rules} rules)`);
+    const tr = translateCasbin(manifest);
+    const policy = Policy.fromObject(manifest);
+    const tgLoad = median(Array.from({ length: big ? 1 : 3 }, () => msOf(() => { sink += Policy.fromObject(manifest).name.length; })));
+    const enforcer = await casbinEnforcer(tr);
+    const encodable = actions.filter((a) => !isRequestError(flatRequest(a, tr.paths)));
+    const { result: oracle, covered } = await cappedOracle(encodable, (chunk) => runCasbinOracle(manifest, chunk, policy, { tr, enforcer }), o.oracleMs);
+    log(`  casbin oracle: checked ${oracle.checked}, disagreements ${oracle.disagreements.length}`);
+    const lines = Object.fromEntries(tr.ids.map((id, i) => [id, tr.lines[i]![0]]));
+    for (const d of oracle.disagreements.slice(0, 10)) process.stderr.write(`${formatPeerDisagreement(d, lines)}\n`);
+    if (oracle.disagreements.length > 0) process.exitCode = 1;
+    variants.push({ variant: "casbin", rules, generatedRules: w.casbin.generatedRules, skippedRules: w.casbin.skippedRules, actions: encodable.length, oracle: { peer: "casbin", checked: oracle.checked, excluded: actions.length - encodable.length, disagreements: oracle.disagreements.length } });
+    const A = encodable.length;
+    push({ engine: ENGINES.tgEvalCasbin, variant: "casbin", rules, loadMs: tgLoad, memory: null, latencyNs: measure((i) => { sink += policy.evaluate(encodable[i % A]).rule?.length ?? 0; }, budget, o.maxIterations) });
+    const reqs = encodable.slice(0, covered).map((a) => flatRequest(a, tr.paths) as Record<string, unknown>);
+    const R = reqs.length;
+    const kLoads: number[] = [];
+    for (let i = 0; i < loads; i++) kLoads.push(await msOfAsync(async () => { sink += (await casbinEnforcer(tr)) ? 1 : 0; }));
+    // casbin compiles each matcher on first use: the memory figure is of an enforcer that has decided 20 requests.
+    const kMem = await memoryPerLoad(async () => { const e = await casbinEnforcer(tr); for (const r of reqs.slice(0, 20)) sink += e.enforceSync(r) ? 1 : 0; return e; }, copies);
+    push({ engine: ENGINES.casbin, variant: "casbin", rules, loadMs: median(kLoads), memory: kMem, latencyNs: measure((i) => { sink += enforcer.enforceSync(reqs[i % R]) ? 1 : 0; }, budget, o.maxIterations), note: `requests built beforehand; matchers compile lazily (warm-up); ${R} checked actions` });
+  }
 
-  // Cedar, pre-parsed.
-  log(`${n} rules: Cedar preparsePolicySet + statefulIsAuthorized`);
-  const cLoad = median(Array.from({ length: loads }, () => msOf(() => { sink += cedar.preparsePolicySet(`load-${n}`, policies).type.length; })));
-  const cMem = memoryPerLoad(() => cedar.preparsePolicySet(`mem-${n}-${psetN++}`, policies), copies);
-  const id = `bench-${n}`;
-  cedar.preparsePolicySet(id, policies);
-  engines.push({
-    engine: "Cedar preparsed statefulIsAuthorized", loadMs: cLoad, memory: cMem,
-    latencyNs: measure((i) => { sink += cedar.statefulIsAuthorized({ ...CEDAR_REQUEST, context: contexts[i % A] as never, preparsedPolicySetId: id, entities: [] }).type.length; }, budget, o.maxIterations),
-    note: "contexts built beforehand",
-  });
-
-  // Reference interpreter.
-  log(`${n} rules: reference interpreter`);
-  const rLoad = median(Array.from({ length: loads }, () => msOf(() => { sink += new ReferencePolicy(manifest).rules.length; })));
-  const rMem = memoryPerLoad(() => new ReferencePolicy(manifest), copies);
-  const ref = new ReferencePolicy(manifest);
-  engines.push({ engine: "reference interpreter (TypeScript)", loadMs: rLoad, memory: rMem, latencyNs: measure((i) => { sink += ref.evaluate(usable[i % A]).rule?.length ?? 0; }, budget, o.maxIterations) });
-
-  return {
-    rules: n, generatedRules: subset.generated, skippedRules: subset.skipped.length, actions: A,
-    oracle: { checked: oracle.checked, excluded: oracle.excluded.length, disagreements: oracle.disagreements.length },
-    cedarPolicyChars: tr.text.length, engines,
-  };
+  // ---- json-rules-engine variant
+  {
+    const { manifest, actions } = w.jre;
+    const rules = countRules(manifest.rules as unknown[]);
+    log(`${w.name}, json-rules-engine subset (${rules} rules)`);
+    const tr = translateRulesEngine(manifest);
+    const policy = Policy.fromObject(manifest);
+    const tgLoad = median(Array.from({ length: big ? 1 : 3 }, () => msOf(() => { sink += Policy.fromObject(manifest).name.length; })));
+    const engine = rulesEngine(tr);
+    const order = rulesEngineOrder(tr);
+    const encodable = actions.filter((a) => !isRequestError(flatRequest(a, tr.paths)));
+    const { result: oracle, covered } = await cappedOracle(encodable, (chunk) => runRulesEngineOracle(manifest, chunk, policy, { tr, engine }), o.oracleMs);
+    log(`  json-rules-engine oracle: checked ${oracle.checked}, disagreements ${oracle.disagreements.length}`);
+    const byId = Object.fromEntries(tr.rules.map((r) => [String(r.name), JSON.stringify(r.conditions)]));
+    for (const d of oracle.disagreements.slice(0, 10)) process.stderr.write(`${formatPeerDisagreement(d, byId)}\n`);
+    if (oracle.disagreements.length > 0) process.exitCode = 1;
+    variants.push({ variant: "json-rules-engine", rules, generatedRules: w.jre.generatedRules, skippedRules: w.jre.skippedRules, actions: encodable.length, oracle: { peer: "json-rules-engine", checked: oracle.checked, excluded: actions.length - encodable.length, disagreements: oracle.disagreements.length } });
+    const A = encodable.length;
+    push({ engine: ENGINES.tgEvalJre, variant: "json-rules-engine", rules, loadMs: tgLoad, memory: null, latencyNs: measure((i) => { sink += policy.evaluate(encodable[i % A]).rule?.length ?? 0; }, budget, o.maxIterations) });
+    const reqs = encodable.slice(0, covered).map((a) => flatRequest(a, tr.paths) as Record<string, unknown>);
+    const R = reqs.length;
+    const jTimes = Array.from({ length: loads }, () => msOf(() => { sink += rulesEngine(tr) ? 1 : 0; }));
+    const jMem = await memoryPerLoad(() => rulesEngine(tr), copies, jTimes);
+    const jLoad = median(jTimes);
+    push({
+      engine: ENGINES.jre, variant: "json-rules-engine", rules, loadMs: jLoad, memory: jMem,
+      latencyNs: await measureAsync(async (i) => { sink += decisionFromRulesEngine(await runRulesEngine(engine, reqs[i % R]!), tr, order).decision.length; }, budget, o.maxIterations),
+      note: `facts built beforehand; one Promise per decision; ${R} checked actions`,
+    });
+  }
+  return { workload: w.name, kind: w.kind, size: w.size, variants, engines };
 }
 
 // ---------------------------------------------------------------------------------------------
-// Output
 
-const fmtNs = (ns: number) => (ns >= 1e6 ? `${(ns / 1e6).toFixed(2)} ms` : ns >= 1e3 ? `${(ns / 1e3).toFixed(2)} µs` : `${ns.toFixed(0)} ns`);
-const fmtB = (b: number) => (Math.abs(b) >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : `${(b / 1024).toFixed(0)} KiB`);
-
-function markdown(results: SizeResult[], meta: Record<string, unknown>): string {
-  const lines = [
-    "# Peer benchmark (bench/peers.bench.ts)",
-    "",
-    `Node ${process.version}, ${os.cpus()[0]?.model ?? "?"}, ${os.cpus().length} CPUs; ${String(meta.date)}. Policies: generated, restricted to the Cedar-translatable subset (bench/cedar-workload.ts). Latency per decision; decisions/s from the timed loop's wall time.`,
-    "",
-    `Module sizes: tollgate.wasm ${fmtB(meta.tollgateWasmBytes as number)}, cedar_wasm_bg.wasm ${fmtB(meta.cedarWasmBytes as number)}.`,
-    "",
-    "| rules | engine | p50 | p99 | p99.9 | max | decisions/s | load | heap / external / RSS per loaded policy |",
-    "|---:|---|---:|---:|---:|---:|---:|---:|---|",
-  ];
-  for (const r of results) {
-    for (const e of r.engines) {
-      const m = e.memory ? `${fmtB(e.memory.heapBytes)} / ${fmtB(e.memory.externalBytes)} / ${fmtB(e.memory.rssBytes)}` : "";
-      lines.push(`| ${r.rules} | ${e.engine} | ${fmtNs(e.latencyNs.p50)} | ${fmtNs(e.latencyNs.p99)} | ${fmtNs(e.latencyNs.p999)} | ${fmtNs(e.latencyNs.max)} | ${Math.round(e.latencyNs.decisionsPerSec).toLocaleString("en-US")} | ${e.loadMs === null ? "" : `${e.loadMs.toFixed(2)} ms`} | ${m} |`);
-    }
+function packageBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) { if (e.name !== "node_modules") n += packageBytes(p); }
+    else n += statSync(p).size;
   }
-  lines.push("", "| rules | oracle: actions checked | excluded | disagreements | generated rules (skipped as untranslatable) | Cedar text |", "|---:|---:|---:|---:|---|---:|");
-  for (const r of results) lines.push(`| ${r.rules} | ${r.oracle.checked} | ${r.oracle.excluded} | ${r.oracle.disagreements} | ${r.generatedRules} (${r.skippedRules}) | ${fmtB(r.cedarPolicyChars)} |`);
-  return lines.join("\n") + "\n";
+  return n;
 }
 
-async function chart(results: SizeResult[], out: string): Promise<void> {
-  const values = results.flatMap((r) => r.engines.flatMap((e) => [
-    { rules: r.rules, engine: e.engine, percentile: "p50", us: Math.max(e.latencyNs.p50, 1) / 1000 },
-    { rules: r.rules, engine: e.engine, percentile: "p99", us: Math.max(e.latencyNs.p99, 1) / 1000 },
-  ]));
-  const spec: TopLevelSpec = {
-    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-    title: "Tollgate and peers: latency per decision (µs, log scale) by policy size",
-    data: { values },
-    facet: { column: { field: "percentile", type: "ordinal", sort: ["p50", "p99"], title: null } },
-    spec: {
-      width: 260, height: 260, mark: { type: "line", point: true },
-      encoding: {
-        x: { field: "rules", type: "ordinal", title: "rules in the policy" },
-        y: { field: "us", type: "quantitative", scale: { type: "log" }, title: "µs per decision" },
-        color: { field: "engine", type: "nominal", title: null },
-      },
-    },
-    config: { legend: { orient: "bottom", columns: 2, labelLimit: 400 } },
-  };
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  writeFileSync(out, await view.toSVG());
+function mergePython(results: WorkloadResult[], py: PythonResult): void {
+  for (const row of py.workloads) {
+    const w = results.find((r) => r.workload === row.workload);
+    if (!w) continue;
+    const memory = { heapBytes: row.memory.heapBytes, externalBytes: Number.NaN, rssBytes: row.memory.rssBytes, copies: row.memory.copies };
+    const rules = w.variants.find((v) => v.variant === "cedar")!.rules;
+    w.engines.push({ workload: w.workload, engine: ENGINES.pyEval, variant: "cedar", rules, loadMs: row.loadMs, memory, latencyNs: row.evaluate, note: `Python ${py.python}, wasmtime ${py.wasmtime}; heap = tracemalloc` });
+    w.engines.push({ workload: w.workload, engine: ENGINES.pyBatch, variant: "cedar", rules, loadMs: row.loadMs, memory, latencyNs: row.evaluateBatch, note: "per decision = batch time / batch size (amortised)" });
+    w.variants.find((v) => v.variant === "cedar")!.python = { checked: row.checked, mismatches: row.mismatches };
+    if (row.mismatches > 0) {
+      process.exitCode = 1;
+      log(`PYTHON DISAGREES WITH NODE on ${row.mismatches} actions of ${row.workload}: ${JSON.stringify(row.firstMismatches)}`);
+    }
+  }
 }
 
 async function main(): Promise<void> {
   const o = parseOptions(process.argv.slice(2));
   if (!gc) log("run with node --expose-gc for the memory figures (they are noisy without it)");
+  const started = Date.now();
   TIMER = timerNs();
   const require = createRequire(import.meta.url);
   const cedarWasm = join(dirname(require.resolve("@cedar-policy/cedar-wasm/nodejs")), "cedar_wasm_bg.wasm");
-  const meta = { date: new Date().toISOString(), node: process.version, cedar: cedar.getCedarVersion(), timerNs: TIMER, budgetMs: o.budgetMs, tollgateWasmBytes: statSync(join(ROOT, "build/tollgate.wasm")).size, cedarWasmBytes: statSync(cedarWasm).size };
-  const results: SizeResult[] = [];
-  for (const n of o.sizes) results.push(runSize(n, o));
+  const pkg = (name: string) => JSON.parse(readFileSync(join(ROOT, "node_modules", name, "package.json"), "utf8")) as { version: string };
+  const meta: Record<string, unknown> = {
+    date: new Date().toISOString(), node: process.version, platform: `${os.type()} ${os.release()} ${os.arch()}`, cpu: os.cpus()[0]?.model ?? "?", cpus: os.cpus().length, totalMemBytes: os.totalmem(),
+    versions: { tollgate: (JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { version: string }).version, cedar: cedar.getCedarVersion(), cedarWasm: pkg("@cedar-policy/cedar-wasm").version, casbin: pkg("casbin").version, jsonRulesEngine: pkg("json-rules-engine").version },
+    timerNs: TIMER, budgetMs: o.budgetMs, repeats: REPEATS, oracleMs: o.oracleMs,
+    sizes: { tollgateWasmBytes: statSync(join(ROOT, "build/tollgate.wasm")).size, cedarWasmBytes: statSync(cedarWasm).size, casbinPackageBytes: packageBytes(join(ROOT, "node_modules/casbin")), jsonRulesEnginePackageBytes: packageBytes(join(ROOT, "node_modules/json-rules-engine")) },
+  };
+  const results: WorkloadResult[] = [];
+  const python: PythonWorkload[] = [];
+  const workloads: (() => Workload)[] = [];
+  if (o.examples) for (const w of exampleWorkloads()) workloads.push(() => w);
+  for (const n of o.sizes) workloads.push(() => generatedWorkload(n));
+  for (const make of workloads) {
+    const t0 = Date.now();
+    const w = make();
+    results.push(await runWorkload(w, o, python));
+    log(`${w.name}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  }
+  let py: PythonResult = { ok: false, note: "Python not requested (--no-python)", workloads: [] };
+  if (o.python) py = runPythonPeers(ROOT, python, o.budgetMs, log);
+  mergePython(results, py);
+  meta.python = py.ok ? { python: py.python, wasmtime: py.wasmtime } : { missing: py.note };
+  meta.elapsedSeconds = (Date.now() - started) / 1000;
   mkdirSync(o.out, { recursive: true });
-  writeFileSync(join(o.out, "peers-latest.json"), JSON.stringify({ meta, results }, null, 2) + "\n");
-  const md = markdown(results, meta);
-  writeFileSync(join(o.out, "peers-latest.md"), md);
-  await chart(results, join(o.out, "peers-latest.svg"));
+  const md = await writeReport(o.out, "peers-latest", meta, results);
   process.stdout.write(md);
-  log(`wrote ${join(o.out, "peers-latest.{json,md,svg}")}${process.exitCode ? " — ORACLE DISAGREEMENTS, exit 1" : ""} (sink ${sink % 10})`);
+  log(`wrote ${join(o.out, "peers-latest.{json,md,svg}")} in ${(meta.elapsedSeconds as number).toFixed(0)} s${process.exitCode ? " — DISAGREEMENTS, exit 1" : ""} (sink ${sink % 10})`);
 }
 
 main().catch((e) => { process.stderr.write(`${e instanceof Error ? e.stack : String(e)}\n`); process.exit(1); });

@@ -13,6 +13,13 @@ Targets (the issue): 100-rule policy, single ``evaluate`` p99 <= 20 us; batch >=
 decisions/s. Results are printed and written to ``bench/results/python-latest.{json,md}``.
 
 Usage: python bench/python_bench.py [--quick] [--no-write]
+
+Peers mode (run by ``npm run bench:peers``, bench/peers.bench.ts, in a separate process of the
+same run): ``python bench/python_bench.py --peers IN.json --peers-out OUT.json [--budget-ms N]``
+reads the workloads the Node program wrote (manifest, actions and Node's decisions for each),
+measures ``Policy.evaluate`` per call (p50 / p99 / p99.9 / max, three repeats),
+``evaluate_batch`` per decision, load time and memory per loaded policy, checks every decision
+against Node's, and writes the figures as JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import os
 import platform
 import random
@@ -193,11 +201,167 @@ def _cold_start(path: Path, action: Any, runs: int) -> Dict[str, Any]:
     return result
 
 
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _stats(samples: List[int], wall_ns: int, per_sample: int = 1) -> Dict[str, float]:
+    s = sorted(samples)
+    n = len(s)
+
+    def at(q: float) -> float:
+        return float(s[min(n - 1, max(0, math.ceil(q * n) - 1))])
+
+    return {
+        "p50": at(0.5),
+        "p99": at(0.99),
+        "p999": at(0.999),
+        "max": float(s[-1]),
+        "mean": sum(s) / n,
+        "samples": n,
+        "decisionsPerSec": n * per_sample * 1e9 / max(1, wall_ns),
+    }
+
+
+def _timed_repeats(call: Any, count: int, budget_ns: int, repeats: int = 3) -> Dict[str, Any]:
+    """Times every call (ns) after a warm-up, in `repeats` rounds sharing the budget."""
+    clock = time.perf_counter_ns
+    w0 = clock()
+    w = 0
+    while w < 2 or (w < 5000 and clock() - w0 < min(300_000_000, budget_ns // 4)):
+        call(w)
+        w += 1
+    est = (clock() - w0) / w
+    per = max(4, min(100_000 // repeats, int(budget_ns / repeats / max(est, 1))))
+    pooled: List[int] = []
+    wall = 0
+    rounds = []
+    i = 0
+    for _ in range(repeats):
+        gc.collect()
+        samples = [0] * per
+        start = clock()
+        for k in range(per):
+            t0 = clock()
+            call(i)
+            samples[k] = clock() - t0
+            i += 1
+        w_ns = clock() - start
+        wall += w_ns
+        rounds.append(_stats(samples, w_ns))
+        pooled += samples
+    out = _stats(pooled, wall)
+    out["repeats"] = [{"p50": r["p50"], "p99": r["p99"], "decisionsPerSec": r["decisionsPerSec"]} for r in rounds]
+    return out
+
+
+def _peers(args: Any) -> int:
+    data = json.loads(Path(args.peers).read_text())
+    budget_ns = int(args.budget_ms * 1e6)
+    out: Dict[str, Any] = {
+        "python": platform.python_version(),
+        "wasmtime": _wasmtime_version(),
+        "tollgate": tollgate.__version__,
+        "workloads": [],
+    }
+    for w in data["workloads"]:
+        manifest, actions, expected = w["manifest"], w["actions"], w["expected"]
+        loads = 2 if w["rules"] >= 10000 else 5
+        times = []
+        for _ in range(loads):
+            t0 = time.perf_counter_ns()
+            policy = Policy.from_object(manifest)
+            times.append((time.perf_counter_ns() - t0) / 1e6)
+        copies = 2 if w["rules"] >= 10000 else 4 if w["rules"] >= 1000 else 10
+        gc.collect()
+        import tracemalloc
+
+        rss0 = _rss_bytes()
+        tracemalloc.start()
+        keep = [Policy.from_object(manifest) for _ in range(copies)]
+        gc.collect()
+        heap = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        rss1 = _rss_bytes()
+        del keep
+        gc.collect()
+        decisions = policy.evaluate_batch(actions)
+        mismatches = []
+        for k, (d, e) in enumerate(zip(decisions, expected)):
+            if d.decision != e[0] or d.rule != e[1]:
+                mismatches.append({"index": k, "python": [d.decision, d.rule], "node": e})
+        n = len(actions)
+        single = _timed_repeats(lambda i: policy.evaluate(actions[i % n]), n, budget_ns)
+        batch_samples: List[float] = []
+        wall = 0
+        rounds = []
+        policy.evaluate_batch(actions)
+        for _ in range(3):
+            gc.collect()
+            r_samples = []
+            r0 = time.perf_counter_ns()
+            k = 0
+            while k < 3 or (k < 1000 and time.perf_counter_ns() - r0 < budget_ns / 3):
+                t0 = time.perf_counter_ns()
+                policy.evaluate_batch(actions)
+                r_samples.append((time.perf_counter_ns() - t0) / n)
+                k += 1
+            r_wall = time.perf_counter_ns() - r0
+            wall += r_wall
+            rounds.append({"p50": sorted(r_samples)[len(r_samples) // 2], "p99": max(r_samples), "decisionsPerSec": len(r_samples) * n * 1e9 / r_wall})
+            batch_samples += r_samples
+        bs = sorted(batch_samples)
+        m = len(bs)
+        batch = {
+            "p50": bs[m // 2],
+            "p99": bs[min(m - 1, int(0.99 * m))],
+            "p999": bs[min(m - 1, int(0.999 * m))],
+            "max": bs[-1],
+            "mean": sum(bs) / m,
+            "samples": m,
+            "decisionsPerSec": m * n * 1e9 / wall,
+            "repeats": rounds,
+        }
+        row = {
+            "workload": w["workload"],
+            "variant": w["variant"],
+            "rules": w["rules"],
+            "actions": n,
+            "loadMs": statistics.median(times),
+            "memory": {"heapBytes": heap / copies, "externalBytes": None, "rssBytes": (rss1 - rss0) / copies, "copies": copies},
+            "evaluate": single,
+            "evaluateBatch": batch,
+            "checked": len(expected),
+            "mismatches": len(mismatches),
+            "firstMismatches": mismatches[:5],
+        }
+        out["workloads"].append(row)
+        print(
+            f"[python] {w['workload']}: {w['rules']} rules, evaluate p50 {single['p50'] / 1000:.2f} us p99 {single['p99'] / 1000:.2f} us, "
+            f"batch {batch['decisionsPerSec']:,.0f}/s, load {row['loadMs']:.1f} ms, {len(mismatches)} mismatches",
+            file=sys.stderr,
+            flush=True,
+        )
+    Path(args.peers_out).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer calls and shorter runs")
     parser.add_argument("--no-write", action="store_true", help="do not write bench/results/python-latest.*")
+    parser.add_argument("--peers", help="workloads JSON written by bench/peers.bench.ts")
+    parser.add_argument("--peers-out", help="where to write the peers-mode figures (JSON)")
+    parser.add_argument("--budget-ms", type=float, default=1500.0, help="peers mode: time budget per measurement")
     args = parser.parse_args()
+    if args.peers:
+        return _peers(args)
     calls = 20_000 if args.quick else 100_000
     seconds = 0.5 if args.quick else 2.0
 

@@ -83,6 +83,9 @@ describe("Cedar translation", () => {
         const w = VALUES[(k++ * 7) % VALUES.length];
         actions.push({ tool: k % 3 === 0 ? "payments.refund" : "db.query", args: { [key]: v, amount: k % 2 ? w : 100 }, agent: { roles: VALUES[k % VALUES.length] } });
         actions.push({ args: { [key]: v } });
+        // Every other field harmless (no deny or escalate rule TRUE or UNKNOWN), so that the value decides.
+        actions.push({ tool: "db.query", args: { amount: 1, currency: "EUR", s: "zzz", path: "/srv/x.txt", [key]: v }, agent: { roles: ["admin"] } });
+        actions.push({ tool: "db.query", args: { amount: 1, currency: "EUR", s: "zzz", path: "/srv/x.txt", [key]: v } });
       }
     }
     // Actions with a number that cannot be encoded where a comparison reads it are excluded, not compared.

@@ -1,0 +1,126 @@
+// Workloads and oracles for casbin and json-rules-engine (bench/peers.bench.ts,
+// test/peers-oracle.test.ts): generated policies restricted to the rules a peer expresses, and
+// the check that the peer decides every action as Tollgate does.
+//   casbin: allow / not allow (its enforce is a boolean; deny and escalate are "not allowed").
+//   json-rules-engine: the decision and the deciding rule.
+
+import type { Enforcer } from "casbin";
+import type { Engine } from "json-rules-engine";
+import { Policy } from "../src/index.js";
+import { casbinEnforcer, casbinSubset, translateCasbin, type CasbinTranslation } from "./casbin-translate.js";
+import { countRules, renamed, truncate } from "./cedar-workload.js";
+import { generatePolicy } from "./generate.js";
+import { flatRequest, isRequestError, type SkippedRule } from "./peers-context.js";
+import { decisionFromRulesEngine, rulesEngine, rulesEngineOrder, rulesEngineSubset, runRulesEngine, translateRulesEngine, type RulesEngineTranslation } from "./rules-engine-translate.js";
+
+type Manifest = Record<string, unknown>;
+type SubsetFn = (m: Manifest) => { manifest: Manifest; skipped: SkippedRule[] };
+
+export interface PeerSubset {
+  manifest: Manifest;
+  skipped: SkippedRule[];
+  generated: number;
+}
+
+/**
+ * A generated policy (bench/generate.ts) restricted by `subset` to exactly `rules` rules (as
+ * generateCedarSubsetPolicy: generated bigger, cut to the first rules in document order, further
+ * seeds appended with suffixed ids when one 10,000-rule policy does not yield enough).
+ */
+export function generateSubsetPolicy(rules: number, seed: number, subset: SubsetFn, label: string): PeerSubset {
+  const skipped: SkippedRule[] = [];
+  const items: unknown[] = [];
+  let have = 0;
+  let generated = 0;
+  let first: Manifest | undefined;
+  for (let k = 0; have < rules && k < 12; k++) {
+    let size = Math.min(10000, Math.max(4, Math.ceil((rules - have) * 3)));
+    let sub: ReturnType<SubsetFn>;
+    let m: Manifest;
+    for (;;) {
+      m = generatePolicy(size, seed + k);
+      sub = subset(m);
+      if (countRules(sub.manifest.rules as unknown[]) >= rules - have || size === 10000) break;
+      size = Math.min(10000, Math.ceil(size * 1.5));
+    }
+    first ??= m;
+    generated += size;
+    skipped.push(...sub.skipped);
+    const got = sub.manifest.rules as unknown[];
+    const part = truncate(k === 0 ? got : renamed(got, `-s${k + 1}`), { left: rules - have });
+    have += countRules(part);
+    items.push(...part);
+  }
+  const manifest: Manifest = { ...first!, name: `${label}-subset-${rules}`, description: `bench/peers-workload.ts: generatePolicy restricted to the ${label}-translatable subset (rules=${rules}, seed=${seed})`, rules: items };
+  return { manifest, skipped, generated };
+}
+
+export const generateCasbinSubsetPolicy = (rules: number, seed = 1) => generateSubsetPolicy(rules, seed, casbinSubset, "casbin");
+export const generateRulesEngineSubsetPolicy = (rules: number, seed = 1) => generateSubsetPolicy(rules, seed, rulesEngineSubset, "json-rules-engine");
+
+// ---------------------------------------------------------------------------------------------
+// Oracles
+
+export interface PeerDisagreement {
+  peer: string;
+  policy: string;
+  action: unknown;
+  tollgate: { decision: string; rule: string | null };
+  peerAnswer: { decision: string; rule?: string | null };
+}
+
+export interface PeerOracleResult {
+  checked: number;
+  excluded: { action: unknown; reason: string }[];
+  disagreements: PeerDisagreement[];
+}
+
+function wholeOrThrow(name: string, skipped: SkippedRule[]): void {
+  if (skipped.length > 0) throw new Error(`policy ${name} does not translate whole: ${skipped.map((s) => `${s.id}: ${s.reason}`).join("; ")}`);
+}
+
+/** casbin on the translated policy: allowed iff Tollgate allows. Pass a casbin-subset manifest. */
+export async function runCasbinOracle(manifest: Manifest, actions: readonly unknown[], policy: Policy = Policy.fromObject(manifest), prepared?: { tr: CasbinTranslation; enforcer: Enforcer }): Promise<PeerOracleResult> {
+  const tr = prepared?.tr ?? translateCasbin(manifest);
+  wholeOrThrow(String(manifest.name), tr.skipped);
+  const enforcer = prepared?.enforcer ?? (await casbinEnforcer(tr));
+  const out: PeerOracleResult = { checked: 0, excluded: [], disagreements: [] };
+  for (const action of actions) {
+    const req = flatRequest(action, tr.paths);
+    if (isRequestError(req)) {
+      out.excluded.push({ action, reason: req.error });
+      continue;
+    }
+    const t = policy.evaluate(action);
+    const allowed = enforcer.enforceSync(req);
+    out.checked++;
+    if ((t.decision === "allow") !== allowed) out.disagreements.push({ peer: "casbin", policy: String(manifest.name), action, tollgate: { decision: t.decision, rule: t.rule }, peerAnswer: { decision: allowed ? "allow" : "not allowed" } });
+  }
+  return out;
+}
+
+/** json-rules-engine on the translated rules: same decision and deciding rule as Tollgate. */
+export async function runRulesEngineOracle(manifest: Manifest, actions: readonly unknown[], policy: Policy = Policy.fromObject(manifest), prepared?: { tr: RulesEngineTranslation; engine: Engine }): Promise<PeerOracleResult> {
+  const tr = prepared?.tr ?? translateRulesEngine(manifest);
+  wholeOrThrow(String(manifest.name), tr.skipped);
+  const engine = prepared?.engine ?? rulesEngine(tr);
+  const order = rulesEngineOrder(tr);
+  const out: PeerOracleResult = { checked: 0, excluded: [], disagreements: [] };
+  for (const action of actions) {
+    const req = flatRequest(action, tr.paths);
+    if (isRequestError(req)) {
+      out.excluded.push({ action, reason: req.error });
+      continue;
+    }
+    const t = policy.evaluate(action);
+    const p = decisionFromRulesEngine(await runRulesEngine(engine, req), tr, order);
+    out.checked++;
+    if (t.decision !== p.decision || t.rule !== p.rule) out.disagreements.push({ peer: "json-rules-engine", policy: String(manifest.name), action, tollgate: { decision: t.decision, rule: t.rule }, peerAnswer: p });
+  }
+  return out;
+}
+
+export function formatPeerDisagreement(d: PeerDisagreement, rules?: Record<string, string>): string {
+  const shown = rules ? [d.tollgate.rule, d.peerAnswer.rule].filter((r): r is string => typeof r === "string").map((id) => `\n    ${id}: ${rules[id] ?? "?"}`).join("") : "";
+  return `${d.peer}, policy ${d.policy}: action ${JSON.stringify(d.action)}\n  tollgate: ${JSON.stringify(d.tollgate)}\n  ${d.peer}: ${JSON.stringify(d.peerAnswer)}${shown}`;
+}
