@@ -6,19 +6,16 @@
 
 import { TAG_STRING } from "../abi";
 import { ByteMap } from "./byte-map";
+import { hashBytes } from "./constant";
 import { Cond, CondOp, Rule, Test, TestOp } from "./program";
 
-/**
- * Rules of one candidate source, split by effect (0 allow, 1 deny, 2 escalate), document order.
- * Once frozen, each effect's list is (rule index, address of its flat condition) pairs.
- */
+/** Rules of one candidate source, split by effect (0 allow, 1 deny, 2 escalate), document order. */
 export class Bucket {
-  byEffect: StaticArray<StaticArray<i32>> = new StaticArray<StaticArray<i32>>(3);
-  private lists: Array<Array<Rule>> = [[], [], []];
+  lists: Array<Array<Rule>> = [[], [], []];
 
   add(rule: Rule): void { this.lists[rule.effect].push(rule); }
 
-  /** Adds every rule of `other` (both frozen or not, read from its open lists). */
+  /** Adds every rule of `other`. */
   addAll(other: Bucket): void {
     for (let e = 0; e < 3; e++) {
       const src = other.lists[e];
@@ -26,24 +23,86 @@ export class Bucket {
     }
   }
 
-  /** Freezes with each effect's rules sorted back into document order. */
-  freezeSorted(): void {
+  /** Sorts each effect's rules back into document order. */
+  sort(): void {
     for (let e = 0; e < 3; e++) this.lists[e].sort((a: Rule, b: Rule): i32 => a.index - b.index);
-    this.freeze();
-  }
-
-  freeze(): void {
-    for (let e = 0; e < 3; e++) {
-      const list = this.lists[e];
-      const pairs = new StaticArray<i32>(list.length * 2);
-      for (let i = 0; i < list.length; i++) {
-        pairs[2 * i] = list[i].index;
-        pairs[2 * i + 1] = <i32>list[i].code;
-      }
-      this.byEffect[e] = pairs;
-    }
   }
 }
+
+/**
+ * The frozen index: one block of 32-bit words, so that a lookup touches a few neighbouring cache
+ * lines. A bucket is `count[3]` (allow, deny, escalate) then, per effect in that order, `count`
+ * pairs (rule index, address of its flat condition). A table of names is `mask`, `mask + 1`
+ * slots (word offset of an entry, or -1), then the entries: FNV-1a hash, byte length, the bytes
+ * (padded to a word) and the name's bucket. Offsets are in words from the start of the block.
+ */
+class FlatWriter {
+  words: Array<i32> = [];
+
+  bucket(b: Bucket): i32 {
+    const at = this.words.length;
+    for (let e = 0; e < 3; e++) this.words.push(b.lists[e].length);
+    for (let e = 0; e < 3; e++) {
+      const list = b.lists[e];
+      for (let i = 0; i < list.length; i++) {
+        this.words.push(list[i].index);
+        this.words.push(<i32>list[i].code);
+      }
+    }
+    return at;
+  }
+
+  table(keys: Array<ArrayBuffer>, buckets: Array<Bucket>): i32 {
+    const at = this.words.length;
+    let cap = 8;
+    while (cap < keys.length * 2) cap <<= 1;
+    const mask = cap - 1;
+    this.words.push(mask);
+    for (let i = 0; i < cap; i++) this.words.push(-1);
+    for (let id = 0; id < keys.length; id++) {
+      const key = keys[id];
+      const ptr = changetype<usize>(key);
+      const len = key.byteLength;
+      const h = hashBytes(ptr, len);
+      let s = <i32>(h & <u32>mask);
+      while (this.words[at + 1 + s] >= 0) s = (s + 1) & mask;
+      this.words[at + 1 + s] = this.words.length;
+      this.words.push(<i32>h);
+      this.words.push(len);
+      for (let i = 0; i < len; i += 4) {
+        let w: u32 = 0;
+        for (let k = 0; k < 4 && i + k < len; k++) w |= (<u32>load<u8>(ptr + <usize>(i + k))) << (<u32>k * 8);
+        this.words.push(<i32>w);
+      }
+      this.bucket(buckets[id]);
+    }
+    return at;
+  }
+
+  finish(): usize {
+    const n = this.words.length;
+    const base = (heap.alloc(<usize>n * 4 + 8) + 7) & ~<usize>7;
+    for (let i = 0; i < n; i++) store<i32>(base + (<usize>i << 2), unchecked(this.words[i]));
+    return base;
+  }
+}
+
+/** The bucket of the bytes [ptr, ptr+len) with FNV-1a hash `h` in the table at `t`, or 0. */
+function findIn(t: usize, ptr: usize, len: i32, h: u32): usize {
+  const mask = load<u32>(t);
+  let s = h & mask;
+  while (true) {
+    const off = load<i32>(t + 4 + (<usize>s << 2));
+    if (off < 0) return 0;
+    const e = flatBase + (<usize>off << 2);
+    if (load<u32>(e) == h && load<i32>(e, 4) == len && memory.compare(e + 8, ptr, <usize>len) == 0) {
+      return e + 8 + (<usize>((len + 3) & ~3));
+    }
+    s = (s + 1) & mask;
+  }
+}
+
+let flatBase: usize = 0;
 
 const KIND_NONE = 0;
 const KIND_EXACT = 1;
@@ -64,12 +123,16 @@ export class ToolIndex {
   private prefixIds: ByteMap = new ByteMap();
   private prefixBuckets: Array<Bucket> = [];
   private prefixKeys: Array<ArrayBuffer> = [];
-  /** Per exact tool name: every candidate (unconstrained, exact, matching prefixes), merged. */
-  exactList: StaticArray<Bucket> = new StaticArray<Bucket>(0);
-  prefixList: StaticArray<Bucket> = new StaticArray<Bucket>(0);
   prefixLengths: StaticArray<i32> = new StaticArray<i32>(0);
-  /** Scratch for the candidate sources of one action: preallocated, reused. */
-  sources: StaticArray<Bucket> = new StaticArray<Bucket>(0);
+  /** Scratch for the candidate sources of one action (bucket addresses): preallocated, reused. */
+  sources: StaticArray<usize> = new StaticArray<usize>(0);
+  /** The frozen index (FlatWriter): bucket addresses and name tables. */
+  private allBucket: usize = 0;
+  private unconstrainedBucket: usize = 0;
+  /** Per exact tool name: every candidate (unconstrained, exact, matching prefixes), merged. */
+  private exactTable: usize = 0;
+  private exactCount: i32 = 0;
+  private prefixTable: usize = 0;
 
   constructor(public toolSlot: i32, rules: Array<Rule>) {
     for (let i = 0; i < rules.length; i++) {
@@ -84,11 +147,7 @@ export class ToolIndex {
         this.unconstrained.add(r);
       }
     }
-    this.exactList = StaticArray.fromArray<Bucket>(this.mergeExact());
-    this.all.freeze();
-    this.unconstrained.freeze();
-    for (let i = 0; i < this.prefixBuckets.length; i++) this.prefixBuckets[i].freeze();
-    this.prefixList = StaticArray.fromArray<Bucket>(this.prefixBuckets);
+    const merged = this.mergeExact();
     const lengths = new Array<i32>();
     for (let i = 0; i < this.prefixKeys.length; i++) {
       const l = this.prefixKeys[i].byteLength;
@@ -96,7 +155,19 @@ export class ToolIndex {
     }
     lengths.sort((a: i32, b: i32): i32 => a - b);
     this.prefixLengths = StaticArray.fromArray<i32>(lengths);
-    this.sources = new StaticArray<Bucket>(2 + lengths.length);
+    this.sources = new StaticArray<usize>(2 + lengths.length);
+    const w = new FlatWriter();
+    const allAt = w.bucket(this.all);
+    const unconstrainedAt = w.bucket(this.unconstrained);
+    const exactAt = w.table(this.exactKeys, merged);
+    const prefixAt = w.table(this.prefixKeys, this.prefixBuckets);
+    const base = w.finish();
+    flatBase = base;
+    this.allBucket = base + (<usize>allAt << 2);
+    this.unconstrainedBucket = base + (<usize>unconstrainedAt << 2);
+    this.exactTable = base + (<usize>exactAt << 2);
+    this.exactCount = merged.length;
+    this.prefixTable = base + (<usize>prefixAt << 2);
   }
 
 
@@ -120,7 +191,7 @@ export class ToolIndex {
           b.addAll(this.prefixBuckets[j]);
         }
       }
-      b.freezeSorted();
+      b.sort();
       merged.push(b);
     }
     return merged;
@@ -143,20 +214,18 @@ export class ToolIndex {
   candidates(tag: u8, ptr: usize, len: i32): i32 {
     const sources = this.sources;
     if (tag != TAG_STRING) {
-      unchecked(sources[0] = this.all);
+      unchecked(sources[0] = this.allBucket);
       return 1;
     }
-    if (this.exactList.length > 0) {
-      let h: u32 = 0x811c9dc5;
-      for (let i = 0; i < len; i++) h = (h ^ <u32>load<u8>(ptr + <usize>i)) * 0x01000193;
-      const id = this.exactIds.find(ptr, len, h);
-      if (id >= 0) {
-        unchecked(sources[0] = unchecked(this.exactList[id]));
+    if (this.exactCount > 0) {
+      const b = findIn(this.exactTable, ptr, len, hashBytes(ptr, len));
+      if (b != 0) {
+        unchecked(sources[0] = b);
         return 1;
       }
     }
     let n = 0;
-    unchecked(sources[n++] = this.unconstrained);
+    unchecked(sources[n++] = this.unconstrainedBucket);
     const lengths = this.prefixLengths;
     if (lengths.length > 0) {
       let h: u32 = 0x811c9dc5;
@@ -165,8 +234,8 @@ export class ToolIndex {
         const l = unchecked(lengths[k]);
         if (l > len) break;
         for (; done < l; done++) h = (h ^ <u32>load<u8>(ptr + <usize>done)) * 0x01000193;
-        const id = this.prefixIds.find(ptr, l, h);
-        if (id >= 0) unchecked(sources[n++] = unchecked(this.prefixList[id]));
+        const b = findIn(this.prefixTable, ptr, l, h);
+        if (b != 0) unchecked(sources[n++] = b);
       }
     }
     return n;

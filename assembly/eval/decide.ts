@@ -25,11 +25,16 @@ function firstHit(index: ToolIndex, count: i32, effect: i32, unknownApplies: boo
   bestUnknown = false;
   const sources = index.sources;
   for (let s = 0; s < count; s++) {
-    const list = unchecked(unchecked(sources[s]).byEffect[effect]);
-    for (let i = 0, n = list.length; i < n; i += 2) {
-      const ruleIndex = unchecked(list[i]);
+    // a bucket (compile/tool-index.ts): count per effect, then (index, code) pairs per effect
+    const b = unchecked(sources[s]);
+    let skip: i32 = 0;
+    for (let e = 0; e < effect; e++) skip += load<i32>(b + (<usize>e << 2));
+    const n = load<i32>(b + (<usize>effect << 2));
+    let p = b + 12 + (<usize>skip << 3);
+    for (let i = 0; i < n; i++, p += 8) {
+      const ruleIndex = load<i32>(p);
       if (ruleIndex >= bestIndex) break;
-      const r = evalCond(<usize>unchecked(list[i + 1]));
+      const r = evalCond(<usize>load<u32>(p, 4));
       if (r == TRUE || (r == UNKNOWN && unknownApplies)) {
         bestIndex = ruleIndex;
         bestUnknown = r == UNKNOWN;
