@@ -386,7 +386,12 @@ export class AuditLog {
 
   private fail(err: Error, batch: Pending[]): void {
     // After a failed write or sync the file's state is unknown: fail closed, for good.
-    this.failure = new AuditError(`audit write failed: ${err.message}`, this.dir);
+    this.failWith(new AuditError(`audit write failed: ${err.message}`, this.dir), batch);
+  }
+
+  /** Refuses all further appends and rejects everything that is not durable yet. */
+  private failWith(failure: AuditError, batch: Pending[]): void {
+    this.failure ??= failure;
     const all = batch.concat(this.pending);
     this.pending = [];
     for (const p of all) p.reject(this.failure);
@@ -396,8 +401,8 @@ export class AuditLog {
   private maybeCheckpoint(): void {
     if (this.checkpointing || this.closed) return;
     if (Date.now() - this.lastCheckpointAt < this.checkpointInterval) return;
-    this.checkpoint().catch((err: Error) => {
-      this.failure ??= new AuditError(`checkpoint write failed: ${err.message}`, this.dir);
-    });
+    // A checkpoint that cannot be written means the disk is failing: stop, and let nothing
+    // that is pending or waiting for a flush hang (the flush loop no longer runs).
+    this.checkpoint().catch((err: Error) => this.failWith(new AuditError(`checkpoint write failed: ${err.message}`, this.dir), []));
   }
 }
