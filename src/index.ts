@@ -7,7 +7,7 @@ export { ERROR_TEXT, ErrorCode } from "./decision.js";
 export type { Decision, Effect, RuleInfo } from "./decision.js";
 export { AuditLog } from "./audit/log.js";
 export type { AuditLogOptions, Appended } from "./audit/log.js";
-export { auditRecord } from "./audit/record.js";
+export { auditRecord, auditRecordJson } from "./audit/record.js";
 export type { AuditedPolicy } from "./audit/record.js";
 export { redact, REDACTED } from "./audit/redact.js";
 export { GENESIS } from "./audit/format.js";
