@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { canonicalAction } from "../audit/format.js";
+import { canonicalAction, canonicalDecision } from "../audit/format.js";
 import { redact } from "../audit/redact.js";
 import type { Decision } from "../decision.js";
 import type { Policy } from "../policy.js";
@@ -105,22 +105,12 @@ const STATUS_CODES: Record<number, string> = {
 
 // Decision objects are frozen and shared: their JSON text is computed once.
 const decisionJson = new WeakMap<Decision, string>();
-const decisionCanonical = new WeakMap<Decision, string>();
 
 function jsonOf(d: Decision): string {
   let s = decisionJson.get(d);
   if (s === undefined) {
     s = JSON.stringify(d);
     if (Object.isFrozen(d)) decisionJson.set(d, s);
-  }
-  return s;
-}
-
-function canonicalOf(d: Decision): string {
-  let s = decisionCanonical.get(d);
-  if (s === undefined) {
-    s = canonicalAction(d); // canonical JSON of a JSON value
-    if (Object.isFrozen(d)) decisionCanonical.set(d, s);
   }
   return s;
 }
@@ -144,7 +134,7 @@ function bindAgent(action: Record<string, unknown>, who: Principal): Record<stri
 }
 
 function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: number): WireEntry {
-  return [canonicalOf(d), canonicalAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
+  return [canonicalDecision(d), canonicalAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
 }
 
 const YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];

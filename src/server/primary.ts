@@ -50,25 +50,9 @@ class DecisionIntern {
   }
 }
 
-/** The audit entry of a wire entry; the action stays canonical JSON text (parsed only if asked). */
+/** The audit entry of a wire entry: action and decision are canonical JSON made in the worker. */
 function entryOf(decision: Decision, e: WireEntry): AuditEntry {
-  const actionJson = e[1];
-  let parsed: unknown;
-  let have = false;
-  return {
-    decision,
-    get action(): unknown {
-      if (!have) {
-        parsed = JSON.parse(actionJson);
-        have = true;
-      }
-      return parsed;
-    },
-    actionJson,
-    policy: e[2],
-    policy_hash: e[3],
-    eval_ns: e[4],
-  } as AuditEntry;
+  return { decision, decisionJson: e[0], actionJson: e[1], policy: e[2], policy_hash: e[3], eval_ns: e[4] };
 }
 
 function rpcErrorOf(err: unknown): RpcError {
@@ -90,30 +74,23 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   const policies = new Map<string, Policy>([[current.policy.hash, current.policy]]);
 
   const audit = await AuditLog.open(config.auditDir, {
-    batchWindowMs: 0, // a record is written at once; records arriving during a write+fdatasync share the next one
+    // A batch starts 1 ms after its first record while the disk is idle (so that the records of
+    // the IPC messages read in one turn share an fdatasync); records arriving during a
+    // write+fdatasync go in the next batch.
+    batchWindowMs: 1,
     onWarning: (w) => log.warn("audit warning", { code: w.code, detail: w.message }),
   });
   const metrics = new GateMetrics({ registry: new Registry() });
   const intern = new DecisionIntern();
 
   const transitionAudit = async (a: Approval) => {
-    const r = await audit.append(transitionEntry(a));
-    updatePending(a.policy);
-    return r;
+    return audit.append(transitionEntry(a));
   };
   const approvals = Approvals.open({
     store: config.approvals,
     audit: transitionAudit,
     onError: (e) => log.warn("approvals", { detail: e.message }),
   });
-  const updatePending = (policy: string) => {
-    try {
-      metrics.setPendingApprovals(policy, approvals.list({ state: "pending" }).filter((a) => a.policy === policy).length);
-    } catch {
-      // closed
-    }
-  };
-  updatePending(current.policy.name);
 
   let shuttingDown = false;
   let readyWorkers = 0;
@@ -125,6 +102,11 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
 
   // --- workers -------------------------------------------------------------------------------
 
+  // SCHED_NONE: every worker accepts on the shared socket itself. With round-robin the primary
+  // accepts and passes each connection to a worker over the IPC channel, and Node queues every
+  // later IPC message (audit acknowledgements included) behind each handle until the worker
+  // acknowledges it: 10,000 new sessions then stall decisions for seconds.
+  cluster.schedulingPolicy = cluster.SCHED_NONE;
   cluster.setupPrimary({
     exec: join(dirname(fileURLToPath(import.meta.url)), "worker-main.js"),
     args: [],
@@ -162,18 +144,30 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       const id = nextPolicyMsg++;
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
       const errors: string[] = [];
-      await new Promise<void>((resolve) => {
-        const left = new Set(workers.map((w) => w.id));
-        if (left.size === 0) return resolve();
-        policyAcks.set(id, { left, resolve, errors });
-        for (const w of workers) sendTo(w, { t: "policy", id, yaml, filename, hash: policy.hash });
-        setTimeout(() => {
-          if (policyAcks.delete(id)) resolve();
-        }, 30_000).unref();
-      });
+      // One worker at a time: compiling a large policy blocks a worker's event loop for a while
+      // (hundreds of ms for 1,000 rules), and the other workers keep serving meanwhile.
+      for (const w of workers) {
+        if (!w.isConnected()) continue;
+        await new Promise<void>((resolve) => {
+          const give = () => {
+            if (policyAcks.delete(id)) resolve();
+          };
+          const timer = setTimeout(give, 30_000);
+          w.once("exit", give);
+          policyAcks.set(id, {
+            left: new Set([w.id]),
+            resolve: () => {
+              clearTimeout(timer);
+              w.off("exit", give);
+              resolve();
+            },
+            errors,
+          });
+          sendTo(w, { t: "policy", id, yaml, filename, hash: policy.hash });
+        });
+      }
       log.info("policy loaded", { source, policy: policy.name, policy_hash: policy.hash, previous_hash: previous.policy.hash, rules: policy.rules.length });
       if (errors.length > 0) log.error("a worker could not load the policy", { errors });
-      updatePending(policy.name);
       return { policy: policy.name, policy_hash: policy.hash, changed: true };
     };
     const p = reloadChain.then(run, run);
@@ -216,6 +210,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
 
   const onAudit = (w: Worker, msg: Extract<ToPrimary, { t: "audit" }>) => {
     const n = msg.e.length;
+
     const started = process.hrtime.bigint();
     const pending: Promise<{ seq: number; hash: string }>[] = new Array(n);
     const decisions: Decision[] = new Array(n);
@@ -233,17 +228,16 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       async (res) => {
         const ns = Number(process.hrtime.bigint() - started);
         const ap: (string | null)[] = new Array(n).fill(null);
+        let opened: Promise<void>[] | null = null;
         for (let i = 0; i < n; i++) {
           metrics.recordAuditAppend(msg.e[i]![2], ns);
           if (decisions[i]!.decision !== "escalate") continue;
-          try {
-            const a = await approvals.create({ decision: decisions[i]!, action: JSON.parse(msg.e[i]![1]), policy_hash: msg.e[i]![3], decision_seq: res[i]!.seq, decision_hash: res[i]!.hash });
-            ap[i] = a.id;
-          } catch (err) {
-            log.error("could not open an approval", { detail: (err as Error).message, seq: res[i]!.seq });
-          }
+          const at = i;
+          (opened ??= []).push(openApproval(decisions[i]!, msg.e[i]!, res[i]!).then((id) => {
+            ap[at] = id;
+          }));
         }
-        if (ap.some((x) => x !== null)) updatePending(msg.e[0]![2]);
+        if (opened) await Promise.all(opened);
         const h = new Array<string>(n);
         for (let i = 0; i < n; i++) h[i] = res[i]!.hash;
         sendTo(w, { t: "audit", id: msg.id, s: res[0]!.seq, h, ap });
@@ -253,6 +247,60 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   };
 
   // --- approvals ------------------------------------------------------------------------------
+
+  // Escalations are opened in one SQLite transaction per event-loop turn: the store commits with
+  // synchronous=FULL, and one fsync per escalation would stall the primary at a few hundred/s.
+  let toOpen: { decision: Decision; e: WireEntry; at: { seq: number; hash: string }; resolve: (id: string | null) => void }[] = [];
+  const storeDb = (approvals.store as unknown as { db?: { transaction?: (fn: () => void) => () => void } }).db;
+  // The commit (an fsync) blocks the primary's event loop, so a commit is followed by a pause at
+  // least as long as it took: at most half of the primary's time goes to approvals however
+  // many escalations arrive, and the audit acknowledgements of other decisions keep flowing.
+  let lastCommitEnd = 0;
+  let lastCommitMs = 0;
+  let openScheduled = false;
+  const openApproval = (decision: Decision, e: WireEntry, at: { seq: number; hash: string }): Promise<string | null> =>
+    new Promise((resolve) => {
+      toOpen.push({ decision, e, at, resolve });
+      if (openScheduled) return;
+      openScheduled = true;
+      const wait = lastCommitEnd + Math.max(2, lastCommitMs) - performance.now();
+      if (wait > 0) setTimeout(openQueued, wait);
+      else setImmediate(openQueued);
+    });
+  const openQueued = () => {
+    openScheduled = false;
+    const started = performance.now();
+    const batch = toOpen;
+    toOpen = [];
+    const created: Promise<Approval>[] = [];
+    const run = () => {
+      for (const x of batch) {
+        // create() inserts synchronously before it returns its promise, so the inserts land in the transaction.
+        created.push(approvals.create({ decision: x.decision, action: JSON.parse(x.e[1]), policy_hash: x.e[3], decision_seq: x.at.seq, decision_hash: x.at.hash }));
+      }
+    };
+    try {
+      if (typeof storeDb?.transaction === "function") storeDb.transaction(run)();
+      else run();
+    } catch (err) {
+      log.error("could not open approvals", { detail: (err as Error).message });
+    }
+    lastCommitEnd = performance.now();
+    lastCommitMs = lastCommitEnd - started;
+    batch.forEach((x, i) => {
+      const p = created[i];
+      if (p === undefined) return x.resolve(null);
+      p.then(
+        (a) => {
+          x.resolve(a.id);
+        },
+        (err: Error) => {
+          log.error("could not open an approval", { detail: err.message, seq: x.at.seq });
+          x.resolve(null);
+        },
+      );
+    });
+  };
 
   /** The approval, if `who` may see it: agents their own, approvers those of their approvers. */
   const visible = (a: Approval | undefined, id: string, who: Principal): Approval => {
@@ -303,7 +351,6 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         }
         const input = { by: who.identity, ...(typeof p!.note === "string" ? { note: p!.note } : {}) };
         const r = p!.verb === "approve" ? await approvals.approve(id, input) : await approvals.deny(id, input);
-        updatePending(r.policy);
         return r;
       }
       case "metrics":
@@ -328,6 +375,12 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         if (metricsRequests.delete(id)) resolve(req.parts);
       }, 2000).unref();
     });
+    try {
+      // Counted when scraped (an indexed count), under the name of the policy being served.
+      metrics.setPendingApprovals(current.policy.name, approvals.pendingCount());
+    } catch {
+      // closed
+    }
     parts.push((await metrics.registry.getMetricsAsJSON()) as unknown[]);
     // HDR percentiles cannot be summed across workers: the largest is the conservative figure.
     for (const part of parts) {

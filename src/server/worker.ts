@@ -181,7 +181,7 @@ export async function runWorker(): Promise<void> {
     if (closing) reply.header("connection", "close");
     done(null, payload);
   });
-  await app.listen({ port: config.port, host: config.host });
+  await app.listen({ port: config.port, host: config.host, backlog: 4096 }); // a burst of new sessions must not overflow the accept queue
   const addr = app.server.address();
   const port = typeof addr === "object" && addr !== null ? addr.port : config.port;
   ready = true;
