@@ -116,7 +116,9 @@ function peerWins(results: WorkloadResult[]): string[] {
     }
   }
   if (wins.size === 0) return ["No peer beats Tollgate on latency, load time or memory in this run."];
-  return [...wins].map(([k, v]) => `- ${k}: ${v.join("; ")}.`);
+  const lines = [...wins].map(([k, v]) => `- ${k}: ${v.join("; ")}.`);
+  if (![...wins.keys()].some((k) => k.includes("faster per decision"))) lines.unshift("- No peer is faster than Tollgate per decision (p50) on any workload.");
+  return lines;
 }
 
 export function markdown(meta: Record<string, unknown>, results: WorkloadResult[]): string {
@@ -131,6 +133,8 @@ export function markdown(meta: Record<string, unknown>, results: WorkloadResult[
     `Latency per decision (one timed call at a time; batch rows: batch time / batch size), pooled over ${String(meta.repeats)} repeats sharing a ${String(meta.budgetMs)} ms budget per engine and workload; "p50 over 3 repeats" is the min–max of the repeats' p50. decisions/s from the timed loops' wall time. Slow engines get few samples at 10,000 rules (see the samples column): their p99.9 is then the max. The machine is shared (2 CPUs): compare ratios within this run, not absolute numbers across runs.`,
     "",
     `Sizes: tollgate.wasm ${fmtB(sz.tollgateWasmBytes!)}, cedar_wasm_bg.wasm ${fmtB(sz.cedarWasmBytes!)}, casbin package ${fmtB(sz.casbinPackageBytes!)} (plus its dependencies), json-rules-engine package ${fmtB(sz.jsonRulesEnginePackageBytes!)} (plus its dependencies).`,
+    "",
+    "Memory: growth of V8 heap / external (WebAssembly memories) / RSS per loaded copy of the policy, copies kept alive. Cedar's external figure is the growth of cedar-wasm's one linear memory (it never shrinks and re-uses freed space: approximate); Python's heap is tracemalloc's, its RSS includes the wasmtime instance. Load: median of several loads from the manifest object (translations not counted).",
     "",
     "Each workload has three variants, the rules each peer can express (docs/peers.md): the Cedar subset (Tollgate, Cedar, the reference, Python), the casbin subset and the json-rules-engine subset (each with Tollgate measured on the same rules and actions).",
     "",

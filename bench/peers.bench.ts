@@ -250,8 +250,6 @@ function exampleWorkloads(): Workload[] {
 // ---------------------------------------------------------------------------------------------
 // One workload
 
-let psetN = 0;
-
 async function runWorkload(w: Workload, o: Options, python: PythonWorkload[]): Promise<WorkloadResult> {
   const big = w.kind === "generated" && w.size >= 10000;
   const copies = big ? 2 : w.size >= 1000 && w.kind === "generated" ? 4 : 10;
@@ -268,7 +266,9 @@ async function runWorkload(w: Workload, o: Options, python: PythonWorkload[]): P
     log(`${w.name}, Cedar subset (${rules} rules)`);
     const tr = translatePolicy(manifest);
     const policy = Policy.fromObject(manifest);
-    const id = `bench-${w.name}-${psetN++}`;
+    // Fixed ids, re-used by every workload: Cedar replaces (and frees) a policy set pre-parsed
+    // under an id already in use; fresh ids would pile up in cedar-wasm's memory for the whole run.
+    const id = "bench";
     const parsed = cedar.preparsePolicySet(id, { staticPolicies: tr.policies });
     if (parsed.type !== "success") throw new Error(`Cedar rejects the translation of ${w.name}: ${JSON.stringify(parsed.errors)}`);
     const encodable = actions.filter((a) => !("error" in actionContext(a, tr.paths)));
@@ -299,8 +299,9 @@ async function runWorkload(w: Workload, o: Options, python: PythonWorkload[]): P
       latencyNs: measure((i) => { sink += cedar.isAuthorized({ ...CEDAR_REQUEST, context: contexts[i % C] as never, policies, entities: [] }).type.length; }, budget, o.maxIterations),
       note: `checkParsePolicySet alone: ${parseMs.toFixed(2)} ms`,
     });
-    const cTimes = Array.from({ length: loads }, () => msOf(() => { sink += cedar.preparsePolicySet(`load-${psetN++}`, policies).type.length; }));
-    const cMem = await memoryPerLoad(() => cedar.preparsePolicySet(`mem-${psetN++}`, policies), copies, cTimes);
+    const cTimes = Array.from({ length: loads }, () => msOf(() => { sink += cedar.preparsePolicySet("load", policies).type.length; }));
+    let copy = 0;
+    const cMem = await memoryPerLoad(() => cedar.preparsePolicySet(`mem-${copy++}`, policies), copies, cTimes);
     const cLoad = median(cTimes);
     push({
       engine: ENGINES.cedarPreparsed, variant: "cedar", rules, loadMs: cLoad, memory: cMem,
