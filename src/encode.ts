@@ -28,14 +28,25 @@ interface PathNode {
   slot: number; // -1 when no field ends here
 }
 
+/** Objects whose field-table children number at least this are visited key by key (see below). */
+const KEYED_MIN_CHILDREN = 6;
+
 /**
- * Generates one straight-line function per policy that reads every field-table path of an
- * action, visiting each intermediate object once (`args` for `args.amount` and `args.sql`), and
- * writes each value into its slot. Property names are literals, so V8 keeps its inline caches
- * monomorphic per site. Only own keys of plain objects are followed: a key that also names an
+ * Generates one function per policy that reads every field-table path of an action, visiting
+ * each intermediate object once (`args` for `args.amount` and `args.sql`), and writes each value
+ * into its slot. Only own keys of plain objects are followed: a key that also names an
  * Object.prototype member (toString, __proto__...) gets an explicit own-property check.
+ *
+ * `ordered` reads the paths in field-table order with literal property names. Actions of many
+ * tools give an object such as `args` many shapes, so each of those reads is a megamorphic
+ * lookup, and a big policy reads dozens of paths of which an action has a handful. Otherwise
+ * (`ordered` false) an object with at least KEYED_MIN_CHILDREN paths below it is read the other
+ * way round: every slot below it starts absent and the object's keys (for-in: own enumerable
+ * ones, which is all a JSON object has) are looked up in a table of the policy's keys, so the
+ * cost follows the action, not the policy. An action that fails to encode is encoded again in
+ * order, so that its error is the one the field-table order gives.
  */
-export function compileFieldWriter(fields: readonly (readonly string[])[]): FieldWriter {
+export function compileFieldWriter(fields: readonly (readonly string[])[], ordered = true): FieldWriter {
   const root: PathNode = { children: new Map(), slot: -1 };
   fields.forEach((path, slot) => {
     let node = root;
@@ -47,37 +58,71 @@ export function compileFieldWriter(fields: readonly (readonly string[])[]): Fiel
     node.slot = slot;
   });
   const lines: string[] = [];
+  const tables: Map<string, number>[] = [];
   let locals = 0;
   const read = (obj: string, key: string) => {
     const k = JSON.stringify(key);
     return key in Object.prototype ? `(hasOwn.call(${obj}, ${k}) ? ${obj}[${k}] : undefined)` : `${obj}[${k}]`;
   };
+  const slotsBelow = (node: PathNode, out: number[]) => {
+    for (const child of node.children.values()) {
+      if (child.slot >= 0) out.push(child.slot);
+      slotsBelow(child, out);
+    }
+    return out;
+  };
+  // `value` holds the child's value, or undefined when it is absent.
+  const visitChild = (child: PathNode, value: string) => {
+    if (child.slot >= 0) {
+      lines.push(`if (!w.value(base + ${8 + 16 * child.slot}, ${value} === undefined ? ABSENT : ${value}, 0)) return;`);
+    }
+    if (child.children.size > 0) {
+      const inner = `o${locals++}`;
+      lines.push(`const ${inner} = isPlainObject(${value}) ? ${value} : undefined;`);
+      visit(child, inner);
+    }
+  };
   const visit = (node: PathNode, obj: string) => {
+    if (!ordered && node.children.size >= KEYED_MIN_CHILDREN) {
+      for (const slot of slotsBelow(node, [])) lines.push(`u32[(base + ${8 + 16 * slot}) >> 2] = 0;`);
+      const table = new Map<string, number>();
+      const t = tables.length;
+      tables.push(table);
+      const k = `k${locals++}`;
+      lines.push(`if (${obj} !== undefined) for (const ${k} in ${obj}) {`);
+      lines.push(`switch (tables[${t}].get(${k})) {`);
+      for (const [key, child] of node.children) {
+        table.set(key, table.size);
+        const value = `v${locals++}`;
+        lines.push(`case ${table.size - 1}: {`);
+        if (key in Object.prototype) lines.push(`if (!hasOwn.call(${obj}, ${k})) break;`);
+        lines.push(`const ${value} = ${obj}[${k}];`);
+        visitChild(child, value);
+        lines.push(`break; }`);
+      }
+      lines.push(`}}`);
+      return;
+    }
     for (const [key, child] of node.children) {
       const value = `v${locals++}`;
       // `obj` is a plain object or undefined (an absent or non-object step on the way).
       lines.push(`const ${value} = ${obj} === undefined ? undefined : ${read(obj, key)};`);
-      if (child.slot >= 0) {
-        lines.push(`if (!w.value(base + ${8 + 16 * child.slot}, ${value} === undefined ? ABSENT : ${value}, 0)) return;`);
-      }
-      if (child.children.size > 0) {
-        const inner = `o${locals++}`;
-        lines.push(`const ${inner} = isPlainObject(${value}) ? ${value} : undefined;`);
-        visit(child, inner);
-      }
+      visitChild(child, value);
     }
   };
   visit(root, "a");
-  const factory = new Function("ABSENT", "isPlainObject", "hasOwn",
-    `return function writeFields(a, w, base) {\n${lines.join("\n")}\n};`);
-  return factory(ABSENT, isPlainObject, Object.prototype.hasOwnProperty) as FieldWriter;
+  const factory = new Function("ABSENT", "isPlainObject", "hasOwn", "tables",
+    `return function writeFields(a, w, base) {\nconst u32 = w.u32;\n${lines.join("\n")}\n};`);
+  return factory(ABSENT, isPlainObject, Object.prototype.hasOwnProperty, tables) as FieldWriter;
 }
 
 export class ActionEncoder {
   private readonly writeFields: FieldWriter;
+  private readonly writeFieldsOrdered: FieldWriter;
   private readonly fieldCount: number;
   private u8!: Uint8Array;
-  private u32!: Uint32Array;
+  /** @internal read by the generated field writer */
+  u32!: Uint32Array;
   private f64!: Float64Array;
   private readonly textEncoder = new TextEncoder();
   // State of the record being written.
@@ -88,7 +133,8 @@ export class ActionEncoder {
   private failure = 0; // an ErrorCode, or NO_ROOM
 
   constructor(fields: readonly (readonly string[])[], memory: WebAssembly.Memory) {
-    this.writeFields = compileFieldWriter(fields);
+    this.writeFieldsOrdered = compileFieldWriter(fields, true);
+    this.writeFields = compileFieldWriter(fields, false);
     this.fieldCount = fields.length;
     this.refresh(memory);
   }
@@ -122,6 +168,12 @@ export class ActionEncoder {
     this.limit = Math.min(this.budgetEnd, end);
     this.failure = 0;
     this.writeFields(action, this, pos);
+    if (this.failure !== 0) {
+      // the first error in field-table order is the one to report (docs/abi.md)
+      this.data = dataStart;
+      this.failure = 0;
+      this.writeFieldsOrdered(action, this, pos);
+    }
     if (this.failure !== 0) {
       if (this.failure === NO_ROOM) return NO_ROOM;
       return this.writeStatus(pos, this.failure);
