@@ -65,6 +65,9 @@ def _workloads() -> List[Tuple[str, Path, List[Any]]]:
             except ValueError:  # the file has deliberately bad lines for `tollgate eval`
                 pass
     for path in sorted((ROOT / "examples").glob("*.yaml")):
+        # Only policies (examples/ also holds e.g. tokens.yaml for `tollgate serve`).
+        if not any(line.startswith("tollgate:") for line in path.read_text().splitlines()):
+            continue
         out.append((path.stem, path, example_actions))
     gen = ROOT / "bench" / "policies" / "generated-100.yaml"
     gen_actions = ROOT / "bench" / "policies" / "generated-100.actions.jsonl"
