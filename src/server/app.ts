@@ -281,12 +281,17 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
       querystring: {
         type: "object",
         additionalProperties: false,
-        properties: { state: { type: "string", enum: ["pending", "approved", "denied", "expired"] }, approver: { type: "string", maxLength: 200 } },
+        properties: {
+          state: { type: "string", enum: ["pending", "approved", "denied", "expired"] },
+          approver: { type: "string", maxLength: 200 },
+          limit: { type: "string", pattern: "^[0-9]{1,5}$" },
+        },
       },
     },
   }, async (req, reply) => {
-    const q = req.query as { state?: string; approver?: string };
-    const r = await backend.rpc("approval-list", { state: q.state, approver: q.approver }, req.principal!);
+    const q = req.query as { state?: string; approver?: string; limit?: string };
+    const limit = Math.min(10_000, Math.max(1, q.limit === undefined ? 1000 : Number(q.limit)));
+    const r = await backend.rpc("approval-list", { state: q.state, approver: q.approver, limit }, req.principal!);
     reply.type("application/json");
     return JSON.stringify({ approvals: r });
   });

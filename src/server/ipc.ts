@@ -26,6 +26,7 @@ export type ToWorker =
   | { t: "rpc"; id: number; r: unknown }
   | { t: "rpc"; id: number; err: { status: number; code: string; message: string; details?: unknown } }
   | { t: "state"; ready: boolean }
+  | { t: "tokens" }
   | { t: "shutdown" };
 
 export type RpcMethod =

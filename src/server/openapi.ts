@@ -129,6 +129,7 @@ export const OPENAPI = {
         parameters: [
           { name: "state", in: "query", schema: { enum: ["pending", "approved", "denied", "expired"] } },
           { name: "approver", in: "query", schema: { type: "string" } },
+          { name: "limit", in: "query", schema: { type: "integer", default: 1000, maximum: 10000 } },
         ],
         responses: { "200": json({ type: "object", properties: { approvals: { type: "array", items: { $ref: "#/components/schemas/Approval" } } } }, "Approvals, oldest first"), "400": err("Bad query"), ...common401 },
       },

@@ -338,8 +338,15 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         if (who.role === "agent") throw new RpcError(403, "forbidden", "agents may not list approvals");
         const state = p!.state as Approval["state"] | undefined;
         const approver = p!.approver as string | undefined;
-        const all = approvals.list({ ...(state ? { state } : {}), ...(approver ? { approver } : {}) });
-        return who.role === "admin" ? all : all.filter((a) => who.approvers.includes(a.approver));
+        const limit = (p!.limit as number | undefined) ?? 1000;
+        if (who.role === "admin" || approver !== undefined) {
+          if (who.role !== "admin" && !who.approvers.includes(approver!)) return [];
+          return approvals.list({ ...(state ? { state } : {}), ...(approver ? { approver } : {}), limit });
+        }
+        // An approver without ?approver=: the approvals of each approver it names.
+        const mine = who.approvers.flatMap((name) => approvals.list({ ...(state ? { state } : {}), approver: name, limit }));
+        mine.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
+        return mine.slice(0, limit);
       }
       case "approval-resolve": {
         if (who.role === "agent") throw new RpcError(403, "forbidden", "agents may not resolve approvals");
@@ -487,7 +494,17 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGHUP", () => reloadFromFile("SIGHUP"));
+  process.on("SIGHUP", () => {
+    reloadFromFile("SIGHUP");
+    // The tokens file too: checked here first, so that a broken file changes nothing.
+    try {
+      Tokens.fromFile(config.tokens);
+      for (const w of Object.values(cluster.workers ?? {})) if (w) sendTo(w, { t: "tokens" });
+      log.info("tokens reloaded", { file: config.tokens });
+    } catch (err) {
+      log.error("tokens reload failed; the old tokens stay", { detail: (err as Error).message });
+    }
+  });
 
   return { done };
 }

@@ -37,10 +37,15 @@ export class TokenError extends Error {
 }
 
 export class Tokens {
-  private readonly byHash: Map<string, { digest: Buffer; principal: Principal }>;
+  private byHash: Map<string, { digest: Buffer; principal: Principal }>;
 
   private constructor(entries: Map<string, { digest: Buffer; principal: Principal }>) {
     this.byHash = entries;
+  }
+
+  /** Takes the entries of `other` (a reloaded tokens file). */
+  replace(other: Tokens): void {
+    this.byHash = other.byHash;
   }
 
   get size(): number {

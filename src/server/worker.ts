@@ -163,6 +163,13 @@ export async function runWorker(): Promise<void> {
       case "state":
         ready = msg.ready;
         break;
+      case "tokens":
+        try {
+          tokens.replace(Tokens.fromFile(config.tokens));
+        } catch {
+          // the primary checked the file; if it changed again since, keep the old tokens
+        }
+        break;
       case "shutdown":
         void shutdown();
         break;

@@ -121,5 +121,8 @@ describe("approvals", () => {
     expect((await http(s, "GET", "/v1/approvals/no-such-id", { token: "admin" })).status).toBe(404);
     expect((await http(s, "POST", "/v1/approvals/no-such-id/approve", { token: "admin" })).status).toBe(404);
     expect((await http(s, "GET", "/v1/approvals?state=bogus", { token: "admin" })).status).toBe(400);
+    expect((await http(s, "GET", "/v1/approvals?limit=1", { token: "admin" })).body.approvals.length).toBe(1);
+    expect((await http(s, "GET", "/v1/approvals?approver=other-team", { token: "approver" })).body.approvals).toEqual([]);
+    expect((await http(s, "POST", `/v1/approvals/${d.approval_id}/approve`, { token: "approver", body: { note: 5 } })).status).toBe(400);
   });
 });

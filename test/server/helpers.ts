@@ -80,6 +80,7 @@ export interface StartOptions {
   policy?: string;
   auditDir?: string;
   workers?: number;
+  tokens?: string;
   args?: string[];
 }
 
@@ -104,7 +105,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
     "serve",
     "--policy", opts.policy ?? join(root, "examples/billing-agent.yaml"),
     "--audit-dir", auditDir,
-    "--tokens", TOKENS_FILE,
+    "--tokens", opts.tokens ?? TOKENS_FILE,
     "--port", "0",
     "--workers", String(opts.workers ?? 1),
     ...(opts.args ?? []),

@@ -1,10 +1,11 @@
 // Hot policy updates: PUT /v1/policy, file change and SIGHUP, under traffic, with no failed
 // request; a bad policy is rejected with file:line:col errors and the old one keeps serving.
 
-import { readFileSync, writeFileSync } from "node:fs";
+import { copyFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { http, REFUND_SMALL, root, startServer, tempDir } from "./helpers.js";
+import { http, REFUND_SMALL, root, startServer, tempDir, TOKENS_FILE } from "./helpers.js";
+import { hashToken } from "../../src/server/tokens.js";
 import type { Server } from "./helpers.js";
 
 const ORIGINAL = readFileSync(join(root, "examples/billing-agent.yaml"), "utf8");
@@ -59,12 +60,15 @@ async function eventually(check: () => Promise<boolean>, ms = 10_000): Promise<v
 
 let s: Server;
 let policyFile: string;
+let tokensFile: string;
 
 beforeAll(async () => {
   const dir = tempDir();
   policyFile = join(dir, "policy.yaml");
   writeFileSync(policyFile, ORIGINAL);
-  s = await startServer({ policy: policyFile, workers: 2 });
+  tokensFile = join(dir, "tokens.yaml");
+  copyFileSync(TOKENS_FILE, tokensFile);
+  s = await startServer({ policy: policyFile, tokens: tokensFile, workers: 2 });
 });
 afterAll(async () => {
   expect(await s?.stop()).toBe(0);
@@ -125,11 +129,15 @@ describe("policy reload", () => {
     expect(await hashServed(s)).toBe(target);
   });
 
-  it("SIGHUP reloads the file", async () => {
+  it("SIGHUP reloads the policy file and the tokens file", async () => {
     const before = await hashServed(s);
     writeFileSync(policyFile, variant(2));
+    const fresh = "a-new-agent-token";
+    writeFileSync(tokensFile, readFileSync(tokensFile, "utf8") + `  ${hashToken(fresh)}: { identity: new-bot, role: agent }\n`);
+    expect((await http(s, "GET", "/v1/policy", { raw: `Bearer ${fresh}` })).status).toBe(401);
     s.proc.kill("SIGHUP");
     await eventually(async () => (await hashServed(s)) !== before);
+    await eventually(async () => (await http(s, "GET", "/v1/policy", { raw: `Bearer ${fresh}` })).status === 200);
     expect(s.lines.some((l) => l.includes('"source":"SIGHUP"') || l.includes('"source":"file change"'))).toBe(true);
   });
 });
