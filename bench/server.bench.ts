@@ -33,8 +33,8 @@ const { values: opts } = parseArgs({
     quick: { type: "boolean", default: false },
     workers: { type: "string", default: "2" },
     connections: { type: "string", default: "10000" },
-    policy: { type: "string", default: join(root, "bench/policies/generated-1000.yaml") },
-    actions: { type: "string", default: join(root, "bench/policies/generated-1000.actions.jsonl") },
+    policy: { type: "string", default: join(root, "bench/policies/generated-100.yaml") },
+    actions: { type: "string", default: join(root, "bench/policies/generated-100.actions.jsonl") },
     batch: { type: "string", default: "100" },
     out: { type: "string", default: join(root, "bench/results") },
     cli: { type: "string", default: join(root, "bin/tollgate.js") },
@@ -84,8 +84,8 @@ interface Result {
 const actionLines = readFileSync(opts.actions!, "utf8").split("\n").filter((l) => l.trim() !== "");
 const extra = readFileSync(join(root, "examples/actions.jsonl"), "utf8").split("\n").filter((l) => l.trim() !== "");
 const actions = actionLines.map((l) => JSON.parse(l) as Record<string, unknown>);
-if (opts.actions === join(root, "bench/policies/generated-1000.actions.jsonl")) {
-  // The example actions too (decided by the default rule of this policy, mostly).
+{
+  // The example actions too (decided by the default rule of a generated policy, mostly).
   for (const l of extra) {
     try {
       const a = JSON.parse(l) as unknown;
@@ -257,7 +257,9 @@ async function scenario(url: string, s: Scenario): Promise<Result> {
   // connection set-up, dominate the run.
   const amount = Math.max(s.connections * s.perConnection, Math.round(rate * s.seconds));
   let done = false;
-  const reloads = s.reloads > 0 ? reloadLoop(url, s.reloads, (s.seconds * 1000) / (s.reloads + 1), () => done) : Promise.resolve({ ms: [], failures: 0 });
+  // Reloads spread over the expected length of the run (from the calibrated rate).
+  const expectedMs = (amount / Math.max(1, rate)) * 1000;
+  const reloads = s.reloads > 0 ? reloadLoop(url, s.reloads, expectedMs / (s.reloads + 2), () => done) : Promise.resolve({ ms: [], failures: 0 });
   const cpu0 = process.cpuUsage();
   const r = await runRamped(base, amount);
   const cpu = process.cpuUsage(cpu0);
