@@ -1,4 +1,4 @@
-// Messages between the primary and the workers (node:cluster IPC, JSON serialization).
+// Messages between the primary and the workers (node:cluster IPC, "advanced" serialization).
 
 import type { Principal } from "./tokens.js";
 

@@ -110,7 +110,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   cluster.setupPrimary({
     exec: join(dirname(fileURLToPath(import.meta.url)), "worker-main.js"),
     args: [],
-    serialization: "json",
+    serialization: "advanced", // structured clone: the JSON texts in audit entries are not escaped again
   });
   const env = { TOLLGATE_SERVE_CONFIG: JSON.stringify(config) };
   const fork = () => cluster.fork(env);
