@@ -53,25 +53,30 @@ export interface SubsetPolicy {
 }
 
 /**
- * A generated policy (bench/generate.ts) restricted to the rules that translate to Cedar, with
- * exactly `rules` rules: generated at a larger size so that enough rules survive, cut to the first
- * `rules` in document order; above what one 10,000-rule policy yields, policies of further seeds
- * are appended (ids suffixed `-sK`). Deterministic in (rules, seed).
+ * A generated policy (bench/generate.ts) restricted by `subset` to exactly `rules` rules: generated
+ * at `factor` times the size still wanted (and 1.5 times larger again while too few rules survive)
+ * so that enough rules survive, cut to the first `rules` in document order; above what one
+ * 10,000-rule policy yields, policies of further seeds (up to `seeds` in all) are appended (ids
+ * suffixed `-sK`). Deterministic in (rules, seed).
  */
-export function generateCedarSubsetPolicy(rules: number, seed = 1): SubsetPolicy {
+export function generateSubsetOf(
+  rules: number,
+  seed: number,
+  subset: (m: Manifest) => { manifest: Manifest; skipped: SkippedRule[] },
+  o: { seeds: number; factor: number; name: string; description: string },
+): SubsetPolicy {
   const skipped: SkippedRule[] = [];
   const items: unknown[] = [];
   let have = 0;
   let generated = 0;
   let first: Manifest | undefined;
-  for (let k = 0; have < rules && k < 8; k++) {
-    // Roughly half the generated rules translate; ask for enough.
-    let size = Math.min(10000, Math.max(4, Math.ceil((rules - have) * 2.2)));
-    let sub: ReturnType<typeof translatableSubset>;
+  for (let k = 0; have < rules && k < o.seeds; k++) {
+    let size = Math.min(10000, Math.max(4, Math.ceil((rules - have) * o.factor)));
+    let sub: ReturnType<typeof subset>;
     let m: Manifest;
     for (;;) {
       m = generatePolicy(size, seed + k);
-      sub = translatableSubset(m);
+      sub = subset(m);
       if (countRules(sub.manifest.rules as unknown[]) >= rules - have || size === 10000) break;
       size = Math.min(10000, Math.ceil(size * 1.5));
     }
@@ -83,8 +88,22 @@ export function generateCedarSubsetPolicy(rules: number, seed = 1): SubsetPolicy
     have += countRules(part);
     items.push(...part);
   }
-  const manifest: Manifest = { ...first!, name: `cedar-subset-${rules}`, description: `bench/cedar-workload.ts: generatePolicy restricted to the Cedar-translatable subset (rules=${rules}, seed=${seed})`, rules: items };
+  const manifest: Manifest = { ...first!, name: o.name, description: o.description, rules: items };
   return { manifest, skipped, generated };
+}
+
+/**
+ * A generated policy restricted to the rules that translate to Cedar, with exactly `rules` rules
+ * (generateSubsetOf; roughly half the generated rules translate: ask for 2.2 times as many, up to
+ * 8 seeds).
+ */
+export function generateCedarSubsetPolicy(rules: number, seed = 1): SubsetPolicy {
+  return generateSubsetOf(rules, seed, translatableSubset, {
+    seeds: 8,
+    factor: 2.2,
+    name: `cedar-subset-${rules}`,
+    description: `bench/cedar-workload.ts: generatePolicy restricted to the Cedar-translatable subset (rules=${rules}, seed=${seed})`,
+  });
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -8,51 +8,23 @@ import type { Enforcer } from "casbin";
 import type { Engine } from "json-rules-engine";
 import { Policy } from "../src/index.js";
 import { casbinEnforcer, casbinSubset, translateCasbin, type CasbinTranslation } from "./casbin-translate.js";
-import { countRules, renamed, truncate } from "./cedar-workload.js";
-import { generatePolicy } from "./generate.js";
+import { generateSubsetOf, type SubsetPolicy } from "./cedar-workload.js";
 import { flatRequest, isRequestError, type SkippedRule } from "./peers-context.js";
 import { decisionFromRulesEngine, rulesEngine, rulesEngineOrder, rulesEngineSubset, runRulesEngine, translateRulesEngine, type RulesEngineTranslation } from "./rules-engine-translate.js";
 
 type Manifest = Record<string, unknown>;
 type SubsetFn = (m: Manifest) => { manifest: Manifest; skipped: SkippedRule[] };
 
-export interface PeerSubset {
-  manifest: Manifest;
-  skipped: SkippedRule[];
-  generated: number;
-}
+export type PeerSubset = SubsetPolicy;
 
-/**
- * A generated policy (bench/generate.ts) restricted by `subset` to exactly `rules` rules (as
- * generateCedarSubsetPolicy: generated bigger, cut to the first rules in document order, further
- * seeds appended with suffixed ids when one 10,000-rule policy does not yield enough).
- */
+/** A generated policy (bench/generate.ts) restricted by `subset` to exactly `rules` rules (generateSubsetOf: 3 times the size wanted, up to 12 seeds). */
 export function generateSubsetPolicy(rules: number, seed: number, subset: SubsetFn, label: string): PeerSubset {
-  const skipped: SkippedRule[] = [];
-  const items: unknown[] = [];
-  let have = 0;
-  let generated = 0;
-  let first: Manifest | undefined;
-  for (let k = 0; have < rules && k < 12; k++) {
-    let size = Math.min(10000, Math.max(4, Math.ceil((rules - have) * 3)));
-    let sub: ReturnType<SubsetFn>;
-    let m: Manifest;
-    for (;;) {
-      m = generatePolicy(size, seed + k);
-      sub = subset(m);
-      if (countRules(sub.manifest.rules as unknown[]) >= rules - have || size === 10000) break;
-      size = Math.min(10000, Math.ceil(size * 1.5));
-    }
-    first ??= m;
-    generated += size;
-    skipped.push(...sub.skipped);
-    const got = sub.manifest.rules as unknown[];
-    const part = truncate(k === 0 ? got : renamed(got, `-s${k + 1}`), { left: rules - have });
-    have += countRules(part);
-    items.push(...part);
-  }
-  const manifest: Manifest = { ...first!, name: `${label}-subset-${rules}`, description: `bench/peers-workload.ts: generatePolicy restricted to the ${label}-translatable subset (rules=${rules}, seed=${seed})`, rules: items };
-  return { manifest, skipped, generated };
+  return generateSubsetOf(rules, seed, subset, {
+    seeds: 12,
+    factor: 3,
+    name: `${label}-subset-${rules}`,
+    description: `bench/peers-workload.ts: generatePolicy restricted to the ${label}-translatable subset (rules=${rules}, seed=${seed})`,
+  });
 }
 
 export const generateCasbinSubsetPolicy = (rules: number, seed = 1) => generateSubsetPolicy(rules, seed, casbinSubset, "casbin");
