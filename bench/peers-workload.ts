@@ -51,24 +51,44 @@ function wholeOrThrow(name: string, skipped: SkippedRule[]): void {
   if (skipped.length > 0) throw new Error(`policy ${name} does not translate whole: ${skipped.map((s) => `${s.id}: ${s.reason}`).join("; ")}`);
 }
 
-/** casbin on the translated policy: allowed iff Tollgate allows. Pass a casbin-subset manifest. */
-export async function runCasbinOracle(manifest: Manifest, actions: readonly unknown[], policy: Policy = Policy.fromObject(manifest), prepared?: { tr: CasbinTranslation; enforcer: Enforcer }): Promise<PeerOracleResult> {
-  const tr = prepared?.tr ?? translateCasbin(manifest);
-  wholeOrThrow(String(manifest.name), tr.skipped);
-  const enforcer = prepared?.enforcer ?? (await casbinEnforcer(tr));
+/**
+ * Decides every action with Tollgate and with `ask` (the peer, on the flat request of the
+ * translation's `paths`); a disagreement wherever `agree` says no. Actions the request cannot
+ * encode are excluded with why.
+ */
+async function runPeerOracle(
+  peer: string,
+  manifest: Manifest,
+  actions: readonly unknown[],
+  policy: Policy,
+  paths: readonly string[],
+  ask: (req: Record<string, unknown>) => PeerDisagreement["peerAnswer"] | Promise<PeerDisagreement["peerAnswer"]>,
+  agree: (t: { decision: string; rule: string | null }, p: PeerDisagreement["peerAnswer"]) => boolean,
+): Promise<PeerOracleResult> {
   const out: PeerOracleResult = { checked: 0, excluded: [], disagreements: [] };
   for (const action of actions) {
-    const req = flatRequest(action, tr.paths);
+    const req = flatRequest(action, paths);
     if (isRequestError(req)) {
       out.excluded.push({ action, reason: req.error });
       continue;
     }
     const t = policy.evaluate(action);
-    const allowed = enforcer.enforceSync(req);
+    const asked = ask(req);
+    const p = asked instanceof Promise ? await asked : asked; // a synchronous peer stays synchronous
     out.checked++;
-    if ((t.decision === "allow") !== allowed) out.disagreements.push({ peer: "casbin", policy: String(manifest.name), action, tollgate: { decision: t.decision, rule: t.rule }, peerAnswer: { decision: allowed ? "allow" : "not allowed" } });
+    if (!agree(t, p)) out.disagreements.push({ peer, policy: String(manifest.name), action, tollgate: { decision: t.decision, rule: t.rule }, peerAnswer: p });
   }
   return out;
+}
+
+/** casbin on the translated policy: allowed iff Tollgate allows. Pass a casbin-subset manifest. */
+export async function runCasbinOracle(manifest: Manifest, actions: readonly unknown[], policy: Policy = Policy.fromObject(manifest), prepared?: { tr: CasbinTranslation; enforcer: Enforcer }): Promise<PeerOracleResult> {
+  const tr = prepared?.tr ?? translateCasbin(manifest);
+  wholeOrThrow(String(manifest.name), tr.skipped);
+  const enforcer = prepared?.enforcer ?? (await casbinEnforcer(tr));
+  return runPeerOracle("casbin", manifest, actions, policy, tr.paths,
+    (req) => ({ decision: enforcer.enforceSync(req) ? "allow" : "not allowed" }),
+    (t, p) => (t.decision === "allow") === (p.decision === "allow"));
 }
 
 /** json-rules-engine on the translated rules: same decision and deciding rule as Tollgate. */
@@ -77,19 +97,9 @@ export async function runRulesEngineOracle(manifest: Manifest, actions: readonly
   wholeOrThrow(String(manifest.name), tr.skipped);
   const engine = prepared?.engine ?? rulesEngine(tr);
   const order = rulesEngineOrder(tr);
-  const out: PeerOracleResult = { checked: 0, excluded: [], disagreements: [] };
-  for (const action of actions) {
-    const req = flatRequest(action, tr.paths);
-    if (isRequestError(req)) {
-      out.excluded.push({ action, reason: req.error });
-      continue;
-    }
-    const t = policy.evaluate(action);
-    const p = decisionFromRulesEngine(await runRulesEngine(engine, req), tr, order);
-    out.checked++;
-    if (t.decision !== p.decision || t.rule !== p.rule) out.disagreements.push({ peer: "json-rules-engine", policy: String(manifest.name), action, tollgate: { decision: t.decision, rule: t.rule }, peerAnswer: p });
-  }
-  return out;
+  return runPeerOracle("json-rules-engine", manifest, actions, policy, tr.paths,
+    async (req) => decisionFromRulesEngine(await runRulesEngine(engine, req), tr, order),
+    (t, p) => t.decision === p.decision && t.rule === p.rule);
 }
 
 export function formatPeerDisagreement(d: PeerDisagreement, rules?: Record<string, string>): string {
