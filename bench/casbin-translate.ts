@@ -26,7 +26,7 @@
 
 import { newEnforcer, newModelFromString, type Enforcer } from "casbin";
 import { parseGlob, type GlobToken } from "../test/reference/glob.js";
-import { checkPath, elementList, flattenRules, subsetOf, testOps, Untranslatable, type Cond, type FlatRule, type SkippedRule } from "./peers-context.js";
+import { and, checkPath, conditionTF, elementList, flattenRules, not, or, subsetOf, testOps, Untranslatable, type Cond, type FlatRule, type SkippedRule, type TF } from "./peers-context.js";
 
 export interface CasbinTranslation {
   /** Policy lines [matcher expression, eft, rule id], in document order. */
@@ -70,9 +70,6 @@ function lit(v: unknown): string {
   throw new Untranslatable(`operand ${JSON.stringify(v)} is not a scalar`);
 }
 
-const and = (xs: string[]): string => (xs.length === 0 ? "true" : xs.length === 1 ? xs[0]! : xs.map((x) => `(${x})`).join(" && "));
-const or = (xs: string[]): string => (xs.length === 0 ? "false" : xs.length === 1 ? xs[0]! : xs.map((x) => `(${x})`).join(" || "));
-const not = (x: string): string => (x === "true" ? "false" : x === "false" ? "true" : `!(${x})`);
 
 // Globs -> anchored JavaScript regexes (no flags: casbin's regexMatch is `new RegExp(p).test(s)`).
 const ASTRAL = "[\\uD800-\\uDBFF][\\uDC00-\\uDFFF]";
@@ -110,8 +107,6 @@ function globRegex(glob: string): string {
 // ---------------------------------------------------------------------------------------------
 // Conditions -> (T, F)
 
-interface TF { t: string; f: string }
-
 class Translator {
   constructor(private readonly index: Map<string, number>) {}
 
@@ -123,17 +118,7 @@ class Translator {
   }
 
   condition(c: Cond): TF {
-    const parts: TF[] = [];
-    for (const [key, value] of Object.entries(c)) {
-      if (key === "all" || key === "any") {
-        const subs = (value as Cond[]).map((x) => this.condition(x));
-        parts.push(key === "all" ? { t: and(subs.map((x) => x.t)), f: or(subs.map((x) => x.f)) } : { t: or(subs.map((x) => x.t)), f: and(subs.map((x) => x.f)) });
-      } else if (key === "not") {
-        const sub = this.condition(value as Cond);
-        parts.push({ t: sub.f, f: sub.t });
-      } else parts.push(this.fieldTest(key, value));
-    }
-    return { t: and(parts.map((p) => p.t)), f: or(parts.map((p) => p.f)) };
+    return conditionTF(c, (path, test) => this.fieldTest(path, test));
   }
 
   private fieldTest(path: string, test: unknown): TF {

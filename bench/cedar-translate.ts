@@ -25,11 +25,9 @@
 
 import { parseGlob, type GlobToken } from "../test/reference/glob.js";
 import { ABSENT, isPlainObject, lookup, parsePath } from "../test/reference/path.js";
+import { and, checkPath, conditionTF, flattenRules, not, or, subsetOf, testOps, Untranslatable, type Cond, type Effect, type FlatRule, type SkippedRule, type TF } from "./peers-context.js";
 
-type Cond = Record<string, unknown>;
-type Effect = "allow" | "deny" | "escalate";
-
-export class Untranslatable extends Error {}
+export { Untranslatable, type SkippedRule };
 
 /** A rule of the translation, in document order. */
 export interface TranslatedRule {
@@ -37,11 +35,6 @@ export interface TranslatedRule {
   effect: Effect;
   /** The Cedar policy text (one `permit` or `forbid`). */
   cedar: string;
-}
-
-export interface SkippedRule {
-  id: string;
-  reason: string;
 }
 
 export interface CedarTranslation {
@@ -91,10 +84,6 @@ function likePattern(parts: (string | null)[]): string {
   }
   return out + '"';
 }
-
-const and = (xs: string[]): string => (xs.length === 0 ? "true" : xs.length === 1 ? xs[0]! : xs.map((x) => `(${x})`).join(" && "));
-const or = (xs: string[]): string => (xs.length === 0 ? "false" : xs.length === 1 ? xs[0]! : xs.map((x) => `(${x})`).join(" || "));
-const not = (x: string): string => (x === "true" ? "false" : x === "false" ? "true" : `!(${x})`);
 
 /** The tagged Cedar record literal of a scalar operand. */
 function scalarLiteral(v: unknown): string {
@@ -167,45 +156,20 @@ function globToCedar(glob: string, s: string): string {
 // ---------------------------------------------------------------------------------------------
 // Conditions -> (T, F)
 
-interface TF {
-  t: string;
-  f: string;
-}
-
 class Translator {
   readonly paths = new Set<string>();
 
   condition(c: Cond): TF {
-    const parts: TF[] = [];
-    for (const [key, value] of Object.entries(c)) {
-      if (key === "all" || key === "any") {
-        const subs = (value as Cond[]).map((x) => this.condition(x));
-        parts.push(key === "all" ? { t: and(subs.map((x) => x.t)), f: or(subs.map((x) => x.f)) } : { t: or(subs.map((x) => x.t)), f: and(subs.map((x) => x.f)) });
-      } else if (key === "not") {
-        const sub = this.condition(value as Cond);
-        parts.push({ t: sub.f, f: sub.t });
-      } else {
-        parts.push(this.fieldTest(key, value));
-      }
-    }
-    return { t: and(parts.map((p) => p.t)), f: or(parts.map((p) => p.f)) };
+    return conditionTF(c, (path, test) => this.fieldTest(path, test));
   }
 
   private fieldTest(path: string, test: unknown): TF {
-    try {
-      parsePath(path);
-    } catch (e) {
-      throw new Untranslatable((e as Error).message);
-    }
+    checkPath(path);
     this.paths.add(path);
     const present = `context has ${cedarString(path)}`;
     const x = `context[${cedarString(path)}]`;
-    let ops: Record<string, unknown>;
-    if (isScalar(test)) ops = { eq: test };
-    else if (Array.isArray(test)) ops = { in: test };
-    else ops = test as Record<string, unknown>;
     const parts: TF[] = [];
-    for (const [op, operand] of Object.entries(ops)) {
+    for (const [op, operand] of Object.entries(testOps(test))) {
       if (op === "exists") {
         parts.push(operand === true ? { t: present, f: not(present) } : { t: not(present), f: present });
         continue;
@@ -291,20 +255,6 @@ class Translator {
 // ---------------------------------------------------------------------------------------------
 // Manifests
 
-interface FlatRule {
-  id: string;
-  effect: Effect;
-  conds: Cond[];
-}
-
-function flatten(items: unknown[], enclosing: Cond[], out: FlatRule[]): FlatRule[] {
-  for (const it of items as Record<string, unknown>[]) {
-    if ("group" in it) flatten(it.rules as unknown[], it.when ? [...enclosing, it.when as Cond] : enclosing, out);
-    else out.push({ id: it.id as string, effect: it.effect as Effect, conds: it.when ? [...enclosing, it.when as Cond] : enclosing });
-  }
-  return out;
-}
-
 /** Cedar for one rule (throws Untranslatable). */
 function ruleToCedar(r: FlatRule, tr: Translator): string {
   const tf = tr.condition({ all: r.conds.length > 0 ? r.conds : [{}] });
@@ -316,7 +266,7 @@ export function translatePolicy(manifest: Record<string, unknown>): CedarTransla
   const rules: TranslatedRule[] = [];
   const skipped: SkippedRule[] = [];
   const paths = new Set<string>();
-  for (const r of flatten((manifest.rules as unknown[]) ?? [], [], [])) {
+  for (const r of flattenRules((manifest.rules as unknown[]) ?? [])) {
     const tr = new Translator();
     try {
       const cedar = ruleToCedar(r, tr);
@@ -337,26 +287,7 @@ export function translatePolicy(manifest: Record<string, unknown>): CedarTransla
 
 /** The rules of a manifest that translate, as a manifest: untranslatable rules and emptied groups dropped. */
 export function translatableSubset(manifest: Record<string, unknown>): { manifest: Record<string, unknown>; skipped: SkippedRule[] } {
-  const skipped: SkippedRule[] = [];
-  const keep = (items: unknown[], enclosing: Cond[]): unknown[] => {
-    const out: unknown[] = [];
-    for (const it of items as Record<string, unknown>[]) {
-      if ("group" in it) {
-        const inner = keep(it.rules as unknown[], it.when ? [...enclosing, it.when as Cond] : enclosing);
-        if (inner.length > 0) out.push({ ...it, rules: inner });
-      } else {
-        try {
-          ruleToCedar({ id: it.id as string, effect: it.effect as Effect, conds: it.when ? [...enclosing, it.when as Cond] : enclosing }, new Translator());
-          out.push(it);
-        } catch (e) {
-          if (!(e instanceof Untranslatable)) throw e;
-          skipped.push({ id: it.id as string, reason: e.message });
-        }
-      }
-    }
-    return out;
-  };
-  return { manifest: { ...manifest, rules: keep((manifest.rules as unknown[]) ?? [], []) }, skipped };
+  return subsetOf(manifest, (r) => ruleToCedar(r, new Translator()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 // What the casbin and json-rules-engine translations share (bench/casbin-translate.ts,
-// bench/rules-engine-translate.ts): the rules of a manifest flattened in document order, and the
-// flat, type-tagged request built from an action.
+// bench/rules-engine-translate.ts), and with them the Cedar one (bench/cedar-translate.ts): the
+// rules of a manifest flattened in document order, the translatable subset of a manifest, the
+// (T, F) pair of a condition as text (casbin and Cedar), and the flat, type-tagged request built
+// from an action (casbin and json-rules-engine).
 //
 // The request is keyed by the field paths the translated policy reads, numbered in sorted order:
 //   t<k>: the type tag of the value at path k: "s" string, "n" number, "b" boolean, "z" null,
@@ -59,6 +61,33 @@ export function subsetOf(manifest: Record<string, unknown>, canTranslate: (r: Fl
     return out;
   };
   return { manifest: { ...manifest, rules: keep((manifest.rules as unknown[]) ?? [], []) }, skipped };
+}
+
+// Conditions as text (casbin matchers and Cedar `when` clauses share && || !).
+
+export const and = (xs: string[]): string => (xs.length === 0 ? "true" : xs.length === 1 ? xs[0]! : xs.map((x) => `(${x})`).join(" && "));
+export const or = (xs: string[]): string => (xs.length === 0 ? "false" : xs.length === 1 ? xs[0]! : xs.map((x) => `(${x})`).join(" || "));
+export const not = (x: string): string => (x === "true" ? "false" : x === "false" ? "true" : `!(${x})`);
+
+/** A condition as two expressions: T ("it is TRUE") and F ("it is FALSE"); UNKNOWN is neither. */
+export interface TF {
+  t: string;
+  f: string;
+}
+
+/** T and F of a condition: all/any/not are Kleene's (T(all) = AND T, F(all) = OR F, ...); `fieldTest` gives a field test's. */
+export function conditionTF(c: Cond, fieldTest: (path: string, test: unknown) => TF): TF {
+  const parts: TF[] = [];
+  for (const [key, value] of Object.entries(c)) {
+    if (key === "all" || key === "any") {
+      const subs = (value as Cond[]).map((x) => conditionTF(x, fieldTest));
+      parts.push(key === "all" ? { t: and(subs.map((x) => x.t)), f: or(subs.map((x) => x.f)) } : { t: or(subs.map((x) => x.t)), f: and(subs.map((x) => x.f)) });
+    } else if (key === "not") {
+      const sub = conditionTF(value as Cond, fieldTest);
+      parts.push({ t: sub.f, f: sub.t });
+    } else parts.push(fieldTest(key, value));
+  }
+  return { t: and(parts.map((p) => p.t)), f: or(parts.map((p) => p.f)) };
 }
 
 export const isScalar = (v: unknown): v is string | number | boolean | null => v === null || typeof v === "string" || typeof v === "number" || typeof v === "boolean";
