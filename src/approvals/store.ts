@@ -49,27 +49,8 @@ export interface Resolution {
   outcome: "allow" | "deny";
 }
 
-interface Row {
-  id: string;
-  state: ApprovalState;
-  approver: string;
-  rule: string | null;
-  policy: string;
-  policy_hash: string;
-  action: string;
-  decision: string;
-  decision_seq: number;
-  decision_hash: string;
-  on_timeout: "allow" | "deny";
-  created: string;
-  expires: string;
-  outcome: "allow" | "deny" | null;
-  resolved_by: string | null;
-  note: string | null;
-  resolved_at: string | null;
-  resolution_seq: number | null;
-  resolution_hash: string | null;
-}
+/** An approval as stored: the action and the decision as JSON text. */
+type Row = Omit<Approval, "action" | "decision"> & { action: string; decision: string };
 
 function fromRow(r: Row): Approval {
   return { ...r, action: JSON.parse(r.action), decision: JSON.parse(r.decision) };
