@@ -6,7 +6,7 @@ import type { Approval } from "../../src/approvals/approval.js";
 import { ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "../../src/approvals/approval.js";
 import { Approvals } from "../../src/approvals/approvals.js";
 import { ApprovalStore } from "../../src/approvals/store.js";
-import { escalate, fakeAudit, input, tempDb } from "./helpers.js";
+import { escalate, fakeAudit, input, pending, tempDb } from "./helpers.js";
 
 const T0 = Date.UTC(2025, 0, 1);
 const open: Approvals[] = [];
@@ -30,23 +30,7 @@ describe("create", () => {
     const m = track(Approvals.open({ store: path, notifier: (a) => void notified.push(a) }));
     const i = input(escalate("deny", 30_000));
     const a = await m.create(i);
-    expect(a).toMatchObject({
-      state: "pending",
-      approver: "finance-oncall",
-      rule: "big-refund",
-      policy: "billing-agent",
-      policy_hash: i.policy_hash,
-      action: i.action,
-      decision: i.decision,
-      decision_seq: i.decision_seq,
-      decision_hash: i.decision_hash,
-      on_timeout: "deny",
-      created: new Date(T0).toISOString(),
-      expires: new Date(T0 + 30_000).toISOString(),
-      outcome: null,
-      resolved_by: null,
-      resolution_seq: null,
-    });
+    expect(a).toEqual(pending(a.id, T0, 30_000, "deny", i));
     expect(a.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(notified).toEqual([a]);
     expect(m.get(a.id)).toEqual(a);

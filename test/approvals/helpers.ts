@@ -36,9 +36,8 @@ export function input(decision: Decision = escalate()): CreateInput {
   };
 }
 
-/** A pending approval as the manager would build it, for store-level tests. */
-export function pending(id: string, created = Date.UTC(2025, 0, 1), timeout_ms = 60_000, on_timeout: "allow" | "deny" = "deny"): Approval {
-  const i = input(escalate(on_timeout, timeout_ms));
+/** A pending approval as the manager would build it from `i` (an escalate(on_timeout, timeout_ms) input), for store-level tests and as the expected result of create. */
+export function pending(id: string, created = Date.UTC(2025, 0, 1), timeout_ms = 60_000, on_timeout: "allow" | "deny" = "deny", i: CreateInput = input(escalate(on_timeout, timeout_ms))): Approval {
   return {
     id,
     state: "pending",
