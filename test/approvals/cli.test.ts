@@ -2,23 +2,11 @@
 // resolution made on the command line (polling, one audit record, the waiter woken).
 
 import { existsSync } from "node:fs";
-import { PassThrough, Readable } from "node:stream";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Approval } from "../../src/approvals/approval.js";
 import { Approvals } from "../../src/approvals/approvals.js";
-import { main } from "../../src/cli/main.js";
+import { runCli as run } from "../cli-helpers.js";
 import { escalate, fakeAudit, input, tempDb } from "./helpers.js";
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d) => (out += d));
-  stderr.on("data", (d) => (err += d));
-  const code = await main(args, { stdin: Readable.from([]), stdout, stderr });
-  return { code, out, err };
-}
 
 const owners: Approvals[] = [];
 afterEach(() => {

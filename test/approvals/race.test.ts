@@ -4,32 +4,21 @@
 // audit record per transition and wakes its waiters.
 
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import ts from "typescript";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApprovalAlreadyResolved } from "../../src/approvals/approval.js";
 import { Approvals } from "../../src/approvals/approvals.js";
 import { ApprovalStore } from "../../src/approvals/store.js";
+import { transpileForChild } from "../cli-helpers.js";
 import { fakeAudit, input, tempDb } from "./helpers.js";
 
-const root = join(import.meta.dirname, "../..");
 let out: string;
 
 /** Node 20 cannot run TypeScript: transpile the worker and what it imports (inside the repo, so
  *  that `better-sqlite3` resolves from node_modules). */
 beforeAll(() => {
-  mkdirSync(join(root, "node_modules/.cache"), { recursive: true });
-  out = mkdtempSync(join(root, "node_modules/.cache/tollgate-approvals-race-"));
-  for (const src of ["src/approvals/approval.ts", "src/approvals/store.ts", "test/approvals/race-worker.ts"]) {
-    const js = ts.transpileModule(readFileSync(join(root, src), "utf8"), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    }).outputText;
-    const dest = join(out, src.replace(/\.ts$/, ".js"));
-    mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, js);
-  }
-  writeFileSync(join(out, "package.json"), '{"type":"module"}');
+  out = transpileForChild("tollgate-approvals-race-", ["src/approvals/approval.ts", "src/approvals/store.ts", "test/approvals/race-worker.ts"]);
 });
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -2,22 +2,10 @@
 
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { PassThrough, Readable } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AuditLog } from "../../src/audit/log.js";
-import { main } from "../../src/cli/main.js";
+import { runCli as run } from "../cli-helpers.js";
 import { entry, fakeClock, tempDir } from "./helpers.js";
-
-async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (d) => (out += d));
-  stderr.on("data", (d) => (err += d));
-  const code = await main(args, { stdin: Readable.from([]), stdout, stderr });
-  return { code, out, err };
-}
 
 let dir: string;
 beforeAll(async () => {

@@ -2,32 +2,21 @@
 // append had resolved must survive, and the chain must verify after recovery.
 
 import { spawn } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
-import ts from "typescript";
+import { readdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AuditLog } from "../../src/audit/log.js";
 import { verifyLog } from "../../src/audit/verify.js";
+import { ROOT, transpileForChild } from "../cli-helpers.js";
 import { tempDir } from "./helpers.js";
 
-const root = join(import.meta.dirname, "../..");
 let out: string;
 
 /** Node 20 cannot run TypeScript: transpile the writer and what it imports (inside the repo, so
  *  that `canonicalize` resolves from node_modules). */
 beforeAll(() => {
-  mkdirSync(join(root, "node_modules/.cache"), { recursive: true });
-  out = mkdtempSync(join(root, "node_modules/.cache/tollgate-audit-crash-"));
-  const sources = ["src/canonical.ts", "test/audit/crash-writer.ts", ...readdirSync(join(root, "src/audit")).map((f) => `src/audit/${f}`)];
-  for (const src of sources) {
-    const js = ts.transpileModule(readFileSync(join(root, src), "utf8"), {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-    }).outputText;
-    const dest = join(out, src.replace(/\.ts$/, ".js"));
-    mkdirSync(dirname(dest), { recursive: true });
-    writeFileSync(dest, js);
-  }
-  writeFileSync(join(out, "package.json"), '{"type":"module"}');
+  const sources = ["src/canonical.ts", "test/audit/crash-writer.ts", ...readdirSync(join(ROOT, "src/audit")).map((f) => `src/audit/${f}`)];
+  out = transpileForChild("tollgate-audit-crash-", sources);
 });
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
