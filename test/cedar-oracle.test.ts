@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { Policy } from "../src/index.js";
 import { translatePolicy } from "../bench/cedar-translate.js";
 import { cedarWorkload, formatDisagreement, runOracle } from "../bench/cedar-workload.js";
+import { APPROVERS, EDGE_HEAD, EDGE_TAIL, edgeActions } from "./oracle-edge.js";
 
 function expectAgreement(manifest: Record<string, unknown>, actions: unknown[], options: { parseEachCall?: boolean } = {}): number {
   const r = runOracle(manifest, actions, Policy.fromObject(manifest), options);
@@ -16,8 +17,6 @@ function expectAgreement(manifest: Record<string, unknown>, actions: unknown[], 
   expect(r.disagreements.map((d) => ({ action: d.action, tollgate: d.tollgate, cedar: d.cedar }))).toEqual([]);
   return r.checked;
 }
-
-const APPROVERS = { oncall: { timeout: "15m" } };
 
 /** Values that exercise absence, every JSON type, decimals and awkward strings. */
 const VALUES: unknown[] = [
@@ -34,23 +33,8 @@ const EDGE_POLICY = {
   default: "deny",
   approvers: APPROVERS,
   rules: [
-    { id: "deny-big", effect: "deny", reason: "r", when: { "args.amount": { gt: 500 } } },
-    { id: "deny-big-present", effect: "deny", reason: "r", when: { "args.x": { exists: true, gte: 1000 } } },
-    { id: "esc-currency", effect: "escalate", approver: "oncall", reason: "r", when: { "args.currency": { not_in: ["EUR", "USD"] } } },
-    { id: "deny-star", effect: "deny", reason: "r", when: { "args.s": { prefix: "a*" } } },
-    { id: "deny-quote", effect: "deny", reason: "r", when: { any: [{ "args.s": { suffix: 'e"' } }, { "args.s": { contains: "\\" } }] } },
-    { id: "deny-env", effect: "deny", reason: "r", when: { "args.path": { glob: "**/.env" } } },
-    { id: "esc-one-star", effect: "escalate", approver: "oncall", reason: "r", when: { "args.path": { glob: "*.csv" }, not: { "agent.roles": { contains: "admin" } } } },
-    { id: "allow-ws", effect: "allow", when: { "args.path": { glob: "/workspace/{a,b}/**" } } },
-    { id: "allow-roles", effect: "allow", when: { "agent.roles": { some: { in: ["admin", "sre"] } }, "args.amount": { lte: 500 } } },
-    { id: "allow-every", effect: "allow", when: { "agent.roles": { every: ["support", "intern"] }, "args.n": { ne: 3 } } },
-    { id: "allow-num-elem", effect: "allow", when: { "args.list": { contains: 500 } } },
-    { id: "allow-null", effect: "allow", when: { "args.v": null, "args.b": { in: [true, "x", 7] } } },
-    { group: "g", when: { tool: { prefix: "pay" } }, rules: [
-      { id: "g-deny", effect: "deny", reason: "r", when: { not: { "args.amount": { lt: 0 } } } },
-      { id: "g-allow", effect: "allow", when: { "args.amount": { exists: false } } },
-    ] },
-    { id: "allow-unicode", effect: "allow", when: { 'args["we.ird key"]': { eq: "日本" } } },
+    ...EDGE_HEAD,
+    ...EDGE_TAIL,
     { id: "allow-all", effect: "allow", when: { "args.q": { glob: "a?c" } } }, // untranslatable: left out below
   ],
 };
@@ -75,19 +59,7 @@ describe("Cedar translation", () => {
 
   it("agrees with Tollgate on absent fields, mistyped values and awkward strings", () => {
     const manifest = { ...EDGE_POLICY, rules: EDGE_POLICY.rules.filter((r) => (r as { id?: string }).id !== "allow-all") };
-    const actions: unknown[] = [{}, { args: "not an object" }, { args: null }, { tool: 5 }];
-    const keys = ["amount", "x", "currency", "s", "path", "n", "list", "v", "b", "we.ird key"];
-    let k = 0;
-    for (const key of keys) {
-      for (const v of VALUES) {
-        const w = VALUES[(k++ * 7) % VALUES.length];
-        actions.push({ tool: k % 3 === 0 ? "payments.refund" : "db.query", args: { [key]: v, amount: k % 2 ? w : 100 }, agent: { roles: VALUES[k % VALUES.length] } });
-        actions.push({ args: { [key]: v } });
-        // Every other field harmless (no deny or escalate rule TRUE or UNKNOWN), so that the value decides.
-        actions.push({ tool: "db.query", args: { amount: 1, currency: "EUR", s: "zzz", path: "/srv/x.txt", [key]: v }, agent: { roles: ["admin"] } });
-        actions.push({ tool: "db.query", args: { amount: 1, currency: "EUR", s: "zzz", path: "/srv/x.txt", [key]: v } });
-      }
-    }
+    const actions = edgeActions(VALUES, ["amount", "x", "currency", "s", "path", "n", "list", "v", "b", "we.ird key"]);
     // Actions with a number that cannot be encoded where a comparison reads it are excluded, not compared.
     const checked = expectAgreement(manifest, actions);
     expect(checked).toBeGreaterThan(actions.length * 0.8);

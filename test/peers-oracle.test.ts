@@ -9,6 +9,7 @@ import { casbinSubset, translateCasbin } from "../bench/casbin-translate.js";
 import { rulesEngineSubset, translateRulesEngine } from "../bench/rules-engine-translate.js";
 import { formatPeerDisagreement, generateCasbinSubsetPolicy, generateRulesEngineSubsetPolicy, runCasbinOracle, runRulesEngineOracle, type PeerOracleResult } from "../bench/peers-workload.js";
 import { generateActions } from "../bench/generate.js";
+import { APPROVERS, EDGE_HEAD, EDGE_TAIL, edgeActions as sharedEdgeActions } from "./oracle-edge.js";
 
 type Manifest = Record<string, unknown>;
 
@@ -21,8 +22,6 @@ function expectNone(r: PeerOracleResult): number {
 const casbin = async (m: Manifest, actions: unknown[]) => expectNone(await runCasbinOracle(m, actions, Policy.fromObject(m)));
 const jre = async (m: Manifest, actions: unknown[]) => expectNone(await runRulesEngineOracle(m, actions, Policy.fromObject(m)));
 
-const APPROVERS = { oncall: { timeout: "15m" } };
-
 /** Values that exercise absence, every JSON type and awkward strings. */
 const VALUES: unknown[] = [
   undefined, null, true, false, 0, -0, 1, -1, 499, 500, 501, 500.5, 1e300, -1e-7, "0.7", "400", "1e3",
@@ -33,24 +32,9 @@ const VALUES: unknown[] = [
 ];
 
 const RULES: Record<string, unknown>[] = [
-  { id: "deny-big", effect: "deny", reason: "r", when: { "args.amount": { gt: 500 } } },
-  { id: "deny-big-present", effect: "deny", reason: "r", when: { "args.x": { exists: true, gte: 1000 } } },
-  { id: "esc-currency", effect: "escalate", approver: "oncall", reason: "r", when: { "args.currency": { not_in: ["EUR", "USD"] } } },
-  { id: "deny-star", effect: "deny", reason: "r", when: { "args.s": { prefix: "a*" } } },
-  { id: "deny-quote", effect: "deny", reason: "r", when: { any: [{ "args.s": { suffix: 'e"' } }, { "args.s": { contains: "\\" } }] } },
-  { id: "deny-env", effect: "deny", reason: "r", when: { "args.path": { glob: "**/.env" } } },
-  { id: "esc-one-star", effect: "escalate", approver: "oncall", reason: "r", when: { "args.path": { glob: "*.csv" }, not: { "agent.roles": { contains: "admin" } } } },
-  { id: "allow-ws", effect: "allow", when: { "args.path": { glob: "/workspace/{a,b}/**" } } },
-  { id: "allow-roles", effect: "allow", when: { "agent.roles": { some: { in: ["admin", "sre"] } }, "args.amount": { lte: 500 } } },
-  { id: "allow-every", effect: "allow", when: { "agent.roles": { every: ["support", "intern"] }, "args.n": { ne: 3 } } },
-  { id: "allow-num-elem", effect: "allow", when: { "args.list": { contains: 500 } } },
-  { id: "allow-null", effect: "allow", when: { "args.v": null, "args.b": { in: [true, "x", 7] } } },
+  ...EDGE_HEAD,
   { id: "allow-float", effect: "allow", when: { "args.f": { gt: 0.5, lt: 1e200 } } },
-  { group: "g", when: { tool: { prefix: "pay" } }, rules: [
-    { id: "g-deny", effect: "deny", reason: "r", when: { not: { "args.amount": { lt: 0 } } } },
-    { id: "g-allow", effect: "allow", when: { "args.amount": { exists: false } } },
-  ] },
-  { id: "allow-unicode", effect: "allow", when: { 'args["we.ird key"]': { eq: "日本" } } },
+  ...EDGE_TAIL,
   { id: "allow-qmark", effect: "allow", when: { "args.q": { glob: "a?c" } } },
   { id: "allow-class", effect: "allow", when: { any: [{ "args.q": { glob: "[a-c]x" } }, { "args.q": { glob: "[!a]*.md" } }, { "args.q": { glob: "?.md" } }, { "args.q": { glob: "\\[x]" } }, { "args.q": { glob: "(x)+" } }, { "args.q": { glob: "x*.txt" } }] } },
   { id: "deny-regex", effect: "deny", reason: "r", when: { "args.s": { matches: "^a+$" } } },
@@ -58,24 +42,7 @@ const RULES: Record<string, unknown>[] = [
 
 const EDGE: Manifest = { tollgate: 1, name: "edge", default: "deny", approvers: APPROVERS, rules: RULES };
 
-const QUIET = { amount: 1, currency: "EUR", s: "zzz", path: "/srv/x.txt" };
-
-function edgeActions(): unknown[] {
-  const actions: unknown[] = [{}, { args: "not an object" }, { args: null }, { tool: 5 }];
-  const keys = ["amount", "x", "currency", "s", "path", "n", "list", "v", "b", "f", "q", "we.ird key"];
-  let k = 0;
-  for (const key of keys) {
-    for (const v of VALUES) {
-      const w = VALUES[(k++ * 7) % VALUES.length];
-      actions.push({ tool: k % 3 === 0 ? "payments.refund" : "db.query", args: { [key]: v, amount: k % 2 ? w : 100 }, agent: { roles: VALUES[k % VALUES.length] } });
-      actions.push({ args: { [key]: v } });
-      // Every other field harmless (no deny or escalate rule TRUE or UNKNOWN), so that the value decides.
-      actions.push({ tool: "db.query", args: { ...QUIET, [key]: v }, agent: { roles: ["admin"] } });
-      actions.push({ tool: "db.query", args: { ...QUIET, [key]: v } });
-    }
-  }
-  return actions;
-}
+const edgeActions = () => sharedEdgeActions(VALUES, ["amount", "x", "currency", "s", "path", "n", "list", "v", "b", "f", "q", "we.ird key"]);
 
 describe("casbin translation", () => {
   it("leaves out what casbin's matchers cannot express, with the reason", () => {
