@@ -43,8 +43,10 @@ const { values: opts } = parseArgs({
 const QUICK = opts.quick === true;
 const BIG = Number(opts.connections);
 const BATCH = Number(opts.batch);
-const SECONDS = QUICK ? 4 : 20;
-const LOW_SECONDS = QUICK ? 3 : 8;
+const SECONDS = QUICK ? 4 : 15;
+const LOW_SECONDS = QUICK ? 3 : 6;
+/** The 10,000-connection decide run is longer: ten reloads (each compiling the policy in every worker) must fit in it. */
+const RELOAD_SECONDS = QUICK ? 6 : 20;
 const AGENTS = 32;
 
 interface Scenario {
@@ -223,12 +225,12 @@ async function runRamped(o: autocannon.Options, amount: number): Promise<Run> {
   return out;
 }
 
-async function reloadLoop(url: string, count: number, everyMs: number, stop: () => boolean): Promise<{ ms: number[]; failures: number }> {
+async function reloadLoop(url: string, count: number, startMs: number, stop: () => boolean): Promise<{ ms: number[]; failures: number }> {
   const ms: number[] = [];
   let failures = 0;
-  let last = 0;
+  await sleep(startMs);
   for (let i = 1; i <= count && !stop(); i++) {
-    await sleep(Math.max(100, everyMs - last));
+    if (i > 1) await sleep(300);
     const text = policyText.replace(/^description: .*$/m, `description: bench reload ${i} ${Date.now()}`);
     const t0 = performance.now();
     try {
@@ -238,8 +240,7 @@ async function reloadLoop(url: string, count: number, everyMs: number, stop: () 
     } catch {
       failures++;
     }
-    last = performance.now() - t0;
-    ms.push(last);
+    ms.push(performance.now() - t0);
   }
   return { ms, failures };
 }
@@ -249,7 +250,7 @@ async function scenario(url: string, s: Scenario): Promise<Result> {
   const requests = requestList(s.endpoint, batch);
   const base: autocannon.Options = { url, connections: s.connections, pipelining: 1, requests, timeout: 60, workers: 0 } as autocannon.Options;
   // Calibration: the rate with this many connections, to size the measured run.
-  const calib = await runRamped(base, Math.max(s.connections * 2, s.endpoint === "/v1/decide" ? 20_000 : 2_000));
+  const calib = await runRamped(base, s.endpoint === "/v1/decide" ? Math.max(s.connections * 2, 20_000) : Math.max(s.connections, 1_000));
   const rate = calib.ok / Math.max(0.5, calib.seconds);
   calibrated += calib.ok * batch;
   calibrationFailures += calib.errors + calib.timeouts + calib.non2xx;
@@ -257,9 +258,10 @@ async function scenario(url: string, s: Scenario): Promise<Result> {
   // connection set-up, dominate the run.
   const amount = Math.max(s.connections * s.perConnection, Math.round(rate * s.seconds));
   let done = false;
-  // Reloads spread over the expected length of the run (from the calibrated rate).
-  const expectedMs = (amount / Math.max(1, rate)) * 1000;
-  const reloads = s.reloads > 0 ? reloadLoop(url, s.reloads, expectedMs / (s.reloads + 2), () => done) : Promise.resolve({ ms: [], failures: 0 });
+  // Reloads start once the connections are open and follow each other with a short pause
+  // (each takes about a second here: the primary and then every worker compile the policy).
+  const rampMs = Math.ceil(s.connections / GROUP) * RAMP_MS;
+  const reloads = s.reloads > 0 ? reloadLoop(url, s.reloads, rampMs, () => done) : Promise.resolve({ ms: [], failures: 0 });
   const cpu0 = process.cpuUsage();
   const r = await runRamped(base, amount);
   const cpu = process.cpuUsage(cpu0);
@@ -303,7 +305,7 @@ async function main(): Promise<void> {
 
   const SMALL = Math.max(1, Math.round(BATCH / 10));
   const scenarios: Scenario[] = [
-    { name: `decide @ ${BIG} connections`, endpoint: "/v1/decide", connections: BIG, seconds: SECONDS, reloads: 10, perConnection: QUICK ? 2 : 8 },
+    { name: `decide @ ${BIG} connections`, endpoint: "/v1/decide", connections: BIG, seconds: RELOAD_SECONDS, reloads: 10, perConnection: QUICK ? 2 : 12 },
     { name: `batch(${SMALL}) @ ${BIG} connections`, endpoint: "/v1/decide/batch", connections: BIG, seconds: SECONDS, reloads: 0, batch: SMALL, perConnection: 2 },
     { name: "decide @ 64 connections", endpoint: "/v1/decide", connections: 64, seconds: LOW_SECONDS, reloads: 0, perConnection: 1 },
     { name: "decide @ 256 connections", endpoint: "/v1/decide", connections: 256, seconds: LOW_SECONDS, reloads: 0, perConnection: 1 },
