@@ -7,6 +7,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import ts from "typescript";
+import { afterAll } from "vitest";
 
 export const root = join(import.meta.dirname, "../..");
 
@@ -58,6 +59,8 @@ export function cleanBuild(): void {
   if (built) rmSync(dirname(built), { recursive: true, force: true });
   built = null;
 }
+// Registered by every test file that imports these helpers (after its own afterAll hooks).
+afterAll(cleanBuild);
 
 export function tempDir(prefix = "tollgate-server-test-"): string {
   return mkdtempSync(join(tmpdir(), prefix));
