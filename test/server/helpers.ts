@@ -55,15 +55,20 @@ export function buildCli(): string {
   return built;
 }
 
+const temps: string[] = [];
+
 export function cleanBuild(): void {
   if (built) rmSync(dirname(built), { recursive: true, force: true });
   built = null;
+  for (const d of temps.splice(0)) rmSync(d, { recursive: true, force: true });
 }
 // Registered by every test file that imports these helpers (after its own afterAll hooks).
 afterAll(cleanBuild);
 
 export function tempDir(prefix = "tollgate-server-test-"): string {
-  return mkdtempSync(join(tmpdir(), prefix));
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  temps.push(d);
+  return d;
 }
 
 export interface Server {
