@@ -56,7 +56,8 @@ def _generated() -> Tuple[Path, Path] | None:
 
 
 def _policy_files() -> List[Path]:
-    files = sorted(EXAMPLES.glob("*.yaml"))
+    # examples/ also holds non-policy YAML (tokens.yaml for `tollgate serve`): policies only.
+    files = [p for p in sorted(EXAMPLES.glob("*.yaml")) if "tollgate" in (load_yaml(p.read_text(encoding="utf-8"), str(p)).value or {})]
     gen = _generated()
     if gen is not None:
         files.append(gen[0])
