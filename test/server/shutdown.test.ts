@@ -1,23 +1,13 @@
 // Shutdown and crashes: SIGTERM drains in-flight requests and closes the audit log cleanly;
 // after SIGKILL every acknowledged decision is in the log.
 
-import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { AuditLog } from "../../src/audit/log.js";
-import { main } from "../../src/cli/main.js";
+import { runCli } from "../cli-helpers.js";
 import { auditRecords, REFUND_SMALL, startServer } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
-async function verifyCli(dir: string): Promise<{ code: number; out: string; err: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = "";
-  let err = "";
-  stdout.on("data", (c) => (out += c));
-  stderr.on("data", (c) => (err += c));
-  const code = await main(["audit", "verify", dir], { stdin: new PassThrough(), stdout, stderr });
-  return { code, out, err };
-}
+const verifyCli = (dir: string) => runCli(["audit", "verify", dir]);
 
 interface Outcome {
   status: number | "error";
