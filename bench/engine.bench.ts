@@ -31,6 +31,7 @@ import { repoRoot } from "./paths.js";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { Bench } from "tinybench";
 import type { Task } from "tinybench";
 import { parse as parseYaml } from "yaml";
@@ -56,18 +57,27 @@ interface Options {
 const ROOT = repoRoot();
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { sizes: [10, 100, 1000, 10000], iterations: 200_000, time: 1000, quick: false, reference: true, out: join(ROOT, "bench/results") };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = argv[i + 1];
-    if (a === "--sizes" && v) { o.sizes = v.split(",").map(Number); i++; }
-    else if (a === "--iterations" && v) { o.iterations = Number(v); i++; }
-    else if (a === "--time" && v) { o.time = Number(v); i++; }
-    else if (a === "--out" && v) { o.out = resolve(v); i++; }
-    else if (a === "--quick") o.quick = true;
-    else if (a === "--no-reference") o.reference = false;
-    else { process.stderr.write(`unknown argument ${a}\n`); process.exit(2); }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        sizes: { type: "string" }, iterations: { type: "string" }, time: { type: "string" }, out: { type: "string" },
+        quick: { type: "boolean" }, "no-reference": { type: "boolean" },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
   }
+  const o: Options = {
+    sizes: values.sizes ? values.sizes.split(",").map(Number) : [10, 100, 1000, 10000],
+    iterations: values.iterations ? Number(values.iterations) : 200_000,
+    time: values.time ? Number(values.time) : 1000,
+    quick: values.quick === true,
+    reference: values["no-reference"] !== true,
+    out: values.out ? resolve(values.out) : join(ROOT, "bench/results"),
+  };
   if (o.quick) { o.iterations = Math.min(o.iterations, 30_000); o.time = Math.min(o.time, 250); }
   return o;
 }

@@ -35,6 +35,7 @@ import { repoRoot } from "./paths.js";
 import { readdirSync, readFileSync, statSync, mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
 import { createRequire } from "node:module";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { parse as parseYaml } from "yaml";
@@ -57,20 +58,30 @@ const REPEATS = 3;
 
 interface Options { sizes: number[]; budgetMs: number; maxIterations: number; oracleMs: number; examples: boolean; python: boolean; out: string }
 function parseOptions(argv: string[]): Options {
-  const o: Options = { sizes: [10, 100, 1000, 10000], budgetMs: 1500, maxIterations: 100_000, oracleMs: 15_000, examples: true, python: true, out: join(ROOT, "bench/results") };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const v = argv[i + 1];
-    if (a === "--sizes" && v) { o.sizes = v.split(",").map(Number); i++; }
-    else if (a === "--budget" && v) { o.budgetMs = Number(v); i++; }
-    else if (a === "--oracle-ms" && v) { o.oracleMs = Number(v); i++; }
-    else if (a === "--out" && v) { o.out = resolve(v); i++; }
-    else if (a === "--no-examples") o.examples = false;
-    else if (a === "--no-python") o.python = false;
-    else if (a === "--quick") { o.budgetMs = 300; o.maxIterations = 20_000; o.oracleMs = 3000; }
-    else { process.stderr.write(`unknown argument ${a}\n`); process.exit(2); }
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        sizes: { type: "string" }, budget: { type: "string" }, "oracle-ms": { type: "string" }, out: { type: "string" },
+        "no-examples": { type: "boolean" }, "no-python": { type: "boolean" }, quick: { type: "boolean" },
+      },
+    }));
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(2);
   }
-  return o;
+  const quick = values.quick === true;
+  return {
+    sizes: values.sizes ? values.sizes.split(",").map(Number) : [10, 100, 1000, 10000],
+    // --quick lowers the defaults; --budget and --oracle-ms given explicitly still apply.
+    budgetMs: values.budget ? Number(values.budget) : quick ? 300 : 1500,
+    maxIterations: quick ? 20_000 : 100_000,
+    oracleMs: values["oracle-ms"] ? Number(values["oracle-ms"]) : quick ? 3000 : 15_000,
+    examples: values["no-examples"] !== true,
+    python: values["no-python"] !== true,
+    out: values.out ? resolve(values.out) : join(ROOT, "bench/results"),
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
