@@ -1,7 +1,7 @@
 // The audit record format (docs/audit.md): one canonical JSON line per decision, chained by hash.
 
 import { hash as oneShotHash } from "node:crypto";
-import { canonicalJson, sha256Hex } from "../canonical.js";
+import { canonicalJson, canonicalJsonParsed, fastCanonicalOrNull, sha256Hex } from "../canonical.js";
 import type { Decision } from "../decision.js";
 
 /** `prev` of the very first record of a log. */
@@ -69,6 +69,15 @@ export function canonicalAction(action: unknown): string {
   } catch {
     return JSON.stringify(NOT_JSON); // lone surrogates, NaN, cycles
   }
+}
+
+/**
+ * `canonicalAction` for an action straight from `JSON.parse` (after `redact`, which only copies
+ * plain objects): the same text, 2-3x faster (`canonicalJsonParsed`). The server's workers use
+ * it on every request body.
+ */
+export function canonicalParsedAction(action: unknown): string {
+  return fastCanonicalOrNull(action) ?? canonicalAction(action);
 }
 
 function isJsonValue(v: unknown, depth: number): boolean {
@@ -173,13 +182,13 @@ export function parseRecord(line: string): { record: AuditRecord } | { error: st
   if (!Number.isSafeInteger(r.eval_ns) || (r.eval_ns as number) < 0) return { error: "eval_ns is not a non-negative integer" };
   let canonical: string;
   try {
-    canonical = canonicalJson(r);
+    canonical = canonicalJsonParsed(r);
   } catch {
     return { error: "record cannot be canonicalized" };
   }
   if (canonical !== line) return { error: "record is not in canonical form (RFC 8785)" };
   const { hash, ...rest } = r;
-  const expected = sha256Hex(canonicalJson(rest));
+  const expected = sha256Hex(canonicalJsonParsed(rest));
   if (expected !== hash) return { error: `hash mismatch: the record hashes to ${expected}, not ${hash as string}` };
   return { record: r as unknown as AuditRecord };
 }

@@ -20,7 +20,12 @@ export interface AuditLogOptions {
   segmentBytes?: number;
   /** Many records per fdatasync (default true). False: one write and one fdatasync per record. */
   groupCommit?: boolean;
-  /** How long the first record of a batch waits for others before the batch is synced (default 2 ms). */
+  /**
+   * How long the first record of a batch waits for others before the batch is synced (default
+   * 2 ms). 0: until the end of the current event-loop turn (`setImmediate`), so the records of
+   * every message read in that turn share the batch, with no timer delay. Records that arrive
+   * while a batch is being written and synced go in the next batch either way.
+   */
   batchWindowMs?: number;
   /** A batch holds at most this many records (default 8192); more wait for the next batch. */
   maxBatchRecords?: number;
@@ -73,7 +78,8 @@ export class AuditLog {
   private spare: Buffer | null = null;
   private waiters: { seq: number; resolve: () => void; reject: (err: Error) => void }[] = [];
   private flushing = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: NodeJS.Timeout | NodeJS.Immediate | undefined;
+  private readonly group: boolean;
   private failure: Error | null = null;
   private closed = false;
   private durableSeq: number;
@@ -103,7 +109,8 @@ export class AuditLog {
     this.durableHash = last;
     this.segmentLimit = options.segmentBytes ?? 64 * 1024 * 1024;
     const group = options.groupCommit ?? true;
-    this.window = group ? options.batchWindowMs ?? 2 : 0;
+    this.group = group;
+    this.window = group ? Math.max(0, options.batchWindowMs ?? 2) : 0;
     this.maxBatch = group ? Math.max(1, options.maxBatchRecords ?? 8192) : 1;
     this.startBatch = Math.min(this.maxBatch, Math.max(1, options.startBatchRecords ?? 256));
     this.checkpointInterval = options.checkpointIntervalMs ?? 1000;
@@ -260,7 +267,7 @@ export class AuditLog {
       await this.checkpoint();
     } finally {
       this.closed = true;
-      if (this.timer) clearTimeout(this.timer);
+      this.clearTimer();
       await this.fh.close().catch(() => undefined);
       await this.unlock();
     }
@@ -290,21 +297,26 @@ export class AuditLog {
 
   private kick(): void {
     if (this.flushing) return; // the running flush loop takes it
-    if (this.pending.length >= this.startBatch || this.window <= 0) {
+    if (this.pending.length >= this.startBatch || !this.group) {
       this.startNow();
     } else if (this.timer === undefined) {
-      this.timer = setTimeout(() => {
+      const start = () => {
         this.timer = undefined;
         void this.flushLoop();
-      }, this.window);
+      };
+      this.timer = this.window > 0 ? setTimeout(start, this.window) : setImmediate(start);
     }
   }
 
+  private clearTimer(): void {
+    if (this.timer === undefined) return;
+    if (this.window > 0) clearTimeout(this.timer as NodeJS.Timeout);
+    else clearImmediate(this.timer as NodeJS.Immediate);
+    this.timer = undefined;
+  }
+
   private startNow(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = undefined;
-    }
+    this.clearTimer();
     void this.flushLoop();
   }
 
@@ -341,7 +353,7 @@ export class AuditLog {
         this.maybeCheckpoint();
         // Those just acknowledged often append again at once (a caller awaiting each record):
         // let them, so that their records go in the next batch without waiting a new window.
-        if (this.pending.length === 0 && this.window > 0) await new Promise<void>((resolve) => setImmediate(resolve));
+        if (this.pending.length === 0 && this.group) await new Promise<void>((resolve) => setImmediate(resolve));
       }
     } finally {
       this.flushing = false;

@@ -4,7 +4,7 @@ import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { canonicalAction, canonicalDecision } from "../audit/format.js";
+import { canonicalDecision, canonicalParsedAction } from "../audit/format.js";
 import { redact } from "../audit/redact.js";
 import type { Decision } from "../decision.js";
 import type { Policy } from "../policy.js";
@@ -134,7 +134,7 @@ function bindAgent(action: Record<string, unknown>, who: Principal): Record<stri
 }
 
 function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: number): WireEntry {
-  return [canonicalDecision(d), canonicalAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
+  return [canonicalDecision(d), canonicalParsedAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
 }
 
 const YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];

@@ -74,10 +74,11 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   const policies = new Map<string, Policy>([[current.policy.hash, current.policy]]);
 
   const audit = await AuditLog.open(config.auditDir, {
-    // A batch starts 1 ms after its first record while the disk is idle (so that the records of
-    // the IPC messages read in one turn share an fdatasync); records arriving during a
-    // write+fdatasync go in the next batch.
-    batchWindowMs: 1,
+    // A batch starts at the end of the event-loop turn that brought its first record (so that
+    // the records of all the IPC messages read in one turn share an fdatasync) rather than after
+    // a timer: every decision waits for its record, and a timer would add its delay to each.
+    // Records arriving during a write+fdatasync go in the next batch.
+    batchWindowMs: 0,
     onWarning: (w) => log.warn("audit warning", { code: w.code, detail: w.message }),
   });
   const metrics = new GateMetrics({ registry: new Registry() });

@@ -42,6 +42,26 @@ describe("AuditLog", () => {
     expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 4, segments: 1 });
   });
 
+  it("batchWindowMs 0: the records of one event-loop turn share one sync; later ones wait for the next", async () => {
+    const dir = tempDir();
+    const log = await AuditLog.open(dir, { now: fakeClock(), batchWindowMs: 0, checkpointIntervalMs: 60_000 });
+    // Spy on the private batch writer: one call per write+fdatasync, with the batch's records.
+    const spied = log as unknown as { writeBatch: (batch: unknown[], data: Buffer) => Promise<void> };
+    const writeBatch = spied.writeBatch.bind(log);
+    const syncs: number[] = [];
+    spied.writeBatch = (batch, data) => {
+      syncs.push(batch.length);
+      return writeBatch(batch, data);
+    };
+    const first = Array.from({ length: 100 }, (_, i) => log.append(entry(i)));
+    // Appended in a later turn, while the first batch is being written: the next batch.
+    const later = new Promise<unknown>((resolve) => setImmediate(() => resolve(Promise.all([log.append(entry(100)), log.append(entry(101))]))));
+    await Promise.all([...first, later]);
+    expect(syncs).toEqual([100, 2]);
+    await log.close();
+    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 102 });
+  });
+
   it("flush() resolves once everything appended is durable; append after close rejects", async () => {
     const dir = tempDir();
     const log = await AuditLog.open(dir, { now: fakeClock(), batchWindowMs: 50 });
