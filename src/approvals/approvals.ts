@@ -120,12 +120,41 @@ export class Approvals {
    */
   async create(input: CreateInput): Promise<Approval> {
     this.assertOpen("");
+    const a = this.build(input);
+    this.store.insert(a);
+    this.started(a);
+    return a;
+  }
+
+  /**
+   * Creates the approvals of several escalate decisions in one store transaction: one commit
+   * (one fsync) for all, where `create` commits each. Returns, in input order, each approval or
+   * the ApprovalError its input met (an invalid input does not stop the others); throws, and
+   * creates none, if the transaction fails.
+   */
+  createMany(inputs: readonly CreateInput[]): (Approval | ApprovalError)[] {
+    this.assertOpen("");
+    const out = inputs.map((input): Approval | ApprovalError => {
+      try {
+        return this.build(input);
+      } catch (err) {
+        if (err instanceof ApprovalError) return err;
+        throw err;
+      }
+    });
+    this.store.insertMany(out.filter((x): x is Approval => !(x instanceof ApprovalError)));
+    for (const x of out) if (!(x instanceof ApprovalError)) this.started(x);
+    return out;
+  }
+
+  /** The new pending approval of an escalate decision (not stored yet). */
+  private build(input: CreateInput): Approval {
     const d = input.decision;
     if (d?.decision !== "escalate" || typeof d.approver !== "string" || !Number.isFinite(d.timeout_ms) || (d.on_timeout !== "allow" && d.on_timeout !== "deny")) {
       throw new ApprovalError("invalid", "", `an approval needs an escalate decision with approver, timeout_ms and on_timeout (got ${JSON.stringify(d?.decision)})`);
     }
     const created = this.now();
-    const a: Approval = {
+    return {
       id: randomUUID(),
       state: "pending",
       approver: d.approver,
@@ -146,7 +175,10 @@ export class Approvals {
       resolution_seq: null,
       resolution_hash: null,
     };
-    this.store.insert(a);
+  }
+
+  /** After a stored create: the expiry timer and the notifier. */
+  private started(a: Approval): void {
     this.schedule(a);
     if (this.notifier) {
       try {
@@ -156,7 +188,6 @@ export class Approvals {
         this.report(e, `notifier failed for approval ${a.id}`);
       }
     }
-    return a;
   }
 
   /** Approves (outcome allow). Exactly one resolution wins; then its audit record is written, then waiters wake. */

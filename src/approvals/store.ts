@@ -109,6 +109,14 @@ export class ApprovalStore {
     this.stmts.insert.run({ ...a, action: JSON.stringify(a.action ?? null), decision: JSON.stringify(a.decision) });
   }
 
+  /** Inserts all of `as` in one transaction (one commit): all or none. */
+  insertMany(as: readonly Approval[]): void {
+    if (as.length === 0) return;
+    this.db.transaction(() => {
+      for (const a of as) this.insert(a);
+    })();
+  }
+
   get(id: string): Approval | undefined {
     const row = this.stmts.get.get(id) as Row | undefined;
     return row && fromRow(row);

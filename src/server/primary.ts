@@ -252,7 +252,6 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   // Escalations are opened in one SQLite transaction per event-loop turn: the store commits with
   // synchronous=FULL, and one fsync per escalation would stall the primary at a few hundred/s.
   let toOpen: { decision: Decision; e: WireEntry; at: { seq: number; hash: string }; resolve: (id: string | null) => void }[] = [];
-  const storeDb = (approvals.store as unknown as { db?: { transaction?: (fn: () => void) => () => void } }).db;
   // The commit (an fsync) blocks the primary's event loop, so a commit is followed by a pause at
   // least as long as it took: at most half of the primary's time goes to approvals however
   // many escalations arrive, and the audit acknowledgements of other decisions keep flowing.
@@ -273,33 +272,23 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     const started = performance.now();
     const batch = toOpen;
     toOpen = [];
-    const created: Promise<Approval>[] = [];
-    const run = () => {
-      for (const x of batch) {
-        // create() inserts synchronously before it returns its promise, so the inserts land in the transaction.
-        created.push(approvals.create({ decision: x.decision, action: JSON.parse(x.e[1]), policy_hash: x.e[3], decision_seq: x.at.seq, decision_hash: x.at.hash }));
-      }
-    };
+    let created: (Approval | Error)[];
     try {
-      if (typeof storeDb?.transaction === "function") storeDb.transaction(run)();
-      else run();
+      created = approvals.createMany(batch.map((x) => ({ decision: x.decision, action: JSON.parse(x.e[1]), policy_hash: x.e[3], decision_seq: x.at.seq, decision_hash: x.at.hash })));
     } catch (err) {
-      log.error("could not open approvals", { detail: (err as Error).message });
+      log.error("could not open approvals", { detail: (err as Error).message, count: batch.length });
+      created = batch.map(() => err as Error);
     }
     lastCommitEnd = performance.now();
     lastCommitMs = lastCommitEnd - started;
     batch.forEach((x, i) => {
-      const p = created[i];
-      if (p === undefined) return x.resolve(null);
-      p.then(
-        (a) => {
-          x.resolve(a.id);
-        },
-        (err: Error) => {
-          log.error("could not open an approval", { detail: err.message, seq: x.at.seq });
-          x.resolve(null);
-        },
-      );
+      const a = created[i]!;
+      if (a instanceof Error) {
+        log.error("could not open an approval", { detail: a.message, seq: x.at.seq });
+        x.resolve(null);
+      } else {
+        x.resolve(a.id);
+      }
     });
   };
 

@@ -53,6 +53,42 @@ describe("create", () => {
     const allow = { decision: "allow" as const, rule: "r", reason: null, undetermined: false, policy: "p" };
     await expect(m.create({ ...input(), decision: allow })).rejects.toMatchObject({ code: "invalid" });
   });
+
+  it("createMany: one transaction for all, an invalid input answered with its error, expiry and notifier for each", async () => {
+    const notified: string[] = [];
+    const path = tempDb();
+    const m = track(Approvals.open({ store: path, notifier: (a) => void notified.push(a.id) }));
+    const allow = { decision: "allow" as const, rule: "r", reason: null, undetermined: false, policy: "p" };
+    const inputs = [input(escalate("deny", 1_000)), { ...input(), decision: allow }, input(escalate("allow", 2_000))];
+    const store = (m as unknown as { store: ApprovalStore }).store;
+    const insertMany = vi.spyOn(store, "insertMany");
+    const insert = vi.spyOn(store, "insert");
+    const out = m.createMany(inputs);
+    expect(insertMany).toHaveBeenCalledTimes(1);
+    expect(insert).toHaveBeenCalledTimes(2); // inside the one transaction
+    expect(out[1]).toBeInstanceOf(ApprovalError);
+    const [a, , b] = out as Approval[];
+    expect(a).toEqual(pending(a!.id, T0, 1_000, "deny", inputs[0]!));
+    expect(b).toEqual(pending(b!.id, T0, 2_000, "allow", inputs[2]!));
+    expect(notified).toEqual([a!.id, b!.id]);
+    expect(m.list({ state: "pending" }).map((x) => x.id).sort()).toEqual([a!.id, b!.id].sort());
+    await vi.advanceTimersByTimeAsync(2_500);
+    expect(m.get(a!.id)).toMatchObject({ state: "expired", outcome: "deny" });
+    expect(m.get(b!.id)).toMatchObject({ state: "expired", outcome: "allow" });
+  });
+
+  it("createMany creates none when the transaction fails", () => {
+    const m = track(Approvals.open({ store: tempDb() }));
+    const store = (m as unknown as { store: ApprovalStore }).store;
+    const insert = store.insert.bind(store);
+    let calls = 0;
+    vi.spyOn(store, "insert").mockImplementation((a) => {
+      if (++calls === 2) throw new Error("disk full");
+      insert(a);
+    });
+    expect(() => m.createMany([input(), input()])).toThrow(/disk full/);
+    expect(m.pendingCount()).toBe(0);
+  });
 });
 
 describe("approve and deny", () => {
