@@ -121,12 +121,15 @@ function responseText(d: Decision, policyHash: string, hash: string, seq: number
   return `${j.slice(0, -1)},"policy_hash":"${policyHash}","audit_id":"${hash}","audit_seq":${seq}${approval === null ? "" : `,"approval_id":${JSON.stringify(approval)}`}}`;
 }
 
-/** `action.agent.id` := the token's identity, whatever the body said (agents cannot impersonate). */
+/**
+ * `action.agent.id` := the token's identity, whatever the body said (agents cannot impersonate).
+ * The action is this request's own parsed body, so it is changed in place.
+ */
 function bindAgent(action: Record<string, unknown>, who: Principal): Record<string, unknown> {
   if (who.role !== "agent") return action; // admins may decide on behalf of any agent
   const agent = action.agent;
   if (agent !== null && typeof agent === "object" && !Array.isArray(agent)) {
-    action.agent = { ...(agent as Record<string, unknown>), id: who.identity };
+    (agent as Record<string, unknown>).id = who.identity;
   } else {
     action.agent = { id: who.identity };
   }
@@ -136,6 +139,8 @@ function bindAgent(action: Record<string, unknown>, who: Principal): Record<stri
 function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: number): WireEntry {
   return [canonicalDecision(d), canonicalParsedAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
 }
+
+const NOTHING_TO_AUDIT: Promise<AuditAck> = Promise.resolve({ seq: 0, hashes: [], approvals: [] });
 
 const YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
 const MAX_POLICY_BYTES = 16 * 1024 * 1024;
@@ -224,18 +229,34 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
 
   // --- decisions ---------------------------------------------------------------------------
 
+  /**
+   * Binds the agent, evaluates (one Wasm crossing for the lot), counts, and hands the audit
+   * entries to the primary. Synchronous, so that while the handler awaits durability it holds
+   * only the shared decision objects: the parsed body and the entries can be collected young.
+   */
+  const decide = (req: FastifyRequest, actions: Record<string, unknown>[]): { policy: Policy; decisions: readonly Decision[]; durable: Promise<AuditAck> } => {
+    const who = req.principal!;
+    for (const a of actions) bindAgent(a, who);
+    const policy = backend.policy();
+    const t0 = process.hrtime.bigint();
+    const decisions = actions.length === 1 ? [policy.evaluate(actions[0])] : policy.evaluateBatch(actions);
+    const each = actions.length === 0 ? 0 : Number(process.hrtime.bigint() - t0) / actions.length;
+    const entries: WireEntry[] = new Array(decisions.length);
+    for (let i = 0; i < decisions.length; i++) {
+      metrics.recordDecision(policy.name, decisions[i]!, each);
+      entries[i] = entryOf(policy, actions[i], decisions[i]!, each);
+    }
+    (req as { body: unknown }).body = undefined;
+    return { policy, decisions, durable: entries.length === 0 ? NOTHING_TO_AUDIT : backend.audit(entries) };
+  };
+
   app.post("/v1/decide", {
     config: { roles: agentRoles },
     schema: { body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema } } },
   }, async (req, reply) => {
-    const who = req.principal!;
-    const action = bindAgent((req.body as { action: Record<string, unknown> }).action, who);
-    const policy = backend.policy();
-    const t0 = process.hrtime.bigint();
-    const d = policy.evaluate(action);
-    const ns = Number(process.hrtime.bigint() - t0);
-    metrics.recordDecision(policy.name, d, ns);
-    const ack = await backend.audit([entryOf(policy, action, d, ns)]);
+    const { policy, decisions, durable } = decide(req, [(req.body as { action: Record<string, unknown> }).action]);
+    const d = decisions[0]!;
+    const ack = await durable;
     reply.type("application/json");
     return responseText(d, policy.hash, ack.hashes[0]!, ack.seq, ack.approvals[0] ?? null);
   });
@@ -251,21 +272,10 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
       },
     },
   }, async (req, reply) => {
-    const who = req.principal!;
-    const actions = (req.body as { actions: Record<string, unknown>[] }).actions;
-    for (const a of actions) bindAgent(a, who);
-    const policy = backend.policy();
-    const t0 = process.hrtime.bigint();
-    const ds = policy.evaluateBatch(actions);
-    const each = actions.length === 0 ? 0 : Number(process.hrtime.bigint() - t0) / actions.length;
-    const entries: WireEntry[] = new Array(ds.length);
-    for (let i = 0; i < ds.length; i++) {
-      metrics.recordDecision(policy.name, ds[i]!, each);
-      entries[i] = entryOf(policy, actions[i], ds[i]!, each);
-    }
+    const { policy, decisions: ds, durable } = decide(req, (req.body as { actions: Record<string, unknown>[] }).actions);
     reply.type("application/json");
     if (ds.length === 0) return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[]}`;
-    const ack = await backend.audit(entries);
+    const ack = await durable;
     const parts: string[] = new Array(ds.length);
     for (let i = 0; i < ds.length; i++) parts[i] = responseText(ds[i]!, policy.hash, ack.hashes[i]!, ack.seq + i, ack.approvals[i] ?? null);
     return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[${parts.join(",")}]}`;
