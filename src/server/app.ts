@@ -116,7 +116,7 @@ function jsonOf(d: Decision): string {
 }
 
 /** The decision object of the response: the engine's fields plus policy_hash, audit_id, audit_seq[, approval_id]. */
-function responseText(d: Decision, policyHash: string, hash: string, seq: number, approval: string | null): string {
+export function responseText(d: Decision, policyHash: string, hash: string, seq: number, approval: string | null): string {
   const j = jsonOf(d);
   return `${j.slice(0, -1)},"policy_hash":"${policyHash}","audit_id":"${hash}","audit_seq":${seq}${approval === null ? "" : `,"approval_id":${JSON.stringify(approval)}`}}`;
 }
@@ -125,7 +125,7 @@ function responseText(d: Decision, policyHash: string, hash: string, seq: number
  * `action.agent.id` := the token's identity, whatever the body said (agents cannot impersonate).
  * The action is this request's own parsed body, so it is changed in place.
  */
-function bindAgent(action: Record<string, unknown>, who: Principal): Record<string, unknown> {
+export function bindAgent(action: Record<string, unknown>, who: Principal): Record<string, unknown> {
   if (who.role !== "agent") return action; // admins may decide on behalf of any agent
   const agent = action.agent;
   if (agent !== null && typeof agent === "object" && !Array.isArray(agent)) {
@@ -136,7 +136,7 @@ function bindAgent(action: Record<string, unknown>, who: Principal): Record<stri
   return action;
 }
 
-function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: number): WireEntry {
+export function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: number): WireEntry {
   return [canonicalDecision(d), canonicalParsedAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
 }
 
