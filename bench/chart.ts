@@ -31,6 +31,12 @@ function pointsOf(results: { results: SizeResult[] }): { rules: number; engine: 
   return points;
 }
 
+/** A vega-lite spec rendered to SVG, headless (no browser). */
+export async function svgOf(spec: TopLevelSpec): Promise<string> {
+  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
+  return view.toSVG();
+}
+
 export async function renderChart(resultsPath: string, outPath: string): Promise<void> {
   const values = pointsOf(JSON.parse(readFileSync(resultsPath, "utf8")));
   if (values.length === 0) throw new Error(`no results in ${resultsPath}`);
@@ -51,8 +57,7 @@ export async function renderChart(resultsPath: string, outPath: string): Promise
     },
     config: { legend: { orient: "bottom", columns: 3, labelLimit: 400 } },
   };
-  const view = new vega.View(vega.parse(compile(spec).spec), { renderer: "none" });
-  writeFileSync(outPath, await view.toSVG());
+  writeFileSync(outPath, await svgOf(spec));
 }
 
 if (process.argv[1] && import.meta.url.endsWith(process.argv[1].split("/").pop()!)) {

@@ -7,6 +7,13 @@
 //   decide @ 64 and @ 256 connections, batch @ 64 (latency with fewer sessions)
 // Then: SIGTERM, `tollgate audit verify`, and the record count compared with the decisions answered.
 //
+// Then the ceiling peers (bench/server-ceiling.ts), one after the other, once the Tollgate server
+// has stopped: the same routes served by the same HTTP stack with nothing behind it (no auth,
+// engine or audit; a constant decision-like answer per action), with fastify configured as the
+// server's and with plain node:http, on the same number of cluster workers. They run decide @
+// 10,000 (without reloads; not with --quick), decide @ 64 and @ 256 and batch @ 64 with the same
+// requests and autocannon settings: what the machine allows the HTTP stack alone, next to Tollgate.
+//
 // Each scenario runs a fixed number of requests (autocannon `amount`, sized from a short
 // calibration run) rather than a fixed duration: a duration-bounded run abandons its in-flight
 // requests at the end, which the server still decides and audits, and the record count could
@@ -14,18 +21,23 @@
 //
 // Options: --quick (short scenarios), --workers N (default 2), --connections N (default 10000),
 // --batch N (actions per batch request, default 100), --policy FILE, --actions FILE, --cli FILE
-// (the tollgate CLI to start, default bin/tollgate.js), --out DIR.
+// (the tollgate CLI to start, default bin/tollgate.js), --out DIR, --skip-ceiling (no ceiling
+// peers). Writes <out>/server-latest.{json,md,svg}.
 
-import { spawn, spawnSync } from "node:child_process";
-import type { ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { hash } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import autocannon from "autocannon";
 import * as hdr from "hdr-histogram-js";
+import type { TopLevelSpec } from "vega-lite";
+import { svgOf } from "./chart.js";
 import { repoRoot } from "./paths.js";
+import { startListening } from "./server-child.js";
+import type { Exit, ListeningChild } from "./server-child.js";
 
 const root = repoRoot();
 const { values: opts } = parseArgs({
@@ -38,6 +50,7 @@ const { values: opts } = parseArgs({
     batch: { type: "string", default: "100" },
     out: { type: "string", default: join(root, "bench/results") },
     cli: { type: "string", default: join(root, "bin/tollgate.js") },
+    "skip-ceiling": { type: "boolean", default: false },
   },
 });
 const QUICK = opts.quick === true;
@@ -48,6 +61,8 @@ const LOW_SECONDS = QUICK ? 3 : 6;
 /** The 10,000-connection decide run is longer: ten reloads (each compiling the policy in every worker) must fit in it. */
 const RELOAD_SECONDS = QUICK ? 6 : 20;
 const AGENTS = 32;
+/** Largest batch the servers accept (Tollgate's --max-batch, the ceilings' too). */
+const MAX_BATCH = Math.max(BATCH, 10_000);
 
 interface Scenario {
   name: string;
@@ -144,31 +159,8 @@ function requestList(endpoint: Scenario["endpoint"], batchSize = BATCH): autocan
 
 // --- the server ---------------------------------------------------------------------------------
 
-function startServer(): Promise<{ proc: ChildProcess; port: number; url: string }> {
-  const cli = opts.cli!;
-  const proc = spawn(process.execPath, [cli, "serve", "--policy", policyFile, "--audit-dir", auditDir, "--tokens", join(dir, "tokens.yaml"), "--port", "0", "--workers", opts.workers!, "--log-level", "warn", "--no-watch", "--max-batch", String(Math.max(BATCH, 10_000))], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let buf = "";
-    proc.stdout!.setEncoding("utf8");
-    proc.stdout!.on("data", (c: string) => {
-      buf += c;
-      let i: number;
-      while ((i = buf.indexOf("\n")) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        try {
-          const j = JSON.parse(line) as { msg?: string; port?: number };
-          if (j.msg === "listening" && j.port) resolve({ proc, port: j.port, url: `http://127.0.0.1:${j.port}` });
-          else if ((j as { level?: number }).level! >= 40) process.stderr.write(line + "\n");
-        } catch {
-          process.stderr.write(line + "\n");
-        }
-      }
-    });
-    proc.on("exit", (code) => reject(new Error(`server exited with ${code}`)));
-  });
+function startServer(): Promise<ListeningChild> {
+  return startListening([opts.cli!, "serve", "--policy", policyFile, "--audit-dir", auditDir, "--tokens", join(dir, "tokens.yaml"), "--port", "0", "--workers", opts.workers!, "--log-level", "warn", "--no-watch", "--max-batch", String(MAX_BATCH)]);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -245,15 +237,21 @@ async function reloadLoop(url: string, count: number, startMs: number, stop: () 
   return { ms, failures };
 }
 
-async function scenario(url: string, s: Scenario): Promise<Result> {
+/** Requests answered and failed outside the measured runs (warm-up, calibration). */
+interface Tally {
+  decisions: number;
+  failures: number;
+}
+
+async function scenario(url: string, s: Scenario, tally: Tally, label = ""): Promise<Result> {
   const batch = s.endpoint === "/v1/decide" ? 1 : s.batch ?? BATCH;
   const requests = requestList(s.endpoint, batch);
   const base: autocannon.Options = { url, connections: s.connections, pipelining: 1, requests, timeout: 60, workers: 0 } as autocannon.Options;
   // Calibration: the rate with this many connections, to size the measured run.
   const calib = await runRamped(base, s.endpoint === "/v1/decide" ? Math.max(s.connections * 2, 20_000) : Math.max(s.connections, 1_000));
   const rate = calib.ok / Math.max(0.5, calib.seconds);
-  calibrated += calib.ok * batch;
-  calibrationFailures += calib.errors + calib.timeouts + calib.non2xx;
+  tally.decisions += calib.ok * batch;
+  tally.failures += calib.errors + calib.timeouts + calib.non2xx;
   // At least `perConnection` requests per connection, so that the sessions, not their
   // connection set-up, dominate the run.
   const amount = Math.max(s.connections * s.perConnection, Math.round(rate * s.seconds));
@@ -287,74 +285,221 @@ async function scenario(url: string, s: Scenario): Promise<Result> {
     reload_ms: rl.ms.map((x) => Math.round(x)),
     client_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / r.seconds) * 100),
   };
-  console.error(`${s.name}: ${res.decisions_per_s} decisions/s, p50 ${res.latency_ms.p50} ms, p99 ${res.latency_ms.p99} ms, p99.9 ${res.latency_ms.p99_9} ms; errors ${res.errors + res.timeouts + res.non2xx}; reloads ${res.reloads}/${s.reloads}`);
+  console.error(`${label}${s.name}: ${res.decisions_per_s} decisions/s, p50 ${res.latency_ms.p50} ms, p99 ${res.latency_ms.p99} ms, p99.9 ${res.latency_ms.p99_9} ms; errors ${res.errors + res.timeouts + res.non2xx}; reloads ${res.reloads}/${s.reloads}`);
   return res;
 }
 
-let calibrated = 0;
-let calibrationFailures = 0;
+// --- the ceiling peers ---------------------------------------------------------------------------
+
+const CEILINGS = [
+  { stack: "fastify", label: "fastify alone" },
+  { stack: "node-http", label: "node:http alone" },
+] as const;
+/** bench/server-ceiling.ts, compiled next to this file. */
+const ceilingProgram = fileURLToPath(new URL("./server-ceiling.js", import.meta.url));
+
+interface CeilingRun {
+  stack: string;
+  label: string;
+  /** fastify's version, or node's for node:http. */
+  version: string;
+  results: Result[];
+  failed_requests: number;
+  exit_code: number | null;
+  exited_early: boolean;
+}
+
+/** One request to each route: a ceiling that answers something else would measure nothing. */
+async function checkCeiling(url: string): Promise<void> {
+  const post = async (path: string, body: unknown) => {
+    const r = await fetch(url + path, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+    return { status: r.status, body: (await r.json()) as { decision?: unknown; decisions?: unknown[] } };
+  };
+  const one = await post("/v1/decide", { action: actions[0] });
+  const many = await post("/v1/decide/batch", { actions: actions.slice(0, 3) });
+  if (one.status !== 200 || typeof one.body.decision !== "string" || many.status !== 200 || many.body.decisions?.length !== 3) {
+    throw new Error(`ceiling on ${url} answers wrongly: ${JSON.stringify([one, many]).slice(0, 300)}`);
+  }
+}
+
+async function runCeiling(c: (typeof CEILINGS)[number], scenarios: Scenario[]): Promise<CeilingRun> {
+  const child = await startListening([ceilingProgram, "--stack", c.stack, "--workers", opts.workers!, "--port", "0", "--max-batch", String(MAX_BATCH), "--log-level", "warn"]);
+  console.error(`ceiling ${c.label} (${String(child.info.version)}) on ${child.url} (workers ${opts.workers})`);
+  const tally: Tally = { decisions: 0, failures: 0 };
+  const results: Result[] = [];
+  let exit: Exit = { code: null, signal: null };
+  let early = false;
+  try {
+    await checkCeiling(child.url);
+    // The same warm-up as the Tollgate server's.
+    const warm = await runRamped({ url: child.url, connections: 64, requests: requestList("/v1/decide"), timeout: 60 }, 20_000);
+    tally.failures += warm.errors + warm.timeouts + warm.non2xx;
+    for (const s of scenarios) results.push(await scenario(child.url, s, tally, `[${c.label}] `));
+  } finally {
+    early = child.exitedEarly();
+    exit = await child.stop();
+    if (early) console.error(`ceiling ${c.label} exited during the run (code ${exit.code}, signal ${exit.signal})`);
+  }
+  return {
+    stack: c.stack,
+    label: c.label,
+    version: String(child.info.version),
+    results,
+    failed_requests: tally.failures + results.reduce((a, r) => a + r.errors + r.timeouts + r.non2xx, 0),
+    exit_code: exit.code,
+    exited_early: early,
+  };
+}
+
+interface Share {
+  scenario: string;
+  tollgate_decisions_per_s: number;
+  /** Per ceiling stack: its decisions/s and Tollgate's as a % of it. */
+  ceilings: { stack: string; decisions_per_s: number; tollgate_pct: number; p99_ms: number }[];
+  tollgate_p99_ms: number;
+}
+
+function shares(results: Result[], runs: CeilingRun[]): Share[] {
+  const out: Share[] = [];
+  for (const r of results) {
+    const ceilings = runs.flatMap((run) => run.results.filter((x) => x.scenario === r.scenario).map((x) => ({
+      stack: run.stack,
+      decisions_per_s: x.decisions_per_s,
+      tollgate_pct: x.decisions_per_s > 0 ? Math.round((1000 * r.decisions_per_s) / x.decisions_per_s) / 10 : 0,
+      p99_ms: x.latency_ms.p99,
+    })));
+    if (ceilings.length > 0) out.push({ scenario: r.scenario, tollgate_decisions_per_s: r.decisions_per_s, tollgate_p99_ms: r.latency_ms.p99, ceilings });
+  }
+  return out;
+}
+
+// --- main ----------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const load0 = loadavg()[0]!;
   const server = await startServer();
   console.error(`server on ${server.url} (workers ${opts.workers}); audit in ${auditDir}`);
+  const tally: Tally = { decisions: 0, failures: 0 };
   // Warm-up (JIT, connections) — counted in the audit comparison like every other decision.
   const warm = await runRamped({ url: server.url, connections: 64, requests: requestList("/v1/decide"), timeout: 60 }, 20_000);
-  calibrated += warm.ok;
-  calibrationFailures += warm.errors + warm.timeouts + warm.non2xx;
+  tally.decisions += warm.ok;
+  tally.failures += warm.errors + warm.timeouts + warm.non2xx;
 
   const SMALL = Math.max(1, Math.round(BATCH / 10));
-  const scenarios: Scenario[] = [
-    { name: `decide @ ${BIG} connections`, endpoint: "/v1/decide", connections: BIG, seconds: RELOAD_SECONDS, reloads: 10, perConnection: QUICK ? 2 : 12 },
-    { name: `batch(${SMALL}) @ ${BIG} connections`, endpoint: "/v1/decide/batch", connections: BIG, seconds: SECONDS, reloads: 0, batch: SMALL, perConnection: 2 },
+  const bigDecide: Scenario = { name: `decide @ ${BIG} connections`, endpoint: "/v1/decide", connections: BIG, seconds: RELOAD_SECONDS, reloads: 10, perConnection: QUICK ? 2 : 12 };
+  const low: Scenario[] = [
     { name: "decide @ 64 connections", endpoint: "/v1/decide", connections: 64, seconds: LOW_SECONDS, reloads: 0, perConnection: 1 },
     { name: "decide @ 256 connections", endpoint: "/v1/decide", connections: 256, seconds: LOW_SECONDS, reloads: 0, perConnection: 1 },
-    { name: `batch(${BATCH}) @ 64 connections`, endpoint: "/v1/decide/batch", connections: 64, seconds: LOW_SECONDS, reloads: 0, perConnection: 1 },
+    { name: `batch(${BATCH}) @ 64 connections`, endpoint: "/v1/decide/batch", connections: 64, seconds: LOW_SECONDS, reloads: 0, batch: BATCH, perConnection: 1 },
+  ];
+  const scenarios: Scenario[] = [
+    bigDecide,
+    { name: `batch(${SMALL}) @ ${BIG} connections`, endpoint: "/v1/decide/batch", connections: BIG, seconds: SECONDS, reloads: 0, batch: SMALL, perConnection: 2 },
+    ...low,
   ];
   const results: Result[] = [];
-  for (const s of scenarios) results.push(await scenario(server.url, s));
+  for (const s of scenarios) results.push(await scenario(server.url, s, tally));
 
   // Shut down (SIGTERM drains and closes the log), then verify the chain and count the records.
-  server.proc.kill("SIGTERM");
-  const code = await new Promise<number | null>((r) => server.proc.on("exit", (c) => r(c)));
+  const early = server.exitedEarly();
+  const { code, signal } = await server.stop();
+  if (early) console.error(`the server exited during the run (code ${code}, signal ${signal})`);
   const verify = spawnSync(process.execPath, [opts.cli!, "audit", "verify", auditDir], { encoding: "utf8" });
   const m = /ok: (\d+) records/.exec(verify.stdout);
   const records = m ? Number(m[1]) : -1;
-  const answered = calibrated + results.reduce((a, r) => a + r.decisions, 0);
-  const failed = calibrationFailures + results.reduce((a, r) => a + r.errors + r.timeouts + r.non2xx + r.reload_failures, 0);
-  const summary = {
+  const answered = tally.decisions + results.reduce((a, r) => a + r.decisions, 0);
+  const failed = tally.failures + results.reduce((a, r) => a + r.errors + r.timeouts + r.non2xx + r.reload_failures, 0);
+  const load1 = loadavg()[0]!;
+
+  // The ceiling peers, once the server (and the verifier) have stopped. Decide @ BIG without
+  // reloads (nothing to reload), hence for SECONDS rather than RELOAD_SECONDS; not with --quick,
+  // where it would add half a minute.
+  let ceiling: Summary["ceiling"] = null;
+  if (!opts["skip-ceiling"]) {
+    const ceilingScenarios: Scenario[] = QUICK ? low : [{ ...bigDecide, reloads: 0, seconds: SECONDS }, ...low];
+    const runs: CeilingRun[] = [];
+    for (const c of CEILINGS) runs.push(await runCeiling(c, ceilingScenarios));
+    ceiling = {
+      program: "bench/server-ceiling.ts",
+      what: "the same routes on the same HTTP stack and cluster layout, answering a constant decision-like JSON per action: no auth, no engine, no audit",
+      load_average_before: load1,
+      load_average_after: loadavg()[0]!,
+      runs,
+      tollgate_share: shares(results, runs),
+      failed_requests: runs.reduce((a, r) => a + r.failed_requests, 0),
+    };
+  }
+
+  const summary: Summary = {
     date: new Date().toISOString(),
     node: process.version,
     cpus: `${cpus().length} x ${cpus()[0]?.model ?? "?"}`,
     load_average_before: load0,
-    load_average_after: loadavg()[0],
+    load_average_after: load1,
     workers: Number(opts.workers),
     policy: opts.policy!.slice(root.length + 1),
     actions: opts.actions!.slice(root.length + 1),
     agents: AGENTS,
     results,
     server_exit_code: code,
+    server_exited_early: early,
     audit_verify: verify.status === 0 ? verify.stdout.trim() : `FAILED: ${verify.stderr.trim()}`,
     audit_records: records,
     decisions_answered: answered,
     records_equal_answered: records === answered,
     failed_requests: failed,
+    ceiling,
   };
   mkdirSync(opts.out!, { recursive: true });
   writeFileSync(join(opts.out!, "server-latest.json"), JSON.stringify(summary, null, 2) + "\n");
   writeFileSync(join(opts.out!, "server-latest.md"), markdown(summary));
+  writeFileSync(join(opts.out!, "server-latest.svg"), await chartSvg(summary));
   console.log(markdown(summary));
   rmSync(dir, { recursive: true, force: true });
-  if (!summary.records_equal_answered || verify.status !== 0 || failed > 0) process.exitCode = 1;
+  const ceilingBad = ceiling !== null && ceiling.runs.some((r) => r.failed_requests > 0 || r.exited_early || r.exit_code !== 0);
+  if (!summary.records_equal_answered || verify.status !== 0 || failed > 0 || early || ceilingBad) process.exitCode = 1;
 }
 
-function markdown(s: { date: string; node: string; cpus: string; load_average_before: number; load_average_after: number | undefined; workers: number; policy: string; actions: string; results: Result[]; audit_verify: string; audit_records: number; decisions_answered: number; records_equal_answered: boolean; failed_requests: number; server_exit_code: number | null }): string {
+interface Summary {
+  date: string;
+  node: string;
+  cpus: string;
+  load_average_before: number;
+  load_average_after: number;
+  workers: number;
+  policy: string;
+  actions: string;
+  agents: number;
+  results: Result[];
+  server_exit_code: number | null;
+  server_exited_early: boolean;
+  audit_verify: string;
+  audit_records: number;
+  decisions_answered: number;
+  records_equal_answered: boolean;
+  failed_requests: number;
+  ceiling: {
+    program: string;
+    what: string;
+    load_average_before: number;
+    load_average_after: number;
+    runs: CeilingRun[];
+    tollgate_share: Share[];
+    failed_requests: number;
+  } | null;
+}
+
+const n = (x: number) => x.toLocaleString("en-US");
+const endpointCell = (r: Result) => `${r.endpoint}${r.batch > 1 ? ` (${r.batch}/req)` : ""}`;
+const latencyCells = (r: Result) => `${r.latency_ms.p50} | ${r.latency_ms.p99} | ${r.latency_ms.p99_9} | ${r.latency_ms.max}`;
+
+function markdown(s: Summary): string {
   const rows = s.results.map((r) =>
-    `| ${r.endpoint}${r.batch > 1 ? ` (${r.batch}/req)` : ""} | ${r.connections} | ${r.decisions_per_s.toLocaleString("en-US")} | ${r.requests_per_s.toLocaleString("en-US")} | ${r.latency_ms.p50} | ${r.latency_ms.p99} | ${r.latency_ms.p99_9} | ${r.latency_ms.max} | ${r.errors + r.timeouts + r.non2xx} | ${r.reloads > 0 || r.reload_failures > 0 ? `${r.reloads} ok, ${r.reload_failures} failed` : "-"} | ${r.client_cpu_pct}% |`,
+    `| ${endpointCell(r)} | ${r.connections} | ${n(r.decisions_per_s)} | ${n(r.requests_per_s)} | ${latencyCells(r)} | ${r.errors + r.timeouts + r.non2xx} | ${r.reloads > 0 || r.reload_failures > 0 ? `${r.reloads} ok, ${r.reload_failures} failed` : "-"} | ${r.client_cpu_pct}% |`,
   );
   return `# Tollgate control plane benchmark
 
-${s.date} — node ${s.node}, ${s.cpus}, ${s.workers} workers + primary, load generator (autocannon) in the same machine; load average ${s.load_average_before.toFixed(2)} before, ${s.load_average_after?.toFixed(2)} after.
+${s.date} — node ${s.node}, ${s.cpus}, ${s.workers} workers + primary, load generator (autocannon) in the same machine; load average ${s.load_average_before.toFixed(2)} before, ${s.load_average_after.toFixed(2)} after.
 Policy \`${s.policy}\`, actions \`${s.actions}\` (+ examples/actions.jsonl), audit on (fdatasync before each answer), approvals on (SQLite).
 
 | endpoint | connections | decisions/s | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | failed | reloads | client CPU |
@@ -362,10 +507,90 @@ Policy \`${s.policy}\`, actions \`${s.actions}\` (+ examples/actions.jsonl), aud
 ${rows.join("\n")}
 
 - Latency is per HTTP request (a batch request carries many decisions), from autocannon's response events into one HDR histogram; above 1,000 connections they are opened in groups of 1,000, 250 ms apart (10,000 connects at once overflow the kernel's accept queue, somaxconn 4096, and the dropped SYNs are retried after 1, 3, 7, 15, 31 s). Each run is a fixed number of requests sized from a calibration run (so no request is abandoned and the audit count can be compared exactly).
-- Server exit after SIGTERM: ${s.server_exit_code}. Audit verify: ${s.audit_verify}.
-- Audit records ${s.audit_records.toLocaleString("en-US")} vs decisions answered ${s.decisions_answered.toLocaleString("en-US")} (incl. warm-up and calibration runs): ${s.records_equal_answered ? "equal" : "DIFFERENT"}.
+- Server exit after SIGTERM: ${s.server_exit_code}${s.server_exited_early ? " (it had exited DURING the run)" : ""}. Audit verify: ${s.audit_verify}.
+- Audit records ${n(s.audit_records)} vs decisions answered ${n(s.decisions_answered)} (incl. warm-up and calibration runs): ${s.records_equal_answered ? "equal" : "DIFFERENT"}.
 - Failed requests (errors, timeouts, non-2xx, failed reloads): ${s.failed_requests}.
+${s.ceiling === null ? "" : ceilingMarkdown(s, s.ceiling)}`;
+}
+
+function ceilingMarkdown(s: Summary, c: NonNullable<Summary["ceiling"]>): string {
+  const rows: string[] = [];
+  for (const share of c.tollgate_share) {
+    const t = s.results.find((r) => r.scenario === share.scenario)!;
+    rows.push(`| ${endpointCell(t)} | ${t.connections} | **Tollgate** | ${n(t.decisions_per_s)} | ${n(t.requests_per_s)} | ${latencyCells(t)} | ${t.errors + t.timeouts + t.non2xx} | ${t.client_cpu_pct}% | |`);
+    for (const run of c.runs) {
+      const r = run.results.find((x) => x.scenario === share.scenario);
+      const pct = share.ceilings.find((x) => x.stack === run.stack)?.tollgate_pct;
+      if (r) rows.push(`| | | ${run.label} | ${n(r.decisions_per_s)} | ${n(r.requests_per_s)} | ${latencyCells(r)} | ${r.errors + r.timeouts + r.non2xx} | ${r.client_cpu_pct}% | ${pct}% |`);
+    }
+  }
+  const fastify = c.runs.find((r) => r.stack === "fastify");
+  const lines = c.tollgate_share.map((sh) => {
+    const f = sh.ceilings.find((x) => x.stack === "fastify");
+    const h = sh.ceilings.find((x) => x.stack === "node-http");
+    const reloads = s.results.find((r) => r.scenario === sh.scenario)!.reloads;
+    return `- ${sh.scenario}: **${f ? `${f.tollgate_pct}%` : "-"}** of fastify alone (${n(sh.tollgate_decisions_per_s)} vs ${f ? n(f.decisions_per_s) : "-"} decisions/s; p99 ${sh.tollgate_p99_ms} vs ${f?.p99_ms ?? "-"} ms)${h ? `, ${h.tollgate_pct}% of node:http alone (${n(h.decisions_per_s)}/s)` : ""}${reloads > 0 ? ` — Tollgate's run includes ${reloads} policy reloads, the ceilings' none` : ""}`;
+  });
+  return `
+## HTTP stack alone (no engine, no audit)
+
+The same scenarios, requests (bodies and headers) and autocannon settings against \`${c.program}\`: ${s.workers} cluster workers (SCHED_NONE, as the server) serving \`POST /v1/decide\` and \`POST /v1/decide/batch\` with a constant decision-like answer (~280 bytes per action, one per action of a batch): no auth, no engine, no audit, no primary in the path. ${c.runs.map((r) => `${r.label}: ${r.stack === "fastify" ? `fastify ${r.version} configured as the server's (same options, logger, bodyLimit and body schemas; fastify parses and validates the JSON)` : `plain node:http (${r.version}; reads the body, JSON.parse, checks its shape)`}`).join("; ")}. Run one after the other once the Tollgate server had stopped; load average ${c.load_average_before.toFixed(2)} before, ${c.load_average_after.toFixed(2)} after.
+
+| endpoint | connections | server | decisions/s | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | failed | client CPU | Tollgate as % of it |
+|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.join("\n")}
+
+Tollgate's decisions/s as a share of the ${fastify ? `fastify ${fastify.version}` : "fastify"} ceiling, per scenario:
+
+${lines.join("\n")}
+
+- Failed requests against the ceilings: ${c.failed_requests}${c.runs.some((r) => r.exited_early || r.exit_code !== 0) ? `; exits: ${c.runs.map((r) => `${r.label} ${r.exit_code}${r.exited_early ? " (DURING the run)" : ""}`).join(", ")}` : ""}.
 `;
+}
+
+const STACK_ORDER = ["Tollgate", ...CEILINGS.map((c) => c.label)];
+const METRICS = ["decisions/s", "p99 latency (ms)"];
+
+/** Bars: decisions/s and p99 per scenario, Tollgate next to the ceilings (Tollgate alone without them). */
+function chartSvg(s: Summary): Promise<string> {
+  const named = s.ceiling === null ? s.results : s.results.filter((r) => s.ceiling!.tollgate_share.some((x) => x.scenario === r.scenario));
+  const scenarioOrder = named.map((r) => r.scenario);
+  const values: { scenario: string; server: string; metric: string; value: number }[] = [];
+  const add = (server: string, r: Result) => {
+    values.push({ scenario: r.scenario, server, metric: METRICS[0]!, value: r.decisions_per_s });
+    values.push({ scenario: r.scenario, server, metric: METRICS[1]!, value: r.latency_ms.p99 });
+  };
+  for (const r of named) add("Tollgate", r);
+  for (const run of s.ceiling?.runs ?? []) for (const r of run.results) if (scenarioOrder.includes(r.scenario)) add(run.label, r);
+  const reloaded = s.ceiling === null ? [] : named.filter((r) => r.reloads > 0).map((r) => `${r.scenario}: Tollgate's run with ${r.reloads} policy reloads`);
+  const color = { field: "server", type: "nominal" as const, title: null, sort: STACK_ORDER };
+  const spec: TopLevelSpec = {
+    $schema: "https://vega.github.io/schema/vega-lite/v6.json",
+    title: {
+      text: s.ceiling === null ? "Tollgate control plane" : "Tollgate control plane vs the HTTP stack alone (no engine, no audit)",
+      subtitle: [`${s.date.slice(0, 10)}, ${s.workers} workers, ${s.cpus}, load generator on the same machine; each cell has its own scale`, ...reloaded],
+    },
+    data: { values },
+    facet: {
+      row: { field: "metric", type: "nominal", sort: METRICS, title: null },
+      column: { field: "scenario", type: "nominal", sort: scenarioOrder, title: null },
+    },
+    spec: {
+      width: 130,
+      height: 170,
+      encoding: {
+        x: { field: "server", type: "nominal", sort: STACK_ORDER, axis: null },
+        y: { field: "value", type: "quantitative", title: null },
+      },
+      layer: [
+        { mark: "bar", encoding: { color } },
+        { mark: { type: "text", dy: -5, fontSize: 10 }, encoding: { text: { field: "value", type: "quantitative", format: ",.4~r" } } },
+      ],
+    },
+    resolve: { scale: { y: "independent" } },
+    config: { legend: { orient: "bottom", labelLimit: 400 } },
+  };
+  return svgOf(spec);
 }
 
 main().catch((err) => {
