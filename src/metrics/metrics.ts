@@ -235,8 +235,10 @@ interface PolicyState {
 }
 
 function newHdr(): Hdr {
-  // 1 ns .. 1 hour, 3 significant digits; auto-resize covers anything slower.
-  return hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3 });
+  // 1 ns .. 1 hour, 3 significant digits; auto-resize covers anything slower. 64-bit counts
+  // (exact to 2^53): the default 32-bit ones wrap silently after 2^32 values in one bucket,
+  // about half a day of a busy server whose latencies sit in one bucket.
+  return hdr.build({ bitBucketSize: 64, lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000_000, numberOfSignificantValueDigits: 3 });
 }
 
 function latency(h: Hdr): LatencySnapshot {

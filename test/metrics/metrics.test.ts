@@ -49,6 +49,18 @@ describe("GateMetrics", () => {
     expect(text).toMatch(/tollgate_eval_latency_seconds\{policy="m",quantile="0.99"\} 0.0000\d+/);
   });
 
+  it("latency histograms count past 2^32 values in one bucket (64-bit counts, no silent wrap)", () => {
+    const m = new GateMetrics();
+    m.recordDecision("p", { decision: "allow", rule: "r", reason: null, undetermined: false, policy: "p" }, 900);
+    const hdr = (m as unknown as { state(p: string): { evalHdr: { recordValueWithCount(v: number, n: number): void } } }).state("p").evalHdr;
+    for (let i = 0; i < 5; i++) hdr.recordValueWithCount(900, 2 ** 30); // 5 x 2^30 > 2^32, added in steps as counting would
+    for (let i = 0; i < 10; i++) m.recordDecision("p", { decision: "allow", rule: "r", reason: null, undetermined: false, policy: "p" }, 50_000);
+    const eval_ns = m.snapshot().policies.p!.eval_ns;
+    expect(eval_ns.count).toBe(5 * 2 ** 30 + 11);
+    expect(eval_ns.p50).toBeGreaterThanOrEqual(900); // a wrapped bucket would put p50 at 50,000
+    expect(eval_ns.p50).toBeLessThan(901);
+  });
+
   it("keeps policies apart and a fresh registry per instance", async () => {
     const a = new GateMetrics();
     const b = new GateMetrics();
