@@ -74,7 +74,12 @@ const stages: Stage[] = [
   { name: "  (the same with the canonicalize package)", where: "worker", reference: true, run: () => void actions.forEach((a) => canonicalAction(redact(a, policy.redact))) },
   { name: "canonical JSON of the decision (cached)", where: "worker", run: () => void decisions.forEach((d) => canonicalDecision(d)) },
   { name: "IPC: serialize entries, deserialize the ack", where: "worker", run: () => void (serialize(message), deserialize(ackWire)) },
-  { name: "response JSON", where: "worker", run: () => void decisions.forEach((d, i) => responseText(d, policy.hash, hashes[i]!, i + 1, null)) },
+  {
+    name: "response JSON (assembled, UTF-8 encoded)",
+    where: "worker",
+    // Encoded as the socket write will: string concatenation alone is lazy and would look free.
+    run: () => void Buffer.from(`{"decisions":[${decisions.map((d, i) => responseText(d, policy.hash, hashes[i]!, i + 1, null)).join(",")}]}`),
+  },
   { name: "IPC: deserialize entries, serialize the ack", where: "primary", run: () => void (deserialize(wire), serialize(ack)) },
   {
     name: "audit record: assemble, SHA-256, chain",

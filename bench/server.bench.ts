@@ -217,13 +217,15 @@ async function runRamped(o: autocannon.Options, amount: number): Promise<Run> {
   return out;
 }
 
-async function reloadLoop(url: string, count: number, startMs: number, stop: () => boolean): Promise<{ ms: number[]; failures: number }> {
+const RELOAD_PAUSE_MS = 300;
+
+async function reloadLoop(url: string, count: number, startMs: number, stop: () => boolean, tag = "run"): Promise<{ ms: number[]; failures: number }> {
   const ms: number[] = [];
   let failures = 0;
   await sleep(startMs);
   for (let i = 1; i <= count && !stop(); i++) {
-    if (i > 1) await sleep(300);
-    const text = policyText.replace(/^description: .*$/m, `description: bench reload ${i} ${Date.now()}`);
+    if (i > 1) await sleep(RELOAD_PAUSE_MS);
+    const text = policyText.replace(/^description: .*$/m, `description: bench reload ${tag} ${i} ${Date.now()}`);
     const t0 = performance.now();
     try {
       const r = await fetch(`${url}/v1/policy`, { method: "PUT", headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/yaml" }, body: text });
@@ -247,18 +249,27 @@ async function scenario(url: string, s: Scenario, tally: Tally, label = ""): Pro
   const batch = s.endpoint === "/v1/decide" ? 1 : s.batch ?? BATCH;
   const requests = requestList(s.endpoint, batch);
   const base: autocannon.Options = { url, connections: s.connections, pipelining: 1, requests, timeout: 60, workers: 0 } as autocannon.Options;
-  // Calibration: the rate with this many connections, to size the measured run.
+  // Calibration: the rate with this many connections, to size the measured run; with reloads,
+  // also how long one reload takes under this load (it is not counted among the run's reloads).
+  const rampMs = Math.ceil(s.connections / GROUP) * RAMP_MS;
+  const calibReload = s.reloads > 0 ? reloadLoop(url, 1, rampMs, () => false, "calibration") : null;
   const calib = await runRamped(base, s.endpoint === "/v1/decide" ? Math.max(s.connections * 2, 20_000) : Math.max(s.connections, 1_000));
-  const rate = calib.ok / Math.max(0.5, calib.seconds);
+  // With reloads to fit in, the rate is taken after the ramp (connections opening): erring high
+  // makes the run longer, never too short for its reloads.
+  const rate = calib.ok / Math.max(0.5, calib.seconds - (s.reloads > 0 ? rampMs / 1000 : 0));
   tally.decisions += calib.ok * batch;
   tally.failures += calib.errors + calib.timeouts + calib.non2xx;
-  // At least `perConnection` requests per connection, so that the sessions, not their
-  // connection set-up, dominate the run.
-  const amount = Math.max(s.connections * s.perConnection, Math.round(rate * s.seconds));
+  const reloadEstimateMs = calibReload === null ? 0 : Math.max(...(await calibReload).ms, 500);
+  tally.failures += calibReload === null ? 0 : (await calibReload).failures;
+  // Long enough for every reload to happen during the run (twice the calibration's reload
+  // time each, plus the pauses, after the connections are open), and at least
+  // `perConnection` requests per connection, so that the sessions, not their connection
+  // set-up, dominate the run.
+  const seconds = Math.max(s.seconds, (rampMs + s.reloads * (2 * reloadEstimateMs + RELOAD_PAUSE_MS)) / 1000);
+  const amount = Math.max(s.connections * s.perConnection, Math.round(rate * seconds));
   let done = false;
   // Reloads start once the connections are open and follow each other with a short pause
   // (each takes about a second here: the primary and then every worker compile the policy).
-  const rampMs = Math.ceil(s.connections / GROUP) * RAMP_MS;
   const reloads = s.reloads > 0 ? reloadLoop(url, s.reloads, rampMs, () => done) : Promise.resolve({ ms: [], failures: 0 });
   const cpu0 = process.cpuUsage();
   const r = await runRamped(base, amount);
@@ -457,7 +468,10 @@ async function main(): Promise<void> {
   console.log(markdown(summary));
   rmSync(dir, { recursive: true, force: true });
   const ceilingBad = ceiling !== null && ceiling.runs.some((r) => r.failed_requests > 0 || r.exited_early || r.exit_code !== 0);
-  if (!summary.records_equal_answered || verify.status !== 0 || failed > 0 || early || ceilingBad) process.exitCode = 1;
+  // A run that ended before all its reloads happened did not test what it claims.
+  const missingReloads = scenarios.reduce((a, sc, i) => a + Math.max(0, sc.reloads - results[i]!.reloads - results[i]!.reload_failures), 0);
+  if (missingReloads > 0) console.error(`${missingReloads} policy reload(s) did not happen during their run`);
+  if (!summary.records_equal_answered || verify.status !== 0 || failed > 0 || early || ceilingBad || missingReloads > 0) process.exitCode = 1;
 }
 
 interface Summary {
