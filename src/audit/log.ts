@@ -57,6 +57,8 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+const IGNORE = (): void => undefined;
+
 /** Initial size of a batch buffer; it grows for larger batches (and is dropped past MAX_KEPT). */
 const INITIAL_BUFFER = 1 << 20;
 const MAX_KEPT_BUFFER = 32 << 20;
@@ -171,13 +173,70 @@ export class AuditLog {
   /**
    * Appends one record. The chain position (seq, prev, hash) is fixed synchronously, in call
    * order; the promise resolves when the record is on disk (after fdatasync), and rejects if
-   * the write or the sync failed — after which the log refuses all further appends.
+   * the write or the sync failed — after which the log refuses all further appends. Throws
+   * (synchronously, leaving the chain as it was) for a bad entry.
    */
   append(entry: AuditEntry): Promise<Appended> {
-    if (this.closed) return Promise.reject(new AuditError("the audit log is closed", this.dir));
-    if (this.failure) return Promise.reject(this.failure);
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const { seq, hash, at } = this.place(entry, this.timestamp());
+    return new Promise<Appended>((resolve, reject) => {
+      this.pending.push({ seq, hash, at, resolve, reject });
+      this.kick();
+    });
+  }
+
+  /**
+   * Appends `entries` as consecutive records, in order, with one promise for all of them: it
+   * resolves with the first record's seq and every record's hash once the last is on disk (so
+   * all are), and rejects as `append` does. For a writer that receives records in groups (the
+   * server's primary: one IPC message from a worker) this saves a promise per record. All or
+   * nothing: a bad entry throws synchronously and none of them is appended.
+   */
+  appendMany(entries: readonly AuditEntry[]): Promise<{ seq: number; hashes: string[] }> {
+    const refused = this.refusal();
+    if (refused) return Promise.reject(refused);
+    const first = this.seq + 1;
+    const n = entries.length;
+    if (n === 0) return Promise.resolve({ seq: first, hashes: [] });
+    const saved = { seq: this.seq, last: this.last, used: this.used, pending: this.pending.length };
+    const hashes = new Array<string>(n);
+    let settle!: { resolve: (v: { seq: number; hashes: string[] }) => void; reject: (err: Error) => void };
+    const done = new Promise<{ seq: number; hashes: string[] }>((resolve, reject) => (settle = { resolve, reject }));
+    const ts = this.timestamp();
+    try {
+      for (let i = 0; i < n; i++) {
+        const { seq, hash, at } = this.place(entries[i]!, ts);
+        hashes[i] = hash;
+        // Records are made durable in order: the group is durable when its last record is.
+        const resolve = i === n - 1 ? () => settle.resolve({ seq: first, hashes }) : IGNORE;
+        this.pending.push({ seq, hash, at, resolve, reject: settle.reject });
+      }
+    } catch (err) {
+      // Nothing was handed to the flush loop yet (no kick in between): undo the records placed.
+      this.seq = saved.seq;
+      this.last = saved.last;
+      this.used = saved.used;
+      this.pending.length = saved.pending;
+      throw err;
+    }
+    this.kick();
+    return done;
+  }
+
+  /** Why no record can be appended now, if so. */
+  private refusal(): Error | null {
+    if (this.closed) return new AuditError("the audit log is closed", this.dir);
+    return this.failure;
+  }
+
+  /**
+   * Encodes the next record into the batch buffer and advances the chain; throws for a bad
+   * entry before anything changes. The caller queues it (a Pending) and kicks the flush loop.
+   */
+  private place(entry: AuditEntry, ts: string): { seq: number; hash: string; at: number } {
     const seq = this.seq + 1;
-    const { head, tail } = recordParts(entry, seq, this.timestamp(), this.last); // throws for a bad entry
+    const { head, tail } = recordParts(entry, seq, ts, this.last); // throws for a bad entry
     // The line is head + `,"hash":"<hash>"` + tail + "\n"; the hash is over head + tail. Encode
     // head and tail adjacently, hash those bytes, then move tail up to make room for the hash.
     const at = this.used;
@@ -196,10 +255,7 @@ export class AuditLog {
     this.used = bodyEnd + HASH_FIELD + 1;
     this.seq = seq;
     this.last = hash;
-    return new Promise<Appended>((resolve, reject) => {
-      this.pending.push({ seq, hash, at, resolve, reject });
-      this.kick();
-    });
+    return { seq, hash, at };
   }
 
   /** Makes room for `bytes` more in the batch buffer. */

@@ -21,7 +21,8 @@ export type ToPrimary =
 export type ToWorker =
   | { t: "config-policy"; yaml: string; filename: string; hash: string }
   | { t: "policy"; id: number; yaml: string; filename: string; hash: string }
-  | { t: "audit"; id: number; s: number; h: string[]; ap: (string | null)[] }
+  /** `s`: seq of the first record; `h`: their hashes, 64 hex digits each, concatenated. */
+  | { t: "audit"; id: number; s: number; h: string; ap: (string | null)[] }
   | { t: "audit"; id: number; err: string }
   | { t: "rpc"; id: number; r: unknown }
   | { t: "rpc"; id: number; err: { status: number; code: string; message: string; details?: unknown } }

@@ -211,22 +211,23 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
 
   const onAudit = (w: Worker, msg: Extract<ToPrimary, { t: "audit" }>) => {
     const n = msg.e.length;
-
     const started = process.hrtime.bigint();
-    const pending: Promise<{ seq: number; hash: string }>[] = new Array(n);
     const decisions: Decision[] = new Array(n);
+    const entries: AuditEntry[] = new Array(n);
+    let appended: Promise<{ seq: number; hashes: string[] }>;
     try {
       for (let i = 0; i < n; i++) {
         const e = msg.e[i]!;
         const d = (decisions[i] = intern.get(e[0]));
-        pending[i] = audit.append(entryOf(d, e));
+        entries[i] = entryOf(d, e);
       }
+      appended = audit.appendMany(entries); // one promise for the message's records
     } catch (err) {
       sendTo(w, { t: "audit", id: msg.id, err: (err as Error).message });
       return;
     }
-    Promise.all(pending).then(
-      async (res) => {
+    appended.then(
+      async ({ seq, hashes }) => {
         const ns = Number(process.hrtime.bigint() - started);
         const ap: (string | null)[] = new Array(n).fill(null);
         let opened: Promise<void>[] | null = null;
@@ -234,14 +235,13 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
           metrics.recordAuditAppend(msg.e[i]![2], ns);
           if (decisions[i]!.decision !== "escalate") continue;
           const at = i;
-          (opened ??= []).push(openApproval(decisions[i]!, msg.e[i]!, res[i]!).then((id) => {
+          (opened ??= []).push(openApproval(decisions[i]!, msg.e[i]!, { seq: seq + i, hash: hashes[i]! }).then((id) => {
             ap[at] = id;
           }));
         }
         if (opened) await Promise.all(opened);
-        const h = new Array<string>(n);
-        for (let i = 0; i < n; i++) h[i] = res[i]!.hash;
-        sendTo(w, { t: "audit", id: msg.id, s: res[0]!.seq, h, ap });
+        // The hashes as one string (64 hex digits each): one string to serialize, not n.
+        sendTo(w, { t: "audit", id: msg.id, s: seq, h: hashes.join(""), ap });
       },
       (err: Error) => sendTo(w, { t: "audit", id: msg.id, err: err.message }),
     );

@@ -59,7 +59,9 @@ class AuditClient {
       for (const p of parts) p.reject(err);
     } else {
       for (const p of parts) {
-        p.resolve({ seq: msg.s + p.offset, hashes: msg.h.slice(p.offset, p.offset + p.count), approvals: msg.ap.slice(p.offset, p.offset + p.count) });
+        const hashes = new Array<string>(p.count);
+        for (let i = 0; i < p.count; i++) hashes[i] = msg.h.slice(64 * (p.offset + i), 64 * (p.offset + i + 1));
+        p.resolve({ seq: msg.s + p.offset, hashes, approvals: msg.ap.slice(p.offset, p.offset + p.count) });
       }
     }
     if (this.inflight.size === 0 && this.parts.length === 0) for (const w of this.idleWaiters.splice(0)) w();

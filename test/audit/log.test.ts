@@ -62,6 +62,41 @@ describe("AuditLog", () => {
     expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 102 });
   });
 
+  it("appendMany writes the bytes of one-by-one appends, with one promise: the first seq and every hash", async () => {
+    const fixed = () => new Date(Date.UTC(2025, 0, 1));
+    const [dirA, dirB] = [tempDir("one-by-one"), tempDir("many")];
+    const a = await AuditLog.open(dirA, { now: fixed });
+    const b = await AuditLog.open(dirB, { now: fixed });
+    const es = Array.from({ length: 60 }, (_, i) => entry(i));
+    const singles = await Promise.all(es.slice(0, 25).map((e) => a.append(e)));
+    expect(await b.appendMany(es.slice(0, 25))).toEqual({ seq: 1, hashes: singles.map((x) => x.hash) });
+    // Groups and single appends interleave in call order.
+    const p1 = b.appendMany(es.slice(25, 40));
+    const p2 = b.append(es[40]!);
+    const p3 = b.appendMany(es.slice(41));
+    await Promise.all(es.slice(25).map((e) => a.append(e)));
+    expect((await p1).seq).toBe(26);
+    expect((await p2).seq).toBe(41);
+    expect((await p3).seq).toBe(42);
+    expect(await b.appendMany([])).toEqual({ seq: 61, hashes: [] });
+    await a.close();
+    await b.close();
+    expect(readFileSync(join(dirB, segs(dirB)[0]!), "utf8")).toBe(readFileSync(join(dirA, segs(dirA)[0]!), "utf8"));
+    expect(await verifyLog(dirB)).toMatchObject({ ok: true, records: 60 });
+  });
+
+  it("appendMany is all or nothing: a bad entry throws and the chain goes on as if it had not been called", async () => {
+    const dir = tempDir();
+    const log = await AuditLog.open(dir, { now: fakeClock() });
+    await log.append(entry(0));
+    expect(() => log.appendMany([entry(1), entry(2), { ...entry(3), eval_ns: -1 }])).toThrow(/eval_ns/);
+    expect(log.lastSeq).toBe(1);
+    expect((await log.appendMany([entry(1), entry(2)])).seq).toBe(2);
+    await log.close();
+    await expect(log.appendMany([entry(3)])).rejects.toThrow(/closed/);
+    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 3 });
+  });
+
   it("flush() resolves once everything appended is durable; append after close rejects", async () => {
     const dir = tempDir();
     const log = await AuditLog.open(dir, { now: fakeClock(), batchWindowMs: 50 });
