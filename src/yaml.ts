@@ -44,7 +44,13 @@ export function loadYaml(text: string, file: string): YamlResult {
   const converter = new JsonConverter(doc, (node, message) => {
     problems.push({ file, ...pos(node.range?.[0] ?? 0), message });
   });
-  const value = converter.convert(doc.contents as YamlNode | null);
+  let value: Json;
+  try {
+    value = converter.convert(doc.contents as YamlNode | null);
+  } catch (err) {
+    if (!(err instanceof RangeError)) throw err;
+    return { ok: false, problems: [{ file, line: 1, column: 1, message: TOO_DEEP }] };
+  }
   if (problems.length > 0) return { ok: false, problems };
   return {
     ok: true,
@@ -57,9 +63,14 @@ export function loadYaml(text: string, file: string): YamlResult {
   };
 }
 
+/** When the YAML nests deeper than a parser's stack allows (hundreds of levels; 64 are legal). */
+const TOO_DEEP = "the YAML is nested too deeply to be read (conditions may nest at most 64 levels)";
+
 /** The yaml package's messages end with a code frame when prettyErrors is on; keep the first line. */
 function yamlMessage(message: string): string {
   const first = message.split("\n")[0] ?? message;
+  // The parser itself ran out of stack: say what that means here.
+  if (first.startsWith("Maximum call stack size exceeded")) return TOO_DEEP;
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
 
@@ -109,7 +120,11 @@ class JsonConverter {
         out[key] = this.convert(pair.value as YamlNode | null);
       }
       // Plain prototype so that JSON.stringify and canonicalize treat it as an ordinary object.
-      return Object.assign({}, out);
+      // Defined, not assigned: `obj["__proto__"] = v` would set the prototype and drop the key
+      // (a condition on the field `__proto__` would vanish and the rule match more: fail open).
+      const plain: { [key: string]: Json } = {};
+      for (const key of Object.keys(out)) Object.defineProperty(plain, key, { value: out[key], enumerable: true, writable: true, configurable: true });
+      return plain;
     }
     this.report(node, "unsupported YAML node");
     return null;

@@ -115,6 +115,17 @@ describe("Policy loading", () => {
     expect(() => Policy.fromYaml(`tollgate: 1\nname: x\nrules: []\ntests: []\n${lol.join("\n")}\n`)).toThrow(PolicyError);
   });
 
+  it("says a condition nests too deeply, at the 65th level or, past what the parser can read, where it gave up", () => {
+    const rule = "tollgate: 1\nname: x\nrules:\n  - id: r\n    effect: allow\n    when: ";
+    const nested = (n: number) => `${rule}${"{ not: ".repeat(n)}{ tool: x }${" }".repeat(n)}\n`;
+    const at65 = errorOf(() => Policy.fromYaml(nested(100)));
+    expect([at65.line, at65.column, at65.message]).toEqual([6, 11 + 7 * 64, "condition nesting is deeper than 64 levels"]);
+    // Deep enough that the YAML parser runs out of stack: still a policy error with a position.
+    const deep = errorOf(() => Policy.fromYaml(nested(5000)));
+    expect(deep.line).toBe(6);
+    expect(deep.message).toMatch(/nested too deeply to be read/);
+  });
+
   it("keeps YAML 1.2 core schema meaning: yes/no/on are strings", () => {
     const p = Policy.fromYaml("tollgate: 1\nname: x\nrules:\n  - id: r\n    effect: allow\n    when: { country: no, on: yes }\n");
     expect(p.evaluate({ country: "no", on: "yes" }).decision).toBe("allow");
