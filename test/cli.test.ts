@@ -75,14 +75,15 @@ describe("tollgate eval", () => {
     const r = await run(["eval", good, "-"], lines + "\n");
     expect(r.code).toBe(0);
     const out = r.out.trimEnd().split("\n");
-    expect(out).toHaveLength(5);
-    expect(out.map((l) => JSON.parse(l).rule)).toEqual(["no-rm", "shell", null, null, null]);
-    expect(JSON.parse(out[2]!)).toEqual({
+    expect(out).toHaveLength(6); // one per input line; the final newline starts no line
+    expect(out.map((l) => JSON.parse(l).rule)).toEqual(["no-rm", null, "shell", null, null, null]);
+    expect(JSON.parse(out[1]!)).toMatchObject({ decision: "deny", error: "input is not valid JSON" }); // the blank line
+    expect(JSON.parse(out[3]!)).toEqual({
       decision: "deny", rule: null, reason: "input is not valid JSON", undetermined: false,
       error: "input is not valid JSON", policy: "cli",
     });
     expect(out[0]).toBe('{"decision":"deny","rule":"no-rm","reason":"no rm","undetermined":false,"policy":"cli"}');
-    expect(JSON.parse(out[4]!).reason).toBe("no rule matched");
+    expect(JSON.parse(out[5]!).reason).toBe("no rule matched");
   });
 
   it("reads a file argument, and stdin when it is absent", async () => {
@@ -91,7 +92,7 @@ describe("tollgate eval", () => {
     const fromFile = await run(["eval", good, file]);
     const fromStdin = await run(["eval", good], lines);
     expect(fromFile.out).toBe(fromStdin.out);
-    expect(fromFile.out.split("\n").filter(Boolean)).toHaveLength(5);
+    expect(fromFile.out.split("\n").filter(Boolean)).toHaveLength(6);
   });
 
   it("exits 2 on a policy error before printing any decision", async () => {

@@ -35,8 +35,9 @@ export async function evalCommand(args: string[], io: CommandIo): Promise<number
     await write(io.stdout, decisions.map((d) => JSON.stringify(d)).join("\n") + "\n");
   };
   for await (const line of lines) {
-    // Blank lines separate nothing and carry no action: they are skipped, not decided.
-    if (line.trim() === "") continue;
+    // Every line is decided, a blank one too (it is not valid JSON: a deny with error), so
+    // that output line N is the decision for input line N. A final newline ends the last
+    // line; it does not start another.
     pending.push(line);
     if (pending.length >= BATCH) await flush();
   }
