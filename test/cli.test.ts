@@ -33,6 +33,7 @@ rules:
 tests:
   - { name: wrong, action: { tool: x }, expect: deny, rule: a }
   - { name: right, action: { tool: x }, expect: allow }
+  - { name: no-such-rule, action: { tool: x }, expect: allow, rule: nope }
 `);
 const bad = join(dir, "bad.yaml");
 writeFileSync(bad, "tollgate: 1\nname: bad\nrules:\n  - id: r\n    effect: deny\n    efect: x\n");
@@ -120,7 +121,11 @@ describe("tollgate test", () => {
     expect(r.out).toContain("FAIL wrong");
     expect(r.out).toContain("expected: deny (rule a)");
     expect(r.out).toContain("actual:   allow (rule a)");
-    expect(r.out).toContain("1 passed, 1 failed");
+    // A rule id the policy does not define is a failing test, not a policy error.
+    expect(r.out).toContain("FAIL no-such-rule");
+    expect(r.out).toContain("expected: allow (rule nope)");
+    expect(r.out).toContain("1 passed, 2 failed");
+    expect((await run(["check", failing])).code).toBe(0);
   });
   it("exits 2 on a policy error", async () => {
     expect((await run(["test", bad])).code).toBe(2);

@@ -224,8 +224,12 @@ def test_public_api_fallback_agrees_with_fast_path(monkeypatch: pytest.MonkeyPat
         spec = load_yaml(path.read_text(), str(path)).value
         if spec.get("errors") is not None:
             continue
-        p_fast = Policy.from_object(spec["policy"], fast=True)
-        p_slow = Policy.from_object(spec["policy"], fast=False)
+        if "policy_text" in spec:
+            p_fast = Policy.from_yaml(spec["policy_text"], fast=True)
+            p_slow = Policy.from_yaml(spec["policy_text"], fast=False)
+        else:
+            p_fast = Policy.from_object(spec["policy"], fast=True)
+            p_slow = Policy.from_object(spec["policy"], fast=False)
         actions = [c["action"] for c in spec["cases"] if "action" in c]
         assert [p_slow.evaluate(a) for a in actions] == [p_fast.evaluate(a) for a in actions]
         assert p_slow.evaluate_batch(actions) == p_fast.evaluate_batch(actions)
