@@ -71,6 +71,7 @@ function yamlMessage(message: string): string {
   const first = message.split("\n")[0] ?? message;
   // The parser itself ran out of stack: say what that means here.
   if (first.startsWith("Maximum call stack size exceeded")) return TOO_DEEP;
+  if (first.startsWith("Source contains multiple documents")) return "a policy file holds one YAML document, not several ('---' starts another)";
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
 
@@ -90,7 +91,10 @@ class JsonConverter {
         return null;
       }
       const target = node.resolve(this.doc) as YamlNode | undefined;
-      if (!target) return null;
+      if (!target) {
+        this.report(node, `alias *${node.source} refers to no anchor (define &${node.source} before it)`);
+        return null;
+      }
       if (this.expanding.has(target)) {
         this.report(node, `alias *${node.source} refers to a node that contains it`);
         return null;

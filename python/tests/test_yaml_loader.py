@@ -89,7 +89,7 @@ def test_booleans_do_not_change_a_policys_meaning() -> None:
     [
         ("a: 1\na: 2", 2, 1, "Map keys must be unique"),
         ("a: 1\n1: 2\n'1': 3", 3, 1, "duplicate key '1'"),
-        ("a: 1\n---\nb: 2", 2, 1, "multiple documents"),
+        ("a: 1\n---\nb: 2", 2, 1, "one YAML document, not several"),
         ("a: !!binary aGk=", 1, 13, "unsupported YAML value"),  # the content, after the tag
         ("a: .inf", 1, 4, ".inf is not a JSON number"),
         ("a: [1, .nan]", 1, 8, ".nan is not a JSON number"),

@@ -107,7 +107,9 @@ class _TreeComposer(Composer):
         if self.check_event(AliasEvent):
             event = self.get_event()
             if event.anchor not in self.anchors:
-                raise ComposerError(None, None, f"found undefined alias {event.anchor!r}", event.start_mark)
+                raise ComposerError(
+                    None, None, f"alias *{event.anchor} refers to no anchor (define &{event.anchor} before it)", event.start_mark
+                )
             return AliasNode(self.anchors[event.anchor], event.start_mark, event.end_mark)
         event = self.peek_event()
         anchor = event.anchor
@@ -453,7 +455,7 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
         if err.problem and "but found another document" in err.problem:
             line, column = positions.mark(err.problem_mark)
             raise PolicyError.single(
-                filename, line, column, "Source contains multiple documents; please use YAML.parseAllDocuments()"
+                filename, line, column, "a policy file holds one YAML document, not several ('---' starts another)"
             ) from None
         raise _yaml_error(filename, err, positions) from None
     except yaml.YAMLError as err:
