@@ -96,6 +96,17 @@ describe("tollgate eval", () => {
     expect(fromFile.out.split("\n").filter(Boolean)).toHaveLength(6);
   });
 
+  it("refuses a line whose bytes are not UTF-8 as not JSON (deny with error) and goes on", async () => {
+    const stdout = new PassThrough();
+    let out = "";
+    stdout.on("data", (d) => (out += d));
+    const bytes = Buffer.concat([Buffer.from('{"tool":"shell.exec","args":{"cmd":"ls"}}\n'), Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xc3, 0x28, 0x22, 0x7d, 0x0a])]);
+    const code = await main(["eval", good, "-"], { stdin: Readable.from([bytes]), stdout, stderr: new PassThrough() });
+    expect(code).toBe(0);
+    const ds = out.trimEnd().split("\n").map((l) => JSON.parse(l));
+    expect(ds.map((d) => [d.rule, d.error])).toEqual([["shell", undefined], [null, "input is not valid JSON"]]);
+  });
+
   it("exits 2 on a policy error before printing any decision", async () => {
     const r = await run(["eval", bad, "-"], lines);
     expect(r).toMatchObject({ code: 2, out: "" });

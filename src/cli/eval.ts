@@ -2,9 +2,9 @@
 // order. A line that is not JSON is decided as a deny with `error`, and the run goes on.
 
 import { createReadStream } from "node:fs";
-import { createInterface } from "node:readline";
 import type { Readable } from "node:stream";
 import { EXIT_OK, EXIT_POLICY_ERROR, write } from "./io.js";
+import { readLines } from "./lines.js";
 import { loadPolicy } from "./load.js";
 import type { CommandIo } from "./main.js";
 
@@ -26,7 +26,6 @@ export async function evalCommand(args: string[], io: CommandIo): Promise<number
     await write(io.stderr, `tollgate: cannot read ${source}: ${(err as Error).message}\n`);
     return EXIT_POLICY_ERROR;
   }
-  const lines = createInterface({ input, crlfDelay: Infinity });
   let pending: string[] = [];
   const flush = async () => {
     if (pending.length === 0) return;
@@ -34,7 +33,7 @@ export async function evalCommand(args: string[], io: CommandIo): Promise<number
     pending = [];
     await write(io.stdout, decisions.map((d) => JSON.stringify(d)).join("\n") + "\n");
   };
-  for await (const line of lines) {
+  for await (const line of readLines(input)) {
     // Every line is decided, a blank one too (it is not valid JSON: a deny with error), so
     // that output line N is the decision for input line N. A final newline ends the last
     // line; it does not start another.
