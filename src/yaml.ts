@@ -21,6 +21,9 @@ export function loadYaml(text: string, file: string): YamlResult {
   if (Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES) {
     return { ok: false, problems: [{ file, line: 1, column: 1, message: "the manifest is larger than 16 MiB" }] };
   }
+  // A lone CR is a line break in YAML 1.2 (as CRLF and LF are), which the parser does not take:
+  // made an LF, one character for one, so offsets and positions do not move.
+  text = text.replace(/\r(?!\n)/g, "\n");
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, {
     lineCounter,

@@ -126,6 +126,12 @@ describe("Policy loading", () => {
     expect(deep.message).toMatch(/nested too deeply to be read/);
   });
 
+  it("reads a lone CR as a line break, as YAML 1.2 does, and counts lines by it", () => {
+    expect(Policy.fromYaml("tollgate: 1\rname: cr\rrules:\r  - id: r\r    effect: allow\r").name).toBe("cr");
+    const e = errorOf(() => Policy.fromYaml("tollgate: 1\rname: cr\rrules:\r  - id: r\r    effect: allow\r    efect: x\r"));
+    expect([e.line, e.column]).toEqual([6, 5]);
+  });
+
   it("keeps YAML 1.2 core schema meaning: yes/no/on are strings", () => {
     const p = Policy.fromYaml("tollgate: 1\nname: x\nrules:\n  - id: r\n    effect: allow\n    when: { country: no, on: yes }\n");
     expect(p.evaluate({ country: "no", on: "yes" }).decision).toBe("allow");

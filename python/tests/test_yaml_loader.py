@@ -211,3 +211,11 @@ process.stdout.write(out.join("\\n") + "\\n");
             first_mine, first_node = mine["problems"][0], node["problems"][0]
             assert (first_mine["line"], first_mine["column"]) == (first_node["line"], first_node["column"]), text
             assert first_mine["message"] == first_node["message"], text
+
+
+def test_lone_cr_is_a_line_break() -> None:
+    loaded = load_yaml("a: 1\rb:\r  c: 2\r")
+    assert loaded.value == {"a": 1, "b": {"c": 2}}
+    with pytest.raises(PolicyError) as err:
+        load_yaml("a: 1\rb: [\r", "f.yaml")
+    assert err.value.errors[0].line > 1

@@ -435,6 +435,9 @@ def _yaml_error(filename: str, err: yaml.YAMLError, positions: _Positions) -> Po
     return PolicyError.single(filename, line, column, message)
 
 
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
 def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     """Parse one YAML document (YAML 1.2 core schema) into a JSON value and a position map.
 
@@ -444,6 +447,9 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     """
     if len(text) * 3 > MAX_MANIFEST_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
         raise PolicyError.single(filename, 1, 1, TOO_LARGE_MESSAGE)
+    # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
+    # same in the parser and in positions (one character for one: offsets do not move).
+    text = _LONE_CR.sub("\n", text)
     positions = _Positions(text)
     composer = _Composer(text)
     try:
