@@ -21,8 +21,14 @@ export type ToPrimary =
 export type ToWorker =
   | { t: "config-policy"; yaml: string; filename: string; hash: string }
   | { t: "policy"; id: number; yaml: string; filename: string; hash: string }
-  /** `s`: seq of the first record; `h`: their hashes, 64 hex digits each, concatenated. */
-  | { t: "audit"; id: number; s: number; h: string; ap: (string | null)[] }
+  /**
+   * The message's records are durable. `s`: seq of the first; `h`: their hashes, 64 hex digits
+   * each, concatenated; `x`: the (ascending) indices of the escalations, whose approval ids
+   * follow in an `approvals` message with the same id.
+   */
+  | { t: "audit"; id: number; s: number; h: string; x: number[] }
+  /** The approval opened for each escalation of message `id` (in `x` order), null if none could be. */
+  | { t: "approvals"; id: number; ap: (string | null)[] }
   | { t: "audit"; id: number; err: string }
   | { t: "rpc"; id: number; r: unknown }
   | { t: "rpc"; id: number; err: { status: number; code: string; message: string; details?: unknown } }

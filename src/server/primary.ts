@@ -227,21 +227,21 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       return;
     }
     appended.then(
-      async ({ seq, hashes }) => {
+      ({ seq, hashes }) => {
         const ns = Number(process.hrtime.bigint() - started);
-        const ap: (string | null)[] = new Array(n).fill(null);
-        let opened: Promise<void>[] | null = null;
+        const x: number[] = [];
         for (let i = 0; i < n; i++) {
           metrics.recordAuditAppend(msg.e[i]![2], ns);
-          if (decisions[i]!.decision !== "escalate") continue;
-          const at = i;
-          (opened ??= []).push(openApproval(decisions[i]!, msg.e[i]!, { seq: seq + i, hash: hashes[i]! }).then((id) => {
-            ap[at] = id;
-          }));
+          if (decisions[i]!.decision === "escalate") x.push(i);
         }
-        if (opened) await Promise.all(opened);
-        // The hashes as one string (64 hex digits each): one string to serialize, not n.
-        sendTo(w, { t: "audit", id: msg.id, s: seq, h: hashes.join(""), ap });
+        // Durable: acknowledged now (the hashes as one string, 64 hex digits each), so that the
+        // decisions of this message that are not escalations do not wait for the approvals'
+        // SQLite commit; the approval ids follow.
+        sendTo(w, { t: "audit", id: msg.id, s: seq, h: hashes.join(""), x });
+        if (x.length === 0) return;
+        void Promise.all(x.map((i) => openApproval(decisions[i]!, msg.e[i]!, { seq: seq + i, hash: hashes[i]! }))).then((ap) =>
+          sendTo(w, { t: "approvals", id: msg.id, ap }),
+        );
       },
       (err: Error) => sendTo(w, { t: "audit", id: msg.id, err: err.message }),
     );

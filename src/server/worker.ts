@@ -16,16 +16,22 @@ function send(msg: ToPrimary): void {
   process.send!(msg);
 }
 
+type AuditPart = { offset: number; count: number; resolve: (a: AuditAck) => void; reject: (e: Error) => void };
+
 /**
  * Audit entries of one event-loop turn go to the primary as one message; each request's promise
- * resolves with its slice of the primary's acknowledgement (sent once the records are durable).
+ * resolves with its slice of the primary's acknowledgement, sent once the records are durable.
+ * A request with an escalation also needs its approval id, which comes in a second message
+ * (`approvals`) once the approval is stored; requests without one do not wait for it.
  */
 class AuditClient {
   private queue: WireEntry[] = [];
-  private parts: { offset: number; count: number; resolve: (a: AuditAck) => void; reject: (e: Error) => void }[] = [];
+  private parts: AuditPart[] = [];
   private scheduled = false;
   private nextId = 1;
-  private inflight = new Map<number, AuditClient["parts"]>();
+  private inflight = new Map<number, AuditPart[]>();
+  /** Durable, waiting for their approval ids: by message id. */
+  private awaiting = new Map<number, { escalations: number[]; parts: { part: AuditPart; seq: number; hashes: string[] }[] }>();
   private idleWaiters: (() => void)[] = [];
 
   submit(entries: WireEntry[]): Promise<AuditAck> {
@@ -58,18 +64,42 @@ class AuditClient {
       const err = new RpcError(503, "audit_unavailable", `the decision could not be made durable in the audit log: ${msg.err}`);
       for (const p of parts) p.reject(err);
     } else {
+      const x = msg.x; // ascending message indices of the escalations
+      let k = 0;
+      const waiting: { part: AuditPart; seq: number; hashes: string[] }[] = [];
       for (const p of parts) {
         const hashes = new Array<string>(p.count);
         for (let i = 0; i < p.count; i++) hashes[i] = msg.h.slice(64 * (p.offset + i), 64 * (p.offset + i + 1));
-        p.resolve({ seq: msg.s + p.offset, hashes, approvals: msg.ap.slice(p.offset, p.offset + p.count) });
+        while (k < x.length && x[k]! < p.offset) k++;
+        if (k < x.length && x[k]! < p.offset + p.count) waiting.push({ part: p, seq: msg.s + p.offset, hashes });
+        else p.resolve({ seq: msg.s + p.offset, hashes, approvals: new Array<string | null>(p.count).fill(null) });
       }
+      if (waiting.length > 0) this.awaiting.set(msg.id, { escalations: x, parts: waiting });
     }
-    if (this.inflight.size === 0 && this.parts.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.maybeIdle();
+  }
+
+  onApprovals(msg: Extract<ToWorker, { t: "approvals" }>): void {
+    const w = this.awaiting.get(msg.id);
+    if (!w) return;
+    this.awaiting.delete(msg.id);
+    const byIndex = new Map<number, string | null>();
+    w.escalations.forEach((at, k) => byIndex.set(at, msg.ap[k] ?? null));
+    for (const { part, seq, hashes } of w.parts) {
+      const approvals = new Array<string | null>(part.count);
+      for (let i = 0; i < part.count; i++) approvals[i] = byIndex.get(part.offset + i) ?? null;
+      part.resolve({ seq, hashes, approvals });
+    }
+    this.maybeIdle();
+  }
+
+  private maybeIdle(): void {
+    if (this.inflight.size === 0 && this.awaiting.size === 0 && this.parts.length === 0) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Resolves when every submitted entry has been acknowledged. */
   idle(): Promise<void> {
-    if (this.inflight.size === 0 && this.parts.length === 0) return Promise.resolve();
+    if (this.inflight.size === 0 && this.awaiting.size === 0 && this.parts.length === 0) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
@@ -142,6 +172,9 @@ export async function runWorker(): Promise<void> {
     switch (msg.t) {
       case "audit":
         audit.onAck(msg);
+        break;
+      case "approvals":
+        audit.onApprovals(msg);
         break;
       case "rpc":
         rpc.onReply(msg);

@@ -59,6 +59,27 @@ describe("POST /v1/decide", () => {
 });
 
 describe("POST /v1/decide/batch", () => {
+  it("gives each escalation of a batch its own approval, and the other decisions none", async () => {
+    const actions = [REFUND_SMALL, REFUND_ESCALATE, { tool: "payouts.create" }, REFUND_ESCALATE, REFUND_SMALL];
+    // Concurrent requests land in the same IPC message: a single decide that does not escalate
+    // is answered without an approval id, next to the batch whose escalations get theirs.
+    const [batch, single] = await Promise.all([
+      http(s, "POST", "/v1/decide/batch", { token: "agent", body: { actions } }),
+      http(s, "POST", "/v1/decide", { token: "agent", body: { action: REFUND_SMALL } }),
+    ]);
+    expect(batch.status).toBe(200);
+    const ds = batch.body.decisions as { decision: string; approval_id?: string; audit_seq: number }[];
+    expect(ds.map((d) => d.decision)).toEqual(["allow", "escalate", "deny", "escalate", "allow"]);
+    expect(ds.map((d) => typeof d.approval_id)).toEqual(["undefined", "string", "undefined", "string", "undefined"]);
+    expect(ds[1]!.approval_id).not.toBe(ds[3]!.approval_id);
+    for (const d of [ds[1]!, ds[3]!]) {
+      const a = await http(s, "GET", `/v1/approvals/${d.approval_id}`, { token: "agent" });
+      expect(a.body).toMatchObject({ state: "pending", decision_seq: d.audit_seq });
+    }
+    expect(single.body).toMatchObject({ decision: "allow" });
+    expect(single.body.approval_id).toBeUndefined();
+  });
+
   it("decides in order, one audit record each, consecutive seqs", async () => {
     const actions = [REFUND_SMALL, { tool: "payouts.create" }, { tool: "payments.get_invoice" }, { tool: "nope" }];
     const r = await http(s, "POST", "/v1/decide/batch", { token: "agent", body: { actions } });
