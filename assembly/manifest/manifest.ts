@@ -97,8 +97,12 @@ export class ManifestReader {
 
     const version = doc.get("tollgate");
     if (version != null) {
-      if (!version.isNumber || version.num != 1) {
-        const shown = version.isNumber ? version.num.toString() : version.typeName;
+      if (!version.isNumber) {
+        this.errors.value("/tollgate", "'tollgate' must be the integer 1 (the format version), not " + version.typeName);
+      } else if (version.num != 1) {
+        const n = version.num;
+        // An integral version is shown as written (2, not 2.0).
+        const shown = n == Math.floor(n) && Math.abs(n) < 1e15 ? (<i64>n).toString() : n.toString();
         this.errors.value("/tollgate", "unsupported format version " + shown + ": this engine reads 'tollgate: 1'");
       }
     }
