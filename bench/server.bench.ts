@@ -259,8 +259,9 @@ async function scenario(url: string, s: Scenario, tally: Tally, label = ""): Pro
   const rate = calib.ok / Math.max(0.5, calib.seconds - (s.reloads > 0 ? rampMs / 1000 : 0));
   tally.decisions += calib.ok * batch;
   tally.failures += calib.errors + calib.timeouts + calib.non2xx;
-  const reloadEstimateMs = calibReload === null ? 0 : Math.max(...(await calibReload).ms, 500);
-  tally.failures += calibReload === null ? 0 : (await calibReload).failures;
+  const calibrated = calibReload === null ? { ms: [], failures: 0 } : await calibReload;
+  const reloadEstimateMs = calibReload === null ? 0 : Math.max(...calibrated.ms, 500);
+  tally.failures += calibrated.failures;
   // Long enough for every reload to happen during the run (twice the calibration's reload
   // time each, plus the pauses, after the connections are open), and at least
   // `perConnection` requests per connection, so that the sessions, not their connection

@@ -93,13 +93,18 @@ class AuditClient {
     this.maybeIdle();
   }
 
+  /** Nothing queued, in flight or waiting for approval ids. */
+  private get settled(): boolean {
+    return this.inflight.size === 0 && this.awaiting.size === 0 && this.parts.length === 0;
+  }
+
   private maybeIdle(): void {
-    if (this.inflight.size === 0 && this.awaiting.size === 0 && this.parts.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.settled) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   /** Resolves when every submitted entry has been acknowledged. */
   idle(): Promise<void> {
-    if (this.inflight.size === 0 && this.awaiting.size === 0 && this.parts.length === 0) return Promise.resolve();
+    if (this.settled) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 }
