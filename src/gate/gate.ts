@@ -8,7 +8,9 @@ import type { Notifier } from "../approvals/notifier.js";
 import type { ApprovalStore } from "../approvals/store.js";
 import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
-import { auditRecord } from "../audit/record.js";
+import type { AuditEntry } from "../audit/format.js";
+import { recordableText, unrecordableDecision } from "../audit/recordable.js";
+import { redact } from "../audit/redact.js";
 import type { Decision } from "../decision.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
@@ -101,14 +103,26 @@ export class Gate {
   /**
    * Decides, and resolves once the decision's audit record is durable. For escalate it also
    * opens the approval. Rejects (the action must not run) if the record cannot be written.
+   * An action that cannot be recorded faithfully (a lone surrogate, nesting deeper than 512, a
+   * value that is not JSON: `unrecordableReason`) is not evaluated: it is denied with `error`,
+   * and that deny is recorded.
    */
   async check(action: unknown): Promise<GateDecision> {
     const policy = this.current;
-    const t0 = process.hrtime.bigint();
-    const decision = policy.evaluate(action);
-    const evalNs = Number(process.hrtime.bigint() - t0);
+    const redacted = redact(action, policy.redact);
+    const actionJson = recordableText(redacted); // the record's text, checked and made in one go
+    let decision: Decision;
+    let evalNs = 0;
+    if (actionJson === null) {
+      decision = unrecordableDecision(policy.name);
+    } else {
+      const t0 = process.hrtime.bigint();
+      decision = policy.evaluate(action);
+      evalNs = Number(process.hrtime.bigint() - t0);
+    }
     this.metricsRegistry.recordDecision(policy.name, decision, evalNs);
-    const entry = auditRecord(policy, action, decision, evalNs);
+    const entry: AuditEntry = { decision, action: redacted, policy: policy.name, policy_hash: policy.hash, eval_ns: evalNs };
+    if (actionJson !== null) entry.actionJson = actionJson;
     const a0 = process.hrtime.bigint();
     const { seq, hash } = await this.audit.append(entry);
     this.metricsRegistry.recordAuditAppend(policy.name, Number(process.hrtime.bigint() - a0));

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Gate } from "../../src/gate/gate.js";
 import { ActionDenied } from "../../src/gate/denied.js";
 import { ApprovalAlreadyResolved } from "../../src/approvals/approval.js";
+import { UNRECORDABLE_TEXT } from "../../src/audit/recordable.js";
 import { verifyLog } from "../../src/audit/verify.js";
 import { Policy } from "../../src/policy.js";
 import { PolicyError } from "../../src/errors.js";
@@ -62,6 +63,33 @@ describe("Gate.check", () => {
     const { gate } = await openGate();
     const d = await gate.check("rm -rf /");
     expect(d).toMatchObject({ decision: "deny", rule: null, error: "action is not a JSON object" });
+  });
+
+  it("denies, unevaluated, an action that cannot be recorded faithfully; the deny is recorded", async () => {
+    const { gate, dir } = await openGate();
+    const deep = JSON.parse(`{"tool":"db.query","args":{"sql":"select 1","x":${"[".repeat(600)}${"]".repeat(600)}}}`);
+    const cases: unknown[] = [
+      { tool: "db.query", args: { sql: "select 1", memo: "\ud800" } }, // allowed by `reads` if evaluated
+      { tool: "db.query", args: { sql: "select 1", "\udfff": 1 } }, // in a key
+      deep,
+      { tool: "payments.refund", args: { amount: 900, memo: "x\udc00" } }, // `big-refund` would escalate
+      { tool: "db.query", args: { sql: "select 1", n: NaN } },
+    ];
+    for (const action of cases) {
+      const d = await gate.check(action);
+      expect(d).toMatchObject({ decision: "deny", rule: null, reason: UNRECORDABLE_TEXT, error: UNRECORDABLE_TEXT, undetermined: false, policy: "gate-test" });
+      expect(d.approval_id).toBeUndefined();
+    }
+    expect(gate.approvals.pendingCount()).toBe(0);
+    const recs = records(dir);
+    expect(recs.map((r) => [r.action, r.decision.decision, r.decision.error, r.eval_ns])).toEqual(cases.map(() => ["[not JSON]", "deny", UNRECORDABLE_TEXT, 0]));
+    expect(gate.metricsSnapshot()!.decisions).toEqual({ allow: 0, deny: 5, escalate: 0 });
+    // A value at a redacted path is not recorded: what it holds does not matter.
+    const ok = await gate.check({ tool: "payments.refund", args: { amount: 20, card_number: "\ud800" } });
+    expect(ok).toMatchObject({ decision: "allow", rule: "refunds" });
+    expect(records(dir).at(-1)!.action.args.card_number).toBe("[redacted]");
+    await gate.close();
+    expect((await verifyLog(dir)).ok).toBe(true);
   });
 
   it("fails closed: when the record cannot be written the check rejects", async () => {
