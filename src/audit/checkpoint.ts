@@ -47,6 +47,11 @@ export async function readCheckpoint(dir: string): Promise<{ checkpoint: Checkpo
     if ((err as NodeJS.ErrnoException).code === "ENOENT") return { checkpoint: null };
     throw err;
   }
+  return parseCheckpoint(text);
+}
+
+/** A checkpoint's text (checkpoint.json, or what a witness holds) read and shape-checked. */
+export function parseCheckpoint(text: string): { checkpoint: Checkpoint } | { error: string } {
   let v: unknown;
   try {
     v = JSON.parse(text);

@@ -4,8 +4,11 @@ import { hash as oneShotHash } from "node:crypto";
 import { mkdir, open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
-import { checkpointSignatureValid, readCheckpoint, signCheckpoint, writeCheckpoint } from "./checkpoint.js";
-import { HASH_KEY, recordParts } from "./format.js";
+import { CHECKPOINT_FILE, checkpointSignatureValid, readCheckpoint, signCheckpoint, writeCheckpoint } from "./checkpoint.js";
+import type { Checkpoint } from "./checkpoint.js";
+import { isProblem, walkChain } from "./chain.js";
+import { eventEntry } from "./events.js";
+import { GENESIS, HASH_KEY, recordParts } from "./format.js";
 import type { AuditEntry } from "./format.js";
 import { fsyncDir, writeAll } from "./fsutil.js";
 import { loadOrCreateKeys } from "./keys.js";
@@ -13,7 +16,8 @@ import type { AuditKeys } from "./keys.js";
 import { acquireLock } from "./lock.js";
 import { AuditError, recoverTail } from "./recover.js";
 import type { AuditWarning } from "./recover.js";
-import { segmentName } from "./segments.js";
+import { listSegments, segmentName } from "./segments.js";
+import { deliverCheckpoint } from "./witness.js";
 
 export interface AuditLogOptions {
   /** A segment is closed and a new one started before it would grow past this (default 64 MiB). */
@@ -35,8 +39,17 @@ export interface AuditLogOptions {
    * synced. Records appended meanwhile go in the next batch (up to `maxBatchRecords`).
    */
   startBatchRecords?: number;
-  /** The checkpoint is re-signed at most this often while appending (default 1000 ms), and on close. */
+  /**
+   * Every durable record is covered by a signed checkpoint within this many ms (default 1000),
+   * whatever the traffic: at once after a batch if the last checkpoint is older, else by a timer.
+   */
   checkpointIntervalMs?: number;
+  /**
+   * Where every checkpoint also goes, outside the audit directory: a file path (replaced
+   * atomically) or an http(s) URL (POSTed). Delivery never blocks appends; a failure is a
+   * `witness` warning. `tollgate audit verify --witness` checks the log against it.
+   */
+  witness?: string;
   /** Clock for `ts` (default: the system clock). */
   now?: () => Date;
   /** Called with each warning as it happens (they are also kept in `warnings`). */
@@ -87,6 +100,14 @@ export class AuditLog {
   private durableSeq: number;
   private durableHash: string;
   private checkpointing: Promise<void> | null = null;
+  /** Signs the next checkpoint when the interval since the last one is up. */
+  private checkpointTimer: NodeJS.Timeout | undefined;
+  private readonly witness: string | undefined;
+  /** The newest checkpoint not yet handed to the witness, and the delivery under way. */
+  private witnessNext: Checkpoint | null = null;
+  private witnessRunning: Promise<void> | null = null;
+  /** Set by `open`: where warnings after opening go (e.g. a witness that cannot be reached). */
+  private onWarning: ((w: AuditWarning) => void) | undefined;
   private lastCheckpointAt = 0;
   private checkpointedSeq = -1;
   private readonly segmentLimit: number;
@@ -118,6 +139,12 @@ export class AuditLog {
     this.checkpointInterval = options.checkpointIntervalMs ?? 1000;
     this.now = options.now ?? (() => new Date());
     this.systemClock = options.now === undefined;
+    this.witness = options.witness;
+  }
+
+  private warn(w: AuditWarning): void {
+    this.warnings.push(w);
+    this.onWarning?.(w);
   }
 
   /**
@@ -132,6 +159,7 @@ export class AuditLog {
       warnings.push(w);
       options.onWarning?.(w);
     };
+    let log: AuditLog | undefined;
     try {
       const keys = await loadOrCreateKeys(dir);
       if (keys.insecureMode !== undefined) {
@@ -139,23 +167,31 @@ export class AuditLog {
         warn({ code: "key-permissions", file, message: `${file}: the private key has mode ${keys.insecureMode.toString(8)}; it should be 600` });
       }
       const tail = await recoverTail(dir, warn);
+      const where = join(dir, CHECKPOINT_FILE);
       const read = await readCheckpoint(dir);
-      if ("error" in read) throw new AuditError(read.error, join(dir, "checkpoint.json"));
+      if ("error" in read) throw damaged(read.error, where);
       const cp = read.checkpoint;
-      if (cp !== null) {
-        const where = join(dir, "checkpoint.json");
-        if (!checkpointSignatureValid(cp, keys.publicKey)) throw new AuditError("the checkpoint signature does not verify with the log's key", where);
-        if (cp.seq > tail.lastSeq) throw new AuditError(`the log ends at seq ${tail.lastSeq} but the checkpoint says ${cp.seq}: records were deleted`, where);
-        if (cp.seq === tail.lastSeq && cp.hash !== tail.lastHash) throw new AuditError(`the checkpoint's hash does not match record ${cp.seq}`, where);
-      }
+      const unsigned = await checkFromCheckpoint(dir, cp, tail.lastSeq, tail.lastHash, keys);
       const fh = await open(join(dir, tail.segment), "a", 0o600);
       if (tail.created) await fsyncDir(dir);
-      const log = new AuditLog(dir, keys, fh, tail.segmentBytes, tail.lastSeq, tail.lastHash, unlock, options);
+      log = new AuditLog(dir, keys, fh, tail.segmentBytes, tail.lastSeq, tail.lastHash, unlock, options);
       log.warnings.push(...warnings);
-      if (cp === null || cp.seq !== tail.lastSeq) await log.checkpoint();
+      log.onWarning = options.onWarning;
+      if (unsigned !== null) {
+        // A crash left records the timer had not signed yet (some may have been acknowledged):
+        // keep them, and say so in the log itself, so that every later verify sees it.
+        log.warn({
+          code: "unsigned-tail",
+          file: where,
+          message: `${unsigned.count} record${unsigned.count === 1 ? "" : "s"} after the checkpoint (seq ${unsigned.first}..${unsigned.last}) were not signed; they verify by the chain and are kept, named by a 'recover' record`,
+        });
+        await log.append(eventEntry({ event: "recover", unsigned, checkpoint: { seq: cp!.seq, hash: cp!.hash } }));
+      }
+      if (cp === null || cp.seq !== log.lastSeq) await log.checkpoint();
       return log;
     } catch (err) {
-      await unlock();
+      if (log !== undefined) await log.close().catch(() => undefined);
+      else await unlock();
       throw err;
     }
   }
@@ -306,6 +342,7 @@ export class AuditLog {
       await writeCheckpoint(this.dir, cp);
       this.checkpointedSeq = seq;
       this.lastCheckpointAt = Date.now();
+      this.sendToWitness(cp);
     })();
     try {
       await this.checkpointing;
@@ -321,9 +358,12 @@ export class AuditLog {
     try {
       await this.flush();
       await this.checkpoint();
+      while (this.witnessRunning) await this.witnessRunning;
     } finally {
       this.closed = true;
       this.clearTimer();
+      clearTimeout(this.checkpointTimer);
+      this.checkpointTimer = undefined;
       await this.fh.close().catch(() => undefined);
       await this.unlock();
     }
@@ -466,11 +506,98 @@ export class AuditLog {
     for (const w of this.waiters.splice(0)) w.reject(this.failure);
   }
 
+  /**
+   * Sees to it that the durable records are covered by a signed checkpoint within the interval:
+   * now if the last checkpoint is that old, else by a timer (so an idle log is covered too).
+   */
   private maybeCheckpoint(): void {
-    if (this.checkpointing || this.closed) return;
-    if (Date.now() - this.lastCheckpointAt < this.checkpointInterval) return;
+    if (this.checkpointing || this.closed || this.failure || this.checkpointTimer !== undefined) return;
+    if (this.checkpointedSeq === this.durableSeq) return;
+    const wait = this.lastCheckpointAt + this.checkpointInterval - Date.now();
+    if (wait > 0) {
+      this.checkpointTimer = setTimeout(() => {
+        this.checkpointTimer = undefined;
+        this.maybeCheckpoint();
+      }, wait);
+      return;
+    }
     // A checkpoint that cannot be written means the disk is failing: stop, and let nothing
     // that is pending or waiting for a flush hang (the flush loop no longer runs).
-    this.checkpoint().catch((err: Error) => this.failWith(new AuditError(`checkpoint write failed: ${err.message}`, this.dir), []));
+    this.checkpoint().then(
+      () => this.maybeCheckpoint(), // records that became durable meanwhile
+      (err: Error) => this.failWith(new AuditError(`checkpoint write failed: ${err.message}`, this.dir), []),
+    );
   }
+
+  /** Hands a checkpoint to the witness, newest first: one delivery at a time, none skipped but stale ones. */
+  private sendToWitness(cp: Checkpoint): void {
+    const witness = this.witness;
+    if (witness === undefined) return;
+    this.witnessNext = cp;
+    if (this.witnessRunning) return;
+    this.witnessRunning = (async () => {
+      while (this.witnessNext !== null) {
+        const next = this.witnessNext;
+        this.witnessNext = null;
+        try {
+          await deliverCheckpoint(witness, next);
+        } catch (err) {
+          this.warn({ code: "witness", file: witness, message: `${witness}: the checkpoint at seq ${next.seq} could not be delivered to the witness: ${(err as Error).message}` });
+        }
+      }
+      this.witnessRunning = null;
+    })();
+  }
+}
+/** What to do about a log that does not verify: said the same way wherever open fails. */
+const ADVICE = "nothing was written; run `tollgate audit verify DIR` to see the damage, and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately";
+
+function damaged(message: string, file: string, line?: number): AuditError {
+  return new AuditError(`${message}; ${ADVICE}`, file, line);
+}
+
+/**
+ * Verifies the log from its checkpoint's position to the end (docs/audit.md, "Recovery on
+ * open"): the record at the checkpoint's seq has its hash, and every record after it is valid
+ * and linked. Returns the records after the checkpoint (unsigned), or null if there are none.
+ * Throws an AuditError for a log that must not be appended to.
+ */
+async function checkFromCheckpoint(
+  dir: string,
+  cp: Checkpoint | null,
+  lastSeq: number,
+  lastHash: string,
+  keys: AuditKeys,
+): Promise<{ first: number; last: number; count: number } | null> {
+  const where = join(dir, CHECKPOINT_FILE);
+  if (cp === null) {
+    if (lastSeq === 0) return null; // a new log
+    throw damaged(`checkpoint.json is missing but the log holds records up to seq ${lastSeq} (records may have been deleted with it)`, where);
+  }
+  if (!checkpointSignatureValid(cp, keys.publicKey)) throw damaged("the checkpoint signature does not verify with the log's key", where);
+  if (cp.seq > lastSeq) throw damaged(`the log ends at seq ${lastSeq} but the checkpoint says ${cp.seq}: records were deleted`, where);
+  if (cp.seq === lastSeq) {
+    if (cp.hash !== lastHash) throw damaged(`the checkpoint's hash does not match record ${cp.seq}`, where);
+    return null; // the common case: a clean close signed the end
+  }
+  const segments = await listSegments(dir);
+  let start = { segment: 0, line: 0, seq: 1, prev: GENESIS as string | null };
+  if (cp.seq > 0) {
+    let idx = segments.length - 1;
+    while (idx > 0 && segments[idx]!.firstSeq > cp.seq) idx--;
+    start = { segment: idx, line: cp.seq - segments[idx]!.firstSeq, seq: cp.seq, prev: null };
+  } else if (cp.hash !== GENESIS) {
+    throw damaged("the checkpoint at seq 0 does not hold the genesis hash", where);
+  }
+  const walk = await walkChain(dir, segments, start, new Set([cp.seq]));
+  if (isProblem(walk)) throw damaged(walk.message, walk.file, walk.line);
+  if (cp.seq > 0) {
+    const at = walk.at.get(cp.seq);
+    if (at === undefined) throw damaged(`record ${cp.seq}, which the checkpoint covers, is not where its segment's name puts it`, join(dir, segments[start.segment]!.name));
+    if (at.hash !== cp.hash) throw damaged(`record ${cp.seq} has hash ${at.hash} but the checkpoint says ${cp.hash}`, at.file, at.line);
+  }
+  const seal = walk.events.find((e) => e.kind === "seal" && e.record.seq > cp.seq);
+  if (seal !== undefined) throw damaged(`the seal record at seq ${seal.record.seq} is not covered by the checkpoint (seq ${cp.seq})`, seal.file, seal.line);
+  if (walk.lastSeq !== lastSeq || walk.lastHash !== lastHash) throw damaged(`the chain ends at seq ${walk.lastSeq}, not at the last record (seq ${lastSeq})`, where);
+  return { first: cp.seq + 1, last: lastSeq, count: lastSeq - cp.seq };
 }

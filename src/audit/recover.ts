@@ -3,12 +3,12 @@
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GENESIS, parseRecord } from "./format.js";
-import { listSegments, segmentName, splitLines } from "./segments.js";
+import { decodeLine, listSegments, segmentName, splitLineBytes } from "./segments.js";
 import type { SegmentFile } from "./segments.js";
 
 /** A structured warning from opening a log (also passed to `onWarning`). */
 export interface AuditWarning {
-  code: "torn-record" | "key-permissions";
+  code: "torn-record" | "key-permissions" | "unsigned-tail" | "witness";
   message: string;
   file: string;
   /** 1-based line of the first byte cut, for `torn-record`. */
@@ -48,16 +48,16 @@ export async function recoverTail(dir: string, warn: (w: AuditWarning) => void):
   }
   const last = segments[segments.length - 1]!;
   const path = join(dir, last.name);
-  const text = await readFile(path, "utf8");
-  const { lines, torn } = splitLines(text);
+  const data = await readFile(path);
+  const { lines, torn } = splitLineBytes(data);
   let keep = lines.length;
-  let cut = torn !== null ? Buffer.byteLength(torn) : 0;
+  let cut = torn !== null ? torn.length : 0;
   while (keep > 0 && !looksLikeJson(lines[keep - 1]!)) {
     keep--;
-    cut += Buffer.byteLength(lines[keep]!) + 1;
+    cut += lines[keep]!.length + 1;
   }
+  const size = data.length - cut;
   if (cut > 0) {
-    const size = Buffer.byteLength(text) - cut;
     const fh = await open(path, "r+");
     try {
       await fh.truncate(size);
@@ -73,7 +73,6 @@ export async function recoverTail(dir: string, warn: (w: AuditWarning) => void):
       message: `${path}:${keep + 1}: cut ${cut} bytes of an incomplete record left by a crash; the log continues after line ${keep}`,
     });
   }
-  const size = Buffer.byteLength(text) - cut;
   if (keep > 0) {
     const rec = lastRecord(path, lines, keep);
     return { segment: last.name, segmentBytes: size, lastSeq: rec.seq, lastHash: rec.hash, created: false };
@@ -83,17 +82,22 @@ export async function recoverTail(dir: string, warn: (w: AuditWarning) => void):
   return { segment: last.name, segmentBytes: 0, lastSeq: prev.seq, lastHash: prev.hash, created: false };
 }
 
-function looksLikeJson(line: string): boolean {
+/**
+ * A crash leaves text cut short or blocks of zeros, never a JSON line: only those are cut. A
+ * JSON line with bad bytes in it (read here with U+FFFD) is kept, and then fails to verify.
+ */
+function looksLikeJson(line: Buffer): boolean {
   try {
-    JSON.parse(line);
+    JSON.parse(line.toString("utf8"));
     return true;
   } catch {
     return false;
   }
 }
 
-function lastRecord(path: string, lines: string[], count: number): { seq: number; hash: string } {
-  const parsed = parseRecord(lines[count - 1]!);
+function lastRecord(path: string, lines: Buffer[], count: number): { seq: number; hash: string } {
+  const text = decodeLine(lines[count - 1]!);
+  const parsed = text === null ? { error: "line is not valid UTF-8" } : parseRecord(text);
   if ("error" in parsed) throw new AuditError(`the last record does not verify (${parsed.error}); run \`tollgate audit verify\``, path, count);
   return parsed.record;
 }
@@ -105,7 +109,7 @@ async function previousEnd(dir: string, before: SegmentFile[], empty: SegmentFil
   }
   const prevSeg = before[before.length - 1]!;
   const path = join(dir, prevSeg.name);
-  const { lines, torn } = splitLines(await readFile(path, "utf8"));
+  const { lines, torn } = splitLineBytes(await readFile(path));
   if (torn !== null || lines.length === 0) throw new AuditError("a segment before the last is empty or ends in an incomplete record", path);
   const rec = lastRecord(path, lines, lines.length);
   if (rec.seq + 1 !== empty.firstSeq) throw new AuditError(`the empty last segment is named for seq ${empty.firstSeq} but the chain ends at ${rec.seq}`, join(dir, empty.name));

@@ -32,3 +32,29 @@ export function splitLines(text: string): { lines: string[]; torn: string | null
   const last = lines.pop()!;
   return { lines, torn: last.length > 0 ? last : null };
 }
+
+/** A segment's whole lines as bytes (without "\n") and the torn remainder, if any. */
+export function splitLineBytes(buf: Buffer): { lines: Buffer[]; torn: Buffer | null } {
+  const lines: Buffer[] = [];
+  let start = 0;
+  for (let nl = buf.indexOf(0x0a, start); nl !== -1; nl = buf.indexOf(0x0a, start)) {
+    lines.push(buf.subarray(start, nl));
+    start = nl + 1;
+  }
+  return { lines, torn: start < buf.length ? buf.subarray(start) : null };
+}
+
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
+/**
+ * The text of one stored line, or null when its bytes are not valid UTF-8. Records are hashed
+ * over the bytes as stored: a line must never be read with U+FFFD in place of bad bytes (then
+ * two different byte strings would pass for one record).
+ */
+export function decodeLine(bytes: Buffer): string | null {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    return null;
+  }
+}

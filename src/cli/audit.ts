@@ -1,14 +1,43 @@
-// `tollgate audit verify DIR [--public-key FILE]`, `tollgate audit tail DIR [-n N]`,
-// `tollgate audit show DIR --seq N`: checking and reading an audit log (docs/audit.md).
+// `tollgate audit verify|seal|tail|show`: checking, sealing and reading an audit log
+// (docs/audit.md).
 
 import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
 import { findRecord, tailLines } from "../audit/read.js";
-import { verifyLog } from "../audit/verify.js";
+import { sealLog } from "../audit/seal.js";
+import { verifyLog, verifyReport } from "../audit/verify.js";
 import type { VerifyOptions } from "../audit/verify.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write } from "./io.js";
 import type { CommandIo } from "./main.js";
 
-export const AUDIT_USAGE = "tollgate audit verify DIR [--public-key FILE] | tail DIR [-n N] | show DIR --seq N";
+export const AUDIT_USAGE =
+  "tollgate audit verify DIR [--public-key FILE] [--witness FILE|URL] [--allow-unsigned-tail] | seal DIR --reason TEXT [--public-key FILE] [--witness FILE|URL] | tail DIR [-n N] | show DIR --seq N";
+
+/** verify and seal: DIR and their options; null on a usage error. */
+function parseCheckArgs(args: string[], seal: boolean): { dir: string; publicKey?: string; witness?: string; allowUnsignedTail: boolean; reason?: string } | null {
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      allowPositionals: true,
+      strict: true,
+      options: seal
+        ? { "public-key": { type: "string" }, witness: { type: "string" }, reason: { type: "string" } }
+        : { "public-key": { type: "string" }, witness: { type: "string" }, "allow-unsigned-tail": { type: "boolean" } },
+    });
+    if (positionals.length !== 1) return null;
+    const v = values as Record<string, string | boolean | undefined>;
+    if (seal && (typeof v.reason !== "string" || v.reason.trim() === "")) return null;
+    return {
+      dir: positionals[0]!,
+      publicKey: v["public-key"] as string | undefined,
+      witness: v.witness as string | undefined,
+      allowUnsignedTail: v["allow-unsigned-tail"] === true,
+      reason: v.reason as string | undefined,
+    };
+  } catch {
+    return null;
+  }
+}
 
 /** Parses `DIR [--flag VALUE]` with the one flag a subcommand allows; null on a usage error. */
 function parse(args: string[], flag: string | null, alias?: string): { dir: string; value: string | undefined } | null {
@@ -43,24 +72,41 @@ export async function auditCommand(args: string[], io: CommandIo): Promise<numbe
     await write(io.stderr, `usage: ${AUDIT_USAGE}\n`);
     return EXIT_USAGE;
   };
-  if (sub === "verify") {
-    const p = parse(rest, "--public-key");
+  if (sub === "verify" || sub === "seal") {
+    const p = parseCheckArgs(rest, sub === "seal");
     if (!p) return usage();
-    const options: VerifyOptions = {};
-    if (p.value !== undefined) {
+    const options: VerifyOptions = { allowUnsignedTail: p.allowUnsignedTail };
+    if (p.witness !== undefined) options.witness = p.witness;
+    if (p.publicKey !== undefined) {
       try {
-        options.publicKey = await readFile(p.value, "utf8");
+        options.publicKey = await readFile(p.publicKey, "utf8");
       } catch (err) {
-        await write(io.stderr, `${p.value}:1: error: cannot read the public key: ${(err as Error).message}\n`);
+        await write(io.stderr, `${p.publicKey}:1: error: cannot read the public key: ${(err as Error).message}\n`);
         return EXIT_FAILED;
       }
+    }
+    if (sub === "seal") {
+      let sealed;
+      try {
+        sealed = await sealLog(p.dir, { reason: p.reason!, publicKey: options.publicKey, witness: options.witness });
+      } catch (err) {
+        await write(io.stderr, `tollgate: cannot seal ${p.dir}: ${(err as Error).message}\n`);
+        return EXIT_FAILED;
+      }
+      if (!sealed.sealed) {
+        await write(io.stdout, `nothing to seal: ${verifyReport(sealed.verify)}`);
+        return EXIT_OK;
+      }
+      await write(io.stdout, `sealed at seq ${sealed.seq}: ${sealed.found}\n`);
+      if (sealed.witnessError !== undefined) await write(io.stderr, `warning: the seal's checkpoint did not reach the witness: ${sealed.witnessError}\n`);
+      return EXIT_OK;
     }
     const r = await verifyLog(p.dir, options);
     if (!r.ok) {
       await write(io.stderr, `${r.file}:${r.line}: error: ${r.message}\n`);
       return EXIT_FAILED;
     }
-    await write(io.stdout, `ok: ${r.records} records in ${r.segments} segments\n`);
+    await write(io.stdout, verifyReport(r));
     return EXIT_OK;
   }
   if (sub === "tail") {

@@ -21,7 +21,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; m
   check: { run: check, usage: "tollgate check POLICY.yaml", minArgs: 1, maxArgs: 1 },
   eval: { run: evalCommand, usage: "tollgate eval POLICY.yaml [ACTIONS.jsonl|-]", minArgs: 1, maxArgs: 2 },
   test: { run: testCommand, usage: "tollgate test POLICY.yaml", minArgs: 1, maxArgs: 1 },
-  audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 4 },
+  audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 10 },
   approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
   serve: { run: serveCommand, usage: SERVE_USAGE, minArgs: 1, maxArgs: 64 },
 };

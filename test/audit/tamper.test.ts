@@ -50,7 +50,7 @@ beforeEach(async () => {
 describe("audit verify", () => {
   it("accepts an intact log spread over several segments", async () => {
     const r = await verifyLog(dir);
-    expect(r).toEqual({ ok: true, records: RECORDS, segments: segments().length, checkpointSeq: RECORDS });
+    expect(r).toEqual({ ok: true, records: RECORDS, unsignedTail: 0, recovered: [], segments: segments().length, checkpointSeq: RECORDS });
     expect(segments().length).toBeGreaterThan(3);
   });
 
@@ -171,13 +171,15 @@ describe("audit verify", () => {
     if (!r.ok) expect(r.message).toMatch(/checkpoint says/);
   });
 
-  it("accepts a checkpoint older than the log", async () => {
+  it("reports records after an older checkpoint as unsigned, and accepts them only when told to", async () => {
     copyFileSync(join(dir, "checkpoint.json"), join(dir, "old-checkpoint"));
     const log = await AuditLog.open(dir, { now: fakeClock() });
     await log.append(entry(99));
     await log.close();
     copyFileSync(join(dir, "old-checkpoint"), join(dir, "checkpoint.json"));
-    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: RECORDS + 1, checkpointSeq: RECORDS });
+    const last = segments().at(-1)!;
+    await expectProblem(last, lines(last).length, /1 record is not covered by a signature: seq 31\.\.31/);
+    expect(await verifyLog(dir, { allowUnsignedTail: true })).toMatchObject({ ok: true, records: RECORDS + 1, checkpointSeq: RECORDS, unsignedTail: 1 });
   });
 
   it("detects a deleted checkpoint", async () => {
