@@ -108,7 +108,8 @@ export class AuditLog {
   private witnessRunning: Promise<void> | null = null;
   /** Set by `open`: where warnings after opening go (e.g. a witness that cannot be reached). */
   private onWarning: ((w: AuditWarning) => void) | undefined;
-  private lastCheckpointAt = 0;
+  /** When the last checkpoint was signed; at open the log is covered (by the one found or written). */
+  private lastCheckpointAt = Date.now();
   private checkpointedSeq = -1;
   private readonly segmentLimit: number;
   private readonly window: number;
