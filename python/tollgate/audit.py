@@ -39,7 +39,7 @@ import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
@@ -54,13 +54,18 @@ __all__ = [
     "AuditError",
     "AuditWarning",
     "VerifyResult",
+    "Seal",
+    "Recovered",
     "audit_record",
+    "recordable",
+    "recover_entry",
     "audit_record_json",
     "encode_record",
     "parse_record",
     "redact",
     "verify_log",
     "segment_name",
+    "prefix_digest",
     "GENESIS",
     "NOT_JSON",
     "REDACTED",
@@ -104,13 +109,15 @@ class AuditError(Exception):
 
 @dataclass(frozen=True)
 class AuditWarning:
-    """A warning from opening a log: ``torn-record`` (a crash's incomplete tail, cut) or ``key-permissions``."""
+    """A warning from a log: ``torn-record`` (a crash's incomplete tail, cut), ``key-permissions``,
+    ``unsigned-tail`` (records after the last checkpoint kept by open, named by a ``recover``
+    record) or ``witness`` (a checkpoint that could not be delivered to the witness)."""
 
     code: str
     message: str
     file: str
     line: Optional[int] = None
-    """1-based line of the first byte cut (``torn-record``)."""
+    """1-based line of the first byte cut (``torn-record``) or of the first unsigned record (``unsigned-tail``)."""
     bytes: Optional[int] = None
     """Bytes cut (``torn-record``)."""
 
@@ -141,8 +148,39 @@ class Appended:
 
 
 @dataclass(frozen=True)
+class Seal:
+    """The latest ``seal`` record: the log verifies from it; the segments before it are accepted as they were sealed."""
+
+    seq: int
+    ts: str
+    reason: str
+    by: str
+    found: str
+    """What verify reported when the log was sealed (``FILE:LINE: MESSAGE``)."""
+    prefix: Dict[str, Any]
+    """``{"segments": K, "bytes": B, "sha256": D}``: the digest of the segments before the seal."""
+
+
+@dataclass(frozen=True)
+class Recovered:
+    """A ``recover`` record at ``seq``: a restart kept the unsigned records ``first``..``last`` (``count``)."""
+
+    seq: int
+    first: Any
+    last: Any
+    count: Any
+
+
+@dataclass(frozen=True)
 class VerifyResult:
-    """What :func:`verify_log` found. ``ok`` is true, or ``file``/``line``/``message`` name the first problem."""
+    """What :func:`verify_log` found. ``ok`` is true, or ``file``/``line``/``message`` name the first problem.
+
+    On success (as Node's ``verifyLog``): ``records`` checked record by record (from the latest
+    seal on, if the log is sealed), ``segments`` (all segment files), the checkpoint's seq, the
+    number of records no signature covers (``unsigned_tail``, only non-zero with
+    ``allow_unsigned_tail``), the latest ``seal``, the ``recovered`` records and the
+    ``witness_seq`` (when a witness was given).
+    """
 
     ok: bool
     records: int = 0
@@ -151,14 +189,57 @@ class VerifyResult:
     file: Optional[str] = None
     line: Optional[int] = None
     message: Optional[str] = None
+    unsigned_tail: int = 0
+    seal: Optional[Seal] = None
+    recovered: Tuple[Recovered, ...] = ()
+    witness_seq: Optional[int] = None
 
     def __bool__(self) -> bool:
         return self.ok
 
+    @property
+    def notes(self) -> List[str]:
+        """The ``note:`` lines ``tollgate audit verify`` prints after ``ok: ...`` (empty for a failure)."""
+        if not self.ok:
+            return []
+        out = []
+        s = self.seal
+        if s is not None:
+            out.append(
+                f"note: sealed at seq {s.seq} ({s.ts}) by {s.by}: {s.reason} \u2014 it accepted {_js_str(s.prefix.get('segments'))} "
+                f"earlier segments ({_js_str(s.prefix.get('bytes'))} bytes) as they were, where verify had found: {s.found}"
+            )
+        for r in self.recovered:
+            out.append(
+                f"note: record {r.seq}: a restart accepted {_js_str(r.count)} unsigned record{'' if r.count == 1 else 's'} "
+                f"(seq {_js_str(r.first)}..{_js_str(r.last)}) left after the last checkpoint"
+            )
+        n = self.unsigned_tail
+        if n > 0:
+            out.append(f"note: {n} record{' is' if n == 1 else 's are'} not covered by a signature yet (allowed by --allow-unsigned-tail)")
+        if self.witness_seq is not None:
+            out.append(f"note: the witness's checkpoint (seq {self.witness_seq}) matches the log")
+        return out
+
     def __str__(self) -> str:
         if self.ok:
-            return f"ok: {self.records} records in {self.segments} segments"
+            return "\n".join([f"ok: {self.records} records in {self.segments} segments"] + self.notes)
         return f"{self.file}:{self.line}: error: {self.message}"
+
+
+def _js_str(v: Any) -> str:
+    """JavaScript's ``String(v)`` for the JSON values a record holds."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, float) and v.is_integer() and abs(v) < 1e21:
+        return str(int(v))
+    if isinstance(v, (dict, list)):
+        return "[object Object]" if isinstance(v, dict) else ",".join(_js_str(e) for e in v)
+    return str(v)
 
 
 # -- the record -----------------------------------------------------------------------
@@ -201,6 +282,15 @@ def _eval_ns(value: Union[int, float]) -> int:
     return max(0, int(math.floor(value + 0.5)))  # Math.round
 
 
+def _redact_paths(policy: Any) -> Iterable[Sequence[str]]:
+    paths = getattr(policy, "redact_paths", None)
+    if paths is None:
+        paths = getattr(policy, "redact", ())
+        if callable(paths):
+            paths = ()
+    return paths
+
+
 def audit_record(policy: Any, action: Any, decision: Any, eval_ns: Union[int, float]) -> AuditEntry:
     """The record fields for one decision, with the policy's ``audit.redact`` paths redacted.
 
@@ -209,14 +299,9 @@ def audit_record(policy: Any, action: Any, decision: Any, eval_ns: Union[int, fl
     ``eval_ns`` the evaluation time in nanoseconds (a float is rounded as ``Math.round``).
     The caller's action is never modified.
     """
-    paths = getattr(policy, "redact_paths", None)
-    if paths is None:
-        paths = getattr(policy, "redact", ())
-        if callable(paths):
-            paths = ()
     return AuditEntry(
         decision=decision,
-        action=redact(action, paths),
+        action=redact(action, _redact_paths(policy)),
         policy=policy.name,
         policy_hash=policy.hash,
         eval_ns=_eval_ns(eval_ns),
@@ -234,6 +319,38 @@ def audit_record_json(policy: Any, action: Any, decision: Any, eval_ns: Union[in
     e = audit_record(policy, action, decision, eval_ns)
     return AuditEntry(None, None, e.policy, e.policy_hash, e.eval_ns,
                       canonical_action(e.action), _canonical_decision(decision))
+
+
+def recover_entry(first: int, last: int, count: int, checkpoint_seq: int, checkpoint_hash: str) -> AuditEntry:
+    """The ``recover`` event record (docs/audit.md): records ``first``..``last`` found after the checkpoint were kept."""
+    return AuditEntry(
+        decision={
+            "event": "recover",
+            "unsigned": {"first": first, "last": last, "count": count},
+            "checkpoint": {"seq": checkpoint_seq, "hash": checkpoint_hash},
+        },
+        action={"event": "recover"},
+        policy="",
+        policy_hash="",
+        eval_ns=0,
+    )
+
+
+def _event(r: Mapping) -> Optional[str]:
+    """``"recover"`` or ``"seal"`` for an event record, else ``None`` (as Node's ``eventOf``).
+
+    A decision record never passes for one: a policy's name is never empty, and the engine's
+    decisions have no ``event`` key.
+    """
+    if r.get("policy") != "" or r.get("policy_hash") != "":
+        return None
+    a = r.get("action")
+    if type(a) is not dict or len(a) != 1:
+        return None
+    e = a.get("event")
+    if e in ("recover", "seal") and type(r.get("decision")) is dict and r["decision"].get("event") == e:
+        return e
+    return None
 
 
 def _is_json(v: Any, depth: int) -> bool:
@@ -310,21 +427,36 @@ def _canonical(v: Any, limit: int = 1 << 30) -> str:
 _NOT_JSON_TEXT = '"[not JSON]"'
 
 
-def canonical_action(action: Any) -> str:
-    """Canonical JSON of an action, or of ``"[not JSON]"`` when it is not a JSON value."""
+def _action_text(action: Any) -> Optional[str]:
+    """Canonical JSON of an action, or ``None`` when it is not a JSON value the log can hold."""
     try:
         s = _scan(action, 0, _MAX_DEPTH)
         if s == 0:
-            return _NOT_JSON_TEXT
+            return None
         if s == 1:
             out = _fast_encoder.encode(action)
             if out.isascii() or _SLOW_TEXT.search(out) is None:
                 return out
         if not _is_json(action, 0):
-            return _NOT_JSON_TEXT
+            return None
         return canonicalize(action)
     except (TypeError, ValueError, RecursionError):
-        return _NOT_JSON_TEXT  # NaN, infinities, lone surrogates, cycles, objects that are not JSON
+        return None  # NaN, infinities, lone surrogates, cycles, objects that are not JSON
+
+
+def canonical_action(action: Any) -> str:
+    """Canonical JSON of an action, or of ``"[not JSON]"`` when it is not a JSON value."""
+    text = _action_text(action)
+    return _NOT_JSON_TEXT if text is None else text
+
+
+def recordable(action: Any) -> bool:
+    """Whether the log can record ``action`` faithfully (as itself, not as ``"[not JSON]"``).
+
+    False for a lone surrogate in any key or string, nesting deeper than 512, and any value
+    that is not JSON (NaN, infinities, bytes, sets, non-string keys, cycles...).
+    """
+    return _action_text(action) is not None
 
 
 @lru_cache(maxsize=256)
@@ -477,7 +609,155 @@ def _split_lines(data: bytes) -> Tuple[List[bytes], Optional[bytes]]:
 
 
 def _text(b: bytes) -> str:
-    return b.decode("utf-8", "replace")  # as Node's readFile(..., "utf8")
+    """Lenient decoding (as Node's ``readFile(..., "utf8")``): only where the bytes are not a record being verified."""
+    return b.decode("utf-8", "replace")
+
+
+class _Bad(Exception):
+    """A finding: ``file``, ``line``, ``message`` (as verify prints it)."""
+
+    def __init__(self, file: str, line: int, message: str) -> None:
+        super().__init__(f"{file}:{line}: {message}")
+        self.file = file
+        self.line = line
+        self.message = message
+
+
+def _record_at(file: str, index: int, raw: bytes) -> Dict[str, Any]:
+    """The verified record of line ``index`` (0-based) of ``file``: strict UTF-8, canonical, hash right."""
+    try:
+        text = raw.decode("utf-8")  # strict: a line with invalid bytes is never read with U+FFFD
+    except UnicodeDecodeError:
+        raise _Bad(file, index + 1, "line is not valid UTF-8") from None
+    r, err = parse_record(text)
+    if r is None:
+        raise _Bad(file, index + 1, err or "bad record")
+    return r
+
+
+@dataclass
+class _Walk:
+    """What :func:`_walk_chain` saw (as Node's ``ChainWalk``)."""
+
+    records: int
+    last_seq: int
+    last_hash: Optional[str]
+    end: Optional[Tuple[str, int]] = None
+    at: Dict[int, Tuple[str, str, int]] = field(default_factory=dict)
+    """seq -> (hash, file, line) of the records asked for."""
+    events: List[Tuple[str, Dict[str, Any], str, int]] = field(default_factory=list)
+    """(kind, record, file, line) of each event record walked, in order."""
+    segment_starts: List[Tuple[int, str, int]] = field(default_factory=list)
+    """(seq, file, 0-based line) where each segment walked starts being walked."""
+
+    def place_of(self, seq: int) -> Optional[Tuple[str, int]]:
+        """Where record ``seq`` is, for a seq within the walk (its records are consecutive)."""
+        for first_seq, file, first_line in reversed(self.segment_starts):
+            if first_seq <= seq:
+                return file, first_line + (seq - first_seq) + 1
+        return None
+
+
+def _walk_chain(
+    dir: str,
+    segments: Sequence[Tuple[str, int]],
+    start_segment: int,
+    start_line: int,
+    start_seq: int,
+    start_prev: Optional[str],
+    want: Iterable[int] = (),
+    last_lines: Optional[List[bytes]] = None,
+) -> _Walk:
+    """Walks every record from a start to the end of the log, as Node's ``walkChain``; raises :class:`_Bad`.
+
+    Each line must be valid UTF-8, a canonical record whose hash is right, with ``seq`` + 1 and
+    ``prev`` the previous hash (``start_prev`` ``None``: the first one's ``prev`` is taken as
+    given); segment names must continue the seqs, only the last segment may be empty, no last
+    line may be incomplete, and a seal may only be the first record walked.
+    ``last_lines``: the last segment's whole lines, instead of reading it (open, before its cut).
+    """
+    wanted = set(want)
+    expected = start_seq
+    prev = start_prev
+    walk = _Walk(0, start_seq - 1, prev)
+    for s in range(start_segment, len(segments)):
+        name, first_seq = segments[s]
+        file = os.path.join(dir, name)
+        first = start_line if s == start_segment else 0
+        if first == 0 and first_seq != expected:
+            raise _Bad(file, 1, f"segment is named for seq {first_seq} but the previous segment ends at seq {expected - 1}")
+        if last_lines is not None and s == len(segments) - 1:
+            lines, torn = last_lines, None
+        else:
+            with open(file, "rb") as f:
+                lines, torn = _split_lines(f.read())
+        if not lines and s < len(segments) - 1:
+            raise _Bad(file, 1, "empty segment before the last one")
+        walk.segment_starts.append((expected, file, first))
+        for i in range(first, len(lines)):
+            r = _record_at(file, i, lines[i])
+            if r["seq"] != expected:
+                raise _Bad(file, i + 1, f"first record of the segment has seq {r['seq']}; expected {expected}"
+                           if i == 0 else f"seq {r['seq']} follows seq {expected - 1}")
+            if prev is not None and r["prev"] != prev:
+                if i == 0 and s > 0:
+                    raise _Bad(file, i + 1, f"prev does not link to the last record of {segments[s - 1][0]} ({prev})")
+                raise _Bad(file, i + 1, f"prev {r['prev']} is not the previous record's hash {prev}")
+            kind = _event(r)
+            if kind is not None:
+                if kind == "seal" and (i != 0 or walk.records > 0):
+                    raise _Bad(file, i + 1, "a seal record that does not start the checked part of the log "
+                               "(it must be the first line of its segment, and the latest seal)")
+                walk.events.append((kind, r, file, i + 1))
+            if r["seq"] in wanted:
+                walk.at[r["seq"]] = (r["hash"], file, i + 1)
+            prev = r["hash"]
+            expected += 1
+            walk.records += 1
+            walk.end = (file, i + 1)
+        if torn is not None:
+            raise _Bad(file, len(lines) + 1, "incomplete last record (cut short by a crash; opening the log repairs it)")
+    walk.last_seq = expected - 1
+    walk.last_hash = prev
+    return walk
+
+
+def _first_line(path: str) -> Optional[bytes]:
+    """The first line of a file (without ``\\n``; all of it if it has none); ``None`` for an empty file."""
+    with open(path, "rb") as f:
+        line = f.readline()
+    if not line:
+        return None
+    return line[:-1] if line.endswith(b"\n") else line
+
+
+def _latest_seal(dir: str, segments: Sequence[Tuple[str, int]]) -> Optional[Tuple[int, Dict[str, Any]]]:
+    """The latest segment whose first line is a (valid) seal record, with that record; as Node's ``latestSeal``."""
+    for s in range(len(segments) - 1, -1, -1):
+        raw = _first_line(os.path.join(dir, segments[s][0]))
+        if raw is None:
+            continue
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        r, _ = parse_record(text)
+        if r is not None and _event(r) == "seal":
+            return s, r
+    return None
+
+
+def prefix_digest(dir: str, names: Sequence[str]) -> Tuple[int, int, str]:
+    """``(segments, bytes, sha256 hex)`` of a seal's prefix: for each segment, ``name "\\n" size "\\n" bytes``."""
+    h = hashlib.sha256()
+    total = 0
+    for name in names:
+        with open(os.path.join(dir, name), "rb") as f:
+            data = f.read()
+        h.update(f"{name}\n{len(data)}\n".encode("utf-8"))
+        h.update(data)
+        total += len(data)
+    return len(names), total, h.hexdigest()
 
 
 def _fsync_dir(dir: str) -> None:
@@ -545,10 +825,13 @@ class _Keys:
     insecure_mode: Optional[int] = None
 
 
-def _load_or_create_keys(dir: str) -> _Keys:
+def _load_keys(dir: str) -> Tuple[_Keys, Callable[[], None]]:
+    """The key pair (generated in memory when ``audit.key`` is missing) and a function that writes
+    what is missing or stale on disk (``audit.key``, ``audit.pub``): called only once the log opened."""
     serialization, ed25519 = _ed25519()
     key_path = os.path.join(dir, PRIVATE_KEY_FILE)
     insecure: Optional[int] = None
+    new_key: Optional[bytes] = None
     try:
         with open(key_path, "rb") as f:
             pem = f.read()
@@ -558,14 +841,7 @@ def _load_or_create_keys(dir: str) -> _Keys:
     except FileNotFoundError:
         new = ed25519.Ed25519PrivateKey.generate()
         pem = new.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-        fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a key
-        try:
-            os.fchmod(fd, 0o600)  # whatever the umask
-            _write_all(fd, pem)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_dir(dir)
+        new_key = pem
     private_key = serialization.load_pem_private_key(pem, password=None)
     if not isinstance(private_key, ed25519.Ed25519PrivateKey):
         raise AuditError("not an Ed25519 private key", key_path)
@@ -577,9 +853,21 @@ def _load_or_create_keys(dir: str) -> _Keys:
             existing: Optional[str] = _text(f.read())
     except FileNotFoundError:
         existing = None
-    if existing != public_pem:
-        _replace_file(pub_path, public_pem.encode("ascii"), 0o644)
-    return _Keys(private_key, public_key, public_pem, _key_id(public_key), insecure)
+
+    def write() -> None:
+        if new_key is not None:
+            fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never overwrite a key
+            try:
+                os.fchmod(fd, 0o600)  # whatever the umask
+                _write_all(fd, new_key)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            _fsync_dir(dir)
+        if existing != public_pem:
+            _replace_file(pub_path, public_pem.encode("ascii"), 0o644)
+
+    return _Keys(private_key, public_key, public_pem, _key_id(public_key), insecure), write
 
 
 def _signing_input(c: Mapping) -> bytes:
@@ -599,10 +887,14 @@ def _read_checkpoint(dir: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]
             text = _text(f.read())
     except FileNotFoundError:
         return None, None
+    return _parse_checkpoint(text, "checkpoint")
+
+
+def _parse_checkpoint(text: str, what: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     try:
         c = parse_json_text(text)
     except NotJson:
-        return None, "checkpoint is not JSON"
+        return None, f"{what} is not JSON"
     if (
         type(c) is not dict
         or c.get("format") != CHECKPOINT_FORMAT
@@ -610,7 +902,7 @@ def _read_checkpoint(dir: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]
         or c["seq"] < 0
         or any(type(c.get(k)) is not str for k in ("hash", "key_id", "ts", "sig"))
     ):
-        return None, f"checkpoint is not a {CHECKPOINT_FORMAT} object"
+        return None, f"{what} is not a {CHECKPOINT_FORMAT} object"
     c["seq"] = int(c["seq"])
     return c, None
 
@@ -622,6 +914,41 @@ def _checkpoint_signature_valid(c: Mapping, public_key: Any) -> bool:
         return True
     except Exception:
         return False
+
+
+# -- the witness ------------------------------------------------------------------------
+
+WITNESS_TIMEOUT_S = 5.0
+"""How long a witness delivery (POST) or read (GET) may take."""
+
+
+def _is_url(witness: str) -> bool:
+    head = witness[:8].lower()
+    return head.startswith("http://") or head.startswith("https://")
+
+
+def _deliver_witness(witness: str, data: bytes) -> None:
+    """Sends one checkpoint line to the witness: atomically replaces the file, or POSTs it to the URL."""
+    if _is_url(witness):
+        import urllib.request
+
+        req = urllib.request.Request(witness, data=data, method="POST", headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=WITNESS_TIMEOUT_S) as resp:
+            resp.read()
+    else:
+        _replace_file(witness, data)
+
+
+def _fetch_witness(witness: str) -> bytes:
+    """The witness's checkpoint: the file's bytes, or the body of a GET of the URL."""
+    if _is_url(witness):
+        import urllib.request
+
+        req = urllib.request.Request(witness, method="GET", headers={"accept": "application/json"})
+        with urllib.request.urlopen(req, timeout=WITNESS_TIMEOUT_S) as resp:
+            return resp.read()
+    with open(witness, "rb") as f:
+        return f.read()
 
 
 # -- the lock ---------------------------------------------------------------------------
@@ -683,6 +1010,17 @@ def _acquire_lock(dir: str) -> Callable[[], None]:
 # -- recovery ---------------------------------------------------------------------------
 
 
+_ADVICE = (
+    "nothing was written; run `tollgate audit verify DIR` to see the damage, "
+    "and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately"
+)
+"""What to do about a log that does not open: said as the Node host says it."""
+
+
+def _refuse(dir: str, message: str, file: Optional[str], line: Optional[int]) -> AuditError:
+    return AuditError(f"{message}; {_ADVICE}", file, line)
+
+
 def _looks_like_json(line: bytes) -> bool:
     try:
         parse_json_text(_text(line))
@@ -691,18 +1029,37 @@ def _looks_like_json(line: bytes) -> bool:
         return False
 
 
-def _last_record(path: str, line: bytes, number: int) -> Tuple[int, str]:
-    r, err = parse_record(_text(line))
-    if r is None:
-        raise AuditError(f"the last record does not verify ({err}); run `tollgate audit verify`", path, number)
+def _last_record(dir: str, path: str, line: bytes, number: int) -> Tuple[int, str]:
+    try:
+        r = _record_at(path, number - 1, line)
+    except _Bad as bad:
+        raise _refuse(dir, f"the last record does not verify ({bad.message})", path, number) from None
     return r["seq"], r["hash"]
 
 
-def _recover_tail(dir: str, warn: Callable[[AuditWarning], None]) -> Tuple[str, int, int, str, bool]:
-    """(segment, its size, last seq, last hash, created): as Node's ``recoverTail``."""
+@dataclass
+class _Tail:
+    """Where the chain ends, found without writing anything (the cut is made once the log verified)."""
+
+    segments: List[Tuple[str, int]]
+    segment: str
+    """The segment appends go to."""
+    size: int
+    """Its size after the cut."""
+    last_seq: int
+    last_hash: str
+    created: bool
+    kept: List[bytes]
+    """The whole lines of the last segment that are kept."""
+    cut: int = 0
+    """Bytes to cut from the end of the last segment (a torn record, blocks a crash left unwritten)."""
+
+
+def _find_tail(dir: str) -> _Tail:
+    """As Node's ``recoverTail``, without writing: the torn tail to cut and where the chain ends."""
     segments = _list_segments(dir)
     if not segments:
-        return segment_name(1), 0, 0, GENESIS, True
+        return _Tail(segments, segment_name(1), 0, 0, GENESIS, True, [])
     name, first_seq = segments[-1]
     path = os.path.join(dir, name)
     with open(path, "rb") as f:
@@ -714,40 +1071,85 @@ def _recover_tail(dir: str, warn: Callable[[AuditWarning], None]) -> Tuple[str, 
         keep -= 1
         cut += len(lines[keep]) + 1
     size = len(data) - cut
-    if cut > 0:
-        fd = os.open(path, os.O_RDWR)
-        try:
-            os.ftruncate(fd, size)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        warn(
-            AuditWarning(
-                "torn-record",
-                f"{path}:{keep + 1}: cut {cut} bytes of an incomplete record left by a crash; the log continues after line {keep}",
-                path,
-                keep + 1,
-                cut,
-            )
-        )
     if keep > 0:
-        seq, h = _last_record(path, lines[keep - 1], keep)
-        return name, size, seq, h, False
+        seq, h = _last_record(dir, path, lines[keep - 1], keep)
+        return _Tail(segments, name, size, seq, h, False, lines[:keep], cut)
     # An empty last segment: the chain ends in the segment before it.
     if len(segments) == 1:
         if first_seq != 1:
-            raise AuditError("the only segment is empty but is not named for seq 1", path)
-        return name, 0, 0, GENESIS, False
+            raise _refuse(dir, "the only segment is empty but is not named for seq 1", path, None)
+        return _Tail(segments, name, 0, 0, GENESIS, False, [], cut)
     prev_name, _ = segments[-2]
     prev_path = os.path.join(dir, prev_name)
     with open(prev_path, "rb") as f:
         plines, ptorn = _split_lines(f.read())
     if ptorn is not None or not plines:
-        raise AuditError("a segment before the last is empty or ends in an incomplete record", prev_path)
-    seq, h = _last_record(prev_path, plines[-1], len(plines))
+        raise _refuse(dir, "a segment before the last is empty or ends in an incomplete record", prev_path, None)
+    seq, h = _last_record(dir, prev_path, plines[-1], len(plines))
     if seq + 1 != first_seq:
-        raise AuditError(f"the empty last segment is named for seq {first_seq} but the chain ends at {seq}", path)
-    return name, 0, seq, h, False
+        raise _refuse(dir, f"the empty last segment is named for seq {first_seq} but the chain ends at {seq}", path, None)
+    return _Tail(segments, name, 0, seq, h, False, [], cut)
+
+
+def _cut_tail(dir: str, tail: _Tail, warn: Callable[[AuditWarning], None]) -> None:
+    """Truncates the last segment to what is kept (fsynced) and reports the cut."""
+    if tail.cut == 0:
+        return
+    path = os.path.join(dir, tail.segments[-1][0])
+    fd = os.open(path, os.O_RDWR)
+    try:
+        os.ftruncate(fd, tail.size)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    keep = len(tail.kept)
+    warn(
+        AuditWarning(
+            "torn-record",
+            f"{path}:{keep + 1}: cut {tail.cut} bytes of an incomplete record left by a crash; the log continues after line {keep}",
+            path,
+            keep + 1,
+            tail.cut,
+        )
+    )
+
+
+def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping) -> Optional[Tuple[int, int, int]]:
+    """Verifies the log from the checkpoint's position to its end, as Node's ``checkFromCheckpoint``.
+
+    The record at the checkpoint's seq must have its hash, and every record after it must be
+    valid and linked (:func:`_walk_chain`); no seal may follow the checkpoint. Returns the
+    records after the checkpoint ``(first, last, count)``, or ``None``. Raises :class:`_Bad`.
+    """
+    where = os.path.join(dir, CHECKPOINT_FILE)
+    seq, h = cp["seq"], cp["hash"]
+    if seq == tail.last_seq:
+        if h != tail.last_hash:
+            raise _Bad(where, 1, f"the checkpoint's hash does not match record {seq}")
+        return None  # the common case: a clean close signed the end
+    segments = tail.segments
+    start_segment, start_line, start_seq, start_prev = 0, 0, 1, GENESIS
+    if seq > 0:
+        idx = len(segments) - 1
+        while idx > 0 and segments[idx][1] > seq:
+            idx -= 1
+        start_segment, start_line, start_seq, start_prev = idx, seq - segments[idx][1], seq, None
+    elif h != GENESIS:
+        raise _Bad(where, 1, "the checkpoint at seq 0 does not hold the genesis hash")
+    walk = _walk_chain(dir, segments, start_segment, start_line, start_seq, start_prev, (seq,), tail.kept)
+    if seq > 0:
+        at = walk.at.get(seq)
+        if at is None:
+            raise _Bad(os.path.join(dir, segments[start_segment][0]), 1,
+                       f"record {seq}, which the checkpoint covers, is not where its segment's name puts it")
+        if at[0] != h:
+            raise _Bad(at[1], at[2], f"record {seq} has hash {at[0]} but the checkpoint says {h}")
+    for kind, r, file, line in walk.events:
+        if kind == "seal" and r["seq"] > seq:
+            raise _Bad(file, line, f"the seal record at seq {r['seq']} is not covered by the checkpoint (seq {seq})")
+    if walk.last_seq != tail.last_seq or walk.last_hash != tail.last_hash:
+        raise _Bad(where, 1, f"the chain ends at seq {walk.last_seq}, not at the last record (seq {tail.last_seq})")
+    return seq + 1, tail.last_seq, tail.last_seq - seq
 
 
 # -- the log ----------------------------------------------------------------------------
@@ -796,12 +1198,19 @@ class AuditLog:
         checkpoint_interval_ms: float = 1000,
         now: Optional[Callable[[], Any]] = None,
         on_warning: Optional[Callable[[AuditWarning], None]] = None,
+        witness: Union[str, "os.PathLike[str]", None] = None,
     ) -> "AuditLog":
         """Opens (creating if needed) the log in ``dir``.
 
-        Takes the lock (``audit.lock``), loads or generates the key pair, cuts a torn tail
-        back to the last whole record (a ``torn-record`` warning), and refuses a log that is
-        shorter than its checkpoint or whose checkpoint does not verify (:class:`AuditError`).
+        Takes the lock (``audit.lock``), loads or generates the key pair, and verifies the log
+        from its checkpoint to its end (docs/audit.md, "Recovery on open"): the checkpoint must
+        exist when the log holds records, be signed by the log's key and be reached by the log;
+        the record at its seq must have its hash, and every later record must verify and link.
+        Otherwise :class:`AuditError` (``file``, ``line``; the message advises ``tollgate audit
+        verify`` and ``tollgate audit seal``) and nothing is written. Then it cuts a torn tail
+        back to the last whole record (a ``torn-record`` warning) and, if records were found
+        after the checkpoint (a crash before it was signed), appends a ``recover`` record naming
+        them (an ``unsigned-tail`` warning) and signs a checkpoint.
 
         - ``segment_bytes``: a segment is closed before it would grow past this (64 MiB).
         - ``group_commit``: many records per ``fdatasync`` (default); ``False``: one write and
@@ -809,12 +1218,16 @@ class AuditLog:
         - ``batch_window_ms``: how long the thread that syncs a batch first waits for others to
           join it (default 0: a batch is what queued while the previous sync ran).
         - ``max_batch_records``: at most this many records per write (8192).
-        - ``checkpoint_interval_ms``: the checkpoint is re-signed at most this often while
-          appending (by a background thread), and on :meth:`checkpoint` and :meth:`close`.
+        - ``checkpoint_interval_ms``: every durable record is covered by a signed checkpoint
+          within this long (a background thread), and on :meth:`checkpoint` and :meth:`close`.
         - ``now``: clock for ``ts``: returns a ``datetime`` or seconds since the epoch.
         - ``on_warning``: called with each :class:`AuditWarning` (also kept in ``warnings``).
+        - ``witness``: a file path (each checkpoint atomically replaces it) or an ``http(s)://``
+          URL (each checkpoint is POSTed to it), written by a background thread, never in the
+          way of appends; a failed delivery is a ``witness`` warning.
         """
         dir = os.fspath(dir)
+        witness_target = os.fspath(witness) if witness is not None else None
         os.makedirs(dir, mode=0o700, exist_ok=True)
         unlock = _acquire_lock(dir)
         warnings: List[AuditWarning] = []
@@ -825,33 +1238,59 @@ class AuditLog:
                 on_warning(w)
 
         try:
-            keys = _load_or_create_keys(dir)
+            keys, write_keys = _load_keys(dir)
             if keys.insecure_mode is not None:
                 kf = os.path.join(dir, PRIVATE_KEY_FILE)
                 warn(AuditWarning("key-permissions", f"{kf}: the private key has mode {keys.insecure_mode:o}; it should be 600", kf))
-            segment, size, last_seq, last_hash, created = _recover_tail(dir, warn)
+            tail = _find_tail(dir)
             cp, err = _read_checkpoint(dir)
             where = os.path.join(dir, CHECKPOINT_FILE)
             if err is not None:
-                raise AuditError(err, where)
-            if cp is not None:
+                raise _refuse(dir, err, where, 1)
+            unsigned: Optional[Tuple[int, int, int]] = None
+            if cp is None:
+                if tail.last_seq > 0:
+                    raise _refuse(dir, f"checkpoint.json is missing but the log holds records up to seq {tail.last_seq} "
+                                  "(records may have been deleted with it)", where, 1)
+            else:
                 if not _checkpoint_signature_valid(cp, keys.public_key):
-                    raise AuditError("the checkpoint signature does not verify with the log's key", where)
-                if cp["seq"] > last_seq:
-                    raise AuditError(f"the log ends at seq {last_seq} but the checkpoint says {cp['seq']}: records were deleted", where)
-                if cp["seq"] == last_seq and cp["hash"] != last_hash:
-                    raise AuditError(f"the checkpoint's hash does not match record {cp['seq']}", where)
-            fd = os.open(os.path.join(dir, segment), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            if created:
+                    raise _refuse(dir, "the checkpoint signature does not verify with the log's key", where, 1)
+                if cp["seq"] > tail.last_seq:
+                    raise _refuse(dir, f"the log ends at seq {tail.last_seq} but the checkpoint says {cp['seq']}: records were deleted", where, 1)
+                try:
+                    unsigned = _check_from_checkpoint(dir, tail, cp)
+                except _Bad as bad:
+                    raise _refuse(dir, bad.message, bad.file, bad.line) from None
+            # The log verifies from its last signed position: only now is anything written.
+            write_keys()
+            _cut_tail(dir, tail, warn)
+            fd = os.open(os.path.join(dir, tail.segment), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            if tail.created:
                 _fsync_dir(dir)
         except BaseException:
             unlock()
             raise
         self = object.__new__(cls)
-        self._init(dir, keys, fd, size, last_seq, last_hash, unlock, warnings,
+        self._init(dir, keys, fd, tail.size, tail.last_seq, tail.last_hash, unlock, warnings,
                    segment_bytes, group_commit, batch_window_ms, max_batch_records, checkpoint_interval_ms, now)
+        self._on_warning = on_warning
+        self._witness_target = witness_target
         try:
-            if cp is None or cp["seq"] != last_seq:
+            if unsigned is not None:
+                # A crash left records the timer had not signed yet (some may have been acknowledged):
+                # keep them, and say so in the log itself, so that every later verify sees it.
+                assert cp is not None
+                first, last, count = unsigned
+                warn(
+                    AuditWarning(
+                        "unsigned-tail",
+                        f"{count} record{'' if count == 1 else 's'} after the checkpoint (seq {first}..{last}) were not signed; "
+                        "they verify by the chain and are kept, named by a 'recover' record",
+                        os.path.join(dir, CHECKPOINT_FILE),
+                    )
+                )
+                self.append(recover_entry(first, last, count, cp["seq"], cp["hash"]))
+            if cp is None or cp["seq"] != self._seq:
                 self.checkpoint()
         except BaseException:
             self._release()
@@ -863,8 +1302,9 @@ class AuditLog:
               warnings: List[AuditWarning], segment_bytes: int, group_commit: bool, window_ms: float,
               max_batch: int, checkpoint_interval_ms: float, now: Optional[Callable[[], Any]]) -> None:
         self.dir = dir
-        self.warnings: List[AuditWarning] = list(warnings)
-        """Warnings from opening (torn records cut back, key file permissions)."""
+        self.warnings: List[AuditWarning] = warnings
+        """Warnings: from opening (torn records cut back, key file permissions, an unsigned tail), and witness failures."""
+        self._on_warning: Optional[Callable[[AuditWarning], None]] = None
         self._keys = keys
         self._fd = fd
         self._segment_size = size
@@ -895,6 +1335,11 @@ class AuditLog:
         self._checkpointer: Optional[threading.Thread] = None
         self._writer: Optional[threading.Thread] = None
         self._stop_writer = False
+        self._witness_target: Optional[str] = None
+        self._witness_cond = threading.Condition(threading.Lock())
+        self._witness_next: Optional[Tuple[int, bytes]] = None  # the latest checkpoint not yet sent
+        self._witness_thread: Optional[threading.Thread] = None
+        self._witness_stop = False
 
     # -- public -------------------------------------------------------------------------
 
@@ -984,8 +1429,11 @@ class AuditLog:
             if self._checkpointed_seq == seq:
                 return
             cp = _sign_checkpoint(seq, h, self._keys, _iso_ms(_now_ms(self._now)))
-            _replace_file(os.path.join(self.dir, CHECKPOINT_FILE), (canonicalize(cp) + "\n").encode("utf-8"))
+            line = (canonicalize(cp) + "\n").encode("utf-8")
+            _replace_file(os.path.join(self.dir, CHECKPOINT_FILE), line)
             self._checkpointed_seq = seq
+            if self._witness_target is not None:
+                self._to_witness(seq, line)
 
     def close(self) -> None:
         """Syncs what is pending, writes a final checkpoint, closes the segment and releases the lock.
@@ -1012,6 +1460,7 @@ class AuditLog:
             if self._failure is not None:
                 raise self._failure
             self.checkpoint()
+            self._stop_witness(wait=True)  # the final checkpoint reaches the witness
         finally:
             self._release()
 
@@ -1029,6 +1478,7 @@ class AuditLog:
     def _release(self) -> None:
         self._closed = True
         self._stop.set()
+        self._stop_witness(wait=False)
         with self._io_lock:
             if self._fd >= 0:
                 try:
@@ -1037,6 +1487,50 @@ class AuditLog:
                     pass
                 self._fd = -1
         self._unlock()
+
+    def _warn(self, w: AuditWarning) -> None:
+        self.warnings.append(w)
+        if self._on_warning is not None:
+            try:
+                self._on_warning(w)
+            except Exception:  # a failing callback must not stop the thread that reports
+                pass
+
+    def _to_witness(self, seq: int, line: bytes) -> None:
+        """Hands the checkpoint to the witness thread (only the latest waiting one is sent)."""
+        with self._witness_cond:
+            if self._witness_stop:
+                return
+            self._witness_next = (seq, line)
+            if self._witness_thread is None:
+                self._witness_thread = threading.Thread(target=self._witness_loop, name="tollgate-audit-witness", daemon=True)
+                self._witness_thread.start()
+            self._witness_cond.notify()
+
+    def _witness_loop(self) -> None:
+        target = self._witness_target
+        assert target is not None
+        while True:
+            with self._witness_cond:
+                while self._witness_next is None and not self._witness_stop:
+                    self._witness_cond.wait()
+                if self._witness_next is None:
+                    return
+                seq, line = self._witness_next
+                self._witness_next = None
+            try:
+                _deliver_witness(target, line)
+            except Exception as err:
+                self._warn(AuditWarning("witness", f"{target}: the checkpoint at seq {seq} was not delivered to the witness: {err}", target))
+
+    def _stop_witness(self, wait: bool) -> None:
+        """Stops the witness thread once it has sent what is waiting (``wait``: until then)."""
+        with self._witness_cond:
+            self._witness_stop = True
+            self._witness_cond.notify_all()
+            t = self._witness_thread
+        if wait and t is not None and t is not threading.current_thread():
+            t.join()
 
     def _timestamp(self) -> str:
         ms = _now_ms(self._now)
@@ -1233,68 +1727,88 @@ def _resolve_in_loop(items: List[_Item], error: Optional[BaseException]) -> None
 # -- verification -----------------------------------------------------------------------
 
 
-def verify_log(dir: Union[str, "os.PathLike[str]"], public_key: Any = None) -> VerifyResult:
+def verify_log(
+    dir: Union[str, "os.PathLike[str]"],
+    public_key: Any = None,
+    *,
+    witness: Union[str, "os.PathLike[str]", None] = None,
+    allow_unsigned_tail: bool = False,
+) -> VerifyResult:
     """Verifies the log in ``dir`` as ``tollgate audit verify`` does; stops at the first problem.
 
-    Checks every record (nine keys, types, canonical form, hash), ``seq`` continuity and
-    ``prev`` links (across segments), segment names, that no last line is incomplete, and the
-    checkpoint: signed by ``public_key`` (SPKI PEM text or bytes, or a cryptography Ed25519
-    public key; default the directory's ``audit.pub``), ``key_id`` matching, the log reaching
-    its ``seq`` with its ``hash``. Reads only. The result is true when the log verifies;
-    otherwise ``file``, ``line`` and ``message`` name the first problem.
+    Reads the segments as bytes (a line that is not valid UTF-8 is an error). If the log was
+    sealed, the latest seal's prefix digest must match the segments before it and checking
+    starts at the seal. Checks every record from there (nine keys, types, canonical form,
+    hash), ``seq`` continuity and ``prev`` links (across segments), segment names, that no last
+    line is incomplete, and the checkpoint: signed by ``public_key`` (SPKI PEM text or bytes, a
+    path, or a cryptography Ed25519 public key; default the directory's ``audit.pub``),
+    ``key_id`` matching, the log reaching its ``seq`` with its ``hash``, covering the latest seal.
+
+    ``witness``: a file path or an ``http(s)://`` URL (read with GET) holding a checkpoint: it
+    must be signed by the same key and the log must still hold the record at its seq with its
+    hash; records up to its seq count as signed. Records after the last signed position are an
+    unsigned tail: an error unless ``allow_unsigned_tail`` (then reported in ``unsigned_tail``).
+
+    Reads only. The result is true when the log verifies; otherwise ``file``, ``line`` and
+    ``message`` name the first problem.
     """
     dir = os.fspath(dir)
-
-    def fail(file: str, line: int, message: str) -> VerifyResult:
-        return VerifyResult(False, file=file, line=line, message=message)
-
     if not os.path.exists(dir):
-        return fail(dir, 1, "no such directory")
+        return VerifyResult(False, file=dir, line=1, message="no such directory")
     if not os.path.isdir(dir):
-        return fail(dir, 1, "not a directory")
+        return VerifyResult(False, file=dir, line=1, message="not a directory")
+    try:
+        return _verify(dir, public_key, None if witness is None else os.fspath(witness), allow_unsigned_tail)
+    except _Bad as bad:
+        return VerifyResult(False, file=bad.file, line=bad.line, message=bad.message)
+
+
+def _read_witness(witness: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """The witness's checkpoint, or what is wrong (as Node's ``readWitness``)."""
+    try:
+        data = _fetch_witness(witness)
+    except Exception as err:
+        code = getattr(err, "code", None)
+        if type(code) is int and hasattr(err, "headers"):  # urllib's HTTPError: the witness answered
+            return None, f"the witness {witness} answered {code}"
+        reason = getattr(err, "reason", None)
+        return None, f"cannot read the witness {witness}: {reason if reason is not None else err}"
+    c, err = _parse_checkpoint(_text(data), "checkpoint")
+    if err is not None:
+        return None, f"the witness {witness}: {err}"
+    return c, None
+
+
+def _signature_problem(c: Mapping, key: Any, kid: str, what: str) -> Optional[str]:
+    if c["key_id"] != kid:
+        return f"{what} was signed by key {c['key_id']}, not by the given public key ({kid})"
+    if not _checkpoint_signature_valid(c, key):
+        return f"{what} signature does not verify"
+    return None
+
+
+def _js_json(v: Any) -> str:
+    """``JSON.stringify(v)`` for a parsed JSON value (``undefined`` for a missing one)."""
+    if v is _MISSING:
+        return "undefined"
+    return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
+
+
+_MISSING = object()
+
+
+def _verify(dir: str, public_key: Any, witness: Optional[str], allow_unsigned_tail: bool) -> VerifyResult:
+    """:func:`verify_log` after the directory checks, in the order of Node's ``verifyLog``; raises :class:`_Bad`."""
     segments = _list_segments(dir)
-    expected = 1
-    prev = GENESIS
-    records = 0
-    end_file, end_line = os.path.join(dir, CHECKPOINT_FILE), 1
     cp_path = os.path.join(dir, CHECKPOINT_FILE)
     cp, err = _read_checkpoint(dir)
     if err is not None:
-        return fail(cp_path, 1, err)
-    at_checkpoint: Optional[Tuple[str, str, int]] = None
-    for s, (name, first_seq) in enumerate(segments):
-        file = os.path.join(dir, name)
-        if first_seq != expected:
-            return fail(file, 1, f"segment is named for seq {first_seq} but the previous segment ends at seq {expected - 1}")
-        with open(file, "rb") as f:
-            lines, torn = _split_lines(f.read())
-        if not lines and s < len(segments) - 1:
-            return fail(file, 1, "empty segment before the last one")
-        for i, raw in enumerate(lines):
-            r, perr = parse_record(_text(raw))
-            if r is None:
-                return fail(file, i + 1, perr or "bad record")
-            if r["seq"] != expected:
-                return fail(file, i + 1, f"first record of the segment has seq {r['seq']}; expected {expected}"
-                            if i == 0 else f"seq {r['seq']} follows seq {expected - 1}")
-            if r["prev"] != prev:
-                if i == 0 and s > 0:
-                    return fail(file, i + 1, f"prev does not link to the last record of {segments[s - 1][0]} ({prev})")
-                return fail(file, i + 1, f"prev {r['prev']} is not the previous record's hash {prev}")
-            if cp is not None and r["seq"] == cp["seq"]:
-                at_checkpoint = (r["hash"], file, i + 1)
-            prev = r["hash"]
-            expected += 1
-            records += 1
-            end_file, end_line = file, i + 1
-        if torn is not None:
-            return fail(file, len(lines) + 1, "incomplete last record (cut short by a crash; opening the log repairs it)")
-    if cp is None:
-        if not segments:
-            return fail(dir, 1, "no audit log here (no segments, no checkpoint)")
-        return fail(cp_path, 1, "checkpoint.json is missing")
+        raise _Bad(cp_path, 1, err)
+
     try:
         if public_key is None:
+            if cp is None and not segments:
+                raise _Bad(dir, 1, "no audit log here (no segments, no checkpoint)")
             with open(os.path.join(dir, PUBLIC_KEY_FILE), "rb") as f:
                 key = parse_public_key(f.read())
         elif isinstance(public_key, (str, bytes)):
@@ -1305,22 +1819,136 @@ def verify_log(dir: Union[str, "os.PathLike[str]"], public_key: Any = None) -> V
         else:
             key = public_key
         kid = _key_id(key)
+    except _Bad:
+        raise
     except Exception as e:
         where = os.path.join(dir, PUBLIC_KEY_FILE) if public_key is None else "<public key>"
-        return fail(where, 1, f"cannot read the public key: {e}")
-    if cp["key_id"] != kid:
-        return fail(cp_path, 1, f"checkpoint was signed by key {cp['key_id']}, not by the given public key ({kid})")
-    if not _checkpoint_signature_valid(cp, key):
-        return fail(cp_path, 1, "checkpoint signature does not verify")
-    if cp["seq"] > records:
-        where = f" ({end_file}:{end_line})" if records > 0 else ""
-        return fail(cp_path, 1, f"the log ends at seq {records}{where} but the checkpoint covers seq {cp['seq']}: records were deleted")
+        raise _Bad(where, 1, f"cannot read the public key: {e}") from None
+
+    w: Optional[Dict[str, Any]] = None
+    if witness is not None:
+        w, werr = _read_witness(witness)
+        if w is None:
+            raise _Bad(witness, 1, werr or "the witness holds no checkpoint")
+        problem = _signature_problem(w, key, kid, "the witness's checkpoint")
+        if problem:
+            raise _Bad(witness, 1, problem)
+
+    # A sealed log is checked from its latest seal; the segments before it must be as sealed.
+    latest = _latest_seal(dir, segments)
+    start_segment, start_seq, start_prev = 0, 1, GENESIS
+    seal: Optional[Seal] = None
+    witness_in_prefix: Optional[str] = None
+    witness_found = False
+    if latest is not None:
+        index, rec = latest
+        ev = rec["decision"]
+        seal_file = os.path.join(dir, segments[index][0])
+        before = [n for n, _ in segments[:index]]
+        k, b, digest = prefix_digest(dir, before)
+        if w is not None and 1 <= w["seq"] < rec["seq"]:
+            found = _find_in_prefix(dir, segments[:index], w["seq"])
+            if found is not None:
+                witness_found, witness_in_prefix = True, found
+        sealed = ev.get("prefix", _MISSING)
+        if (
+            type(sealed) is not dict
+            or sealed.get("sha256") != digest
+            or not _same_number(sealed.get("segments"), k)
+            or not _same_number(sealed.get("bytes"), b)
+        ):
+            raise _Bad(seal_file, 1, (
+                f"the {len(before)} segments before the seal at seq {rec['seq']} are not those it sealed "
+                f"({k} segments, {b} bytes, sha256 {digest}; sealed: {_js_json(sealed)}): they were changed after the seal"
+            ))
+        seal = Seal(rec["seq"], rec["ts"], _js_str(ev.get("reason")), _js_str(ev.get("by")), _js_str(ev.get("found")), sealed)
+        start_segment, start_seq, start_prev = index, rec["seq"], None
+
+    want = set()
+    if cp is not None:
+        want.add(cp["seq"])
+    if w is not None:
+        want.add(w["seq"])
+    walk = _walk_chain(dir, segments, start_segment, 0, start_seq, start_prev, want)
+    last_seq = walk.last_seq
+    end_at = f" ({walk.end[0]}:{walk.end[1]})" if walk.end is not None else ""
+
+    # The checkpoint: signed by the right key, not ahead of the log, covering the latest seal.
+    if cp is None:
+        raise _Bad(cp_path, 1, "checkpoint.json is missing")
+    problem = _signature_problem(cp, key, kid, "checkpoint")
+    if problem:
+        raise _Bad(cp_path, 1, problem)
+    if cp["seq"] > last_seq:
+        raise _Bad(cp_path, 1, f"the log ends at seq {last_seq}{end_at} but the checkpoint covers seq {cp['seq']}: records were deleted")
+    if seal is not None and cp["seq"] < seal.seq:
+        raise _Bad(cp_path, 1, f"the checkpoint covers seq {cp['seq']}, before the seal at seq {seal.seq}: the seal is not signed")
     if cp["seq"] == 0:
         if cp["hash"] != GENESIS:
-            return fail(cp_path, 1, "checkpoint at seq 0 does not hold the genesis hash")
+            raise _Bad(cp_path, 1, "checkpoint at seq 0 does not hold the genesis hash")
     else:
-        assert at_checkpoint is not None
-        h, file, line = at_checkpoint
+        h, file, line = walk.at[cp["seq"]]
         if h != cp["hash"]:
-            return fail(file, line, f"record {cp['seq']} has hash {h} but the checkpoint says {cp['hash']}")
-    return VerifyResult(True, records=records, segments=len(segments), checkpoint_seq=cp["seq"])
+            raise _Bad(file, line, f"record {cp['seq']} has hash {h} but the checkpoint says {cp['hash']}")
+
+    # The witness: the log must still hold what it saw.
+    signed = cp["seq"]
+    if w is not None:
+        assert witness is not None
+        ws, wh = w["seq"], w["hash"]
+        if ws > last_seq:
+            raise _Bad(witness, 1, f"the log ends at seq {last_seq}{end_at} but the witness holds a checkpoint at seq {ws}: "
+                       "records were deleted (or the log was cut back to an older checkpoint)")
+        if seal is not None and ws < seal.seq:
+            if ws > 0 and (not witness_found or witness_in_prefix != wh):
+                holds = "does not hold it" if not witness_found else f"holds it with hash {witness_in_prefix}"
+                raise _Bad(witness, 1, f"the witness holds record {ws} with hash {wh}, but the sealed part of the log before seq {seal.seq} {holds}")
+        elif ws == 0:
+            if wh != GENESIS:
+                raise _Bad(witness, 1, "the witness's checkpoint at seq 0 does not hold the genesis hash")
+        else:
+            h, file, line = walk.at[ws]
+            if h != wh:
+                raise _Bad(file, line, f"record {ws} has hash {h} but the witness says {wh}")
+            signed = max(signed, ws)
+
+    # Records after every signature: reported, and a failure unless allowed.
+    unsigned = last_seq - signed
+    if unsigned > 0 and not allow_unsigned_tail:
+        file, line = walk.place_of(signed + 1) or (cp_path, 1)
+        raise _Bad(file, line, (
+            f"{unsigned} record{' is' if unsigned == 1 else 's are'} not covered by a signature: seq {signed + 1}..{last_seq}, "
+            f"after the last signed checkpoint (seq {signed}); written in the writer's last checkpoint interval, "
+            f"or forged without the key (--allow-unsigned-tail accepts them)"
+        ))
+
+    recovered = []
+    for kind, r, _, _ in walk.events:
+        if kind == "recover":
+            u = r["decision"].get("unsigned")
+            u = u if type(u) is dict else {}
+            recovered.append(Recovered(r["seq"], u.get("first"), u.get("last"), u.get("count")))
+    return VerifyResult(True, records=walk.records, segments=len(segments), checkpoint_seq=cp["seq"],
+                        unsigned_tail=unsigned, seal=seal, recovered=tuple(recovered), witness_seq=None if w is None else w["seq"])
+
+
+def _same_number(v: Any, n: int) -> bool:
+    return type(v) in (int, float) and v == n
+
+
+def _find_in_prefix(dir: str, segments: Sequence[Tuple[str, int]], seq: int) -> Optional[str]:
+    """The ``hash`` of the first line of a seal's prefix (in name order) whose ``seq`` is ``seq``, as Node reads it.
+
+    The prefix was accepted as it is: its lines are read as JSON (bytes decoded leniently), not verified.
+    """
+    for name, _ in segments:
+        with open(os.path.join(dir, name), "rb") as f:
+            lines, _torn = _split_lines(f.read())
+        for raw in lines:
+            try:
+                r = parse_json_text(_text(raw))
+            except NotJson:
+                continue
+            if type(r) is dict and type(r.get("seq")) in (int, float) and r["seq"] == seq and type(r.get("hash")) is str:
+                return r["hash"]
+    return None

@@ -22,11 +22,29 @@ import os
 import time
 from typing import Any, Dict, Optional, Union
 
-from .audit import AuditLog, audit_record
+from .audit import AuditEntry, AuditLog, _action_text, _NOT_JSON_TEXT, _redact_paths, redact
+from .decision import Decision
 from .metrics import Metrics
 from .policy import Policy
 
-__all__ = ["Gate"]
+__all__ = ["Gate", "UNRECORDABLE", "unrecordable_decision"]
+
+UNRECORDABLE = (
+    "action cannot be recorded faithfully in the audit log "
+    "(a lone surrogate, nesting deeper than 512, or a value that is not JSON)"
+)
+"""The reason and error of the deny a gate decides for an action its audit log cannot hold as itself."""
+
+_denials: Dict[str, Decision] = {}
+
+
+def unrecordable_decision(policy: str) -> Decision:
+    """``{"decision":"deny","rule":None,"reason":T,"undetermined":False,"error":T,"policy":policy}``, T = :data:`UNRECORDABLE`."""
+    d = _denials.get(policy)
+    if d is None:
+        d = Decision("deny", None, UNRECORDABLE, False, policy, error=UNRECORDABLE)
+        _denials[policy] = d
+    return d
 
 
 class Gate:
@@ -68,14 +86,29 @@ class Gate:
         ``audit_seq`` when the gate has an audit log; it returns only once the record is on
         disk. If the record cannot be written the :class:`~tollgate.audit.AuditError` is
         raised: an action whose decision was not recorded must not go ahead.
+
+        An action the log cannot record as itself (see :func:`tollgate.audit.recordable`: a lone
+        surrogate, nesting deeper than 512, a value that is not JSON; checked after the policy's
+        ``audit.redact`` paths are redacted, as they are not recorded) is not evaluated: it is
+        denied with ``reason`` and ``error`` :data:`UNRECORDABLE` (:func:`unrecordable_decision`),
+        recorded as ``"[not JSON]"`` with ``eval_ns`` 0, and counted.
         """
-        t0 = time.perf_counter_ns()
-        decision = self.policy.evaluate(action)
-        eval_ns = time.perf_counter_ns() - t0
+        policy = self.policy
+        redacted = redact(action, _redact_paths(policy))
+        action_json = _action_text(redacted)  # the record's text, checked and made in one go
+        if action_json is None:
+            # Its record would say "[not JSON]": whatever the policy says, it must not go ahead.
+            decision = unrecordable_decision(policy.name)
+            eval_ns = 0
+        else:
+            t0 = time.perf_counter_ns()
+            decision = policy.evaluate(action)
+            eval_ns = time.perf_counter_ns() - t0
         self.metrics_recorder.record_decision(decision, eval_ns)
         out = decision.to_dict()
         if self.audit is not None:
-            entry = audit_record(self.policy, action, decision, eval_ns)
+            entry = AuditEntry(decision, None, policy.name, policy.hash, eval_ns,
+                               action_json=_NOT_JSON_TEXT if action_json is None else action_json)
             t1 = time.perf_counter_ns()
             appended = self.audit.append(entry)
             self.metrics_recorder.record_audit_append(time.perf_counter_ns() - t1)
