@@ -927,13 +927,20 @@ def _is_url(witness: str) -> bool:
     return head.startswith("http://") or head.startswith("https://")
 
 
+def _http() -> Any:
+    """A urllib opener that goes straight to the witness (no proxy from the environment, as Node's ``fetch``)."""
+    import urllib.request
+
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def _deliver_witness(witness: str, data: bytes) -> None:
     """Sends one checkpoint line to the witness: atomically replaces the file, or POSTs it to the URL."""
     if _is_url(witness):
         import urllib.request
 
         req = urllib.request.Request(witness, data=data, method="POST", headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=WITNESS_TIMEOUT_S) as resp:
+        with _http().open(req, timeout=WITNESS_TIMEOUT_S) as resp:
             resp.read()
     else:
         _replace_file(witness, data)
@@ -945,7 +952,7 @@ def _fetch_witness(witness: str) -> bytes:
         import urllib.request
 
         req = urllib.request.Request(witness, method="GET", headers={"accept": "application/json"})
-        with urllib.request.urlopen(req, timeout=WITNESS_TIMEOUT_S) as resp:
+        with _http().open(req, timeout=WITNESS_TIMEOUT_S) as resp:
             return resp.read()
     with open(witness, "rb") as f:
         return f.read()
@@ -1521,7 +1528,7 @@ class AuditLog:
             try:
                 _deliver_witness(target, line)
             except Exception as err:
-                self._warn(AuditWarning("witness", f"{target}: the checkpoint at seq {seq} was not delivered to the witness: {err}", target))
+                self._warn(AuditWarning("witness", f"{target}: the checkpoint at seq {seq} could not be delivered to the witness: {err}", target))
 
     def _stop_witness(self, wait: bool) -> None:
         """Stops the witness thread once it has sent what is waiting (``wait``: until then)."""
