@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any, Dict, List
@@ -22,7 +23,7 @@ from tollgate import Policy
 from tollgate.audit import GENESIS, AuditLog, audit_record, encode_record, segment_name, verify_log
 
 from conftest import EXAMPLES, NODE_CLI, REPO, node_available, run_node
-from test_audit_log import TAMPERING, _tampered, entry, fill
+from test_audit_log import TAMPERING, _tampered, entry, fill, segments
 
 AUDIT_JS = REPO / "build" / "dist" / "src" / "audit"
 
@@ -302,3 +303,190 @@ def test_verifiers_agree_on_tampered_logs(tmp_path: Path):
     proc = node_verify_cli(dirs["edit"])
     r = verify_log(dirs["edit"])
     assert proc.returncode == 1 and str(r) in proc.stdout + proc.stderr  # FILE:LINE: error: MESSAGE
+
+
+# -- issue 11: recover records, seals, the unsigned tail, strict UTF-8, the witness -----------
+
+from test_audit_integrity import crashed, forge, records_of, seal_by_hand  # noqa: E402
+
+_VERIFY_WITH = (
+    """
+import { verifyLog, verifyReport } from "./build/dist/src/audit/verify.js";
+"""
+    + _READ_STDIN
+    + """
+const out = [];
+for (const [dir, options] of input) {
+  const r = await verifyLog(dir, options);
+  out.push(r.ok ? { ...r, report: verifyReport(r) } : r);
+}
+process.stdout.write(JSON.stringify(out));
+"""
+)
+
+_OPEN_AT = (
+    """
+import { AuditLog } from "./build/dist/src/audit/log.js";
+"""
+    + _READ_STDIN
+    + """
+const out = [];
+for (const dir of input.dirs) {
+  try {
+    const log = await AuditLog.open(dir, { now: () => new Date(input.ts) });
+    const warnings = log.warnings;
+    await log.close();
+    out.push({ ok: true, warnings });
+  } catch (err) {
+    out.push({ ok: false, message: err.message });
+  }
+}
+process.stdout.write(JSON.stringify(out));
+"""
+)
+
+
+def node_verify_with(cases: List[Any]) -> List[Dict[str, Any]]:
+    return node_json(_VERIFY_WITH, [[str(d), opts] for d, opts in cases])
+
+
+def test_recover_records_are_byte_identical_to_node(tmp_path: Path):
+    from datetime import datetime, timezone
+
+    for signed, unsigned in ((4, 3), (0, 2), (7, 1)):
+        base = crashed(tmp_path, signed, unsigned, f"crash-{signed}-{unsigned}")
+        py, nd = tmp_path / f"py-{signed}", tmp_path / f"node-{signed}"
+        shutil.copytree(base, py)
+        shutil.copytree(base, nd)
+        t = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=timezone.utc)
+        with AuditLog.open(py, now=lambda: t) as log:
+            assert [w.code for w in log.warnings] == ["unsigned-tail"]
+        (n,) = node_json(_OPEN_AT, {"dirs": [str(nd)], "ts": "2025-03-04T05:06:07.890Z"})
+        assert n["ok"] and [w["code"] for w in n["warnings"]] == ["unsigned-tail"]
+        for name in [s.name for s in segments(py)] + ["checkpoint.json"]:
+            assert (py / name).read_bytes() == (nd / name).read_bytes(), name
+        assert records_of(py)[-1]["decision"]["event"] == "recover"
+        assert node_verify_cli(py).returncode == 0
+
+
+def _tamper_issue11(tmp_path: Path) -> Dict[str, Any]:
+    """Logs for the issue's findings, with the options to verify them with (dir, options)."""
+    cases: Dict[str, Any] = {}
+    d = tmp_path / "forged-tail"
+    fill(d, 6)
+    forge(d, 2)
+    cases["forged-tail"] = (d, {})
+    cases["forged-tail-allowed"] = (d, {"allowUnsignedTail": True})
+    d = tmp_path / "ff-byte"
+    with AuditLog.open(d) as log:
+        log.append(entry(0))
+        log.append(audit_record(POLICY, {"tool": "payments.refund", "args": {"order_id": "ord_\ufffd", "amount": 5}}, POLICY.evaluate({}), 1))
+        log.append(entry(2))
+    seg = d / segment_name(1)
+    seg.write_bytes(seg.read_bytes().replace(b"\xef\xbf\xbd", b"\xff"))
+    cases["ff-byte"] = (d, {})
+    d = tmp_path / "cut-back"
+    w = tmp_path / "cut-back-witness.json"
+    with AuditLog.open(d, witness=w) as log:
+        log.append_many(entry(i) for i in range(4))
+        log.checkpoint()
+        old = (d / "checkpoint.json").read_bytes()
+        log.append_many(entry(i) for i in range(4, 8))
+    cases["witness-ok"] = (tmp_path / "witness-ok", {"witness": str(w)})
+    shutil.copytree(d, tmp_path / "witness-ok")
+    (d / "checkpoint.json").write_bytes(old)
+    seg = d / segment_name(1)
+    seg.write_bytes(b"".join(seg.read_bytes().splitlines(keepends=True)[:4]))
+    cases["cut-back"] = (d, {})
+    cases["cut-back-witness"] = (d, {"witness": str(w)})
+    d = tmp_path / "witness-ahead"
+    shutil.copytree(tmp_path / "witness-ok", d)
+    (d / "checkpoint.json").write_bytes(old)
+    cases["older-checkpoint"] = (d, {})
+    cases["older-checkpoint-witness"] = (d, {"witness": str(w)})
+    cases["witness-missing"] = (d, {"witness": str(tmp_path / "nope.json")})
+    d = tmp_path / "sealed"
+    fill(d, 9, segment_bytes=2500)
+    s0 = d / segment_name(1)
+    s0.write_bytes(s0.read_bytes().replace(b'"amount":1,', b'"amount":7,', 1))
+    seal_by_hand(d, "accepted in a test")
+    with AuditLog.open(d, segment_bytes=2500) as log:
+        log.append_many(entry(i) for i in range(5))
+    cases["sealed"] = (d, {})
+    d2 = tmp_path / "sealed-edited"
+    shutil.copytree(d, d2)
+    s0 = d2 / segment_name(1)
+    s0.write_bytes(s0.read_bytes().replace(b'"amount":7,', b'"amount":8,', 1))
+    cases["sealed-edited"] = (d2, {})
+    d3 = tmp_path / "seal-unsigned"
+    fill(d3, 3)
+    s0 = d3 / segment_name(1)
+    s0.write_bytes(s0.read_bytes().replace(b'"amount":1,', b'"amount":7,', 1))
+    seal_by_hand(d3, "no key", sign=False)
+    cases["seal-unsigned"] = (d3, {})
+    return cases
+
+
+def test_verifiers_agree_on_issue_11_cases(tmp_path: Path):
+    cases = _tamper_issue11(tmp_path)
+    node = node_verify_with(list(cases.values()))
+    for (how, (d, opts)), n in zip(cases.items(), node):
+        py_opts = {"allow_unsigned_tail": opts.get("allowUnsignedTail", False)}
+        if "witness" in opts:
+            py_opts["witness"] = opts["witness"]
+        r = verify_log(d, **py_opts)
+        if n["ok"]:
+            assert r.ok, (how, str(r))
+            assert (r.records, r.segments, r.checkpoint_seq, r.unsigned_tail) == (n["records"], n["segments"], n["checkpointSeq"], n["unsignedTail"]), how
+            assert str(r) + "\n" == n["report"], how
+        else:
+            assert not r.ok, (how, n)
+            assert (r.file, r.line) == (n["file"], n["line"]), (how, str(r), n)
+            if how != "witness-missing":  # the OS error's wording differs
+                assert r.message == n["message"], how
+
+
+def test_a_log_sealed_by_the_node_cli(tmp_path: Path):
+    d = tmp_path / "log"
+    fill(d, 10, segment_bytes=2500)
+    s0 = d / segment_name(1)
+    s0.write_bytes(s0.read_bytes().replace(b'"amount":2,', b'"amount":5,', 1))
+    assert not verify_log(d).ok
+    proc = subprocess.run(["node", "bin/tollgate.js", "audit", "seal", str(d), "--reason", "edited by a test"],
+                          cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("sealed at seq 11: audit-00000000000000000001.jsonl:3: hash mismatch")
+    r = verify_log(d)
+    assert r.ok and r.seal is not None and r.seal.seq == 11 and r.seal.reason == "edited by a test", str(r)
+    seal = json.loads((d / segment_name(11)).read_text())
+    # The seal's digest is what Python computes for the segments before it.
+    from tollgate.audit import prefix_digest
+
+    names = sorted(p.name for p in d.glob("audit-*.jsonl") if p.name != segment_name(11))
+    k, b, digest = prefix_digest(str(d), names)
+    assert seal["decision"]["prefix"] == {"segments": k, "bytes": b, "sha256": digest}
+    assert seal["action"] == {"event": "seal"} and seal["policy"] == "" and seal["eval_ns"] == 0
+    assert seal["prev"] == json.loads(sorted(d.glob("audit-*.jsonl"))[-2].read_text().splitlines()[-1])["hash"]
+    # Python continues the sealed log; Node verifies it; an edit of the prefix fails both.
+    with AuditLog.open(d, segment_bytes=2500) as log:
+        assert log.last_seq == 11
+        log.append_many(entry(i) for i in range(4))
+    assert node_verify_cli(d).returncode == 0
+    assert verify_log(d).records == 5
+    s0.write_bytes(s0.read_bytes().replace(b'"amount":5,', b'"amount":6,', 1))
+    r = verify_log(d)
+    (n,) = node_verify_with([(d, {})])
+    assert not r.ok and (r.file, r.line, r.message) == (n["file"], n["line"], n["message"])
+    assert r.file == str(d / segment_name(11)) and r.line == 1
+
+
+def test_the_gate_deny_for_unrecordable_actions_matches_node():
+    from tollgate.gate import UNRECORDABLE, unrecordable_decision
+
+    script = """
+import { UNRECORDABLE_TEXT, unrecordableDecision } from "./build/dist/src/audit/recordable.js";
+process.stdout.write(JSON.stringify({ text: UNRECORDABLE_TEXT, decision: unrecordableDecision("p") }));
+"""
+    n = json.loads(run_node(script, ""))
+    assert n["text"] == UNRECORDABLE
+    assert json.dumps(n["decision"]) == json.dumps(unrecordable_decision("p").to_dict())
