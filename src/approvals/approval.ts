@@ -36,15 +36,20 @@ export interface Approval {
   resolution_hash: string | null;
 }
 
-export type ApprovalErrorCode = "not-found" | "already-resolved" | "invalid" | "closed";
+/**
+ * `unavailable`: the audit log cannot take the transition's record now, so the approval was not
+ * resolved (it stays pending); try again once the log is writable.
+ */
+export type ApprovalErrorCode = "not-found" | "already-resolved" | "invalid" | "closed" | "unavailable";
 
 export class ApprovalError extends Error {
   constructor(
     readonly code: ApprovalErrorCode,
     readonly id: string,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = new.target.name;
   }
 }

@@ -26,6 +26,12 @@ export interface ApprovalsOptions {
   pollMs?: number;
   /** Errors nobody awaits: notifier failures, audit writes for background transitions, polling. */
   onError?: (e: Error) => void;
+  /**
+   * Whether the audit log can take a record now (false once it has failed: disk full, I/O
+   * error). While false, approve and deny refuse at once with ApprovalError "unavailable" and
+   * change nothing. Without it they find out from the failed write (and undo, as always).
+   */
+  auditReady?: () => boolean;
 }
 
 export interface CreateInput {
@@ -59,6 +65,7 @@ const MAX_RETRY_MS = 30_000;
 
 export class Approvals {
   private readonly audit: TransitionAudit | undefined;
+  private readonly auditReady: (() => boolean) | undefined;
   private readonly notifier: Notifier | undefined;
   private readonly now: () => number;
   private readonly onError: (e: Error) => void;
@@ -80,6 +87,7 @@ export class Approvals {
     opts: ApprovalsOptions,
   ) {
     this.audit = opts.audit;
+    this.auditReady = opts.auditReady;
     this.notifier = opts.notifier;
     this.now = opts.now ?? (() => Date.now());
     this.onError = opts.onError ?? ((e) => process.emitWarning(e.message, "TollgateApprovalsWarning"));
@@ -190,7 +198,11 @@ export class Approvals {
     }
   }
 
-  /** Approves (outcome allow). Exactly one resolution wins; then its audit record is written, then waiters wake. */
+  /**
+   * Approves (outcome allow). Exactly one resolution wins; then its audit record is written, then
+   * waiters wake. If the record cannot be written, the resolution is undone — the approval stays
+   * pending — and the call rejects with ApprovalError "unavailable".
+   */
   approve(id: string, r: ResolveInput): Promise<Approval> {
     return this.decide(id, "approved", r);
   }
@@ -298,6 +310,9 @@ export class Approvals {
     this.assertOpen(id);
     if (typeof r?.by !== "string" || r.by.trim() === "") throw new ApprovalError("invalid", id, `approving or denying needs 'by': who decided`);
     if (r.note !== undefined && r.note !== null && typeof r.note !== "string") throw new ApprovalError("invalid", id, `'note' must be a string`);
+    if (this.audit && this.auditReady && !this.auditReady()) {
+      throw new ApprovalError("unavailable", id, `approval ${id} stays pending: the audit log cannot be written, so it cannot be ${to} now`);
+    }
     let a: Approval;
     try {
       a = this.store.resolve(id, to, { by: r.by, note: r.note ?? null, at: new Date(this.now()).toISOString(), outcome: to === "approved" ? "allow" : "deny" });
@@ -306,7 +321,9 @@ export class Approvals {
       if (e instanceof ApprovalAlreadyResolved) this.background(e.approval);
       throw e;
     }
-    return this.settle(a);
+    // The resolution won in SQLite (exactly one does, across processes). It stands only if its
+    // record is written: if not, it is undone (settle) and the approval is pending again.
+    return this.settle(a, true);
   }
 
   private isSettled(a: Approval): boolean {
@@ -358,14 +375,21 @@ export class Approvals {
 
   /** settle() for transitions nobody awaits: failures go to onError and are retried by polling. */
   private background(a: Approval): void {
-    this.settle(a).catch((e) => this.report(e, `writing the audit record of approval ${a.id} (${a.state}) failed; will retry`));
+    this.settle(a).catch((e) => {
+      if (e instanceof ApprovalError && e.code === "unavailable") return; // undone: its caller was told
+      this.report(e, `writing the audit record of approval ${a.id} (${a.state}) failed; will retry`);
+    });
   }
 
   /**
    * For a resolved approval: writes its transition's audit record unless it has one (at most
    * one write in flight per approval), records it in the store, then wakes the waiters.
+   * `undo` (a resolution just made here by approve or deny): if the record cannot be written,
+   * the resolution is undone in the store — the approval is pending again, with its expiry timer
+   * — and the promise rejects with ApprovalError "unavailable". Otherwise (expiry, a resolution
+   * made by another process) it stands and the record is retried from the poller.
    */
-  private settle(a: Approval): Promise<Approval> {
+  private settle(a: Approval, undo = false): Promise<Approval> {
     this.clearTimer(a.id);
     if (this.isSettled(a)) {
       this.wake(a);
@@ -374,10 +398,27 @@ export class Approvals {
     const inflight = this.settling.get(a.id);
     if (inflight) return inflight;
     const audit = this.audit!;
+    let undone = false;
     const p = (async () => {
-      const { seq, hash } = await audit(a);
-      if (!this.storeClosed) this.store.markAudited(a.id, seq, hash);
-      return { ...a, resolution_seq: seq, resolution_hash: hash };
+      let at: { seq: number; hash: string };
+      try {
+        at = await audit(a);
+      } catch (e) {
+        if (!undo || this.storeClosed) throw e;
+        let back: Approval | undefined;
+        try {
+          back = this.store.unresolve(a);
+        } catch {
+          back = undefined; // the store failed too: the resolution stands, and its record is retried
+        }
+        if (back === undefined) throw e;
+        undone = true;
+        if (!this.closed) this.schedule(back);
+        const verb = a.state === "approved" ? "approve" : "deny";
+        throw new ApprovalError("unavailable", a.id, `approval ${a.id} stays pending: the audit record to ${verb} it could not be written (${(e as Error)?.message ?? String(e)})`, { cause: e });
+      }
+      if (!this.storeClosed) this.store.markAudited(a.id, at.seq, at.hash);
+      return { ...a, resolution_seq: at.seq, resolution_hash: at.hash };
     })();
     this.settling.set(a.id, p);
     p.then(
@@ -389,9 +430,13 @@ export class Approvals {
       },
       () => {
         this.settling.delete(a.id);
-        const prev = this.retries.get(a.id);
-        const delay = prev ? Math.min(prev.delay * 2, MAX_RETRY_MS) : Math.max(this.pollMs, 100);
-        this.retries.set(a.id, { at: this.now() + delay, delay });
+        if (undone) {
+          this.retries.delete(a.id);
+        } else {
+          const prev = this.retries.get(a.id);
+          const delay = prev ? Math.min(prev.delay * 2, MAX_RETRY_MS) : Math.max(this.pollMs, 100);
+          this.retries.set(a.id, { at: this.now() + delay, delay });
+        }
         this.maybeCloseStore();
       },
     );

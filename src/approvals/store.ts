@@ -4,7 +4,8 @@
 
 import Database from "better-sqlite3";
 import type { Approval, ApprovalState } from "./approval.js";
-import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalNotFound } from "./approval.js";
+import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "./approval.js";
+import { hasLoneSurrogate } from "../audit/recordable.js";
 
 /** The schema version this code reads and writes (`PRAGMA user_version`). */
 export const SCHEMA_VERSION = 1;
@@ -80,6 +81,12 @@ export class ApprovalStore {
         `UPDATE approvals SET state = 'expired', outcome = on_timeout, resolved_by = @by, note = @note, resolved_at = @at
          WHERE id = @id AND state = 'pending'`,
       ),
+      // Undoes a resolution whose audit record could not be written (Approvals#decide): only
+      // that very resolution, and only while it has no record.
+      unresolve: db.prepare(
+        `UPDATE approvals SET state = 'pending', outcome = NULL, resolved_by = NULL, note = NULL, resolved_at = NULL
+         WHERE id = @id AND state = @state AND resolved_by IS @by AND note IS @note AND resolved_at IS @at AND resolution_seq IS NULL`,
+      ),
       markAudited: db.prepare(
         `UPDATE approvals SET resolution_seq = ?, resolution_hash = ? WHERE id = ? AND state <> 'pending' AND resolution_seq IS NULL`,
       ),
@@ -152,6 +159,8 @@ export class ApprovalStore {
    */
   resolve(id: string, to: "approved" | "denied" | "expired", r: Resolution): Approval {
     if (to !== "approved" && to !== "denied" && to !== "expired") throw new TypeError(`cannot resolve an approval to '${String(to)}'`);
+    checkText(id, "by", r.by);
+    checkText(id, "note", r.note);
     const params = { id, to, by: r.by, note: r.note ?? null, at: r.at, outcome: r.outcome };
     // The transaction commits what it did, then we throw: a throw inside would roll back.
     const run = this.db.transaction((): { won: boolean; a: Approval | undefined } => {
@@ -166,6 +175,17 @@ export class ApprovalStore {
     if (!a) throw new ApprovalNotFound(id);
     if (!won) throw new ApprovalAlreadyResolved(a);
     return a;
+  }
+
+  /**
+   * Puts a resolved approval back to pending, if it is still exactly as `a` says (the same
+   * state, by, note, resolved_at) and has no audit record: for a resolution whose record could
+   * not be written. Returns the pending approval, or undefined if nothing was changed.
+   */
+  unresolve(a: Approval): Approval | undefined {
+    if (a.state === "pending") return undefined;
+    const changed = this.stmts.unresolve.run({ id: a.id, state: a.state, by: a.resolved_by, note: a.note, at: a.resolved_at }).changes;
+    return changed === 1 ? this.get(a.id) : undefined;
   }
 
   /** Records the audit record of the transition; a second call for the same approval changes nothing. */
@@ -190,6 +210,17 @@ export class ApprovalStore {
 
   close(): void {
     if (this.db.open) this.db.close();
+  }
+}
+
+/**
+ * `by` and `note` are stored as UTF-8 and written to the audit log as canonical JSON: a lone
+ * surrogate (not Unicode text) would be stored as U+FFFD, so what was recorded would not be
+ * what was said. Refused, before anything changes.
+ */
+function checkText(id: string, field: string, value: string | null | undefined): void {
+  if (typeof value === "string" && hasLoneSurrogate(value)) {
+    throw new ApprovalError("invalid", id, `'${field}' contains a lone surrogate (it is not Unicode text and cannot be stored or recorded as it is)`);
   }
 }
 

@@ -304,14 +304,67 @@ describe("wait", () => {
 });
 
 describe("audit failures", () => {
-  it("approve rejects, the resolution stands, polling retries and then wakes the waiter", async () => {
+  it("approve whose record cannot be written is undone: the approval stays pending and can be resolved later", async () => {
     const errors: Error[] = [];
-    const audit = fakeAudit({ failTimes: 2 });
+    const audit = fakeAudit({ failTimes: 1 });
     const m = track(Approvals.open({ store: tempDb(), audit, pollMs: 50, onError: (e) => errors.push(e) }));
     const a = await m.create(input());
     let woken: Approval | undefined;
     void m.wait(a.id).then((x) => (woken = x));
-    await expect(m.approve(a.id, { by: "alice" })).rejects.toThrow("disk full");
+    const err = await m.approve(a.id, { by: "alice", note: "ok" }).catch((e) => e);
+    expect(err).toBeInstanceOf(ApprovalError);
+    expect(err).toMatchObject({ code: "unavailable" });
+    expect(err.message).toBe(`approval ${a.id} stays pending: the audit record to approve it could not be written (disk full)`);
+    expect(m.get(a.id)).toEqual(a); // exactly as before
+    expect(m.pendingCount()).toBe(1);
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(woken).toBeUndefined();
+    expect(audit.calls).toHaveLength(1); // nothing is retried: there is nothing to record
+    expect(errors).toEqual([]);
+    // Once the log writes again, a resolution goes through (here a deny by someone else).
+    const d = await m.deny(a.id, { by: "bob" });
+    expect(d).toMatchObject({ state: "denied", resolved_by: "bob", resolution_seq: 1001 });
+    await vi.advanceTimersByTimeAsync(0);
+    expect(woken).toEqual(d);
+    expect(audit.durable.size).toBe(1);
+  });
+
+  it("an undone approval keeps its expiry", async () => {
+    const audit = fakeAudit({ failTimes: 1 });
+    const m = track(Approvals.open({ store: tempDb(), audit }));
+    const a = await m.create(input(escalate("allow", 1000)));
+    await expect(m.approve(a.id, { by: "alice" })).rejects.toMatchObject({ code: "unavailable" });
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(m.get(a.id)).toMatchObject({ state: "expired", outcome: "allow", resolved_by: "timeout", resolution_seq: 1001 });
+  });
+
+  it("while auditReady() is false, approve and deny refuse at once and change nothing", async () => {
+    let ready = false;
+    const audit = fakeAudit();
+    const m = track(Approvals.open({ store: tempDb(), audit, auditReady: () => ready }));
+    const a = await m.create(input());
+    for (const resolve of [() => m.approve(a.id, { by: "alice" }), () => m.deny(a.id, { by: "bob" })]) {
+      const err = await resolve().catch((e) => e);
+      expect(err).toMatchObject({ code: "unavailable", message: expect.stringMatching(/stays pending: the audit log cannot be written/) });
+    }
+    expect(m.get(a.id)).toEqual(a);
+    expect(audit.calls).toHaveLength(0);
+    ready = true;
+    await expect(m.approve(a.id, { by: "alice" })).resolves.toMatchObject({ state: "approved" });
+  });
+
+  it("a resolution made elsewhere whose record cannot be written stands; polling retries and then wakes the waiter", async () => {
+    const errors: Error[] = [];
+    const path = tempDb();
+    const audit = fakeAudit({ failTimes: 2 });
+    const m = track(Approvals.open({ store: path, audit, pollMs: 50, onError: (e) => errors.push(e) }));
+    const a = await m.create(input());
+    let woken: Approval | undefined;
+    void m.wait(a.id).then((x) => (woken = x));
+    const cli = ApprovalStore.open(path);
+    cli.resolve(a.id, "approved", { by: "alice", at: new Date(T0).toISOString(), outcome: "allow" });
+    cli.close();
+    await vi.advanceTimersByTimeAsync(50);
     expect(m.get(a.id)).toMatchObject({ state: "approved", resolution_seq: null });
     await expect(m.deny(a.id, { by: "bob" })).rejects.toThrow(ApprovalAlreadyResolved);
     await vi.advanceTimersByTimeAsync(1000);
@@ -320,5 +373,23 @@ describe("audit failures", () => {
     expect(audit.durable.size).toBe(1);
     expect(errors.length).toBeGreaterThanOrEqual(1);
     expect(errors[0]!.message).toMatch(/audit record of approval .* failed; will retry: disk full/);
+  });
+});
+
+describe("text that cannot be stored as it is", () => {
+  it("a lone surrogate in note or by is refused; the approval stays pending and nothing is recorded", async () => {
+    const audit = fakeAudit();
+    const m = track(Approvals.open({ store: tempDb(), audit }));
+    const a = await m.create(input());
+    for (const r of [{ by: "alice", note: "ok \ud800" }, { by: "\udc00" }]) {
+      const err = await m.approve(a.id, r).catch((e) => e);
+      expect(err).toBeInstanceOf(ApprovalError);
+      expect(err).toMatchObject({ code: "invalid", message: expect.stringMatching(/'(note|by)' contains a lone surrogate/) });
+    }
+    expect(m.get(a.id)).toEqual(a);
+    expect(audit.calls).toHaveLength(0);
+    // A paired surrogate is text: stored and returned as it is (not as U+FFFD).
+    await expect(m.deny(a.id, { by: "bob", note: "\ud83d\ude00" })).resolves.toMatchObject({ state: "denied", note: "\ud83d\ude00" });
+    expect(m.get(a.id)!.note).toBe("\ud83d\ude00");
   });
 });

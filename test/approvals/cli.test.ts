@@ -81,6 +81,15 @@ describe("tollgate approvals", () => {
     expect(missing).toMatchObject({ code: 1, err: "tollgate: approval nope not found\n" });
   });
 
+  it("approve/deny with a note or by that holds a lone surrogate exits 1; the approval stays pending", async () => {
+    const { db, m, a } = await seeded();
+    const r = await run(["approvals", "approve", a.id, "--db", db, "--by", "alice", "--note", "ok \ud800"]);
+    expect(r).toMatchObject({ code: 1, out: "" });
+    expect(r.err).toBe(`tollgate: 'note' contains a lone surrogate (it is not Unicode text and cannot be stored or recorded as it is)\n`);
+    expect((await run(["approvals", "deny", a.id, "--db", db, "--by", "\udc00"])).code).toBe(1);
+    expect(m.get(a.id)).toMatchObject({ state: "pending", note: null });
+  });
+
   it("exits 64 on bad usage and 1 on a missing database (without creating it)", async () => {
     const { db, a } = await seeded();
     for (const args of [

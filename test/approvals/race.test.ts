@@ -18,7 +18,7 @@ let out: string;
 /** Node 20 cannot run TypeScript: transpile the worker and what it imports (inside the repo, so
  *  that `better-sqlite3` resolves from node_modules). */
 beforeAll(() => {
-  out = transpileForChild("tollgate-approvals-race-", ["src/approvals/approval.ts", "src/approvals/store.ts", "test/approvals/race-worker.ts"]);
+  out = transpileForChild("tollgate-approvals-race-", ["src/approvals/approval.ts", "src/approvals/store.ts", "src/audit/recordable.ts", "src/canonical.ts", "test/approvals/race-worker.ts"]);
 });
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 

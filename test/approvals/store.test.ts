@@ -128,4 +128,29 @@ describe("ApprovalStore", () => {
     a.close();
     b.close();
   });
+
+  it("refuses a lone surrogate in by or note before changing anything (SQLite would store U+FFFD)", () => {
+    const store = ApprovalStore.open(tempDb());
+    store.insert(pending("a-1", T0, 60_000));
+    for (const r of [{ by: "alice", note: "\ud800" }, { by: "al\udfffice" }]) {
+      expect(() => store.resolve("a-1", "approved", { ...r, at: iso(T0 + 1), outcome: "allow" })).toThrow(ApprovalError);
+    }
+    expect(store.get("a-1")?.state).toBe("pending");
+    store.close();
+  });
+
+  it("unresolve puts back exactly the resolution given, only while it has no audit record", () => {
+    const store = ApprovalStore.open(tempDb());
+    const a = pending("a-1", T0, 60_000);
+    store.insert(a);
+    const r = store.resolve("a-1", "approved", { by: "alice", note: "ok", at: iso(T0 + 1), outcome: "allow" });
+    expect(store.unresolve({ ...r, resolved_by: "bob" })).toBeUndefined(); // not that resolution
+    expect(store.unresolve(r)).toEqual(a);
+    expect(store.unresolve(r)).toBeUndefined(); // pending now
+    const again = store.resolve("a-1", "denied", { by: "bob", at: iso(T0 + 2), outcome: "deny" });
+    store.markAudited("a-1", 7, "f".repeat(64));
+    expect(store.unresolve(again)).toBeUndefined(); // recorded: it stands
+    expect(store.get("a-1")).toMatchObject({ state: "denied", resolution_seq: 7 });
+    store.close();
+  });
 });
