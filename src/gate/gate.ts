@@ -11,6 +11,7 @@ import type { AuditLogOptions } from "../audit/log.js";
 import type { AuditEntry } from "../audit/format.js";
 import { recordableText, unrecordableDecision } from "../audit/recordable.js";
 import { redact } from "../audit/redact.js";
+import { AuditError } from "../audit/recover.js";
 import type { Decision } from "../decision.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
@@ -51,18 +52,33 @@ export interface EnforceOptions {
   signal?: AbortSignal;
 }
 
+/** What the gate knows of its audit log's health: after a failed write it refuses every append for good. */
+interface AuditHealth {
+  failure: Error | null;
+}
+
+/** `p`, noting in `health` a failure of the log itself (not a bad entry). */
+function watched<T>(p: Promise<T>, health: AuditHealth): Promise<T> {
+  return p.catch((err: unknown) => {
+    if (err instanceof AuditError) health.failure ??= err;
+    throw err;
+  });
+}
+
 export class Gate {
   private constructor(
     private current: Policy,
     readonly audit: AuditLog,
     readonly approvals: Approvals,
     private readonly metricsRegistry: GateMetrics,
+    private readonly health: AuditHealth,
   ) {}
 
   static async open(options: GateOptions): Promise<Gate> {
     const policy = typeof options.policy === "string" ? Policy.fromFile(options.policy) : options.policy;
     const audit = await AuditLog.open(options.auditDir, options.audit);
     const metrics = options.metrics ?? new GateMetrics();
+    const health: AuditHealth = { failure: null };
     let gate: Gate | undefined;
     try {
       const approvals = Approvals.open({
@@ -72,12 +88,14 @@ export class Gate {
         now: options.now,
         // Every transition (approve, deny, expire — here or in another process) is its own record.
         audit: async (approval: Approval) => {
-          const appended = await audit.append(transitionEntry(approval));
+          const appended = await watched(audit.append(transitionEntry(approval)), health);
           gate?.updatePending();
           return appended;
         },
+        // Once the log has failed, approve and deny refuse at once (the approval stays pending).
+        auditReady: () => health.failure === null,
       });
-      gate = new Gate(policy, audit, approvals, metrics);
+      gate = new Gate(policy, audit, approvals, metrics, health);
       gate.updatePending();
       return gate;
     } catch (err) {
@@ -124,7 +142,7 @@ export class Gate {
     const entry: AuditEntry = { decision, action: redacted, policy: policy.name, policy_hash: policy.hash, eval_ns: evalNs };
     if (actionJson !== null) entry.actionJson = actionJson;
     const a0 = process.hrtime.bigint();
-    const { seq, hash } = await this.audit.append(entry);
+    const { seq, hash } = await watched(this.audit.append(entry), this.health);
     this.metricsRegistry.recordAuditAppend(policy.name, Number(process.hrtime.bigint() - a0));
     if (decision.decision !== "escalate") return { ...decision, audit_id: hash, audit_seq: seq };
     const approval = await this.approvals.create({ decision, action: entry.action, policy_hash: policy.hash, decision_seq: seq, decision_hash: hash });
@@ -146,10 +164,17 @@ export class Gate {
     throw new ActionDenied(decision, approval);
   }
 
+  /**
+   * Approves: resolves once the transition's audit record is durable. If the record cannot be
+   * written (the log has failed: disk full, I/O error), it rejects with ApprovalError
+   * "unavailable" and the approval stays pending. A lone surrogate in `by` or `note` is refused
+   * (ApprovalError "invalid").
+   */
   approve(id: string, resolution: { by: string; note?: string }): Promise<Approval> {
     return this.approvals.approve(id, resolution);
   }
 
+  /** Denies; as `approve`. */
   deny(id: string, resolution: { by: string; note?: string }): Promise<Approval> {
     return this.approvals.deny(id, resolution);
   }
