@@ -4,7 +4,8 @@ import { createServer } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { canonicalDecision, canonicalParsedAction } from "../audit/format.js";
+import { canonicalDecision, canonicalParsedAction, NOT_JSON } from "../audit/format.js";
+import { hasLoneSurrogate, recordableParsedText, unrecordableDecision } from "../audit/recordable.js";
 import { redact } from "../audit/redact.js";
 import type { Decision } from "../decision.js";
 import type { Policy } from "../policy.js";
@@ -140,6 +141,46 @@ export function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: nu
   return [canonicalDecision(d), canonicalParsedAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
 }
 
+const NOT_JSON_TEXT = JSON.stringify(NOT_JSON);
+
+/**
+ * Decides parsed actions (after `bindAgent`) and makes their audit entries. The canonical JSON
+ * of each redacted action comes first: an action that has none (a lone surrogate, nesting
+ * deeper than 512: `unrecordableReason`) would be recorded as "[not JSON]", so it is not
+ * evaluated but denied with `error`, and that deny is recorded. The others are evaluated in one
+ * engine call. `evalNs`: the evaluation time per evaluated action.
+ */
+export function decideParsed(policy: Policy, actions: readonly unknown[]): { decisions: Decision[]; entries: WireEntry[]; evalNs: number } {
+  const n = actions.length;
+  const texts = new Array<string | null>(n);
+  let unrecordable = 0;
+  for (let i = 0; i < n; i++) {
+    const t = recordableParsedText(redact(actions[i], policy.redact)); // fast path: the text itself
+    texts[i] = t;
+    if (t === null) unrecordable++;
+  }
+  const t0 = process.hrtime.bigint();
+  let decisions: Decision[];
+  if (unrecordable === 0) {
+    decisions = n === 1 ? [policy.evaluate(actions[0])] : policy.evaluateBatch(actions);
+  } else {
+    const evaluable = actions.filter((_, i) => texts[i] !== null);
+    const decided = evaluable.length === 0 ? [] : evaluable.length === 1 ? [policy.evaluate(evaluable[0])] : policy.evaluateBatch(evaluable);
+    const denied = unrecordableDecision(policy.name);
+    decisions = new Array<Decision>(n);
+    for (let i = 0, k = 0; i < n; i++) decisions[i] = texts[i] === null ? denied : decided[k++]!;
+  }
+  const evaluated = n - unrecordable;
+  const evalNs = evaluated === 0 ? 0 : Number(process.hrtime.bigint() - t0) / evaluated;
+  const each = Math.max(0, Math.round(evalNs));
+  const entries = new Array<WireEntry>(n);
+  for (let i = 0; i < n; i++) {
+    const t = texts[i]!;
+    entries[i] = [canonicalDecision(decisions[i]!), t ?? NOT_JSON_TEXT, policy.name, policy.hash, t === null ? 0 : each];
+  }
+  return { decisions, entries, evalNs };
+}
+
 const NOTHING_TO_AUDIT: Promise<AuditAck> = Promise.resolve({ seq: 0, hashes: [], approvals: [] });
 
 const YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
@@ -238,14 +279,9 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
     const who = req.principal!;
     for (const a of actions) bindAgent(a, who);
     const policy = backend.policy();
-    const t0 = process.hrtime.bigint();
-    const decisions = actions.length === 1 ? [policy.evaluate(actions[0])] : policy.evaluateBatch(actions);
-    const each = actions.length === 0 ? 0 : Number(process.hrtime.bigint() - t0) / actions.length;
-    const entries: WireEntry[] = new Array(decisions.length);
-    for (let i = 0; i < decisions.length; i++) {
-      metrics.recordDecision(policy.name, decisions[i]!, each);
-      entries[i] = entryOf(policy, actions[i], decisions[i]!, each);
-    }
+    const { decisions, entries, evalNs } = decideParsed(policy, actions);
+    const unevaluated = unrecordableDecision(policy.name);
+    for (let i = 0; i < decisions.length; i++) metrics.recordDecision(policy.name, decisions[i]!, decisions[i] === unevaluated ? 0 : evalNs);
     (req as { body: unknown }).body = undefined;
     return { policy, decisions, durable: entries.length === 0 ? NOTHING_TO_AUDIT : backend.audit(entries) };
   };
@@ -336,6 +372,10 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
       const body = (req.body ?? {}) as { note?: unknown };
       if (typeof body !== "object" || Array.isArray(body) || Object.keys(body).some((k) => k !== "note") || (body.note !== undefined && (typeof body.note !== "string" || body.note.length > 10_000))) {
         throw new RpcError(400, "invalid_request", "the body, if any, must be {\"note\": \"...\"} (a string of at most 10000 characters)");
+      }
+      if (typeof body.note === "string" && hasLoneSurrogate(body.note)) {
+        // It would be stored as U+FFFD: the record would not say what the approver wrote.
+        throw new RpcError(400, "invalid_request", "note: contains a lone surrogate (\\ud800-\\udfff not in a pair), which is not Unicode text and cannot be stored or recorded as it is");
       }
       const r = await backend.rpc("approval-resolve", { id: (req.params as { id: string }).id, verb, note: (body.note as string | undefined) ?? null }, req.principal!);
       reply.type("application/json");
