@@ -23,7 +23,8 @@ export interface Backend {
   /** Sends audit entries to the primary; resolves when they are durable. */
   audit(entries: WireEntry[]): Promise<AuditAck>;
   rpc(method: RpcMethod, params: unknown, who: Principal): Promise<unknown>;
-  ready(): boolean;
+  /** null when ready; else why not (the 503 body of /readyz). */
+  notReady(): { code: string; message: string } | null;
 }
 
 export interface AuditAck {
@@ -417,9 +418,9 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
   });
 
   app.get("/readyz", async (_req, reply) => {
-    const ok = backend.ready();
-    reply.code(ok ? 200 : 503).type("application/json");
-    return ok ? '{"status":"ready"}' : errorBody("unavailable", "not ready (starting or shutting down)");
+    const not = backend.notReady();
+    reply.code(not === null ? 200 : 503).type("application/json");
+    return not === null ? '{"status":"ready"}' : errorBody(not.code, not.message);
   });
 
   const openapiText = JSON.stringify(OPENAPI);

@@ -32,7 +32,8 @@ export type ToWorker =
   | { t: "audit"; id: number; err: string }
   | { t: "rpc"; id: number; r: unknown }
   | { t: "rpc"; id: number; err: { status: number; code: string; message: string; details?: unknown } }
-  | { t: "state"; ready: boolean }
+  /** Readiness set by the primary: not ready (503 on /readyz with `code` and `reason`) once the audit log has failed. */
+  | { t: "state"; ready: boolean; code?: string; reason?: string }
   | { t: "tokens" }
   | { t: "shutdown" };
 

@@ -13,6 +13,7 @@ import { Approvals, ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } f
 import type { Approval } from "../approvals/index.js";
 import type { AuditEntry } from "../audit/format.js";
 import { AuditLog } from "../audit/log.js";
+import { AuditError } from "../audit/recover.js";
 import type { Decision } from "../decision.js";
 import { PolicyError } from "../errors.js";
 import { transitionEntry } from "../gate/transition.js";
@@ -59,11 +60,34 @@ function rpcErrorOf(err: unknown): RpcError {
   if (err instanceof RpcError) return err;
   if (err instanceof ApprovalNotFound) return new RpcError(404, "not_found", err.message);
   if (err instanceof ApprovalAlreadyResolved) return new RpcError(409, "already_resolved", err.message, { approval: err.approval });
-  if (err instanceof ApprovalError) return new RpcError(err.code === "closed" ? 503 : 400, err.code === "closed" ? "unavailable" : "bad_request", err.message);
+  if (err instanceof ApprovalError) {
+    if (err.code === "unavailable") return new RpcError(503, "audit_unavailable", err.message);
+    return new RpcError(err.code === "closed" ? 503 : 400, err.code === "closed" ? "unavailable" : "bad_request", err.message);
+  }
   if (err instanceof PolicyError) {
     return new RpcError(422, "invalid_policy", err.format(), { problems: err.errors });
   }
   return new RpcError(500, "internal", (err as Error)?.message ?? String(err));
+}
+
+/** Errors of the file system that mean the disk cannot take what is written. */
+const WRITE_ERRORS = new Set(["ENOSPC", "EDQUOT", "EFBIG", "EROFS", "EIO"]);
+
+/**
+ * An error met while opening the audit log or the approvals database at start, as a sentence
+ * for the operator (`tollgate serve` prints an AuditError's message and exits non-zero): the
+ * log's own errors (a damaged log) as they are; a system error as `cannot write the audit log in
+ * DIR: no space left on device (ENOSPC)` rather than a stack trace.
+ */
+export function startupError(err: unknown, what: string, where: string): Error {
+  if (err instanceof AuditError) return err;
+  const e = err as { code?: unknown; message?: unknown } | null;
+  const code = typeof e?.code === "string" ? e.code : undefined;
+  const message = typeof e?.message === "string" ? e.message : String(err);
+  // Node: "ENOSPC: no space left on device, write"; SQLite: "database or disk is full".
+  const text = code !== undefined && message.startsWith(`${code}: `) ? message.slice(code.length + 2).replace(/, \w+(?: '.*')?$/, "") : message;
+  const verb = code !== undefined && (WRITE_ERRORS.has(code) || code === "SQLITE_FULL" || code.startsWith("SQLITE_IOERR")) ? "write" : "open";
+  return new AuditError(`cannot ${verb} ${what} in ${where}: ${text}${code !== undefined ? ` (${code})` : ""}`);
 }
 
 export async function runPrimary(config: ServerConfig, log: Log): Promise<PrimaryHandle> {
@@ -73,25 +97,66 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   let current: Current = { policy: Policy.fromYaml(initialYaml, { filename: config.policy }), yaml: initialYaml, filename: config.policy };
   const policies = new Map<string, Policy>([[current.policy.hash, current.policy]]);
 
-  const audit = await AuditLog.open(config.auditDir, {
-    // A batch starts at the end of the event-loop turn that brought its first record (so that
-    // the records of all the IPC messages read in one turn share an fdatasync) rather than after
-    // a timer: every decision waits for its record, and a timer would add its delay to each.
-    // Records arriving during a write+fdatasync go in the next batch.
-    batchWindowMs: 0,
-    onWarning: (w) => log.warn("audit warning", { code: w.code, detail: w.message }),
-  });
+  let audit: AuditLog;
+  try {
+    audit = await AuditLog.open(config.auditDir, {
+      // A batch starts at the end of the event-loop turn that brought its first record (so that
+      // the records of all the IPC messages read in one turn share an fdatasync) rather than after
+      // a timer: every decision waits for its record, and a timer would add its delay to each.
+      // Records arriving during a write+fdatasync go in the next batch.
+      batchWindowMs: 0,
+      onWarning: (w) => log.warn("audit warning", { code: w.code, detail: w.message }),
+    });
+  } catch (err) {
+    throw startupError(err, "the audit log", config.auditDir);
+  }
   const metrics = new GateMetrics({ registry: new Registry() });
   const intern = new DecisionIntern();
 
-  const transitionAudit = async (a: Approval) => {
-    return audit.append(transitionEntry(a));
-  };
-  const approvals = Approvals.open({
-    store: config.approvals,
-    audit: transitionAudit,
-    onError: (e) => log.warn("approvals", { detail: e.message }),
+  // Once a write or sync of the audit log has failed (disk full, I/O error), the log refuses
+  // every append for good: decisions answer 503, approvals cannot be resolved (they stay
+  // pending), and /readyz says not ready, until the server is restarted.
+  let auditFailure: Error | null = null;
+  const auditDown = (): ToWorker => ({
+    t: "state",
+    ready: false,
+    code: "audit_unavailable",
+    reason: `the audit log cannot be written (${auditFailure?.message ?? "failed"}); decisions and approvals answer 503 until the server is restarted`,
   });
+  const noteAuditFailure = (err: unknown) => {
+    if (auditFailure !== null || shuttingDown || !(err instanceof AuditError)) return;
+    auditFailure = err;
+    log.error("the audit log failed: decisions and approvals answer 503 and /readyz is not ready until the server is restarted", { detail: err.message });
+    for (const w of Object.values(cluster.workers ?? {})) if (w) sendTo(w, auditDown());
+  };
+
+  const transitionAudit = async (a: Approval) => {
+    try {
+      return await audit.append(transitionEntry(a));
+    } catch (err) {
+      noteAuditFailure(err);
+      throw err;
+    }
+  };
+  let approvals: Approvals;
+  try {
+    approvals = Approvals.open({
+      store: config.approvals,
+      audit: transitionAudit,
+      // Refused at once (503, the approval stays pending) while the log cannot take the record.
+      auditReady: () => auditFailure === null,
+      onError: (e) => log.warn("approvals", { detail: e.message }),
+    });
+  } catch (err) {
+    await audit.close().catch(() => undefined);
+    throw startupError(err, "the approvals database", config.approvals);
+  }
+  // A failure found by the log itself while idle (a checkpoint that cannot be written) shows at
+  // the next append; looking every second makes /readyz say so without waiting for one.
+  const probe = setInterval(() => {
+    audit.flush().catch(noteAuditFailure);
+  }, 1000);
+  probe.unref();
 
   let shuttingDown = false;
   let readyWorkers = 0;
@@ -243,7 +308,10 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
           sendTo(w, { t: "approvals", id: msg.id, ap }),
         );
       },
-      (err: Error) => sendTo(w, { t: "audit", id: msg.id, err: err.message }),
+      (err: Error) => {
+        noteAuditFailure(err);
+        sendTo(w, { t: "audit", id: msg.id, err: err.message });
+      },
     );
   };
 
@@ -399,6 +467,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         sendTo(w, { t: "config-policy", yaml: current.yaml, filename: current.filename, hash: current.policy.hash });
         break;
       case "ready":
+        if (auditFailure !== null) sendTo(w, auditDown()); // a worker started after the failure
         readyWorkers++;
         if (!listeningReported && readyWorkers >= config.workers) {
           listeningReported = true;
@@ -452,6 +521,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   const shutdown = async (signal: string) => {
     if (shuttingDown) return;
     shuttingDown = true;
+    clearInterval(probe);
     log.info("shutting down", { signal });
     watcher?.close();
     waits.abort(new Error("shutting down"));

@@ -145,6 +145,8 @@ export async function runWorker(): Promise<void> {
   const rpc = new RpcClient();
   let policy: Policy | null = null;
   let ready = false;
+  /** Set by the primary (a `state` message): why this server cannot serve, e.g. the audit log failed. */
+  let down: { code: string; message: string } | null = null;
   let started: ((p: Policy) => void) | null = null;
   const first = new Promise<Policy>((resolve) => (started = resolve));
 
@@ -152,7 +154,7 @@ export async function runWorker(): Promise<void> {
     policy: () => policy!,
     audit: (entries) => audit.submit(entries),
     rpc: (m, p, who) => rpc.call(m, p, who),
-    ready: () => ready && policy !== null,
+    notReady: () => down ?? (ready && policy !== null ? null : { code: "unavailable", message: "not ready (starting or shutting down)" }),
   };
 
   let app: ReturnType<typeof buildApp> | null = null;
@@ -201,7 +203,7 @@ export async function runWorker(): Promise<void> {
         break;
       }
       case "state":
-        ready = msg.ready;
+        down = msg.ready ? null : { code: msg.code ?? "unavailable", message: msg.reason ?? "not ready" };
         break;
       case "tokens":
         try {

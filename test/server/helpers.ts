@@ -90,6 +90,11 @@ export interface StartOptions {
   workers?: number;
   tokens?: string;
   args?: string[];
+  /**
+   * RLIMIT_FSIZE of the server, in KiB (`ulimit -f`): a write past it fails with EFBIG (Node
+   * ignores SIGXFSZ), as on a full disk — without one. Applies to every file it writes.
+   */
+  fileSizeLimitKiB?: number;
 }
 
 /** Runs the CLI (not a server) and collects its output. */
@@ -118,7 +123,9 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
     "--workers", String(opts.workers ?? 1),
     ...(opts.args ?? []),
   ];
-  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+  const proc = opts.fileSizeLimitKiB === undefined
+    ? spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
+    : spawn("/bin/bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
   const lines: string[] = [];
   const stderr: string[] = [];
   let buf = "";
