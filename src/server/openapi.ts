@@ -92,7 +92,7 @@ export const OPENAPI = {
       post: {
         summary: "Decide one action",
         security: bearer,
-        description: "Roles: agent, admin. Answered once the decision's audit record is durable.",
+        description: "Roles: agent, admin. Answered once the decision's audit record is durable. An action that cannot be recorded faithfully (a lone surrogate, nesting deeper than 512) is denied with `error`, unevaluated.",
         requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["action"], additionalProperties: false, properties: { action: { $ref: "#/components/schemas/Action" } } } } } },
         responses: {
           "200": json({ $ref: "#/components/schemas/Decision" }, "The decision"),
@@ -159,7 +159,14 @@ export const OPENAPI = {
         description: "Roles: approver (for the approvers it names), admin.",
         parameters: [idParam],
         requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
-        responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"), ...common401, "404": err("No such approval"), "409": err("Already resolved") },
+        responses: {
+          "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"),
+          "400": err("A body other than {note} (a note with a lone surrogate included)"),
+          ...common401,
+          "404": err("No such approval"),
+          "409": err("Already resolved"),
+          "503": err("audit_unavailable: the audit log cannot take the record; the approval stays pending"),
+        },
       },
     },
     "/v1/approvals/{id}/deny": {
@@ -169,7 +176,14 @@ export const OPENAPI = {
         description: "Roles: approver (for the approvers it names), admin.",
         parameters: [idParam],
         requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
-        responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"), ...common401, "404": err("No such approval"), "409": err("Already resolved") },
+        responses: {
+          "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"),
+          "400": err("A body other than {note} (a note with a lone surrogate included)"),
+          ...common401,
+          "404": err("No such approval"),
+          "409": err("Already resolved"),
+          "503": err("audit_unavailable: the audit log cannot take the record; the approval stays pending"),
+        },
       },
     },
     "/v1/policy": {
@@ -196,7 +210,7 @@ export const OPENAPI = {
       get: { summary: "Prometheus metrics (all workers aggregated)", security: bearer, responses: { "200": { description: "Prometheus text format", content: { "text/plain": { schema: { type: "string" } } } }, ...common401 } },
     },
     "/healthz": { get: { summary: "Liveness (no token)", responses: { "200": json({ type: "object" }, "Alive") } } },
-    "/readyz": { get: { summary: "Readiness (no token)", responses: { "200": json({ type: "object" }, "Serving"), "503": err("Starting or shutting down") } } },
+    "/readyz": { get: { summary: "Readiness (no token)", responses: { "200": json({ type: "object" }, "Serving"), "503": err("Starting or shutting down (unavailable), or the audit log has failed (audit_unavailable)") } } },
     "/openapi.json": { get: { summary: "This document (no token)", responses: { "200": json({ type: "object" }, "OpenAPI 3.1") } } },
   },
 } as const;
