@@ -59,6 +59,8 @@ export async function walkChain(
   segments: readonly SegmentFile[],
   start: ChainStart,
   want: ReadonlySet<number> = new Set(),
+  /** Segments to read only so far (bytes by name): a torn end that is yet to be cut. */
+  sizes: ReadonlyMap<string, number> = new Map(),
 ): Promise<ChainWalk | ChainProblem> {
   let expectedSeq = start.seq;
   let prev = start.prev;
@@ -70,7 +72,8 @@ export async function walkChain(
     if (first === 0 && seg.firstSeq !== expectedSeq) {
       return { file, line: 1, message: `segment is named for seq ${seg.firstSeq} but the previous segment ends at seq ${expectedSeq - 1}` };
     }
-    const { lines, torn } = splitLineBytes(await readFile(file));
+    const data = await readFile(file);
+    const { lines, torn } = splitLineBytes(data.subarray(0, sizes.get(seg.name) ?? data.length));
     if (lines.length === 0 && s < segments.length - 1) return { file, line: 1, message: "empty segment before the last one" };
     walk.segmentStarts.push({ firstSeq: expectedSeq, file, firstLine: first });
     for (let i = first; i < lines.length; i++) {

@@ -1,7 +1,7 @@
 // AuditLog: an append-only, hash-chained, group-committed log of decisions (docs/audit.md).
 
 import { hash as oneShotHash } from "node:crypto";
-import { mkdir, open } from "node:fs/promises";
+import { mkdir, open, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import { join } from "node:path";
 import { CHECKPOINT_FILE, checkpointSignatureValid, readCheckpoint, signCheckpoint, writeCheckpoint } from "./checkpoint.js";
@@ -11,13 +11,14 @@ import { eventEntry } from "./events.js";
 import { GENESIS, HASH_KEY, recordParts } from "./format.js";
 import type { AuditEntry } from "./format.js";
 import { fsyncDir, writeAll } from "./fsutil.js";
-import { loadOrCreateKeys } from "./keys.js";
+import { loadOrCreateKeys, PRIVATE_KEY_FILE } from "./keys.js";
 import type { AuditKeys } from "./keys.js";
 import { acquireLock } from "./lock.js";
-import { AuditError, recoverTail } from "./recover.js";
-import type { AuditWarning } from "./recover.js";
+import { AuditError, cutTornTail, recoverTail } from "./recover.js";
+import type { AuditWarning, TailState } from "./recover.js";
 import { listSegments, segmentName } from "./segments.js";
-import { deliverCheckpoint } from "./witness.js";
+import { deliverCheckpoint, readWitness } from "./witness.js";
+import { findRecord } from "./read.js";
 
 export interface AuditLogOptions {
   /** A segment is closed and a new one started before it would grow past this (default 64 MiB). */
@@ -149,8 +150,10 @@ export class AuditLog {
   }
 
   /**
-   * Opens (creating if needed) the log in `dir`: takes the lock, loads or generates the key
-   * pair, recovers a torn tail, and checks that the log is not shorter than its checkpoint.
+   * Opens (creating if needed) the log in `dir`: takes the lock, loads the key pair (generated
+   * for a new log only), verifies the log from its checkpoint to the end (and against the
+   * witness, if there is one), and only then cuts a torn tail and names unsigned records with
+   * a `recover` record. A log that does not verify is an AuditError, and nothing is written.
    */
   static async open(dir: string, options: AuditLogOptions = {}): Promise<AuditLog> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -162,17 +165,23 @@ export class AuditLog {
     };
     let log: AuditLog | undefined;
     try {
+      const tail = await recoverTail(dir);
+      const where = join(dir, CHECKPOINT_FILE);
+      const read = await readCheckpoint(dir);
+      if ("error" in read) throw damaged(read.error, where);
+      const cp = read.checkpoint;
+      // A new key for an existing log would replace the evidence of whose key signed it.
+      if (!(await exists(join(dir, PRIVATE_KEY_FILE))) && (cp !== null || tail.lastSeq > 0)) {
+        throw damaged(`${PRIVATE_KEY_FILE} is missing but the log ${tail.lastSeq > 0 ? `holds records up to seq ${tail.lastSeq}` : "has a checkpoint"} (a new key would sign over it)`, join(dir, PRIVATE_KEY_FILE));
+      }
       const keys = await loadOrCreateKeys(dir);
       if (keys.insecureMode !== undefined) {
         const file = join(dir, "audit.key");
         warn({ code: "key-permissions", file, message: `${file}: the private key has mode ${keys.insecureMode.toString(8)}; it should be 600` });
       }
-      const tail = await recoverTail(dir, warn);
-      const where = join(dir, CHECKPOINT_FILE);
-      const read = await readCheckpoint(dir);
-      if ("error" in read) throw damaged(read.error, where);
-      const cp = read.checkpoint;
-      const unsigned = await checkFromCheckpoint(dir, cp, tail.lastSeq, tail.lastHash, keys);
+      const unsigned = await checkFromCheckpoint(dir, cp, tail, keys);
+      if (options.witness !== undefined) await checkAgainstWitness(dir, options.witness, tail, keys, warn);
+      await cutTornTail(tail, warn); // only now that the log is known to verify
       const fh = await open(join(dir, tail.segment), "a", 0o600);
       if (tail.created) await fsyncDir(dir);
       log = new AuditLog(dir, keys, fh, tail.segmentBytes, tail.lastSeq, tail.lastHash, unlock, options);
@@ -566,10 +575,10 @@ function damaged(message: string, file: string, line?: number): AuditError {
 async function checkFromCheckpoint(
   dir: string,
   cp: Checkpoint | null,
-  lastSeq: number,
-  lastHash: string,
+  tail: TailState,
   keys: AuditKeys,
 ): Promise<{ first: number; last: number; count: number } | null> {
+  const { lastSeq, lastHash } = tail;
   const where = join(dir, CHECKPOINT_FILE);
   if (cp === null) {
     if (lastSeq === 0) return null; // a new log
@@ -590,7 +599,8 @@ async function checkFromCheckpoint(
   } else if (cp.hash !== GENESIS) {
     throw damaged("the checkpoint at seq 0 does not hold the genesis hash", where);
   }
-  const walk = await walkChain(dir, segments, start, new Set([cp.seq]));
+  const sizes = new Map(tail.cut !== undefined ? [[tail.cut.name, tail.cut.size]] : []);
+  const walk = await walkChain(dir, segments, start, new Set([cp.seq]), sizes);
   if (isProblem(walk)) throw damaged(walk.message, walk.file, walk.line);
   if (cp.seq > 0) {
     const at = walk.at.get(cp.seq);
@@ -601,4 +611,36 @@ async function checkFromCheckpoint(
   if (seal !== undefined) throw damaged(`the seal record at seq ${seal.record.seq} is not covered by the checkpoint (seq ${cp.seq})`, seal.file, seal.line);
   if (walk.lastSeq !== lastSeq || walk.lastHash !== lastHash) throw damaged(`the chain ends at seq ${walk.lastSeq}, not at the last record (seq ${lastSeq})`, where);
   return { first: cp.seq + 1, last: lastSeq, count: lastSeq - cp.seq };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw err;
+  }
+}
+
+/**
+ * A writer that continued a log cut back behind its witness would overwrite the evidence (a
+ * file witness holds the latest checkpoint only): the log must still hold the record the
+ * witness saw. A witness that cannot be read (none yet, a webhook down) is a warning.
+ */
+async function checkAgainstWitness(dir: string, witness: string, tail: TailState, keys: AuditKeys, warn: (w: AuditWarning) => void): Promise<void> {
+  const read = await readWitness(witness);
+  if ("error" in read) {
+    if (!/ENOENT/.test(read.error)) warn({ code: "witness", file: witness, message: `${read.error}; the log was not checked against it at open` });
+    return;
+  }
+  const w = read.checkpoint;
+  if (w.key_id !== keys.keyId || !checkpointSignatureValid(w, keys.publicKey)) {
+    throw damaged(`the witness holds a checkpoint that is not signed by this log's key (${w.key_id})`, witness);
+  }
+  if (w.seq > tail.lastSeq) throw damaged(`the log ends at seq ${tail.lastSeq} but the witness holds a checkpoint at seq ${w.seq}: records were deleted`, witness);
+  if (w.seq === 0) return;
+  const found = await findRecord(dir, w.seq);
+  const hash = found === null ? null : (JSON.parse(found.text) as { hash?: unknown }).hash;
+  if (hash !== w.hash) throw damaged(`record ${w.seq} ${hash === null ? "is missing" : `has hash ${String(hash)}`} but the witness says ${w.hash}`, found?.file ?? witness, found?.line);
 }

@@ -32,16 +32,21 @@ export interface TailState {
   lastHash: string;
   /** Whether the segment had to be created (the directory then needs an fsync). */
   created: boolean;
+  /**
+   * A torn end to cut from the last segment (`cutTornTail` does it), found but not yet cut:
+   * nothing is written to a log before it is known to verify.
+   */
+  cut?: { path: string; name: string; size: number; warning: AuditWarning };
 }
 
 /**
- * Finds the end of the chain. Only the last segment may end badly: bytes after its last "\n"
+ * Finds the end of the chain (writing nothing). Only the last segment may end badly: bytes after its last "\n"
  * (a record whose write was cut short) and whole trailing lines that are not JSON (blocks a
  * crash left unwritten) are cut off, and each cut is reported. Such a record was never
  * acknowledged: `append` resolves only after its bytes were synced. A last record that is JSON
  * but does not verify is not cut: that is tampering, and opening fails.
  */
-export async function recoverTail(dir: string, warn: (w: AuditWarning) => void): Promise<TailState> {
+export async function recoverTail(dir: string): Promise<TailState> {
   const segments = await listSegments(dir);
   if (segments.length === 0) {
     return { segment: segmentName(1), segmentBytes: 0, lastSeq: 0, lastHash: GENESIS, created: true };
@@ -57,29 +62,41 @@ export async function recoverTail(dir: string, warn: (w: AuditWarning) => void):
     cut += lines[keep]!.length + 1;
   }
   const size = data.length - cut;
+  let planned: TailState["cut"];
   if (cut > 0) {
-    const fh = await open(path, "r+");
-    try {
-      await fh.truncate(size);
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    warn({
-      code: "torn-record",
-      file: path,
-      line: keep + 1,
-      bytes: cut,
-      message: `${path}:${keep + 1}: cut ${cut} bytes of an incomplete record left by a crash; the log continues after line ${keep}`,
-    });
+    planned = {
+      path,
+      name: last.name,
+      size,
+      warning: {
+        code: "torn-record",
+        file: path,
+        line: keep + 1,
+        bytes: cut,
+        message: `${path}:${keep + 1}: cut ${cut} bytes of an incomplete record left by a crash; the log continues after line ${keep}`,
+      },
+    };
   }
   if (keep > 0) {
     const rec = lastRecord(path, lines, keep);
-    return { segment: last.name, segmentBytes: size, lastSeq: rec.seq, lastHash: rec.hash, created: false };
+    return { segment: last.name, segmentBytes: size, lastSeq: rec.seq, lastHash: rec.hash, created: false, ...(planned && { cut: planned }) };
   }
   // An empty last segment: the chain ends in the segment before it.
   const prev = await previousEnd(dir, segments.slice(0, -1), last);
-  return { segment: last.name, segmentBytes: 0, lastSeq: prev.seq, lastHash: prev.hash, created: false };
+  return { segment: last.name, segmentBytes: 0, lastSeq: prev.seq, lastHash: prev.hash, created: false, ...(planned && { cut: planned }) };
+}
+
+/** Cuts the torn end `recoverTail` found (truncate and fsync), and reports it. */
+export async function cutTornTail(tail: TailState, warn: (w: AuditWarning) => void): Promise<void> {
+  if (tail.cut === undefined) return;
+  const fh = await open(tail.cut.path, "r+");
+  try {
+    await fh.truncate(tail.cut.size);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  warn(tail.cut.warning);
 }
 
 /**

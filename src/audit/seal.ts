@@ -48,7 +48,7 @@ export async function sealLog(dir: string, options: SealOptions): Promise<SealRe
     let maxSeq = 0;
     let prev = GENESIS;
     const digest = await prefixDigest(dir, segments, (seg, bytes) => {
-      maxSeq = Math.max(maxSeq, seg.firstSeq - 1);
+      maxSeq = Math.max(maxSeq, seg.firstSeq); // past every segment's name, so the new one's is free
       const { lines } = splitLineBytes(bytes);
       for (const line of lines) {
         const r = readable(line);

@@ -115,6 +115,25 @@ describe("a restart never re-signs a tampered log (finding 2)", () => {
     await expect(AuditLog.open(dir)).rejects.toThrow(new RegExp(`${seg}:22: .*hash mismatch`));
   });
 
+  it("writes nothing to a log it refuses: no torn end cut, no new key pair", async () => {
+    const dir = newDir("nowrite");
+    await writeLog(dir, 30);
+    editAndRechain(dir, 5, 1);
+    const seg = segments(dir)[0]!;
+    writeFileSync(join(dir, seg), Buffer.concat([readFileSync(join(dir, seg)), Buffer.from('{"torn":')]));
+    const before = readFileSync(join(dir, seg));
+    await expect(AuditLog.open(dir)).rejects.toThrow(/checkpoint says/);
+    expect(readFileSync(join(dir, seg)).equals(before)).toBe(true);
+
+    const keyless = newDir("nokey");
+    await writeLog(keyless, 5);
+    const pub = readFileSync(join(keyless, "audit.pub"), "utf8");
+    unlinkSync(join(keyless, "audit.key"));
+    await expect(AuditLog.open(keyless)).rejects.toThrow(/audit\.key is missing but the log holds records up to seq 5/);
+    expect(readdirSync(keyless)).not.toContain("audit.key");
+    expect(readFileSync(join(keyless, "audit.pub"), "utf8")).toBe(pub);
+  });
+
   it("tollgate serve refuses to start on such a log, with the reason, and writes nothing", async () => {
     const { startServer } = await import("../server/helpers.js");
     const dir = newDir("serve");
@@ -160,6 +179,18 @@ describe("sealing: continuing past damage is an explicit act that stays visible"
     writeLines(dir, first, lines(dir, first).slice(0, -1));
     const r = await verifyLog(dir);
     expect(r).toMatchObject({ ok: false, line: 1, message: expect.stringMatching(/segments before the seal at seq \d+ are not those it sealed/) });
+  });
+
+  it("seals a log whose last segment is empty (a crash right after rotation)", async () => {
+    const dir = newDir("seal-empty");
+    await writeLog(dir, 40, { segmentBytes: 4000 });
+    const segs = segments(dir);
+    const lastSeq = Number(/audit-(\d+)/.exec(segs.at(-1)!)![1]) + lines(dir, segs.at(-1)!).length;
+    writeFileSync(join(dir, `audit-${String(lastSeq).padStart(20, "0")}.jsonl`), ""); // a rotation with nothing written
+    unlinkSync(join(dir, segs.at(-1)!)); // and damage: a whole segment gone
+    const r = await sealLog(dir, { reason: "lost a segment" });
+    expect(r).toMatchObject({ sealed: true, seq: lastSeq + 1 });
+    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 1 });
   });
 
   it("a seal forged after the checkpoint (without the key) is refused by open and by verify", async () => {
@@ -259,6 +290,15 @@ describe("verify (finding 4)", () => {
     const cli = await runCli(["audit", "verify", dir, "--witness", witness]);
     expect(cli.code).toBe(1);
     expect(cli.err).toContain("witness holds a checkpoint at seq 20");
+  });
+
+  it("a writer never continues a log cut back behind its witness (which it would overwrite)", async () => {
+    const dir = newDir("witness-open");
+    const witness = join(newDir("witness-open-file"), "latest.json");
+    await cutBack(dir, witness);
+    const held = readFileSync(witness, "utf8");
+    await expect(AuditLog.open(dir, { witness })).rejects.toThrow(/the log ends at seq 10 but the witness holds a checkpoint at seq 20/);
+    expect(readFileSync(witness, "utf8")).toBe(held);
   });
 
   it("a webhook witness gets every checkpoint by POST, and verify --witness URL reads the latest back", async () => {
