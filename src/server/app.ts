@@ -186,6 +186,7 @@ const NOTHING_TO_AUDIT: Promise<AuditAck> = Promise.resolve({ seq: 0, hashes: []
 
 const YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
 const MAX_POLICY_BYTES = 16 * 1024 * 1024;
+const POLICY_BODY = `the body must be the policy YAML (Content-Type: ${YAML_TYPES[0]})`;
 
 export interface AppOptions {
   config: ServerConfig;
@@ -247,6 +248,12 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
       reply.code(400).type("application/json").send(errorBody("invalid_request", err.message));
       return;
     }
+    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+      // Refused before the body is read: say what the route takes.
+      const policy = req.routeOptions.url === "/v1/policy";
+      reply.code(415).type("application/json").send(errorBody("unsupported_media_type", policy ? POLICY_BODY : `${err.message}; the body must be JSON (Content-Type: application/json)`));
+      return;
+    }
     let status = typeof err.statusCode === "number" ? err.statusCode : 500;
     if (status < 400 || status > 599) status = 500;
     if (status >= 500) req.log.error({ err }, "request failed");
@@ -262,8 +269,6 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
     }
     reply.code(404).type("application/json").send(errorBody("not_found", `no route ${req.method} ${req.url.split("?")[0]}`));
   });
-
-  app.addContentTypeParser(YAML_TYPES, { parseAs: "string", bodyLimit: MAX_POLICY_BYTES }, (_req, body, done) => done(null, body));
 
   const agentRoles: RouteRoles = ["agent", "admin"];
   const approverRoles: RouteRoles = ["approver", "admin"];
@@ -392,16 +397,25 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
     return JSON.stringify({ policy: p.name, policy_hash: p.hash, rules: p.rules.length });
   });
 
-  app.put("/v1/policy", { config: { roles: ["admin"] }, bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
-    if (req.body !== undefined && typeof req.body !== "string") {
-      throw new RpcError(415, "unsupported_media_type", `the body must be the policy YAML (Content-Type: ${YAML_TYPES[0]})`);
-    }
-    if (typeof req.body !== "string" || req.body.trim() === "") {
-      throw new RpcError(400, "bad_request", `the body must be the policy YAML (Content-Type: ${YAML_TYPES[0]})`);
-    }
-    const r = await backend.rpc("put-policy", { yaml: req.body }, req.principal!);
-    reply.type("application/json");
-    return JSON.stringify(r);
+  app.removeContentTypeParser("text/plain"); // fastify's default: only JSON here (415 before the body is read)
+
+  // The policy route lives in a scope of its own: the only one that reads YAML (or text/plain)
+  // bodies and the only one with the 16 MiB limit. Elsewhere those content types are refused
+  // with 415 before the body is read, and every body is held to `body-limit`.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(YAML_TYPES, { parseAs: "string", bodyLimit: MAX_POLICY_BYTES }, (_req, body, done) => done(null, body));
+    scope.put("/v1/policy", { config: { roles: ["admin"] }, bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
+      if (req.body !== undefined && typeof req.body !== "string") {
+        throw new RpcError(415, "unsupported_media_type", POLICY_BODY);
+      }
+      if (typeof req.body !== "string" || req.body.trim() === "") {
+        throw new RpcError(400, "bad_request", POLICY_BODY);
+      }
+      const r = await backend.rpc("put-policy", { yaml: req.body }, req.principal!);
+      reply.type("application/json");
+      return JSON.stringify(r);
+    });
   });
 
   // --- operations --------------------------------------------------------------------------
