@@ -1,7 +1,8 @@
 // The HTTP API of a worker (fastify): routes, JSON schemas, bearer-token auth, error bodies.
 
-import { createServer } from "node:http";
+import { createServer, STATUS_CODES as HTTP_STATUS_TEXT } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { canonicalDecision, canonicalParsedAction, NOT_JSON } from "../audit/format.js";
@@ -105,6 +106,34 @@ const STATUS_CODES: Record<number, string> = {
   503: "unavailable",
 };
 
+/**
+ * Errors of the HTTP parser, before any request exists (a malformed request line, headers over
+ * 16 KiB, a request not received within `request-timeout`): answered with the same error body
+ * as everything else, then the connection is closed. As Node's own handler: nothing is written
+ * if a response on this connection has already started.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === "ECONNRESET" || socket.destroyed) return;
+  let status: number;
+  let message: string;
+  if (err.code === "ERR_HTTP_REQUEST_TIMEOUT") {
+    status = 408;
+    message = "the request was not received in time";
+  } else if (err.code === "HPE_HEADER_OVERFLOW") {
+    status = 431;
+    message = "the request line and headers are larger than the server accepts";
+  } else {
+    status = 400;
+    message = `malformed HTTP request${err.code?.startsWith("HPE_") ? ` (${err.code})` : ""}`;
+  }
+  const inFlight = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (socket.writable && !inFlight?.headersSent) {
+    const body = errorBody(STATUS_CODES[status]!, message);
+    socket.write(`HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(err);
+}
+
 // Decision objects are frozen and shared: their JSON text is computed once.
 const decisionJson = new WeakMap<Decision, string>();
 
@@ -204,6 +233,14 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
     return503OnClosing: true,
     forceCloseConnections: "idle",
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    clientErrorHandler: answerClientError,
+    // Raised by the router before a route is found (so before hooks and the error handler): a
+    // URL that does not decode (`/v1/%zz`), a path parameter over maxParamLength.
+    frameworkErrors: (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+      const status = err.code === "FST_ERR_MAX_PARAM_LENGTH" ? 414 : typeof err.statusCode === "number" && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+      const message = err.code === "FST_ERR_BAD_URL" ? "the URL is not valid (a malformed percent-encoding)" : err.code === "FST_ERR_MAX_PARAM_LENGTH" ? "a path parameter is longer than 200 characters" : err.message;
+      reply.code(status).type("application/json").send(errorBody(STATUS_CODES[status] ?? "bad_request", message));
+    },
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: false } },
     serverFactory: (handler: (req: IncomingMessage, res: ServerResponse) => void) => {
       const server = createServer({
