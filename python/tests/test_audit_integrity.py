@@ -80,13 +80,15 @@ def snapshot(d: Path) -> Dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(d.iterdir()) if p.is_file() and p.name != "audit.lock"}
 
 
-def refused(d: Path, *match: str) -> AuditError:
-    """Opening ``d`` fails with an AuditError naming a file and line, advising verify and seal; nothing is written."""
+def refused(d: Path, *match: str, at_line: bool = True, **options: Any) -> AuditError:
+    """Opening ``d`` (with ``options``) fails with an AuditError naming a file (and a line, if ``at_line``),
+    advising verify and seal; nothing is written."""
     before = snapshot(d)
     with pytest.raises(AuditError) as info:
-        AuditLog.open(d)
+        AuditLog.open(d, **options)
     err = info.value
-    assert err.file is not None and err.line is not None, str(err)
+    assert err.file is not None, str(err)
+    assert (err.line is not None) == at_line, str(err)
     assert "tollgate audit verify" in str(err) and "tollgate audit seal" in str(err)
     for m in match:
         assert m in str(err)
@@ -181,8 +183,37 @@ def test_a_refused_open_writes_nothing(tmp_path: Path):
     d2 = tmp_path / "log2"
     fill(d2, 5)
     (d2 / "audit.key").unlink()
-    refused(d2, "the checkpoint signature does not verify with the log's key")
+    refused(d2, "audit.key is missing", at_line=False)
     assert not (d2 / "audit.key").exists()
+
+
+def test_a_missing_key_is_generated_only_for_a_new_log(tmp_path: Path):
+    # A log with records: a new key pair would sign over them (and replace audit.pub, the evidence
+    # of whose key signed it). Refused, as Node refuses it, and audit.pub is left as it was.
+    d = tmp_path / "log"
+    fill(d, 5)
+    pub = (d / "audit.pub").read_bytes()
+    (d / "audit.key").unlink()
+    err = refused(d, at_line=False)
+    assert err.file == str(d / "audit.key") and err.line is None
+    assert str(err) == (f"{d / 'audit.key'}: audit.key is missing but the log holds records up to seq 5 (a new key would sign over it); "
+                        "nothing was written; run `tollgate audit verify DIR` to see the damage, and "
+                        "`tollgate audit seal DIR --reason TEXT` to continue past it deliberately")
+    assert not (d / "audit.key").exists() and (d / "audit.pub").read_bytes() == pub
+    # A log without records but with a checkpoint (opened and closed once).
+    e = tmp_path / "empty"
+    AuditLog.open(e).close()
+    assert json.loads((e / "checkpoint.json").read_text())["seq"] == 0
+    pub = (e / "audit.pub").read_bytes()
+    (e / "audit.key").unlink()
+    err = refused(e, "audit.key is missing but the log has a checkpoint (a new key would sign over it)", at_line=False)
+    assert err.file == str(e / "audit.key") and (e / "audit.pub").read_bytes() == pub
+    # A new log (nothing but perhaps an empty directory) gets its key pair.
+    n = tmp_path / "new"
+    n.mkdir()
+    with AuditLog.open(n) as log:
+        log.append(entry(1))
+    assert (n / "audit.key").exists() and verify_log(n).ok
 
 
 def test_open_still_opens_a_new_log_and_a_clean_one(tmp_path: Path):
@@ -321,6 +352,94 @@ def test_a_log_cut_back_to_an_older_checkpoint_is_caught_by_the_witness(tmp_path
             log.append(entry(100 + i))
     r = verify_log(d, witness=w)
     assert not r.ok and (r.file, r.line) == (str(seg), 10) and "record 10 has hash" in r.message and "but the witness says" in r.message
+
+
+def cut_back(d: Path, w: Path) -> None:
+    """10 records and a saved checkpoint, 10 more with a file witness; then the log cut back to 10 lines
+    and the old checkpoint restored: consistent and signed, but behind the witness (seq 20)."""
+    with AuditLog.open(d) as log:
+        log.append_many(entry(i) for i in range(10))
+    old = (d / "checkpoint.json").read_bytes()
+    with AuditLog.open(d, witness=w) as log:
+        log.append_many(entry(i) for i in range(10, 20))
+    assert json.loads(w.read_text())["seq"] == 20
+    (seg,) = segments(d)
+    seg.write_bytes(b"".join(lines(seg)[:10]))
+    (d / "checkpoint.json").write_bytes(old)
+    assert verify_log(d).ok  # nothing in the directory shows it
+
+
+def test_a_writer_never_continues_a_log_cut_back_behind_its_witness(tmp_path: Path):
+    d = tmp_path / "log"
+    w = tmp_path / "elsewhere" / "witness.json"
+    w.parent.mkdir()
+    cut_back(d, w)
+    held = w.read_bytes()
+    with segments(d)[0].open("ab") as f:
+        f.write(b'{"action":{"tool":"pay')  # a torn end too: not cut either (refused() compares every file)
+    err = refused(d, at_line=False, witness=w)
+    assert (err.file, err.line) == (str(w), None)
+    assert err.message.startswith("the log ends at seq 10 but the witness holds a checkpoint at seq 20: records were deleted; nothing was written")
+    assert w.read_bytes() == held  # not overwritten by a checkpoint of the cut-back log
+    assert not verify_log(d, witness=w).ok
+
+
+def test_open_checks_the_record_at_the_witness_seq(tmp_path: Path):
+    d = tmp_path / "log"
+    w = tmp_path / "w.json"
+    with AuditLog.open(d, witness=w) as log:
+        log.append_many(entry(i) for i in range(10))
+    wcp = json.loads(w.read_text())
+    assert wcp["seq"] == 10
+    with AuditLog.open(d) as log:  # 10 more, signed by the checkpoint but not sent to the witness
+        log.append_many(entry(i) for i in range(10, 20))
+    (seg,) = segments(d)
+    good = seg.read_bytes()
+    # Record 10 (before the checkpoint, so open does not walk it) rewritten: another hash.
+    ls = lines(seg)
+    r = json.loads(ls[9])
+    h, line = encode_record(AuditEntry(r["decision"], {"tool": "x"}, r["policy"], r["policy_hash"], r["eval_ns"]), 10, r["ts"], r["prev"])
+    ls[9] = line.encode("utf-8")
+    seg.write_bytes(b"".join(ls))
+    err = refused(d, witness=w)
+    assert (err.file, err.line) == (str(seg), 10)
+    assert err.message.startswith(f"record 10 has hash {h} but the witness says {wcp['hash']}; nothing was written")
+    # Record 10 gone (its line no longer a record).
+    ls[9] = b"x\n"
+    seg.write_bytes(b"".join(ls))
+    err = refused(d, at_line=False, witness=w)
+    assert (err.file, err.line) == (str(w), None)
+    assert err.message.startswith(f"record 10 is missing but the witness says {wcp['hash']}; nothing was written")
+    # A witness signed by another key.
+    seg.write_bytes(good)
+    other, ow = tmp_path / "other", tmp_path / "ow.json"
+    fill(other, 3, witness=ow)
+    kid = json.loads(ow.read_text())["key_id"]
+    held = ow.read_bytes()
+    refused(d, f"the witness holds a checkpoint that is not signed by this log's key ({kid}); nothing was written", at_line=False, witness=ow)
+    assert ow.read_bytes() == held
+    with AuditLog.open(d, witness=w) as log:  # as it was: opens
+        assert log.warnings == [] and log.last_seq == 20
+
+
+def test_a_witness_is_read_at_open(tmp_path: Path):
+    # No witness file yet (first use): fine, and the first checkpoint creates it.
+    d = tmp_path / "log"
+    w = tmp_path / "w.json"
+    with AuditLog.open(d, witness=w) as log:
+        assert log.warnings == []
+        log.append(entry(1))
+    assert json.loads(w.read_text())["seq"] == 1
+    with AuditLog.open(d, witness=w) as log:  # and the next open checks against it
+        assert log.warnings == []
+    # A witness that cannot be read: a warning, and the log opens unchecked.
+    w.write_text("not json")
+    seen: List[Any] = []
+    with AuditLog.open(d, witness=w, on_warning=seen.append) as log:
+        assert [x.code for x in log.warnings] == ["witness"] and seen == log.warnings
+        assert log.warnings[0].file == str(w)
+        assert log.warnings[0].message == f"the witness {w}: checkpoint is not JSON; the log was not checked against it at open"
+    assert json.loads(w.read_text())["seq"] == 1  # the close's delivery replaced it
 
 
 def test_records_up_to_the_witness_seq_count_as_signed(tmp_path: Path):

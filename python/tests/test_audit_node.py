@@ -307,7 +307,7 @@ def test_verifiers_agree_on_tampered_logs(tmp_path: Path):
 
 # -- issue 11: recover records, seals, the unsigned tail, strict UTF-8, the witness -----------
 
-from test_audit_integrity import crashed, forge, records_of, seal_by_hand  # noqa: E402
+from test_audit_integrity import crashed, cut_back, forge, records_of, seal_by_hand, snapshot  # noqa: E402
 
 _VERIFY_WITH = (
     """
@@ -339,6 +339,28 @@ for (const dir of input.dirs) {
     out.push({ ok: true, warnings });
   } catch (err) {
     out.push({ ok: false, message: err.message });
+  }
+}
+process.stdout.write(JSON.stringify(out));
+"""
+)
+
+
+_OPEN_WITH = (
+    """
+import { AuditLog } from "./build/dist/src/audit/log.js";
+"""
+    + _READ_STDIN
+    + """
+const out = [];
+for (const [dir, options] of input) {
+  try {
+    const log = await AuditLog.open(dir, options);
+    const warnings = log.warnings;
+    await log.close();
+    out.push({ ok: true, warnings });
+  } catch (err) {
+    out.push({ ok: false, message: err.message, file: err.file ?? null, line: err.line ?? null });
   }
 }
 process.stdout.write(JSON.stringify(out));
@@ -444,6 +466,67 @@ def test_verifiers_agree_on_issue_11_cases(tmp_path: Path):
             assert (r.file, r.line) == (n["file"], n["line"]), (how, str(r), n)
             if how != "witness-missing":  # the OS error's wording differs
                 assert r.message == n["message"], how
+
+
+def test_open_refusals_match_node(tmp_path: Path):
+    """A missing key for a log with records or a checkpoint, and a log behind (or unlike) its witness:
+    both writers refuse with the same message, file and line, and write nothing."""
+    from tollgate.audit import AuditError
+
+    cases: Dict[str, Any] = {}
+    d = tmp_path / "cut-back"
+    w = tmp_path / "cut-back-witness.json"
+    cut_back(d, w)
+    cases["cut-back"] = (d, w)
+    d = tmp_path / "rewritten"
+    w = tmp_path / "rewritten-witness.json"
+    with AuditLog.open(d, witness=w) as log:
+        log.append_many(entry(i) for i in range(6))
+    with AuditLog.open(d) as log:
+        log.append_many(entry(i) for i in range(6, 12))
+    (seg,) = segments(d)
+    ls = seg.read_bytes().splitlines(keepends=True)
+    r = json.loads(ls[5])
+    ls[5] = encode_record({**r, "action": {"tool": "x"}}, 6, r["ts"], r["prev"])[1].encode("utf-8")
+    seg.write_bytes(b"".join(ls))
+    cases["record-rewritten"] = (d, w)
+    d2 = tmp_path / "record-gone"
+    shutil.copytree(d, d2)
+    seg = segments(d2)[0]
+    ls[5] = b"x\n"
+    seg.write_bytes(b"".join(ls))
+    cases["record-gone"] = (d2, w)
+    ow = tmp_path / "other-witness.json"
+    fill(tmp_path / "other", 2, witness=ow)
+    cases["other-key"] = (tmp_path / "cut-back", ow)
+    d = tmp_path / "keyless"
+    fill(d, 4)
+    (d / "audit.key").unlink()
+    cases["keyless"] = (d, None)
+    d = tmp_path / "keyless-empty"
+    AuditLog.open(d).close()
+    (d / "audit.key").unlink()
+    cases["keyless-checkpoint"] = (d, None)
+
+    py: Dict[str, AuditError] = {}
+    for how, (d, w) in cases.items():
+        before = snapshot(d), (w.read_bytes() if w is not None else None)
+        with pytest.raises(AuditError) as info:
+            AuditLog.open(d, witness=w)
+        py[how] = info.value
+        assert (snapshot(d), (w.read_bytes() if w is not None else None)) == before, how
+    befores = {how: (snapshot(d), (w.read_bytes() if w is not None else None)) for how, (d, w) in cases.items()}
+    node = node_json(_OPEN_WITH, [[str(d), {} if w is None else {"witness": str(w)}] for d, w in cases.values()])
+    for (how, (d, w)), n in zip(cases.items(), node):
+        assert not n["ok"], (how, n)
+        err = py[how]
+        assert (str(err), err.file, err.line) == (n["message"], n["file"], n["line"]), how
+        assert (snapshot(d), (w.read_bytes() if w is not None else None)) == befores[how], how
+    assert "the witness holds a checkpoint at seq 20: records were deleted" in str(py["cut-back"])
+    assert "record 6 has hash" in str(py["record-rewritten"]) and "record 6 is missing" in str(py["record-gone"])
+    assert "not signed by this log's key" in str(py["other-key"])
+    assert "audit.key is missing but the log holds records up to seq 4" in str(py["keyless"])
+    assert "audit.key is missing but the log has a checkpoint" in str(py["keyless-checkpoint"])
 
 
 def test_a_log_sealed_by_the_node_cli(tmp_path: Path):

@@ -111,7 +111,8 @@ class AuditError(Exception):
 class AuditWarning:
     """A warning from a log: ``torn-record`` (a crash's incomplete tail, cut), ``key-permissions``,
     ``unsigned-tail`` (records after the last checkpoint kept by open, named by a ``recover``
-    record) or ``witness`` (a checkpoint that could not be delivered to the witness)."""
+    record) or ``witness`` (a checkpoint that could not be delivered to the witness, or a witness
+    that could not be read at open)."""
 
     code: str
     message: str
@@ -1159,6 +1160,67 @@ def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping) -> Optional[Tuple
     return seq + 1, tail.last_seq, tail.last_seq - seq
 
 
+def _exists(path: str) -> bool:
+    """Whether ``path`` exists (following links, as Node's ``stat``); other errors are raised."""
+    try:
+        os.stat(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _find_record(dir: str, seq: int) -> Optional[Tuple[str, int, Any]]:
+    """``(file, line, parsed JSON)`` of the line holding record ``seq``, found through the segment names
+    (as Node's ``findRecord``: read leniently, whole lines only, the line the name puts it on first)."""
+    segments = _list_segments(dir)
+    s = len(segments) - 1
+    while s >= 0 and segments[s][1] > seq:
+        s -= 1
+    if s < 0:
+        return None
+    file = os.path.join(dir, segments[s][0])
+    with open(file, "rb") as f:
+        lines, _torn = _split_lines(f.read())
+    guess = seq - segments[s][1]
+    order = [guess, *range(len(lines))] if guess < len(lines) else range(len(lines))
+    for i in order:
+        try:
+            r = parse_json_text(_text(lines[i]))
+        except NotJson:
+            continue
+        if type(r) is dict and type(r.get("seq")) in (int, float) and r["seq"] == seq:
+            return file, i + 1, r
+    return None
+
+
+def _check_against_witness(dir: str, witness: str, tail: _Tail, keys: _Keys, warn: Callable[[AuditWarning], None]) -> None:
+    """As Node's ``checkAgainstWitness``: the log must still hold the record the witness saw.
+
+    A writer that continued a log cut back behind its witness would overwrite the evidence (a
+    file witness holds the latest checkpoint only). A witness that does not exist yet is fine
+    (first use); one that cannot be read otherwise is a ``witness`` warning. Reads only.
+    """
+    w, err = _read_witness(witness, absent_ok=True)
+    if w is None and err is None:
+        return  # no witness file yet (first use): the first checkpoint creates it
+    if w is None:
+        warn(AuditWarning("witness", f"{err}; the log was not checked against it at open", witness))
+        return
+    if w["key_id"] != keys.key_id or not _checkpoint_signature_valid(w, keys.public_key):
+        raise _refuse(dir, f"the witness holds a checkpoint that is not signed by this log's key ({w['key_id']})", witness, None)
+    ws, wh = w["seq"], w["hash"]
+    if ws > tail.last_seq:
+        raise _refuse(dir, f"the log ends at seq {tail.last_seq} but the witness holds a checkpoint at seq {ws}: records were deleted", witness, None)
+    if ws == 0:
+        return
+    found = _find_record(dir, ws)
+    h = None if found is None else found[2].get("hash", _MISSING)
+    if h != wh:
+        said = "is missing" if h is None else f"has hash {'undefined' if h is _MISSING else _js_str(h)}"
+        file, line = (found[0], found[1]) if found is not None else (witness, None)
+        raise _refuse(dir, f"record {ws} {said} but the witness says {wh}", file, line)
+
+
 # -- the log ----------------------------------------------------------------------------
 
 
@@ -1209,12 +1271,16 @@ class AuditLog:
     ) -> "AuditLog":
         """Opens (creating if needed) the log in ``dir``.
 
-        Takes the lock (``audit.lock``), loads or generates the key pair, and verifies the log
-        from its checkpoint to its end (docs/audit.md, "Recovery on open"): the checkpoint must
+        Takes the lock (``audit.lock``), loads the key pair (generated only for a new log: a
+        missing ``audit.key`` for a log with records or a checkpoint is refused), and verifies the
+        log from its checkpoint to its end (docs/audit.md, "Recovery on open"): the checkpoint must
         exist when the log holds records, be signed by the log's key and be reached by the log;
         the record at its seq must have its hash, and every later record must verify and link.
-        Otherwise :class:`AuditError` (``file``, ``line``; the message advises ``tollgate audit
-        verify`` and ``tollgate audit seal``) and nothing is written. Then it cuts a torn tail
+        With a ``witness``, its checkpoint must be signed by the log's key and the log must still
+        hold the record at its seq with its hash (a witness file that does not exist yet is fine;
+        one that cannot be read is a ``witness`` warning). Otherwise :class:`AuditError`
+        (``file``, ``line`` when known; the message advises ``tollgate audit verify`` and
+        ``tollgate audit seal``) and nothing is written. Then it cuts a torn tail
         back to the last whole record (a ``torn-record`` warning) and, if records were found
         after the checkpoint (a crash before it was signed), appends a ``recover`` record naming
         them (an ``unsigned-tail`` warning) and signs a checkpoint.
@@ -1231,7 +1297,8 @@ class AuditLog:
         - ``on_warning``: called with each :class:`AuditWarning` (also kept in ``warnings``).
         - ``witness``: a file path (each checkpoint atomically replaces it) or an ``http(s)://``
           URL (each checkpoint is POSTed to it), written by a background thread, never in the
-          way of appends; a failed delivery is a ``witness`` warning.
+          way of appends; a failed delivery is a ``witness`` warning. Read at open (the file, or
+          a GET of the URL) to check the log against it, as above.
         """
         dir = os.fspath(dir)
         witness_target = os.fspath(witness) if witness is not None else None
@@ -1245,15 +1312,19 @@ class AuditLog:
                 on_warning(w)
 
         try:
-            keys, write_keys = _load_keys(dir)
-            if keys.insecure_mode is not None:
-                kf = os.path.join(dir, PRIVATE_KEY_FILE)
-                warn(AuditWarning("key-permissions", f"{kf}: the private key has mode {keys.insecure_mode:o}; it should be 600", kf))
             tail = _find_tail(dir)
             cp, err = _read_checkpoint(dir)
             where = os.path.join(dir, CHECKPOINT_FILE)
             if err is not None:
                 raise _refuse(dir, err, where, 1)
+            # A new key for an existing log would replace the evidence of whose key signed it.
+            key_file = os.path.join(dir, PRIVATE_KEY_FILE)
+            if (cp is not None or tail.last_seq > 0) and not _exists(key_file):
+                holds = f"holds records up to seq {tail.last_seq}" if tail.last_seq > 0 else "has a checkpoint"
+                raise _refuse(dir, f"{PRIVATE_KEY_FILE} is missing but the log {holds} (a new key would sign over it)", key_file, None)
+            keys, write_keys = _load_keys(dir)
+            if keys.insecure_mode is not None:
+                warn(AuditWarning("key-permissions", f"{key_file}: the private key has mode {keys.insecure_mode:o}; it should be 600", key_file))
             unsigned: Optional[Tuple[int, int, int]] = None
             if cp is None:
                 if tail.last_seq > 0:
@@ -1268,7 +1339,9 @@ class AuditLog:
                     unsigned = _check_from_checkpoint(dir, tail, cp)
                 except _Bad as bad:
                     raise _refuse(dir, bad.message, bad.file, bad.line) from None
-            # The log verifies from its last signed position: only now is anything written.
+            if witness_target is not None:
+                _check_against_witness(dir, witness_target, tail, keys, warn)
+            # The log verifies from its last signed position (and against its witness): only now is anything written.
             write_keys()
             _cut_tail(dir, tail, warn)
             fd = os.open(os.path.join(dir, tail.segment), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -1770,10 +1843,17 @@ def verify_log(
         return VerifyResult(False, file=bad.file, line=bad.line, message=bad.message)
 
 
-def _read_witness(witness: str) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
-    """The witness's checkpoint, or what is wrong (as Node's ``readWitness``)."""
+def _read_witness(witness: str, absent_ok: bool = False) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
+    """The witness's checkpoint, or what is wrong (as Node's ``readWitness``).
+
+    ``absent_ok``: a witness file that does not exist is ``(None, None)`` (open: not written yet).
+    """
     try:
         data = _fetch_witness(witness)
+    except FileNotFoundError as err:
+        if absent_ok and not _is_url(witness):
+            return None, None
+        return None, f"cannot read the witness {witness}: {err}"
     except Exception as err:
         code = getattr(err, "code", None)
         if type(code) is int and hasattr(err, "headers"):  # urllib's HTTPError: the witness answered
