@@ -23,6 +23,8 @@ import type { ServerConfig } from "./config.js";
 import { RpcError } from "./ipc.js";
 import type { RpcMethod, ToPrimary, ToWorker, WireEntry } from "./ipc.js";
 import { Log } from "./log.js";
+import { PolicyChecker, summaryOf } from "./policy-check.js";
+import type { PolicySummary } from "./policy-check.js";
 import { Tokens } from "./tokens.js";
 import type { Principal } from "./tokens.js";
 
@@ -32,7 +34,8 @@ export interface PrimaryHandle {
 }
 
 interface Current {
-  policy: Policy;
+  /** The workers compile the policy; the primary keeps its name, hash and size. */
+  policy: PolicySummary;
   yaml: string;
   filename: string;
 }
@@ -94,8 +97,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   // Everything that can be wrong with the configuration fails here, before any worker starts.
   Tokens.fromFile(config.tokens);
   const initialYaml = readFileSync(config.policy, "utf8");
-  let current: Current = { policy: Policy.fromYaml(initialYaml, { filename: config.policy }), yaml: initialYaml, filename: config.policy };
-  const policies = new Map<string, Policy>([[current.policy.hash, current.policy]]);
+  let current: Current = { policy: summaryOf(Policy.fromYaml(initialYaml, { filename: config.policy })), yaml: initialYaml, filename: config.policy };
 
   let audit: AuditLog;
   try {
@@ -199,14 +201,17 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   let nextPolicyMsg = 1;
   const policyAcks = new Map<number, { left: Set<number>; resolve: () => void; errors: string[] }>();
 
+  // Validation runs in a worker thread: a large policy takes the engine seconds to load, and
+  // the primary's event loop must keep writing the audit records every decision waits for.
+  const checker = new PolicyChecker((message) => log.warn(message));
+
   /** Validates and installs a policy in every worker; serialized. Throws PolicyError. */
   const install = (yaml: string, filename: string, source: string): Promise<{ policy: string; policy_hash: string; changed: boolean }> => {
     const run = async () => {
-      const policy = Policy.fromYaml(yaml, { filename }); // throws PolicyError: the old one keeps serving
+      const policy = await checker.check(yaml, filename); // throws PolicyError: the old one keeps serving
       if (policy.hash === current.policy.hash) return { policy: policy.name, policy_hash: policy.hash, changed: false };
       const previous = current;
       current = { policy, yaml, filename };
-      policies.set(policy.hash, policy);
       const id = nextPolicyMsg++;
       const workers = Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w && w.isConnected());
       const errors: string[] = [];
@@ -232,7 +237,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
           sendTo(w, { t: "policy", id, yaml, filename, hash: policy.hash });
         });
       }
-      log.info("policy loaded", { source, policy: policy.name, policy_hash: policy.hash, previous_hash: previous.policy.hash, rules: policy.rules.length });
+      log.info("policy loaded", { source, policy: policy.name, policy_hash: policy.hash, previous_hash: previous.policy.hash, rules: policy.rules });
       if (errors.length > 0) log.error("a worker could not load the policy", { errors });
       return { policy: policy.name, policy_hash: policy.hash, changed: true };
     };
@@ -538,6 +543,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     }, config.shutdownTimeoutMs);
     await exited;
     clearTimeout(timer);
+    await checker.close().catch(() => undefined);
     try {
       approvals.close();
     } catch (err) {
