@@ -8,6 +8,7 @@ import type { Notifier } from "../approvals/notifier.js";
 import type { ApprovalStore } from "../approvals/store.js";
 import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
+import { NOT_JSON } from "../audit/format.js";
 import type { AuditEntry } from "../audit/format.js";
 import { recordableText, unrecordableDecision } from "../audit/recordable.js";
 import { redact } from "../audit/redact.js";
@@ -51,6 +52,8 @@ export interface EnforceOptions {
   /** Stops waiting for a human (the approval stays pending); enforce rejects with the reason. */
   signal?: AbortSignal;
 }
+
+const NOT_JSON_TEXT = JSON.stringify(NOT_JSON);
 
 /** What the gate knows of its audit log's health: after a failed write it refuses every append for good. */
 interface AuditHealth {
@@ -139,8 +142,8 @@ export class Gate {
       evalNs = Number(process.hrtime.bigint() - t0);
     }
     this.metricsRegistry.recordDecision(policy.name, decision, evalNs);
-    const entry: AuditEntry = { decision, action: redacted, policy: policy.name, policy_hash: policy.hash, eval_ns: evalNs };
-    if (actionJson !== null) entry.actionJson = actionJson;
+    // Written as it is: the checked canonical text, or "[not JSON]" for the deny.
+    const entry: AuditEntry = { decision, action: redacted, actionJson: actionJson ?? NOT_JSON_TEXT, policy: policy.name, policy_hash: policy.hash, eval_ns: evalNs };
     const a0 = process.hrtime.bigint();
     const { seq, hash } = await watched(this.audit.append(entry), this.health);
     this.metricsRegistry.recordAuditAppend(policy.name, Number(process.hrtime.bigint() - a0));

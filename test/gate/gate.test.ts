@@ -68,12 +68,15 @@ describe("Gate.check", () => {
   it("denies, unevaluated, an action that cannot be recorded faithfully; the deny is recorded", async () => {
     const { gate, dir } = await openGate();
     const deep = JSON.parse(`{"tool":"db.query","args":{"sql":"select 1","x":${"[".repeat(600)}${"]".repeat(600)}}}`);
+    const cyclic: Record<string, any> = { tool: "db.query", args: { sql: "select 1" } };
+    cyclic.args.self = cyclic;
     const cases: unknown[] = [
       { tool: "db.query", args: { sql: "select 1", memo: "\ud800" } }, // allowed by `reads` if evaluated
       { tool: "db.query", args: { sql: "select 1", "\udfff": 1 } }, // in a key
       deep,
       { tool: "payments.refund", args: { amount: 900, memo: "x\udc00" } }, // `big-refund` would escalate
       { tool: "db.query", args: { sql: "select 1", n: NaN } },
+      cyclic,
     ];
     for (const action of cases) {
       const d = await gate.check(action);
@@ -83,7 +86,7 @@ describe("Gate.check", () => {
     expect(gate.approvals.pendingCount()).toBe(0);
     const recs = records(dir);
     expect(recs.map((r) => [r.action, r.decision.decision, r.decision.error, r.eval_ns])).toEqual(cases.map(() => ["[not JSON]", "deny", UNRECORDABLE_TEXT, 0]));
-    expect(gate.metricsSnapshot()!.decisions).toEqual({ allow: 0, deny: 5, escalate: 0 });
+    expect(gate.metricsSnapshot()!.decisions).toEqual({ allow: 0, deny: cases.length, escalate: 0 });
     // A value at a redacted path is not recorded: what it holds does not matter.
     const ok = await gate.check({ tool: "payments.refund", args: { amount: 20, card_number: "\ud800" } });
     expect(ok).toMatchObject({ decision: "allow", rule: "refunds" });
