@@ -481,11 +481,12 @@ def test_witness_problems(tmp_path: Path):
 
 def test_witness_delivery_failure_is_a_warning(tmp_path: Path):
     seen = []
-    w = tmp_path / "no-such-dir" / "witness.json"
+    w = tmp_path / "a-directory"  # a witness path that cannot be replaced
+    w.mkdir()
     with AuditLog.open(tmp_path / "log", witness=w, on_warning=seen.append) as log:
         log.append(entry(1))
     assert seen and all(x.code == "witness" and x.file == str(w) for x in seen)
-    assert "the checkpoint at seq 0 could not be delivered to the witness" in seen[0].message
+    assert any("the checkpoint at seq 0 could not be delivered to the witness" in x.message for x in seen)
     assert [x.code for x in log.warnings] == ["witness"] * len(seen)
     assert verify_log(tmp_path / "log").ok
 
@@ -758,3 +759,10 @@ def test_gate_denies_actions_it_cannot_record(tmp_path: Path):
     assert verify_log(d).ok
     # Without an audit log the gate decides the same.
     assert {k: v for k, v in Gate(policy).check(surrogate).items()} == expected
+
+
+def test_a_witness_whose_directory_is_missing_is_refused(tmp_path: Path):
+    # Most likely a mount that is not there: refuse rather than keep the witness on the local disk.
+    d = tmp_path / "log"
+    with pytest.raises(AuditError, match=r"the witness's directory .*not-mounted does not exist"):
+        AuditLog.open(d, witness=tmp_path / "not-mounted" / "w.json")

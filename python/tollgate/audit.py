@@ -1200,6 +1200,9 @@ def _check_against_witness(dir: str, witness: str, tail: _Tail, keys: _Keys, war
     file witness holds the latest checkpoint only). A witness that does not exist yet is fine
     (first use); one that cannot be read otherwise is a ``witness`` warning. Reads only.
     """
+    if not re.match(r"^https?://", witness, re.I) and not os.path.isdir(os.path.dirname(os.path.abspath(witness))):
+        # Most likely a mount that is not there: a witness on the local disk instead would be none.
+        raise AuditError(f"the witness's directory {os.path.dirname(os.path.abspath(witness))} does not exist", witness)
     w, err = _read_witness(witness, absent_ok=True)
     if w is None and err is None:
         return  # no witness file yet (first use): the first checkpoint creates it

@@ -3,7 +3,7 @@
 import { hash as oneShotHash } from "node:crypto";
 import { mkdir, open, stat } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { CHECKPOINT_FILE, checkpointSignatureValid, readCheckpoint, signCheckpoint, writeCheckpoint } from "./checkpoint.js";
 import type { Checkpoint } from "./checkpoint.js";
 import { isProblem, walkChain } from "./chain.js";
@@ -629,6 +629,10 @@ async function exists(path: string): Promise<boolean> {
  * witness saw. A witness that cannot be read (none yet, a webhook down) is a warning.
  */
 async function checkAgainstWitness(dir: string, witness: string, tail: TailState, keys: AuditKeys, warn: (w: AuditWarning) => void): Promise<void> {
+  if (!/^https?:\/\//i.test(witness) && !(await exists(dirname(witness)))) {
+    // Most likely a mount that is not there: a witness on the local disk instead would be none.
+    throw new AuditError(`the witness's directory ${dirname(witness)} does not exist`, witness);
+  }
   const read = await readWitness(witness);
   if ("error" in read) {
     if (!/ENOENT/.test(read.error)) warn({ code: "witness", file: witness, message: `${read.error}; the log was not checked against it at open` });

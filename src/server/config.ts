@@ -15,6 +15,8 @@ export interface ServerConfig {
   tokens: string;
   /** The SQLite file of the approvals (default `<auditDir>/approvals.db`). */
   approvals: string;
+  /** Where every audit checkpoint also goes: a file outside the audit directory or an http(s) URL. */
+  auditWitness?: string;
   host: string;
   /** 0 = an ephemeral port (reported in the "listening" log line). */
   port: number;
@@ -44,7 +46,7 @@ export class ConfigError extends Error {
 }
 
 export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
+  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -52,6 +54,7 @@ const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"
 const OPTIONS = {
   policy: { kind: "path" },
   "audit-dir": { kind: "path" },
+  "audit-witness": { kind: "path-or-url" },
   tokens: { kind: "path" },
   approvals: { kind: "path" },
   host: { kind: "string" },
@@ -82,9 +85,11 @@ export function parseDuration(value: unknown): number | null {
 function coerce(name: string, kind: string, value: unknown, base: string): string | number | boolean {
   switch (kind) {
     case "path":
+    case "path-or-url":
     case "string":
       if (typeof value !== "string" || value === "") throw new ConfigError(`${name}: expected a non-empty string`);
-      return kind === "path" ? resolve(base, value) : value;
+      if (kind === "path-or-url" && /^https?:\/\//i.test(value)) return value;
+      return kind === "string" ? value : resolve(base, value);
     case "int": {
       const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
       if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) throw new ConfigError(`${name}: expected a non-negative integer, got ${JSON.stringify(value)}`);
@@ -165,6 +170,7 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
       auditDir,
       tokens,
       approvals: (merged.get("approvals") as string | undefined) ?? join(auditDir, "approvals.db"),
+      ...(merged.has("audit-witness") && { auditWitness: merged.get("audit-witness") as string }),
       host: (merged.get("host") as string | undefined) ?? "127.0.0.1",
       port,
       workers,

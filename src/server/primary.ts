@@ -107,6 +107,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       // a timer: every decision waits for its record, and a timer would add its delay to each.
       // Records arriving during a write+fdatasync go in the next batch.
       batchWindowMs: 0,
+      witness: config.auditWitness,
       onWarning: (w) => log.warn("audit warning", { code: w.code, detail: w.message }),
     });
   } catch (err) {
