@@ -9,7 +9,8 @@
 //   --out bench/results         where engine-latest.json / .md go
 //
 // Workload: bench/policies/generated-<N>.yaml and generated-<N>.actions.jsonl (1,000 actions),
-// written by bench/generate.ts (generated in memory if a file is missing). For each size:
+// written by bench/generate.ts (generated in memory by test/support/workload/generate.ts if a
+// file is missing). For each size:
 //   - load: Policy.fromYaml (median of a few loads), split into YAML parsing with positions,
 //     canonical JSON and the core's compile; Policy.fromObject; the reference's constructor;
 //   - single `evaluate` (action encoding, one core call, decision lookup): each call takes the next
@@ -19,7 +20,7 @@
 //     sample = block time / 16) cross-checks it. decisions/s = calls / wall time of the block loop;
 //   - `evaluateBatch` of the 1,000 actions: decisions/s = 1000 / mean batch time; per-decision
 //     percentiles are batch percentiles / 1000 (amortised, not individual decisions);
-//   - the reference interpreter (test/reference) `evaluate` on the same actions, same method as
+//   - the reference interpreter (test/support/reference) `evaluate` on the same actions, same method as
 //     single evaluate but time-boxed (it is slow on big policies);
 //   - tinybench runs of the three (its latency stats are per task iteration: one decision for
 //     evaluate and the reference, 1,000 for batch);
@@ -39,7 +40,7 @@ import { Policy } from "../src/index.js";
 import type { Decision } from "../src/index.js";
 import { canonicalJson } from "../src/canonical.js";
 import { loadYaml } from "../src/yaml.js";
-import { generateActions, generatePolicy, policyToYaml } from "./generate.js";
+import { generateActions, generatePolicy, policyToYaml } from "../test/support/workload/generate.js";
 
 // ---------------------------------------------------------------------------------------------
 // Options and set-up
@@ -89,14 +90,12 @@ interface ReferenceLike { evaluate(action: unknown): { decision: string; rule: s
 type ReferenceCtor = new (manifest: unknown) => ReferenceLike;
 
 async function loadReference(): Promise<{ ctor: ReferenceCtor | null; note: string }> {
-  // A non-literal specifier keeps this file compiling when test/reference does not exist yet.
-  const spec = "../test/reference/index.js";
   try {
-    const mod = (await import(spec)) as { ReferencePolicy?: ReferenceCtor };
-    if (typeof mod.ReferencePolicy !== "function") return { ctor: null, note: "test/reference/index.ts does not export ReferencePolicy" };
+    const mod = (await import("../test/support/reference/index.js")) as { ReferencePolicy?: ReferenceCtor };
+    if (typeof mod.ReferencePolicy !== "function") return { ctor: null, note: "test/support/reference/index.ts does not export ReferencePolicy" };
     return { ctor: mod.ReferencePolicy, note: "ok" };
   } catch (err) {
-    return { ctor: null, note: `reference interpreter not available (${(err as Error).message.split("\n")[0]}); build test/reference/index.ts to compare` };
+    return { ctor: null, note: `reference interpreter not available (${(err as Error).message.split("\n")[0]}); build test/support/reference/index.ts to compare` };
   }
 }
 

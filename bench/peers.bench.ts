@@ -5,16 +5,16 @@
 //       [--sizes 10,100,1000,10000] [--budget 1500] [--no-examples] [--no-python] [--quick]
 // (`npm run bench:peers`.)
 //
-// Workloads: generated policies of 10, 100, 1,000 and 10,000 rules (bench/generate.ts) and the
+// Workloads: generated policies of 10, 100, 1,000 and 10,000 rules (test/support/workload/generate.ts) and the
 // three example policies (examples/*.yaml, with examples/actions.jsonl plus generated actions).
 // Every peer expresses only part of Tollgate's language, so each workload comes in variants,
 // each the rules a peer can express (docs/peers.md):
-//   cedar   — the Cedar-translatable rules (bench/cedar-translate.ts): Tollgate evaluate and
+//   cedar   — the Cedar-translatable rules (test/support/peers/cedar-translate.ts): Tollgate evaluate and
 //             evaluateBatch, Cedar isAuthorized (parses every call) and pre-parsed
 //             statefulIsAuthorized, the reference interpreter, Tollgate from Python;
-//   casbin  — the casbin-translatable rules (bench/casbin-translate.ts): Tollgate evaluate, casbin;
-//   json-rules-engine — its rules (bench/rules-engine-translate.ts): Tollgate evaluate, the engine.
-// A generated variant has exactly N rules (generated bigger and cut, bench/peers-workload.ts) and
+//   casbin  — the casbin-translatable rules (test/support/peers/casbin-translate.ts): Tollgate evaluate, casbin;
+//   json-rules-engine — its rules (test/support/peers/rules-engine-translate.ts): Tollgate evaluate, the engine.
+// A generated variant has exactly N rules (generated bigger and cut, test/support/peers/peers-workload.ts) and
 // its own 1,000 generated actions; an example's variants share the example's actions.
 //
 // Oracles, before any timing: Cedar (decision and rule), json-rules-engine (decision and rule)
@@ -40,14 +40,14 @@ import { createRequire } from "node:module";
 import * as cedar from "@cedar-policy/cedar-wasm/nodejs";
 import { parse as parseYaml } from "yaml";
 import { Policy } from "../src/index.js";
-import { ReferencePolicy } from "../test/reference/index.js";
-import { actionContext, translatableSubset, translatePolicy } from "./cedar-translate.js";
-import { CEDAR_REQUEST, formatDisagreement, generateCedarSubsetPolicy, runOracle } from "./cedar-workload.js";
-import { casbinEnforcer, casbinSubset, translateCasbin } from "./casbin-translate.js";
-import { rulesEngine, rulesEngineSubset, runRulesEngine, translateRulesEngine, decisionFromRulesEngine, rulesEngineOrder } from "./rules-engine-translate.js";
-import { flatRequest, isRequestError } from "./peers-context.js";
-import { formatPeerDisagreement, generateCasbinSubsetPolicy, generateRulesEngineSubsetPolicy, runCasbinOracle, runRulesEngineOracle, type PeerOracleResult } from "./peers-workload.js";
-import { generateActions } from "./generate.js";
+import { ReferencePolicy } from "../test/support/reference/index.js";
+import { actionContext, translatableSubset, translatePolicy } from "../test/support/peers/cedar-translate.js";
+import { CEDAR_REQUEST, formatDisagreement, generateCedarSubsetPolicy, runOracle } from "../test/support/peers/cedar-workload.js";
+import { casbinEnforcer, casbinSubset, translateCasbin } from "../test/support/peers/casbin-translate.js";
+import { rulesEngine, rulesEngineSubset, runRulesEngine, translateRulesEngine, decisionFromRulesEngine, rulesEngineOrder } from "../test/support/peers/rules-engine-translate.js";
+import { flatRequest, isRequestError } from "../test/support/peers/peers-context.js";
+import { formatPeerDisagreement, generateCasbinSubsetPolicy, generateRulesEngineSubsetPolicy, runCasbinOracle, runRulesEngineOracle, type PeerOracleResult } from "../test/support/peers/peers-workload.js";
+import { generateActions } from "../test/support/workload/generate.js";
 import { runPythonPeers, type PythonResult, type PythonWorkload } from "./peers-python.js";
 import { ENGINES, writeReport, type EngineResult, type Memory, type Stats, type VariantInfo, type WorkloadResult } from "./peers-report.js";
 

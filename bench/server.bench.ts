@@ -36,8 +36,8 @@ import * as hdr from "hdr-histogram-js";
 import type { TopLevelSpec } from "vega-lite";
 import { svgOf } from "./chart.js";
 import { repoRoot } from "./paths.js";
-import { startListening } from "./server-child.js";
-import type { Exit, ListeningChild } from "./server-child.js";
+import { startListening } from "../test/support/server-child.js";
+import type { Exit, ListeningChild } from "../test/support/server-child.js";
 
 const root = repoRoot();
 const { values: opts } = parseArgs({

@@ -1,12 +1,12 @@
 // Cedar as an oracle: every action of a workload restricted to the Cedar-translatable subset of
-// the language (bench/cedar-translate.ts) must get the same decision and deciding rule from
+// the language (test/support/peers/cedar-translate.ts) must get the same decision and deciding rule from
 // Tollgate and from Cedar (cedar-wasm) on the translated policy set. Any disagreement is printed
 // with the policy, the action and both answers.
 
 import { describe, expect, it } from "vitest";
 import { Policy } from "../src/index.js";
-import { translatePolicy } from "../bench/cedar-translate.js";
-import { cedarWorkload, formatDisagreement, runOracle } from "../bench/cedar-workload.js";
+import { translatePolicy } from "./support/peers/cedar-translate.js";
+import { cedarWorkload, formatDisagreement, runOracle } from "./support/peers/cedar-workload.js";
 import { APPROVERS, EDGE_HEAD, EDGE_TAIL, edgeActions } from "./oracle-edge.js";
 
 function expectAgreement(manifest: Record<string, unknown>, actions: unknown[], options: { parseEachCall?: boolean } = {}): number {

@@ -1,14 +1,14 @@
-// casbin and json-rules-engine as oracles (bench/casbin-translate.ts,
-// bench/rules-engine-translate.ts): on the rules each can express, casbin must allow exactly
+// casbin and json-rules-engine as oracles (test/support/peers/casbin-translate.ts,
+// test/support/peers/rules-engine-translate.ts): on the rules each can express, casbin must allow exactly
 // what Tollgate allows, and json-rules-engine must give Tollgate's decision and deciding rule.
 // Any disagreement is printed with the policy, the action and both answers.
 
 import { describe, expect, it } from "vitest";
 import { Policy } from "../src/index.js";
-import { casbinSubset, translateCasbin } from "../bench/casbin-translate.js";
-import { rulesEngineSubset, translateRulesEngine } from "../bench/rules-engine-translate.js";
-import { formatPeerDisagreement, generateCasbinSubsetPolicy, generateRulesEngineSubsetPolicy, runCasbinOracle, runRulesEngineOracle, type PeerOracleResult } from "../bench/peers-workload.js";
-import { generateActions } from "../bench/generate.js";
+import { casbinSubset, translateCasbin } from "./support/peers/casbin-translate.js";
+import { rulesEngineSubset, translateRulesEngine } from "./support/peers/rules-engine-translate.js";
+import { formatPeerDisagreement, generateCasbinSubsetPolicy, generateRulesEngineSubsetPolicy, runCasbinOracle, runRulesEngineOracle, type PeerOracleResult } from "./support/peers/peers-workload.js";
+import { generateActions } from "./support/workload/generate.js";
 import { APPROVERS, EDGE_HEAD, EDGE_TAIL, edgeActions as sharedEdgeActions } from "./oracle-edge.js";
 
 type Manifest = Record<string, unknown>;

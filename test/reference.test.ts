@@ -1,10 +1,10 @@
-// Hand-written cases proving the reference interpreter (test/reference/) right,
+// Hand-written cases proving the reference interpreter (test/support/reference/) right,
 // operator by operator and Kleene case by Kleene case, against the spec.
 import { describe, expect, it } from "vitest";
-import { ReferencePolicy } from "./reference/index.js";
-import { parsePath } from "./reference/path.js";
-import { compileRegex } from "./reference/regex.js";
-import { globMatch, parseGlob } from "./reference/glob.js";
+import { ReferencePolicy } from "./support/reference/index.js";
+import { parsePath } from "./support/reference/path.js";
+import { compileRegex } from "./support/reference/regex.js";
+import { globMatch, parseGlob } from "./support/reference/glob.js";
 
 const ABSENT = Symbol("absent");
 

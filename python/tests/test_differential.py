@@ -1,7 +1,9 @@
 """Differential: Python decisions vs the Node CLI (``tollgate eval POLICY.yaml -``) on generated actions.
 
-Policies: every ``examples/*.yaml``, the 100-rule policy of ``bench/generate.ts`` (with its own
-realistic actions), and the conformance policies. Actions are drawn (hypothesis seeds the generator) from
+Policies: every ``examples/*.yaml``, a 100-rule policy of the seeded generator shared with the Node
+tests and the benchmarks (``test/support/workload/generate.ts``, written from source by
+``test/support/workload/write.mjs``: no build of the tests or benchmarks needed), with its own
+realistic actions, and the conformance policies. Actions are drawn (hypothesis seeds the generator) from
 each policy's field table and constants: hits, near misses, wrong types, absent paths, arrays,
 objects, big and small numbers, unusual strings (lone surrogates included), plus lines that are
 not JSON or not objects.
@@ -34,14 +36,12 @@ pytestmark = pytest.mark.skipif(
     reason=f"the Node CLI is not built ({NODE_CLI.relative_to(REPO)} is missing; run `npm run build`)",
 )
 
-_GENERATOR = REPO / "build" / "dist" / "bench" / "generate.js"
+_GENERATOR = REPO / "test" / "support" / "workload" / "write.mjs"
 _TMP = Path(tempfile.mkdtemp(prefix="tollgate-differential-"))
 
 
 @lru_cache(maxsize=None)
-def _generated() -> Tuple[Path, Path] | None:
-    if not _GENERATOR.exists():
-        return None
+def _generated() -> Tuple[Path, Path]:
     out = _TMP / "generated"
     proc = subprocess.run(
         ["node", str(_GENERATOR), "--rules", "100", "--out", str(out), "--seed", "7", "--actions", "300"],
@@ -51,16 +51,14 @@ def _generated() -> Tuple[Path, Path] | None:
         timeout=300,
     )
     if proc.returncode != 0:
-        return None
+        raise RuntimeError(f"{_GENERATOR.relative_to(REPO)} failed ({proc.returncode}): {proc.stderr}")
     return out / "generated-100.yaml", out / "generated-100.actions.jsonl"
 
 
 def _policy_files() -> List[Path]:
     # examples/ also holds non-policy YAML (tokens.yaml for `tollgate serve`): policies only.
     files = [p for p in sorted(EXAMPLES.glob("*.yaml")) if "tollgate" in (load_yaml(p.read_text(encoding="utf-8"), str(p)).value or {})]
-    gen = _generated()
-    if gen is not None:
-        files.append(gen[0])
+    files.append(_generated()[0])
     conf = _TMP / "conformance"
     conf.mkdir(exist_ok=True)
     for path in sorted(CONFORMANCE.glob("*.yaml")):
@@ -213,7 +211,7 @@ def _ids(paths: List[Path]) -> List[str]:
     return [p.name if p.parent != _TMP / "conformance" else f"conformance/{p.name}" for p in paths]
 
 
-_FILES = _policy_files() if NODE_CLI.exists() else []
+_FILES = _policy_files() if NODE_CLI.exists() and node_available() else []
 
 
 @pytest.mark.parametrize("path", _FILES, ids=_ids(_FILES))
@@ -234,10 +232,7 @@ def test_generated_actions_match_node(path: Path) -> None:
 
 
 def test_generator_actions_match_node() -> None:
-    gen = _generated()
-    if gen is None:
-        pytest.skip("bench/generate.ts is not built")
-    policy_path, actions_path = gen
+    policy_path, actions_path = _generated()
     lines = actions_path.read_text(encoding="utf-8").split("\n")
     compare(policy_path, lines)
 

@@ -8,10 +8,10 @@
 // regexes, wrong types, null, absent fields, mixed arrays, unicode.
 
 import fc, { type Arbitrary } from "fast-check";
-import { parsePath } from "../reference/path.js";
-import { parseGlob, type GlobToken } from "../reference/glob.js";
-import { parseRegex, type RegexNode } from "../reference/regex.js";
-import { ReferencePolicy } from "../reference/index.js";
+import { parsePath } from "../support/reference/path.js";
+import { parseGlob, type GlobToken } from "../support/reference/glob.js";
+import { parseRegex, type RegexNode } from "../support/reference/regex.js";
+import { ReferencePolicy } from "../support/reference/index.js";
 
 export type Manifest = Record<string, any>;
 

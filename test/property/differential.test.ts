@@ -1,6 +1,6 @@
 // Differential property tests: for random valid manifests and actions aimed
 // at them, the product (src/, the WebAssembly core) must decide exactly as the
-// reference interpreter (test/reference/) does.
+// reference interpreter (test/support/reference/) does.
 //
 // TOLLGATE_FUZZ_RUNS sets the number of manifests (default 500, each with
 // ACTIONS actions: 10,000 pairs); TOLLGATE_FUZZ_SEED fixes the seed.
@@ -8,7 +8,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { Policy } from "../../src/index.js";
-import { ReferencePolicy } from "../reference/index.js";
+import { ReferencePolicy } from "../support/reference/index.js";
 import { manifestArb, policyAndActionsArb } from "./arbitraries.js";
 
 const RUNS = Number(process.env.TOLLGATE_FUZZ_RUNS ?? 500);

@@ -5,7 +5,7 @@
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { startListening } from "../../bench/server-child.js";
+import { startListening } from "../support/server-child.js";
 import { transpileForChild } from "../cli-helpers.js";
 
 const dir = transpileForChild("tollgate-ceiling-", ["bench/server-ceiling.ts"]);

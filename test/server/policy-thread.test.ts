@@ -3,7 +3,7 @@
 // code the primary loaded the policy itself and every decision waited for it.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generatePolicy, policyToYaml } from "../../bench/generate.js";
+import { generatePolicy, policyToYaml } from "../support/workload/generate.js";
 import { Policy } from "../../src/policy.js";
 import { http, REFUND_SMALL, startServer } from "./helpers.js";
 import type { Server } from "./helpers.js";

@@ -1,11 +1,11 @@
 // The Cedar comparison workload and the oracle: generated policies restricted to what
-// bench/cedar-translate.ts translates exactly, their actions, and the check that Tollgate and
-// Cedar (on the translated policy set) decide every action alike.
+// test/support/peers/cedar-translate.ts translates exactly, their actions, and the check that
+// Tollgate and Cedar (on the translated policy set) decide every action alike.
 
 import { isAuthorized, preparsePolicySet, statefulIsAuthorized } from "@cedar-policy/cedar-wasm/nodejs";
-import { Policy } from "../src/index.js";
+import { Policy } from "../../../src/index.js";
 import { actionContext, decisionFromCedar, ruleOrder, translatableSubset, translatePolicy, type CedarTranslation, type SkippedRule } from "./cedar-translate.js";
-import { generateActions, generatePolicy } from "./generate.js";
+import { generateActions, generatePolicy } from "../workload/generate.js";
 
 type Manifest = Record<string, unknown>;
 
@@ -53,7 +53,7 @@ export interface SubsetPolicy {
 }
 
 /**
- * A generated policy (bench/generate.ts) restricted by `subset` to exactly `rules` rules: generated
+ * A generated policy (test/support/workload/generate.ts) restricted by `subset` to exactly `rules` rules: generated
  * at `factor` times the size still wanted (and 1.5 times larger again while too few rules survive)
  * so that enough rules survive, cut to the first `rules` in document order; above what one
  * 10,000-rule policy yields, policies of further seeds (up to `seeds` in all) are appended (ids
@@ -102,7 +102,7 @@ export function generateCedarSubsetPolicy(rules: number, seed = 1): SubsetPolicy
     seeds: 8,
     factor: 2.2,
     name: `cedar-subset-${rules}`,
-    description: `bench/cedar-workload.ts: generatePolicy restricted to the Cedar-translatable subset (rules=${rules}, seed=${seed})`,
+    description: `test/support/peers/cedar-workload.ts: generatePolicy restricted to the Cedar-translatable subset (rules=${rules}, seed=${seed})`,
   });
 }
 

@@ -2,7 +2,7 @@
 // model and policy, exactly as far as allow / not allow goes (casbin's `enforce` answers a
 // boolean: Tollgate's deny and escalate are both "not allowed"). docs/peers.md explains it.
 //
-//   * Model: `r = c` (one request value: the flat tagged record of bench/peers-context.ts),
+//   * Model: `r = c` (one request value: the flat tagged record of test/support/peers/peers-context.ts),
 //     `p = rule, eft, id`, `m = eval(p.rule)`, and casbin's deny-override effect
 //     `some(where (p.eft == allow)) && !some(where (p.eft == deny))` (`!some(where (p.eft == deny))`
 //     for a `default: allow` policy). One policy line per Tollgate rule: its condition as a
@@ -25,7 +25,7 @@
 //     text with String.replace), or both " in " and " (" (casbin's bracketCompatible rewrite).
 
 import { newEnforcer, newModelFromString, type Enforcer } from "casbin";
-import { parseGlob, type GlobToken } from "../test/reference/glob.js";
+import { parseGlob, type GlobToken } from "../reference/glob.js";
 import { and, checkPath, conditionTF, elementList, flattenRules, not, or, subsetOf, testOps, Untranslatable, type Cond, type FlatRule, type SkippedRule, type TF } from "./peers-context.js";
 
 export interface CasbinTranslation {

@@ -6,7 +6,7 @@
 
 import type { Enforcer } from "casbin";
 import type { Engine } from "json-rules-engine";
-import { Policy } from "../src/index.js";
+import { Policy } from "../../../src/index.js";
 import { casbinEnforcer, casbinSubset, translateCasbin, type CasbinTranslation } from "./casbin-translate.js";
 import { generateSubsetOf, type SubsetPolicy } from "./cedar-workload.js";
 import { flatRequest, isRequestError, type SkippedRule } from "./peers-context.js";
@@ -17,13 +17,13 @@ type SubsetFn = (m: Manifest) => { manifest: Manifest; skipped: SkippedRule[] };
 
 export type PeerSubset = SubsetPolicy;
 
-/** A generated policy (bench/generate.ts) restricted by `subset` to exactly `rules` rules (generateSubsetOf: 3 times the size wanted, up to 12 seeds). */
+/** A generated policy (test/support/workload/generate.ts) restricted by `subset` to exactly `rules` rules (generateSubsetOf: 3 times the size wanted, up to 12 seeds). */
 export function generateSubsetPolicy(rules: number, seed: number, subset: SubsetFn, label: string): PeerSubset {
   return generateSubsetOf(rules, seed, subset, {
     seeds: 12,
     factor: 3,
     name: `${label}-subset-${rules}`,
-    description: `bench/peers-workload.ts: generatePolicy restricted to the ${label}-translatable subset (rules=${rules}, seed=${seed})`,
+    description: `test/support/peers/peers-workload.ts: generatePolicy restricted to the ${label}-translatable subset (rules=${rules}, seed=${seed})`,
   });
 }
 

@@ -1,5 +1,5 @@
-// What the casbin and json-rules-engine translations share (bench/casbin-translate.ts,
-// bench/rules-engine-translate.ts), and with them the Cedar one (bench/cedar-translate.ts): the
+// What the casbin and json-rules-engine translations share (test/support/peers/casbin-translate.ts,
+// test/support/peers/rules-engine-translate.ts), and with them the Cedar one (test/support/peers/cedar-translate.ts): the
 // rules of a manifest flattened in document order, the translatable subset of a manifest, the
 // (T, F) pair of a condition as text (casbin and Cedar), and the flat, type-tagged request built
 // from an action (casbin and json-rules-engine).
@@ -12,7 +12,7 @@
 // ("900" > 500 is true): every test is guarded by its tag, so a string never passes a numeric
 // comparison and an absent field is neither TRUE nor FALSE for any test but `exists`.
 
-import { ABSENT, isPlainObject, lookup, parsePath } from "../test/reference/path.js";
+import { ABSENT, isPlainObject, lookup, parsePath } from "../reference/path.js";
 
 export type Cond = Record<string, unknown>;
 export type Effect = "allow" | "deny" | "escalate";

@@ -2,7 +2,7 @@
 // built-in operators into json-rules-engine rules, exactly: same decision and same deciding rule.
 // docs/peers.md explains it.
 //
-//   * Facts: the flat tagged request of bench/peers-context.ts (t<k> tag, f<k> value per path),
+//   * Facts: the flat tagged request of test/support/peers/peers-context.ts (t<k> tag, f<k> value per path),
 //     passed to `engine.run(facts)`.
 //   * One json-rules-engine rule per Tollgate rule (`name` = rule id, event `{type: effect}`).
 //     As for Cedar, each three-valued condition becomes T ("is TRUE") and F ("is FALSE"), as

@@ -23,8 +23,8 @@
 //     with anything but eq/in, non-integer number operands (and integers beyond ±9e14),
 //     globs with `?`, `[...]`, a `*` together with a `**`, or more than one `*`.
 
-import { parseGlob, type GlobToken } from "../test/reference/glob.js";
-import { ABSENT, isPlainObject, lookup, parsePath } from "../test/reference/path.js";
+import { parseGlob, type GlobToken } from "../reference/glob.js";
+import { ABSENT, isPlainObject, lookup, parsePath } from "../reference/path.js";
 import { and, checkPath, conditionTF, flattenRules, not, or, subsetOf, testOps, Untranslatable, type Cond, type Effect, type FlatRule, type SkippedRule, type TF } from "./peers-context.js";
 
 export { Untranslatable, type SkippedRule };
