@@ -7,7 +7,7 @@ import {
 import { emitRules } from "./compile/code";
 import { ToolIndex } from "./compile/tool-index";
 import { JsonParser } from "./json/parser";
-import { ErrorList } from "./manifest/errors";
+import { ErrorList } from "./common/diagnostics";
 import { ManifestReader } from "./manifest/manifest";
 import { policyTable } from "./policy-table";
 import { decide, Outcome } from "./eval/decide";

@@ -1,4 +1,5 @@
 // Collected policy errors: a JSON pointer, whether it names a key or a value, and a message.
+// Neutral: the manifest reader and the condition compiler both report here (docs/architecture.md).
 
 import { JsonWriter } from "../json/writer";
 

@@ -3,9 +3,10 @@
 
 import { MAX_CONDITION_DEPTH, MAX_LIST_ITEMS, MAX_PATTERN_CHARS } from "../abi";
 import { JKind, JValue } from "../json/value";
-import { child, childIndex, ErrorList } from "../manifest/errors";
-import { parsePath } from "../manifest/path";
-import { didYouMean } from "../manifest/suggest";
+import { child, childIndex, ErrorList } from "../common/diagnostics";
+import { parsePath } from "../common/path";
+import { didYouMean } from "../common/suggest";
+import { codePoints } from "../common/text";
 import { compileGlob } from "../glob";
 import { CompiledPattern, compileRegex } from "../regex/index";
 import { Const } from "./constant";
@@ -261,17 +262,4 @@ export function testCost(t: Test): i32 {
     case TestOp.Some: case TestOp.Every: return min(8 + 4 * testCost(changetype<Test>(t.inner)), 1 << 20);
     default: return 1;
   }
-}
-
-export function codePoints(s: string): i32 {
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 0xdc00 && c <= 0xdfff && i > 0) {
-      const p = s.charCodeAt(i - 1);
-      if (p >= 0xd800 && p <= 0xdbff) continue;
-    }
-    n++;
-  }
-  return n;
 }

@@ -4,14 +4,15 @@
 import {
   DECISION_ALLOW, DECISION_DENY, DECISION_ESCALATE, MAX_NAME_CHARS, MAX_REASON_CHARS, MAX_RULES,
 } from "../abi";
-import { codePoints, condCost, ConditionCompiler } from "../compile/condition";
+import { child, childIndex, ErrorList } from "../common/diagnostics";
+import { parsePath } from "../common/path";
+import { didYouMean, listWords } from "../common/suggest";
+import { codePoints } from "../common/text";
+import { condCost, ConditionCompiler } from "../compile/condition";
 import { FieldTable } from "../compile/fields";
 import { Cond, CondOp, Rule } from "../compile/program";
 import { JKind, JValue } from "../json/value";
 import { parseDuration } from "./duration";
-import { child, childIndex, ErrorList } from "./errors";
-import { parsePath } from "./path";
-import { didYouMean, listWords } from "./suggest";
 
 const TOP_KEYS: Array<string> = ["tollgate", "name", "description", "default", "approvers", "audit", "rules", "tests"];
 const APPROVER_KEYS: Array<string> = ["timeout", "on_timeout"];
