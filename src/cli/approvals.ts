@@ -7,8 +7,7 @@ import { parseArgs } from "node:util";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
 import { ApprovalStore } from "../approvals/store.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write } from "./io.js";
-import type { CommandIo } from "./main.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
 
 export const APPROVALS_USAGE =
   "tollgate approvals list --db FILE [--state pending|approved|denied|expired|all] [--approver NAME] [--limit N] [--json]\n" +

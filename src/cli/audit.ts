@@ -7,8 +7,7 @@ import { findRecord, tailLines } from "../audit/read.js";
 import { sealLog } from "../audit/seal.js";
 import { verifyLog, verifyReport } from "../audit/verify.js";
 import type { VerifyOptions } from "../audit/verify.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write } from "./io.js";
-import type { CommandIo } from "./main.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
 
 export const AUDIT_USAGE =
   "tollgate audit verify DIR [--public-key FILE] [--witness FILE|URL] [--allow-unsigned-tail] | seal DIR --reason TEXT [--public-key FILE] [--witness FILE|URL] | tail DIR [-n N] | show DIR --seq N";

@@ -1,8 +1,7 @@
 // `tollgate check POLICY.yaml`: validate; `ok: N rules` (exit 0) or every error (exit 2).
 
-import { EXIT_OK, EXIT_POLICY_ERROR, write } from "./io.js";
+import { EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { loadPolicy } from "./load.js";
-import type { CommandIo } from "./main.js";
 
 export async function check(args: string[], io: CommandIo): Promise<number> {
   const policy = await loadPolicy(args[0]!, io.stdout);

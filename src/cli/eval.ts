@@ -3,10 +3,9 @@
 
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import { EXIT_OK, EXIT_POLICY_ERROR, write } from "./io.js";
+import { EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { readLines } from "./lines.js";
 import { loadPolicy } from "./load.js";
-import type { CommandIo } from "./main.js";
 
 const BATCH = 1024;
 

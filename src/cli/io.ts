@@ -1,6 +1,14 @@
-// Small output helpers shared by the commands: write and wait, so exit codes follow the output.
+// What the commands share: their streams (CommandIo), write and wait (so exit codes follow the
+// output), and the exit codes. Imports no command, so the commands and main.ts never form a cycle.
 
-import type { Writable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
+
+/** The streams a command reads and writes (process.stdin/stdout/stderr, or captured in tests). */
+export interface CommandIo {
+  stdin: Readable;
+  stdout: Writable;
+  stderr: Writable;
+}
 
 export function write(stream: Writable, text: string): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -1,19 +1,14 @@
 // The `tollgate` command line (spec section 6): one file per command.
 
-import type { Readable, Writable } from "node:stream";
 import { APPROVALS_USAGE, approvalsCommand } from "./approvals.js";
 import { AUDIT_USAGE, auditCommand } from "./audit.js";
 import { check } from "./check.js";
 import { evalCommand } from "./eval.js";
-import { EXIT_USAGE, write } from "./io.js";
+import { EXIT_USAGE, write, type CommandIo } from "./io.js";
 import { serveCommand, SERVE_USAGE } from "./serve.js";
 import { testCommand } from "./test.js";
 
-export interface CommandIo {
-  stdin: Readable;
-  stdout: Writable;
-  stderr: Writable;
-}
+export type { CommandIo } from "./io.js";
 
 type Command = (args: string[], io: CommandIo) => Promise<number>;
 

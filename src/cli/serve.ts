@@ -5,8 +5,7 @@ import { ConfigError, parseServeArgs, SERVE_USAGE } from "../server/config.js";
 import { Log } from "../server/log.js";
 import { runPrimary } from "../server/primary.js";
 import { hashToken, TokenError } from "../server/tokens.js";
-import { write } from "./io.js";
-import type { CommandIo } from "./main.js";
+import { write, type CommandIo } from "./io.js";
 
 export { SERVE_USAGE };
 

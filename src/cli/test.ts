@@ -1,9 +1,8 @@
 // `tollgate test POLICY.yaml`: run the manifest's tests (spec section 7); exit 1 if any fails.
 
 import type { Decision } from "../decision.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write } from "./io.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { loadPolicy } from "./load.js";
-import type { CommandIo } from "./main.js";
 
 function describe(decision: string, rule: string | null | undefined): string {
   return rule === undefined ? decision : `${decision} (rule ${rule === null ? "null" : rule})`;
