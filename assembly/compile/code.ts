@@ -7,27 +7,28 @@
 // pages, and the rules of the whole policy stay within the caches.
 //
 // Every node starts with a header word: `op | size << 8`, size in words, header included, so a
-// list of children is walked by adding sizes. Layouts (after the header):
+// list of children is walked by adding sizes. A test's layout follows from its operator's operand
+// kind (compile/operators.ts). Layouts (after the header):
 //
 //   cond All / Any      children...
 //   cond Not            child
 //   cond Field          slot, test
 //   test All            children...
-//   test Eq / Ne        const
-//   test In / NotIn     mask, slots[mask + 1] (word offset of an item from the node, or -1), items (consts)
-//   test Gt..Lte        f64 (2 words)
-//   test Prefix/Suffix  const (a string)
-//   test Contains       substring (pointer to its KMP table, 0 for a non-string operand), const
-//   test Glob / Matches matcher (pointer)
-//   test Exists         flag
-//   test Len/Some/Every inner test
+//   Scalar, String      const (eq, ne; prefix, suffix: a string)
+//   Needle              substring (pointer to its KMP table, 0 for a non-string operand), const (contains)
+//   List                mask, slots[mask + 1] (word offset of an item from the node, or -1), items (consts) (in, not_in)
+//   Number              f64 (2 words) (gt, gte, lt, lte)
+//   Glob, Regex         matcher (pointer) (glob, matches)
+//   Bool                flag (exists)
+//   Test                inner test (len, some, every)
 //
 // A const is `tag`, then for a number its f64 (2 words), for a string its byte length and its
 // UTF-8 bytes (padded to a word); nothing more for null, false and true.
 
 import { TAG_NUMBER, TAG_STRING } from "../abi";
 import { Const } from "./constant";
-import { Cond, CondOp, Rule, Test, TestOp } from "./program";
+import { Operand, operatorOf, TestOp } from "./operators";
+import { Cond, CondOp, Rule, Test } from "./program";
 
 export class CodeWriter {
   words: Array<i32> = [];
@@ -87,16 +88,17 @@ export class CodeWriter {
 
   test(t: Test): void {
     const at = this.begin(t.op);
-    switch (t.op) {
-      case TestOp.All: {
-        for (let i = 0; i < t.children.length; i++) this.test(t.children[i]);
-        break;
-      }
-      case TestOp.Eq: case TestOp.Ne: case TestOp.Prefix: case TestOp.Suffix: {
+    if (t.op == TestOp.All) {
+      for (let i = 0; i < t.children.length; i++) this.test(t.children[i]);
+      this.end(at);
+      return;
+    }
+    switch (operatorOf(t.op).operand) {
+      case Operand.Scalar: case Operand.String: {
         this.constant(changetype<Const>(t.constant));
         break;
       }
-      case TestOp.In: case TestOp.NotIn: {
+      case Operand.List: {
         const items = changetype<ValueSet_>(t.set).items; // distinct members
         let cap: i32 = 8;
         while (cap < items.length * 2) cap <<= 1;
@@ -113,24 +115,24 @@ export class CodeWriter {
         }
         break;
       }
-      case TestOp.Gt: case TestOp.Gte: case TestOp.Lt: case TestOp.Lte: {
+      case Operand.Number: {
         this.f64(t.num);
         break;
       }
-      case TestOp.Contains: {
+      case Operand.Needle: {
         this.words.push(<i32>changetype<usize>(t.substring));
         this.constant(changetype<Const>(t.constant));
         break;
       }
-      case TestOp.Glob: case TestOp.Matches: {
+      case Operand.Glob: case Operand.Regex: {
         this.words.push(<i32>this.matchers.get(changetype<usize>(t.matcher)));
         break;
       }
-      case TestOp.Exists: {
+      case Operand.Bool: {
         this.words.push(t.flag ? 1 : 0);
         break;
       }
-      default: { // Len, Some, Every
+      default: { // Operand.Test
         this.test(changetype<Test>(t.inner));
       }
     }

@@ -11,14 +11,12 @@ import { compileGlob } from "../glob";
 import { CompiledPattern, compileRegex } from "../regex/index";
 import { Const } from "./constant";
 import { FieldTable } from "./fields";
-import { Cond, CondOp, Test, TestOp } from "./program";
+import { COST_CAP, Operand, Operator, operatorNamed, operatorNames, operatorOf, TestOp } from "./operators";
+import { Cond, CondOp, Test } from "./program";
 import { Substring } from "./substring";
 import { ValueSet } from "./value-set";
 
-const OPERATORS: Array<string> = [
-  "eq", "ne", "in", "not_in", "gt", "gte", "lt", "lte", "prefix", "suffix",
-  "contains", "glob", "matches", "exists", "len", "some", "every",
-];
+const OPERATOR_NAMES: Array<string> = operatorNames();
 
 const COMBINATORS: Array<string> = ["all", "any", "not"];
 
@@ -136,74 +134,83 @@ export class ConditionCompiler {
     return all;
   }
 
-  private operator(op: string, v: JValue, ptr: string, depth: i32): Test | null {
-    if (op == "eq" || op == "ne" || op == "contains") {
-      if (!v.isScalar) return this.expected(ptr, op, "a scalar (string, number, boolean or null)", v);
-      const t = new Test(op == "eq" ? TestOp.Eq : (op == "ne" ? TestOp.Ne : TestOp.Contains));
-      const c = Const.fromJson(v);
-      t.constant = c;
-      if (t.op == TestOp.Contains && v.isString) t.substring = new Substring(c.ptr, c.len);
-      return t;
+  /** One operator of a test mapping: its operand is validated and stored as its row's kind says. */
+  private operator(name: string, v: JValue, ptr: string, depth: i32): Test | null {
+    const row = operatorNamed(name);
+    if (row == null) {
+      const hint = COMBINATORS.includes(name)
+        ? " ('" + name + "' is a combinator: it belongs in a condition, not in a field's test)"
+        : didYouMean(name, OPERATOR_NAMES);
+      this.errors.key(ptr, "unknown operator '" + name + "'" + hint);
+      return null;
     }
-    if (op == "in" || op == "not_in") {
-      return this.inList(op == "in" ? TestOp.In : TestOp.NotIn, op, v, ptr, false);
-    }
-    if (op == "gt" || op == "gte" || op == "lt" || op == "lte") {
-      if (!v.isNumber) return this.expected(ptr, op, "a number", v);
-      const t = new Test(op == "gt" ? TestOp.Gt : op == "gte" ? TestOp.Gte : op == "lt" ? TestOp.Lt : TestOp.Lte);
-      t.num = v.num;
-      return t;
-    }
-    if (op == "prefix" || op == "suffix") {
-      if (!v.isString) return this.expected(ptr, op, "a string", v);
-      const t = new Test(op == "prefix" ? TestOp.Prefix : TestOp.Suffix);
-      t.constant = Const.fromJson(v);
-      return t;
-    }
-    if (op == "glob" || op == "matches") {
-      if (!v.isString) return this.expected(ptr, op, op == "glob" ? "a glob pattern (a string)" : "a regular expression (a string)", v);
-      if (codePoints(v.str) > MAX_PATTERN_CHARS) {
-        this.errors.value(ptr, (op == "glob" ? "glob pattern" : "regular expression") + " is longer than " + MAX_PATTERN_CHARS.toString() + " characters");
-        return null;
+    const kind = row.operand;
+    switch (kind) {
+      case Operand.Scalar: case Operand.Needle: {
+        if (!v.isScalar) return this.expected(ptr, name, operandText(kind), v);
+        const t = new Test(row.op);
+        const c = Const.fromJson(v);
+        t.constant = c;
+        if (kind == Operand.Needle && v.isString) t.substring = new Substring(c.ptr, c.len);
+        return t;
       }
-      const key = op + "\u0000" + v.str;
-      let compiled: CompiledPattern;
-      if (this.patterns.has(key)) compiled = this.patterns.get(key);
-      else {
-        compiled = op == "glob" ? compileGlob(v.str) : compileRegex(v.str);
-        this.patterns.set(key, compiled);
+      case Operand.List: return this.inList(row.op, name, v, ptr, false);
+      case Operand.Number: {
+        if (!v.isNumber) return this.expected(ptr, name, operandText(kind), v);
+        const t = new Test(row.op);
+        t.num = v.num;
+        return t;
       }
-      if (compiled.matcher == null) {
-        this.errors.value(ptr, <string>compiled.error);
-        return null;
+      case Operand.String: {
+        if (!v.isString) return this.expected(ptr, name, operandText(kind), v);
+        const t = new Test(row.op);
+        t.constant = Const.fromJson(v);
+        return t;
       }
-      const t = new Test(op == "glob" ? TestOp.Glob : TestOp.Matches);
-      t.matcher = compiled.matcher;
-      t.pattern = v.str;
-      return t;
+      case Operand.Glob: case Operand.Regex: return this.pattern(row, v, ptr);
+      case Operand.Bool: {
+        if (!v.isBool) return this.expected(ptr, name, operandText(kind), v);
+        const t = new Test(row.op);
+        t.flag = v.kind == JKind.True;
+        return t;
+      }
+      default: { // Operand.Test
+        const inner = this.test(v, ptr, depth + 1);
+        if (inner == null) return null;
+        const t = new Test(row.op);
+        t.inner = inner;
+        return t;
+      }
     }
-    if (op == "exists") {
-      if (!v.isBool) return this.expected(ptr, op, "true or false", v);
-      const t = new Test(TestOp.Exists);
-      t.flag = v.kind == JKind.True;
-      return t;
+  }
+
+  /** A glob or regex operand: compiled once per distinct pattern. */
+  private pattern(row: Operator, v: JValue, ptr: string): Test | null {
+    const glob = row.operand == Operand.Glob;
+    if (!v.isString) return this.expected(ptr, row.name, operandText(row.operand), v);
+    if (codePoints(v.str) > MAX_PATTERN_CHARS) {
+      this.errors.value(ptr, (glob ? "glob pattern" : "regular expression") + " is longer than " + MAX_PATTERN_CHARS.toString() + " characters");
+      return null;
     }
-    if (op == "len" || op == "some" || op == "every") {
-      const inner = this.test(v, ptr, depth + 1);
-      if (inner == null) return null;
-      const t = new Test(op == "len" ? TestOp.Len : op == "some" ? TestOp.Some : TestOp.Every);
-      t.inner = inner;
-      return t;
+    const key = row.name + "\u0000" + v.str;
+    let compiled: CompiledPattern;
+    if (this.patterns.has(key)) compiled = this.patterns.get(key);
+    else {
+      compiled = glob ? compileGlob(v.str) : compileRegex(v.str);
+      this.patterns.set(key, compiled);
     }
-    const hint = COMBINATORS.includes(op)
-      ? " ('" + op + "' is a combinator: it belongs in a condition, not in a field's test)"
-      : didYouMean(op, OPERATORS);
-    this.errors.key(ptr, "unknown operator '" + op + "'" + hint);
-    return null;
+    if (compiled.matcher == null) {
+      this.errors.value(ptr, <string>compiled.error);
+      return null;
+    }
+    const t = new Test(row.op);
+    t.matcher = compiled.matcher;
+    t.pattern = v.str;
+    return t;
   }
 
   private inList(op: TestOp, name: string, v: JValue, ptr: string, shorthand: bool): Test | null {
-    if (!v.isArray) return this.expected(ptr, name, "a non-empty list of scalars", v);
+    if (!v.isArray) return this.expected(ptr, name, operandText(Operand.List), v);
     if (v.items.length == 0) {
       this.errors.value(ptr, (shorthand ? "a list test" : "'" + name + "'") + " needs a non-empty list");
       return null;
@@ -232,6 +239,20 @@ export class ConditionCompiler {
   }
 }
 
+/** What an operand kind takes, for "'gt' takes a number, not string". */
+function operandText(kind: Operand): string {
+  switch (kind) {
+    case Operand.Scalar: case Operand.Needle: return "a scalar (string, number, boolean or null)";
+    case Operand.List: return "a non-empty list of scalars";
+    case Operand.Number: return "a number";
+    case Operand.String: return "a string";
+    case Operand.Glob: return "a glob pattern (a string)";
+    case Operand.Regex: return "a regular expression (a string)";
+    case Operand.Bool: return "true or false";
+    default: return "a test";
+  }
+}
+
 // Kleene all/any give the same value in any order and evaluation has no side effects, so
 // the cheap parts of a conjunction or disjunction are tried first: they usually settle it.
 
@@ -244,22 +265,20 @@ export function condCost(c: Cond): i32 {
   if (c.op == CondOp.Field) return testCost(changetype<Test>(c.test));
   let sum = 1;
   for (let i = 0; i < c.children.length; i++) sum += condCost(c.children[i]);
-  return min(sum, 1 << 20);
+  return min(sum, COST_CAP);
 }
 
+/** A test's cost from its operator's row (compile/operators.ts); a mapping sums its operators. */
 export function testCost(t: Test): i32 {
-  switch (t.op) {
-    case TestOp.All: {
-      let sum = 0;
-      for (let i = 0; i < t.children.length; i++) sum += testCost(t.children[i]);
-      return min(sum, 1 << 20);
-    }
-    case TestOp.In: case TestOp.NotIn: case TestOp.Prefix: case TestOp.Suffix: return 2;
-    case TestOp.Contains: return 4;
-    case TestOp.Glob: return 8;
-    case TestOp.Matches: return 16;
-    case TestOp.Len: return 2 + testCost(changetype<Test>(t.inner));
-    case TestOp.Some: case TestOp.Every: return min(8 + 4 * testCost(changetype<Test>(t.inner)), 1 << 20);
-    default: return 1;
+  if (t.op == TestOp.All) {
+    let sum = 0;
+    for (let i = 0; i < t.children.length; i++) sum += testCost(t.children[i]);
+    return min(sum, COST_CAP);
   }
+  const row = operatorOf(t.op);
+  if (row.operand != Operand.Test) return row.cost;
+  // len adds its inner test's cost; some/every multiply it, capped. The order of conjuncts
+  // decides which bad offset of a malformed record is met first, so these figures must stay.
+  const cost = row.cost + row.perInner * testCost(changetype<Test>(t.inner));
+  return row.perInner > 1 ? min(cost, COST_CAP) : cost;
 }

@@ -3,6 +3,7 @@
 
 import { Matcher } from "../regex/index";
 import { Const } from "./constant";
+import { TestOp } from "./operators";
 import { ValueSet } from "./value-set";
 import { Substring } from "./substring";
 
@@ -21,21 +22,19 @@ export class Cond {
   constructor(op: CondOp) { this.op = op; }
 }
 
-export const enum TestOp {
-  All, Eq, Ne, In, NotIn, Gt, Gte, Lt, Lte, Prefix, Suffix, Contains, Glob, Matches, Exists, Len, Some, Every,
-}
-
+/** One test: `op` is TestOp.All (a mapping of operators) or an operator of compile/operators.ts. */
 export class Test {
   op: TestOp;
   children: StaticArray<Test> = NO_TESTS;  // All: every operator of a mapping
-  inner: Test | null = null;            // Len, Some, Every
-  constant: Const | null = null;        // Eq, Ne, Contains, Prefix, Suffix
-  set: ValueSet | null = null;          // In, NotIn
-  num: f64 = 0;                         // Gt, Gte, Lt, Lte
-  flag: bool = false;                   // Exists
-  matcher: Matcher | null = null;       // Glob, Matches
-  substring: Substring | null = null;   // Contains with a string operand
-  pattern: string = "";                 // Glob: the source, for the tool index
+  // The operand, where its kind (Operand in compile/operators.ts) puts it:
+  inner: Test | null = null;            // Test (len, some, every)
+  constant: Const | null = null;        // Scalar, Needle, String (eq, ne, contains, prefix, suffix)
+  set: ValueSet | null = null;          // List (in, not_in)
+  num: f64 = 0;                         // Number (gt, gte, lt, lte)
+  flag: bool = false;                   // Bool (exists)
+  matcher: Matcher | null = null;       // Glob, Regex (glob, matches)
+  substring: Substring | null = null;   // Needle with a string operand: its KMP table
+  pattern: string = "";                 // Glob, Regex: the source (the tool index reads a glob's)
 
   constructor(op: TestOp) { this.op = op; }
 }

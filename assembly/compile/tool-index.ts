@@ -1,13 +1,15 @@
 // Rules indexed by the `tool` constraint they carry, so a decision only evaluates the rules
 // that can apply to the action's tool. A rule whose effective condition contains, at its top
 // level, `tool: x`, `tool: [x, y]`, `tool: {prefix: p}` or `tool: {glob: g}` is FALSE for every
-// string tool that fails that test, so it is skipped for those tools. For an absent or
-// non-string tool the test is UNKNOWN, not FALSE, so every rule is evaluated.
+// string tool that fails that test, so it is skipped for those tools (the operators that say so
+// have a ToolKey in compile/operators.ts). For an absent or non-string tool the test is UNKNOWN,
+// not FALSE, so every rule is evaluated.
 
 import { TAG_STRING } from "../abi";
 import { ByteMap } from "./byte-map";
 import { hashBytes } from "./constant";
-import { Cond, CondOp, Rule, Test, TestOp } from "./program";
+import { operatorOf, Operand, TestOp, ToolKey } from "./operators";
+import { Cond, CondOp, Rule, Test } from "./program";
 
 /** Rules of one candidate source, split by effect (0 allow, 1 deny, 2 escalate), document order. */
 export class Bucket {
@@ -262,26 +264,27 @@ function fromTest(t: Test, best: Constraint): Constraint {
     for (let i = 0; i < t.children.length; i++) best = fromTest(t.children[i], best);
     return best;
   }
+  // What an operator lets the index conclude is its row's toolKey (compile/operators.ts).
+  const row = operatorOf(t.op);
   const c = new Constraint();
-  if (t.op == TestOp.Eq) {
+  if (row.toolKey == ToolKey.Exact) {
+    // A non-string operand matches no string tool: the rule is a candidate only for non-strings.
     c.kind = KIND_EXACT;
-    const k = changetype<Const_>(t.constant);
-    if (k.tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(k.buf));
-    c.rank = 1000000 - c.exact.length;
-  } else if (t.op == TestOp.In) {
-    c.kind = KIND_EXACT;
-    const items = changetype<ValueSet_>(t.set).items;
-    for (let i = 0; i < items.length; i++) {
-      if (items[i].tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(items[i].buf));
+    if (row.operand == Operand.List) {
+      const items = changetype<ValueSet_>(t.set).items;
+      for (let i = 0; i < items.length; i++) {
+        if (items[i].tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(items[i].buf));
+      }
+    } else {
+      const k = changetype<Const_>(t.constant);
+      if (k.tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(k.buf));
     }
     c.rank = 1000000 - c.exact.length;
-  } else if (t.op == TestOp.Prefix) {
+  } else if (row.toolKey == ToolKey.Prefix) {
     c.kind = KIND_PREFIX;
-    c.prefix = changetype<ArrayBuffer>(changetype<Const_>(t.constant).buf);
-    c.rank = c.prefix.byteLength;
-  } else if (t.op == TestOp.Glob) {
-    c.kind = KIND_PREFIX;
-    c.prefix = String.UTF8.encode(literalPrefix(t.pattern));
+    c.prefix = row.operand == Operand.Glob
+      ? String.UTF8.encode(literalPrefix(t.pattern))
+      : changetype<ArrayBuffer>(changetype<Const_>(t.constant).buf);
     c.rank = c.prefix.byteLength;
   } else {
     return best;

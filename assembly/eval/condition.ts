@@ -4,7 +4,8 @@
 
 import { ENTRY_SIZE, RECORD_HEADER, TAG_ABSENT, TAG_ARRAY, TAG_NUMBER, TAG_STRING } from "../abi";
 import { hashValue } from "../compile/constant";
-import { CondOp, TestOp } from "../compile/program";
+import { TestOp } from "../compile/operators";
+import { CondOp } from "../compile/program";
 import { recordBase, recordSerial, span } from "./record";
 
 export const FALSE: i32 = 0;
@@ -90,6 +91,10 @@ function setHas(t: usize, tag: u8, num: f64, ptr: usize, len: i32): bool {
   }
 }
 
+/**
+ * Evaluates the test node at `t` on a value. One case per operator of compile/operators.ts, which
+ * reads its operand where its kind puts it in the node (compile/code.ts).
+ */
 export function evalTest(t: usize, tag: u8, num: f64, ptr: usize, len: i32): i32 {
   const op = opOf(t);
   if (tag == TAG_ABSENT) {
