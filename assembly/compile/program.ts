@@ -1,5 +1,7 @@
-// The compiled form of conditions and tests: small trees of plain objects built once per
-// policy and walked by eval/condition.ts without allocating.
+// The compiled form of conditions and tests: small trees of plain objects, built once per policy
+// by the condition compiler (compile/condition.ts). The tool index (compile/tool-index.ts)
+// inspects them and compile/code.ts flattens every rule into the block of words that
+// eval/condition.ts reads; a decision never walks these objects.
 
 import { Matcher } from "../regex/index";
 import { Const } from "./constant";
@@ -39,7 +41,10 @@ export class Test {
   constructor(op: TestOp) { this.op = op; }
 }
 
-/** A rule as the evaluator sees it: its effective condition is the conjunction of `conds`. */
+/**
+ * A rule as the compiler leaves it: its effective condition is the conjunction of `conds`
+ * (enclosing groups' and its own, cheapest first); a decision evaluates `code`.
+ */
 export class Rule {
   constructor(
     public index: i32,
