@@ -1,0 +1,79 @@
+// Import rules (issue 12): run by `npm test` through `npm run test:deps`
+//   depcruise --config .dependency-cruiser.cjs src assembly test bench scripts
+// Where code lives and why: docs/architecture.md, "Where code lives". A rule names the paths
+// it applies to from the repository root; test/deps.test.ts runs these very rules on the small
+// trees of test/deps-fixtures/ (excluded here) to show that each one reports what it should.
+
+/** @type {import('dependency-cruiser').IConfiguration} */
+module.exports = {
+  forbidden: [
+    {
+      name: "no-cycle-src",
+      severity: "error",
+      comment: "The Node host has no import cycles (type-only imports count: they are cycles in the design).",
+      from: { path: "^src/" },
+      to: { circular: true },
+    },
+    {
+      name: "no-cycle-assembly",
+      severity: "error",
+      comment: "The core's layers import in one direction: no import cycles in assembly/.",
+      from: { path: "^assembly/" },
+      to: { circular: true },
+    },
+    {
+      name: "src-not-to-test-or-bench",
+      severity: "error",
+      comment: "Shipped code never imports tests, test support or benchmarks.",
+      from: { path: "^src/" },
+      to: { path: "^(test|bench)/" },
+    },
+    {
+      name: "assembly-not-to-test-or-bench",
+      severity: "error",
+      comment: "The core never imports tests, test support or benchmarks.",
+      from: { path: "^assembly/" },
+      to: { path: "^(test|bench)/" },
+    },
+    {
+      name: "test-not-to-bench",
+      severity: "error",
+      comment:
+        "Tests (test/support/ included) do not import benchmark programs: what both need lives in test/support/.",
+      from: { path: "^test/" },
+      to: { path: "^bench/" },
+    },
+    {
+      name: "bench-only-to-test-support",
+      severity: "error",
+      comment: "Benchmarks import from test/ only what is shared on purpose: test/support/.",
+      from: { path: "^bench/" },
+      to: { path: "^test/", pathNot: "^test/support/" },
+    },
+    {
+      name: "test-support-self-contained",
+      severity: "error",
+      comment: "test/support/ is shared by tests and benchmarks: it imports no other test file (and no bench file, above).",
+      from: { path: "^test/support/" },
+      to: { path: "^test/", pathNot: "^test/support/" },
+    },
+    {
+      name: "no-unresolvable",
+      severity: "error",
+      comment:
+        "Every relative import resolves: a rule cannot judge an import it cannot follow, so this one keeps the others honest.",
+      from: { path: "^(src|assembly|test|bench|scripts)/" },
+      to: { couldNotResolve: true, path: "^[.][.]?/" },
+    },
+  ],
+  options: {
+    // Type-only imports are dependencies too (`import type` cycles are cycles in the design).
+    tsPreCompilationDeps: true,
+    // NodeNext: `./x.js` in a .ts file is ./x.ts. AssemblyScript files import extensionless
+    // `./x` (assembly/tsconfig.json), which resolves to ./x.ts with the same settings.
+    tsConfig: { fileName: "tsconfig.json" },
+    doNotFollow: { path: "node_modules" },
+    exclude: { path: "^(build|node_modules|test/deps-fixtures)/" },
+    enhancedResolveOptions: { extensions: [".ts", ".js", ".mjs", ".cjs", ".json", ".d.ts"] },
+  },
+};

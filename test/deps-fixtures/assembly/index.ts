@@ -1,0 +1,2 @@
+import { compile } from "./compile/program";
+export function run(): void { compile(); }

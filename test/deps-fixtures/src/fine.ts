@@ -1,0 +1,2 @@
+import { commands } from "./cli/main.js";
+export const fine = commands;

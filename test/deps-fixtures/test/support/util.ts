@@ -1,0 +1,1 @@
+export function util(): number { return 2; }
