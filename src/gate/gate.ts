@@ -1,24 +1,22 @@
 // Gate: the layer around every decision — evaluate, audit (durably), count, and for an
-// escalate decision open an approval and wait for a human.
+// escalate decision open an approval and wait for a human. It runs both halves of the pipeline
+// in one process (docs/architecture.md): `decideOne` (src/pipeline/decide.ts), then the
+// Recorder (src/pipeline/record.ts) over its audit log and approvals.
 
 import { join } from "node:path";
-import { Approvals } from "../approvals/approvals.js";
+import type { Approvals } from "../approvals/approvals.js";
 import type { Approval } from "../approvals/approval.js";
 import type { Notifier } from "../approvals/notifier.js";
 import type { ApprovalStore } from "../approvals/store.js";
 import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
-import { NOT_JSON } from "../audit/format.js";
-import type { AuditEntry } from "../audit/format.js";
-import { recordableText, unrecordableDecision } from "../audit/recordable.js";
-import { redact } from "../audit/redact.js";
-import { AuditError } from "../audit/recover.js";
 import type { Decision } from "../decision.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
+import { decideOne } from "../pipeline/decide.js";
+import { Recorder } from "../pipeline/record.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
-import { transitionEntry } from "./transition.js";
 
 export interface GateOptions {
   /** A policy file, or a loaded Policy. */
@@ -53,58 +51,42 @@ export interface EnforceOptions {
   signal?: AbortSignal;
 }
 
-const NOT_JSON_TEXT = JSON.stringify(NOT_JSON);
-
-/** What the gate knows of its audit log's health: after a failed write it refuses every append for good. */
-interface AuditHealth {
-  failure: Error | null;
-}
-
-/** `p`, noting in `health` a failure of the log itself (not a bad entry). */
-function watched<T>(p: Promise<T>, health: AuditHealth): Promise<T> {
-  return p.catch((err: unknown) => {
-    if (err instanceof AuditError) health.failure ??= err;
-    throw err;
-  });
-}
-
 export class Gate {
   private constructor(
     private current: Policy,
-    readonly audit: AuditLog,
+    private readonly recorder: Recorder,
     readonly approvals: Approvals,
     private readonly metricsRegistry: GateMetrics,
-    private readonly health: AuditHealth,
   ) {}
 
   static async open(options: GateOptions): Promise<Gate> {
     const policy = typeof options.policy === "string" ? Policy.fromFile(options.policy) : options.policy;
     const audit = await AuditLog.open(options.auditDir, options.audit);
     const metrics = options.metrics ?? new GateMetrics();
-    const health: AuditHealth = { failure: null };
+    const recorder = new Recorder(audit, { metrics });
     let gate: Gate | undefined;
     try {
-      const approvals = Approvals.open({
+      // Every transition (approve, deny, expire — here or in another process) is its own record;
+      // once the log has failed, approve and deny refuse at once (the approval stays pending).
+      const approvals = recorder.openApprovals({
         store: options.approvals ?? join(options.auditDir, "approvals.db"),
         notifier: options.notifier,
         onError: options.onError,
         now: options.now,
-        // Every transition (approve, deny, expire — here or in another process) is its own record.
-        audit: async (approval: Approval) => {
-          const appended = await watched(audit.append(transitionEntry(approval)), health);
-          gate?.updatePending();
-          return appended;
-        },
-        // Once the log has failed, approve and deny refuse at once (the approval stays pending).
-        auditReady: () => health.failure === null,
+        onTransition: () => gate?.updatePending(),
       });
-      gate = new Gate(policy, audit, approvals, metrics, health);
+      gate = new Gate(policy, recorder, approvals, metrics);
       gate.updatePending();
       return gate;
     } catch (err) {
       await audit.close();
       throw err;
     }
+  }
+
+  /** The audit log decisions and transitions are written to. */
+  get audit(): AuditLog {
+    return this.recorder.audit;
   }
 
   /** The policy decisions are made with now. */
@@ -130,27 +112,13 @@ export class Gate {
    */
   async check(action: unknown): Promise<GateDecision> {
     const policy = this.current;
-    const redacted = redact(action, policy.redact);
-    const actionJson = recordableText(redacted); // the record's text, checked and made in one go
-    let decision: Decision;
-    let evalNs = 0;
-    if (actionJson === null) {
-      decision = unrecordableDecision(policy.name);
-    } else {
-      const t0 = process.hrtime.bigint();
-      decision = policy.evaluate(action);
-      evalNs = Number(process.hrtime.bigint() - t0);
-    }
-    this.metricsRegistry.recordDecision(policy.name, decision, evalNs);
-    // Written as it is: the checked canonical text, or "[not JSON]" for the deny.
-    const entry: AuditEntry = { decision, action: redacted, actionJson: actionJson ?? NOT_JSON_TEXT, policy: policy.name, policy_hash: policy.hash, eval_ns: evalNs };
-    const a0 = process.hrtime.bigint();
-    const { seq, hash } = await watched(this.audit.append(entry), this.health);
-    this.metricsRegistry.recordAuditAppend(policy.name, Number(process.hrtime.bigint() - a0));
-    if (decision.decision !== "escalate") return { ...decision, audit_id: hash, audit_seq: seq };
-    const approval = await this.approvals.create({ decision, action: entry.action, policy_hash: policy.hash, decision_seq: seq, decision_hash: hash });
+    const { decision, entry, redacted } = decideOne(policy, action, this.metricsRegistry);
+    const { seq, hash, approval } = await this.recorder.recordOne(entry, decision, redacted);
+    if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };
+    const a = await approval;
+    if (a instanceof Error) throw a;
     this.updatePending();
-    return { ...decision, audit_id: hash, audit_seq: seq, approval_id: approval.id, expires: approval.expires };
+    return { ...decision, audit_id: hash, audit_seq: seq, approval_id: a.id, expires: a.expires };
   }
 
   /**

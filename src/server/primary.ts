@@ -16,7 +16,7 @@ import { AuditLog } from "../audit/log.js";
 import { AuditError } from "../audit/recover.js";
 import type { Decision } from "../decision.js";
 import { PolicyError } from "../errors.js";
-import { transitionEntry } from "../gate/transition.js";
+import { transitionEntry } from "../pipeline/transition.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import { Policy } from "../policy.js";
 import type { ServerConfig } from "./config.js";

@@ -1,5 +1,5 @@
 // The audit record of an approval's transition (approved, denied, expired), linked to the
-// record of the escalate decision it resolves.
+// record of the escalate decision it resolves: part of the record half (record.ts).
 
 import type { Approval } from "../approvals/approval.js";
 import type { AuditEntry } from "../audit/format.js";
