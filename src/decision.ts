@@ -1,5 +1,7 @@
 // Decision objects (spec section 4), built from the core's compact results and policy table.
 
+import { EFFECT_BY_CODE, ERROR_TEXT, ErrorCode, FLAG_ERROR, FLAG_UNDETERMINED, Messages } from "./abi.generated.js";
+
 export type Effect = "allow" | "deny" | "escalate";
 
 export interface Decision {
@@ -33,28 +35,9 @@ export interface PolicyTable {
   redact: string[][];
 }
 
-/** Error codes shared by record status and results; the texts are fixed by docs/abi.md. */
-export const ErrorCode = {
-  NotJson: 1,
-  NotObject: 2,
-  TooLarge: 3,
-  TooDeep: 4,
-  Malformed: 5,
-  Trap: 6,
-  NotJsonValue: 7,
-} as const;
-
-export const ERROR_TEXT: Readonly<Record<number, string>> = Object.freeze({
-  1: "input is not valid JSON",
-  2: "action is not a JSON object",
-  3: "values read by the policy exceed 1 MiB when encoded",
-  4: "values read by the policy are nested too deeply",
-  5: "malformed input record",
-  6: "evaluation failed inside the engine",
-  7: "action contains a value that is not JSON",
-});
-
-const EFFECT_BY_CODE: readonly Effect[] = ["allow", "deny", "escalate"];
+// Error codes shared by record status and results, their fixed texts (docs/abi.md): generated
+// from abi/constants.json.
+export { ErrorCode, ERROR_TEXT } from "./abi.generated.js";
 
 /**
  * Every decision a policy can produce, precomputed and frozen: turning a result into a
@@ -73,7 +56,7 @@ export class DecisionTable {
     this.defaultDecision = Object.freeze({
       decision: table.default,
       rule: null,
-      reason: table.default === "deny" ? "no rule matched" : null,
+      reason: table.default === "deny" ? Messages.defaultDenyReason : null,
       undetermined: false,
       policy,
     });
@@ -81,12 +64,12 @@ export class DecisionTable {
 
   /** Decodes one 8-byte result (docs/abi.md, "Result region"). */
   fromResult(decisionCode: number, flags: number, errorCode: number, ruleIndex: number): Decision {
-    if ((flags & 2) !== 0) return this.error(errorCode);
+    if ((flags & FLAG_ERROR) !== 0) return this.error(errorCode);
     if (ruleIndex < 0) {
       if (EFFECT_BY_CODE[decisionCode] !== this.table.default) return this.error(ErrorCode.Malformed);
       return this.defaultDecision;
     }
-    const d = (flags & 1) !== 0 ? this.byRuleUndetermined[ruleIndex] : this.byRule[ruleIndex];
+    const d = (flags & FLAG_UNDETERMINED) !== 0 ? this.byRuleUndetermined[ruleIndex] : this.byRule[ruleIndex];
     return d ?? this.error(ErrorCode.Malformed);
   }
 

@@ -1,14 +1,12 @@
 // Writes the fields of an action that the policy reads into input records of the core's
 // linear memory (docs/abi.md, "Input region"). Only the paths of the field table are read.
 
-import { ErrorCode } from "./decision.js";
+import {
+  ENTRY_SIZE, ErrorCode, MAX_ARRAY_DEPTH, MAX_DATA_BYTES, RECORD_HEADER,
+  TAG_ABSENT, TAG_ARRAY, TAG_FALSE, TAG_NULL, TAG_NUMBER, TAG_OBJECT, TAG_STRING, TAG_TRUE,
+} from "./abi.generated.js";
 
-const ENTRY = 16;
-const HEADER = 8;
-export const MAX_DATA_BYTES = 1 << 20;
-const MAX_ARRAY_DEPTH = 64;
-
-const TAG_ABSENT = 0, TAG_NULL = 1, TAG_FALSE = 2, TAG_TRUE = 3, TAG_NUMBER = 4, TAG_STRING = 5, TAG_ARRAY = 6, TAG_OBJECT = 7;
+export { MAX_DATA_BYTES } from "./abi.generated.js";
 
 /** Record did not fit in what is left of the region: flush the batch and encode it again. */
 export const NO_ROOM = -1;
@@ -74,7 +72,7 @@ export function compileFieldWriter(fields: readonly (readonly string[])[], order
   // `value` holds the child's value, or undefined when it is absent.
   const visitChild = (child: PathNode, value: string) => {
     if (child.slot >= 0) {
-      lines.push(`if (!w.value(base + ${8 + 16 * child.slot}, ${value} === undefined ? ABSENT : ${value}, 0)) return;`);
+      lines.push(`if (!w.value(base + ${RECORD_HEADER + ENTRY_SIZE * child.slot}, ${value} === undefined ? ABSENT : ${value}, 0)) return;`);
     }
     if (child.children.size > 0) {
       const inner = `o${locals++}`;
@@ -84,7 +82,7 @@ export function compileFieldWriter(fields: readonly (readonly string[])[], order
   };
   const visit = (node: PathNode, obj: string) => {
     if (!ordered && node.children.size >= KEYED_MIN_CHILDREN) {
-      for (const slot of slotsBelow(node, [])) lines.push(`u32[(base + ${8 + 16 * slot}) >> 2] = 0;`);
+      for (const slot of slotsBelow(node, [])) lines.push(`u32[(base + ${RECORD_HEADER + ENTRY_SIZE * slot}) >> 2] = 0;`);
       const table = new Map<string, number>();
       const t = tables.length;
       tables.push(table);
@@ -148,9 +146,9 @@ export class ActionEncoder {
 
   /** Writes a header-only record carrying an error code; returns the next record's offset. */
   writeStatus(pos: number, code: number): number {
-    this.u32[pos >> 2] = HEADER;
+    this.u32[pos >> 2] = RECORD_HEADER;
     this.u32[(pos + 4) >> 2] = code;
-    return pos + HEADER;
+    return pos + RECORD_HEADER;
   }
 
   /**
@@ -158,9 +156,9 @@ export class ActionEncoder {
    * Returns the offset after the record, or NO_ROOM if it might fit in an empty region.
    */
   encode(action: unknown, pos: number, end: number): number {
-    if (!isPlainObject(action)) return pos + HEADER > end ? NO_ROOM : this.writeStatus(pos, ErrorCode.NotObject);
+    if (!isPlainObject(action)) return pos + RECORD_HEADER > end ? NO_ROOM : this.writeStatus(pos, ErrorCode.NotObject);
     const n = this.fieldCount;
-    const dataStart = pos + HEADER + n * ENTRY;
+    const dataStart = pos + RECORD_HEADER + n * ENTRY_SIZE;
     if (dataStart > end) return NO_ROOM;
     this.base = pos;
     this.data = dataStart;
@@ -254,15 +252,15 @@ export class ActionEncoder {
     if (depth > MAX_ARRAY_DEPTH) return this.fail(ErrorCode.TooDeep);
     const count = a.length;
     const run = (this.data + 7) & ~7;
-    if (run + count * ENTRY > this.limit) return this.fail(ErrorCode.TooLarge);
-    this.data = run + count * ENTRY;
+    if (run + count * ENTRY_SIZE > this.limit) return this.fail(ErrorCode.TooLarge);
+    this.data = run + count * ENTRY_SIZE;
     const u32 = this.u32;
     u32[e >> 2] = TAG_ARRAY;
     u32[(e + 4) >> 2] = run - this.base;
     u32[(e + 8) >> 2] = count;
     u32[(e + 12) >> 2] = 0;
     for (let i = 0; i < count; i++) {
-      if (!this.value(run + i * ENTRY, a[i], depth)) return false;
+      if (!this.value(run + i * ENTRY_SIZE, a[i], depth)) return false;
     }
     return true;
   }

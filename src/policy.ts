@@ -1,6 +1,7 @@
 // The Policy API: load (YAML -> canonical JSON -> core compile), then evaluate actions.
 
 import { readFileSync, statSync } from "node:fs";
+import { Messages, RECORD_HEADER, RESULT_SIZE } from "./abi.generated.js";
 import { canonicalJson, sha256Hex } from "./canonical.js";
 import { DecisionTable, ErrorCode } from "./decision.js";
 import type { Decision, PolicyTable, RuleInfo } from "./decision.js";
@@ -78,13 +79,13 @@ export class Policy {
     let text: string;
     try {
       if (statSync(path).size > MAX_MANIFEST_BYTES) {
-        throw new PolicyError([{ file: path, line: 1, column: 1, message: "the manifest is larger than 16 MiB" }]);
+        throw new PolicyError([{ file: path, line: 1, column: 1, message: Messages.manifestTooLarge }]);
       }
       text = readFileSync(path, "utf8");
     } catch (err) {
       if (err instanceof PolicyError) throw err;
-      const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? "no such file" : (err as Error).message;
-      throw new PolicyError([{ file: path, line: 1, column: 1, message: `cannot read the policy: ${reason}` }]);
+      const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? Messages.noSuchFile : (err as Error).message;
+      throw new PolicyError([{ file: path, line: 1, column: 1, message: Messages.cannotReadPolicy(reason) }]);
     }
     return Policy.fromYaml(text, { filename: path });
   }
@@ -109,7 +110,7 @@ export class Policy {
       text = undefined;
     }
     if (text === undefined) {
-      throw new PolicyError([{ file: options.filename ?? "<policy>", line: 1, column: 1, message: "the manifest cannot be represented as JSON" }]);
+      throw new PolicyError([{ file: options.filename ?? "<policy>", line: 1, column: 1, message: Messages.notRepresentable }]);
     }
     return Policy.fromYaml(text, options);
   }
@@ -163,7 +164,7 @@ export class Policy {
       while (done + count < actions.length && count < s.resultCapacity) {
         const action = actions[done + count];
         let next = action === NOT_JSON
-          ? (pos + 8 <= s.inputEnd ? s.encoder.writeStatus(pos, ErrorCode.NotJson) : NO_ROOM)
+          ? (pos + RECORD_HEADER <= s.inputEnd ? s.encoder.writeStatus(pos, ErrorCode.NotJson) : NO_ROOM)
           : s.encoder.encode(action, pos, s.inputEnd);
         if (next === NO_ROOM) {
           if (count > 0) break; // flush, then encode this one in an empty region
@@ -205,7 +206,7 @@ export class Policy {
       this.reset();
       return out;
     }
-    for (let i = 0; i < count; i++) out[i] = this.decode(s.resultPtr + i * 8);
+    for (let i = 0; i < count; i++) out[i] = this.decode(s.resultPtr + i * RESULT_SIZE);
     return out;
   }
 

@@ -2,12 +2,13 @@
 // JSON pointers map back to file:line:column.
 
 import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from "yaml";
-import type { Node as YamlNode, ParsedNode } from "yaml";
+import type { Node as YamlNode, ParsedNode, YAMLError } from "yaml";
+import { MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages } from "./abi.generated.js";
 import type { PolicyProblem } from "./errors.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
-export const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+export { MAX_MANIFEST_BYTES } from "./abi.generated.js";
 
 export interface LoadedYaml {
   value: Json;
@@ -19,7 +20,7 @@ export type YamlResult = { ok: true; yaml: LoadedYaml } | { ok: false; problems:
 
 export function loadYaml(text: string, file: string): YamlResult {
   if (Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES) {
-    return { ok: false, problems: [{ file, line: 1, column: 1, message: "the manifest is larger than 16 MiB" }] };
+    return { ok: false, problems: [{ file, line: 1, column: 1, message: Messages.manifestTooLarge }] };
   }
   // A lone CR is a line break in YAML 1.2 (as CRLF and LF are), which the parser does not take:
   // made an LF, one character for one, so offsets and positions do not move.
@@ -40,7 +41,7 @@ export function loadYaml(text: string, file: string): YamlResult {
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      problems: doc.errors.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e.message) })),
+      problems: doc.errors.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e) })),
     };
   }
   const problems: PolicyProblem[] = [];
@@ -69,16 +70,20 @@ export function loadYaml(text: string, file: string): YamlResult {
 /** When the YAML nests deeper than a parser's stack allows (hundreds of levels; 64 are legal). */
 const TOO_DEEP = "the YAML is nested too deeply to be read (conditions may nest at most 64 levels)";
 
-/** The yaml package's messages end with a code frame when prettyErrors is on; keep the first line. */
-function yamlMessage(message: string): string {
-  const first = message.split("\n")[0] ?? message;
-  // The parser itself ran out of stack: say what that means here.
-  if (first.startsWith("Maximum call stack size exceeded")) return TOO_DEEP;
-  if (first.startsWith("Source contains multiple documents")) return "a policy file holds one YAML document, not several ('---' starts another)";
+/**
+ * A yaml package error as a problem's message, told apart by its `code`: the composer running out
+ * of stack (RESOURCE_EXHAUSTION: the nesting) and a second document (MULTIPLE_DOCS) get our own
+ * texts; any other keeps the package's message (its first line, without a position: those end
+ * with a code frame and "at line L, column C" when prettyErrors is on).
+ */
+function yamlMessage(error: YAMLError): string {
+  switch (error.code) {
+    case "RESOURCE_EXHAUSTION": return TOO_DEEP;
+    case "MULTIPLE_DOCS": return Messages.multipleDocuments;
+  }
+  const first = error.message.split("\n")[0] ?? error.message;
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
-
-const MAX_ALIAS_EXPANSIONS = 10_000;
 
 class JsonConverter {
   private expansions = 0;
@@ -90,12 +95,12 @@ class JsonConverter {
     if (node == null) return null;
     if (isAlias(node)) {
       if (++this.expansions > MAX_ALIAS_EXPANSIONS) {
-        this.report(node, "too many alias expansions");
+        this.report(node, Messages.tooManyAliases);
         return null;
       }
       const target = node.resolve(this.doc) as YamlNode | undefined;
       if (!target) {
-        this.report(node, `alias *${node.source} refers to no anchor (define &${node.source} before it)`);
+        this.report(node, Messages.aliasWithoutAnchor(node.source));
         return null;
       }
       if (this.expanding.has(target)) {
@@ -116,12 +121,12 @@ class JsonConverter {
       for (const pair of node.items) {
         const keyNode = pair.key as YamlNode | null;
         if (keyNode != null && !isScalar(keyNode)) {
-          this.report(keyNode, "mapping keys must be scalars");
+          this.report(keyNode, Messages.keyNotScalar);
           continue;
         }
         const key = keyNode == null ? "" : String((keyNode as Scalar).value ?? "null");
         if (Object.prototype.hasOwnProperty.call(out, key)) {
-          this.report(keyNode ?? node, `duplicate key '${key}'`);
+          this.report(keyNode ?? node, Messages.duplicateKey(key));
           continue;
         }
         out[key] = this.convert(pair.value as YamlNode | null);
@@ -133,7 +138,7 @@ class JsonConverter {
       for (const key of Object.keys(out)) Object.defineProperty(plain, key, { value: out[key], enumerable: true, writable: true, configurable: true });
       return plain;
     }
-    this.report(node, "unsupported YAML node");
+    this.report(node, Messages.unsupportedNode);
     return null;
   }
 
@@ -142,13 +147,13 @@ class JsonConverter {
     if (v === null || typeof v === "boolean" || typeof v === "string") return v;
     if (typeof v === "number") {
       if (!Number.isFinite(v)) {
-        this.report(node, `${String(node.source ?? v)} is not a JSON number (no infinities or NaN in a policy)`);
+        this.report(node, Messages.notJsonNumber(String(node.source ?? v)));
         return null;
       }
       return v;
     }
     if (typeof v === "bigint") return Number(v);
-    this.report(node, `unsupported YAML value of type ${typeof v}`);
+    this.report(node, Messages.unsupportedValue(typeof v));
     return null;
   }
 }
