@@ -1,10 +1,20 @@
 // Loads the core once per process and creates one instance per policy (docs/abi.md, "Module").
+//
+// Instantiation and the cold path go through @assemblyscript/loader; the hot path does not:
+// `evaluate` is the raw WebAssembly export and records and results are read and written
+// through typed-array views of memory (src/encode.ts, src/policy.ts). docs/architecture.md,
+// "The host side of the ABI", says why and what it costs.
 
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { instantiateSync } from "@assemblyscript/loader";
+import type { ASUtil } from "@assemblyscript/loader";
+import { ABI_VERSION } from "./abi.generated.js";
 
-export const SUPPORTED_ABI = 1;
+/** The version of docs/abi.md this host speaks. */
+export const SUPPORTED_ABI = ABI_VERSION;
 
+/** The core's exports, raw (no loader wrapper: what the hot path calls). */
 export interface CoreExports {
   memory: WebAssembly.Memory;
   abi_version(): number;
@@ -18,6 +28,12 @@ export interface CoreExports {
   result_ptr(): number;
   result_capacity(): number;
   evaluate(count: number): number;
+}
+
+/** One instance of the core: its raw exports, and the loader's helpers for the cold path. */
+export interface Core extends CoreExports {
+  /** `__getArrayBuffer` and the other readers of @assemblyscript/loader (docs/abi.md, "Module"). */
+  readonly util: ASUtil;
 }
 
 let cachedModule: WebAssembly.Module | undefined;
@@ -45,9 +61,11 @@ export function coreModule(): WebAssembly.Module {
 }
 
 /** A fresh instance of the core; throws if its ABI is not the one this host speaks. */
-export function instantiateCore(): CoreExports {
-  const instance = new WebAssembly.Instance(coreModule(), {});
-  const core = instance.exports as unknown as CoreExports;
+export function instantiateCore(): Core {
+  // The loader's exports wrap every function (to set the arguments length): the raw ones stay
+  // on `instance.exports`, and those are the ones a Core calls.
+  const { instance, exports: util } = instantiateSync<Record<string, unknown>>(coreModule(), {});
+  const core: Core = { ...(instance.exports as unknown as CoreExports), util };
   const version = core.abi_version();
   if (version !== SUPPORTED_ABI) {
     throw new Error(`the Tollgate core speaks ABI ${version}; this host speaks ${SUPPORTED_ABI}`);
@@ -57,8 +75,11 @@ export function instantiateCore(): CoreExports {
 
 const utf8 = new TextDecoder("utf-8", { fatal: false });
 
-export function readReport(core: CoreExports): string {
-  const ptr = core.report_ptr();
-  const len = core.report_len();
-  return utf8.decode(new Uint8Array(core.memory.buffer, ptr, len));
+/**
+ * The compile report (docs/abi.md, "Compiling a policy"): `report_ptr()` is the core's
+ * ArrayBuffer of UTF-8 JSON, which the loader copies out whole (its length is the object's
+ * header, equal to `report_len()`).
+ */
+export function readReport(core: Core): string {
+  return utf8.decode(core.util.__getArrayBuffer(core.report_ptr()));
 }

@@ -6,7 +6,7 @@ import { canonicalJson, sha256Hex } from "./canonical.js";
 import { DecisionTable, ErrorCode } from "./decision.js";
 import type { Decision, PolicyTable, RuleInfo } from "./decision.js";
 import { instantiateCore, readReport } from "./engine.js";
-import type { CoreExports } from "./engine.js";
+import type { Core } from "./engine.js";
 import { ActionEncoder, NO_ROOM } from "./encode.js";
 import { PolicyError } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
@@ -31,7 +31,7 @@ export interface PolicyTest {
 const NOT_JSON: unique symbol = Symbol("not JSON");
 
 interface CoreSession {
-  core: CoreExports;
+  core: Core;
   /** The core's `evaluate`, held directly (and replaceable in tests that simulate a trap). */
   evaluate: (count: number) => number;
   encoder: ActionEncoder;
@@ -221,7 +221,7 @@ export class Policy {
 }
 
 /** A new core instance with `canonical` compiled into it, and the compile report (docs/abi.md). */
-function compileInFreshCore(canonical: string): { core: CoreExports; rc: number; report: unknown } {
+function compileInFreshCore(canonical: string): { core: Core; rc: number; report: unknown } {
   const core = instantiateCore();
   const bytes = Buffer.from(canonical, "utf8");
   const ptr = core.manifest_buffer(bytes.length);
@@ -230,7 +230,7 @@ function compileInFreshCore(canonical: string): { core: CoreExports; rc: number;
   return { core, rc, report: JSON.parse(readReport(core)) as unknown };
 }
 
-function openSession(core: CoreExports, table: PolicyTable): CoreSession {
+function openSession(core: Core, table: PolicyTable): CoreSession {
   const inputStart = core.input_ptr();
   const resultPtr = core.result_ptr();
   return {
