@@ -1,7 +1,7 @@
 // ActionDenied: what `Gate.enforce` throws when an action may not run.
 
 import type { Approval } from "../approvals/approval.js";
-import type { GateDecision } from "./gate.js";
+import type { GateDecision } from "./gate-decision.js";
 
 export class ActionDenied extends Error {
   override readonly name = "ActionDenied";

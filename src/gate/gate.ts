@@ -10,13 +10,15 @@ import type { Notifier } from "../approvals/notifier.js";
 import type { ApprovalStore } from "../approvals/store.js";
 import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
-import type { Decision } from "../decision.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
 import { decideOne } from "../pipeline/decide.js";
 import { Recorder } from "../pipeline/record.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
+import type { GateDecision } from "./gate-decision.js";
+
+export type { GateDecision } from "./gate-decision.js";
 
 export interface GateOptions {
   /** A policy file, or a loaded Policy. */
@@ -34,17 +36,6 @@ export interface GateOptions {
   /** Clock for approval expiry (default Date.now). */
   now?: () => number;
 }
-
-/** A decision as the gate returns it: the spec's decision object plus where it was recorded. */
-export type GateDecision = Decision & {
-  /** Hash of the decision's audit record (`tollgate audit show DIR --seq <audit_seq>`). */
-  readonly audit_id: string;
-  readonly audit_seq: number;
-  /** For escalate: the approval a human resolves. */
-  readonly approval_id?: string;
-  /** For escalate: when the approval resolves by `on_timeout` (RFC 3339). */
-  readonly expires?: string;
-};
 
 export interface EnforceOptions {
   /** Stops waiting for a human (the approval stays pending); enforce rejects with the reason. */
