@@ -1,25 +1,32 @@
-// Messages between the primary and the workers (node:cluster IPC, "advanced" serialization).
+// Every message between the primary and the workers (node:cluster IPC, "advanced" serialization,
+// i.e. structured clone), and the RPC methods workers call on the primary.
 
+import type { Decided } from "../pipeline/message.js";
 import type { Principal } from "./tokens.js";
 
 /**
- * One audit entry as a worker sends it: canonical JSON of the decision and of the redacted
- * action (canonicalized in the worker), the policy name and hash, eval_ns, and whether the
- * primary should open an approval for it (escalate).
+ * One audit entry as a worker sends it: the pipeline's `Decided` (src/pipeline/message.ts) —
+ * canonical JSON of the decision and of the redacted action (made in the worker), the policy's
+ * name and hash, eval_ns. The primary opens an approval for each escalation it finds among them.
  */
-export type WireEntry = [decisionJson: string, actionJson: string, policy: string, policyHash: string, evalNs: number];
+export type WireEntry = Decided;
 
 /** Worker → primary. */
 export type ToPrimary =
   | { t: "hello" }
   | { t: "ready"; address: string; port: number }
-  | { t: "audit"; id: number; e: WireEntry[] }
+  /** The Decided of one event-loop turn, to be recorded; answered by an `audit` message with the same id. */
+  | { t: "audit"; id: number; e: Decided[] }
   | { t: "policy-loaded"; id: number; hash: string; error?: string }
-  | { t: "rpc"; id: number; m: RpcMethod; p: unknown; who: Principal };
+  | { t: "rpc"; id: number; m: RpcMethod; p: unknown; who: Principal }
+  /** The worker's metrics registry (`getMetricsAsJSON()`), answering `metrics-req` `id`. */
+  | { t: "metrics-res"; id: number; metrics: unknown[] };
 
 /** Primary → worker. */
 export type ToWorker =
+  /** The policy to start with (answers `hello`). */
   | { t: "config-policy"; yaml: string; filename: string; hash: string }
+  /** A new policy to swap in; answered by `policy-loaded` with the same id. */
   | { t: "policy"; id: number; yaml: string; filename: string; hash: string }
   /**
    * The message's records are durable. `s`: seq of the first; `h`: their hashes, 64 hex digits
@@ -29,21 +36,29 @@ export type ToWorker =
   | { t: "audit"; id: number; s: number; h: string; x: number[] }
   /** The approval opened for each escalation of message `id` (in `x` order), null if none could be. */
   | { t: "approvals"; id: number; ap: (string | null)[] }
+  /** The message's records could not be written: none of them is durable. */
   | { t: "audit"; id: number; err: string }
   | { t: "rpc"; id: number; r: unknown }
   | { t: "rpc"; id: number; err: { status: number; code: string; message: string; details?: unknown } }
   /** Readiness set by the primary: not ready (503 on /readyz with `code` and `reason`) once the audit log has failed. */
   | { t: "state"; ready: boolean; code?: string; reason?: string }
+  /** Re-read the tokens file (the primary checked it). */
   | { t: "tokens" }
+  /** Send the metrics registry as JSON (`metrics-res`). */
+  | { t: "metrics-req"; id: number }
   | { t: "shutdown" };
 
-export type RpcMethod =
-  | "put-policy"
-  | "approval-get"
-  | "approval-wait"
-  | "approval-list"
-  | "approval-resolve"
-  | "metrics";
+/** The parameters of each RPC method. */
+export interface RpcParams {
+  "put-policy": { yaml: string };
+  "approval-get": { id: string };
+  "approval-wait": { id: string; timeoutMs: number };
+  "approval-list": { state?: string; approver?: string; limit: number };
+  "approval-resolve": { id: string; verb: "approve" | "deny"; note: string | null };
+  metrics: null;
+}
+
+export type RpcMethod = keyof RpcParams;
 
 /** An error the primary returns over RPC, answered by the worker with `status`. */
 export class RpcError extends Error {

@@ -1,14 +1,16 @@
 // A worker process: its own compiled Policy (its own Wasm instance) and a fastify server on the
-// shared listening socket; audit records and approvals go to the primary over IPC.
+// shared listening socket. It runs the decide half of the pipeline (routes/decide.ts); the
+// Decided go to the primary, which records them, over IPC (ipc.ts), as do approval RPCs.
 
 import { Registry } from "prom-client";
 import { Policy } from "../policy.js";
 import { GateMetrics } from "../metrics/metrics.js";
+import type { Decided } from "../pipeline/message.js";
 import { buildApp } from "./app.js";
-import type { AuditAck, Backend } from "./app.js";
 import type { ServerConfig } from "./config.js";
+import type { AuditAck, Backend } from "./http.js";
 import { RpcError } from "./ipc.js";
-import type { RpcMethod, ToPrimary, ToWorker, WireEntry } from "./ipc.js";
+import type { RpcMethod, RpcParams, ToPrimary, ToWorker } from "./ipc.js";
 import { Tokens } from "./tokens.js";
 import type { Principal } from "./tokens.js";
 
@@ -19,13 +21,13 @@ function send(msg: ToPrimary): void {
 type AuditPart = { offset: number; count: number; resolve: (a: AuditAck) => void; reject: (e: Error) => void };
 
 /**
- * Audit entries of one event-loop turn go to the primary as one message; each request's promise
+ * The Decided of one event-loop turn go to the primary as one message; each request's promise
  * resolves with its slice of the primary's acknowledgement, sent once the records are durable.
  * A request with an escalation also needs its approval id, which comes in a second message
  * (`approvals`) once the approval is stored; requests without one do not wait for it.
  */
 class AuditClient {
-  private queue: WireEntry[] = [];
+  private queue: Decided[] = [];
   private parts: AuditPart[] = [];
   private scheduled = false;
   private nextId = 1;
@@ -34,7 +36,7 @@ class AuditClient {
   private awaiting = new Map<number, { escalations: number[]; parts: { part: AuditPart; seq: number; hashes: string[] }[] }>();
   private idleWaiters: (() => void)[] = [];
 
-  submit(entries: WireEntry[]): Promise<AuditAck> {
+  submit(entries: Decided[]): Promise<AuditAck> {
     return new Promise<AuditAck>((resolve, reject) => {
       this.parts.push({ offset: this.queue.length, count: entries.length, resolve, reject });
       for (const e of entries) this.queue.push(e);
@@ -113,7 +115,7 @@ class RpcClient {
   private nextId = 1;
   private pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
-  call(m: RpcMethod, p: unknown, who: Principal): Promise<unknown> {
+  call<M extends RpcMethod>(m: M, p: RpcParams[M], who: Principal): Promise<unknown> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -212,14 +214,14 @@ export async function runWorker(): Promise<void> {
           // the primary checked the file; if it changed again since, keep the old tokens
         }
         break;
+      case "metrics-req": {
+        const id = msg.id;
+        void registry.getMetricsAsJSON().then((json) => send({ t: "metrics-res", id, metrics: json }));
+        break;
+      }
       case "shutdown":
         void shutdown();
         break;
-    }
-  });
-  process.on("message", (msg: { type?: string; requestId?: number; t?: string; id?: number }) => {
-    if (msg.t === "metrics-req") {
-      void registry.getMetricsAsJSON().then((json) => process.send!({ t: "metrics-res", id: msg.id, metrics: json }));
     }
   });
 

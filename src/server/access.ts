@@ -1,0 +1,81 @@
+// Who may do what (docs/server.md, Security): the roles of every route and the rules for a
+// single approval, in one place. The workers' routes take their roles from ROLES (checked in
+// `onRequest`, before the body is read); the primary checks the same roles again for each RPC
+// (`requireRole`) and applies the per-approval rules (`visibleApproval`, `resolvableApproval`,
+// `listableApprovers`) to what it reads from the store.
+
+import type { Approval } from "../approvals/approval.js";
+import { RpcError } from "./ipc.js";
+import type { RpcMethod } from "./ipc.js";
+import type { Principal, Role } from "./tokens.js";
+
+/** A route's roles; "any": every authenticated principal. Routes without roles need no token. */
+export type RouteRoles = readonly Role[] | "any";
+
+/** The roles of each route family (`/healthz`, `/readyz` and `/openapi.json` need no token). */
+export const ROLES = {
+  /** POST /v1/decide, /v1/decide/batch */
+  decide: ["agent", "admin"],
+  /** GET /v1/approvals */
+  "approval-list": ["approver", "admin"],
+  /** GET /v1/approvals/{id}: agents see only their own, approvers their approvers' (visibleApproval) */
+  "approval-get": "any",
+  /** GET /v1/approvals/{id}/wait: as approval-get */
+  "approval-wait": "any",
+  /** POST /v1/approvals/{id}/approve, /deny: approvers only their approvers' (resolvableApproval) */
+  "approval-resolve": ["approver", "admin"],
+  /** GET /v1/policy */
+  "policy-get": "any",
+  /** PUT /v1/policy */
+  "put-policy": ["admin"],
+  /** GET /metrics */
+  metrics: "any",
+} as const satisfies Record<string, RouteRoles>;
+
+/** What the primary answers an RPC whose caller's role the route should have refused. */
+const REFUSED: Partial<Record<RpcMethod, string>> = {
+  "put-policy": "only admins may change the policy",
+  "approval-list": "agents may not list approvals",
+  "approval-resolve": "agents may not resolve approvals",
+};
+
+export function allowed(roles: RouteRoles, who: Principal): boolean {
+  return roles === "any" || roles.includes(who.role);
+}
+
+/** The primary's check of an RPC's roles (the route checked them already): 403 otherwise. */
+export function requireRole(method: RpcMethod, who: Principal): void {
+  if (!allowed(ROLES[method], who)) throw new RpcError(403, "forbidden", REFUSED[method] ?? `role '${who.role}' may not call ${method}`);
+}
+
+/** The approval, if `who` may see it: admins all, approvers those of their approvers, agents their own (404 otherwise). */
+export function visibleApproval(a: Approval | undefined, id: string, who: Principal): Approval {
+  if (a === undefined) throw new RpcError(404, "not_found", `approval ${id} not found`);
+  if (who.role === "admin") return a;
+  if (who.role === "approver" && who.approvers.includes(a.approver)) return a;
+  if (who.role === "agent") {
+    const agent = (a.action as { agent?: { id?: unknown } } | null)?.agent?.id;
+    if (agent === who.identity) return a;
+    throw new RpcError(404, "not_found", `approval ${id} not found`);
+  }
+  throw new RpcError(403, "forbidden", `approval ${id} is for approver '${a.approver}', not one of yours`);
+}
+
+/** The approval, if `who` may approve or deny it: admins all, approvers those of their approvers. */
+export function resolvableApproval(a: Approval | undefined, id: string, who: Principal): Approval {
+  if (a === undefined) throw new RpcError(404, "not_found", `approval ${id} not found`);
+  if (who.role !== "admin" && !who.approvers.includes(a.approver)) {
+    throw new RpcError(403, "forbidden", `approval ${id} is for approver '${a.approver}', not one of yours`);
+  }
+  return a;
+}
+
+/**
+ * Whose approvals `who` may list, asked for those of `approver` (or all): "all" for admins;
+ * for approvers the approvers they name, or just `approver` if it is one of them (else none).
+ */
+export function listableApprovers(who: Principal, approver: string | undefined): "all" | readonly string[] {
+  if (who.role === "admin") return "all";
+  if (approver !== undefined) return who.approvers.includes(approver) ? [approver] : [];
+  return who.approvers;
+}

@@ -1,0 +1,41 @@
+// What a worker's HTTP layer shares between app.ts (the fastify instance: auth, errors) and the
+// route plugins (routes/): the backend the routes talk to, and the error body.
+
+import type { Policy } from "../policy.js";
+import type { Decided } from "../pipeline/message.js";
+import type { RouteRoles } from "./access.js";
+import type { RpcMethod, RpcParams } from "./ipc.js";
+import type { Principal } from "./tokens.js";
+
+/** What a worker's routes need from the rest of the process. */
+export interface Backend {
+  policy(): Policy;
+  /** Sends the Decided of a request to the primary, to be recorded; resolves when they are durable. */
+  audit(entries: Decided[]): Promise<AuditAck>;
+  rpc<M extends RpcMethod>(method: M, params: RpcParams[M], who: Principal): Promise<unknown>;
+  /** null when ready; else why not (the 503 body of /readyz). */
+  notReady(): { code: string; message: string } | null;
+}
+
+/** A request's share of the primary's acknowledgement. */
+export interface AuditAck {
+  /** seq of the first entry; the others follow. */
+  seq: number;
+  hashes: string[];
+  /** The approval opened for each entry (escalate decisions), else null. */
+  approvals: (string | null)[];
+}
+
+declare module "fastify" {
+  interface FastifyRequest {
+    principal: Principal | null;
+  }
+  interface FastifyContextConfig {
+    /** Who may call the route (access.ts); none: no token needed. */
+    roles?: RouteRoles;
+  }
+}
+
+export function errorBody(code: string, message: string, extra?: Record<string, unknown>): string {
+  return JSON.stringify({ error: { code, message, ...extra } });
+}

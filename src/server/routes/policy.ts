@@ -1,0 +1,34 @@
+// GET /v1/policy (what is served) and PUT /v1/policy (validated and installed by the primary,
+// policy-sync.ts). PUT lives in a scope of its own: the only one that reads YAML (or text/plain)
+// bodies and the only one with the 16 MiB limit. Elsewhere those content types are refused with
+// 415 before the body is read, and every body is held to `body-limit`.
+
+import type { FastifyInstance } from "fastify";
+import { ROLES } from "../access.js";
+import { MAX_POLICY_BYTES, POLICY_BODY, YAML_TYPES } from "../constants.js";
+import type { Backend } from "../http.js";
+import { RpcError } from "../ipc.js";
+
+export async function policyRoutes(app: FastifyInstance, { backend }: { backend: Backend }): Promise<void> {
+  app.get("/v1/policy", { config: { roles: ROLES["policy-get"] } }, async (_req, reply) => {
+    const p = backend.policy();
+    reply.type("application/json");
+    return JSON.stringify({ policy: p.name, policy_hash: p.hash, rules: p.rules.length });
+  });
+
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser(YAML_TYPES, { parseAs: "string", bodyLimit: MAX_POLICY_BYTES }, (_req, body, done) => done(null, body));
+    scope.put("/v1/policy", { config: { roles: ROLES["put-policy"] }, bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
+      if (req.body !== undefined && typeof req.body !== "string") {
+        throw new RpcError(415, "unsupported_media_type", POLICY_BODY);
+      }
+      if (typeof req.body !== "string" || req.body.trim() === "") {
+        throw new RpcError(400, "bad_request", POLICY_BODY);
+      }
+      const r = await backend.rpc("put-policy", { yaml: req.body }, req.principal!);
+      reply.type("application/json");
+      return JSON.stringify(r);
+    });
+  });
+}
