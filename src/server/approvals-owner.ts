@@ -1,0 +1,107 @@
+// The primary's approvals: the SQLite store (one owner: the process with the audit log, which
+// writes the transition records), opened through the Recorder so that escalations get their
+// approvals and transitions their records, and the approval RPCs of the workers — every check
+// of who may see, list or resolve what through access.ts.
+
+import type { Approval } from "../approvals/approval.js";
+import type { Approvals } from "../approvals/approvals.js";
+import type { ServerConfig } from "./config.js";
+import { listableApprovers, requireRole, resolvableApproval, visibleApproval } from "./access.js";
+import type { AuditOwner } from "./audit-owner.js";
+import { startupError } from "./audit-owner.js";
+import type { RpcParams } from "./ipc.js";
+import type { Log } from "./log.js";
+import type { Principal } from "./tokens.js";
+
+export class ApprovalsOwner {
+  /** Long polls (`approval-wait`), aborted at shutdown: they answer the approval as it is. */
+  private readonly waits = new AbortController();
+  private stopping = false;
+
+  private constructor(
+    readonly approvals: Approvals,
+    private readonly logger: Log,
+  ) {}
+
+  /** Opens the store (a startupError if it cannot be). */
+  static open(config: ServerConfig, logger: Log, audit: AuditOwner): ApprovalsOwner {
+    try {
+      const approvals = audit.recorder.openApprovals({
+        store: config.approvals,
+        onError: (e) => logger.warn("approvals", { detail: e.message }),
+        // Escalations are opened in one SQLite transaction per event-loop turn: the store commits
+        // with synchronous=FULL, and one fsync per escalation would stall the primary at a few
+        // hundred/s. A commit blocks the primary's event loop, so it is followed by a pause at
+        // least as long as it took: the audit acknowledgements of other decisions keep flowing.
+        batch: "turn",
+        onBatchError: (e, count) => logger.error("could not open approvals", { detail: e.message, count }),
+      });
+      return new ApprovalsOwner(approvals, logger);
+    } catch (err) {
+      throw startupError(err, "the approvals database", config.approvals);
+    }
+  }
+
+  get(p: RpcParams["approval-get"], who: Principal): Approval {
+    return visibleApproval(this.approvals.get(p.id), p.id, who);
+  }
+
+  async wait(p: RpcParams["approval-wait"], who: Principal): Promise<Approval | undefined> {
+    const { id } = p;
+    visibleApproval(this.approvals.get(id), id, who);
+    if (this.stopping) return this.approvals.get(id);
+    try {
+      return await this.approvals.wait(id, { timeoutMs: p.timeoutMs, signal: this.waits.signal });
+    } catch (err) {
+      if (this.waits.signal.aborted) return this.approvals.get(id); // shutting down: answer with the state as it is
+      throw err;
+    }
+  }
+
+  list(p: RpcParams["approval-list"], who: Principal): Approval[] {
+    requireRole("approval-list", who);
+    const state = p.state as Approval["state"] | undefined;
+    const { approver } = p;
+    const limit = p.limit ?? 1000;
+    const scope = listableApprovers(who, approver);
+    if (scope === "all" || approver !== undefined) {
+      if (scope !== "all" && scope.length === 0) return [];
+      return this.approvals.list({ ...(state ? { state } : {}), ...(approver ? { approver } : {}), limit });
+    }
+    // An approver without ?approver=: the approvals of each approver it names.
+    const mine = scope.flatMap((name) => this.approvals.list({ ...(state ? { state } : {}), approver: name, limit }));
+    mine.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
+    return mine.slice(0, limit);
+  }
+
+  resolve(p: RpcParams["approval-resolve"], who: Principal): Promise<Approval> {
+    requireRole("approval-resolve", who);
+    const { id } = p;
+    resolvableApproval(this.approvals.get(id), id, who);
+    const input = { by: who.identity, ...(typeof p.note === "string" ? { note: p.note } : {}) };
+    return p.verb === "approve" ? this.approvals.approve(id, input) : this.approvals.deny(id, input);
+  }
+
+  /** The number of pending approvals, or null once the store is closed. */
+  pendingCount(): number | null {
+    try {
+      return this.approvals.pendingCount();
+    } catch {
+      return null; // closed
+    }
+  }
+
+  /** Shutting down: long polls answer now with the approval as it is, and new ones at once. */
+  stop(): void {
+    this.stopping = true;
+    this.waits.abort(new Error("shutting down"));
+  }
+
+  close(): void {
+    try {
+      this.approvals.close();
+    } catch (err) {
+      this.logger.error("closing approvals failed", { detail: (err as Error).message });
+    }
+  }
+}

@@ -1,0 +1,167 @@
+// The primary's policy: the source of truth (the file, or the last PUT), validated off the event
+// loop (policy-check.ts) and installed in every worker, one at a time; reloads are serialized.
+// Sources: PUT /v1/policy, SIGHUP, and the file changing (fs.watch on its directory, debounced).
+
+import type { Worker } from "node:cluster";
+import { readFileSync, watch } from "node:fs";
+import type { FSWatcher } from "node:fs";
+import { basename, dirname } from "node:path";
+import { PolicyError } from "../errors.js";
+import { Policy } from "../policy.js";
+import { requireRole } from "./access.js";
+import type { ServerConfig } from "./config.js";
+import { RpcError } from "./ipc.js";
+import type { RpcParams, ToPrimary, ToWorker } from "./ipc.js";
+import type { Log } from "./log.js";
+import { PolicyChecker, summaryOf } from "./policy-check.js";
+import type { PolicySummary } from "./policy-check.js";
+import type { Principal } from "./tokens.js";
+import { connectedWorkers, sendTo } from "./workers.js";
+
+interface Current {
+  /** The workers compile the policy; the primary keeps its name, hash and size. */
+  policy: PolicySummary;
+  yaml: string;
+  filename: string;
+}
+
+export interface Installed {
+  policy: string;
+  policy_hash: string;
+  changed: boolean;
+}
+
+export class PolicySync {
+  private current: Current;
+  private reloadChain: Promise<unknown> = Promise.resolve();
+  private nextPolicyMsg = 1;
+  private readonly acks = new Map<number, { left: Set<number>; resolve: () => void; errors: string[] }>();
+  // Validation runs in a worker thread: a large policy takes the engine seconds to load, and
+  // the primary's event loop must keep writing the audit records every decision waits for.
+  private readonly checker: PolicyChecker;
+  private watcher: FSWatcher | null = null;
+  private stopping = false;
+
+  /** Reads and validates the policy file (at start, before any worker: a bad one throws). */
+  constructor(
+    private readonly config: ServerConfig,
+    private readonly log: Log,
+  ) {
+    const yaml = readFileSync(config.policy, "utf8");
+    this.current = { policy: summaryOf(Policy.fromYaml(yaml, { filename: config.policy })), yaml, filename: config.policy };
+    this.checker = new PolicyChecker((message) => log.warn(message));
+  }
+
+  /** The policy being served. */
+  get policy(): PolicySummary {
+    return this.current.policy;
+  }
+
+  /** The `config-policy` message a new worker starts with. */
+  startMessage(): ToWorker {
+    return { t: "config-policy", yaml: this.current.yaml, filename: this.current.filename, hash: this.current.policy.hash };
+  }
+
+  /** Watches the policy file (if configured) and reloads it when it changes. */
+  watch(): void {
+    if (!this.config.watch) return;
+    let timer: NodeJS.Timeout | undefined;
+    const name = basename(this.config.policy);
+    try {
+      // The directory, not the file: editors replace files by renaming.
+      this.watcher = watch(dirname(this.config.policy), (_event, file) => {
+        if (file !== null && file !== name) return;
+        clearTimeout(timer);
+        timer = setTimeout(() => this.reloadFromFile("file change"), 200);
+      });
+      this.watcher.unref();
+    } catch (err) {
+      this.log.warn("cannot watch the policy file; reload with SIGHUP or PUT /v1/policy", { detail: (err as Error).message });
+    }
+  }
+
+  /** PUT /v1/policy (admins). Throws PolicyError (422): the old policy keeps serving. */
+  put(p: RpcParams["put-policy"], who: Principal): Promise<Installed> {
+    requireRole("put-policy", who);
+    if (this.stopping) throw new RpcError(503, "unavailable", "shutting down");
+    return this.install(p.yaml, "<PUT /v1/policy>", `PUT by ${who.identity}`);
+  }
+
+  /** Re-reads the policy file (SIGHUP, file change); a bad one is logged and changes nothing. */
+  reloadFromFile(source: string): void {
+    if (this.stopping) return;
+    let yaml: string;
+    try {
+      yaml = readFileSync(this.config.policy, "utf8");
+    } catch (err) {
+      this.log.error("policy reload failed: cannot read the file; the old policy keeps serving", { source, file: this.config.policy, detail: (err as Error).message });
+      return;
+    }
+    this.install(yaml, this.config.policy, source).catch((err) => {
+      this.log.error("policy reload failed; the old policy keeps serving", { source, errors: err instanceof PolicyError ? err.format() : String(err) });
+    });
+  }
+
+  /** A worker's answer to a `policy` message. */
+  onLoaded(w: Worker, msg: Extract<ToPrimary, { t: "policy-loaded" }>): void {
+    const ack = this.acks.get(msg.id);
+    if (!ack) return;
+    if (msg.error) ack.errors.push(msg.error);
+    ack.left.delete(w.id);
+    if (ack.left.size === 0) {
+      this.acks.delete(msg.id);
+      ack.resolve();
+    }
+  }
+
+  /** Shutting down: no more reloads or PUTs, no more watching. */
+  stop(): void {
+    this.stopping = true;
+    this.watcher?.close();
+  }
+
+  /** Stops the validation thread. */
+  async close(): Promise<void> {
+    await this.checker.close().catch(() => undefined);
+  }
+
+  /** Validates and installs a policy in every worker; serialized. Throws PolicyError. */
+  private install(yaml: string, filename: string, source: string): Promise<Installed> {
+    const run = async (): Promise<Installed> => {
+      const policy = await this.checker.check(yaml, filename); // throws PolicyError: the old one keeps serving
+      if (policy.hash === this.current.policy.hash) return { policy: policy.name, policy_hash: policy.hash, changed: false };
+      const previous = this.current;
+      this.current = { policy, yaml, filename };
+      const id = this.nextPolicyMsg++;
+      const errors: string[] = [];
+      // One worker at a time: compiling a large policy blocks a worker's event loop for a while
+      // (hundreds of ms for 1,000 rules), and the other workers keep serving meanwhile.
+      for (const w of connectedWorkers()) {
+        if (!w.isConnected()) continue;
+        await new Promise<void>((resolve) => {
+          const give = () => {
+            if (this.acks.delete(id)) resolve();
+          };
+          const timer = setTimeout(give, 30_000);
+          w.once("exit", give);
+          this.acks.set(id, {
+            left: new Set([w.id]),
+            resolve: () => {
+              clearTimeout(timer);
+              w.off("exit", give);
+              resolve();
+            },
+            errors,
+          });
+          sendTo(w, { t: "policy", id, yaml, filename, hash: policy.hash });
+        });
+      }
+      this.log.info("policy loaded", { source, policy: policy.name, policy_hash: policy.hash, previous_hash: previous.policy.hash, rules: policy.rules });
+      if (errors.length > 0) this.log.error("a worker could not load the policy", { errors });
+      return { policy: policy.name, policy_hash: policy.hash, changed: true };
+    };
+    const p = this.reloadChain.then(run, run);
+    this.reloadChain = p.catch(() => undefined);
+    return p;
+  }
+}
