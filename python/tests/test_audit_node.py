@@ -187,7 +187,7 @@ def test_redaction_and_depth_match_node():
         name = "p"
         hash = "h"
 
-    P.redact_paths = tuple(tuple(p) for p in redact_paths)
+    P.redact = tuple(tuple(p) for p in redact_paths)
     actions = [
         {"args": {"card_number": 4111, "cvv": 1}, "customer": {"email": None}},
         {"a": {"b": {"c": {"deep": [1, 2]}}, "x": 1}, "n": None, "arr": [{"x": 1}], "s": "t"},

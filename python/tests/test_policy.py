@@ -396,9 +396,15 @@ def test_missing_core_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_redact(billing: Policy) -> None:
+    assert billing.redact == (("args", "card_number"), ("args", "x.y"))  # the paths, as Node's Policy.redact
     action = {"tool": "payments.refund", "args": {"card_number": "4111", "x.y": 1, "amount": 3}}
-    red = billing.redact(action)
+    red = tollgate.redact(action, billing.redact)
     assert red == {"tool": "payments.refund", "args": {"card_number": "[redacted]", "x.y": "[redacted]", "amount": 3}}
     assert action["args"]["card_number"] == "4111"
-    assert billing.redact({"tool": "t"}) == {"tool": "t"}
-    assert canonicalize(billing.redact({"args": {"card_number": None}})) == '{"args":{"card_number":"[redacted]"}}'
+    assert tollgate.redact({"tool": "t"}, billing.redact) == {"tool": "t"}
+    assert canonicalize(tollgate.redact({"args": {"card_number": None}}, billing.redact)) == '{"args":{"card_number":"[redacted]"}}'
+    # The method of earlier versions: the same result, with a DeprecationWarning.
+    with pytest.warns(DeprecationWarning, match=r"tollgate\.audit\.redact\(action, policy\.redact\)"):
+        assert billing.redact(action) == red
+    with pytest.warns(DeprecationWarning, match="Policy.redact_paths"):
+        assert billing.redact_paths is billing.redact

@@ -112,26 +112,26 @@ def test_errors(text: str, line: int, column: int, contains: str) -> None:
 def test_positions() -> None:
     text = "k: &k\n  t:\n  on: yes\n  list: [a, {b: 1}]\n  \U0001F600\U0001F600: x\n"
     y = load_yaml(text, "f.yaml")
-    assert y.position("") == (1, 1)
-    assert y.position("/k") == (2, 3)  # the content, after the anchor
-    assert y.position("/k", "key") == (1, 1)
-    assert y.position("/k/t") == (2, 5)  # an empty value: just after the colon
-    assert y.position("/k/on", "key") == (3, 3)
-    assert y.position("/k/on") == (3, 7)
-    assert y.position("/k/list/1/b") == (4, 17)
-    assert y.position("/k/list/1/b", "key") == (4, 14)
-    assert y.position("/k/list/1", "key") == (4, 13)  # the last step is an index: the value itself
-    assert y.position("/k/missing") == (2, 3)  # a missing key: the mapping that lacks it
-    assert y.position("/k/missing", "key") == (1, 1)  # ... or, for "key", the last key on the way
+    assert y.locate("") == (1, 1)
+    assert y.locate("/k") == (2, 3)  # the content, after the anchor
+    assert y.locate("/k", "key") == (1, 1)
+    assert y.locate("/k/t") == (2, 5)  # an empty value: just after the colon
+    assert y.locate("/k/on", "key") == (3, 3)
+    assert y.locate("/k/on") == (3, 7)
+    assert y.locate("/k/list/1/b") == (4, 17)
+    assert y.locate("/k/list/1/b", "key") == (4, 14)
+    assert y.locate("/k/list/1", "key") == (4, 13)  # the last step is an index: the value itself
+    assert y.locate("/k/missing") == (2, 3)  # a missing key: the mapping that lacks it
+    assert y.locate("/k/missing", "key") == (1, 1)  # ... or, for "key", the last key on the way
     # columns count UTF-16 code units, as the yaml package's LineCounter does
-    assert y.position("/k/\U0001F600\U0001F600") == (5, 9)
+    assert y.locate("/k/\U0001F600\U0001F600") == (5, 9)
 
 
 def test_pointer_escapes() -> None:
     assert parse_pointer("") == []
     assert parse_pointer("/a~1b/c~0d/~01") == ["a/b", "c~d", "~1"]
     y = load_yaml('"a/b": {"c~d": 1}', "f.yaml")
-    assert y.position("/a~1b/c~0d") == (1, 16)
+    assert y.locate("/a~1b/c~0d") == (1, 16)
 
 
 def test_size_limit(tmp_path: Path) -> None:

@@ -16,10 +16,20 @@
         gate.metrics()           # counters and latency percentiles
 """
 
+try:
+    from . import _abi
+except ImportError:  # pragma: no cover - a source checkout that was never built
+    raise ImportError(
+        "tollgate/_abi.py is missing: it is generated from abi/constants.json by `npm run build` "
+        "(node scripts/gen-abi.mjs), as tollgate.wasm is"
+    ) from None
+
+from ._abi import ERROR_TEXT, ErrorCode
+from ._deprecated import deprecated_names
 from .decision import Decision
-from .errors import ActionDenied, EngineError, PolicyError, PolicyErrorItem
+from .errors import ActionDenied, EngineError, PolicyError, PolicyProblem
 from .policy import Policy, RuleInfo
-from .audit import AuditError, AuditLog, audit_record, verify_log
+from .audit import AuditError, AuditLog, audit_record, redact, verify_log
 from .metrics import Metrics
 from .gate import Gate
 
@@ -27,7 +37,10 @@ __all__ = [
     "Policy",
     "Decision",
     "PolicyError",
-    "PolicyErrorItem",
+    "PolicyProblem",
+    "ErrorCode",
+    "ERROR_TEXT",
+    "redact",
     "ActionDenied",
     "EngineError",
     "RuleInfo",
@@ -39,3 +52,5 @@ __all__ = [
     "Gate",
 ]
 __version__ = "0.1.0"
+
+__getattr__ = deprecated_names(__name__, {"PolicyErrorItem": ("PolicyProblem", lambda: PolicyProblem)})

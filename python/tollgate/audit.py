@@ -284,19 +284,15 @@ def _eval_ns(value: Union[int, float]) -> int:
 
 
 def _redact_paths(policy: Any) -> Iterable[Sequence[str]]:
-    paths = getattr(policy, "redact_paths", None)
-    if paths is None:
-        paths = getattr(policy, "redact", ())
-        if callable(paths):
-            paths = ()
-    return paths
+    """The policy's ``audit.redact`` paths: ``policy.redact``, as in Node (docs/abi.md, "Names in the hosts")."""
+    return policy.redact
 
 
 def audit_record(policy: Any, action: Any, decision: Any, eval_ns: Union[int, float]) -> AuditEntry:
     """The record fields for one decision, with the policy's ``audit.redact`` paths redacted.
 
     ``policy`` is a :class:`~tollgate.Policy` (or anything with ``name``, ``hash`` and
-    ``redact_paths``); ``decision`` the :class:`~tollgate.Decision` it returned (or its dict);
+    ``redact``, the paths); ``decision`` the :class:`~tollgate.Decision` it returned (or its dict);
     ``eval_ns`` the evaluation time in nanoseconds (a float is rounded as ``Math.round``).
     The caller's action is never modified.
     """

@@ -1,6 +1,6 @@
 """Action -> input record, following ``docs/abi.md`` ("Input region").
 
-An :class:`Encoder` is built once per policy from its field table. It holds
+An :class:`ActionEncoder` is built once per policy from its field table. It holds
 one accessor per field path and appends records to a ``bytearray``: value
 entries written in place with ``struct.pack_into``, each string encoded to
 UTF-8 once and appended to the data area. The caller copies the finished
@@ -32,48 +32,37 @@ import struct
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Sequence, Tuple
 
+from ._abi import (
+    ENTRY_SIZE,
+    ERROR_TEXT,
+    MAX_ARRAY_DEPTH,
+    MAX_DATA_BYTES,
+    RECORD_HEADER,
+    TAG_ABSENT,
+    TAG_ARRAY,
+    TAG_FALSE,
+    TAG_NULL,
+    TAG_NUMBER,
+    TAG_OBJECT,
+    TAG_STRING,
+    TAG_TRUE,
+    ErrorCode,
+)
+from ._deprecated import deprecated_names
 from .canonical import fix_surrogates
 
 __all__ = [
-    "Encoder",
+    "ActionEncoder",
     "MAX_DATA_BYTES",
     "MAX_ARRAY_DEPTH",
-    "STATUS_NOT_JSON",
-    "STATUS_NOT_OBJECT",
-    "STATUS_TOO_LARGE",
-    "STATUS_TOO_DEEP",
-    "STATUS_NOT_JSON_VALUE",
-    "STATUS_MALFORMED",
-    "STATUS_ENGINE_FAILED",
-    "REASONS",
+    "ErrorCode",
+    "ERROR_TEXT",
     "encode_string",
     "error_record",
     "decode_record",
 ]
 
-MAX_DATA_BYTES = 1_048_576
-MAX_ARRAY_DEPTH = 64
-
-STATUS_NOT_JSON = 1
-STATUS_NOT_OBJECT = 2
-STATUS_TOO_LARGE = 3
-STATUS_TOO_DEEP = 4
-STATUS_MALFORMED = 5
-STATUS_ENGINE_FAILED = 6
-STATUS_NOT_JSON_VALUE = 7
-
-REASONS = {
-    1: "input is not valid JSON",
-    2: "action is not a JSON object",
-    3: "values read by the policy exceed 1 MiB when encoded",
-    4: "values read by the policy are nested too deeply",
-    5: "malformed input record",
-    6: "evaluation failed inside the engine",
-    7: "action contains a value that is not JSON",
-}
-"""The fixed reason text of each status / error code (docs/abi.md)."""
-
-TAG_ABSENT, TAG_NULL, TAG_FALSE, TAG_TRUE, TAG_NUMBER, TAG_STRING, TAG_ARRAY, TAG_OBJECT = range(8)
+# ErrorCode, ERROR_TEXT, the tags and the limits come from abi/constants.json (tollgate._abi).
 
 _ABSENT: Any = object()
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -104,10 +93,10 @@ def _mapping_get(m: Mapping, key: str) -> Any:
     try:
         return m.get(key, _ABSENT)
     except Exception:  # a hostile Mapping: treat as not JSON
-        raise _Fail(STATUS_NOT_JSON_VALUE) from None
+        raise _Fail(ErrorCode.NOT_JSON_VALUE) from None
 
 
-class Encoder:
+class ActionEncoder:
     """Writes input records for one policy's field table.
 
     :meth:`append` is generated per field table (``exec`` of Python source
@@ -122,7 +111,7 @@ class Encoder:
 
     def __init__(self, fields: Sequence[Sequence[str]]) -> None:
         self.field_count = len(fields)
-        self.header_size = 8 + 16 * self.field_count
+        self.header_size = RECORD_HEADER + ENTRY_SIZE * self.field_count
         self._max_record = self.header_size + MAX_DATA_BYTES + 8 * (MAX_ARRAY_DEPTH + 2)
         self.append: Callable[[bytearray, Any], int] = _generate_append(self, [tuple(p) for p in fields])
 
@@ -139,10 +128,10 @@ class Encoder:
             _pack_ref(buf, entry, TAG_STRING, len(buf) - base, len(b))
             buf += b
             if len(buf) > limit:
-                raise _Fail(STATUS_TOO_LARGE)
+                raise _Fail(ErrorCode.TOO_LARGE)
         elif t is float:
             if v - v != 0.0:
-                raise _Fail(STATUS_NOT_JSON_VALUE)
+                raise _Fail(ErrorCode.NOT_JSON_VALUE)
             _pack_number(buf, entry, TAG_NUMBER, 0, v)
         elif t is int:
             _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(v))
@@ -161,16 +150,16 @@ class Encoder:
 
     def _array(self, buf: bytearray, base: int, entry: int, items: Any, depth: int, limit: int) -> None:
         if depth > MAX_ARRAY_DEPTH:
-            raise _Fail(STATUS_TOO_DEEP)
+            raise _Fail(ErrorCode.TOO_DEEP)
         n = len(items)
         pad = -(len(buf) - base) & 7
         if pad:
             buf += _ZERO8[:pad]
         run = len(buf)
-        if run + 16 * n > limit:
-            raise _Fail(STATUS_TOO_LARGE)
+        if run + ENTRY_SIZE * n > limit:
+            raise _Fail(ErrorCode.TOO_LARGE)
         _pack_ref(buf, entry, TAG_ARRAY, run - base, n)
-        buf += bytes(16 * n)
+        buf += bytes(ENTRY_SIZE * n)
         value = self._value
         for item in items:
             if type(item) is str:  # the common case, inline
@@ -181,10 +170,10 @@ class Encoder:
                 _pack_ref(buf, run, TAG_STRING, len(buf) - base, len(b))
                 buf += b
                 if len(buf) > limit:
-                    raise _Fail(STATUS_TOO_LARGE)
+                    raise _Fail(ErrorCode.TOO_LARGE)
             else:
                 value(buf, base, run, item, depth, limit)
-            run += 16
+            run += ENTRY_SIZE
 
     def _other(self, buf: bytearray, base: int, entry: int, v: Any, depth: int, limit: int) -> None:
         """Subclasses of the JSON types; everything else is not JSON."""
@@ -195,20 +184,20 @@ class Encoder:
             _pack_ref(buf, entry, TAG_STRING, len(buf) - base, len(b))
             buf += b
             if len(buf) > limit:
-                raise _Fail(STATUS_TOO_LARGE)
+                raise _Fail(ErrorCode.TOO_LARGE)
         elif isinstance(v, int):
             _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(int(v)))
         elif isinstance(v, float):
             f = float(v)
             if f - f != 0.0:
-                raise _Fail(STATUS_NOT_JSON_VALUE)
+                raise _Fail(ErrorCode.NOT_JSON_VALUE)
             _pack_number(buf, entry, TAG_NUMBER, 0, f)
         elif isinstance(v, Mapping):
             buf[entry] = TAG_OBJECT
         elif isinstance(v, (list, tuple)):
             self._array(buf, base, entry, v, depth, limit)
         else:
-            raise _Fail(STATUS_NOT_JSON_VALUE)
+            raise _Fail(ErrorCode.NOT_JSON_VALUE)
 
     def encode(self, action: Any) -> bytearray:
         """One record for ``action`` as a new ``bytearray`` (for tests and tools)."""
@@ -217,14 +206,14 @@ class Encoder:
         return buf
 
 
-def _generate_append(encoder: "Encoder", fields: List[Tuple[str, ...]]) -> Callable[[bytearray, Any], int]:
+def _generate_append(encoder: "ActionEncoder", fields: List[Tuple[str, ...]]) -> Callable[[bytearray, Any], int]:
     """Python source for ``append(buf, action) -> status``, specialised to ``fields``."""
     lines = [
         "def append(buf, action):",
         "    base = len(buf)",
         "    if type(action) is not dict and not isinstance(action, Mapping):",
-        "        buf += _header_error(8, 2)",
-        "        return 2",
+        f"        buf += _header_error({RECORD_HEADER}, {ErrorCode.NOT_OBJECT})",
+        f"        return {ErrorCode.NOT_OBJECT}",
         "    buf += HEADER_ZERO",
         "    limit = base + LIMIT_OFFSET",
         "    try:",
@@ -257,7 +246,7 @@ def _generate_append(encoder: "Encoder", fields: List[Tuple[str, ...]]) -> Calla
     for i, path in enumerate(fields):
         parent = container(path[:-1])
         key = const(path[-1])
-        entry = f"base + {8 + 16 * i}"
+        entry = f"base + {RECORD_HEADER + ENTRY_SIZE * i}"
         getter = (
             f"{parent}.get({key}, _ABSENT)"
             if parent == "action"
@@ -272,34 +261,34 @@ def _generate_append(encoder: "Encoder", fields: List[Tuple[str, ...]]) -> Calla
             "                    b = v.encode()",
             "                except UnicodeEncodeError:",
             "                    b = encode_string(v)",
-            f"                _pack_ref(buf, {entry}, 5, len(buf) - base, len(b))",
+            f"                _pack_ref(buf, {entry}, {TAG_STRING}, len(buf) - base, len(b))",
             "                buf += b",
             "                if len(buf) > limit:",
-            "                    raise _Fail(3)",
+            f"                    raise _Fail({ErrorCode.TOO_LARGE})",
             "            elif t is int:",
-            f"                _pack_number(buf, {entry}, 4, 0, _int_float(v))",
+            f"                _pack_number(buf, {entry}, {TAG_NUMBER}, 0, _int_float(v))",
             "            elif t is float:",
             "                if v - v != 0.0:",
-            "                    raise _Fail(7)",
-            f"                _pack_number(buf, {entry}, 4, 0, v)",
+            f"                    raise _Fail({ErrorCode.NOT_JSON_VALUE})",
+            f"                _pack_number(buf, {entry}, {TAG_NUMBER}, 0, v)",
             "            elif v is None:",
-            f"                buf[{entry}] = 1",
+            f"                buf[{entry}] = {TAG_NULL}",
             "            else:",
             f"                value(buf, base, {entry}, v, 0, limit)",
         ]
     lines += [
         "    except _Fail as fail:",
         "        del buf[base:]",
-        "        buf += _header_error(8, fail.status)",
+        f"        buf += _header_error({RECORD_HEADER}, fail.status)",
         "        return fail.status",
         "    except RecursionError:",
         "        del buf[base:]",
-        "        buf += _header_error(8, 4)",
-        "        return 4",
+        f"        buf += _header_error({RECORD_HEADER}, {ErrorCode.TOO_DEEP})",
+        f"        return {ErrorCode.TOO_DEEP}",
         "    except Exception:  # a Mapping whose get() fails, or the like: not JSON",
         "        del buf[base:]",
-        "        buf += _header_error(8, 7)",
-        "        return 7",
+        f"        buf += _header_error({RECORD_HEADER}, {ErrorCode.NOT_JSON_VALUE})",
+        f"        return {ErrorCode.NOT_JSON_VALUE}",
         "    size = len(buf) - base",
         "    pad = -size & 7",
         "    if pad:",
@@ -332,12 +321,12 @@ def _int_float(v: int) -> float:
     try:
         return float(v)
     except OverflowError:  # 1e400 in JSON is Infinity in JavaScript: not JSON
-        raise _Fail(STATUS_NOT_JSON_VALUE) from None
+        raise _Fail(ErrorCode.NOT_JSON_VALUE) from None
 
 
 def error_record(status: int) -> bytes:
     """A header-only record carrying ``status``."""
-    return _header_error(8, status)
+    return _header_error(RECORD_HEADER, status)
 
 
 def decode_record(record: bytes, fields: Sequence[Sequence[str]]) -> List[Any]:
@@ -363,9 +352,26 @@ def decode_record(record: bytes, fields: Sequence[Sequence[str]]) -> List[Any]:
         if tag == TAG_ARRAY:
             o, n = struct.unpack_from("<II", record, off + 4)
             assert o % 8 == 0
-            return [entry(o + 16 * i) for i in range(n)]
+            return [entry(o + ENTRY_SIZE * i) for i in range(n)]
         if tag == TAG_OBJECT:
             return {}
         raise ValueError(f"bad tag {tag}")
 
-    return [entry(8 + 16 * i) for i in range(len(fields))]
+    return [entry(RECORD_HEADER + ENTRY_SIZE * i) for i in range(len(fields))]
+
+
+# Names before docs/abi.md's naming table; importing one warns (DeprecationWarning).
+__getattr__ = deprecated_names(
+    __name__,
+    {
+        "Encoder": ("ActionEncoder", lambda: ActionEncoder),
+        "REASONS": ("ERROR_TEXT", lambda: ERROR_TEXT),
+        "STATUS_NOT_JSON": ("ErrorCode.NOT_JSON", lambda: ErrorCode.NOT_JSON),
+        "STATUS_NOT_OBJECT": ("ErrorCode.NOT_OBJECT", lambda: ErrorCode.NOT_OBJECT),
+        "STATUS_TOO_LARGE": ("ErrorCode.TOO_LARGE", lambda: ErrorCode.TOO_LARGE),
+        "STATUS_TOO_DEEP": ("ErrorCode.TOO_DEEP", lambda: ErrorCode.TOO_DEEP),
+        "STATUS_MALFORMED": ("ErrorCode.MALFORMED", lambda: ErrorCode.MALFORMED),
+        "STATUS_ENGINE_FAILED": ("ErrorCode.TRAP", lambda: ErrorCode.TRAP),
+        "STATUS_NOT_JSON_VALUE": ("ErrorCode.NOT_JSON_VALUE", lambda: ErrorCode.NOT_JSON_VALUE),
+    },
+)

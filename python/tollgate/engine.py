@@ -40,12 +40,16 @@ from typing import Any, Dict, Optional, Tuple
 
 import wasmtime
 
+from . import _abi
+from ._deprecated import deprecated_names
 from .errors import EngineError
 
-__all__ = ["ABI_VERSION", "CoreInstance", "shared_module", "wasm_path", "fast_path_available"]
+__all__ = ["SUPPORTED_ABI", "CoreInstance", "shared_module", "wasm_path", "fast_path_available"]
 
-ABI_VERSION = 1
-"""The version of docs/abi.md this host implements."""
+SUPPORTED_ABI = _abi.ABI_VERSION
+"""The version of docs/abi.md this host implements (Node: ``SUPPORTED_ABI`` of src/engine.ts)."""
+
+__getattr__ = deprecated_names(__name__, {"ABI_VERSION": ("SUPPORTED_ABI", lambda: SUPPORTED_ABI)})
 
 _WASMTIME_PINNED = "49.0.0"
 
@@ -247,8 +251,8 @@ class CoreInstance:
                 raise EngineError(f"the Tollgate core does not export '{name}' (is it an older build?)")
         self.memory: wasmtime.Memory = self._exports["memory"]
         version = self.call("abi_version")
-        if version != ABI_VERSION:
-            raise EngineError(f"the Tollgate core speaks ABI version {version}; this host knows version {ABI_VERSION}")
+        if version != SUPPORTED_ABI:
+            raise EngineError(f"the Tollgate core speaks ABI version {version}; this host knows version {SUPPORTED_ABI}")
         self.view = self._make_view()
         self.fast = False
         self._setup_call(fast)

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, List, Optional, Sequence
 
+from ._deprecated import deprecated_names
+
 if TYPE_CHECKING:  # pragma: no cover
     from .decision import Decision
 
-__all__ = ["PolicyError", "PolicyErrorItem", "ActionDenied", "EngineError"]
+__all__ = ["PolicyError", "PolicyProblem", "ActionDenied", "EngineError"]
 
 
-class PolicyErrorItem:
-    """One error found in a manifest, at a 1-based ``line``:``column`` of ``file``."""
+class PolicyProblem:
+    """One problem found in a manifest, at a 1-based ``line``:``column`` of ``file`` (Node: ``PolicyProblem``)."""
 
     __slots__ = ("file", "line", "column", "message")
 
@@ -25,10 +27,10 @@ class PolicyErrorItem:
         return f"{self.file}:{self.line}:{self.column}: error: {self.message}"
 
     def __repr__(self) -> str:
-        return f"PolicyErrorItem({self.file!r}, {self.line}, {self.column}, {self.message!r})"
+        return f"PolicyProblem({self.file!r}, {self.line}, {self.column}, {self.message!r})"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PolicyErrorItem):
+        if not isinstance(other, PolicyProblem):
             return NotImplemented
         return (self.file, self.line, self.column, self.message) == (
             other.file,
@@ -49,9 +51,9 @@ class PolicyError(Exception):
     every error, one per line, as ``FILE:LINE:COL: error: MESSAGE``.
     """
 
-    errors: List[PolicyErrorItem]
+    errors: List[PolicyProblem]
 
-    def __init__(self, errors: Sequence[PolicyErrorItem]) -> None:
+    def __init__(self, errors: Sequence[PolicyProblem]) -> None:
         if not errors:
             raise ValueError("PolicyError needs at least one error")
         self.errors = list(errors)
@@ -65,7 +67,7 @@ class PolicyError(Exception):
     @classmethod
     def single(cls, file: str, line: int, column: int, message: str) -> "PolicyError":
         """A PolicyError holding one error."""
-        return cls([PolicyErrorItem(file, line, column, message)])
+        return cls([PolicyProblem(file, line, column, message)])
 
 
 class ActionDenied(Exception):
@@ -86,3 +88,6 @@ class ActionDenied(Exception):
 
 class EngineError(RuntimeError):
     """The Wasm core could not be loaded (missing file, unknown ABI version...)."""
+
+
+__getattr__ = deprecated_names(__name__, {"PolicyErrorItem": ("PolicyProblem", lambda: PolicyProblem)})

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -12,23 +11,17 @@ import threading
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
+from ._abi import EFFECT_BY_CODE, ERROR_TEXT, FLAG_ERROR, FLAG_UNDETERMINED, RESULT_SIZE, ErrorCode, Messages
+from ._deprecated import warn
 from .canonical import canonical_bytes
 from .decision import Decision
-from .encode import (
-    REASONS,
-    STATUS_ENGINE_FAILED,
-    STATUS_MALFORMED,
-    STATUS_NOT_JSON,
-    STATUS_NOT_OBJECT,
-    Encoder,
-    error_record,
-)
+from .encode import ActionEncoder, error_record
 from .engine import CoreInstance, CoreTrap
-from .errors import PolicyError, PolicyErrorItem
+from .errors import PolicyError, PolicyProblem
 from .jsonline import NotJson, parse_json_text
 from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
 
-__all__ = ["Policy", "RuleInfo"]
+__all__ = ["Policy", "RuleInfo", "RedactPaths"]
 
 _result = struct.Struct("<BBHi")
 _unpack_key = struct.Struct("<q").unpack_from
@@ -39,8 +32,6 @@ def _key_bytes(key: int) -> bytes:
     return _pack_key(key)
 
 
-_EFFECTS = ("allow", "deny", "escalate")
-_REDACTED = "[redacted]"
 
 
 class _NotJson:
@@ -48,7 +39,25 @@ class _NotJson:
 
 
 _NOT_JSON = _NotJson()
-_NOT_JSON_RECORD = error_record(STATUS_NOT_JSON)
+_NOT_JSON_RECORD = error_record(ErrorCode.NOT_JSON)
+
+
+class RedactPaths(tuple):  # type: ignore[type-arg]
+    """A policy's parsed ``audit.redact`` paths, a tuple of key tuples (Node: ``Policy.redact``).
+
+    Redact an action with ``tollgate.audit.redact(action, policy.redact)``. Calling the
+    tuple, ``policy.redact(action)`` (the method of earlier versions), still does that and
+    warns: it is deprecated. Like :func:`tollgate.audit.redact`, the result shares with
+    ``action`` every object that holds no redacted path (only those on a path are copied).
+    """
+
+    __slots__ = ()
+
+    def __call__(self, action: Any) -> Any:
+        warn("Policy.redact(action)", "tollgate.audit.redact(action, policy.redact)", stacklevel=3)
+        from .audit import redact
+
+        return redact(action, self)
 
 
 class RuleInfo:
@@ -89,7 +98,8 @@ class Policy:
     default: str
     rules: Tuple[RuleInfo, ...]
     fields: Tuple[Tuple[str, ...], ...]
-    redact_paths: Tuple[Tuple[str, ...], ...]
+    redact: RedactPaths
+    """The parsed ``audit.redact`` paths (see :class:`RedactPaths`)."""
     manifest: Any
     """The manifest as loaded from YAML (plain dicts and lists)."""
     filename: str
@@ -153,7 +163,7 @@ class Policy:
             errors = [
                 loaded.error(e.get("pointer", ""), e.get("at", "value"), e.get("message", "invalid manifest"))
                 for e in report.get("errors", [])
-            ] or [PolicyErrorItem(loaded.filename, 1, 1, f"the core rejected the manifest (code {rc})")]
+            ] or [PolicyProblem(loaded.filename, 1, 1, f"the core rejected the manifest (code {rc})")]
             raise PolicyError(sort_errors(errors))
         return core, report
 
@@ -163,12 +173,12 @@ class Policy:
         self.default = report.get("default", "deny")
         self.rules = tuple(RuleInfo(r) for r in report["rules"])
         self.fields = tuple(tuple(p) for p in report["fields"])
-        self.redact_paths = tuple(tuple(p) for p in report.get("redact", []))
+        self.redact = RedactPaths(tuple(p) for p in report.get("redact", []))
         tests = self.manifest.get("tests") if isinstance(self.manifest, dict) else None
         self.tests = tuple(dict(t) for t in tests) if isinstance(tests, list) else ()
         if core.field_count != len(self.fields):
             raise RuntimeError("the core's field_count disagrees with its field table")
-        self._encoder = Encoder(self.fields)
+        self._encoder = ActionEncoder(self.fields)
         self._input_ptr = core.input_ptr
         self._input_capacity = core.input_capacity
         self._result_ptr = core.result_ptr
@@ -189,10 +199,10 @@ class Policy:
             rule_decisions.append(tuple(pair))
         self._rule_decisions = tuple(rule_decisions)
         self._default_decision = Decision(
-            self.default, None, "no rule matched" if self.default == "deny" else None, False, name
+            self.default, None, Messages.DEFAULT_DENY_REASON if self.default == "deny" else None, False, name
         )
-        self._default_code = _EFFECTS.index(self.default) if self.default in _EFFECTS else -1
-        self._error_decisions = {code: self._error_decision(text) for code, text in REASONS.items()}
+        self._default_code = EFFECT_BY_CODE.index(self.default) if self.default in EFFECT_BY_CODE else -1
+        self._error_decisions = {code: self._error_decision(text) for code, text in ERROR_TEXT.items()}
         self._by_result: Dict[int, Decision] = {}
         self._by_result_limit = 4 * len(self.rules) + 64
 
@@ -203,16 +213,16 @@ class Policy:
 
     def _decision(self, decision: int, flags: int, error: int, index: int) -> Decision:
         """One 8-byte result -> its precomputed decision (as Node's ``DecisionTable.fromResult``)."""
-        if flags & 2:
-            return self._error_decisions.get(error) or self._error_decisions[STATUS_MALFORMED]
+        if flags & FLAG_ERROR:
+            return self._error_decisions.get(error) or self._error_decisions[ErrorCode.MALFORMED]
         if index < 0:
             if decision != self._default_code:
-                return self._error_decisions[STATUS_MALFORMED]
+                return self._error_decisions[ErrorCode.MALFORMED]
             return self._default_decision
         try:
-            return self._rule_decisions[index][flags & 1]
+            return self._rule_decisions[index][1 if flags & FLAG_UNDETERMINED else 0]
         except IndexError:
-            return self._error_decisions[STATUS_MALFORMED]
+            return self._error_decisions[ErrorCode.MALFORMED]
 
     def _from_key(self, key: int) -> Decision:
         """A result read as one little-endian int64 -> its decision (memoised: a policy has few)."""
@@ -229,7 +239,7 @@ class Policy:
         try:
             self._encoder.append(buf, action)
         except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
-            return self._error_decisions[STATUS_ENGINE_FAILED]
+            return self._error_decisions[ErrorCode.TRAP]
         with self._lock:
             core = self._core
             ip = self._input_ptr
@@ -239,7 +249,7 @@ class Policy:
                     raise CoreTrap("evaluate refused the record")
             except CoreTrap:
                 self._recover()
-                return self._error_decisions[STATUS_ENGINE_FAILED]
+                return self._error_decisions[ErrorCode.TRAP]
             key = _unpack_key(core.view, self._result_ptr)[0]
         d = self._by_result.get(key)
         return d if d is not None else self._from_key(key)
@@ -261,7 +271,7 @@ class Policy:
                     append_record(buf, action)
             except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
                 del buf[start:]
-                buf += error_record(STATUS_ENGINE_FAILED)
+                buf += error_record(ErrorCode.TRAP)
             if count and (len(buf) > capacity or count >= max_count):
                 record = bytes(buf[start:])
                 del buf[start:]
@@ -286,10 +296,10 @@ class Policy:
                 # A trap leaves the instance in an unknown state: these records fail closed
                 # (as in Node), and a fresh instance takes over.
                 self._recover()
-                out.extend([self._error_decisions[STATUS_ENGINE_FAILED]] * n)
+                out.extend([self._error_decisions[ErrorCode.TRAP]] * n)
                 return
             rp = self._result_ptr
-            keys = array("q", bytes(core.view[rp : rp + 8 * n]))
+            keys = array("q", bytes(core.view[rp : rp + RESULT_SIZE * n]))
         decisions = list(map(self._by_result.get, keys))
         if None in decisions:
             decisions = [d if d is not None else self._from_key(k) for d, k in zip(decisions, keys)]
@@ -312,9 +322,9 @@ class Policy:
         try:
             action = parse_json_text(line)
         except NotJson:
-            return self._error_decisions[STATUS_NOT_JSON]
+            return self._error_decisions[ErrorCode.NOT_JSON]
         if type(action) is not dict:
-            return self._error_decisions[STATUS_NOT_OBJECT]
+            return self._error_decisions[ErrorCode.NOT_OBJECT]
         return self.evaluate(action)
 
     def evaluate_lines(self, lines: Iterable[Union[str, bytes]]) -> List[Decision]:
@@ -329,25 +339,11 @@ class Policy:
 
     # -- helpers -----------------------------------------------------------------
 
-    def redact(self, action: Any) -> Any:
-        """A deep copy of ``action`` with every ``audit.redact`` path that is present replaced by ``"[redacted]"``."""
-        if not isinstance(action, Mapping) or not self.redact_paths:
-            return copy.deepcopy(action)
-        out = copy.deepcopy(dict(action))
-        for path in self.redact_paths:
-            node: Any = out
-            for key in path[:-1]:
-                nxt = node.get(key) if isinstance(node, dict) else None
-                if not isinstance(nxt, Mapping):
-                    node = None
-                    break
-                if not isinstance(nxt, dict):
-                    nxt = dict(nxt)
-                    node[key] = nxt
-                node = nxt
-            if isinstance(node, dict) and path[-1] in node:
-                node[path[-1]] = _REDACTED
-        return out
+    @property
+    def redact_paths(self) -> RedactPaths:
+        """Deprecated name of :attr:`redact`."""
+        warn("Policy.redact_paths", "Policy.redact")
+        return self.redact
 
     def guard(
         self,

@@ -36,8 +36,10 @@ from yaml.composer import Composer, ComposerError
 from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages
+from ._deprecated import deprecated_names, warn
 from .canonical import format_number, fix_surrogates
-from .errors import PolicyError, PolicyErrorItem
+from .errors import PolicyError, PolicyProblem
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -49,12 +51,8 @@ __all__ = [
     "js_key",
 ]
 
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
-"""Manifest files larger than this (16 MiB) are rejected with an error at 1:1."""
-
-TOO_LARGE_MESSAGE = "the manifest is larger than 16 MiB"
-
-MAX_ALIAS_EXPANSIONS = 10_000
+# MAX_MANIFEST_BYTES (16 MiB: larger manifests are rejected with an error at 1:1),
+# MAX_ALIAS_EXPANSIONS and the messages come from abi/constants.json (tollgate._abi).
 
 _YAML_ORG = "tag:yaml.org,2002:"
 _STR = _YAML_ORG + "str"
@@ -108,7 +106,7 @@ class _TreeComposer(Composer):
             event = self.get_event()
             if event.anchor not in self.anchors:
                 raise ComposerError(
-                    None, None, f"alias *{event.anchor} refers to no anchor (define &{event.anchor} before it)", event.start_mark
+                    None, None, Messages.alias_without_anchor(event.anchor), event.start_mark
                 )
             return AliasNode(self.anchors[event.anchor], event.start_mark, event.end_mark)
         event = self.peek_event()
@@ -235,19 +233,17 @@ class _Builder:
             self.expansions += 1
             if self.expansions > MAX_ALIAS_EXPANSIONS or id(node.target) in self.active:
                 # An alias inside its own anchor expands without end: in Node it runs into the limit.
-                self.problems.append((node.start_mark, "too many alias expansions"))
+                self.problems.append((node.start_mark, Messages.TOO_MANY_ALIASES))
                 return None
             return self.build(node.target)
         if isinstance(node, ScalarNode):
             try:
                 value = _scalar(node)
             except _Unsupported:
-                self.problems.append((node.start_mark, "unsupported YAML value of type object"))
+                self.problems.append((node.start_mark, Messages.unsupported_value("object")))
                 return None
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
-                self.problems.append(
-                    (node.start_mark, f"{node.value} is not a JSON number (no infinities or NaN in a policy)")
-                )
+                self.problems.append((node.start_mark, Messages.not_json_number(node.value)))
                 return None
             return value
         if isinstance(node, SequenceNode):
@@ -262,7 +258,7 @@ class _Builder:
                 return self._mapping(node)
             finally:
                 self.active.discard(id(node))
-        self.problems.append((node.start_mark, "unsupported YAML node"))  # pragma: no cover
+        self.problems.append((node.start_mark, Messages.UNSUPPORTED_NODE))  # pragma: no cover
         return None
 
     def _mapping(self, node: MappingNode) -> Dict[str, Any]:
@@ -273,7 +269,7 @@ class _Builder:
             while isinstance(target, AliasNode):
                 target = target.target
             if not isinstance(target, ScalarNode):
-                self.problems.append((key_node.start_mark, "mapping keys must be scalars"))
+                self.problems.append((key_node.start_mark, Messages.KEY_NOT_SCALAR))
                 continue
             try:
                 raw = _scalar(target)
@@ -287,7 +283,7 @@ class _Builder:
                     seen_values.add(ident)
             key = js_key(raw)
             if key in out:
-                self.problems.append((key_node.start_mark, f"duplicate key '{key}'"))
+                self.problems.append((key_node.start_mark, Messages.duplicate_key(key)))
                 continue
             out[key] = self.build(value_node)
         return out
@@ -366,8 +362,8 @@ class LoadedYaml:
         self._root = root
         self._positions = positions
 
-    def position(self, pointer: str, at: str = "value") -> Tuple[int, int]:
-        """1-based (line, column) of the node that ``pointer`` names (``src/yaml.ts`` ``locate``).
+    def locate(self, pointer: str, at: str = "value") -> Tuple[int, int]:
+        """1-based (line, column) of the node that ``pointer`` names (as ``locate`` of ``src/yaml.ts``).
 
         With ``at="key"`` the position is that of the mapping key of the
         entry. A pointer that goes past the tree resolves to the deepest node
@@ -400,10 +396,15 @@ class LoadedYaml:
             return self._positions.mark(key_node.start_mark)
         return self._positions.mark(node.start_mark if node is not None else None)
 
-    def error(self, pointer: str, at: str, message: str) -> PolicyErrorItem:
+    def position(self, pointer: str, at: str = "value") -> Tuple[int, int]:
+        """Deprecated name of :meth:`locate`."""
+        warn("LoadedYaml.position", "LoadedYaml.locate")
+        return self.locate(pointer, at)
+
+    def error(self, pointer: str, at: str, message: str) -> PolicyProblem:
         """A positioned error for a pointer reported by the core."""
-        line, column = self.position(pointer, at)
-        return PolicyErrorItem(self.filename, line, column, message)
+        line, column = self.locate(pointer, at)
+        return PolicyProblem(self.filename, line, column, message)
 
 
 def _is_index(token: str) -> bool:
@@ -446,7 +447,7 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     docstring.
     """
     if len(text) * 3 > MAX_MANIFEST_BYTES and len(text.encode("utf-8", "surrogatepass")) > MAX_MANIFEST_BYTES:
-        raise PolicyError.single(filename, 1, 1, TOO_LARGE_MESSAGE)
+        raise PolicyError.single(filename, 1, 1, Messages.MANIFEST_TOO_LARGE)
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
     text = _LONE_CR.sub("\n", text)
@@ -460,9 +461,7 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     except ComposerError as err:
         if err.problem and "but found another document" in err.problem:
             line, column = positions.mark(err.problem_mark)
-            raise PolicyError.single(
-                filename, line, column, "a policy file holds one YAML document, not several ('---' starts another)"
-            ) from None
+            raise PolicyError.single(filename, line, column, Messages.MULTIPLE_DOCUMENTS) from None
         raise _yaml_error(filename, err, positions) from None
     except yaml.YAMLError as err:
         raise _yaml_error(filename, err, positions) from None
@@ -478,7 +477,7 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
         items = []
         for mark, message in problems:
             line, column = positions.mark(mark)
-            items.append(PolicyErrorItem(filename, line, column, message))
+            items.append(PolicyProblem(filename, line, column, message))
         raise PolicyError(items)
     return LoadedYaml(value, filename, root, positions)
 
@@ -493,14 +492,17 @@ def read_manifest_file(path: str) -> str:
         with open(path, "rb") as f:
             data = f.read(MAX_MANIFEST_BYTES + 1)
     except FileNotFoundError:
-        raise PolicyError.single(path, 1, 1, "cannot read the policy: no such file") from None
+        raise PolicyError.single(path, 1, 1, Messages.cannot_read_policy(Messages.NO_SUCH_FILE)) from None
     except OSError as err:
-        raise PolicyError.single(path, 1, 1, f"cannot read the policy: {err.strerror or err}") from None
+        raise PolicyError.single(path, 1, 1, Messages.cannot_read_policy(f"{err.strerror or err}")) from None
     if len(data) > MAX_MANIFEST_BYTES:
-        raise PolicyError.single(path, 1, 1, TOO_LARGE_MESSAGE)
+        raise PolicyError.single(path, 1, 1, Messages.MANIFEST_TOO_LARGE)
     return data.decode("utf-8", "replace")
 
 
-def sort_errors(errors: Sequence[PolicyErrorItem]) -> List[PolicyErrorItem]:
+def sort_errors(errors: Sequence[PolicyProblem]) -> List[PolicyProblem]:
     """Errors in position order (stable for errors at the same position)."""
     return sorted(errors, key=lambda e: (e.line, e.column))
+
+
+__getattr__ = deprecated_names(__name__, {"TOO_LARGE_MESSAGE": ("Messages.MANIFEST_TOO_LARGE", lambda: Messages.MANIFEST_TOO_LARGE)})
