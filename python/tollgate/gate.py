@@ -14,37 +14,23 @@
 does not wait for a human: acting on an escalation is the caller's business (the Node gate's
 ``enforce`` and SQLite approvals are not part of the Python host). ``pending_approvals`` in
 the metrics is therefore 0 unless the caller sets ``gate.metrics_recorder.pending_approvals``.
+
+It runs the two halves of the pipeline (:mod:`tollgate.pipeline`, as the Node host's
+``src/pipeline/``): :func:`~tollgate.pipeline.decide`, then a :class:`~tollgate.pipeline.Recorder`
+over its audit log.
 """
 
 from __future__ import annotations
 
 import os
-import time
 from typing import Any, Dict, Optional, Union
 
-from .audit import AuditEntry, AuditLog, _action_text, _NOT_JSON_TEXT, _redact_paths, redact
-from .decision import Decision
+from .audit import AuditLog
 from .metrics import Metrics
+from .pipeline import UNRECORDABLE, Recorder, decide, unrecordable_decision
 from .policy import Policy
 
 __all__ = ["Gate", "UNRECORDABLE", "unrecordable_decision"]
-
-UNRECORDABLE = (
-    "action cannot be recorded faithfully in the audit log "
-    "(a lone surrogate, nesting deeper than 512, or a value that is not JSON)"
-)
-"""The reason and error of the deny a gate decides for an action its audit log cannot hold as itself."""
-
-_denials: Dict[str, Decision] = {}
-
-
-def unrecordable_decision(policy: str) -> Decision:
-    """``{"decision":"deny","rule":None,"reason":T,"undetermined":False,"error":T,"policy":policy}``, T = :data:`UNRECORDABLE`."""
-    d = _denials.get(policy)
-    if d is None:
-        d = Decision("deny", None, UNRECORDABLE, False, policy, error=UNRECORDABLE)
-        _denials[policy] = d
-    return d
 
 
 class Gate:
@@ -56,9 +42,29 @@ class Gate:
 
     def __init__(self, policy: Policy, audit: Optional[AuditLog] = None, metrics: Optional[Metrics] = None) -> None:
         self.policy = policy
-        self.audit = audit
-        self.metrics_recorder = metrics if metrics is not None else Metrics.for_policy(policy)
+        self._metrics = metrics if metrics is not None else Metrics.for_policy(policy)
+        self._recorder: Optional[Recorder] = Recorder(audit, self._metrics) if audit is not None else None
         self._owns_audit = False
+
+    @property
+    def audit(self) -> Optional[AuditLog]:
+        """The audit log decisions are written to, if any."""
+        return self._recorder.audit if self._recorder is not None else None
+
+    @audit.setter
+    def audit(self, audit: Optional[AuditLog]) -> None:
+        self._recorder = Recorder(audit, self._metrics) if audit is not None else None
+
+    @property
+    def metrics_recorder(self) -> Metrics:
+        """The :class:`~tollgate.metrics.Metrics` decisions and audit appends are counted in."""
+        return self._metrics
+
+    @metrics_recorder.setter
+    def metrics_recorder(self, metrics: Metrics) -> None:
+        self._metrics = metrics
+        if self._recorder is not None:
+            self._recorder.metrics = metrics
 
     @classmethod
     def open(
@@ -93,25 +99,11 @@ class Gate:
         denied with ``reason`` and ``error`` :data:`UNRECORDABLE` (:func:`unrecordable_decision`),
         recorded as ``"[not JSON]"`` with ``eval_ns`` 0, and counted.
         """
-        policy = self.policy
-        redacted = redact(action, _redact_paths(policy))
-        action_json = _action_text(redacted)  # the record's text, checked and made in one go
-        if action_json is None:
-            # Its record would say "[not JSON]": whatever the policy says, it must not go ahead.
-            decision = unrecordable_decision(policy.name)
-            eval_ns = 0
-        else:
-            t0 = time.perf_counter_ns()
-            decision = policy.evaluate(action)
-            eval_ns = time.perf_counter_ns() - t0
-        self.metrics_recorder.record_decision(decision, eval_ns)
-        out = decision.to_dict()
-        if self.audit is not None:
-            entry = AuditEntry(decision, None, policy.name, policy.hash, eval_ns,
-                               action_json=_NOT_JSON_TEXT if action_json is None else action_json)
-            t1 = time.perf_counter_ns()
-            appended = self.audit.append(entry)
-            self.metrics_recorder.record_audit_append(time.perf_counter_ns() - t1)
+        decided = decide(self.policy, action, self._metrics)
+        out = decided.decision.to_dict()
+        recorder = self._recorder
+        if recorder is not None:
+            appended = recorder.record(decided)
             out["audit_id"] = appended.hash
             out["audit_seq"] = appended.seq
         return out
