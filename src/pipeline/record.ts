@@ -39,6 +39,11 @@ export interface RecorderApprovalsOptions extends Omit<ApprovalsOptions, "audit"
   onTransition?: (approval: Approval) => void;
 }
 
+/** The log's entry for a Decided: its texts are written verbatim (the log only hashes and writes). */
+export function auditEntryOf(e: Decided, decision: Decision): AuditEntry {
+  return { decision, decisionJson: e[0], actionJson: e[1], policy: e[2], policy_hash: e[3], eval_ns: e[4] };
+}
+
 /** Frozen decision objects by their canonical JSON, for Decided that come without their decision. */
 class DecisionIntern {
   private map = new Map<string, Decision>();
@@ -133,8 +138,7 @@ export class Recorder {
     try {
       for (let i = 0; i < n; i++) {
         const e = entries[i]!;
-        const decision = own === null ? local!.decisions[i]! : (own[i] = this.intern.get(e[0]));
-        records[i] = { decision, decisionJson: e[0], actionJson: e[1], policy: e[2], policy_hash: e[3], eval_ns: e[4] };
+        records[i] = auditEntryOf(e, own === null ? local!.decisions[i]! : (own[i] = this.intern.get(e[0])));
       }
       appended = this.audit.appendMany(records); // one promise for the lot
     } catch (err) {
@@ -168,7 +172,7 @@ export class Recorder {
     const started = process.hrtime.bigint();
     let appended: Promise<Appended>;
     try {
-      appended = this.audit.append({ decision, decisionJson: entry[0], actionJson: entry[1], policy: entry[2], policy_hash: entry[3], eval_ns: entry[4] });
+      appended = this.audit.append(auditEntryOf(entry, decision));
     } catch (err) {
       return Promise.reject(err as Error);
     }
