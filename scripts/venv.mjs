@@ -47,6 +47,10 @@ export function ensureVenv() {
     run(hostPython(), ["-m", "venv", venv], "create .venv");
   }
 
+  // tollgate/_abi.py is build output (abi/constants.json → scripts/gen-abi.mjs); the editable
+  // install reads it from python/tollgate/, so (re)generating it is all a checkout needs.
+  run(process.execPath, [join(root, "scripts", "gen-abi.mjs")], "generate the ABI constants (scripts/gen-abi.mjs)");
+
   const ready = spawnSync(python, ["-c", "import tollgate, pytest, hypothesis, wasmtime, yaml, cryptography"], { cwd: root, stdio: "ignore" });
   if (ready.status !== 0) {
     log('installing the Python package into .venv (pip install -e "python[test]")…');
