@@ -21,8 +21,9 @@ import { canonicalAction, canonicalDecision, canonicalParsedAction, encodeRecord
 import { redact } from "../src/audit/redact.js";
 import { GateMetrics } from "../src/metrics/metrics.js";
 import { Policy } from "../src/policy.js";
-import { bindAgent, entryOf, responseText } from "../src/server/app.js";
-import type { WireEntry } from "../src/server/ipc.js";
+import { decideMany } from "../src/pipeline/decide.js";
+import type { Decided } from "../src/pipeline/message.js";
+import { bindAgent, responseText } from "../src/server/app.js";
 import type { Principal } from "../src/server/tokens.js";
 import { repoRoot } from "./paths.js";
 
@@ -48,7 +49,7 @@ const metrics = new GateMetrics({ registry: new Registry() });
 const parsed = (): Record<string, unknown>[] => (JSON.parse(body) as { actions: Record<string, unknown>[] }).actions;
 const actions = parsed().map((a) => bindAgent(a, who));
 const decisions = policy.evaluateBatch(actions);
-const entries: WireEntry[] = actions.map((a, i) => entryOf(policy, a, decisions[i]!, 1000));
+const entries: Decided[] = decideMany(policy, actions, { parsed: true }).entries;
 const message = { t: "audit", id: 1, e: entries };
 const wire = serialize(message);
 const hashes = entries.map((_, i) => i.toString(16).padStart(64, "0"));

@@ -7,12 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import Fastify, { LogController } from "fastify";
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { canonicalDecision, canonicalParsedAction } from "../audit/format.js";
-import { redact } from "../audit/redact.js";
-import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
-import type { Decided } from "../pipeline/message.js";
-import type { Policy } from "../policy.js";
 import { allowed } from "./access.js";
 import type { ServerConfig } from "./config.js";
 import { MAX_PARAM_LENGTH, POLICY_BODY, STATUS_CODES } from "./constants.js";
@@ -91,14 +86,6 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Socket): v
     socket.write(`HTTP/1.1 ${status} ${HTTP_STATUS_TEXT[status]}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
   }
   socket.destroy(err);
-}
-
-/**
- * The Decided of one action straight from `JSON.parse`, with its decision (no recordability
- * check: `decideMany` does the whole decide half). For bench/server-stages.ts.
- */
-export function entryOf(policy: Policy, action: unknown, d: Decision, evalNs: number): Decided {
-  return [canonicalDecision(d), canonicalParsedAction(redact(action, policy.redact)), policy.name, policy.hash, Math.max(0, Math.round(evalNs))];
 }
 
 export interface AppOptions {

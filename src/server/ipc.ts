@@ -4,13 +4,6 @@
 import type { Decided } from "../pipeline/message.js";
 import type { Principal } from "./tokens.js";
 
-/**
- * One audit entry as a worker sends it: the pipeline's `Decided` (src/pipeline/message.ts) —
- * canonical JSON of the decision and of the redacted action (made in the worker), the policy's
- * name and hash, eval_ns. The primary opens an approval for each escalation it finds among them.
- */
-export type WireEntry = Decided;
-
 /** Worker → primary. */
 export type ToPrimary =
   | { t: "hello" }

@@ -7,6 +7,25 @@ const bearer = [{ bearer: [] }];
 const common401 = { "401": err("Missing or unknown bearer token (WWW-Authenticate: Bearer)"), "403": err("The token's role may not do this") };
 const idParam = { name: "id", in: "path", required: true, schema: { type: "string" }, description: "The approval id (a UUID)" };
 
+/** POST /v1/approvals/{id}/approve and /deny: the same request and answers, another outcome. */
+const resolveRoute = (summary: string) => ({
+  post: {
+    summary,
+    security: bearer,
+    description: "Roles: approver (for the approvers it names), admin.",
+    parameters: [idParam],
+    requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
+    responses: {
+      "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"),
+      "400": err("A body other than {note} (a note with a lone surrogate included)"),
+      ...common401,
+      "404": err("No such approval"),
+      "409": err("Already resolved"),
+      "503": err("audit_unavailable: the audit log cannot take the record; the approval stays pending"),
+    },
+  },
+});
+
 export const OPENAPI = {
   openapi: "3.1.0",
   info: {
@@ -152,40 +171,8 @@ export const OPENAPI = {
         responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The approval (state pending if the wait timed out)"), "400": err("Bad timeout"), ...common401, "404": err("No such approval (or not yours)") },
       },
     },
-    "/v1/approvals/{id}/approve": {
-      post: {
-        summary: "Approve (outcome allow)",
-        security: bearer,
-        description: "Roles: approver (for the approvers it names), admin.",
-        parameters: [idParam],
-        requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
-        responses: {
-          "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"),
-          "400": err("A body other than {note} (a note with a lone surrogate included)"),
-          ...common401,
-          "404": err("No such approval"),
-          "409": err("Already resolved"),
-          "503": err("audit_unavailable: the audit log cannot take the record; the approval stays pending"),
-        },
-      },
-    },
-    "/v1/approvals/{id}/deny": {
-      post: {
-        summary: "Deny (outcome deny)",
-        security: bearer,
-        description: "Roles: approver (for the approvers it names), admin.",
-        parameters: [idParam],
-        requestBody: { required: false, content: { "application/json": { schema: { type: "object", additionalProperties: false, properties: { note: { type: "string" } } } } } },
-        responses: {
-          "200": json({ $ref: "#/components/schemas/Approval" }, "The resolved approval (its transition is audited)"),
-          "400": err("A body other than {note} (a note with a lone surrogate included)"),
-          ...common401,
-          "404": err("No such approval"),
-          "409": err("Already resolved"),
-          "503": err("audit_unavailable: the audit log cannot take the record; the approval stays pending"),
-        },
-      },
-    },
+    "/v1/approvals/{id}/approve": resolveRoute("Approve (outcome allow)"),
+    "/v1/approvals/{id}/deny": resolveRoute("Deny (outcome deny)"),
     "/v1/policy": {
       get: {
         summary: "The policy being served",

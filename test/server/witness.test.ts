@@ -13,8 +13,11 @@ describe("serve --audit-witness", () => {
   it("sends the checkpoints to the witness file; after a stop it covers every record", async () => {
     const witness = join(tempDir(), "checkpoint.json");
     const server = await startServer({ args: ["--audit-witness", witness] });
-    for (let i = 0; i < 5; i++) expect((await http(server, "POST", "/v1/decide", { token: "agent", body: { action: REFUND_SMALL } })).status).toBe(200);
-    expect(await server.stop()).toBe(0);
+    try {
+      for (let i = 0; i < 5; i++) expect((await http(server, "POST", "/v1/decide", { token: "agent", body: { action: REFUND_SMALL } })).status).toBe(200);
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
     expect(existsSync(witness)).toBe(true);
     const cp = JSON.parse(readFileSync(witness, "utf8")) as { seq: number };
     expect(cp.seq).toBe(5);
