@@ -1,7 +1,8 @@
-// The constants and texts of the server's HTTP API, in one place (they were at the top of
-// app.ts). Where a constant comes to be generated at build time (issue 12, item 3: one source
-// for ABI constants, error texts and limits), import it here and re-export it under the same
-// name: app.ts and the route plugins (routes/) import from this module only.
+// The constants and texts of the server's HTTP API, in one place: app.ts and the route plugins
+// (routes/) import from this module only. A limit the core and the hosts share comes from the
+// one source (abi/constants.json, generated into src/abi.generated.ts).
+
+import { MAX_MANIFEST_BYTES } from "../abi.generated.js";
 
 /** The `error.code` of each HTTP status the server answers (a route may use a more specific one). */
 export const STATUS_CODES: Record<number, string> = {
@@ -26,8 +27,8 @@ export const STATUS_CODES: Record<number, string> = {
 /** The content types of a policy body (PUT /v1/policy, the only route that reads them). */
 export const YAML_TYPES = ["application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"];
 
-/** The body limit of PUT /v1/policy (every other route: `body-limit`). */
-export const MAX_POLICY_BYTES = 16 * 1024 * 1024;
+/** The body limit of PUT /v1/policy: the largest manifest (every other route: `body-limit`). */
+export const MAX_POLICY_BYTES = MAX_MANIFEST_BYTES;
 
 /** What PUT /v1/policy takes (its 400 and 415 messages). */
 export const POLICY_BODY = `the body must be the policy YAML (Content-Type: ${YAML_TYPES[0]})`;
