@@ -1,7 +1,7 @@
 // Conditions and tests (spec section 3) with Kleene three-valued logic.
 // A condition compiles once into a function of the read field values.
 
-import { ABSENT, parsePath } from "./path.js";
+import { ABSENT, counterReferenceName, isCounterReference, parsePath } from "./path.js";
 import { compileRegex } from "./regex.js";
 import { globMatch, parseGlob } from "./glob.js";
 
@@ -29,7 +29,15 @@ export function kleeneNot(t: Tri): Tri {
 
 /** A value (normalised, see input.ts) or ABSENT. */
 type Test = (value: unknown) => Tri;
-export type Condition = (fieldValues: unknown[]) => Tri;
+
+/** The value of a counter for one action (spec section 8): a number, or
+ *  UNKNOWN_VALUE, on which every test is UNKNOWN (`exists` included). */
+export const UNKNOWN_VALUE: unique symbol = Symbol("unknown counter value");
+export type CounterValue = number | typeof UNKNOWN_VALUE;
+
+/** A condition of the read field values and, for a policy with counters, the
+ *  counters' values for this action (indexed as declared). */
+export type Condition = (fieldValues: unknown[], counterValues?: readonly CounterValue[]) => Tri;
 
 /** Assigns one slot per distinct parsed path. */
 export class FieldTable {
@@ -46,25 +54,48 @@ export class FieldTable {
   }
 }
 
-export function compileCondition(cond: Record<string, unknown>, table: FieldTable): Condition {
-  const parts: Condition[] = Object.entries(cond).map(([key, operand]) => {
+/**
+ * `counters` maps each declared counter's name to its index; it is given for
+ * the rules of a policy that declares counters, and then a plain `$NAME` key
+ * reads that counter (spec section 8). Without it (a policy without
+ * `counters`, or a counter's own `when`) every key is a field path, as before
+ * section 8: on a valid manifest no `$` key can appear there, and the
+ * differential tests' generator (which predates section 8) keeps its meaning.
+ * The manifest is assumed valid (validate.ts checks the section 8 parts).
+ */
+export function compileCondition(
+  cond: Record<string, unknown>,
+  table: FieldTable,
+  counters?: ReadonlyMap<string, number>,
+): Condition {
+  const parts: Condition[] = Object.entries(cond).map(([key, operand]): Condition => {
     if (key === "all") {
-      const subs = (operand as Record<string, unknown>[]).map((c) => compileCondition(c, table));
-      return (vs) => kleeneAll(subs.map((s) => s(vs)));
+      const subs = (operand as Record<string, unknown>[]).map((c) => compileCondition(c, table, counters));
+      return (vs, cs) => kleeneAll(subs.map((s) => s(vs, cs)));
     }
     if (key === "any") {
-      const subs = (operand as Record<string, unknown>[]).map((c) => compileCondition(c, table));
-      return (vs) => kleeneAny(subs.map((s) => s(vs)));
+      const subs = (operand as Record<string, unknown>[]).map((c) => compileCondition(c, table, counters));
+      return (vs, cs) => kleeneAny(subs.map((s) => s(vs, cs)));
     }
     if (key === "not") {
-      const sub = compileCondition(operand as Record<string, unknown>, table);
-      return (vs) => kleeneNot(sub(vs));
+      const sub = compileCondition(operand as Record<string, unknown>, table, counters);
+      return (vs, cs) => kleeneNot(sub(vs, cs));
+    }
+    if (counters !== undefined && isCounterReference(key)) {
+      const name = counterReferenceName(key);
+      const index = name === null ? undefined : counters.get(name);
+      if (index === undefined) throw new Error(`invalid counter reference ${key}`);
+      const test = compileTest(operand);
+      return (_vs, cs) => {
+        const v = cs![index];
+        return v === UNKNOWN_VALUE ? U : test(v);
+      };
     }
     const slot = table.slot(key);
     const test = compileTest(operand);
     return (vs) => test(vs[slot]);
   });
-  return (vs) => kleeneAll(parts.map((p) => p(vs)));
+  return (vs, cs) => kleeneAll(parts.map((p) => p(vs, cs)));
 }
 
 /** Scalars compare by JSON type and value. Strings are well-formed on both

@@ -1,6 +1,6 @@
 // Decisions (spec section 4).
 
-import { type Condition, type Tri, FieldTable, compileCondition, kleeneAll } from "./condition.js";
+import { type Condition, type CounterValue, type Tri, FieldTable, compileCondition, kleeneAll } from "./condition.js";
 
 export type Effect = "allow" | "deny" | "escalate";
 
@@ -13,6 +13,9 @@ export interface Decision {
   timeout_ms?: number;
   on_timeout?: "allow" | "deny";
   error?: string;
+  /** Spec section 8 (a choice where the spec is silent, see counters.ts):
+   *  the value of every counter the rules reference, null when UNKNOWN. */
+  counters?: Record<string, number | null>;
   policy: string;
 }
 
@@ -35,11 +38,11 @@ export function durationMs(text: string): number {
 
 /** Rules in document order, depth-first through groups; a rule's condition is
  *  the conjunction of the enclosing groups' `when`s (outermost first) and its own. */
-export function flattenRules(manifest: any, table: FieldTable): FlatRule[] {
+export function flattenRules(manifest: any, table: FieldTable, counters?: ReadonlyMap<string, number>): FlatRule[] {
   const out: FlatRule[] = [];
   const walk = (items: any[], enclosing: Condition[]) => {
     for (const item of items) {
-      const own = item.when === undefined ? [] : [compileCondition(item.when, table)];
+      const own = item.when === undefined ? [] : [compileCondition(item.when, table, counters)];
       const conds = [...enclosing, ...own];
       if ("group" in item) {
         walk(item.rules, conds);
@@ -59,7 +62,7 @@ export function flattenRules(manifest: any, table: FieldTable): FlatRule[] {
         effect: item.effect,
         reason: item.reason ?? null,
         escalation,
-        condition: (vs) => kleeneAll(conds.map((c) => c(vs))),
+        condition: (vs, cs) => kleeneAll(conds.map((c) => c(vs, cs))),
       });
     }
   };
@@ -67,8 +70,14 @@ export function flattenRules(manifest: any, table: FieldTable): FlatRule[] {
   return out;
 }
 
-export function decide(rules: FlatRule[], values: unknown[], name: string, defaultEffect: Effect): Decision {
-  const results: Tri[] = rules.map((r) => r.condition(values));
+export function decide(
+  rules: FlatRule[],
+  values: unknown[],
+  name: string,
+  defaultEffect: Effect,
+  counterValues?: readonly CounterValue[],
+): Decision {
+  const results: Tri[] = rules.map((r) => r.condition(values, counterValues));
   const first = (effect: Effect, acceptUnknown: boolean) =>
     rules.findIndex((r, i) => r.effect === effect && (results[i] === "TRUE" || (acceptUnknown && results[i] === "UNKNOWN")));
 

@@ -68,3 +68,17 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
+
+/** Whether a condition key is a counter reference (spec section 8): a field
+ *  path whose first segment is written plainly (not in brackets) and starts
+ *  with `$`. `["$ref"].id` is an ordinary action key. */
+export function isCounterReference(text: string): boolean {
+  return text.startsWith("$");
+}
+
+/** The counter a reference names when it is exactly `$NAME` (no further
+ *  segments), else null. NAME is what follows `$` up to the end. */
+export function counterReferenceName(text: string): string | null {
+  if (!isCounterReference(text)) return null;
+  return /^\$[^.[\]" ]*$/.test(text) ? text.slice(1) : null;
+}
