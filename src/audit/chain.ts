@@ -51,6 +51,8 @@ export interface ChainWalk {
   events: EventSeen[];
   /** First seq of each segment walked and where it is, to place any seq. */
   segmentStarts: { firstSeq: number; file: string; firstLine: number }[];
+  /** The first record walked whose `ts` is later than `options.tsAfter` (asked by open). */
+  lateRecord?: Place & { seq: number; ts: string };
 }
 
 /** Walks from `start` to the end; stops at the first problem. */
@@ -61,6 +63,8 @@ export async function walkChain(
   want: ReadonlySet<number> = new Set(),
   /** Segments to read only so far (bytes by name): a torn end that is yet to be cut. */
   sizes: ReadonlyMap<string, number> = new Map(),
+  /** Note the first record with seq > `afterSeq` whose `ts` is later than `ms` (`lateRecord`). */
+  late?: { afterSeq: number; ms: number },
 ): Promise<ChainWalk | ChainProblem> {
   let expectedSeq = start.seq;
   let prev = start.prev;
@@ -98,6 +102,9 @@ export async function walkChain(
         walk.events.push({ kind, record: r, file, line: i + 1 });
       }
       if (want.has(r.seq)) walk.at.set(r.seq, { hash: r.hash, file, line: i + 1 });
+      if (late !== undefined && walk.lateRecord === undefined && r.seq > late.afterSeq && Date.parse(r.ts) > late.ms) {
+        walk.lateRecord = { seq: r.seq, ts: r.ts, file, line: i + 1 };
+      }
       prev = r.hash;
       expectedSeq++;
       walk.records++;

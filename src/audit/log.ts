@@ -14,7 +14,7 @@ import { fsyncDir, writeAll } from "./fsutil.js";
 import { loadOrCreateKeys, PRIVATE_KEY_FILE } from "./keys.js";
 import type { AuditKeys } from "./keys.js";
 import { acquireLock } from "./lock.js";
-import { AuditError, cutTornTail, recoverTail } from "./recover.js";
+import { AuditError, cutTornTail, OPEN_ADVICE, recoverTail } from "./recover.js";
 import type { AuditWarning, TailState } from "./recover.js";
 import { listSegments, segmentName } from "./segments.js";
 import { deliverCheckpoint, readWitness } from "./witness.js";
@@ -179,8 +179,8 @@ export class AuditLog {
         const file = join(dir, "audit.key");
         warn({ code: "key-permissions", file, message: `${file}: the private key has mode ${keys.insecureMode.toString(8)}; it should be 600` });
       }
-      const unsigned = await checkFromCheckpoint(dir, cp, tail, keys);
-      if (options.witness !== undefined) await checkAgainstWitness(dir, options.witness, tail, keys, warn);
+      const unsigned = await checkFromCheckpoint(dir, cp, tail, keys, Math.max(options.checkpointIntervalMs ?? 1000, 1000));
+      if (options.witness !== undefined) await checkAgainstWitness(dir, options.witness, tail, keys);
       await cutTornTail(tail, warn); // only now that the log is known to verify
       const fh = await open(join(dir, tail.segment), "a", 0o600);
       if (tail.created) await fsyncDir(dir);
@@ -559,11 +559,11 @@ export class AuditLog {
     })();
   }
 }
-/** What to do about a log that does not verify: said the same way wherever open fails. */
-const ADVICE = "nothing was written; run `tollgate audit verify DIR` to see the damage, and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately";
+/** How far past its checkpoint's time (beyond one interval) a crash's unsigned records may run. */
+const CRASH_SLACK_MS = 60_000;
 
 function damaged(message: string, file: string, line?: number): AuditError {
-  return new AuditError(`${message}; ${ADVICE}`, file, line);
+  return new AuditError(`${message}; ${OPEN_ADVICE}`, file, line);
 }
 
 /**
@@ -577,6 +577,7 @@ async function checkFromCheckpoint(
   cp: Checkpoint | null,
   tail: TailState,
   keys: AuditKeys,
+  interval: number,
 ): Promise<{ first: number; last: number; count: number } | null> {
   const { lastSeq, lastHash } = tail;
   const where = join(dir, CHECKPOINT_FILE);
@@ -600,8 +601,22 @@ async function checkFromCheckpoint(
     throw damaged("the checkpoint at seq 0 does not hold the genesis hash", where);
   }
   const sizes = new Map(tail.cut !== undefined ? [[tail.cut.name, tail.cut.size]] : []);
-  const walk = await walkChain(dir, segments, start, new Set([cp.seq]), sizes);
+  // A crash leaves at most about one checkpoint interval of records unsigned. A longer tail
+  // means the checkpoint was most likely replaced by an older copy, which would make every
+  // record after it editable without the key: refuse (a witness catches this for good).
+  const cpMs = Date.parse(cp.ts);
+  const late = Number.isFinite(cpMs) ? { afterSeq: cp.seq, ms: cpMs + interval + CRASH_SLACK_MS } : undefined;
+  const walk = await walkChain(dir, segments, start, new Set([cp.seq]), sizes, late);
   if (isProblem(walk)) throw damaged(walk.message, walk.file, walk.line);
+  if (walk.lateRecord !== undefined) {
+    const r = walk.lateRecord;
+    const secs = Math.round((Date.parse(r.ts) - cpMs) / 1000);
+    throw damaged(
+      `records after the checkpoint run until ${r.ts} (seq ${r.seq}), ${secs} s after the checkpoint was signed at ${cp.ts}: more than a crash leaves unsigned (the checkpoint interval is ${interval} ms, plus 60 s), so the checkpoint may have been replaced by an older one`,
+      r.file,
+      r.line,
+    );
+  }
   if (cp.seq > 0) {
     const at = walk.at.get(cp.seq);
     if (at === undefined) throw damaged(`record ${cp.seq}, which the checkpoint covers, is not where its segment's name puts it`, join(dir, segments[start.segment]!.name));
@@ -626,17 +641,19 @@ async function exists(path: string): Promise<boolean> {
 /**
  * A writer that continued a log cut back behind its witness would overwrite the evidence (a
  * file witness holds the latest checkpoint only): the log must still hold the record the
- * witness saw. A witness that cannot be read (none yet, a webhook down) is a warning.
+ * witness saw. A witness that holds nothing yet is first use; one that cannot be read refuses the start.
  */
-async function checkAgainstWitness(dir: string, witness: string, tail: TailState, keys: AuditKeys, warn: (w: AuditWarning) => void): Promise<void> {
+async function checkAgainstWitness(dir: string, witness: string, tail: TailState, keys: AuditKeys): Promise<void> {
   if (!/^https?:\/\//i.test(witness) && !(await exists(dirname(witness)))) {
     // Most likely a mount that is not there: a witness on the local disk instead would be none.
     throw new AuditError(`the witness's directory ${dirname(witness)} does not exist`, witness);
   }
   const read = await readWitness(witness);
   if ("error" in read) {
-    if (!/ENOENT/.test(read.error)) warn({ code: "witness", file: witness, message: `${read.error}; the log was not checked against it at open` });
-    return;
+    if (read.absent === true) return; // first use: nothing delivered yet
+    // Continuing unchecked would overwrite what the witness holds with this log's checkpoints,
+    // hiding a cut-back: a witness that cannot be read now stops the start (not the appends later).
+    throw new AuditError(`${read.error}; the log cannot be checked against its witness at open: start when the witness is reachable, or without it`, witness);
   }
   const w = read.checkpoint;
   if (w.key_id !== keys.keyId || !checkpointSignatureValid(w, keys.publicKey)) {

@@ -17,6 +17,10 @@ export interface AuditWarning {
   bytes?: number;
 }
 
+/** What to do about a log that does not verify: said the same way wherever open refuses one. */
+export const OPEN_ADVICE =
+  "nothing was written; run `tollgate audit verify DIR` to see the damage, and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately";
+
 export class AuditError extends Error {
   constructor(message: string, readonly file?: string, readonly line?: number) {
     super(file !== undefined ? `${file}${line !== undefined ? `:${line}` : ""}: ${message}` : message);
@@ -115,7 +119,7 @@ function looksLikeJson(line: Buffer): boolean {
 function lastRecord(path: string, lines: Buffer[], count: number): { seq: number; hash: string } {
   const text = decodeLine(lines[count - 1]!);
   const parsed = text === null ? { error: "line is not valid UTF-8" } : parseRecord(text);
-  if ("error" in parsed) throw new AuditError(`the last record does not verify (${parsed.error}); run \`tollgate audit verify\``, path, count);
+  if ("error" in parsed) throw new AuditError(`the last record does not verify (${parsed.error}); ${OPEN_ADVICE}`, path, count);
   return parsed.record;
 }
 

@@ -32,18 +32,20 @@ export async function deliverCheckpoint(witness: string, cp: Checkpoint): Promis
 }
 
 /** The latest checkpoint the witness holds: the file's text, or a GET of the URL. */
-export async function readWitness(witness: string): Promise<{ checkpoint: Checkpoint } | { error: string }> {
+/** `absent`: the witness holds nothing yet (no file; a URL answering 404), i.e. first use. */
+export async function readWitness(witness: string): Promise<{ checkpoint: Checkpoint } | { error: string; absent?: true }> {
   let text: string;
   try {
     if (isUrl(witness)) {
       const res = await fetch(witness, { signal: AbortSignal.timeout(WITNESS_TIMEOUT_MS) });
       text = await res.text();
-      if (!res.ok) return { error: `the witness ${witness} answered ${res.status}` };
+      if (!res.ok) return { error: `the witness ${witness} answered ${res.status}`, ...(res.status === 404 && { absent: true as const }) };
     } else {
       text = await readFile(witness, "utf8");
     }
   } catch (err) {
-    return { error: `cannot read the witness ${witness}: ${(err as Error).message}` };
+    const absent = (err as NodeJS.ErrnoException).code === "ENOENT";
+    return { error: `cannot read the witness ${witness}: ${(err as Error).message}`, ...(absent && { absent: true as const }) };
   }
   const parsed = parseCheckpoint(text);
   return "error" in parsed ? { error: `the witness ${witness}: ${parsed.error}` } : parsed;

@@ -115,6 +115,20 @@ describe("a restart never re-signs a tampered log (finding 2)", () => {
     await expect(AuditLog.open(dir)).rejects.toThrow(new RegExp(`${seg}:22: .*hash mismatch`));
   });
 
+  it("refuses an unsigned tail longer than a crash leaves: an older checkpoint restored to make signed records editable", async () => {
+    const dir = newDir("rollback");
+    const t0 = Date.UTC(2026, 0, 1);
+    await writeLog(dir, 10, { now: fakeClock(t0) });
+    const old = readFileSync(join(dir, "checkpoint.json"));
+    await writeLog(dir, 10, { now: fakeClock(t0 + 120_000) }); // two minutes later, signed at close
+    writeFileSync(join(dir, "checkpoint.json"), old); // the attacker restores the old one...
+    editAndRechain(dir, 14); // ...and edits a record it no longer covers
+    const seg = segments(dir)[0]!;
+    const before = readFileSync(join(dir, seg));
+    await expect(AuditLog.open(dir)).rejects.toThrow(new RegExp(`${seg}:11: records after the checkpoint run until 2026-01-01T00:02:00.000Z \\(seq 11\\), 120 s after the checkpoint was signed at .*: more than a crash leaves unsigned`));
+    expect(readFileSync(join(dir, seg)).equals(before)).toBe(true);
+  });
+
   it("writes nothing to a log it refuses: no torn end cut, no new key pair", async () => {
     const dir = newDir("nowrite");
     await writeLog(dir, 30);
@@ -330,21 +344,37 @@ describe("verify (finding 4)", () => {
     }
   });
 
-  it("an unreachable witness never blocks appends: it is a warning", async () => {
-    const dir = newDir("witness-down");
-    const warnings: AuditWarning[] = [];
-    const log = await AuditLog.open(dir, { witness: "http://127.0.0.1:9/nothing-listens", onWarning: (w) => warnings.push(w) });
-    await log.append(entry(1));
-    await log.close();
-    expect(warnings.some((w) => w.code === "witness")).toBe(true);
-    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 1 });
+  it("a witness that cannot be read refuses the start (else the writer would overwrite it); one that fails later is a warning", async () => {
+    let up = false;
+    const server = createServer((req, res) => {
+      req.resume();
+      // GET: nothing delivered yet (first use) while up; POST: refused, a delivery failure
+      res.writeHead(req.method === "GET" ? (up ? 404 : 503) : 503).end();
+    });
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/w`;
+    try {
+      const dir = newDir("witness-down");
+      await expect(AuditLog.open(dir, { witness: url })).rejects.toThrow(/answered 503; the log cannot be checked against its witness at open/);
+      expect(readdirSync(dir).filter((f) => f.startsWith("audit-") || f === "checkpoint.json")).toEqual([]); // no log started
+      up = true;
+      const warnings: AuditWarning[] = [];
+      const log = await AuditLog.open(dir, { witness: url, onWarning: (w) => warnings.push(w) });
+      await log.append(entry(1));
+      await log.close();
+      expect(warnings.length).toBeGreaterThan(0);
+      expect(warnings.every((w) => w.code === "witness" && /could not be delivered to the witness/.test(w.message))).toBe(true);
+      expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 1 });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   });
 });
 
 describe("a crash leaves unsigned records: the restart keeps them and says so", () => {
   it("appends a recover record naming them, and verify reports it", async () => {
     const dir = newDir("recover");
-    await writeLog(dir, 5);
+    await writeLog(dir, 5, { now: () => new Date() }); // the crash's records come from the same clock
     const log = await AuditLog.open(dir, { checkpointIntervalMs: 60_000 });
     for (let i = 0; i < 3; i++) await log.append(entry(10 + i));
     // a crash now: the directory as the disk holds it, without the lock

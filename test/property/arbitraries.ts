@@ -109,7 +109,8 @@ const BARE = /^[\p{L}\p{N}_$@/-]+$/u;
 function renderPath(keys: string[], bracket: boolean[]): string {
   let out = "";
   keys.forEach((key, i) => {
-    const mustBracket = !BARE.test(key) || (i === 0 && ["all", "any", "not"].includes(key));
+    // A first segment written plainly with a leading `$` is a counter reference (spec section 8).
+    const mustBracket = !BARE.test(key) || (i === 0 && (["all", "any", "not"].includes(key) || key.startsWith("$")));
     if (mustBracket || bracket[i]) out += `["${key.replace(/[\\"]/g, (c) => "\\" + c)}"]`;
     else out += (i === 0 ? "" : ".") + key;
   });
