@@ -13,7 +13,7 @@ import os
 import shutil
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -275,6 +275,94 @@ def test_a_new_log_that_crashed_before_its_first_timer(tmp_path: Path):
     assert verify_log(d).recovered == (Recovered(4, 1, 3, 3),)
 
 
+T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0_TS = "2026-01-01T12:00:00.000Z"
+
+
+def crashed_at(tmp_path: Path, name: str, after_ms: List[int], **options: Any) -> Path:
+    """3 records and a checkpoint signed at T0, then one record at each of ``after_ms`` (ms after
+    T0) that a crash left unsigned (the writer's clock is ``now=``)."""
+    live = tmp_path / f"{name}-live"
+    clock = [T0]
+    with AuditLog.open(live, now=lambda: clock[0]) as log:
+        log.append_many(entry(i) for i in range(3))
+    assert json.loads((live / "checkpoint.json").read_text())["ts"] == T0_TS
+    log = AuditLog.open(live, checkpoint_interval_ms=0, now=lambda: clock[0], **options)
+    for i, ms in enumerate(after_ms):
+        clock[0] = T0 + timedelta(milliseconds=ms)
+        log.append(entry(100 + i))
+    copy = tmp_path / name
+    shutil.copytree(live, copy)
+    (copy / "audit.lock").unlink()
+    log.close()
+    return copy
+
+
+def test_an_unsigned_tail_within_the_interval_and_a_minute_is_a_crash(tmp_path: Path):
+    # Up to the checkpoint's ts + max(interval, 1000 ms) + 60 s, to the millisecond: a crash's tail.
+    d = crashed_at(tmp_path, "edge", [500, 61_000])
+    with AuditLog.open(d) as log:
+        assert [w.code for w in log.warnings] == ["unsigned-tail"] and log.last_seq == 6
+    assert records_of(d)[5]["decision"]["unsigned"] == {"first": 4, "last": 5, "count": 2}
+    assert verify_log(d).ok
+    # A longer interval allows a longer tail.
+    d = crashed_at(tmp_path, "long", [170_000])
+    with AuditLog.open(d, checkpoint_interval_ms=120_000) as log:
+        assert [w.code for w in log.warnings] == ["unsigned-tail"]
+    # An interval under a second counts as one second; 0 (no timer) too.
+    d = crashed_at(tmp_path, "zero", [61_000])
+    with AuditLog.open(d, checkpoint_interval_ms=0) as log:
+        assert [w.code for w in log.warnings] == ["unsigned-tail"]
+
+
+def test_an_unsigned_tail_longer_than_a_crash_leaves_is_refused(tmp_path: Path):
+    d = crashed_at(tmp_path, "late", [500, 61_001, 62_000])
+    (seg,) = segments(d)
+    err = refused(d)
+    assert (err.file, err.line) == (str(seg), 5)  # the first record past the limit
+    assert err.message == (
+        "records after the checkpoint run until 2026-01-01T12:01:01.001Z (seq 5), 61 s after the checkpoint was signed at "
+        f"{T0_TS}: more than a crash leaves unsigned (the checkpoint interval is 1000 ms, plus 60 s), so the checkpoint "
+        "may have been replaced by an older one; nothing was written; run `tollgate audit verify DIR` to see the damage, "
+        "and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately"
+    )
+    err = refused(d, checkpoint_interval_ms=500.0)  # the interval said is at least 1000 ms
+    assert "(the checkpoint interval is 1000 ms, plus 60 s)" in err.message
+    with AuditLog.open(d, checkpoint_interval_ms=2_000) as log:  # with a longer interval it is a crash's tail
+        assert [w.code for w in log.warnings] == ["unsigned-tail"]
+
+
+def test_open_refuses_a_restored_older_checkpoint_with_the_records_after_it_rewritten(tmp_path: Path):
+    """F1: a checkpoint saved earlier, put back later with every record after it edited and
+    re-chained (no key needed): the records run past what a crash leaves unsigned."""
+    d = tmp_path / "log"
+    clock = [T0]
+    with AuditLog.open(d, now=lambda: clock[0]) as log:
+        log.append_many(entry(i) for i in range(5))
+    old = (d / "checkpoint.json").read_bytes()
+    assert json.loads(old)["seq"] == 5 and json.loads(old)["ts"] == T0_TS
+    clock[0] = T0 + timedelta(minutes=2)
+    with AuditLog.open(d, now=lambda: clock[0]) as log:
+        log.append_many(entry(i) for i in range(5, 10))
+    (d / "checkpoint.json").write_bytes(old)
+
+    def edit(recs):
+        recs[7]["action"]["args"]["amount"] = 9999
+
+    rechain(d, edit)
+    assert records_of(d)[4]["hash"] == json.loads(old)["hash"]  # the old checkpoint still matches
+    (seg,) = segments(d)
+    err = refused(d)
+    assert (err.file, err.line) == (str(seg), 6)
+    assert err.message == (
+        "records after the checkpoint run until 2026-01-01T12:02:00.000Z (seq 6), 120 s after the checkpoint was signed at "
+        f"{T0_TS}: more than a crash leaves unsigned (the checkpoint interval is 1000 ms, plus 60 s), so the checkpoint "
+        "may have been replaced by an older one; nothing was written; run `tollgate audit verify DIR` to see the damage, "
+        "and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately"
+    )
+    assert str(err) == f"{seg}:6: {err.message}"
+
+
 # -- (c) verify: the unsigned tail, strict UTF-8, the witness --------------------------------
 
 
@@ -422,6 +510,21 @@ def test_open_checks_the_record_at_the_witness_seq(tmp_path: Path):
         assert log.warnings == [] and log.last_seq == 20
 
 
+UNREACHABLE = "the log cannot be checked against its witness at open: start when the witness is reachable, or without it"
+
+
+def witness_refused(d: Path, witness: Any) -> AuditError:
+    """Opening ``d`` with ``witness`` fails naming the witness (no line); nothing is written."""
+    before = snapshot(d)
+    with pytest.raises(AuditError) as info:
+        AuditLog.open(d, witness=witness)
+    err = info.value
+    assert (err.file, err.line) == (os.fspath(witness), None)
+    assert snapshot(d) == before
+    assert not (d / "audit.lock").exists()
+    return err
+
+
 def test_a_witness_is_read_at_open(tmp_path: Path):
     # No witness file yet (first use): fine, and the first checkpoint creates it.
     d = tmp_path / "log"
@@ -432,14 +535,17 @@ def test_a_witness_is_read_at_open(tmp_path: Path):
     assert json.loads(w.read_text())["seq"] == 1
     with AuditLog.open(d, witness=w) as log:  # and the next open checks against it
         assert log.warnings == []
-    # A witness that cannot be read: a warning, and the log opens unchecked.
+    # A witness that cannot be read: refused (a writer that went on would overwrite it), nothing written.
     w.write_text("not json")
-    seen: List[Any] = []
-    with AuditLog.open(d, witness=w, on_warning=seen.append) as log:
-        assert [x.code for x in log.warnings] == ["witness"] and seen == log.warnings
-        assert log.warnings[0].file == str(w)
-        assert log.warnings[0].message == f"the witness {w}: checkpoint is not JSON; the log was not checked against it at open"
-    assert json.loads(w.read_text())["seq"] == 1  # the close's delivery replaced it
+    err = witness_refused(d, w)
+    assert err.message == f"the witness {w}: checkpoint is not JSON; {UNREACHABLE}"
+    assert w.read_text() == "not json"
+    wd = tmp_path / "a-directory"
+    wd.mkdir()
+    err = witness_refused(d, wd)
+    assert err.message.startswith(f"cannot read the witness {wd}: ") and err.message.endswith(f"; {UNREACHABLE}")
+    with AuditLog.open(d) as log:  # without it: opens
+        assert log.warnings == []
 
 
 def test_records_up_to_the_witness_seq_count_as_signed(tmp_path: Path):
@@ -480,21 +586,25 @@ def test_witness_problems(tmp_path: Path):
 
 
 def test_witness_delivery_failure_is_a_warning(tmp_path: Path):
-    seen = []
-    w = tmp_path / "a-directory"  # a witness path that cannot be replaced
-    w.mkdir()
-    with AuditLog.open(tmp_path / "log", witness=w, on_warning=seen.append) as log:
-        log.append(entry(1))
-    assert seen and all(x.code == "witness" and x.file == str(w) for x in seen)
-    assert any("the checkpoint at seq 0 could not be delivered to the witness" in x.message for x in seen)
-    assert [x.code for x in log.warnings] == ["witness"] * len(seen)
-    assert verify_log(tmp_path / "log").ok
+    # Reachable at open (404: nothing delivered yet), but every delivery after it fails.
+    wit = _Witness(post_status=503)
+    try:
+        seen: List[Any] = []
+        with AuditLog.open(tmp_path / "log", witness=wit.url, on_warning=seen.append) as log:
+            log.append(entry(1))
+        assert seen and all(x.code == "witness" and x.file == wit.url for x in seen)
+        assert any("the checkpoint at seq 0 could not be delivered to the witness" in x.message for x in seen)
+        assert any("the checkpoint at seq 1 could not be delivered to the witness" in x.message for x in seen)
+        assert [x.code for x in log.warnings] == ["witness"] * len(seen)
+        assert verify_log(tmp_path / "log").ok
+    finally:
+        wit.close()
 
 
 class _Witness:
     """An HTTP witness: keeps every POSTed checkpoint, answers GET with the latest."""
 
-    def __init__(self, hold: Optional[threading.Event] = None) -> None:
+    def __init__(self, hold: Optional[threading.Event] = None, post_status: int = 204, get_status: Optional[int] = None) -> None:
         self.posts: List[Tuple[str, bytes]] = []
         self.hold = hold
         outer = self
@@ -504,13 +614,18 @@ class _Witness:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 if outer.hold is not None:
                     outer.hold.wait(4)
+                if post_status >= 300:
+                    self.send_response(post_status)
+                    self.send_header("content-length", "0")
+                    self.end_headers()
+                    return
                 outer.posts.append((self.headers["content-type"], body))
                 self.send_response(204)
                 self.end_headers()
 
             def do_GET(self) -> None:  # noqa: N802
-                body = outer.posts[-1][1] if outer.posts else b""
-                self.send_response(200 if body else 404)
+                body = outer.posts[-1][1] if outer.posts and get_status is None else b""
+                self.send_response(get_status if get_status is not None else 200 if body else 404)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(body)))
                 self.end_headers()
@@ -533,7 +648,8 @@ def test_http_witness(tmp_path: Path):
     wit = _Witness()
     try:
         d = tmp_path / "log"
-        with AuditLog.open(d, witness=wit.url) as log:
+        with AuditLog.open(d, witness=wit.url) as log:  # GET answers 404 (nothing delivered yet): first use
+            assert log.warnings == []
             log.append_many(entry(i) for i in range(7))
         assert wit.posts and all(ct == "application/json" for ct, _ in wit.posts)
         assert wit.posts[-1][1] == (d / "checkpoint.json").read_bytes()
@@ -548,11 +664,34 @@ def test_http_witness(tmp_path: Path):
         assert not r.ok and r.file == wit.url and "holds a checkpoint at seq 7" in r.message
     finally:
         wit.close()
-    seen = []
-    with AuditLog.open(tmp_path / "log2", witness=wit.url, on_warning=seen.append) as log:  # nobody listens now
-        log.append(entry(1))
-    assert seen and seen[0].code == "witness" and seen[0].file == wit.url
-    assert not verify_log(tmp_path / "log2", witness=wit.url).ok
+    # Nobody listens now: open refuses (a log cut back meanwhile would go unnoticed), nothing written.
+    d2 = tmp_path / "log2"
+    fill(d2, 2)
+    err = witness_refused(d2, wit.url)
+    assert err.message.startswith(f"cannot read the witness {wit.url}: ") and err.message.endswith(f"; {UNREACHABLE}")
+    assert not verify_log(d2, witness=wit.url).ok
+
+
+def test_an_http_witness_that_answers_an_error_at_open_is_refused(tmp_path: Path):
+    d = tmp_path / "log"
+    fill(d, 2)
+    wit = _Witness(get_status=503)
+    try:
+        err = witness_refused(d, wit.url)
+        assert err.message == f"the witness {wit.url} answered 503; {UNREACHABLE}"
+        assert wit.posts == []
+    finally:
+        wit.close()
+    wit = _Witness()  # 404: nothing delivered yet, first use
+    try:
+        with AuditLog.open(d, witness=wit.url) as log:
+            assert log.warnings == []
+            log.append(entry(3))
+        assert json.loads(wit.posts[-1][1])["seq"] == 3
+        with AuditLog.open(d, witness=wit.url) as log:  # and the next open checks against it
+            assert log.warnings == [] and log.last_seq == 3
+    finally:
+        wit.close()
 
 
 def test_a_slow_witness_never_holds_up_appends_or_checkpoints(tmp_path: Path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..jsonline import NotJson, parse_json_text
 from .format import _SEGMENT
@@ -91,6 +91,7 @@ def _walk_chain(
     start_prev: Optional[str],
     want: Iterable[int] = (),
     last_lines: Optional[List[bytes]] = None,
+    each: Optional[Callable[[Dict[str, Any], str, int], None]] = None,
 ) -> _Walk:
     """Walks every record from a start to the end of the log, as Node's ``walkChain``; raises :class:`_Bad`.
 
@@ -99,6 +100,7 @@ def _walk_chain(
     given); segment names must continue the seqs, only the last segment may be empty, no last
     line may be incomplete, and a seal may only be the first record walked.
     ``last_lines``: the last segment's whole lines, instead of reading it (open, before its cut).
+    ``each``: called with every record walked once it links (the record, its file, its 1-based line).
     """
     wanted = set(want)
     expected = start_seq
@@ -135,6 +137,8 @@ def _walk_chain(
                 walk.events.append((kind, r, file, i + 1))
             if r["seq"] in wanted:
                 walk.at[r["seq"]] = (r["hash"], file, i + 1)
+            if each is not None:
+                each(r, file, i + 1)
             prev = r["hash"]
             expected += 1
             walk.records += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import calendar
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -9,7 +11,7 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
 
 from ..jsonline import NotJson, parse_json_text
-from .format import AuditError, AuditWarning, CHECKPOINT_FILE, GENESIS, _js_str, _MISSING
+from .format import AuditError, AuditWarning, CHECKPOINT_FILE, GENESIS, _js_str, _MISSING, _TS
 from .files import _text
 from .chain import _Bad, _find_record, _list_segments, _record_at, segment_name, _split_lines, _walk_chain
 from .keys import _Keys
@@ -121,12 +123,27 @@ def _cut_tail(dir: str, tail: _Tail, warn: Callable[[AuditWarning], None]) -> No
     )
 
 
-def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping) -> Optional[Tuple[int, int, int]]:
+CRASH_SLACK_MS = 60_000
+"""How much later than the checkpoint interval a crash's unsigned tail may still run (clock steps, a slow disk)."""
+
+
+def _ts_ms(ts: object) -> Optional[int]:
+    """Milliseconds since the epoch of a record's ``ts`` (``YYYY-MM-DDTHH:MM:SS.mmmZ``), else ``None``."""
+    if type(ts) is not str or not _TS.fullmatch(ts):
+        return None
+    secs = calendar.timegm((int(ts[0:4]), int(ts[5:7]), int(ts[8:10]), int(ts[11:13]), int(ts[14:16]), int(ts[17:19]), 0, 0, 0))
+    return secs * 1000 + int(ts[20:23])
+
+
+def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping, interval_ms: float = 1000) -> Optional[Tuple[int, int, int]]:
     """Verifies the log from the checkpoint's position to its end, as Node's ``checkFromCheckpoint``.
 
     The record at the checkpoint's seq must have its hash, and every record after it must be
-    valid and linked (:func:`_walk_chain`); no seal may follow the checkpoint. Returns the
-    records after the checkpoint ``(first, last, count)``, or ``None``. Raises :class:`_Bad`.
+    valid and linked (:func:`_walk_chain`); no seal may follow the checkpoint. No record after
+    it may be later than the checkpoint's ``ts`` plus ``max(interval_ms, 1000)`` plus 60 s:
+    a crash leaves no more unsigned, so a longer tail means an older checkpoint was put back
+    (and what follows it rewritten). Returns the records after the checkpoint
+    ``(first, last, count)``, or ``None``. Raises :class:`_Bad`.
     """
     where = os.path.join(dir, CHECKPOINT_FILE)
     seq, h = cp["seq"], cp["hash"]
@@ -143,7 +160,26 @@ def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping) -> Optional[Tuple
         start_segment, start_line, start_seq, start_prev = idx, seq - segments[idx][1], seq, None
     elif h != GENESIS:
         raise _Bad(where, 1, "the checkpoint at seq 0 does not hold the genesis hash")
-    walk = _walk_chain(dir, segments, start_segment, start_line, start_seq, start_prev, (seq,), tail.kept)
+    interval = max(float(interval_ms), 1000.0)
+    cp_ms = _ts_ms(cp["ts"])
+    limit = None if cp_ms is None else cp_ms + interval + CRASH_SLACK_MS
+    late: List[Tuple[Mapping, str, int]] = []
+
+    def each(r: Mapping, file: str, line: int) -> None:
+        if limit is not None and not late and r["seq"] > seq:
+            ms = _ts_ms(r["ts"])
+            if ms is not None and ms > limit:
+                late.append((r, file, line))
+
+    walk = _walk_chain(dir, segments, start_segment, start_line, start_seq, start_prev, (seq,), tail.kept, each)
+    if late:
+        r, file, line = late[0]
+        assert cp_ms is not None
+        secs = math.floor((_ts_ms(r["ts"]) - cp_ms) / 1000 + 0.5)  # JavaScript's Math.round
+        raise _Bad(file, line,
+                   f"records after the checkpoint run until {r['ts']} (seq {r['seq']}), {secs} s after the checkpoint "
+                   f"was signed at {cp['ts']}: more than a crash leaves unsigned (the checkpoint interval is "
+                   f"{_js_str(interval)} ms, plus 60 s), so the checkpoint may have been replaced by an older one")
     if seq > 0:
         at = walk.at.get(seq)
         if at is None:
@@ -159,12 +195,14 @@ def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping) -> Optional[Tuple
     return seq + 1, tail.last_seq, tail.last_seq - seq
 
 
-def _check_against_witness(dir: str, witness: str, tail: _Tail, keys: _Keys, warn: Callable[[AuditWarning], None]) -> None:
+def _check_against_witness(dir: str, witness: str, tail: _Tail, keys: _Keys) -> None:
     """As Node's ``checkAgainstWitness``: the log must still hold the record the witness saw.
 
     A writer that continued a log cut back behind its witness would overwrite the evidence (a
     file witness holds the latest checkpoint only). A witness that does not exist yet is fine
-    (first use); one that cannot be read otherwise is a ``witness`` warning. Reads only.
+    (first use: a file that is not there, a URL that answers 404); one that cannot be read
+    otherwise is refused (:class:`AuditError` naming the witness): a writer that went on would
+    overwrite what it holds. Reads only.
     """
     if not re.match(r"^https?://", witness, re.I) and not os.path.isdir(os.path.dirname(os.path.abspath(witness))):
         # Most likely a mount that is not there: a witness on the local disk instead would be none.
@@ -173,8 +211,8 @@ def _check_against_witness(dir: str, witness: str, tail: _Tail, keys: _Keys, war
     if w is None and err is None:
         return  # no witness file yet (first use): the first checkpoint creates it
     if w is None:
-        warn(AuditWarning("witness", f"{err}; the log was not checked against it at open", witness))
-        return
+        raise AuditError(f"{err}; the log cannot be checked against its witness at open: "
+                         "start when the witness is reachable, or without it", witness, None)
     if w["key_id"] != keys.key_id or not _checkpoint_signature_valid(w, keys.public_key):
         raise _refuse(dir, f"the witness holds a checkpoint that is not signed by this log's key ({w['key_id']})", witness, None)
     ws, wh = w["seq"], w["hash"]

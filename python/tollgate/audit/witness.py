@@ -51,7 +51,8 @@ def _fetch_witness(witness: str) -> bytes:
 def _read_witness(witness: str, absent_ok: bool = False) -> Tuple[Optional[Dict[str, Any]], Optional[str]]:
     """The witness's checkpoint, or what is wrong (as Node's ``readWitness``).
 
-    ``absent_ok``: a witness file that does not exist is ``(None, None)`` (open: not written yet).
+    ``absent_ok``: a witness file that does not exist, or a URL that answers 404, is
+    ``(None, None)`` (open: nothing delivered yet).
     """
     try:
         data = _fetch_witness(witness)
@@ -62,6 +63,8 @@ def _read_witness(witness: str, absent_ok: bool = False) -> Tuple[Optional[Dict[
     except Exception as err:
         code = getattr(err, "code", None)
         if type(code) is int and hasattr(err, "headers"):  # urllib's HTTPError: the witness answered
+            if absent_ok and code == 404:
+                return None, None
             return None, f"the witness {witness} answered {code}"
         reason = getattr(err, "reason", None)
         return None, f"cannot read the witness {witness}: {reason if reason is not None else err}"

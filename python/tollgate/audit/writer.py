@@ -83,10 +83,13 @@ class AuditLog:
         missing ``audit.key`` for a log with records or a checkpoint is refused), and verifies the
         log from its checkpoint to its end (docs/audit.md, "Recovery on open"): the checkpoint must
         exist when the log holds records, be signed by the log's key and be reached by the log;
-        the record at its seq must have its hash, and every later record must verify and link.
+        the record at its seq must have its hash, and every later record must verify and link and
+        be no later than the checkpoint's ``ts`` plus ``max(checkpoint_interval_ms, 1000)`` plus
+        60 s (a longer unsigned tail than a crash leaves: an older checkpoint put back).
         With a ``witness``, its checkpoint must be signed by the log's key and the log must still
-        hold the record at its seq with its hash (a witness file that does not exist yet is fine;
-        one that cannot be read is a ``witness`` warning). Otherwise :class:`AuditError`
+        hold the record at its seq with its hash (a witness file that does not exist yet, or a URL
+        that answers 404, is fine: first use; one that cannot be read otherwise is refused, the
+        message naming the witness and no line). Otherwise :class:`AuditError`
         (``file``, ``line`` when known; the message advises ``tollgate audit verify`` and
         ``tollgate audit seal``) and nothing is written. Then it cuts a torn tail
         back to the last whole record (a ``torn-record`` warning) and, if records were found
@@ -105,7 +108,7 @@ class AuditLog:
         - ``on_warning``: called with each :class:`AuditWarning` (also kept in ``warnings``).
         - ``witness``: a file path (each checkpoint atomically replaces it) or an ``http(s)://``
           URL (each checkpoint is POSTed to it), written by a background thread, never in the
-          way of appends; a failed delivery is a ``witness`` warning. Read at open (the file, or
+          way of appends; a failed delivery after open is a ``witness`` warning. Read at open (the file, or
           a GET of the URL) to check the log against it, as above.
         """
         dir = os.fspath(dir)
@@ -144,11 +147,11 @@ class AuditLog:
                 if cp["seq"] > tail.last_seq:
                     raise _refuse(dir, f"the log ends at seq {tail.last_seq} but the checkpoint says {cp['seq']}: records were deleted", where, 1)
                 try:
-                    unsigned = _check_from_checkpoint(dir, tail, cp)
+                    unsigned = _check_from_checkpoint(dir, tail, cp, checkpoint_interval_ms)
                 except _Bad as bad:
                     raise _refuse(dir, bad.message, bad.file, bad.line) from None
             if witness_target is not None:
-                _check_against_witness(dir, witness_target, tail, keys, warn)
+                _check_against_witness(dir, witness_target, tail, keys)
             # The log verifies from its last signed position (and against its witness): only now is anything written.
             write_keys()
             _cut_tail(dir, tail, warn)
