@@ -95,6 +95,8 @@ export interface AppOptions {
   metrics: GateMetrics;
 }
 
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+
 export function buildApp({ config, tokens, backend, metrics }: AppOptions): FastifyInstance {
   const logRequests = config.logLevel === "debug" || config.logLevel === "trace";
   const app = Fastify({
@@ -126,6 +128,21 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
 
   app.decorateRequest("principal", null);
   app.removeContentTypeParser("text/plain"); // fastify's default: only JSON here (415 before the body is read)
+  // A JSON body must be UTF-8 (RFC 8259): bytes that are not would be read as U+FFFD, and an
+  // action or a note would then be decided and recorded as something the client did not send.
+  // Refused (400) instead; the text then goes to fastify's own JSON parser, unchanged.
+  const parseJson = app.getDefaultJsonParser("error", "ignore");
+  app.removeContentTypeParser("application/json");
+  app.addContentTypeParser("application/json", { parseAs: "buffer" }, (req, body, done) => {
+    let text: string;
+    try {
+      text = strictUtf8.decode(body as Buffer);
+    } catch {
+      done(Object.assign(new Error("the body is not valid UTF-8"), { statusCode: 400 }), undefined);
+      return;
+    }
+    parseJson(req, text, done);
+  });
 
   app.addHook("onRequest", (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
     const roles = req.routeOptions.config?.roles;

@@ -5,7 +5,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { UNRECORDABLE_TEXT } from "../../src/audit/recordable.js";
-import { auditRecords, http, REFUND_ESCALATE, REFUND_SMALL, startServer } from "./helpers.js";
+import { auditRecords, http, REFUND_ESCALATE, REFUND_SMALL, startServer, TOKENS } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
 let s: Server;
@@ -85,5 +85,27 @@ describe("actions that cannot be recorded faithfully", () => {
     expect(a.body).toMatchObject({ state: "pending", note: null });
     const ok = await http(s, "POST", `/v1/approvals/${d.body.approval_id}/deny`, { token: "approver", body: { note: "paired is fine \ud83d\ude00" } });
     expect(ok.body).toMatchObject({ state: "denied", note: "paired is fine \ud83d\ude00" });
+  });
+
+  it("a body whose bytes are not UTF-8 is refused (400), never read with U+FFFD: neither an action nor a note", async () => {
+    const raw = (path: string, token: string, bytes: Buffer) =>
+      fetch(`${s.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: bytes });
+    /** `text` as UTF-8 with the byte `byte` in place of its "@". */
+    const withByte = (text: string, byte: number) => {
+      const [head, tail] = text.split("@");
+      return Buffer.concat([Buffer.from(head!, "utf8"), Buffer.from([byte]), Buffer.from(tail!, "utf8")]);
+    };
+    const records = auditRecords(s.auditDir).length;
+    const body = withByte(`{"action":${withArgs(REFUND_SMALL, '"memo":"x@"')}}`, 0xff);
+    const r = await raw("/v1/decide", TOKENS.agent, body);
+    expect(r.status).toBe(400);
+    expect(await r.json()).toEqual({ error: { code: "bad_request", message: "the body is not valid UTF-8" } });
+    expect(auditRecords(s.auditDir).length).toBe(records); // nothing decided, nothing recorded
+
+    const d = await http(s, "POST", "/v1/decide", { token: "agent", body: { action: REFUND_ESCALATE } });
+    const note = withByte('{"note":"fine @("}', 0xc3); // C3 28: a lead byte without its continuation
+    const n = await raw(`/v1/approvals/${d.body.approval_id}/approve`, TOKENS.approver, note);
+    expect(n.status).toBe(400);
+    expect((await http(s, "GET", `/v1/approvals/${d.body.approval_id}`, { token: "approver" })).body).toMatchObject({ state: "pending", note: null });
   });
 });
