@@ -89,7 +89,7 @@ describe("actions that cannot be recorded faithfully", () => {
 
   it("a body whose bytes are not UTF-8 is refused (400), never read with U+FFFD: neither an action nor a note", async () => {
     const raw = (path: string, token: string, bytes: Buffer) =>
-      fetch(`${s.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: bytes });
+      fetch(`${s.url}${path}`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: new Uint8Array(bytes) });
     /** `text` as UTF-8 with the byte `byte` in place of its "@". */
     const withByte = (text: string, byte: number) => {
       const [head, tail] = text.split("@");
