@@ -1,0 +1,21 @@
+"""Counter state (spec section 8, "State: counters").
+
+:class:`MemoryCounterStore` is the in-memory store: exact sliding-window sums per
+(counter, key), with pending escalations that are approved, denied or expire into
+``on_timeout``. It mirrors the Node host's ``src/state/memory-store.ts`` (same choices,
+same key encoding, the same sums bit for bit); it is not wired into ``Policy`` or
+``Gate`` yet (issue 13).
+"""
+
+from __future__ import annotations
+
+from .memory_store import (
+    Contribution,
+    CounterDefinition,
+    MemoryCounterStore,
+    Pending,
+    StoreSize,
+    encode_key,
+)
+
+__all__ = ["Contribution", "CounterDefinition", "MemoryCounterStore", "Pending", "StoreSize", "encode_key"]
