@@ -299,30 +299,40 @@ def crashed_at(tmp_path: Path, name: str, after_ms: List[int], **options: Any) -
 
 
 def test_an_unsigned_tail_within_the_interval_and_a_minute_is_a_crash(tmp_path: Path):
-    # Up to the checkpoint's ts + max(interval, 1000 ms) + 60 s, to the millisecond: a crash's tail.
-    d = crashed_at(tmp_path, "edge", [500, 61_000])
+    # Records after the checkpoint spanning up to max(interval, 1000 ms) + 60 s, to the millisecond,
+    # counted from the first of them: a crash's tail.
+    d = crashed_at(tmp_path, "edge", [500, 61_500])
     with AuditLog.open(d) as log:
         assert [w.code for w in log.warnings] == ["unsigned-tail"] and log.last_seq == 6
     assert records_of(d)[5]["decision"]["unsigned"] == {"first": 4, "last": 5, "count": 2}
     assert verify_log(d).ok
     # A longer interval allows a longer tail.
-    d = crashed_at(tmp_path, "long", [170_000])
+    d = crashed_at(tmp_path, "long", [1_000, 171_000])
     with AuditLog.open(d, checkpoint_interval_ms=120_000) as log:
         assert [w.code for w in log.warnings] == ["unsigned-tail"]
     # An interval under a second counts as one second; 0 (no timer) too.
-    d = crashed_at(tmp_path, "zero", [61_000])
+    d = crashed_at(tmp_path, "zero", [1_000, 62_000])
     with AuditLog.open(d, checkpoint_interval_ms=0) as log:
         assert [w.code for w in log.warnings] == ["unsigned-tail"]
 
 
+def test_a_crash_after_a_long_idle_spell_is_a_crash(tmp_path: Path):
+    # The checkpoint is an hour old when the records come and the writer dies: the tail's own
+    # span counts, not the checkpoint's age.
+    d = crashed_at(tmp_path, "idle", [3_600_000, 3_600_500])
+    with AuditLog.open(d) as log:
+        assert [w.code for w in log.warnings] == ["unsigned-tail"]
+    assert verify_log(d).ok
+
+
 def test_an_unsigned_tail_longer_than_a_crash_leaves_is_refused(tmp_path: Path):
-    d = crashed_at(tmp_path, "late", [500, 61_001, 62_000])
+    d = crashed_at(tmp_path, "late", [500, 61_501, 62_000])
     (seg,) = segments(d)
     err = refused(d)
-    assert (err.file, err.line) == (str(seg), 5)  # the first record past the limit
+    assert (err.file, err.line) == (str(seg), 5)  # the first record past the span
     assert err.message == (
-        "records after the checkpoint run until 2026-01-01T12:01:01.001Z (seq 5), 61 s after the checkpoint was signed at "
-        f"{T0_TS}: more than a crash leaves unsigned (the checkpoint interval is 1000 ms, plus 60 s), so the checkpoint "
+        "the records after the checkpoint (seq 3) run from 2026-01-01T12:00:00.500Z (seq 4) to 2026-01-01T12:01:01.501Z "
+        "(seq 5), 61 s: more than a crash leaves unsigned (the checkpoint interval is 1000 ms, plus 60 s), so the checkpoint "
         "may have been replaced by an older one; nothing was written; run `tollgate audit verify DIR` to see the damage, "
         "and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately"
     )
@@ -334,16 +344,19 @@ def test_an_unsigned_tail_longer_than_a_crash_leaves_is_refused(tmp_path: Path):
 
 def test_open_refuses_a_restored_older_checkpoint_with_the_records_after_it_rewritten(tmp_path: Path):
     """F1: a checkpoint saved earlier, put back later with every record after it edited and
-    re-chained (no key needed): the records run past what a crash leaves unsigned."""
+    re-chained (no key needed): the records after it span more than a crash leaves unsigned."""
     d = tmp_path / "log"
     clock = [T0]
     with AuditLog.open(d, now=lambda: clock[0]) as log:
         log.append_many(entry(i) for i in range(5))
     old = (d / "checkpoint.json").read_bytes()
     assert json.loads(old)["seq"] == 5 and json.loads(old)["ts"] == T0_TS
-    clock[0] = T0 + timedelta(minutes=2)
-    with AuditLog.open(d, now=lambda: clock[0]) as log:
-        log.append_many(entry(i) for i in range(5, 10))
+    clock[0] = T0 + timedelta(seconds=1)
+    with AuditLog.open(d, now=lambda: clock[0]) as log:  # the log goes on, signed as it goes...
+        log.append_many(entry(i) for i in range(5, 7))
+    clock[0] = T0 + timedelta(seconds=121)
+    with AuditLog.open(d, now=lambda: clock[0]) as log:  # ...for two minutes
+        log.append_many(entry(i) for i in range(7, 10))
     (d / "checkpoint.json").write_bytes(old)
 
     def edit(recs):
@@ -352,15 +365,17 @@ def test_open_refuses_a_restored_older_checkpoint_with_the_records_after_it_rewr
     rechain(d, edit)
     assert records_of(d)[4]["hash"] == json.loads(old)["hash"]  # the old checkpoint still matches
     (seg,) = segments(d)
+    before = seg.read_bytes()
     err = refused(d)
-    assert (err.file, err.line) == (str(seg), 6)
+    assert (err.file, err.line) == (str(seg), 8)
     assert err.message == (
-        "records after the checkpoint run until 2026-01-01T12:02:00.000Z (seq 6), 120 s after the checkpoint was signed at "
-        f"{T0_TS}: more than a crash leaves unsigned (the checkpoint interval is 1000 ms, plus 60 s), so the checkpoint "
+        "the records after the checkpoint (seq 5) run from 2026-01-01T12:00:01.000Z (seq 6) to 2026-01-01T12:02:01.000Z "
+        "(seq 8), 120 s: more than a crash leaves unsigned (the checkpoint interval is 1000 ms, plus 60 s), so the checkpoint "
         "may have been replaced by an older one; nothing was written; run `tollgate audit verify DIR` to see the damage, "
         "and `tollgate audit seal DIR --reason TEXT` to continue past it deliberately"
     )
-    assert str(err) == f"{seg}:6: {err.message}"
+    assert str(err) == f"{seg}:8: {err.message}"
+    assert seg.read_bytes() == before
 
 
 # -- (c) verify: the unsigned tail, strict UTF-8, the witness --------------------------------

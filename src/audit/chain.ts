@@ -51,8 +51,12 @@ export interface ChainWalk {
   events: EventSeen[];
   /** First seq of each segment walked and where it is, to place any seq. */
   segmentStarts: { firstSeq: number; file: string; firstLine: number }[];
-  /** The first record walked whose `ts` is later than `options.tsAfter` (asked by open). */
+  /**
+   * Asked by open (`late`): the first record after `afterSeq` whose `ts` is more than `spanMs`
+   * later than that of the first record after `afterSeq` (`firstAfter`).
+   */
   lateRecord?: Place & { seq: number; ts: string };
+  firstAfter?: { seq: number; ts: string };
 }
 
 /** Walks from `start` to the end; stops at the first problem. */
@@ -63,8 +67,8 @@ export async function walkChain(
   want: ReadonlySet<number> = new Set(),
   /** Segments to read only so far (bytes by name): a torn end that is yet to be cut. */
   sizes: ReadonlyMap<string, number> = new Map(),
-  /** Note the first record with seq > `afterSeq` whose `ts` is later than `ms` (`lateRecord`). */
-  late?: { afterSeq: number; ms: number },
+  /** Note the first record with seq > `afterSeq` whose `ts` runs more than `spanMs` past the first such record's. */
+  late?: { afterSeq: number; spanMs: number },
 ): Promise<ChainWalk | ChainProblem> {
   let expectedSeq = start.seq;
   let prev = start.prev;
@@ -102,8 +106,9 @@ export async function walkChain(
         walk.events.push({ kind, record: r, file, line: i + 1 });
       }
       if (want.has(r.seq)) walk.at.set(r.seq, { hash: r.hash, file, line: i + 1 });
-      if (late !== undefined && walk.lateRecord === undefined && r.seq > late.afterSeq && Date.parse(r.ts) > late.ms) {
-        walk.lateRecord = { seq: r.seq, ts: r.ts, file, line: i + 1 };
+      if (late !== undefined && walk.lateRecord === undefined && r.seq > late.afterSeq) {
+        walk.firstAfter ??= { seq: r.seq, ts: r.ts };
+        if (Date.parse(r.ts) > Date.parse(walk.firstAfter.ts) + late.spanMs) walk.lateRecord = { seq: r.seq, ts: r.ts, file, line: i + 1 };
       }
       prev = r.hash;
       expectedSeq++;

@@ -559,7 +559,7 @@ export class AuditLog {
     })();
   }
 }
-/** How far past its checkpoint's time (beyond one interval) a crash's unsigned records may run. */
+/** How much longer than one checkpoint interval the records a crash left unsigned may span. */
 const CRASH_SLACK_MS = 60_000;
 
 function damaged(message: string, file: string, line?: number): AuditError {
@@ -601,18 +601,19 @@ async function checkFromCheckpoint(
     throw damaged("the checkpoint at seq 0 does not hold the genesis hash", where);
   }
   const sizes = new Map(tail.cut !== undefined ? [[tail.cut.name, tail.cut.size]] : []);
-  // A crash leaves at most about one checkpoint interval of records unsigned. A longer tail
-  // means the checkpoint was most likely replaced by an older copy, which would make every
-  // record after it editable without the key: refuse (a witness catches this for good).
-  const cpMs = Date.parse(cp.ts);
-  const late = Number.isFinite(cpMs) ? { afterSeq: cp.seq, ms: cpMs + interval + CRASH_SLACK_MS } : undefined;
-  const walk = await walkChain(dir, segments, start, new Set([cp.seq]), sizes, late);
+  // A crash leaves unsigned only what was appended since the last checkpoint, and the timer signs
+  // within one interval of the first of those becoming durable (after an idle spell, at once):
+  // the unsigned records span about one interval. A longer span means the checkpoint was most
+  // likely replaced by an older copy, which would make every record after it editable without
+  // the key: refuse (a witness catches this for good).
+  const walk = await walkChain(dir, segments, start, new Set([cp.seq]), sizes, { afterSeq: cp.seq, spanMs: interval + CRASH_SLACK_MS });
   if (isProblem(walk)) throw damaged(walk.message, walk.file, walk.line);
   if (walk.lateRecord !== undefined) {
     const r = walk.lateRecord;
-    const secs = Math.round((Date.parse(r.ts) - cpMs) / 1000);
+    const first = walk.firstAfter!;
+    const secs = Math.round((Date.parse(r.ts) - Date.parse(first.ts)) / 1000);
     throw damaged(
-      `records after the checkpoint run until ${r.ts} (seq ${r.seq}), ${secs} s after the checkpoint was signed at ${cp.ts}: more than a crash leaves unsigned (the checkpoint interval is ${interval} ms, plus 60 s), so the checkpoint may have been replaced by an older one`,
+      `the records after the checkpoint (seq ${cp.seq}) run from ${first.ts} (seq ${first.seq}) to ${r.ts} (seq ${r.seq}), ${secs} s: more than a crash leaves unsigned (the checkpoint interval is ${interval} ms, plus 60 s), so the checkpoint may have been replaced by an older one`,
       r.file,
       r.line,
     );

@@ -120,13 +120,30 @@ describe("a restart never re-signs a tampered log (finding 2)", () => {
     const t0 = Date.UTC(2026, 0, 1);
     await writeLog(dir, 10, { now: fakeClock(t0) });
     const old = readFileSync(join(dir, "checkpoint.json"));
-    await writeLog(dir, 10, { now: fakeClock(t0 + 120_000) }); // two minutes later, signed at close
-    writeFileSync(join(dir, "checkpoint.json"), old); // the attacker restores the old one...
+    await writeLog(dir, 5, { now: fakeClock(t0 + 1_000) }); // the log goes on, signed as it goes...
+    await writeLog(dir, 5, { now: fakeClock(t0 + 121_000) }); // ...for two minutes
+    writeFileSync(join(dir, "checkpoint.json"), old); // the attacker restores the old checkpoint...
     editAndRechain(dir, 14); // ...and edits a record it no longer covers
     const seg = segments(dir)[0]!;
     const before = readFileSync(join(dir, seg));
-    await expect(AuditLog.open(dir)).rejects.toThrow(new RegExp(`${seg}:11: records after the checkpoint run until 2026-01-01T00:02:00.000Z \\(seq 11\\), 120 s after the checkpoint was signed at .*: more than a crash leaves unsigned`));
+    await expect(AuditLog.open(dir)).rejects.toThrow(
+      new RegExp(`${seg}:16: the records after the checkpoint \\(seq 10\\) run from 2026-01-01T00:00:01.000Z \\(seq 11\\) to 2026-01-01T00:02:01.000Z \\(seq 16\\), 120 s: more than a crash leaves unsigned`),
+    );
     expect(readFileSync(join(dir, seg)).equals(before)).toBe(true);
+  });
+
+  it("keeps a crash's unsigned tail after a long idle spell (the tail's own span counts, not the checkpoint's age)", async () => {
+    const dir = newDir("idle-crash");
+    const t0 = Date.UTC(2026, 0, 1);
+    await writeLog(dir, 5, { now: fakeClock(t0) });
+    const log = await AuditLog.open(dir, { now: fakeClock(t0 + 3_600_000), checkpointIntervalMs: 60_000 }); // an hour later
+    for (let i = 0; i < 3; i++) await log.append(entry(20 + i));
+    const copy = newDir("idle-crash-copy"); // the crash, before the timer signed them
+    for (const f of readdirSync(dir)) if (f !== "audit.lock") copyFileSync(join(dir, f), join(copy, f));
+    await log.close();
+    const reopened = await AuditLog.open(copy);
+    await reopened.close();
+    expect(await verifyLog(copy)).toMatchObject({ ok: true, records: 9, recovered: [{ seq: 9, first: 6, last: 8, count: 3 }] });
   });
 
   it("writes nothing to a log it refuses: no torn end cut, no new key pair", async () => {

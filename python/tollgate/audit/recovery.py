@@ -124,7 +124,7 @@ def _cut_tail(dir: str, tail: _Tail, warn: Callable[[AuditWarning], None]) -> No
 
 
 CRASH_SLACK_MS = 60_000
-"""How much later than the checkpoint interval a crash's unsigned tail may still run (clock steps, a slow disk)."""
+"""How much longer than one checkpoint interval a crash's unsigned records may span (clock steps, a slow disk)."""
 
 
 def _ts_ms(ts: object) -> Optional[int]:
@@ -139,10 +139,10 @@ def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping, interval_ms: floa
     """Verifies the log from the checkpoint's position to its end, as Node's ``checkFromCheckpoint``.
 
     The record at the checkpoint's seq must have its hash, and every record after it must be
-    valid and linked (:func:`_walk_chain`); no seal may follow the checkpoint. No record after
-    it may be later than the checkpoint's ``ts`` plus ``max(interval_ms, 1000)`` plus 60 s:
-    a crash leaves no more unsigned, so a longer tail means an older checkpoint was put back
-    (and what follows it rewritten). Returns the records after the checkpoint
+    valid and linked (:func:`_walk_chain`); no seal may follow the checkpoint. The records after
+    it may span at most ``max(interval_ms, 1000)`` plus 60 s (from the first one's ``ts``): a
+    crash leaves no more unsigned, so a longer tail means an older checkpoint was put back (and
+    what follows it rewritten). Returns the records after the checkpoint
     ``(first, last, count)``, or ``None``. Raises :class:`_Bad`.
     """
     where = os.path.join(dir, CHECKPOINT_FILE)
@@ -161,24 +161,31 @@ def _check_from_checkpoint(dir: str, tail: _Tail, cp: Mapping, interval_ms: floa
     elif h != GENESIS:
         raise _Bad(where, 1, "the checkpoint at seq 0 does not hold the genesis hash")
     interval = max(float(interval_ms), 1000.0)
-    cp_ms = _ts_ms(cp["ts"])
-    limit = None if cp_ms is None else cp_ms + interval + CRASH_SLACK_MS
+    # A crash leaves unsigned only what was appended since the last checkpoint, and the timer
+    # signs within one interval of the first of those becoming durable (after an idle spell, at
+    # once): the unsigned records span about one interval. A longer span means an older
+    # checkpoint was put back (and what follows it rewritten).
+    first: List[Tuple[Mapping, Optional[int]]] = []
     late: List[Tuple[Mapping, str, int]] = []
 
     def each(r: Mapping, file: str, line: int) -> None:
-        if limit is not None and not late and r["seq"] > seq:
-            ms = _ts_ms(r["ts"])
-            if ms is not None and ms > limit:
-                late.append((r, file, line))
+        if late or r["seq"] <= seq:
+            return
+        if not first:
+            first.append((r, _ts_ms(r["ts"])))
+        start_ms, ms = first[0][1], _ts_ms(r["ts"])
+        if start_ms is not None and ms is not None and ms > start_ms + interval + CRASH_SLACK_MS:
+            late.append((r, file, line))
 
     walk = _walk_chain(dir, segments, start_segment, start_line, start_seq, start_prev, (seq,), tail.kept, each)
     if late:
         r, file, line = late[0]
-        assert cp_ms is not None
-        secs = math.floor((_ts_ms(r["ts"]) - cp_ms) / 1000 + 0.5)  # JavaScript's Math.round
+        f, start_ms = first[0]
+        assert start_ms is not None
+        secs = math.floor((_ts_ms(r["ts"]) - start_ms) / 1000 + 0.5)  # JavaScript's Math.round
         raise _Bad(file, line,
-                   f"records after the checkpoint run until {r['ts']} (seq {r['seq']}), {secs} s after the checkpoint "
-                   f"was signed at {cp['ts']}: more than a crash leaves unsigned (the checkpoint interval is "
+                   f"the records after the checkpoint (seq {seq}) run from {f['ts']} (seq {f['seq']}) to {r['ts']} "
+                   f"(seq {r['seq']}), {secs} s: more than a crash leaves unsigned (the checkpoint interval is "
                    f"{_js_str(interval)} ms, plus 60 s), so the checkpoint may have been replaced by an older one")
     if seq > 0:
         at = walk.at.get(seq)
