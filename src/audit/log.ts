@@ -17,7 +17,7 @@ import { acquireLock } from "./lock.js";
 import { AuditError, cutTornTail, OPEN_ADVICE, recoverTail } from "./recover.js";
 import type { AuditWarning, TailState } from "./recover.js";
 import { listSegments, segmentName } from "./segments.js";
-import { deliverCheckpoint, readWitness } from "./witness.js";
+import { deliverCheckpoint, isWitnessUrl, readWitness } from "./witness.js";
 import { findRecord } from "./read.js";
 
 export interface AuditLogOptions {
@@ -645,7 +645,7 @@ async function exists(path: string): Promise<boolean> {
  * witness saw. A witness that holds nothing yet is first use; one that cannot be read refuses the start.
  */
 async function checkAgainstWitness(dir: string, witness: string, tail: TailState, keys: AuditKeys): Promise<void> {
-  if (!/^https?:\/\//i.test(witness) && !(await exists(dirname(witness)))) {
+  if (!isWitnessUrl(witness) && !(await exists(dirname(witness)))) {
     // Most likely a mount that is not there: a witness on the local disk instead would be none.
     throw new AuditError(`the witness's directory ${dirname(witness)} does not exist`, witness);
   }

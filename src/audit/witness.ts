@@ -10,14 +10,15 @@ import { replaceFile } from "./fsutil.js";
 /** How long a webhook witness may take to take a checkpoint, or to give the latest back. */
 export const WITNESS_TIMEOUT_MS = 5000;
 
-function isUrl(witness: string): boolean {
+/** Whether a witness is a webhook (an http(s) URL) rather than a file path. */
+export function isWitnessUrl(witness: string): boolean {
   return /^https?:\/\//i.test(witness);
 }
 
 /** Sends one checkpoint: a file is replaced atomically, a URL gets a POST of the JSON line. */
 export async function deliverCheckpoint(witness: string, cp: Checkpoint): Promise<void> {
   const line = canonicalJson(cp) + "\n";
-  if (!isUrl(witness)) {
+  if (!isWitnessUrl(witness)) {
     await replaceFile(witness, line, 0o644);
     return;
   }
@@ -36,7 +37,7 @@ export async function deliverCheckpoint(witness: string, cp: Checkpoint): Promis
 export async function readWitness(witness: string): Promise<{ checkpoint: Checkpoint } | { error: string; absent?: true }> {
   let text: string;
   try {
-    if (isUrl(witness)) {
+    if (isWitnessUrl(witness)) {
       const res = await fetch(witness, { signal: AbortSignal.timeout(WITNESS_TIMEOUT_MS) });
       text = await res.text();
       if (!res.ok) return { error: `the witness ${witness} answered ${res.status}`, ...(res.status === 404 && { absent: true as const }) };

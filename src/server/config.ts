@@ -5,6 +5,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { isWitnessUrl } from "../audit/witness.js";
 
 export interface ServerConfig {
   /** The policy file (YAML); reloaded on SIGHUP and when it changes. */
@@ -88,7 +89,7 @@ function coerce(name: string, kind: string, value: unknown, base: string): strin
     case "path-or-url":
     case "string":
       if (typeof value !== "string" || value === "") throw new ConfigError(`${name}: expected a non-empty string`);
-      if (kind === "path-or-url" && /^https?:\/\//i.test(value)) return value;
+      if (kind === "path-or-url" && isWitnessUrl(value)) return value;
       return kind === "string" ? value : resolve(base, value);
     case "int": {
       const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;

@@ -5,7 +5,6 @@ from __future__ import annotations
 import calendar
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, List, Optional, Tuple
@@ -16,7 +15,7 @@ from .files import _text
 from .chain import _Bad, _find_record, _list_segments, _record_at, segment_name, _split_lines, _walk_chain
 from .keys import _Keys
 from .checkpoint import _checkpoint_signature_valid
-from .witness import _read_witness
+from .witness import _is_url, _read_witness
 
 
 _ADVICE = (
@@ -211,7 +210,7 @@ def _check_against_witness(dir: str, witness: str, tail: _Tail, keys: _Keys) -> 
     otherwise is refused (:class:`AuditError` naming the witness): a writer that went on would
     overwrite what it holds. Reads only.
     """
-    if not re.match(r"^https?://", witness, re.I) and not os.path.isdir(os.path.dirname(os.path.abspath(witness))):
+    if not _is_url(witness) and not os.path.isdir(os.path.dirname(os.path.abspath(witness))):
         # Most likely a mount that is not there: a witness on the local disk instead would be none.
         raise AuditError(f"the witness's directory {os.path.dirname(os.path.abspath(witness))} does not exist", witness)
     w, err = _read_witness(witness, absent_ok=True)
