@@ -1,17 +1,19 @@
 // The exported ABI of the core and nothing else; docs/abi.md is its specification.
 
 import {
-  ABI_VERSION, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, FLAG_ERROR, MAX_DATA_BYTES,
+  ABI_VERSION, COUNTER_ENTRY_SIZE, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, FLAG_ERROR, MAX_DATA_BYTES,
   MAX_KNOWN_STATUS, MAX_RESULTS_PER_CALL, RECORD_HEADER, RESULT_SIZE, DECISION_DENY,
 } from "./abi";
 import { emitRules } from "./compile/code";
+import { Rule } from "./compile/program";
 import { ToolIndex } from "./compile/tool-index";
 import { JsonParser } from "./json/parser";
 import { ErrorList } from "./common/diagnostics";
-import { ManifestReader } from "./manifest/manifest";
+import { CounterInfo, ManifestReader } from "./manifest/manifest";
 import { policyTable } from "./policy-table";
 import { decide, Outcome } from "./eval/decide";
-import { beginRecord } from "./eval/record";
+import { beginRecord, setCounterValues } from "./eval/record";
+import { clearCounters, evalCounters, markRecords } from "./eval/counters";
 
 let manifestBuf: ArrayBuffer | null = null;
 let report: ArrayBuffer = new ArrayBuffer(0);
@@ -26,6 +28,9 @@ let inputStart: usize = 0;
 let inputSize: i32 = 0;
 let resultStart: usize = 0;
 const outcome = new Outcome();
+// Counters (spec section 8): with any, one record per evaluate call, and the counter region.
+let counters: StaticArray<CounterInfo> = new StaticArray<CounterInfo>(0);
+let counterStart: usize = 0;
 
 export function abi_version(): i32 { return ABI_VERSION; }
 
@@ -60,7 +65,10 @@ export function compile(len: i32): i32 {
   }
   const m = reader.m;
   fieldCount = m.fields.count;
-  emitRules(m.rules);
+  const whens = new Array<Rule>(m.counters.length);
+  for (let i = 0; i < m.counters.length; i++) whens[i] = m.counters[i].when;
+  emitRules(m.rules, whens);
+  counters = StaticArray.fromArray<CounterInfo>(m.counters);
   index = new ToolIndex(m.fields.find(["tool"]), m.rules);
   defaultDecision = m.defaultDecision;
   report = String.UTF8.encode(policyTable(m));
@@ -68,6 +76,13 @@ export function compile(len: i32): i32 {
   inputSize = RECORD_HEADER + fieldCount * ENTRY_SIZE + MAX_DATA_BYTES + 64 * 1024;
   inputStart = (heap.alloc(<usize>inputSize + 8) + 7) & ~<usize>7;
   resultStart = heap.alloc(<usize>(MAX_RESULTS_PER_CALL * RESULT_SIZE));
+  if (counters.length > 0) {
+    counterStart = (heap.alloc(<usize>(counters.length * COUNTER_ENTRY_SIZE) + 8) + 7) & ~<usize>7;
+    memory.fill(counterStart, 0, <usize>(counters.length * COUNTER_ENTRY_SIZE));
+    const values = (heap.alloc(<usize>(counters.length * 16) + 8) + 7) & ~<usize>7;
+    memory.fill(values, 0, <usize>(counters.length * 16));
+    setCounterValues(values);
+  }
   manifestBuf = null;
   compiled = true;
   return 0;
@@ -79,10 +94,14 @@ export function field_count(): i32 { return fieldCount; }
 export function input_ptr(): usize { return compiled ? inputStart : 0; }
 export function input_capacity(): i32 { return compiled ? inputSize : 0; }
 export function result_ptr(): usize { return compiled ? resultStart : 0; }
-export function result_capacity(): i32 { return compiled ? MAX_RESULTS_PER_CALL : 0; }
+export function result_capacity(): i32 { return compiled ? (counters.length > 0 ? 1 : MAX_RESULTS_PER_CALL) : 0; }
+export function counter_count(): i32 { return compiled ? counters.length : 0; }
+export function counter_ptr(): usize { return compiled ? counterStart : 0; }
 
 export function evaluate(count: i32): i32 {
   if (!compiled || count < 0 || count > MAX_RESULTS_PER_CALL) return -1;
+  const stateful = counters.length > 0;
+  if (stateful && count > 1) return -1;
   const idx = changetype<ToolIndex>(index);
   const start = inputStart;
   const end = start + <usize>inputSize;
@@ -115,9 +134,12 @@ export function evaluate(count: i32): i32 {
       store<u8>(out, FLAG_ERROR, 1);
       store<u16>(out, <u16>error, 2);
       store<i32>(out, -1, 4);
+      if (stateful) clearCounters(counters.length, counterStart);
     } else {
       beginRecord(pos, size);
+      if (stateful) evalCounters(counters, counterStart);
       decide(idx, defaultDecision, outcome);
+      if (stateful) markRecords(counters, counterStart, outcome.decision, outcome.error != 0);
       store<u8>(out, outcome.decision);
       store<u8>(out, outcome.flags, 1);
       store<u16>(out, outcome.error, 2);

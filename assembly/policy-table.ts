@@ -41,6 +41,21 @@ export function policyTable(m: Manifest): string {
     if (i > 0) w.raw(",");
     writePath(w, m.redact[i]);
   }
+  w.raw("],\"counters\":[");
+  for (let i = 0; i < m.counters.length; i++) {
+    const c = m.counters[i];
+    if (i > 0) w.raw(",");
+    w.raw("{\"name\":").str(c.name).raw(",\"window_ms\":").num(c.windowMs).raw(",\"per\":[");
+    for (let k = 0; k < c.per.length; k++) {
+      if (k > 0) w.raw(",");
+      writePath(w, c.per[k]);
+    }
+    w.raw("],\"sum\":");
+    const sum = c.sum;
+    if (sum == null) w.raw("null");
+    else writePath(w, sum);
+    w.raw(",\"referenced\":").raw(m.counterNames.referenced[i] ? "true" : "false").raw("}");
+  }
   w.raw("]}");
   return w.toString();
 }

@@ -46,6 +46,7 @@ const tags = entries("tags").map(([n, v]) => [n, integer(`tags.${n}`, v, 0, 255)
 const layout = entries("layout").map(([n, v]) => [n, integer(`layout.${n}`, v)]);
 const decisions = entries("decisions").map(([n, v]) => [n, integer(`decisions.${n}`, v, 0, 255)]);
 const flags = entries("flags").map(([n, v]) => [n, integer(`flags.${n}`, v, 1, 128)]);
+const counterFlags = entries("counter_flags").map(([n, v]) => [n, integer(`counter_flags.${n}`, v, 1, 128)]);
 const errors = entries("errors").map(([n, e]) => [n, integer(`errors.${n}.code`, e.code, 1, 65535), String(e.text)]);
 const limits = entries("limits").map(([n, l]) => {
   const type = l.type ?? "i32";
@@ -106,6 +107,8 @@ function assemblyScript() {
   for (const [n, v] of decisions) l.push(`export const DECISION_${n}: u8 = ${v};`);
   l.push("", `// ${doc("flags")}`);
   for (const [n, v] of flags) l.push(`export const FLAG_${n}: u8 = ${v};`);
+  l.push("", `// ${doc("counter_flags")}`);
+  for (const [n, v] of counterFlags) l.push(`export const COUNTER_${n}: u8 = ${v};`);
   l.push("", `// ${doc("limits")}`);
   for (const [n, v, type, d] of limits) l.push(`export const ${n}: ${type} = ${v}; // ${d}`);
   return l.join("\n") + "\n";
@@ -125,6 +128,8 @@ function typeScript() {
   l.push(`export const EFFECT_BY_CODE = Object.freeze([${decisions.map(([n]) => quote(n.toLowerCase())).join(", ")}] as const);`);
   l.push("", `// ${doc("flags")}`);
   for (const [n, v] of flags) l.push(`export const FLAG_${n} = ${v};`);
+  l.push("", `// ${doc("counter_flags")}`);
+  for (const [n, v] of counterFlags) l.push(`export const COUNTER_${n} = ${v};`);
   l.push("", `/** ${doc("errors")} */`);
   l.push("export const ErrorCode = {");
   for (const [n, c] of errors) l.push(`  ${pascal(n)}: ${c},`);
@@ -171,6 +176,8 @@ function python() {
   l.push(`EFFECT_BY_CODE: Tuple[str, ...] = (${decisions.map(([n]) => quote(n.toLowerCase())).join(", ")})`);
   l.push("", `# ${doc("flags")}`);
   for (const [n, v] of flags) emit(`FLAG_${n}`, v);
+  l.push("", `# ${doc("counter_flags")}`);
+  for (const [n, v] of counterFlags) emit(`COUNTER_${n}`, v);
   l.push("", "", "class ErrorCode:", `    """${doc("errors")}"""`, "", "    __slots__ = ()", "");
   for (const [n, c] of errors) l.push(`    ${n} = ${c}`);
   names.push("ErrorCode");

@@ -1,5 +1,6 @@
 // Decision objects (spec section 4), built from the core's compact results and policy table.
 
+import type { CounterTableEntry } from "./counters.js";
 import { EFFECT_BY_CODE, ERROR_TEXT, ErrorCode, FLAG_ERROR, FLAG_UNDETERMINED, Messages } from "./abi.generated.js";
 
 export type Effect = "allow" | "deny" | "escalate";
@@ -13,6 +14,8 @@ export interface Decision {
   readonly timeout_ms?: number;
   readonly on_timeout?: "allow" | "deny";
   readonly error?: string;
+  /** The value of every counter the policy's rules read, null when UNKNOWN (spec section 8). */
+  readonly counters?: Readonly<Record<string, number | null>>;
   readonly policy: string;
 }
 
@@ -33,6 +36,7 @@ export interface PolicyTable {
   rules: RuleInfo[];
   fields: string[][];
   redact: string[][];
+  counters?: CounterTableEntry[];
 }
 
 // Error codes shared by record status and results, their fixed texts (docs/abi.md): generated

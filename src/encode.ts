@@ -151,6 +151,11 @@ export class ActionEncoder {
     return pos + RECORD_HEADER;
   }
 
+  /** The status of the record at `pos`: 0 when it was encoded, else its error code. */
+  statusAt(pos: number): number {
+    return this.u32[(pos + 4) >> 2]!;
+  }
+
   /**
    * Encodes `action` as a record at `pos` (8-aligned) in a region ending at `end`.
    * Returns the offset after the record, or NO_ROOM if it might fit in an empty region.

@@ -28,6 +28,8 @@ export interface CoreExports {
   result_ptr(): number;
   result_capacity(): number;
   evaluate(count: number): number;
+  counter_count(): number;
+  counter_ptr(): number;
 }
 
 /** One instance of the core: its raw exports, and the loader's helpers for the cold path. */

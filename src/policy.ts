@@ -1,8 +1,13 @@
 // The Policy API: load (YAML -> canonical JSON -> core compile), then evaluate actions.
 
 import { readFileSync, statSync } from "node:fs";
-import { Messages, RECORD_HEADER, RESULT_SIZE } from "./abi.generated.js";
+import { MAX_COUNTERS, Messages, RECORD_HEADER, RESULT_SIZE } from "./abi.generated.js";
+import { randomUUID } from "node:crypto";
 import { canonicalJson, sha256Hex } from "./canonical.js";
+import { counterDefinitions, counterInfos, CounterRegion, refText } from "./counters.js";
+import type { CounterEntry, CounterInfo } from "./counters.js";
+import { MemoryCounterStore } from "./state/memory-store.js";
+import type { Key, Resolution } from "./state/memory-store.js";
 import { DecisionTable, ErrorCode } from "./decision.js";
 import type { Decision, PolicyTable, RuleInfo } from "./decision.js";
 import { instantiateCore, readReport } from "./engine.js";
@@ -18,13 +23,51 @@ export interface LoadOptions {
   filename?: string;
 }
 
-/** A policy test (spec section 7), as written in the manifest. */
+/** A policy test (spec section 7), as written in the manifest: one action, or a sequence of steps. */
 export interface PolicyTest {
   name: string;
-  action: Record<string, unknown>;
-  expect: "allow" | "deny" | "escalate";
+  action?: Record<string, unknown>;
+  expect?: "allow" | "deny" | "escalate";
   /** The expected deciding rule; `undefined` when the test does not say. */
   rule?: string | null;
+  steps?: PolicyTestStep[];
+}
+
+export interface PolicyTestStep {
+  action: Record<string, unknown>;
+  expect: "allow" | "deny" | "escalate";
+  rule?: string | null;
+  /** Time since the start of the test, as written (`30s`); absent = 0. */
+  at?: string;
+  resolve?: "approved" | "denied";
+}
+
+export interface EvaluateOptions {
+  /** The decision's time in ms (spec section 8, "Time"); default: the host's clock. */
+  now?: number;
+}
+
+export interface StepOptions extends EvaluateOptions {
+  /** The id under which an escalation's pending contributions wait (default: a fresh UUID). */
+  pendingId?: string;
+  /** The counter state to decide against and record into (default: the policy's own). */
+  state?: MemoryCounterStore;
+}
+
+/** A decision of a policy with counters and what it recorded. */
+export interface Step {
+  decision: Decision;
+  /** Contributions recorded at `now`: allowed, or pending on `pending` for an escalation. */
+  entries: CounterEntry[];
+  /** For an escalation that recorded something: the id to resolve it with (`Policy#resolve`). */
+  pending: string | null;
+  now: number;
+}
+
+/** A counter and key whose window sum a decision reads. */
+export interface CounterRef {
+  counter: string;
+  key: Key;
 }
 
 /** Marks an input line that is not valid JSON, so that it is decided (as an error) in order. */
@@ -41,7 +84,24 @@ interface CoreSession {
   resultCapacity: number;
   results: Uint8Array;
   resultWords: Int32Array;
+  /** The counter region (null for a stateless policy). */
+  counters: CounterRegion | null;
 }
+
+/** A sum the caller of `decideWithCounters` did not read: read again with the action's refs. */
+export class MissingSum extends Error {
+  constructor(readonly counter: string, readonly key: Key) {
+    super(`no sum was read for counter '${counter}' under key ${JSON.stringify(key)}`);
+  }
+}
+
+/** `d` with the values of the counters it read, placed before `policy` (docs/semantics.md). */
+function withCounters(d: Decision, counters: Record<string, number | null>): Decision {
+  const { policy, ...rest } = d;
+  return Object.freeze({ ...rest, counters: Object.freeze(counters), policy });
+}
+
+export { refText };
 
 export class Policy {
   /** The policy's `name`. */
@@ -58,6 +118,13 @@ export class Policy {
   readonly tests: readonly PolicyTest[];
   /** The canonical JSON the core compiled. */
   readonly canonical: string;
+  /** The manifest's counters in declaration order (spec section 8); empty for a stateless policy. */
+  readonly counters: readonly CounterInfo[];
+  /** Whether any rule reads a counter (then decisions carry `counters`). */
+  private readonly carries: boolean;
+  /** Indexes of the referenced counters, in declaration order. */
+  private readonly carried: number[];
+  private store: MemoryCounterStore | null;
 
   private session: CoreSession;
   private readonly decisions: DecisionTable;
@@ -72,6 +139,36 @@ export class Policy {
     this.redact = Object.freeze(table.redact.map((f) => Object.freeze(f)));
     this.decisions = new DecisionTable(table);
     this.tests = Object.freeze(((manifest.tests ?? []) as PolicyTest[]).map((t) => Object.freeze({ ...t })));
+    this.counters = Object.freeze(counterInfos(table.counters ?? [], manifest));
+    this.carries = this.counters.some((c) => c.referenced);
+    // Decisions list the counters in the order the manifest declares them (the core's are sorted).
+    const position = new Map(declarationOrder(manifest).map((n, i) => [n, i]));
+    this.carried = this.counters.flatMap((c, i) => (c.referenced ? [i] : []))
+      .sort((a, b) => (position.get(this.counters[a]!.name) ?? 0) - (position.get(this.counters[b]!.name) ?? 0));
+    this.store = this.counters.length > 0 ? new MemoryCounterStore(counterDefinitions(this.counters)) : null;
+  }
+
+  /** Whether the policy has counters (its decisions depend on earlier ones). */
+  get stateful(): boolean {
+    return this.counters.length > 0;
+  }
+
+  /** The in-memory counter state (null for a stateless policy). */
+  get state(): MemoryCounterStore | null {
+    return this.store;
+  }
+
+  /**
+   * Takes over `previous`'s counter state (a reload, spec section 8 "Identity of state"): every
+   * counter whose name and definition are unchanged keeps its recorded and pending contributions,
+   * the others start empty. `previous` must not be used to decide afterwards.
+   */
+  adoptState(previous: Policy): void {
+    const old = previous.store;
+    if (old === null || this.store === null) return;
+    old.retain(counterDefinitions(this.counters));
+    this.store = old;
+    previous.store = null;
   }
 
   /** Loads a policy file. Throws PolicyError (with file:line:column) if it is not valid. */
@@ -119,17 +216,24 @@ export class Policy {
     const canonical = canonicalJson(yaml.value);
     const { core, rc, report } = compileInFreshCore(canonical);
     if (rc !== 0) {
+      const declared = declarationOrder(yaml.value);
       const problems: PolicyProblem[] = (report as { errors: { pointer: string; at: "key" | "value"; message: string }[] }).errors
-        .map((e) => ({ file, ...yaml.locate(e.pointer, e.at), message: e.message }));
+        .map((e) => ({ file, ...yaml.locate(tooManyCounters(e, declared), e.at), message: e.message }));
       problems.sort((a, b) => a.line - b.line || a.column - b.column);
       throw new PolicyError(problems);
     }
     const table = report as PolicyTable;
-    return new Policy(canonical, openSession(core, table), table, yaml.value as Record<string, unknown>);
+    const counters = counterInfos(table.counters ?? [], yaml.value as Record<string, unknown>);
+    return new Policy(canonical, openSession(core, table, counters), table, yaml.value as Record<string, unknown>);
   }
 
-  /** Decides one action. Never throws: an action that cannot be evaluated is a deny with `error`. */
-  evaluate(action: unknown): Decision {
+  /**
+   * Decides one action. Never throws: an action that cannot be evaluated is a deny with `error`.
+   * A policy with counters decides at `options.now` (default: now) against its in-memory state
+   * and records the decision's contributions there (see `step`).
+   */
+  evaluate(action: unknown, options?: EvaluateOptions): Decision {
+    if (this.store !== null) return this.step(action, options).decision;
     const s = this.session;
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
     if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
@@ -146,6 +250,108 @@ export class Policy {
     return this.decode(s.resultPtr);
   }
 
+  /**
+   * Decides one action at `now` against the policy's in-memory counter state and records its
+   * contributions there (spec section 8): an allow records, an escalation records them pending
+   * on `pending` (resolve it with `resolve`), a deny records nothing. One synchronous step, so
+   * nothing can interleave. For a stateless policy it is `evaluate` with nothing recorded.
+   */
+  step(action: unknown, options: StepOptions = {}): Step {
+    const now = options.now ?? Date.now();
+    if (typeof now !== "number" || Number.isNaN(now)) throw new TypeError("now must be a number of milliseconds");
+    const store = this.store === null ? null : options.state ?? this.store;
+    if (store === null) return { decision: this.evaluate(action), entries: [], pending: null, now };
+    const decided = this.decideWithCounters(action, (counter, key) => store.sum(counter, key, now));
+    let pending: string | null = null;
+    if (decided.entries.length > 0) {
+      const d = decided.decision;
+      if (d.decision === "escalate") {
+        pending = options.pendingId ?? randomUUID();
+        store.record(decided.entries, now, { id: pending, expiresAt: now + d.timeout_ms!, onTimeout: d.on_timeout! });
+      } else {
+        store.record(decided.entries, now);
+      }
+    }
+    return { decision: decided.decision, entries: decided.entries, pending, now };
+  }
+
+  /** A new, empty counter state for this policy's counters (each sequence test starts with one). */
+  newState(): MemoryCounterStore {
+    return new MemoryCounterStore(counterDefinitions(this.counters));
+  }
+
+  /** Approves or denies the pending contributions of an escalation at `at` (default: now).
+   *  False when there is nothing (left) to resolve (spec section 8, "Recording"). */
+  resolve(pending: string, resolution: Resolution, at: number = Date.now()): boolean {
+    return this.store?.resolve(pending, resolution, at) ?? false;
+  }
+
+  /**
+   * The counters and keys whose sums a decision of `action` reads (referenced counters with a
+   * known key): what a decider with a shared store reads first. Empty for a stateless policy or
+   * an action that cannot be evaluated.
+   */
+  counterRefs(action: unknown): CounterRef[] {
+    const s = this.session;
+    const region = s.counters;
+    if (region === null) return [];
+    const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
+    if (pos === NO_ROOM || s.encoder.statusAt(s.inputStart) !== 0) return [];
+    const refs: CounterRef[] = [];
+    for (let i = 0; i < this.counters.length; i++) {
+      if (!this.counters[i]!.referenced) continue;
+      const key = region.keyAt(s.inputStart, i);
+      if (key !== null) refs.push({ counter: this.counters[i]!.name, key });
+    }
+    return refs;
+  }
+
+  /**
+   * Decides `action` with the window sums a caller read from its store (`sumOf(counter, key)`),
+   * recording nothing: a decider with a shared store commits `entries` itself (src/state/
+   * shared-store.ts). `sumOf` returning undefined (a key the caller did not read) gives null:
+   * read again.
+   */
+  decideWithCounters(action: unknown, sumOf: (counter: string, key: Key) => number | undefined): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
+    const s = this.session;
+    const region = s.counters;
+    if (region === null) return { decision: this.evaluate(action), entries: [], keys: [] };
+    const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
+    if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
+    const keys: (Key | null)[] = new Array(this.counters.length).fill(null);
+    if (s.encoder.statusAt(s.inputStart) === 0) {
+      for (let i = 0; i < this.counters.length; i++) {
+        const key = region.keyAt(s.inputStart, i);
+        keys[i] = key;
+        let sum = 0;
+        if (key !== null && this.counters[i]!.referenced) {
+          const v = sumOf(this.counters[i]!.name, key);
+          if (v === undefined) throw new MissingSum(this.counters[i]!.name, key);
+          sum = v;
+        }
+        region.setSum(i, sum);
+      }
+    }
+    let rc: number;
+    try {
+      rc = s.evaluate(1);
+    } catch {
+      rc = -2;
+    }
+    if (rc !== 1) {
+      this.reset();
+      return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
+    }
+    let decision = this.decode(s.resultPtr);
+    if (decision.error !== undefined) return { decision, entries: [], keys };
+    if (this.carries) {
+      const values: Record<string, number | null> = {};
+      for (const i of this.carried) values[this.counters[i]!.name] = region.value(i);
+      decision = withCounters(decision, values);
+    }
+    return { decision, entries: region.entries(keys), keys };
+  }
+
   /** The decision of the 8-byte result at `at` (docs/abi.md, "Result region"). */
   private decode(at: number): Decision {
     const s = this.session;
@@ -153,9 +359,17 @@ export class Policy {
     return this.decisions.fromResult(bytes[at]!, bytes[at + 1]!, bytes[at + 2]! | (bytes[at + 3]! << 8), s.resultWords[(at + 4) >> 2]!);
   }
 
-  /** Decides many actions with as few core calls as possible; same order as the input. */
-  evaluateBatch(actions: readonly unknown[]): Decision[] {
+  /** Decides many actions with as few core calls as possible; same order as the input. A policy
+   *  with counters decides them one after the other, each at `options.now` (default: now). */
+  evaluateBatch(actions: readonly unknown[], options?: EvaluateOptions): Decision[] {
     const out: Decision[] = new Array(actions.length);
+    if (this.store !== null) {
+      for (let i = 0; i < actions.length; i++) {
+        const a = actions[i];
+        out[i] = a === NOT_JSON ? this.decisions.error(ErrorCode.NotJson) : this.step(a, options ?? {}).decision;
+      }
+      return out;
+    }
     const s = this.session;
     let done = 0;
     while (done < actions.length) {
@@ -181,14 +395,14 @@ export class Policy {
   }
 
   /** Decides JSON text lines (as `tollgate eval` does): a line that is not JSON is a deny with `error`. */
-  evaluateLines(lines: readonly string[]): Decision[] {
+  evaluateLines(lines: readonly string[], options?: EvaluateOptions): Decision[] {
     return this.evaluateBatch(lines.map((line) => {
       try {
         return JSON.parse(line) as unknown;
       } catch {
         return NOT_JSON;
       }
-    }));
+    }), options);
   }
 
   private run(count: number): Decision[] {
@@ -213,11 +427,26 @@ export class Policy {
   private reset(): void {
     try {
       const { core, rc, report } = compileInFreshCore(this.canonical);
-      if (rc === 0) this.session = openSession(core, report as PolicyTable);
+      if (rc === 0) this.session = openSession(core, report as PolicyTable, this.counters);
     } catch {
       // Keep the old session: every call on it fails closed the same way.
     }
   }
+}
+
+/** The counter names in the order the manifest declares them (canonical JSON sorts them). */
+function declarationOrder(manifest: unknown): string[] {
+  const counters = (manifest as { counters?: unknown } | null)?.counters;
+  return counters !== null && typeof counters === "object" && !Array.isArray(counters) ? Object.keys(counters) : [];
+}
+
+/**
+ * The core sees the counters in canonical (sorted) order; "more than 64 counters" is reported at
+ * the 65th counter the manifest declares (spec section 8), so the host points there.
+ */
+function tooManyCounters(e: { pointer: string; message: string }, declared: readonly string[]): string {
+  if (!e.message.startsWith(`more than ${MAX_COUNTERS} counters`) || declared.length <= MAX_COUNTERS) return e.pointer;
+  return "/counters/" + declared[MAX_COUNTERS]!.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
 /** A new core instance with `canonical` compiled into it, and the compile report (docs/abi.md). */
@@ -230,7 +459,7 @@ function compileInFreshCore(canonical: string): { core: Core; rc: number; report
   return { core, rc, report: JSON.parse(readReport(core)) as unknown };
 }
 
-function openSession(core: Core, table: PolicyTable): CoreSession {
+function openSession(core: Core, table: PolicyTable, counters: readonly CounterInfo[]): CoreSession {
   const inputStart = core.input_ptr();
   const resultPtr = core.result_ptr();
   return {
@@ -243,6 +472,7 @@ function openSession(core: Core, table: PolicyTable): CoreSession {
     resultCapacity: core.result_capacity(),
     results: new Uint8Array(core.memory.buffer),
     resultWords: new Int32Array(core.memory.buffer),
+    counters: counters.length > 0 ? new CounterRegion(counters, table.fields, core.memory, core.counter_ptr()) : null,
   };
 }
 

@@ -28,10 +28,10 @@ export function closest(word: string, candidates: Array<string>): string | null 
   return bestD <= limit ? best : null;
 }
 
-/** " (did you mean 'x'?)" or "". */
-export function didYouMean(word: string, candidates: Array<string>): string {
+/** " (did you mean 'x'?)" or "" (`shownPrefix` is written before the candidate, as '$' for counters). */
+export function didYouMean(word: string, candidates: Array<string>, shownPrefix: string = ""): string {
   const s = closest(word, candidates);
-  return s == null ? "" : " (did you mean '" + s + "'?)";
+  return s == null ? "" : " (did you mean '" + shownPrefix + s + "'?)";
 }
 
 /** "'a', 'b' or 'c'" for messages. */

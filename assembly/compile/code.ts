@@ -13,6 +13,7 @@
 //   cond All / Any      children...
 //   cond Not            child
 //   cond Field          slot, test
+//   cond Counter        counter index, test
 //   test All            children...
 //   Scalar, String      const (eq, ne; prefix, suffix: a string)
 //   Needle              substring (pointer to its KMP table, 0 for a non-string operand), const (contains)
@@ -77,7 +78,7 @@ export class CodeWriter {
 
   cond(c: Cond): void {
     const at = this.begin(c.op);
-    if (c.op == CondOp.Field) {
+    if (c.op == CondOp.Field || c.op == CondOp.Counter) {
       this.words.push(c.slot);
       this.test(changetype<Test>(c.test));
     } else {
@@ -160,7 +161,7 @@ function relocateMatchers(rules: Array<Rule>, map: Map<usize, usize>): void {
 }
 
 function condMatchers(c: Cond, map: Map<usize, usize>): void {
-  if (c.op == CondOp.Field) testMatchers(changetype<Test>(c.test), map);
+  if (c.op == CondOp.Field || c.op == CondOp.Counter) testMatchers(changetype<Test>(c.test), map);
   for (let i = 0; i < c.children.length; i++) condMatchers(c.children[i], map);
 }
 
@@ -172,14 +173,23 @@ function testMatchers(t: Test, map: Map<usize, usize>): void {
   for (let i = 0; i < t.children.length; i++) testMatchers(t.children[i], map);
 }
 
-/** Compiles every rule to flat code and sets each rule's `code` address. */
-export function emitRules(rules: Array<Rule>): void {
+/**
+ * Compiles every rule, and every counter's `when` (as a rule of one condition, `code` 0 when it
+ * has none), to flat code and sets each one's `code` address.
+ */
+export function emitRules(rules: Array<Rule>, counterWhens: Array<Rule>): void {
   const w = new CodeWriter();
+  relocateMatchers(counterWhens, w.matchers);
   relocateMatchers(rules, w.matchers);
   const offsets = new Array<i32>(rules.length);
   for (let i = 0; i < rules.length; i++) offsets[i] = w.rule(rules[i]);
+  const counterOffsets = new Array<i32>(counterWhens.length);
+  for (let i = 0; i < counterWhens.length; i++) counterOffsets[i] = counterWhens[i].conds.length == 0 ? -1 : w.rule(counterWhens[i]);
   const base = w.finish();
   for (let i = 0; i < rules.length; i++) rules[i].code = base + (<usize>offsets[i] << 2);
+  for (let i = 0; i < counterWhens.length; i++) {
+    counterWhens[i].code = counterOffsets[i] < 0 ? 0 : base + (<usize>counterOffsets[i] << 2);
+  }
 }
 
 import { ValueSet as ValueSet_ } from "./value-set";

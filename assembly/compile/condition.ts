@@ -20,11 +20,39 @@ const OPERATOR_NAMES: Array<string> = operatorNames();
 
 const COMBINATORS: Array<string> = ["all", "any", "not"];
 
+/** The counters a condition may reference (spec section 8, "Names and references"). */
+export class CounterNames {
+  names: Array<string> = [];
+  index: Map<string, i32> = new Map();
+  /** Per counter: whether a rule references it (a decision carries its value). */
+  referenced: Array<bool> = [];
+  /** The counter whose own `when` is being compiled (no reference is allowed there), or null. */
+  inCounter: string | null = null;
+}
+
+/** NAME of a `$NAME` reference with no further segments (nothing of `.[]" ` after `$`), else null. */
+function referenceName(key: string): string | null {
+  for (let i = 1; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c == 0x2e || c == 0x5b || c == 0x5d || c == 0x22 || c == 0x20) return null;
+  }
+  return key.substring(1);
+}
+
+/** The first segment of a reference written with further segments, for the bracket hint. */
+function firstSegment(key: string): string {
+  for (let i = 0; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c == 0x2e || c == 0x5b) return key.substring(0, i);
+  }
+  return key;
+}
+
 export class ConditionCompiler {
   /** One matcher per distinct pattern: policies repeat the same regex across many rules. */
   private patterns: Map<string, CompiledPattern> = new Map();
 
-  constructor(private errors: ErrorList, private fields: FieldTable) {}
+  constructor(private errors: ErrorList, private fields: FieldTable, private counters: CounterNames = new CounterNames()) {}
 
   /** Compiles the condition at `ptr`; `depth` counts enclosing conditions and tests. */
   condition(v: JValue, ptr: string, depth: i32): Cond | null {
@@ -89,6 +117,8 @@ export class ConditionCompiler {
   }
 
   private field(key: string, v: JValue, ptr: string, depth: i32): Cond | null {
+    // A plain first segment starting with '$' is a counter reference, never an action key.
+    if (key.length > 0 && key.charCodeAt(0) == 0x24) return this.reference(key, v, ptr, depth);
     const path = parsePath(key);
     if (path.error != null) {
       this.errors.key(ptr, <string>path.error);
@@ -99,6 +129,31 @@ export class ConditionCompiler {
     if (test == null) return null;
     const c = new Cond(CondOp.Field);
     c.slot = this.fields.slotOf(path.segments);
+    c.test = test;
+    return c;
+  }
+
+  /** `$NAME: test`: the test applies to the counter's value (eval/counters.ts). */
+  private reference(key: string, v: JValue, ptr: string, depth: i32): Cond | null {
+    const name = referenceName(key);
+    const counters = this.counters;
+    let ok = true;
+    if (counters.inCounter != null) {
+      this.errors.key(ptr, "counter '" + <string>counters.inCounter + "': a counter's 'when' cannot read counters ('" + key + "')");
+      ok = false;
+    } else if (name == null) {
+      const first = firstSegment(key);
+      this.errors.key(ptr, "a counter reference is '$NAME' with no further segments, not '" + key + "' (an action key that starts with '$' is written [\"" + first + "\"])");
+      ok = false;
+    } else if (!counters.index.has(name)) {
+      this.errors.key(ptr, "unknown counter '" + key + "': declare it under 'counters'" + didYouMean(name, counters.names, "$"));
+      ok = false;
+    }
+    const test = this.test(v, ptr, depth);
+    if (test == null || !ok) return null;
+    const c = new Cond(CondOp.Counter);
+    c.slot = counters.index.get(<string>name);
+    counters.referenced[c.slot] = true;
     c.test = test;
     return c;
   }
@@ -262,7 +317,7 @@ function cheapestFirst(parts: Array<Cond>): Array<Cond> {
 }
 
 export function condCost(c: Cond): i32 {
-  if (c.op == CondOp.Field) return testCost(changetype<Test>(c.test));
+  if (c.op == CondOp.Field || c.op == CondOp.Counter) return testCost(changetype<Test>(c.test));
   let sum = 1;
   for (let i = 0; i < c.children.length; i++) sum += condCost(c.children[i]);
   return min(sum, COST_CAP);

@@ -9,7 +9,7 @@ import { TestOp } from "./operators";
 import { ValueSet } from "./value-set";
 import { Substring } from "./substring";
 
-export const enum CondOp { All, Any, Not, Field }
+export const enum CondOp { All, Any, Not, Field, Counter }
 
 // Leaves share one empty child list: compile memory is never freed (stub runtime).
 const NO_CONDS = new StaticArray<Cond>(0);
@@ -18,8 +18,8 @@ const NO_TESTS = new StaticArray<Test>(0);
 export class Cond {
   op: CondOp;
   children: StaticArray<Cond> = NO_CONDS;
-  slot: i32 = -1;                       // Field: which slot of the input record
-  test: Test | null = null;             // Field: the test on that value
+  slot: i32 = -1;                       // Field: which slot of the input record; Counter: which counter
+  test: Test | null = null;             // Field, Counter: the test on that value
 
   constructor(op: CondOp) { this.op = op; }
 }

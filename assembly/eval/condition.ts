@@ -6,7 +6,7 @@ import { ENTRY_SIZE, RECORD_HEADER, TAG_ABSENT, TAG_ARRAY, TAG_NUMBER, TAG_STRIN
 import { hashValue } from "../compile/constant";
 import { TestOp } from "../compile/operators";
 import { CondOp } from "../compile/program";
-import { recordBase, recordSerial, span } from "./record";
+import { counterValues, recordBase, recordSerial, span } from "./record";
 
 export const FALSE: i32 = 0;
 export const UNKNOWN: i32 = 1;
@@ -46,6 +46,12 @@ export function evalCond(p: usize): i32 {
       if (r > acc) acc = r;
     }
     return acc;
+  }
+  if (op == CondOp.Counter) {
+    // Spec section 8: an UNKNOWN value makes every test on it UNKNOWN, `exists` included.
+    const v = counterValues + (<usize>load<i32>(p, 4) << 4);
+    if (load<u32>(v) == 0) return UNKNOWN;
+    return evalTest(p + 8, TAG_NUMBER, load<f64>(v, 8), 0, 0);
   }
   return TRUE - evalCond(p + 4); // Not
 }

@@ -4,6 +4,9 @@
 export let recordBase: usize = 0;
 export let recordSize: u32 = 0;
 export let malformed: bool = false;
+/** Counter values of the record (eval/counters.ts): per counter a u32 known flag and an f64 at +8. */
+export let counterValues: usize = 0;
+export function setCounterValues(p: usize): void { counterValues = p; }
 /** Counts records, so per-record memos (see Matcher) never outlive their record. */
 export let recordSerial: u32 = 0;
 

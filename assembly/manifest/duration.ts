@@ -1,8 +1,10 @@
-// Durations: a positive integer and a unit (ms s m h d), at most 7 days. Returns ms, or -1.
+// Durations (spec section 2): a positive integer and a unit (ms s m h d), at most 7 days unless a
+// section says otherwise (counter windows: 30 days; test step times: 365 days, and zero allowed).
+// Returns ms, or -1.
 
 import { MAX_DURATION_MS } from "../abi";
 
-export function parseDuration(s: string): f64 {
+export function parseDuration(s: string, max: f64 = MAX_DURATION_MS, zero: bool = false): f64 {
   let i = 0;
   let n: f64 = 0;
   while (i < s.length) {
@@ -21,6 +23,6 @@ export function parseDuration(s: string): f64 {
   else if (unit == "d") scale = 86400000;
   else return -1;
   const ms = n * scale;
-  if (ms <= 0 || ms > MAX_DURATION_MS) return -1;
+  if ((ms <= 0 && !(zero && ms == 0)) || ms > max) return -1;
   return ms;
 }

@@ -2,24 +2,29 @@
 // JSON pointer; a manifest with any error yields no program.
 
 import {
-  DECISION_ALLOW, DECISION_DENY, DECISION_ESCALATE, MAX_NAME_CHARS, MAX_REASON_CHARS, MAX_RULES,
+  DECISION_ALLOW, DECISION_DENY, DECISION_ESCALATE, MAX_COUNTER_NAME_CHARS, MAX_COUNTERS, MAX_NAME_CHARS,
+  MAX_PER_PATHS, MAX_REASON_CHARS, MAX_RULES, MAX_STEP_AT_MS, MAX_STEPS, MAX_WINDOW_MS,
 } from "../abi";
 import { child, childIndex, ErrorList } from "../common/diagnostics";
 import { parsePath } from "../common/path";
 import { didYouMean, listWords } from "../common/suggest";
 import { codePoints } from "../common/text";
-import { condCost, ConditionCompiler } from "../compile/condition";
+import { condCost, ConditionCompiler, CounterNames } from "../compile/condition";
 import { FieldTable } from "../compile/fields";
 import { Cond, CondOp, Rule } from "../compile/program";
 import { JKind, JValue } from "../json/value";
 import { parseDuration } from "./duration";
 
-const TOP_KEYS: Array<string> = ["tollgate", "name", "description", "default", "approvers", "audit", "rules", "tests"];
+const TOP_KEYS: Array<string> = ["tollgate", "name", "description", "default", "approvers", "audit", "counters", "rules", "tests"];
+const COUNTER_KEYS: Array<string> = ["per", "window", "when", "sum"];
 const APPROVER_KEYS: Array<string> = ["timeout", "on_timeout"];
 const AUDIT_KEYS: Array<string> = ["redact"];
 const RULE_KEYS: Array<string> = ["id", "effect", "when", "reason", "approver", "timeout", "description"];
 const GROUP_KEYS: Array<string> = ["group", "when", "rules", "description"];
 const TEST_KEYS: Array<string> = ["name", "action", "expect", "rule"];
+const SEQUENCE_TEST_KEYS: Array<string> = ["name", "steps"];
+const STEP_KEYS: Array<string> = ["action", "expect", "rule", "at", "resolve"];
+const RESOLUTIONS: Array<string> = ["approved", "denied"];
 const EFFECTS: Array<string> = ["allow", "deny", "escalate"];
 const DEFAULTS: Array<string> = ["allow", "deny"];
 
@@ -37,6 +42,18 @@ export class RuleInfo {
   onTimeout: string = "deny";
 }
 
+/** A counter (spec section 8) as the core evaluates it and hosts learn it (the policy table). */
+export class CounterInfo {
+  name: string = "";
+  windowMs: f64 = 0;
+  per: Array<Array<string>> = [];
+  perSlots: Array<i32> = [];
+  sum: Array<string> | null = null;
+  sumSlot: i32 = -1;
+  /** Its `when` as a rule of one condition (none: always), compiled to flat code with the rules. */
+  when: Rule = new Rule(-1, DECISION_ALLOW, new StaticArray<Cond>(0));
+}
+
 export class Manifest {
   name: string = "";
   defaultDecision: u8 = DECISION_DENY;
@@ -46,6 +63,18 @@ export class Manifest {
   rules: Array<Rule> = [];
   redact: Array<Array<string>> = [];
   fields: FieldTable = new FieldTable();
+  counters: Array<CounterInfo> = [];
+  counterNames: CounterNames = new CounterNames();
+}
+
+function isCounterName(s: string): bool {
+  if (s.length < 1 || s.length > MAX_COUNTER_NAME_CHARS) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x5f;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 function isIdentifier(s: string): bool {
@@ -83,7 +112,7 @@ function splice(c: Cond, out: Array<Cond>): void {
 export class ManifestReader {
   errors: ErrorList = new ErrorList();
   m: Manifest = new Manifest();
-  private conditions: ConditionCompiler = new ConditionCompiler(this.errors, this.m.fields);
+  private conditions: ConditionCompiler = new ConditionCompiler(this.errors, this.m.fields, this.m.counterNames);
   private ruleIds: Map<string, string> = new Map();   // id -> pointer of first definition
   private groupNames: Map<string, string> = new Map();
   private ruleCount: i32 = 0;
@@ -124,6 +153,9 @@ export class ManifestReader {
     if (approvers != null) this.readApprovers(approvers);
     const audit = doc.get("audit");
     if (audit != null) this.readAudit(audit);
+    // Before the rules: they name counters, and the counters' fields take the first slots.
+    const counters = doc.get("counters");
+    if (counters != null) this.readCounters(counters);
 
     const rules = doc.get("rules");
     if (rules != null) {
@@ -338,6 +370,124 @@ export class ManifestReader {
     this.m.rules.push(new Rule(index, effectCode(info.effect), StaticArray.fromArray<Cond>(conjuncts(conds))));
   }
 
+  /** A field path that is not a condition key: a `per` item or `sum`. Its parsed segments, or null. */
+  private counterPath(v: JValue, ptr: string, what: string): Array<string> | null {
+    if (!v.isString) {
+      this.errors.value(ptr, what + " must be a field path (a string), not " + v.typeName);
+      return null;
+    }
+    // `$x` means one thing only: a counter reference. An action key starting with '$' is ["$x"].
+    if (v.str.length > 0 && v.str.charCodeAt(0) == 0x24) {
+      let first = v.str;
+      for (let i = 0; i < v.str.length; i++) {
+        const c = v.str.charCodeAt(i);
+        if (c == 0x2e || c == 0x5b) { first = v.str.substring(0, i); break; }
+      }
+      this.errors.value(ptr, "'" + v.str + "' is a counter reference, not a field path: an action key that starts with '$' is written [\"" + first + "\"]");
+      return null;
+    }
+    const path = parsePath(v.str);
+    if (path.error != null) {
+      this.errors.value(ptr, <string>path.error);
+      return null;
+    }
+    return path.segments;
+  }
+
+  private readCounters(v: JValue): void {
+    if (!v.isObject) {
+      this.errors.value("/counters", "'counters' must be a mapping of counter names to counters, not " + v.typeName);
+      return;
+    }
+    const names = this.m.counterNames;
+    // Every declared name (valid or not) can be referenced, so one bad counter is one error.
+    for (let i = 0; i < v.keys.length; i++) {
+      names.names.push(v.keys[i]);
+      names.index.set(v.keys[i], i);
+      names.referenced.push(false);
+    }
+    for (let i = 0; i < v.keys.length; i++) {
+      const name = v.keys[i];
+      const c = v.values[i];
+      const ptr = child("/counters", name);
+      if (i == MAX_COUNTERS) this.errors.key(ptr, "more than " + MAX_COUNTERS.toString() + " counters: the limit is " + MAX_COUNTERS.toString());
+      if (!isCounterName(name)) {
+        this.errors.key(ptr, "counter name must be 1-" + MAX_COUNTER_NAME_CHARS.toString() + " characters of A-Z, a-z, 0-9 or '_'");
+      }
+      const info = new CounterInfo();
+      info.name = name;
+      this.m.counters.push(info);
+      if (!c.isObject) {
+        this.errors.value(ptr, "counter '" + name + "' must be a mapping with 'window', not " + c.typeName);
+        continue;
+      }
+      const what = "counter '" + name + "'";
+      this.unknownKeys(c, ptr, COUNTER_KEYS, what);
+      this.required(c, ptr, ["window"], what);
+      const w = c.get("window");
+      if (w != null) {
+        const wp = child(ptr, "window");
+        if (!w.isString) {
+          this.errors.value(wp, "a duration must be a string such as '30s', '15m' or '2h', not " + w.typeName);
+        } else {
+          info.windowMs = parseDuration(w.str, MAX_WINDOW_MS);
+          if (info.windowMs < 0) {
+            this.errors.value(wp, "invalid duration '" + w.str + "': expected a positive integer followed by ms, s, m, h or d, at most 30 days");
+          }
+        }
+      }
+      // Slots in the reference's order: the `when`'s fields, then `per`, then `sum`.
+      const when = c.get("when");
+      if (when != null) {
+        names.inCounter = name;
+        const cond = this.conditions.condition(when, child(ptr, "when"), 1);
+        names.inCounter = null;
+        if (cond != null) info.when = new Rule(-1, DECISION_ALLOW, StaticArray.fromArray<Cond>(conjuncts([cond])));
+      }
+      const per = c.get("per");
+      if (per != null) {
+        const pp = child(ptr, "per");
+        if (!per.isArray) {
+          this.errors.value(pp, "'per' must be a list of at most " + MAX_PER_PATHS.toString() + " field paths, not " + per.typeName);
+        } else {
+          if (per.items.length > MAX_PER_PATHS) {
+            this.errors.value(pp, "'per' has " + per.items.length.toString() + " field paths; the limit is " + MAX_PER_PATHS.toString());
+          }
+          for (let k = 0; k < per.items.length; k++) {
+            const segments = this.counterPath(per.items[k], childIndex(pp, k), "a 'per' item");
+            if (segments != null) {
+              info.per.push(segments);
+              info.perSlots.push(this.m.fields.slotOf(segments));
+            }
+          }
+        }
+      }
+      const sum = c.get("sum");
+      if (sum != null) {
+        const segments = this.counterPath(sum, child(ptr, "sum"), "'sum'");
+        if (segments != null) {
+          info.sum = segments;
+          info.sumSlot = this.m.fields.slotOf(segments);
+        }
+      }
+    }
+  }
+
+  private expectation(t: JValue, ptr: string, what: string): void {
+    const action = t.get("action");
+    if (action != null && !action.isObject) this.errors.value(child(ptr, "action"), what + " 'action' must be a mapping (an action object), not " + action.typeName);
+    const expect = t.get("expect");
+    if (expect != null && (!expect.isString || !EFFECTS.includes(expect.str))) {
+      this.errors.value(child(ptr, "expect"), "'expect' must be " + listWords(EFFECTS) + (expect.isString ? didYouMean(expect.str, EFFECTS) : ""));
+    }
+    const rule = t.get("rule");
+    // A rule id the policy does not define is not a manifest error (spec section 5 lists
+    // those): the test runs and fails, which `tollgate test` reports (exit 1).
+    if (rule != null && rule.kind != JKind.Null && !rule.isString) {
+      this.errors.value(child(ptr, "rule"), what + " 'rule' must be a rule id or null, not " + rule.typeName);
+    }
+  }
+
   private readTests(v: JValue): void {
     if (!v.isArray) {
       this.errors.value("/tests", "'tests' must be a list, not " + v.typeName);
@@ -347,25 +497,84 @@ export class ManifestReader {
       const t = v.items[i];
       const ptr = childIndex("/tests", i);
       if (!t.isObject) {
-        this.errors.value(ptr, "a test must be a mapping with 'name', 'action' and 'expect', not " + t.typeName);
+        this.errors.value(ptr, "a test must be a mapping with 'name', 'action' and 'expect' (or 'name' and 'steps'), not " + t.typeName);
         continue;
       }
-      this.unknownKeys(t, ptr, TEST_KEYS, "test");
-      this.required(t, ptr, ["name", "action", "expect"], "test");
       const name = t.get("name");
       if (name != null && !name.isString) this.errors.value(child(ptr, "name"), "test 'name' must be a string, not " + name.typeName);
-      const action = t.get("action");
-      if (action != null && !action.isObject) this.errors.value(child(ptr, "action"), "test 'action' must be a mapping (an action object), not " + action.typeName);
-      const expect = t.get("expect");
-      if (expect != null && (!expect.isString || !EFFECTS.includes(expect.str))) {
-        this.errors.value(child(ptr, "expect"), "'expect' must be " + listWords(EFFECTS) + (expect.isString ? didYouMean(expect.str, EFFECTS) : ""));
+      const steps = t.get("steps");
+      if (steps == null) {
+        this.unknownKeys(t, ptr, TEST_KEYS, "test");
+        this.required(t, ptr, ["name", "action", "expect"], "test");
+        this.expectation(t, ptr, "test");
+        continue;
       }
-      const rule = t.get("rule");
-      // A rule id the policy does not define is not a manifest error (spec section 5 lists
-      // those): the test runs and fails, which `tollgate test` reports (exit 1).
-      if (rule != null && rule.kind != JKind.Null && !rule.isString) {
-        this.errors.value(child(ptr, "rule"), "test 'rule' must be a rule id or null, not " + rule.typeName);
+      this.readSequence(t, ptr, steps);
+    }
+  }
+
+  /** A sequence test (spec section 7): `name` and a non-empty list of steps in `at` order. */
+  private readSequence(t: JValue, ptr: string, steps: JValue): void {
+    for (let k = 0; k < t.keys.length; k++) {
+      const key = t.keys[k];
+      if (SEQUENCE_TEST_KEYS.includes(key)) continue;
+      const hint = TEST_KEYS.includes(key)
+        ? " (a sequence test gives 'action', 'expect' and 'rule' in each step)"
+        : didYouMean(key, SEQUENCE_TEST_KEYS);
+      this.errors.key(child(ptr, key), "unknown key '" + key + "' in sequence test" + hint);
+    }
+    this.required(t, ptr, ["name"], "test");
+    const sp = child(ptr, "steps");
+    if (!steps.isArray || steps.items.length == 0) {
+      this.errors.value(sp, "'steps' must be a non-empty list of steps, not " + (steps.isArray ? "an empty list" : steps.typeName));
+      return;
+    }
+    if (steps.items.length > MAX_STEPS) {
+      this.errors.value(sp, "the test has " + steps.items.length.toString() + " steps; the limit is " + MAX_STEPS.toString());
+    }
+    let lastMs: f64 = 0;
+    let lastText = "0s";
+    for (let k = 0; k < steps.items.length; k++) {
+      const s = steps.items[k];
+      const p = childIndex(sp, k);
+      if (!s.isObject) {
+        this.errors.value(p, "a step must be a mapping with 'action' and 'expect', not " + s.typeName);
+        continue;
       }
+      this.unknownKeys(s, p, STEP_KEYS, "step");
+      this.required(s, p, ["action", "expect"], "step");
+      this.expectation(s, p, "step");
+      const resolve = s.get("resolve");
+      if (resolve != null) {
+        const expect = s.get("expect");
+        if (!resolve.isString || !RESOLUTIONS.includes(resolve.str)) {
+          this.errors.value(child(p, "resolve"), "'resolve' must be " + listWords(RESOLUTIONS) + (resolve.isString ? didYouMean(resolve.str, RESOLUTIONS) : ""));
+        } else if (expect == null || !expect.isString || expect.str != "escalate") {
+          this.errors.key(child(p, "resolve"), "'resolve' is only allowed on a step whose 'expect' is 'escalate'");
+        }
+      }
+      let ms: f64 = 0;
+      let text = "0s";
+      const at = s.get("at");
+      if (at != null) {
+        if (!at.isString) {
+          this.errors.value(child(p, "at"), "'at' must be a duration such as '0s', '30s' or '2h', not " + at.typeName);
+          continue;
+        }
+        ms = parseDuration(at.str, MAX_STEP_AT_MS, true);
+        if (ms < 0) {
+          this.errors.value(child(p, "at"), "invalid step time '" + at.str + "': expected 0 or a positive integer followed by ms, s, m, h or d, at most 365 days");
+          continue;
+        }
+        text = at.str;
+      }
+      if (ms < lastMs) {
+        const here = at != null ? child(p, "at") : p;
+        const mine = at != null ? "'" + text + "'" : "time 0 (no 'at')";
+        this.errors.value(here, "step " + k.toString() + " at " + mine + " is earlier than step " + (k - 1).toString() + " at '" + lastText + "': steps must be in non-decreasing 'at' order");
+      }
+      lastMs = ms;
+      lastText = text;
     }
   }
 }

@@ -1,6 +1,7 @@
 // `tollgate test POLICY.yaml`: run the manifest's tests (spec section 7); exit 1 if any fails.
+// A failing step of a sequence is reported with its index (0-based); the test goes on.
 
-import type { Decision } from "../decision.js";
+import { runPolicyTests } from "../policy-tests.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { loadPolicy } from "./load.js";
 
@@ -13,17 +14,18 @@ export async function testCommand(args: string[], io: CommandIo): Promise<number
   if (!policy) return EXIT_POLICY_ERROR;
   let failed = 0;
   const lines: string[] = [];
-  for (const t of policy.tests) {
-    const actual: Decision = policy.evaluate(t.action);
-    const ruleOk = t.rule === undefined || t.rule === actual.rule;
-    if (actual.decision === t.expect && ruleOk) continue;
+  const results = runPolicyTests(policy);
+  for (const r of results) {
+    if (r.failures.length === 0) continue;
     failed++;
-    lines.push(
-      `FAIL ${t.name}\n  expected: ${describe(t.expect, t.rule)}\n  actual:   ${describe(actual.decision, t.rule === undefined ? undefined : actual.rule)}\n  decision: ${JSON.stringify(actual)}`,
-    );
+    for (const f of r.failures) {
+      const where = f.step === null ? "" : ` (step ${f.step})`;
+      lines.push(
+        `FAIL ${r.name}${where}\n  expected: ${describe(f.expect, f.rule)}\n  actual:   ${describe(f.actual.decision, f.rule === undefined ? undefined : f.actual.rule)}\n  decision: ${JSON.stringify(f.actual)}`,
+      );
+    }
   }
-  const passed = policy.tests.length - failed;
-  lines.push(`${passed} passed, ${failed} failed`);
+  lines.push(`${results.length - failed} passed, ${failed} failed`);
   await write(io.stdout, lines.join("\n") + "\n");
   return failed > 0 ? EXIT_FAILED : EXIT_OK;
 }

@@ -1,0 +1,154 @@
+// The host's half of counters (spec section 8; docs/abi.md, "Counters"): reads each counter's
+// key from the encoded input record (so the host and the core agree on which keys are known),
+// writes the stored sums into the counter region, and after `evaluate` reads back what the core
+// decided to record and the values a decision carries. No policy logic: the core evaluates
+// `when`, `sum`, the values and the rules.
+
+import {
+  COUNTER_CONTRIBUTION_KNOWN, COUNTER_ENTRY_SIZE, COUNTER_KEY_KNOWN, COUNTER_RECORD, ENTRY_SIZE, RECORD_HEADER,
+  TAG_NUMBER, TAG_STRING,
+} from "./abi.generated.js";
+import { canonicalJson, sha256Hex } from "./canonical.js";
+import { encodeKey } from "./state/memory-store.js";
+import type { CounterDefinition, Key } from "./state/memory-store.js";
+
+/** A counter of the core's policy table (docs/abi.md). */
+export interface CounterTableEntry {
+  name: string;
+  window_ms: number;
+  per: string[][];
+  sum: string[] | null;
+  referenced: boolean;
+}
+
+/** A counter as a host uses it. */
+export interface CounterInfo {
+  readonly name: string;
+  readonly windowMs: number;
+  /** Parsed `per` paths and `sum` path. */
+  readonly per: readonly (readonly string[])[];
+  readonly sum: readonly string[] | null;
+  /** Whether a rule reads it: a decision carries the value of every such counter. */
+  readonly referenced: boolean;
+  /** Name and definition as parsed (`per`, window, `when` with sorted keys, `sum`): state
+   *  belongs to this (section 8, identity of state). */
+  readonly definition: string;
+  /** A short digest of the definition, carried by audit records. */
+  readonly digest: string;
+}
+
+/** The counters of a policy, from the policy table and the manifest (for `when`). */
+export function counterInfos(table: readonly CounterTableEntry[], manifest: Record<string, unknown>): CounterInfo[] {
+  const declared = (manifest.counters ?? {}) as Record<string, Record<string, unknown>>;
+  return table.map((c) => {
+    const when = declared[c.name]?.when;
+    // canonicalJson sorts keys: key order never changes a condition's meaning.
+    const definition = canonicalJson([c.per, c.window_ms, when === undefined ? null : when, c.sum]);
+    return Object.freeze({
+      name: c.name,
+      windowMs: c.window_ms,
+      per: Object.freeze(c.per.map((p) => Object.freeze(p))),
+      sum: c.sum === null ? null : Object.freeze(c.sum),
+      referenced: c.referenced,
+      definition,
+      digest: sha256Hex(canonicalJson([c.name, definition])).slice(0, 16),
+    });
+  });
+}
+
+export function counterDefinitions(counters: readonly CounterInfo[]): CounterDefinition[] {
+  return counters.map((c) => ({ name: c.name, windowMs: c.windowMs, definition: c.definition }));
+}
+
+/** A contribution the core marked for recording. */
+export interface CounterEntry {
+  counter: string;
+  key: Key;
+  amount: number;
+}
+
+const utf8 = new TextDecoder("utf-8");
+
+/** Reads keys from records and exchanges the counter region with the core for one policy. */
+export class CounterRegion {
+  /** Per counter: the record slot of each `per` path. */
+  private readonly perSlots: number[][];
+  private f64!: Float64Array;
+  private u8!: Uint8Array;
+  private u32!: Uint32Array;
+
+  constructor(
+    readonly counters: readonly CounterInfo[],
+    fields: readonly (readonly string[])[],
+    private readonly memory: WebAssembly.Memory,
+    private readonly region: number,
+  ) {
+    const slotOf = new Map(fields.map((f, i) => [JSON.stringify(f), i]));
+    this.perSlots = counters.map((c) => c.per.map((p) => {
+      const slot = slotOf.get(JSON.stringify(p));
+      if (slot === undefined) throw new Error(`the core's field table lacks counter '${c.name}''s per path ${JSON.stringify(p)}`);
+      return slot;
+    }));
+    this.views();
+  }
+
+  private views(): void {
+    if (this.u8?.buffer === this.memory.buffer) return;
+    this.u8 = new Uint8Array(this.memory.buffer);
+    this.u32 = new Uint32Array(this.memory.buffer);
+    this.f64 = new Float64Array(this.memory.buffer);
+  }
+
+  /** The key of counter `i` in the encoded record at `record`, or null when it is UNKNOWN
+   *  (a `per` value absent or neither a string nor a number). */
+  keyAt(record: number, i: number): Key | null {
+    this.views();
+    const slots = this.perSlots[i]!;
+    const key: (string | number)[] = new Array(slots.length);
+    for (let k = 0; k < slots.length; k++) {
+      const e = record + RECORD_HEADER + slots[k]! * ENTRY_SIZE;
+      const tag = this.u8[e]!;
+      if (tag === TAG_NUMBER) key[k] = this.f64[(e + 8) >> 3]!;
+      else if (tag === TAG_STRING) {
+        const off = this.u32[(e + 4) >> 2]!;
+        const len = this.u32[(e + 8) >> 2]!;
+        key[k] = utf8.decode(this.u8.subarray(record + off, record + off + len));
+      } else return null;
+    }
+    return key;
+  }
+
+  /** Writes the stored window sum of counter `i` for the record's key. */
+  setSum(i: number, sum: number): void {
+    this.views();
+    this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 8) >> 3] = sum;
+  }
+
+  flags(i: number): number {
+    return this.u8[this.region + i * COUNTER_ENTRY_SIZE]!;
+  }
+
+  /** The value of counter `i` for the decided record, or null when UNKNOWN. */
+  value(i: number): number | null {
+    const f = this.flags(i);
+    const known = COUNTER_KEY_KNOWN | COUNTER_CONTRIBUTION_KNOWN;
+    return (f & known) === known ? this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 24) >> 3]! : null;
+  }
+
+  /** The contributions the core marked for recording (allow or escalate), with their keys. */
+  entries(keys: readonly (Key | null)[]): CounterEntry[] {
+    const out: CounterEntry[] = [];
+    for (let i = 0; i < this.counters.length; i++) {
+      if ((this.flags(i) & COUNTER_RECORD) === 0) continue;
+      const key = keys[i];
+      if (key === null || key === undefined) throw new Error(`counter '${this.counters[i]!.name}': the core recorded a contribution for an unknown key`);
+      out.push({ counter: this.counters[i]!.name, key, amount: this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]! });
+    }
+    return out;
+  }
+}
+
+/** `counter` + encoded key: one text per (counter, key). */
+export function refText(counter: string, key: Key): string {
+  return `${counter}\u0000${encodeKey(key)}`;
+}
