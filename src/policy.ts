@@ -275,6 +275,13 @@ export class Policy {
     return { decision: decided.decision, entries: decided.entries, pending, now };
   }
 
+  /** Decides from now on against `state` (e.g. one rebuilt from an audit log). */
+  useState(state: MemoryCounterStore): void {
+    if (this.store === null) throw new Error(`policy '${this.name}' has no counters`);
+    state.retain(counterDefinitions(this.counters));
+    this.store = state;
+  }
+
   /** A new, empty counter state for this policy's counters (each sequence test starts with one). */
   newState(): MemoryCounterStore {
     return new MemoryCounterStore(counterDefinitions(this.counters));

@@ -12,6 +12,7 @@ import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
+import { PendingByRecord, rebuildCounters } from "../pipeline/counted.js";
 import { decideOne } from "../pipeline/decide.js";
 import { Recorder } from "../pipeline/record.js";
 import { Policy } from "../policy.js";
@@ -43,6 +44,9 @@ export interface EnforceOptions {
 }
 
 export class Gate {
+  /** Escalations whose contributions are pending, by the hash of their record. */
+  private pending = new PendingByRecord();
+
   private constructor(
     private current: Policy,
     private readonly recorder: Recorder,
@@ -57,6 +61,13 @@ export class Gate {
     const recorder = new Recorder(audit, { metrics });
     let gate: Gate | undefined;
     try {
+      // Counters are a view of the log's last window: rebuilt before the first decision.
+      let pending = new PendingByRecord();
+      if (policy.stateful) {
+        const state = policy.newState();
+        pending = (await rebuildCounters(options.auditDir, policy.counters, state, Date.now())).pending;
+        policy.useState(state);
+      }
       // Every transition (approve, deny, expire — here or in another process) is its own record;
       // once the log has failed, approve and deny refuse at once (the approval stays pending).
       const approvals = recorder.openApprovals({
@@ -64,9 +75,10 @@ export class Gate {
         notifier: options.notifier,
         onError: options.onError,
         now: options.now,
-        onTransition: () => gate?.updatePending(),
+        onTransition: (a) => gate?.onTransition(a),
       });
       gate = new Gate(policy, recorder, approvals, metrics);
+      gate.pending = pending;
       gate.updatePending();
       return gate;
     } catch (err) {
@@ -90,7 +102,9 @@ export class Gate {
    * PolicyError and the old one keeps deciding. Decisions carry the `policy_hash` they used.
    */
   reload(policy: string | Policy): Policy {
-    this.current = typeof policy === "string" ? Policy.fromFile(policy) : policy;
+    const next = typeof policy === "string" ? Policy.fromFile(policy) : policy;
+    next.adoptState(this.current); // unchanged counters keep their state (spec section 8)
+    this.current = next;
     return this.current;
   }
 
@@ -103,8 +117,12 @@ export class Gate {
    */
   async check(action: unknown): Promise<GateDecision> {
     const policy = this.current;
-    const { decision, entry, redacted } = decideOne(policy, action, this.metricsRegistry);
+    const { decision, entry, redacted, pending } = decideOne(policy, action, this.metricsRegistry);
     const { seq, hash, approval } = await this.recorder.recordOne(entry, decision, redacted);
+    if (pending !== null) {
+      this.pending.prune(Date.now());
+      this.pending.add(hash, pending.id, pending.expiresAt);
+    }
     if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };
     const a = await approval;
     if (a instanceof Error) throw a;
@@ -155,6 +173,13 @@ export class Gate {
   async close(): Promise<void> {
     this.approvals.close();
     await this.audit.close();
+  }
+
+  /** An approval was approved, denied or expired: its pending contributions follow (spec section 8). */
+  private onTransition(a: Approval): void {
+    this.updatePending();
+    const id = this.pending.take(a.decision_hash);
+    if (id !== undefined && (a.state === "approved" || a.state === "denied")) this.current.resolve(id, a.state, Date.now());
   }
 
   private updatePending(): void {

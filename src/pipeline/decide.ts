@@ -10,10 +10,11 @@ import { redact } from "../audit/redact.js";
 import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import type { Policy } from "../policy.js";
+import { countedDecision } from "./counted.js";
 import type { Decided } from "./message.js";
 
 /** What decide needs of a policy (a `Policy` has all of it). */
-export type DecidingPolicy = Pick<Policy, "name" | "hash" | "redact" | "evaluate" | "evaluateBatch">;
+export type DecidingPolicy = Pick<Policy, "name" | "hash" | "redact" | "evaluate" | "evaluateBatch" | "stateful" | "step" | "counters">;
 
 /** The record's action text for an action that cannot be recorded as itself. */
 export const NOT_JSON_TEXT = JSON.stringify(NOT_JSON);
@@ -23,6 +24,8 @@ export interface DecidedOne {
   entry: Decided;
   /** The action with the policy's `audit.redact` paths redacted (copy-on-write): what an approval keeps. */
   redacted: unknown;
+  /** For an escalation that counted something: the id its pending contributions wait under. */
+  pending: { id: string; expiresAt: number } | null;
 }
 
 /**
@@ -32,20 +35,31 @@ export interface DecidedOne {
  * denied with `error` (`unrecordableDecision`), and that deny is recorded as "[not JSON]" with
  * eval_ns 0. `metrics`, when given, counts the decision.
  */
-export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: GateMetrics | null): DecidedOne {
+export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: GateMetrics | null, now?: number): DecidedOne {
   const redacted = redact(action, policy.redact);
   const actionJson = recordableText(redacted); // the record's text, checked and made in one go
   let decision: Decision;
+  let recorded: Decision;
   let evalNs = 0;
+  let pending: DecidedOne["pending"] = null;
   if (actionJson === null) {
-    decision = unrecordableDecision(policy.name);
+    decision = recorded = unrecordableDecision(policy.name);
+  } else if (policy.stateful) {
+    // Counters: decide and count in one synchronous step (nothing interleaves in this process);
+    // the record carries what was counted, which is what makes it durable (counted.ts).
+    const t0 = process.hrtime.bigint();
+    const step = policy.step(action, { now });
+    evalNs = Number(process.hrtime.bigint() - t0);
+    decision = step.decision;
+    recorded = countedDecision(decision, policy.counters, step.entries, step.now, step.pending);
+    if (step.pending !== null) pending = { id: step.pending, expiresAt: step.now + decision.timeout_ms! };
   } else {
     const t0 = process.hrtime.bigint();
-    decision = policy.evaluate(action);
+    decision = recorded = policy.evaluate(action);
     evalNs = Number(process.hrtime.bigint() - t0);
   }
   metrics?.recordDecision(policy.name, decision, evalNs);
-  return { decision, entry: [canonicalDecision(decision), actionJson ?? NOT_JSON_TEXT, policy.name, policy.hash, evalNs], redacted };
+  return { decision, entry: [canonicalDecision(recorded), actionJson ?? NOT_JSON_TEXT, policy.name, policy.hash, evalNs], redacted, pending };
 }
 
 export interface DecideManyOptions {

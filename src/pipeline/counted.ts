@@ -1,0 +1,122 @@
+// Counters made durable by the audit log (spec section 8; docs/semantics.md, "Counters"): the
+// record of a decision that recorded contributions carries them in its decision object, as
+// `counted` — `{"at": now_ms, "add": [[counter, digest, key, amount], ...], "pending": id}` —
+// so the in-memory state of a gate or a server is a view of the last window of the log, rebuilt
+// on start. A `kill -9` loses nothing that was acknowledged: an acknowledged decision's record is
+// durable, and with it what it counted. Approval transitions (their records link the escalate
+// record by hash) settle pending contributions.
+
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { listSegments, splitLines } from "../audit/segments.js";
+import type { CounterEntry, CounterInfo } from "../counters.js";
+import type { Decision } from "../decision.js";
+import type { Key, MemoryCounterStore } from "../state/memory-store.js";
+
+/** What a decision recorded in counters, as its audit record carries it. */
+export interface Counted {
+  at: number;
+  add: [counter: string, digest: string, key: Key, amount: number][];
+  /** The id its pending contributions wait under (escalations only). */
+  pending?: string;
+}
+
+export type CountedDecision = Decision & { readonly counted: Counted };
+
+/** The record's decision: `decision` plus what it counted (the decision itself when nothing). */
+export function countedDecision(decision: Decision, counters: readonly CounterInfo[], entries: readonly CounterEntry[], at: number, pending: string | null): Decision {
+  if (entries.length === 0) return decision;
+  const digest = new Map(counters.map((c) => [c.name, c.digest]));
+  const counted: Counted = { at, add: entries.map((e) => [e.counter, digest.get(e.counter)!, e.key as Key, e.amount]) };
+  if (pending !== null) counted.pending = pending;
+  return { ...decision, counted } as CountedDecision;
+}
+
+/** Pending ids of escalations by the hash of their record, for the transitions that settle them. */
+export class PendingByRecord {
+  private map = new Map<string, { id: string; expiresAt: number }>();
+
+  add(hash: string, id: string, expiresAt: number): void {
+    this.map.set(hash, { id, expiresAt });
+  }
+
+  /** The pending id of the escalation recorded as `hash` (forgotten once taken). */
+  take(hash: string): string | undefined {
+    const p = this.map.get(hash);
+    if (p !== undefined) this.map.delete(hash);
+    return p?.id;
+  }
+
+  /** Drops what has expired by `now` (the store settles those itself). */
+  prune(now: number): void {
+    if (this.map.size < 1024) return;
+    for (const [h, p] of this.map) if (p.expiresAt <= now) this.map.delete(h);
+  }
+}
+
+interface ParsedRecord {
+  hash: string;
+  ts: string;
+  decision: { counted?: Counted; approval?: { decision_hash?: string; state?: string }; timeout_ms?: number; on_timeout?: "allow" | "deny" };
+}
+
+/**
+ * Rebuilds `store` (empty, with `counters`' definitions) from the audit log in `dir`: every
+ * contribution whose counter (name and definition digest) the policy still has and that can
+ * still count at `now`, and every approval transition that settled one. Reads back from the
+ * end only as far as the longest window (+ the longest approval timeout) reaches. Returns the
+ * pending ids of escalations still open, by record hash, and how many records it replayed.
+ */
+export async function rebuildCounters(dir: string, counters: readonly CounterInfo[], store: MemoryCounterStore, now: number): Promise<{ pending: PendingByRecord; replayed: number }> {
+  const pending = new PendingByRecord();
+  if (counters.length === 0) return { pending, replayed: 0 };
+  const known = new Map(counters.map((c) => [c.name, c.digest]));
+  const horizon = now - Math.max(...counters.map((c) => c.windowMs)) - 7 * 86_400_000;
+  // Newest segment first, until one starts before the horizon.
+  const segments = await listSegments(dir);
+  const chosen: string[] = [];
+  for (let s = segments.length - 1; s >= 0; s--) {
+    const name = segments[s]!.name;
+    chosen.unshift(name);
+    const { lines } = splitLines(await readFile(join(dir, name), "utf8"));
+    const first = lines[0];
+    if (first === undefined) continue;
+    const ts = Date.parse((JSON.parse(first) as ParsedRecord).ts);
+    if (Number.isFinite(ts) && ts < horizon) break;
+  }
+  const open = new Map<string, string>(); // record hash -> pending id
+  let replayed = 0;
+  for (const name of chosen) {
+    const { lines } = splitLines(await readFile(join(dir, name), "utf8"));
+    for (const line of lines) {
+      // Cheap filter first: most records count nothing.
+      if (!line.includes('"counted":') && !line.includes('"approval":')) continue;
+      const r = JSON.parse(line) as ParsedRecord;
+      const c = r.decision.counted;
+      if (c !== undefined && r.decision.approval === undefined) {
+        const entries = c.add.filter(([counter, digest]) => known.get(counter) === digest).map(([counter, , key, amount]) => ({ counter, key, amount }));
+        if (entries.length === 0) continue;
+        if (c.pending !== undefined && r.decision.timeout_ms !== undefined) {
+          const expiresAt = c.at + r.decision.timeout_ms;
+          store.record(entries, c.at, { id: c.pending, expiresAt, onTimeout: r.decision.on_timeout ?? "deny" });
+          open.set(r.hash, c.pending);
+          pending.add(r.hash, c.pending, expiresAt);
+        } else {
+          store.record(entries, c.at);
+        }
+        replayed++;
+        continue;
+      }
+      const link = r.decision.approval;
+      if (link?.decision_hash === undefined) continue;
+      const id = open.get(link.decision_hash);
+      if (id === undefined) continue;
+      open.delete(link.decision_hash);
+      pending.take(link.decision_hash);
+      // An expiry settles itself in the store (on_timeout at expiresAt); approve and deny are explicit.
+      if (link.state === "approved" || link.state === "denied") store.resolve(id, link.state, Date.parse(r.ts));
+      replayed++;
+    }
+  }
+  return { pending, replayed };
+}

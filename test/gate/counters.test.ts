@@ -1,0 +1,121 @@
+// Counters in the gate (spec section 8): one process decides and counts in one synchronous step,
+// so concurrent checks are exact; the audit log makes counters durable (src/pipeline/counted.ts),
+// rebuilt when the gate opens; approvals settle pending contributions.
+
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { Gate } from "../../src/gate/gate.js";
+import { verifyLog } from "../../src/audit/verify.js";
+import { Policy } from "../../src/policy.js";
+import { tempDir } from "../audit/helpers.js";
+
+const LIMIT = `tollgate: 1
+name: limits
+default: allow
+approvers:
+  finance: { timeout: 10m }
+  quick: { timeout: 200ms }
+counters:
+  n:
+    per: [agent.id]
+    window: 1h
+    when: { tool: t }
+  spent:
+    per: [agent.id]
+    window: 1d
+    when: { tool: pay }
+    sum: args.amount
+rules:
+  - { id: cap, effect: deny, reason: more than 50, when: { tool: t, $n: { gt: 50 } } }
+  - { id: budget, effect: escalate, approver: finance, reason: over budget, when: { tool: pay, $spent: { gt: 100 } } }
+  - { id: quick, effect: escalate, approver: quick, reason: quick, when: { tool: q } }
+`;
+
+const gates: Gate[] = [];
+async function open(dir: string, yaml = LIMIT): Promise<Gate> {
+  const gate = await Gate.open({ policy: Policy.fromYaml(yaml), auditDir: dir, audit: { batchWindowMs: 0 } });
+  gates.push(gate);
+  return gate;
+}
+afterEach(async () => {
+  for (const g of gates.splice(0)) await g.close().catch(() => undefined);
+});
+
+function records(dir: string): Record<string, any>[] {
+  return readdirSync(dir).filter((f) => f.endsWith(".jsonl")).sort()
+    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)));
+}
+
+const t = (agent: string) => ({ tool: "t", agent: { id: agent } });
+const pay = (agent: string, amount: number) => ({ tool: "pay", agent: { id: agent }, args: { amount } });
+
+describe("gate counters", () => {
+  it("1,000 concurrent checks of one key against $n > 50: exactly 50 allows; another key unaffected", async () => {
+    const gate = await open(tempDir("gate-counters"));
+    const results = await Promise.all(Array.from({ length: 1000 }, () => gate.check(t("a"))));
+    expect(results.filter((d) => d.decision === "allow")).toHaveLength(50);
+    expect(results.filter((d) => d.decision === "deny" && d.rule === "cap")).toHaveLength(950);
+    expect((await gate.check(t("b"))).decision).toBe("allow");
+    // Decisions carry the values they read; denied ones counted nothing.
+    expect(results.map((d) => d.counters!.n).sort((a, b) => a! - b!).slice(0, 3)).toEqual([1, 2, 3]);
+    expect(results.filter((d) => d.decision === "deny").every((d) => d.counters!.n === 51)).toBe(true);
+  });
+
+  it("counters survive a restart: rebuilt from the audit log, which stays verifiable", async () => {
+    const dir = tempDir("gate-counters");
+    let gate = await open(dir);
+    for (let i = 0; i < 30; i++) expect((await gate.check(t("a"))).decision).toBe("allow");
+    await gate.close();
+    gates.splice(0);
+    gate = await open(dir);
+    const after = await Promise.all(Array.from({ length: 40 }, () => gate.check(t("a"))));
+    expect(after.filter((d) => d.decision === "allow")).toHaveLength(20);
+    await gate.close();
+    gates.splice(0);
+    expect((await verifyLog(dir)).ok).toBe(true);
+    // The record says what was counted; the answer to the caller does not carry it.
+    const counted = records(dir).filter((r) => r.decision.counted !== undefined);
+    expect(counted).toHaveLength(50);
+    expect(counted[0].decision.counted.add[0]).toEqual(["n", expect.stringMatching(/^[0-9a-f]{16}$/), ["a"], 1]);
+    expect("counted" in after[0]!).toBe(false);
+  });
+
+  it("an escalation counts while pending; denied, it is released — also after a restart", async () => {
+    const dir = tempDir("gate-counters");
+    let gate = await open(dir);
+    expect((await gate.check(pay("a", 90))).decision).toBe("allow");
+    const e = await gate.check(pay("a", 20));
+    expect(e).toMatchObject({ decision: "escalate", rule: "budget", counters: { spent: 110 } });
+    expect((await gate.check(pay("a", 5))).counters).toEqual({ n: 0, spent: 115 });
+    await gate.close();
+    gates.splice(0);
+    gate = await open(dir);
+    // Still pending after the restart: it counts.
+    expect((await gate.check(pay("a", 1))).counters).toEqual({ n: 0, spent: 116 });
+    // 115 -> the escalation of 5 was also pending; deny the first one.
+    await gate.deny(e.approval_id!, { by: "alice" });
+    expect((await gate.check(pay("a", 0))).counters).toEqual({ n: 0, spent: 96 });
+    await gate.close();
+    gates.splice(0);
+    gate = await open(dir);
+    expect((await gate.check(pay("a", 0))).counters).toEqual({ n: 0, spent: 96 });
+  });
+
+  it("an escalation that expires into deny stops counting", async () => {
+    const dir = tempDir("gate-counters");
+    const gate = await open(dir, LIMIT.replace("when: { tool: t }", "when: { tool: { in: [t, q] } }"));
+    expect((await gate.check({ tool: "q", agent: { id: "a" } })).decision).toBe("escalate");
+    expect((await gate.check(t("a"))).counters).toEqual({ n: 2, spent: 0 });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await gate.check(t("a"))).counters).toEqual({ n: 2, spent: 0 });
+  });
+
+  it("a reload keeps the state of unchanged counters and starts changed ones empty", async () => {
+    const gate = await open(tempDir("gate-counters"));
+    for (let i = 0; i < 3; i++) await gate.check(t("a"));
+    await gate.check(pay("a", 7));
+    gate.reload(Policy.fromYaml(LIMIT.replace("window: 1d", "window: 2d")));
+    expect((await gate.check(t("a"))).counters).toEqual({ n: 4, spent: 0 });
+  });
+});
