@@ -35,6 +35,8 @@ export class ApprovalsOwner {
         // least as long as it took: the audit acknowledgements of other decisions keep flowing.
         batch: "turn",
         onBatchError: (e, count) => logger.error("could not open approvals", { detail: e.message, count }),
+        // Pending counter contributions follow their approval (spec section 8).
+        onTransition: (a) => audit.counters?.onTransition(a),
       });
       return new ApprovalsOwner(approvals, logger);
     } catch (err) {

@@ -8,6 +8,8 @@ import { AuditLog } from "../audit/log.js";
 import { AuditError } from "../audit/recover.js";
 import { Recorder } from "../pipeline/record.js";
 import type { GateMetrics } from "../metrics/metrics.js";
+import type { Decided } from "../pipeline/message.js";
+import type { CounterOwner } from "./counter-owner.js";
 import type { ServerConfig } from "./config.js";
 import type { ToPrimary, ToWorker } from "./ipc.js";
 import type { Log } from "./log.js";
@@ -41,6 +43,8 @@ export class AuditOwner {
    */
   failure: Error | null = null;
   readonly recorder: Recorder;
+  /** The counters' owner, for a policy with counters (commits are checked before recording). */
+  counters: CounterOwner | null = null;
   private probeTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -102,9 +106,41 @@ export class AuditOwner {
    * approval ids follow in a second message.
    */
   onAudit(w: Worker, msg: Extract<ToPrimary, { t: "audit" }>): void {
-    this.recorder.record(msg.e).then(
+    // Counters: each commit is checked and counted, in order, before anything is appended; a
+    // Decided whose sums changed is not recorded (the worker decides it again).
+    let entries = msg.e;
+    let at: number[] | null = null; // message index of each recorded entry
+    let conflicts: number[] | undefined;
+    const counters = this.counters;
+    if (counters !== null && entries.some((e) => e[5] !== undefined)) {
+      const kept: Decided[] = [];
+      at = [];
+      conflicts = [];
+      for (let i = 0; i < entries.length; i++) {
+        const c = entries[i]![5];
+        if (c !== undefined && counters.commit(c) !== true) {
+          conflicts.push(i);
+          continue;
+        }
+        kept.push(entries[i]!);
+        at.push(i);
+      }
+      entries = kept;
+    }
+    if (entries.length === 0) {
+      sendTo(w, { t: "audit", id: msg.id, s: 0, h: "", x: [], c: conflicts });
+      return;
+    }
+    this.recorder.record(entries).then(
       ({ seq, hashes, escalations, approvals }) => {
-        sendTo(w, { t: "audit", id: msg.id, s: seq, h: hashes.join(""), x: escalations });
+        if (counters !== null) {
+          for (let i = 0; i < entries.length; i++) {
+            const c = entries[i]![5];
+            if (c !== undefined) counters.recorded(hashes[i]!, c);
+          }
+        }
+        const x = at === null ? escalations : escalations.map((k) => at[k]!);
+        sendTo(w, { t: "audit", id: msg.id, s: seq, h: hashes.join(""), x, c: conflicts });
         if (approvals === null) return;
         void approvals.then((created) => {
           const ap = created.map((a, k) => {

@@ -12,6 +12,8 @@ export interface Backend {
   policy(): Policy;
   /** Sends the Decided of a request to the primary, to be recorded; resolves when they are durable. */
   audit(entries: Decided[]): Promise<AuditAck>;
+  /** Counter window sums from the primary (spec section 8), read at one `now` for the whole turn. */
+  sums(refs: [counter: string, digest: string, key: (string | number)[]][]): Promise<{ now: number; sums: number[] }>;
   rpc<M extends RpcMethod>(method: M, params: RpcParams[M], who: Principal): Promise<unknown>;
   /** null when ready; else why not (the 503 body of /readyz). */
   notReady(): { code: string; message: string } | null;
@@ -24,6 +26,10 @@ export interface AuditAck {
   hashes: string[];
   /** The approval opened for each entry (escalate decisions), else null. */
   approvals: (string | null)[];
+  /** Counters: entries whose commit found other sums, not recorded (their hash is ""); then
+   *  `seqs` gives the seq of each entry (0 for those). */
+  conflicts?: number[];
+  seqs?: number[];
 }
 
 declare module "fastify" {

@@ -11,6 +11,8 @@ export type ToPrimary =
   /** The Decided of one event-loop turn, to be recorded; answered by an `audit` message with the same id. */
   | { t: "audit"; id: number; e: Decided[] }
   | { t: "policy-loaded"; id: number; hash: string; error?: string }
+  /** Counter window sums at `now` for a decision (spec section 8): answered by `sums` with the same id. */
+  | { t: "sums"; id: number; now: number; r: [counter: string, digest: string, key: (string | number)[]][] }
   | { t: "rpc"; id: number; m: RpcMethod; p: unknown; who: Principal }
   /** The worker's metrics registry (`getMetricsAsJSON()`), answering `metrics-req` `id`. */
   | { t: "metrics-res"; id: number; metrics: unknown[] };
@@ -24,9 +26,13 @@ export type ToWorker =
   /**
    * The message's records are durable. `s`: seq of the first; `h`: their hashes, 64 hex digits
    * each, concatenated; `x`: the (ascending) indices of the escalations, whose approval ids
-   * follow in an `approvals` message with the same id.
+   * follow in an `approvals` message with the same id. `c`: the (ascending) indices of Decided
+   * whose commit found other sums (counters changed since they were read): those were not
+   * recorded, the others were, in order (`s` and `h` are theirs); the worker decides them again.
    */
-  | { t: "audit"; id: number; s: number; h: string; x: number[] }
+  | { t: "audit"; id: number; s: number; h: string; x: number[]; c?: number[] }
+  /** The sums asked for by `sums` `id`, in order. */
+  | { t: "sums"; id: number; s: number[] }
   /** The approval opened for each escalation of message `id` (in `x` order), null if none could be. */
   | { t: "approvals"; id: number; ap: (string | null)[] }
   /** The message's records could not be written: none of them is durable. */

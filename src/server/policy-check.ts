@@ -14,6 +14,8 @@ export interface PolicySummary {
   name: string;
   hash: string;
   rules: number;
+  /** Its counters: the primary owns their state (counter-owner.ts). */
+  counters: { name: string; windowMs: number; definition: string; digest: string }[];
 }
 
 export interface CheckRequest {
@@ -28,7 +30,12 @@ export type CheckReply =
   | { id: number; ok: false; problems?: PolicyProblem[]; message?: string };
 
 export function summaryOf(p: Policy): PolicySummary {
-  return { name: p.name, hash: p.hash, rules: p.rules.length };
+  return {
+    name: p.name,
+    hash: p.hash,
+    rules: p.rules.length,
+    counters: p.counters.map((c) => ({ name: c.name, windowMs: c.windowMs, definition: c.definition, digest: c.digest })),
+  };
 }
 
 /**

@@ -52,6 +52,9 @@ export class PolicySync {
     this.checker = new PolicyChecker((message) => log.warn(message));
   }
 
+  /** Called when a new policy starts being installed (the counters' owner retains its state). */
+  onInstall: ((policy: PolicySummary) => void) | null = null;
+
   /** The policy being served. */
   get policy(): PolicySummary {
     return this.current.policy;
@@ -132,6 +135,7 @@ export class PolicySync {
       if (policy.hash === this.current.policy.hash) return { policy: policy.name, policy_hash: policy.hash, changed: false };
       const previous = this.current;
       this.current = { policy, yaml, filename };
+      this.onInstall?.(policy);
       const id = this.nextPolicyMsg++;
       const errors: string[] = [];
       // One worker at a time: compiling a large policy blocks a worker's event loop for a while

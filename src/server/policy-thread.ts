@@ -4,13 +4,14 @@
 import { parentPort } from "node:worker_threads";
 import { PolicyError } from "../errors.js";
 import { Policy } from "../policy.js";
+import { summaryOf } from "./policy-check.js";
 import type { CheckReply, CheckRequest } from "./policy-check.js";
 
 parentPort!.on("message", (m: CheckRequest) => {
   let reply: CheckReply;
   try {
     const p = Policy.fromYaml(m.yaml, { filename: m.filename });
-    reply = { id: m.id, ok: true, summary: { name: p.name, hash: p.hash, rules: p.rules.length } };
+    reply = { id: m.id, ok: true, summary: summaryOf(p) };
   } catch (err) {
     reply = err instanceof PolicyError
       ? { id: m.id, ok: false, problems: err.errors.map((e) => ({ file: e.file, line: e.line, column: e.column, message: e.message })) }

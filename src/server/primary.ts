@@ -10,6 +10,7 @@ import type { Worker } from "node:cluster";
 import { ApprovalsOwner } from "./approvals-owner.js";
 import { AuditOwner } from "./audit-owner.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
+import { CounterOwner } from "./counter-owner.js";
 import type { ServerConfig } from "./config.js";
 import type { ToPrimary } from "./ipc.js";
 import type { Log } from "./log.js";
@@ -33,6 +34,10 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   const audit = await AuditOwner.open(config, log, metrics.metrics);
   let approvals: ApprovalsOwner;
   try {
+    // Counters live here, with the log they are rebuilt from (before any worker decides).
+    const counters = await CounterOwner.open(config.auditDir, policy.policy);
+    audit.counters = counters;
+    policy.onInstall = (summary) => counters.retain(summary);
     approvals = ApprovalsOwner.open(config, log, audit);
   } catch (err) {
     await audit.log.close().catch(() => undefined);
@@ -60,6 +65,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     switch (msg.t) {
       case "audit":
         audit.onAudit(w, msg);
+        break;
+      case "sums":
+        sendTo(w, { t: "sums", id: msg.id, s: audit.counters!.sums(msg.r, msg.now) });
         break;
       case "hello":
         sendTo(w, policy.startMessage());

@@ -33,7 +33,7 @@ class AuditClient {
   private nextId = 1;
   private inflight = new Map<number, AuditPart[]>();
   /** Durable, waiting for their approval ids: by message id. */
-  private awaiting = new Map<number, { escalations: number[]; parts: { part: AuditPart; seq: number; hashes: string[] }[] }>();
+  private awaiting = new Map<number, { escalations: number[]; parts: { part: AuditPart; seq: number; hashes: string[]; seqs?: number[]; conflicts?: number[] }[] }>();
   private idleWaiters: (() => void)[] = [];
 
   submit(entries: Decided[]): Promise<AuditAck> {
@@ -65,6 +65,8 @@ class AuditClient {
     if ("err" in msg) {
       const err = new RpcError(503, "audit_unavailable", `the decision could not be made durable in the audit log: ${msg.err}`);
       for (const p of parts) p.reject(err);
+    } else if (msg.c !== undefined && msg.c.length > 0) {
+      this.onPartialAck(msg, parts, msg.c);
     } else {
       const x = msg.x; // ascending message indices of the escalations
       let k = 0;
@@ -81,16 +83,46 @@ class AuditClient {
     this.maybeIdle();
   }
 
+  /** Counters: some entries of the message were not recorded (their commit found other sums). */
+  private onPartialAck(msg: Extract<ToWorker, { t: "audit"; s: number }>, parts: AuditPart[], c: number[]): void {
+    const rejected = new Set(c);
+    const escalations = new Set(msg.x);
+    let recorded = 0;
+    const waiting: { part: AuditPart; seq: number; hashes: string[]; seqs: number[]; conflicts: number[] }[] = [];
+    for (const p of parts) {
+      const hashes = new Array<string>(p.count);
+      const seqs = new Array<number>(p.count);
+      const conflicts: number[] = [];
+      let escalated = false;
+      for (let i = 0; i < p.count; i++) {
+        const m = p.offset + i;
+        if (rejected.has(m)) {
+          hashes[i] = "";
+          seqs[i] = 0;
+          conflicts.push(i);
+          continue;
+        }
+        hashes[i] = msg.h.slice(64 * recorded, 64 * (recorded + 1));
+        seqs[i] = msg.s + recorded;
+        recorded++;
+        if (escalations.has(m)) escalated = true;
+      }
+      if (escalated) waiting.push({ part: p, seq: seqs[0]!, hashes, seqs, conflicts });
+      else p.resolve({ seq: seqs[0]!, hashes, approvals: new Array<string | null>(p.count).fill(null), conflicts, seqs });
+    }
+    if (waiting.length > 0) this.awaiting.set(msg.id, { escalations: msg.x, parts: waiting });
+  }
+
   onApprovals(msg: Extract<ToWorker, { t: "approvals" }>): void {
     const w = this.awaiting.get(msg.id);
     if (!w) return;
     this.awaiting.delete(msg.id);
     const byIndex = new Map<number, string | null>();
     w.escalations.forEach((at, k) => byIndex.set(at, msg.ap[k] ?? null));
-    for (const { part, seq, hashes } of w.parts) {
+    for (const { part, seq, hashes, seqs, conflicts } of w.parts) {
       const approvals = new Array<string | null>(part.count);
       for (let i = 0; i < part.count; i++) approvals[i] = byIndex.get(part.offset + i) ?? null;
-      part.resolve({ seq, hashes, approvals });
+      part.resolve(seqs === undefined ? { seq, hashes, approvals } : { seq, hashes, approvals, seqs, conflicts });
     }
     this.maybeIdle();
   }
@@ -108,6 +140,44 @@ class AuditClient {
   idle(): Promise<void> {
     if (this.settled) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+}
+
+/** Counter sums asked of the primary: the refs of one event-loop turn in one message, at one `now`. */
+class SumsClient {
+  private refs: [string, string, (string | number)[]][] = [];
+  private waiters: { offset: number; count: number; resolve: (r: { now: number; sums: number[] }) => void }[] = [];
+  private scheduled = false;
+  private nextId = 1;
+  private inflight = new Map<number, { now: number; waiters: SumsClient["waiters"] }>();
+
+  read(refs: [string, string, (string | number)[]][]): Promise<{ now: number; sums: number[] }> {
+    return new Promise((resolve) => {
+      this.waiters.push({ offset: this.refs.length, count: refs.length, resolve });
+      for (const r of refs) this.refs.push(r);
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(this.flush);
+      }
+    });
+  }
+
+  private flush = (): void => {
+    this.scheduled = false;
+    const id = this.nextId++;
+    const now = Date.now();
+    this.inflight.set(id, { now, waiters: this.waiters });
+    const r = this.refs;
+    this.refs = [];
+    this.waiters = [];
+    send({ t: "sums", id, now, r });
+  };
+
+  onReply(msg: Extract<ToWorker, { t: "sums" }>): void {
+    const f = this.inflight.get(msg.id);
+    if (!f) return;
+    this.inflight.delete(msg.id);
+    for (const w of f.waiters) w.resolve({ now: f.now, sums: msg.s.slice(w.offset, w.offset + w.count) });
   }
 }
 
@@ -145,6 +215,7 @@ export async function runWorker(): Promise<void> {
   const metrics = new GateMetrics({ registry });
   const audit = new AuditClient();
   const rpc = new RpcClient();
+  const sums = new SumsClient();
   let policy: Policy | null = null;
   let ready = false;
   /** Set by the primary (a `state` message): why this server cannot serve, e.g. the audit log failed. */
@@ -155,6 +226,7 @@ export async function runWorker(): Promise<void> {
   const backend: Backend = {
     policy: () => policy!,
     audit: (entries) => audit.submit(entries),
+    sums: (refs) => sums.read(refs),
     rpc: (m, p, who) => rpc.call(m, p, who),
     notReady: () => down ?? (ready && policy !== null ? null : { code: "unavailable", message: "not ready (starting or shutting down)" }),
   };
@@ -184,6 +256,9 @@ export async function runWorker(): Promise<void> {
         break;
       case "approvals":
         audit.onApprovals(msg);
+        break;
+      case "sums":
+        sums.onReply(msg);
         break;
       case "rpc":
         rpc.onReply(msg);

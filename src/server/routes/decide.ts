@@ -9,6 +9,7 @@ import { decideMany } from "../../pipeline/decide.js";
 import type { Policy } from "../../policy.js";
 import { ROLES } from "../access.js";
 import type { AuditAck, Backend } from "../http.js";
+import { decideStateful } from "../stateful-decide.js";
 import type { Principal } from "../tokens.js";
 
 // Decision objects are frozen and shared: their JSON text is computed once.
@@ -71,10 +72,25 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
     return { policy, decisions, durable: entries.length === 0 ? NOTHING_TO_AUDIT : backend.audit(entries) };
   };
 
+  /** A policy with counters: decided with the primary's sums, again if they changed meanwhile. */
+  const decideCounted = async (req: FastifyRequest, actions: Record<string, unknown>[]) => {
+    const who = req.principal!;
+    for (const a of actions) bindAgent(a, who);
+    const policy = backend.policy();
+    (req as { body: unknown }).body = undefined;
+    return { policy, outcomes: await decideStateful(backend, policy, actions, metrics) };
+  };
+
   app.post("/v1/decide", {
     config: { roles: ROLES.decide },
     schema: { body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema } } },
   }, async (req, reply) => {
+    if (backend.policy().stateful) {
+      const { policy, outcomes } = await decideCounted(req, [(req.body as { action: Record<string, unknown> }).action]);
+      const o = outcomes[0]!;
+      reply.type("application/json");
+      return responseText(o.decision, policy.hash, o.hash, o.seq, o.approval);
+    }
     const { policy, decisions, durable } = decide(req, [(req.body as { action: Record<string, unknown> }).action]);
     const d = decisions[0]!;
     const ack = await durable;
@@ -93,6 +109,12 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
       },
     },
   }, async (req, reply) => {
+    if (backend.policy().stateful) {
+      const { policy, outcomes } = await decideCounted(req, (req.body as { actions: Record<string, unknown>[] }).actions);
+      reply.type("application/json");
+      const parts = outcomes.map((o) => responseText(o.decision, policy.hash, o.hash, o.seq, o.approval));
+      return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[${parts.join(",")}]}`;
+    }
     const { policy, decisions: ds, durable } = decide(req, (req.body as { actions: Record<string, unknown>[] }).actions);
     reply.type("application/json");
     if (ds.length === 0) return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[]}`;
