@@ -259,6 +259,8 @@ export class GateMetrics {
   // children hash their labels on every inc/observe): the counters take their counts and the
   // histograms are read when the registry is collected. Outcomes are cached per decision object
   // (the engine's decisions are shared, frozen objects).
+  private readonly counterDecisions: PublishedCounter<"policy" | "counter" | "decision">;
+  private readonly counterCells = new Map<string, CountCell<Partial<Record<"policy" | "counter" | "decision", string>>>>();
   private readonly outcomes = new WeakMap<Decision, Outcome>();
 
   constructor(options: { registry?: Registry } = {}) {
@@ -268,6 +270,7 @@ export class GateMetrics {
     this.ruleMatches = new PublishedCounter({ name: "tollgate_rule_matches_total", help: "Decisions decided by each rule (the first matching rule of spec section 4)", labelNames: ["policy", "rule"], registers });
     this.evalSeconds = new BucketHistogram("tollgate_eval_duration_seconds", "Policy evaluation time per decision", EVAL_BUCKETS, this.registry);
     this.appendSeconds = new BucketHistogram("tollgate_audit_append_duration_seconds", "Time from audit append to the record being durable", APPEND_BUCKETS, this.registry);
+    this.counterDecisions = new PublishedCounter({ name: "tollgate_counter_decisions_total", help: "Decisions that read each counter (spec section 8), by result: one series per counter, never per key", labelNames: ["policy", "counter", "decision"], registers });
     this.pendingGauge = new Gauge({ name: "tollgate_pending_approvals", help: "Escalations waiting for a human", labelNames: ["policy"], registers });
     const states = this.states;
     const quantileGauge = (name: string, help: string, pick: (s: PolicyState) => Hdr) =>
@@ -304,6 +307,19 @@ export class GateMetrics {
     const ns = Math.max(1, Math.round(evalNs));
     s.evalHdr.recordValue(ns);
     this.evalSeconds.observe(s.evalSeries, ns / 1e9);
+    if (d.counters !== undefined) {
+      for (const counter in d.counters) this.counterDecisions.count(this.counterCell(policy, counter, d.decision));
+    }
+  }
+
+  private counterCell(policy: string, counter: string, decision: Effect): CountCell<Partial<Record<"policy" | "counter" | "decision", string>>> {
+    const k = `${policy}\u0000${counter}\u0000${decision}`;
+    let c = this.counterCells.get(k);
+    if (c === undefined) {
+      c = { labels: { policy, counter, decision }, pending: 0, listed: false };
+      this.counterCells.set(k, c);
+    }
+    return c;
   }
 
   /** Records how long an audit append took to become durable. */

@@ -42,6 +42,7 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
   }
   const digest = new Map(policy.counters.map((c) => [c.name, c.digest]));
   const finals = new Array<Decision>(n);
+  const evalNsOf = new Array<number>(n).fill(0);
   const sends: Promise<void>[] = [];
   if (unrecordable.length > 0) {
     const d = unrecordableDecision(policy.name);
@@ -68,6 +69,7 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
     // 2. Decide in order, each with the sums its predecessors of this turn left.
     const entries: Decided[] = [];
     const decided: Decision[] = [];
+    const took: number[] = [];
     for (let k = 0; k < todo.length; k++) {
       const i = todo[k]!;
       const refs = refsOf[k]!;
@@ -100,6 +102,7 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
       if (commit !== undefined) entry.push(commit);
       entries.push(entry);
       decided.push(d);
+      took.push(evalNs);
     }
     // 3. Record; what the primary refused goes round again.
     const ack = await backend.audit(entries);
@@ -112,11 +115,12 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
         continue;
       }
       finals[i] = decided[k]!;
+      evalNsOf[i] = took[k]!;
       out[i] = { decision: decided[k]!, hash: ack.hashes[k]!, seq: ack.seqs?.[k] ?? ack.seq + k, approval: ack.approvals[k] ?? null };
     }
     todo = again;
   }
   await Promise.all(sends);
-  for (let i = 0; i < n; i++) metrics.recordDecision(policy.name, finals[i]!, 0);
+  for (let i = 0; i < n; i++) metrics.recordDecision(policy.name, finals[i]!, evalNsOf[i]!);
   return out;
 }

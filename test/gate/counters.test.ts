@@ -60,6 +60,12 @@ describe("gate counters", () => {
     // Decisions carry the values they read; denied ones counted nothing.
     expect(results.map((d) => d.counters!.n).sort((a, b) => a! - b!).slice(0, 3)).toEqual([1, 2, 3]);
     expect(results.filter((d) => d.decision === "deny").every((d) => d.counters!.n === 51)).toBe(true);
+    // Prometheus: per-counter decision counts, no per-key series.
+    const text = await gate.metrics();
+    expect(text).toContain('tollgate_counter_decisions_total{policy="limits",counter="n",decision="allow"} 51');
+    expect(text).toContain('tollgate_counter_decisions_total{policy="limits",counter="n",decision="deny"} 950');
+    expect(text).toContain('tollgate_counter_decisions_total{policy="limits",counter="spent",decision="allow"} 51');
+    expect(text).not.toMatch(/tollgate_counter_decisions_total\{[^}]*"a"/);
   });
 
   it("counters survive a restart: rebuilt from the audit log, which stays verifiable", async () => {

@@ -68,6 +68,11 @@ describe("server counters", () => {
     const other = await http(s, "POST", "/v1/decide", { token: "admin", body: { action: action("k2") } });
     expect(other.body).toMatchObject({ decision: "allow", counters: { n: 1, spent: 0 } });
     expect(new Set(all.map((d) => d.audit_id)).size).toBe(1000);
+    // Both workers' per-counter counts, summed; no per-key series.
+    const metrics = (await http(s, "GET", "/metrics", { token: "admin" })).text;
+    expect(metrics).toContain('tollgate_counter_decisions_total{policy="server-limits",counter="n",decision="allow"} 51');
+    expect(metrics).toContain('tollgate_counter_decisions_total{policy="server-limits",counter="n",decision="deny"} 950');
+    expect(metrics).not.toContain("k1");
     expect(await s.stop()).toBe(0);
     const records = auditRecords(s.auditDir).filter((r) => r.decision.counters !== undefined);
     expect(records).toHaveLength(1001);
