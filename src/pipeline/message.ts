@@ -14,7 +14,22 @@ import type { Decision } from "../decision.js";
  * not evaluated). A tuple rather than an object: it crosses the server's IPC channel once per
  * decision, and V8's serializer writes five values without a key each.
  */
-export type Decided = [decisionJson: string, actionJson: string, policy: string, policyHash: string, evalNs: number];
+export type Decided = [decisionJson: string, actionJson: string, policy: string, policyHash: string, evalNs: number, commit?: Commit];
+
+/**
+ * A decision of a policy with counters, decided by a server worker with sums it read from the
+ * primary (src/state/shared-store.ts, compare-and-record): the primary records the Decided only
+ * if the sums of `refs` at `now` still equal `sums`, and then counts `add` (pending on `pending`
+ * for an escalation). Counters are named with their definition digest: a worker still on the
+ * previous policy during a reload never counts into a changed counter.
+ */
+export type Commit = [
+  now: number,
+  refs: [counter: string, digest: string, key: (string | number)[]][],
+  sums: number[],
+  add: [counter: string, digest: string, key: (string | number)[], amount: number][],
+  pending: [id: string, expiresAt: number, onTimeout: "allow" | "deny"] | null,
+];
 
 /**
  * What the decide half still holds in the same process, in the order of the Decided: the
