@@ -48,3 +48,31 @@ def run_node(script: str, stdin: str, timeout: float = 120) -> str:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+# Services (a real redis-server): the fixtures of tests/redis_server.py, and a loud list, at the
+# end of the run, of the tests they skipped because this machine lacks the service.
+from redis_server import SKIP_PREFIX, redis_url  # noqa: E402,F401  (tests/ is on sys.path)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):  # type: ignore[no-untyped-def]
+    missing = []
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = getattr(report, "longrepr", None)
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        if SKIP_PREFIX in reason:
+            missing.append((report.nodeid, reason.split(f"{SKIP_PREFIX}: ", 1)[-1]))
+    if not missing:
+        return
+    bar = "!" * 78
+    write = terminalreporter.write_line
+    write(bar)
+    write("!!! SKIPPED: tests that need a service this machine does not have")
+    write(bar)
+    for why in sorted({w for _, w in missing}):
+        write(f"!!!   {why}:")
+        for nodeid, w in missing:
+            if w == why:
+                write(f"!!!     {nodeid}")
+    write("!!! These tests did NOT run. CI sets TOLLGATE_REQUIRE_SERVICES=1 to make this a failure.")
+    write(bar)

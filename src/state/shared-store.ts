@@ -16,6 +16,8 @@
 // records nothing, takes effect at its read. No versions: comparing the sums
 // themselves cannot suffer ABA (a key emptied and refilled to the same sum
 // decides the same).
+//
+// Implemented by RedisCounterStore (src/state/redis-store.ts; docs/redis.md).
 
 import type { Contribution, CounterDefinition, Key, Pending, Resolution } from "./memory-store.js";
 

@@ -5,6 +5,10 @@
 ``on_timeout``. It mirrors the Node host's ``src/state/memory-store.ts`` (same choices,
 same key encoding, the same sums bit for bit); it is not wired into ``Policy`` or
 ``Gate`` yet (issue 13).
+
+:class:`RedisCounterStore` shares counters between processes and machines, Python and Node
+alike, through Redis, with the same sums (``docs/redis.md``; needs the ``redis`` package:
+``pip install "tollgate[redis]"``).
 """
 
 from __future__ import annotations
@@ -17,5 +21,16 @@ from .memory_store import (
     StoreSize,
     encode_key,
 )
+from .redis_store import CommitResult, CounterRef, RedisCounterStore
 
-__all__ = ["Contribution", "CounterDefinition", "MemoryCounterStore", "Pending", "StoreSize", "encode_key"]
+__all__ = [
+    "CommitResult",
+    "Contribution",
+    "CounterDefinition",
+    "CounterRef",
+    "MemoryCounterStore",
+    "Pending",
+    "RedisCounterStore",
+    "StoreSize",
+    "encode_key",
+]
