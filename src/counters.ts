@@ -65,14 +65,20 @@ export interface CounterEntry {
   counter: string;
   key: Key;
   amount: number;
+  /** `encodeKey(key)`. */
+  keyText: string;
 }
 
-const utf8 = new TextDecoder("utf-8");
+
 
 /** Reads keys from records and exchanges the counter region with the core for one policy. */
 export class CounterRegion {
   /** Per counter: the record slot of each `per` path. */
   private readonly perSlots: number[][];
+  /** Per counter: its group of counters with the same `per` paths (one key read per group). */
+  readonly groupOf: number[];
+  readonly groups: number;
+  private buf!: Buffer;
   private f64!: Float64Array;
   private u8!: Uint8Array;
   private u32!: Uint32Array;
@@ -89,12 +95,21 @@ export class CounterRegion {
       if (slot === undefined) throw new Error(`the core's field table lacks counter '${c.name}''s per path ${JSON.stringify(p)}`);
       return slot;
     }));
+    const signature = new Map<string, number>();
+    this.groupOf = this.perSlots.map((s) => {
+      const k = s.join(",");
+      let g = signature.get(k);
+      if (g === undefined) signature.set(k, (g = signature.size));
+      return g;
+    });
+    this.groups = signature.size;
     this.views();
   }
 
+  /** Memory never grows after compile (docs/abi.md), so the views are made once. */
   private views(): void {
-    if (this.u8?.buffer === this.memory.buffer) return;
     this.u8 = new Uint8Array(this.memory.buffer);
+    this.buf = Buffer.from(this.memory.buffer);
     this.u32 = new Uint32Array(this.memory.buffer);
     this.f64 = new Float64Array(this.memory.buffer);
   }
@@ -102,7 +117,6 @@ export class CounterRegion {
   /** The key of counter `i` in the encoded record at `record`, or null when it is UNKNOWN
    *  (a `per` value absent or neither a string nor a number). */
   keyAt(record: number, i: number): Key | null {
-    this.views();
     const slots = this.perSlots[i]!;
     const key: (string | number)[] = new Array(slots.length);
     for (let k = 0; k < slots.length; k++) {
@@ -112,7 +126,7 @@ export class CounterRegion {
       else if (tag === TAG_STRING) {
         const off = this.u32[(e + 4) >> 2]!;
         const len = this.u32[(e + 8) >> 2]!;
-        key[k] = utf8.decode(this.u8.subarray(record + off, record + off + len));
+        key[k] = this.buf.toString("utf8", record + off, record + off + len);
       } else return null;
     }
     return key;
@@ -120,7 +134,6 @@ export class CounterRegion {
 
   /** Writes the stored window sum of counter `i` for the record's key. */
   setSum(i: number, sum: number): void {
-    this.views();
     this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 8) >> 3] = sum;
   }
 
@@ -136,13 +149,13 @@ export class CounterRegion {
   }
 
   /** The contributions the core marked for recording (allow or escalate), with their keys. */
-  entries(keys: readonly (Key | null)[]): CounterEntry[] {
+  entries(keys: readonly (Key | null)[], texts: readonly (string | null)[]): CounterEntry[] {
     const out: CounterEntry[] = [];
     for (let i = 0; i < this.counters.length; i++) {
       if ((this.flags(i) & COUNTER_RECORD) === 0) continue;
       const key = keys[i];
       if (key === null || key === undefined) throw new Error(`counter '${this.counters[i]!.name}': the core recorded a contribution for an unknown key`);
-      out.push({ counter: this.counters[i]!.name, key, amount: this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]! });
+      out.push({ counter: this.counters[i]!.name, key, amount: this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]!, keyText: texts[i]! });
     }
     return out;
   }

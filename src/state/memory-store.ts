@@ -57,6 +57,8 @@ export interface Contribution {
   counter: string;
   key: Key;
   amount: number;
+  /** `encodeKey(key)`, when the caller has it already (the host's hot path). */
+  keyText?: string;
 }
 
 /** The approval an escalated decision's contributions wait for. */
@@ -229,7 +231,7 @@ export class MemoryCounterStore {
     const items: [CounterSlot, string, number][] = [];
     for (const c of entries) {
       const slot = this.slotOf(c.counter);
-      const key = encodeKey(c.key);
+      const key = c.keyText ?? encodeKey(c.key);
       if (typeof c.amount !== "number" || !Number.isFinite(c.amount) || c.amount < 0) {
         throw new RangeError(`counter '${c.counter}': an amount must be a finite number >= 0`);
       }
@@ -274,10 +276,10 @@ export class MemoryCounterStore {
    *  `now - window < t <= now` (now taken at the clock if earlier), pending
    *  ones included, denied and expired-into-deny ones not. Throws on an
    *  unknown counter or a bad key. */
-  sum(counter: string, key: Key, now: number): number {
+  sum(counter: string, key: Key, now: number, keyText?: string): number {
     checkTime(now, "now");
     const slot = this.slotOf(counter);
-    const k = encodeKey(key);
+    const k = keyText ?? encodeKey(key);
     this.advance(now);
     return slot.buckets.get(k)?.value() ?? 0;
   }
