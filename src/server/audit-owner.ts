@@ -9,7 +9,7 @@ import { AuditError } from "../audit/recover.js";
 import { Recorder } from "../pipeline/record.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import type { Decided } from "../pipeline/message.js";
-import type { CounterOwner } from "./counter-owner.js";
+import type { CounterAuthority } from "./counter-owner.js";
 import type { ServerConfig } from "./config.js";
 import type { ToPrimary, ToWorker } from "./ipc.js";
 import type { Log } from "./log.js";
@@ -44,7 +44,7 @@ export class AuditOwner {
   failure: Error | null = null;
   readonly recorder: Recorder;
   /** The counters' owner, for a policy with counters (commits are checked before recording). */
-  counters: CounterOwner | null = null;
+  counters: CounterAuthority | null = null;
   private probeTimer: NodeJS.Timeout | undefined;
   private stopping = false;
 
@@ -108,25 +108,39 @@ export class AuditOwner {
   onAudit(w: Worker, msg: Extract<ToPrimary, { t: "audit" }>): void {
     // Counters: each commit is checked and counted, in order, before anything is appended; a
     // Decided whose sums changed is not recorded (the worker decides it again).
-    let entries = msg.e;
-    let at: number[] | null = null; // message index of each recorded entry
-    let conflicts: number[] | undefined;
     const counters = this.counters;
-    if (counters !== null && entries.some((e) => e[5] !== undefined)) {
-      const kept: Decided[] = [];
-      at = [];
-      conflicts = [];
-      for (let i = 0; i < entries.length; i++) {
-        const c = entries[i]![5];
-        if (c !== undefined && counters.commit(c) !== true) {
-          conflicts.push(i);
-          continue;
-        }
-        kept.push(entries[i]!);
-        at.push(i);
-      }
-      entries = kept;
+    if (counters === null || !msg.e.some((e) => e[5] !== undefined)) {
+      this.append(w, msg, msg.e, null, undefined);
+      return;
     }
+    const verdicts = counters.commitAll(msg.e.map((e) => e[5]));
+    if (Array.isArray(verdicts)) this.afterCommits(w, msg, verdicts);
+    else {
+      verdicts.then(
+        (v) => this.afterCommits(w, msg, v),
+        (err: Error) => sendTo(w, { t: "audit", id: msg.id, err: `the counter state cannot be updated: ${err.message}` }),
+      );
+    }
+  }
+
+  private afterCommits(w: Worker, msg: Extract<ToPrimary, { t: "audit" }>, verdicts: readonly (true | number[])[]): void {
+    const kept: Decided[] = [];
+    const at: number[] = [];
+    const conflicts: number[] = [];
+    for (let i = 0; i < msg.e.length; i++) {
+      if (verdicts[i] !== true) {
+        conflicts.push(i);
+        continue;
+      }
+      kept.push(msg.e[i]!);
+      at.push(i);
+    }
+    this.append(w, msg, kept, at, conflicts);
+  }
+
+  /** Appends `entries` (message indices `at`, null: all of them) and acknowledges the message. */
+  private append(w: Worker, msg: Extract<ToPrimary, { t: "audit" }>, entries: Decided[], at: number[] | null, conflicts: number[] | undefined): void {
+    const counters = this.counters;
     if (entries.length === 0) {
       sendTo(w, { t: "audit", id: msg.id, s: 0, h: "", x: [], c: conflicts });
       return;
@@ -163,6 +177,7 @@ export class AuditOwner {
 
   /** Flushes the log and signs its final checkpoint; false if that failed (logged). */
   async close(): Promise<boolean> {
+    await this.counters?.close().catch((err: Error) => this.logger.warn("closing the counter state failed", { detail: err.message }));
     try {
       await this.log.close(); // flush + final signed checkpoint
       this.logger.info("audit log closed", { last_seq: this.log.lastSeq });

@@ -18,6 +18,9 @@ export interface ServerConfig {
   approvals: string;
   /** Where every audit checkpoint also goes: a file outside the audit directory or an http(s) URL. */
   auditWitness?: string;
+  /** Where counters live (spec section 8): "memory" (the primary, rebuilt from the audit log;
+   *  the default) or a redis:// URL shared by several servers and library processes. */
+  state: string;
   host: string;
   /** 0 = an ephemeral port (reported in the "listening" log line). */
   port: number;
@@ -47,7 +50,7 @@ export class ConfigError extends Error {
 }
 
 export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
+  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -56,6 +59,7 @@ const OPTIONS = {
   policy: { kind: "path" },
   "audit-dir": { kind: "path" },
   "audit-witness": { kind: "path-or-url" },
+  state: { kind: "string" },
   tokens: { kind: "path" },
   approvals: { kind: "path" },
   host: { kind: "string" },
@@ -163,6 +167,8 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
   if (workers < 1 || workers > 256) throw new ConfigError("--workers: expected 1..256");
   const bodyLimit = (merged.get("body-limit") as number | undefined) ?? 1024 * 1024;
   if (bodyLimit < 1024) throw new ConfigError("--body-limit: expected at least 1024 bytes");
+  const state = (merged.get("state") as string | undefined) ?? "memory";
+  if (state !== "memory" && !/^rediss?:\/\/./.test(state)) throw new ConfigError(`--state: expected 'memory' or a redis:// URL, got ${JSON.stringify(state)}`);
   const maxBatch = (merged.get("max-batch") as number | undefined) ?? 10_000;
   if (maxBatch < 1) throw new ConfigError("--max-batch: expected at least 1");
   return {
@@ -172,6 +178,7 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
       tokens,
       approvals: (merged.get("approvals") as string | undefined) ?? join(auditDir, "approvals.db"),
       ...(merged.has("audit-witness") && { auditWitness: merged.get("audit-witness") as string }),
+      state,
       host: (merged.get("host") as string | undefined) ?? "127.0.0.1",
       port,
       workers,

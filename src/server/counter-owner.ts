@@ -14,8 +14,20 @@ import type { Key } from "../state/memory-store.js";
 import type { PolicySummary } from "./policy-check.js";
 
 type Counters = PolicySummary["counters"];
+type Ref = readonly [string, string, Key];
 
-export class CounterOwner {
+/** What the primary asks of the counters, in memory (CounterOwner) or in Redis (RedisCounterOwner). */
+export interface CounterAuthority {
+  retain(policy: PolicySummary): void;
+  sums(refs: readonly Ref[], now: number): number[] | Promise<number[]>;
+  /** Each commit in order (undefined: nothing to check): true when recorded, else the current sums. */
+  commitAll(commits: readonly (Commit | undefined)[]): (true | number[])[] | Promise<(true | number[])[]>;
+  recorded(hash: string, c: Commit): void;
+  onTransition(a: Approval): void;
+  close(): Promise<void>;
+}
+
+export class CounterOwner implements CounterAuthority {
   private store: MemoryCounterStore;
   private digests: Map<string, string>;
   readonly pending: PendingByRecord;
@@ -46,6 +58,14 @@ export class CounterOwner {
   /** The window sums at `now`; 0 for a counter the current policy does not have (a worker on the previous one). */
   sums(refs: readonly [string, string, Key][], now: number): number[] {
     return refs.map(([counter, digest, key]) => (this.current(counter, digest) ? this.store.sum(counter, key, now) : 0));
+  }
+
+  commitAll(commits: readonly (Commit | undefined)[]): (true | number[])[] {
+    return commits.map((c) => (c === undefined ? true : this.commit(c)));
+  }
+
+  async close(): Promise<void> {
+    // nothing to release: the state is rebuilt from the audit log
   }
 
   /** Records `c` if its sums still hold (true); else the current sums, and nothing is recorded. */

@@ -33,6 +33,8 @@ export type ToWorker =
   | { t: "audit"; id: number; s: number; h: string; x: number[]; c?: number[] }
   /** The sums asked for by `sums` `id`, in order. */
   | { t: "sums"; id: number; s: number[] }
+  /** The sums could not be read (Redis unreachable): the decisions that needed them fail (503). */
+  | { t: "sums"; id: number; err: string }
   /** The approval opened for each escalation of message `id` (in `x` order), null if none could be. */
   | { t: "approvals"; id: number; ap: (string | null)[] }
   /** The message's records could not be written: none of them is durable. */

@@ -11,6 +11,8 @@ import { ApprovalsOwner } from "./approvals-owner.js";
 import { AuditOwner } from "./audit-owner.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { CounterOwner } from "./counter-owner.js";
+import type { CounterAuthority } from "./counter-owner.js";
+import { RedisCounterOwner } from "./redis-counter-owner.js";
 import type { ServerConfig } from "./config.js";
 import type { ToPrimary } from "./ipc.js";
 import type { Log } from "./log.js";
@@ -35,7 +37,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   let approvals: ApprovalsOwner;
   try {
     // Counters live here, with the log they are rebuilt from (before any worker decides).
-    const counters = await CounterOwner.open(config.auditDir, policy.policy);
+    const counters: CounterAuthority = config.state === "memory"
+      ? await CounterOwner.open(config.auditDir, policy.policy)
+      : await RedisCounterOwner.open(config.state, policy.policy, log);
     audit.counters = counters;
     policy.onInstall = (summary) => counters.retain(summary);
     approvals = ApprovalsOwner.open(config, log, audit);
@@ -66,9 +70,19 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       case "audit":
         audit.onAudit(w, msg);
         break;
-      case "sums":
-        sendTo(w, { t: "sums", id: msg.id, s: audit.counters!.sums(msg.r, msg.now) });
+      case "sums": {
+        const id = msg.id;
+        let sums: number[] | Promise<number[]>;
+        try {
+          sums = audit.counters!.sums(msg.r, msg.now);
+        } catch (err) {
+          sendTo(w, { t: "sums", id, err: (err as Error).message });
+          break;
+        }
+        if (Array.isArray(sums)) sendTo(w, { t: "sums", id, s: sums });
+        else sums.then((s) => sendTo(w, { t: "sums", id, s }), (err: Error) => sendTo(w, { t: "sums", id, err: err.message }));
         break;
+      }
       case "hello":
         sendTo(w, policy.startMessage());
         break;

@@ -146,14 +146,14 @@ class AuditClient {
 /** Counter sums asked of the primary: the refs of one event-loop turn in one message, at one `now`. */
 class SumsClient {
   private refs: [string, string, (string | number)[]][] = [];
-  private waiters: { offset: number; count: number; resolve: (r: { now: number; sums: number[] }) => void }[] = [];
+  private waiters: { offset: number; count: number; resolve: (r: { now: number; sums: number[] }) => void; reject: (e: Error) => void }[] = [];
   private scheduled = false;
   private nextId = 1;
   private inflight = new Map<number, { now: number; waiters: SumsClient["waiters"] }>();
 
   read(refs: [string, string, (string | number)[]][]): Promise<{ now: number; sums: number[] }> {
-    return new Promise((resolve) => {
-      this.waiters.push({ offset: this.refs.length, count: refs.length, resolve });
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ offset: this.refs.length, count: refs.length, resolve, reject });
       for (const r of refs) this.refs.push(r);
       if (!this.scheduled) {
         this.scheduled = true;
@@ -177,6 +177,11 @@ class SumsClient {
     const f = this.inflight.get(msg.id);
     if (!f) return;
     this.inflight.delete(msg.id);
+    if ("err" in msg) {
+      const err = new RpcError(503, "state_unavailable", `the counter state cannot be read: ${msg.err}`);
+      for (const w of f.waiters) w.reject(err);
+      return;
+    }
     for (const w of f.waiters) w.resolve({ now: f.now, sums: msg.s.slice(w.offset, w.offset + w.count) });
   }
 }

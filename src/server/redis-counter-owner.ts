@@ -1,0 +1,102 @@
+// Counters in Redis for `tollgate serve --state redis://...` (docs/redis.md): several servers
+// (and library processes) share one state. The primary stays the one client of its workers, as
+// for the in-memory state (counter-owner.ts), and forwards reads and commits to Redis, where the
+// Lua script compares and records atomically. The commits of one worker message are sent in
+// order on one connection, so Redis applies them in that order (each atomically). Redis holds
+// the state: nothing is rebuilt from the audit log, and an unreachable Redis fails the decisions
+// that need it (503), never lets them through.
+
+import type { Approval } from "../approvals/approval.js";
+import { PendingByRecord } from "../pipeline/counted.js";
+import type { Commit } from "../pipeline/message.js";
+import { RedisCounterStore } from "../state/redis-store.js";
+import type { Key } from "../state/memory-store.js";
+import type { CounterAuthority } from "./counter-owner.js";
+import type { Log } from "./log.js";
+import type { PolicySummary } from "./policy-check.js";
+
+type Ref = readonly [string, string, Key];
+
+export class RedisCounterOwner implements CounterAuthority {
+  private digests: Map<string, string>;
+  private readonly pending = new PendingByRecord();
+  private ready: Promise<void>;
+
+  private constructor(private readonly store: RedisCounterStore, policy: PolicySummary, private readonly log: Log) {
+    this.digests = new Map(policy.counters.map((c) => [c.name, c.digest]));
+    this.ready = store.retain(policy.counters);
+  }
+
+  /** Connects (a startup error if Redis cannot be reached) and sets the policy's counters. */
+  static async open(url: string, policy: PolicySummary, log: Log): Promise<RedisCounterOwner> {
+    const store = new RedisCounterStore(url);
+    const owner = new RedisCounterOwner(store, policy, log);
+    try {
+      await owner.ready;
+    } catch (err) {
+      await store.close().catch(() => undefined);
+      throw new Error(`cannot use the counter state at ${url}: ${(err as Error).message}`);
+    }
+    return owner;
+  }
+
+  retain(policy: PolicySummary): void {
+    this.digests = new Map(policy.counters.map((c) => [c.name, c.digest]));
+    const next = this.store.retain(policy.counters);
+    this.ready = next.catch((err: Error) => this.log.error("counters: cannot set the new policy's counters in Redis", { detail: err.message }));
+  }
+
+  private current(counter: string, digest: string): boolean {
+    return this.digests.get(counter) === digest;
+  }
+
+  async sums(refs: readonly Ref[], now: number): Promise<number[]> {
+    await this.ready;
+    const live = refs.filter(([c, d]) => this.current(c, d));
+    const read = await this.store.read(live.map(([counter, , key]) => ({ counter, key })), now);
+    let k = 0;
+    return refs.map(([c, d]) => (this.current(c, d) ? read[k++]! : 0));
+  }
+
+  async commitAll(commits: readonly (Commit | undefined)[]): Promise<(true | number[])[]> {
+    await this.ready;
+    // Issued in order in one turn: one connection, so Redis runs them in this order.
+    return Promise.all(commits.map((c) => (c === undefined ? Promise.resolve(true as const) : this.commit(c))));
+  }
+
+  private async commit(c: Commit): Promise<true | number[]> {
+    const [now, refs, sums, add, pending] = c;
+    const live = refs.map(([counter, digest], i) => [this.current(counter, digest), i] as const).filter(([ok]) => ok).map(([, i]) => i);
+    const entries = add.filter(([counter, digest]) => this.current(counter, digest)).map(([counter, , key, amount]) => ({ counter, key, amount }));
+    const r = await this.store.commit(
+      live.map((i) => ({ counter: refs[i]![0], key: refs[i]![2] })),
+      live.map((i) => sums[i]!),
+      entries,
+      now,
+      pending === null || entries.length === 0 ? undefined : { id: pending[0], expiresAt: pending[1], onTimeout: pending[2] },
+    );
+    if (r.ok) return true;
+    const current = refs.map(() => 0);
+    live.forEach((i, k) => (current[i] = r.sums[k]!));
+    return current;
+  }
+
+  recorded(hash: string, c: Commit): void {
+    const p = c[4];
+    if (p === null) return;
+    this.pending.prune(Date.now());
+    this.pending.add(hash, p[0], p[1]);
+  }
+
+  onTransition(a: Approval): void {
+    const id = this.pending.take(a.decision_hash);
+    if (id === undefined || (a.state !== "approved" && a.state !== "denied")) return;
+    this.store.resolve(id, a.state, Date.now()).catch((err: Error) => {
+      this.log.error("counters: cannot settle an approval's pending contributions in Redis", { approval: a.id, detail: err.message });
+    });
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
