@@ -14,6 +14,12 @@ import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
 import { PendingByRecord, rebuildCounters } from "../pipeline/counted.js";
 import { decideOne } from "../pipeline/decide.js";
+import type { DecidedStep } from "../pipeline/decide.js";
+import { recordableText } from "../audit/recordable.js";
+import { redact } from "../audit/redact.js";
+import { SharedDecider } from "../pipeline/shared-decide.js";
+import type { SharedCounterStore } from "../state/shared-store.js";
+import { counterDefinitions } from "../counters.js";
 import { Recorder } from "../pipeline/record.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
@@ -36,6 +42,12 @@ export interface GateOptions {
   onError?: (err: Error) => void;
   /** Clock for approval expiry (default Date.now). */
   now?: () => number;
+  /**
+   * Where counters live (spec section 8). Default: in this process, rebuilt from the audit log
+   * when the gate opens. A `redis://` URL or a SharedCounterStore: shared with every process
+   * using the same store (docs/redis.md); closed by `close` when the gate opened it from a URL.
+   */
+  state?: string | SharedCounterStore;
 }
 
 export interface EnforceOptions {
@@ -46,6 +58,9 @@ export interface EnforceOptions {
 export class Gate {
   /** Escalations whose contributions are pending, by the hash of their record. */
   private pending = new PendingByRecord();
+  /** Counters in a shared store (Redis), when the gate was opened with `state`. */
+  private shared: SharedDecider | null = null;
+  private ownsStore = false;
 
   private constructor(
     private current: Policy,
@@ -61,9 +76,16 @@ export class Gate {
     const recorder = new Recorder(audit, { metrics });
     let gate: Gate | undefined;
     try {
-      // Counters are a view of the log's last window: rebuilt before the first decision.
+      // Counters are a view of the log's last window: rebuilt before the first decision; or they
+      // live in a shared store.
       let pending = new PendingByRecord();
-      if (policy.stateful) {
+      let shared: SharedDecider | null = null;
+      if (options.state !== undefined) {
+        // The Redis client is loaded only by those who use it.
+        const store = typeof options.state === "string" ? new (await import("../state/redis-store.js")).RedisCounterStore(options.state) : options.state;
+        shared = new SharedDecider(store);
+        await store.retain(counterDefinitions(policy.counters));
+      } else if (policy.stateful) {
         const state = policy.newState();
         pending = (await rebuildCounters(options.auditDir, policy.counters, state, Date.now())).pending;
         policy.useState(state);
@@ -79,6 +101,8 @@ export class Gate {
       });
       gate = new Gate(policy, recorder, approvals, metrics);
       gate.pending = pending;
+      gate.shared = shared;
+      gate.ownsStore = typeof options.state === "string";
       gate.updatePending();
       return gate;
     } catch (err) {
@@ -104,6 +128,7 @@ export class Gate {
   reload(policy: string | Policy): Policy {
     const next = typeof policy === "string" ? Policy.fromFile(policy) : policy;
     next.adoptState(this.current); // unchanged counters keep their state (spec section 8)
+    if (this.shared !== null) void this.shared.store.retain(counterDefinitions(next.counters));
     this.current = next;
     return this.current;
   }
@@ -117,7 +142,11 @@ export class Gate {
    */
   async check(action: unknown): Promise<GateDecision> {
     const policy = this.current;
-    const { decision, entry, redacted, pending } = decideOne(policy, action, this.metricsRegistry);
+    let decided: DecidedStep | undefined;
+    if (this.shared !== null && policy.stateful && recordableText(redact(action, policy.redact)) !== null) {
+      decided = await this.shared.decide(policy, action); // rejects if the store cannot be reached
+    }
+    const { decision, entry, redacted, pending } = decideOne(policy, action, this.metricsRegistry, undefined, decided);
     const { seq, hash, approval } = await this.recorder.recordOne(entry, decision, redacted);
     if (pending !== null) {
       this.pending.prune(Date.now());
@@ -173,13 +202,16 @@ export class Gate {
   async close(): Promise<void> {
     this.approvals.close();
     await this.audit.close();
+    if (this.ownsStore) await this.shared?.store.close();
   }
 
   /** An approval was approved, denied or expired: its pending contributions follow (spec section 8). */
   private onTransition(a: Approval): void {
     this.updatePending();
     const id = this.pending.take(a.decision_hash);
-    if (id !== undefined && (a.state === "approved" || a.state === "denied")) this.current.resolve(id, a.state, Date.now());
+    if (id === undefined || (a.state !== "approved" && a.state !== "denied")) return;
+    if (this.shared === null) this.current.resolve(id, a.state, Date.now());
+    else void this.shared.store.resolve(id, a.state, Date.now()).catch(() => undefined);
   }
 
   private updatePending(): void {

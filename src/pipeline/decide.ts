@@ -7,6 +7,7 @@
 import { canonicalDecision, NOT_JSON } from "../audit/format.js";
 import { recordableParsedText, recordableText, unrecordableDecision } from "../audit/recordable.js";
 import { redact } from "../audit/redact.js";
+import type { CounterEntry } from "../counters.js";
 import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import type { Policy } from "../policy.js";
@@ -15,6 +16,14 @@ import type { Decided } from "./message.js";
 
 /** What decide needs of a policy (a `Policy` has all of it). */
 export type DecidingPolicy = Pick<Policy, "name" | "hash" | "redact" | "evaluate" | "evaluateBatch" | "stateful" | "step" | "counters">;
+
+/** A decision already made and counted (against a shared store). */
+export interface DecidedStep {
+  decision: Decision;
+  entries: readonly CounterEntry[];
+  now: number;
+  pending: string | null;
+}
 
 /** The record's action text for an action that cannot be recorded as itself. */
 export const NOT_JSON_TEXT = JSON.stringify(NOT_JSON);
@@ -35,7 +44,7 @@ export interface DecidedOne {
  * denied with `error` (`unrecordableDecision`), and that deny is recorded as "[not JSON]" with
  * eval_ns 0. `metrics`, when given, counts the decision.
  */
-export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: GateMetrics | null, now?: number): DecidedOne {
+export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: GateMetrics | null, now?: number, decided?: DecidedStep): DecidedOne {
   const redacted = redact(action, policy.redact);
   const actionJson = recordableText(redacted); // the record's text, checked and made in one go
   let decision: Decision;
@@ -45,11 +54,12 @@ export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: Gat
   if (actionJson === null) {
     decision = recorded = unrecordableDecision(policy.name);
   } else if (policy.stateful) {
-    // Counters: decide and count in one synchronous step (nothing interleaves in this process);
-    // the record carries what was counted, which is what makes it durable (counted.ts).
+    // Counters: decide and count in one synchronous step (nothing interleaves in this process),
+    // or take the step decided against a shared store (shared-decide.ts); the record carries
+    // what was counted, which is what makes it durable (counted.ts).
     const t0 = process.hrtime.bigint();
-    const step = policy.step(action, { now });
-    evalNs = Number(process.hrtime.bigint() - t0);
+    const step = decided ?? policy.step(action, { now });
+    evalNs = decided === undefined ? Number(process.hrtime.bigint() - t0) : 0;
     decision = step.decision;
     recorded = countedDecision(decision, policy.counters, step.entries, step.now, step.pending);
     if (step.pending !== null) pending = { id: step.pending, expiresAt: step.now + decision.timeout_ms! };

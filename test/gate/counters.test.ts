@@ -125,3 +125,33 @@ describe("gate counters", () => {
     expect((await gate.check(t("a"))).counters).toEqual({ n: 4, spent: 0 });
   });
 });
+
+describe("gate counters in Redis", async () => {
+  const { redisServer, startRedis } = await import("../support/services/redis.js");
+  const availability = redisServer("test/gate/counters.test.ts (Redis)");
+  it.skipIf(!availability.available)("two gates (two audit logs) share one Redis: 1,000 concurrent checks → exactly 50 allows", async () => {
+    const redis = await startRedis();
+    try {
+      const a = await Gate.open({ policy: Policy.fromYaml(LIMIT), auditDir: tempDir("gate-redis"), audit: { batchWindowMs: 0 }, state: redis.url });
+      const b = await Gate.open({ policy: Policy.fromYaml(LIMIT), auditDir: tempDir("gate-redis"), audit: { batchWindowMs: 0 }, state: redis.url });
+      gates.push(a, b);
+      const results = await Promise.all(Array.from({ length: 1000 }, (_, i) => (i % 2 === 0 ? a : b).check(t("shared"))));
+      expect(results.filter((d) => d.decision === "allow")).toHaveLength(50);
+      expect(results.filter((d) => d.decision === "allow").map((d) => d.counters!.n).sort((x, y) => x! - y!)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
+      expect((await a.check(t("other"))).counters).toEqual({ n: 1, spent: 0 });
+      // An escalation counts in the shared store while pending; denied, it is released.
+      expect((await a.check(pay("p", 90))).decision).toBe("allow");
+      const e = await b.check(pay("p", 20));
+      expect(e).toMatchObject({ decision: "escalate", counters: { spent: 110 } });
+      expect((await a.check(pay("p", 0))).counters!.spent).toBe(110);
+      await b.deny(e.approval_id!, { by: "alice" });
+      await new Promise((r) => setTimeout(r, 100));
+      expect((await a.check(pay("p", 0))).counters!.spent).toBe(90);
+      await a.close();
+      await b.close();
+      gates.splice(0);
+    } finally {
+      await redis.stop();
+    }
+  }, 60_000);
+});
