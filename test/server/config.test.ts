@@ -113,7 +113,7 @@ describe("tollgate serve start-up failures exit 2 with a clear message", () => {
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/bad\.yaml:\d+:\d+: error: /);
     writeFileSync(join(dir, "tokens.yaml"), "tokens: 5\n");
-    const tok = await runCli(["serve", "--policy", join(root, "examples/billing-agent.yaml"), "--audit-dir", join(dir, "a"), "--tokens", join(dir, "tokens.yaml"), "--port", "0"]);
+    const tok = await runCli(["serve", "--policy", join(root, "test/fixtures/billing-agent-stateless.yaml"), "--audit-dir", join(dir, "a"), "--tokens", join(dir, "tokens.yaml"), "--port", "0"]);
     expect(tok.code).toBe(2);
     expect(tok.err).toMatch(/tokens/);
   });

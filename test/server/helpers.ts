@@ -116,7 +116,7 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
   const args = [
     cli,
     "serve",
-    "--policy", opts.policy ?? join(root, "examples/billing-agent.yaml"),
+    "--policy", opts.policy ?? join(root, "test/fixtures/billing-agent-stateless.yaml"),
     "--audit-dir", auditDir,
     "--tokens", opts.tokens ?? TOKENS_FILE,
     "--port", "0",

@@ -8,7 +8,7 @@ import { http, REFUND_SMALL, root, startServer, tempDir, TOKENS_FILE } from "./h
 import { hashToken } from "../../src/server/tokens.js";
 import type { Server } from "./helpers.js";
 
-const ORIGINAL = readFileSync(join(root, "examples/billing-agent.yaml"), "utf8");
+const ORIGINAL = readFileSync(join(root, "test/fixtures/billing-agent-stateless.yaml"), "utf8");
 /** The same policy, except that small refunds stop at 10 (REFUND_SMALL, 49.9, is then denied). */
 const STRICTER = ORIGINAL.replace("args.amount: { gt: 0, lte: 200 }", "args.amount: { gt: 0, lte: 10 }");
 const variant = (n: number) => ORIGINAL.replace("description: Refund bot for the support team", `description: Refund bot, revision ${n}`);
