@@ -18,17 +18,32 @@ the metrics is therefore 0 unless the caller sets ``gate.metrics_recorder.pendin
 It runs the two halves of the pipeline (:mod:`tollgate.pipeline`, as the Node host's
 ``src/pipeline/``): :func:`~tollgate.pipeline.decide`, then a :class:`~tollgate.pipeline.Recorder`
 over its audit log.
+
+**Counters** (spec section 8). By default they live in the gate's process and are made durable
+by its audit log: a record that counted carries what it counted, and :meth:`Gate.open` rebuilds
+the counters from the log (:mod:`tollgate.counted`), so a ``kill -9`` forgets nothing that was
+acknowledged. An escalation counts while pending; :meth:`Gate.resolve` approves or denies it
+(and records that), else it settles by ``on_timeout`` when it expires. With
+``state="redis://..."`` (or a :class:`~tollgate.state.RedisCounterStore`) the counters are shared
+with every process — Node or Python — using the same Redis (docs/redis.md): each check reads
+its sums, decides and commits only if they are unchanged (compare-and-record), else decides
+again.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import time
+import uuid
 from typing import Any, Dict, Optional, Union
 
-from .audit import AuditLog
+from .audit import AuditEntry, AuditLog, _action_text, _redact_paths, redact
+from .counted import Escalation, PendingByRecord, rebuild_counters
 from .metrics import Metrics
 from .pipeline import UNRECORDABLE, Recorder, decide, unrecordable_decision
 from .policy import Policy
+from .state.memory_store import Pending, encode_key
 
 __all__ = ["Gate", "UNRECORDABLE", "unrecordable_decision"]
 
@@ -40,11 +55,15 @@ class Gate:
     audit records share ``fdatasync`` calls (group commit).
     """
 
-    def __init__(self, policy: Policy, audit: Optional[AuditLog] = None, metrics: Optional[Metrics] = None) -> None:
+    def __init__(self, policy: Policy, audit: Optional[AuditLog] = None, metrics: Optional[Metrics] = None, state: Any = None) -> None:
         self.policy = policy
         self._metrics = metrics if metrics is not None else Metrics.for_policy(policy)
         self._recorder: Optional[Recorder] = Recorder(audit, self._metrics) if audit is not None else None
         self._owns_audit = False
+        self._pending = PendingByRecord()
+        self._pending_lock = threading.Lock()
+        self._shared = state
+        self._owns_state = False
 
     @property
     def audit(self) -> Optional[AuditLog]:
@@ -71,17 +90,44 @@ class Gate:
         cls,
         policy: Union[Policy, str, "os.PathLike[str]"],
         audit_dir: Union[str, "os.PathLike[str]", None] = None,
+        state: Any = None,
         **audit_options: Any,
     ) -> "Gate":
         """A gate for ``policy`` (a :class:`Policy` or a manifest path), auditing to ``audit_dir`` if given.
 
         ``audit_options`` go to :meth:`AuditLog.open` (``group_commit``, ``segment_bytes``...).
-        The gate closes the log it opened in :meth:`close`.
+        The gate closes the log it opened in :meth:`close`. ``state``: where counters live —
+        None (this process; rebuilt from the audit log), a ``redis://`` URL or a
+        :class:`~tollgate.state.RedisCounterStore` (shared; a URL's store is closed by :meth:`close`).
         """
         if not isinstance(policy, Policy):
             policy = Policy.from_file(policy)
         audit = AuditLog.open(audit_dir, **audit_options) if audit_dir is not None else None
-        gate = cls(policy, audit)
+        try:
+            shared = None
+            owns_state = False
+            if isinstance(state, str):
+                from .state.redis_store import RedisCounterStore  # redis-py is loaded only by those who use it
+
+                shared = RedisCounterStore(state)
+                owns_state = True
+            elif state is not None:
+                shared = state
+            if shared is not None:
+                from .counters import counter_definitions
+
+                shared.retain(counter_definitions(policy.counters))
+            gate = cls(policy, audit, state=shared)
+            gate._owns_state = owns_state
+            if shared is None and policy.stateful and audit_dir is not None:
+                # Counters are a view of the log's last window: rebuilt before the first decision.
+                store = policy.new_state()
+                gate._pending = rebuild_counters(audit_dir, policy.counters, store, time.time_ns() // 1_000_000)
+                policy.use_state(store)
+        except BaseException:
+            if audit is not None:
+                audit.close()
+            raise
         gate._owns_audit = audit is not None
         return gate
 
@@ -99,23 +145,82 @@ class Gate:
         denied with ``reason`` and ``error`` :data:`UNRECORDABLE` (:func:`unrecordable_decision`),
         recorded as ``"[not JSON]"`` with ``eval_ns`` 0, and counted.
         """
-        decided = decide(self.policy, action, self._metrics)
+        policy = self.policy
+        step = None
+        if self._shared is not None and policy.stateful and _action_text(redact(action, _redact_paths(policy))) is not None:
+            step = self._shared_step(policy, action)
+        decided = decide(policy, action, self._metrics, step=step)
         out = decided.decision.to_dict()
         recorder = self._recorder
         if recorder is not None:
             appended = recorder.record(decided)
             out["audit_id"] = appended.hash
             out["audit_seq"] = appended.seq
+            if decided.pending is not None:
+                d = decided.decision
+                with self._pending_lock:
+                    now = time.time_ns() // 1_000_000
+                    self._pending.prune(now)
+                    self._pending.add(appended.hash, Escalation(decided.pending, now + (d.timeout_ms or 0), appended.seq, d.to_dict(), decided.action_json))
+        if decided.pending is not None:
+            out["pending_id"] = decided.pending
         return out
+
+    def _shared_step(self, policy: Policy, action: Any) -> Any:
+        """Decides against the shared store: read, decide, compare-and-record; again if the sums changed."""
+        from .policy import Step
+
+        store = self._shared
+        for _ in range(10_000):
+            refs = policy.counter_refs(action)
+            now = time.time_ns() // 1_000_000
+            sums = store.read(refs, now) if refs else []
+            by_key = {(r.counter, encode_key(r.key)): s for r, s in zip(refs, sums)}
+            d = policy.decide_with_counters(action, lambda counter, key: by_key.get((counter, encode_key(key))))
+            if not d.entries:
+                return Step(d.decision, d.entries, None, now)
+            pending = None
+            p = None
+            if d.decision.decision == "escalate":
+                pending = str(uuid.uuid4())
+                p = Pending(pending, now + d.decision.timeout_ms, d.decision.on_timeout)
+            if store.commit(refs, sums, d.entries, now, p).ok:
+                return Step(d.decision, d.entries, pending, now)
+        raise RuntimeError("counters: no consistent decision after 10,000 rounds")
+
+    def resolve(self, audit_id: str, resolution: str, by: Optional[str] = None, note: Optional[str] = None) -> bool:
+        """Approves (``"approved"``) or denies (``"denied"``) the escalation recorded as
+        ``audit_id``: its pending counter contributions stay or go (spec section 8), and the
+        resolution is recorded (linked to the escalation's record, as the Node host's approval
+        transitions are). False when there is nothing (left) to resolve: unknown, already
+        resolved, or expired."""
+        if resolution not in ("approved", "denied"):
+            raise ValueError("a resolution is 'approved' or 'denied'")
+        with self._pending_lock:
+            e = self._pending.take(audit_id)
+        if e is None:
+            return False
+        now = time.time_ns() // 1_000_000
+        if now >= e.expires_at:
+            return False
+        changed = self._shared.resolve(e.id, resolution, now) if self._shared is not None else self.policy.resolve(e.id, resolution, now)
+        if self._recorder is not None:
+            d = {k: v for k, v in e.decision.items() if k not in ("approver", "timeout_ms", "on_timeout", "counted")}
+            d["decision"] = "allow" if resolution == "approved" else "deny"
+            d["approval"] = {"id": e.id, "state": resolution, "by": by, "note": note, "decision_seq": e.seq, "decision_hash": audit_id}
+            self._recorder.audit.append(AuditEntry(d, None, self.policy.name, self.policy.hash, 0, action_json=e.action_json))
+        return changed
 
     def metrics(self) -> Dict[str, Any]:
         """The metrics snapshot (see :mod:`tollgate.metrics`)."""
         return self.metrics_recorder.snapshot()
 
     def close(self) -> None:
-        """Closes the audit log if the gate opened it."""
+        """Closes the audit log (and the shared counter store) if the gate opened it."""
         if self.audit is not None and self._owns_audit:
             self.audit.close()
+        if self._shared is not None and self._owns_state:
+            self._shared.close()
 
     def __enter__(self) -> "Gate":
         return self

@@ -19,8 +19,9 @@ like any decision (acting on it is the caller's business).
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, NamedTuple, Optional, Sequence
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 
+from .counted import counted_decision_json
 from .audit import Appended, AuditEntry, AuditLog, _action_text, _NOT_JSON_TEXT, _redact_paths, redact
 from .decision import Decision
 from .metrics import Metrics
@@ -55,13 +56,17 @@ class Decided(NamedTuple):
     policy_hash: str
     eval_ns: int
     """Evaluation time in ns; 0 for an action that was not evaluated."""
+    decision_json: Optional[str] = None
+    """Counters: the record's decision (the decision plus what it counted, :mod:`tollgate.counted`)."""
+    pending: Optional[str] = None
+    """Counters: for an escalation that counted, the id its pending contributions wait under."""
 
     def entry(self) -> AuditEntry:
         """The audit log's entry for it."""
-        return AuditEntry(self.decision, None, self.policy, self.policy_hash, self.eval_ns, action_json=self.action_json)
+        return AuditEntry(self.decision, None, self.policy, self.policy_hash, self.eval_ns, action_json=self.action_json, decision_json=self.decision_json)
 
 
-def decide(policy: Any, action: Any, metrics: Optional[Metrics] = None) -> Decided:
+def decide(policy: Any, action: Any, metrics: Optional[Metrics] = None, now: Optional[Union[int, float]] = None, step: Any = None) -> Decided:
     """Decides ``action`` with ``policy`` (a :class:`~tollgate.Policy`), counting it in ``metrics`` if given.
 
     The record's text of the redacted action is made first, together with the check that it has
@@ -75,6 +80,18 @@ def decide(policy: Any, action: Any, metrics: Optional[Metrics] = None) -> Decid
         # Its record would say "[not JSON]": whatever the policy says, it must not go ahead.
         decision = unrecordable_decision(policy.name)
         eval_ns = 0
+    elif getattr(policy, "stateful", False):
+        t0 = time.perf_counter_ns()
+        if step is None:
+            step = policy.step(action, now=now)
+            eval_ns = time.perf_counter_ns() - t0
+        else:
+            eval_ns = 0
+        decision = step.decision
+        decision_json = counted_decision_json(decision, policy.counters, step.entries, step.now, step.pending)
+        if metrics is not None:
+            metrics.record_decision(decision, eval_ns)
+        return Decided(decision, action_json, policy.name, policy.hash, eval_ns, decision_json, step.pending)
     else:
         t0 = time.perf_counter_ns()
         decision = policy.evaluate(action)

@@ -2,11 +2,12 @@
 // one real redis-server; 1,000 concurrent actions of one key spread over three servers give
 // exactly 50 allows, and another key is unaffected.
 
-import { writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { redisServer, startRedis, type RedisService } from "../support/services/redis.js";
-import { http, startServer, tempDir } from "./helpers.js";
+import { http, root, startServer, tempDir } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
 const availability = redisServer("test/server/redis-state.test.ts");
@@ -42,12 +43,49 @@ describe.skipIf(!availability.available)("servers sharing counters in Redis", ()
 
   const action = (tool: string, session: string) => ({ tool, session: { id: session } });
 
-  it("1,000 concurrent actions of one key over three servers: exactly 50 allows; another key unaffected", async () => {
-    const results = await Promise.all(Array.from({ length: 1000 }, (_, i) =>
+  /** A Python process with a Gate on the same Redis (python/tests/gate_worker.py): resolves
+   *  with a function that starts its `count` checks and resolves with their results. */
+  function pythonGate(policy: string, count: number, session: string): Promise<() => Promise<{ decision: string; n: number }[]>> {
+    const python = join(root, ".venv/bin/python");
+    const p = spawn(python, [join(root, "python/tests/gate_worker.py"), policy, redis.url, join(tempDir(), "audit"), String(count), session], {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, PYTHONPATH: join(root, "python") },
+    });
+    let out = "";
+    p.stdout.setEncoding("utf8");
+    const done = new Promise<{ decision: string; n: number }[]>((resolve, reject) => {
+      p.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n").filter(Boolean).pop()!)) : reject(new Error(`python gate exited ${code}: ${out}`))));
+    });
+    return new Promise((resolve) => {
+      p.stdout.on("data", (c: string) => {
+        out += c;
+        if (out.startsWith("ready\n") && !started) {
+          started = true;
+          resolve(() => {
+            p.stdin.end("go\n");
+            return done;
+          });
+        }
+      });
+      let started = false;
+    });
+  }
+
+  it("1,000 concurrent actions of one key over three servers and two Python processes: exactly 50 allows; another key unaffected", async () => {
+    const python = existsSync(join(root, ".venv/bin/python"));
+    if (!python && process.env.TOLLGATE_REQUIRE_SERVICES === "1") throw new Error("the Python venv (.venv) is missing");
+    const policy = join(tempDir(), "policy.yaml");
+    writeFileSync(policy, POLICY);
+    const gates = python ? await Promise.all([pythonGate(policy, 200, "one"), pythonGate(policy, 200, "one")]) : [];
+    const fromPython = gates.map((go) => go());
+    const fromServers = python ? 600 : 1000;
+    const results = (await Promise.all(Array.from({ length: fromServers }, (_, i) =>
       http(servers[i % 3]!, "POST", "/v1/decide", { token: "admin", body: { action: action("t", "one") } }).then((r) => {
         expect(r.status, r.text).toBe(200);
         return r.body;
-      })));
+      })))).map((d) => ({ decision: d.decision as string, counters: d.counters as { n: number } }));
+    for (const p of await Promise.all(fromPython)) results.push(...p.map((d) => ({ decision: d.decision, counters: { n: d.n } })));
+    expect(results).toHaveLength(1000);
     const allows = results.filter((d) => d.decision === "allow");
     expect(allows).toHaveLength(50);
     expect(allows.map((d) => d.counters.n).sort((a: number, b: number) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1));
