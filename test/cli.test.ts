@@ -143,6 +143,64 @@ describe("tollgate test", () => {
   });
 });
 
+const counted = join(dir, "counted.yaml");
+writeFileSync(counted, `tollgate: 1
+name: counted
+default: allow
+approvers:
+  fin: { timeout: 10m }
+counters:
+  n: { per: [agent.id], window: 1h, when: { tool: t } }
+rules:
+  - { id: cap, effect: deny, reason: more than 2, when: { tool: t, $n: { gt: 2 } } }
+  - { id: review, effect: escalate, approver: fin, reason: review, when: { tool: t, $n: { gt: 1 } } }
+tests:
+  - name: the third is refused
+    steps:
+      - { action: { tool: t, agent: { id: a } }, expect: allow }
+      - { action: { tool: t, agent: { id: a } }, expect: escalate, resolve: denied }
+      - { at: 1m, action: { tool: t, agent: { id: a } }, expect: deny, rule: cap }
+      - { at: 2m, action: { tool: t, agent: { id: a } }, expect: allow }
+  - name: an hour later it starts again
+    steps:
+      - { action: { tool: t, agent: { id: a } }, expect: allow }
+      - { action: { tool: t, agent: { id: a } }, expect: escalate, resolve: approved }
+      - { at: 59m, action: { tool: t, agent: { id: a } }, expect: deny }
+      - { at: 60m, action: { tool: t, agent: { id: a } }, expect: allow }
+  - { name: single step, action: { tool: t, agent: { id: a } }, expect: allow }
+`);
+
+describe("counters on the command line (spec sections 6-8)", () => {
+  it("tollgate test runs sequences: steps share counters, resolve and at apply; a failing step is reported with its index", async () => {
+    // The 3rd step of the first test: the escalation was denied, so it is the 2nd again (escalate), not the 3rd.
+    const r = await run(["test", counted]);
+    expect(r.code).toBe(1);
+    expect(r.out).toContain("FAIL the third is refused (step 2)\n  expected: deny (rule cap)\n  actual:   escalate (rule review)");
+    // The test goes on with the actual decision recorded: step 3 is then the 3rd → deny, not allow.
+    expect(r.out).toContain("FAIL the third is refused (step 3)\n  expected: allow\n  actual:   deny");
+    expect(r.out).toContain('"counters":{"n":3}');
+    expect(r.out).toContain("2 passed, 1 failed");
+    expect(r.out).not.toContain("an hour later");
+  });
+  it("tollgate eval keeps counters across the lines of one run", async () => {
+    const line = JSON.stringify({ tool: "t", agent: { id: "a" } });
+    const r = await run(["eval", counted], [line, line, "nope", line, JSON.stringify({ tool: "t" })].join("\n") + "\n");
+    const out = r.out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(out.map((d) => [d.decision, d.counters === undefined ? "none" : d.counters.n])).toEqual([["allow", 1], ["escalate", 2], ["deny", "none"], ["deny", 3], ["deny", null]]);
+    expect(out[4].undetermined).toBe(true);
+  });
+  it("tollgate check reports counter errors with positions and exits 2", async () => {
+    const f = join(dir, "bad-counter.yaml");
+    writeFileSync(f, "tollgate: 1\nname: x\ncounters:\n  n: { window: 40d }\nrules:\n  - { id: a, effect: allow, when: { $m: 1 } }\n");
+    const r = await run(["check", f]);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe(
+      `${f}:4:16: error: invalid duration '40d': expected a positive integer followed by ms, s, m, h or d, at most 30 days\n` +
+      `${f}:6:37: error: unknown counter '$m': declare it under 'counters' (did you mean '$n'?)\n`,
+    );
+  });
+});
+
 describe("the installed bin", () => {
   it("runs through npx-style invocation with real exit codes", () => {
     const bin = join(root, "bin", "tollgate.js");
