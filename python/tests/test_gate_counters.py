@@ -64,6 +64,8 @@ def test_concurrent_checks_of_one_key_from_many_threads_are_exact(tmp_path: Path
         assert sorted(r["counters"]["n"] for r in results if r["decision"] == "allow") == list(range(1, 51))
         assert all(r["counters"]["n"] == 51 for r in results if r["decision"] == "deny")
         assert gate.check(t("b"))["counters"] == {"n": 1, "spent": 0}
+        # Per-counter decision counts, never per key.
+        assert gate.metrics()["counters"] == {"n": {"allow": 51, "deny": 950, "escalate": 0}, "spent": {"allow": 51, "deny": 950, "escalate": 0}}
 
 
 def test_counters_survive_a_restart_and_the_log_verifies(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ def test_counts_and_snapshot_shape():
     m.record_audit_append(250_000)
     m.pending_approvals = 1
     s = m.snapshot()
-    assert list(s) == ["policy", "decisions", "rules", "eval_ns", "audit_append_ns", "pending_approvals"]
+    assert list(s) == ["policy", "decisions", "rules", "counters", "eval_ns", "audit_append_ns", "pending_approvals"]
     assert s["policy"] == "m"
     assert s["decisions"] == {"allow": 1000, "deny": 2, "escalate": 1}
     assert s["rules"] == {"refunds": 1000, "big": 1, DEFAULT_RULE: 2}

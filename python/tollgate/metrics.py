@@ -145,13 +145,18 @@ class Metrics:
     def record_decision(self, decision: Any, eval_ns: Optional[int] = None) -> None:
         """Counts one decision (a :class:`~tollgate.Decision` or its dict) and its evaluation time."""
         if isinstance(decision, Mapping):
-            result, rule = decision.get("decision"), decision.get("rule")
+            result, rule, counters = decision.get("decision"), decision.get("rule"), decision.get("counters")
         else:
-            result, rule = decision.decision, decision.rule
+            result, rule, counters = decision.decision, decision.rule, getattr(decision, "counters", None)
         key = rule if rule is not None else DEFAULT_RULE
         with self._lock:
             self._decisions[result] = self._decisions.get(result, 0) + 1
             self._rules[key] = self._rules.get(key, 0) + 1
+            if counters:
+                # Decisions that read each counter, by result: one entry per counter, never per key.
+                for name in counters:
+                    by = self._counters.setdefault(name, {r: 0 for r in _RESULTS})
+                    by[result] = by.get(result, 0) + 1
         if eval_ns is not None:
             self.eval_ns.record(eval_ns)
 
@@ -169,14 +174,17 @@ class Metrics:
         self._pending = int(n)
 
     def snapshot(self) -> Dict[str, Any]:
-        """A new JSON-ready dict: policy, decisions by result, rules, eval_ns, audit_append_ns, pending_approvals."""
+        """A new JSON-ready dict: policy, decisions by result, rules, counters (decisions that read
+        each counter, by result), eval_ns, audit_append_ns, pending_approvals."""
         with self._lock:
             decisions = dict(self._decisions)
             rules = dict(self._rules)
+            counters = {name: dict(by) for name, by in self._counters.items()}
         return {
             "policy": self.policy,
             "decisions": decisions,
             "rules": rules,
+            "counters": counters,
             "eval_ns": self.eval_ns.snapshot(),
             "audit_append_ns": self.audit_append_ns.snapshot(),
             "pending_approvals": self._pending,
@@ -187,6 +195,7 @@ class Metrics:
         with self._lock:
             self._decisions = {r: 0 for r in _RESULTS}
             self._rules = {}
+            self._counters: Dict[str, Dict[str, int]] = {}
         self.eval_ns.reset()
         self.audit_append_ns.reset()
 

@@ -23,6 +23,8 @@ export interface PolicyMetricsSnapshot {
   policy: string;
   decisions: Record<Effect, number>;
   rules: Record<string, number>;
+  /** Decisions that read each counter (spec section 8), by result: one entry per counter, never per key. */
+  counters: Record<string, Record<Effect, number>>;
   eval_ns: LatencySnapshot;
   audit_append_ns: LatencySnapshot;
   pending_approvals: number;
@@ -232,6 +234,7 @@ interface PolicyState {
   evalSeries: BucketSeries;
   appendSeries: BucketSeries;
   pending: number;
+  counters: Map<string, Record<Effect, number>>;
 }
 
 function newHdr(): Hdr {
@@ -308,7 +311,12 @@ export class GateMetrics {
     s.evalHdr.recordValue(ns);
     this.evalSeconds.observe(s.evalSeries, ns / 1e9);
     if (d.counters !== undefined) {
-      for (const counter in d.counters) this.counterDecisions.count(this.counterCell(policy, counter, d.decision));
+      for (const counter in d.counters) {
+        this.counterDecisions.count(this.counterCell(policy, counter, d.decision));
+        let by = s.counters.get(counter);
+        if (by === undefined) s.counters.set(counter, (by = { allow: 0, deny: 0, escalate: 0 }));
+        by[d.decision]++;
+      }
     }
   }
 
@@ -347,6 +355,7 @@ export class GateMetrics {
         policy,
         decisions: { ...s.decisions },
         rules: Object.fromEntries(Array.from(s.rules, ([rule, r]) => [rule, r.total])),
+        counters: Object.fromEntries(Array.from(s.counters, ([name, by]) => [name, { ...by }])),
         eval_ns: latency(s.evalHdr),
         audit_append_ns: latency(s.appendHdr),
         pending_approvals: s.pending,
@@ -367,6 +376,7 @@ export class GateMetrics {
         evalSeries: this.evalSeconds.series(policy),
         appendSeries: this.appendSeconds.series(policy),
         pending: 0,
+        counters: new Map(),
       };
       this.states.set(policy, s);
     }

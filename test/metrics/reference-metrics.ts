@@ -22,6 +22,7 @@ export interface PolicyMetricsSnapshot {
   policy: string;
   decisions: Record<Effect, number>;
   rules: Record<string, number>;
+  counters: Record<string, Record<Effect, number>>;
   eval_ns: LatencySnapshot;
   audit_append_ns: LatencySnapshot;
   pending_approvals: number;
@@ -43,6 +44,7 @@ interface PolicyState {
   evalHdr: Hdr;
   appendHdr: Hdr;
   pending: number;
+  counters: Map<string, Record<Effect, number>>;
 }
 
 type Inc = { inc(): void };
@@ -66,6 +68,7 @@ export class ReferenceGateMetrics {
   private readonly evalSeconds: Histogram<"policy">;
   private readonly appendSeconds: Histogram<"policy">;
   private readonly pendingGauge: Gauge<"policy">;
+  private readonly counterDecisions: Counter<"policy" | "counter" | "decision">;
   private readonly states = new Map<string, PolicyState>();
   // Label lookups cost more than the evaluation itself: bound children are cached per
   // decision object (the engine's decisions are shared, frozen objects) and per policy.
@@ -80,6 +83,7 @@ export class ReferenceGateMetrics {
     this.ruleMatches = new Counter({ name: "tollgate_rule_matches_total", help: "Decisions decided by each rule (the first matching rule of spec section 4)", labelNames: ["policy", "rule"], registers });
     this.evalSeconds = new Histogram({ name: "tollgate_eval_duration_seconds", help: "Policy evaluation time per decision", labelNames: ["policy"], buckets: EVAL_BUCKETS, registers });
     this.appendSeconds = new Histogram({ name: "tollgate_audit_append_duration_seconds", help: "Time from audit append to the record being durable", labelNames: ["policy"], buckets: APPEND_BUCKETS, registers });
+    this.counterDecisions = new Counter({ name: "tollgate_counter_decisions_total", help: "Decisions that read each counter (spec section 8), by result: one series per counter, never per key", labelNames: ["policy", "counter", "decision"], registers });
     this.pendingGauge = new Gauge({ name: "tollgate_pending_approvals", help: "Escalations waiting for a human", labelNames: ["policy"], registers });
     const states = this.states;
     const quantileGauge = (name: string, help: string, pick: (s: PolicyState) => Hdr) =>
@@ -120,6 +124,12 @@ export class ReferenceGateMetrics {
     const ns = Math.max(1, Math.round(evalNs));
     s.evalHdr.recordValue(ns);
     this.child(this.evalChildren, this.evalSeconds, policy).observe(ns / 1e9);
+    for (const counter in d.counters ?? {}) {
+      this.counterDecisions.labels({ policy, counter, decision: d.decision }).inc();
+      let by = s.counters.get(counter);
+      if (by === undefined) s.counters.set(counter, (by = { allow: 0, deny: 0, escalate: 0 }));
+      by[d.decision]++;
+    }
   }
 
   /** Records how long an audit append took to become durable. */
@@ -146,6 +156,7 @@ export class ReferenceGateMetrics {
         policy,
         decisions: { ...s.decisions },
         rules: Object.fromEntries(s.rules),
+        counters: Object.fromEntries(Array.from(s.counters, ([n, by]) => [n, { ...by }])),
         eval_ns: latency(s.evalHdr),
         audit_append_ns: latency(s.appendHdr),
         pending_approvals: s.pending,
@@ -157,7 +168,7 @@ export class ReferenceGateMetrics {
   private state(policy: string): PolicyState {
     let s = this.states.get(policy);
     if (s === undefined) {
-      s = { decisions: { allow: 0, deny: 0, escalate: 0 }, rules: new Map(), evalHdr: newHdr(), appendHdr: newHdr(), pending: 0 };
+      s = { decisions: { allow: 0, deny: 0, escalate: 0 }, rules: new Map(), evalHdr: newHdr(), appendHdr: newHdr(), pending: 0, counters: new Map() };
       this.states.set(policy, s);
     }
     return s;
