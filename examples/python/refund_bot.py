@@ -41,11 +41,13 @@ def refund(order_id: str, amount: float, currency: str = "EUR") -> str:
 
 def main() -> None:
     # The decision itself, as a dict (spec section 4):
-    print(policy.evaluate({"tool": "payments.refund", "args": {"order_id": "ord_4821abcd", "amount": 900,
-                                                                 "currency": "EUR"}}).to_dict())
+    # (the policy counts refunds per agent: an action without agent.id is refused, fail closed)
+    print(policy.evaluate({"tool": "payments.refund", "agent": {"id": "billing-bot"},
+                           "args": {"order_id": "ord_4821abcd", "amount": 900, "currency": "EUR"}}).to_dict())
     # One Wasm call for many actions:
     batch = policy.evaluate_batch([
-        {"tool": "payments.refund", "args": {"order_id": "ord_4821abcd", "amount": 20, "currency": "EUR"}},
+        {"tool": "payments.refund", "agent": {"id": "billing-bot"},
+         "args": {"order_id": "ord_4821abcd", "amount": 20, "currency": "EUR"}},
         {"tool": "payments.charge", "args": {"amount": 20}},
     ])
     print([d.decision for d in batch])
@@ -57,6 +59,13 @@ def main() -> None:
         except ActionDenied as denied:
             d = denied.decision
             print(f"   denied: {d.decision} by {d.rule}: {d.reason}")
+
+    # Counters (spec section 8): the policy's refunds this hour and today, per agent. The
+    # decisions above counted (the denied ones did not); a sixth refund within the hour is refused.
+    for _ in range(3):
+        d = policy.evaluate({"tool": "payments.refund", "agent": {"id": "billing-bot"},
+                             "args": {"order_id": "ord_4821abcd", "amount": 10, "currency": "EUR"}})
+        print(f"refund #{d.counters['refunds_per_hour']} this hour: {d.decision} ({d.rule})")
 
 
 if __name__ == "__main__":

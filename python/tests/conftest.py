@@ -14,6 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 BUILT_WASM = REPO / "build" / "tollgate.wasm"
 CONFORMANCE = REPO / "test" / "conformance"
 EXAMPLES = REPO / "examples"
+# The billing policy as it was before counters: what the audit, gate and pipeline tests exercise
+# (their many refunds from one agent are not what they test); the example itself has counters.
+BILLING_STATELESS = REPO / "test" / "fixtures" / "billing-agent-stateless.yaml"
 NODE_CLI = REPO / "build" / "dist" / "src" / "cli" / "main.js"
 
 # The same core the Node suite runs (build/), unless the caller chose one.

@@ -30,9 +30,9 @@ from tollgate.audit import (
     verify_log,
 )
 
-from conftest import EXAMPLES
+from conftest import BILLING_STATELESS, EXAMPLES
 
-POLICY = Policy.from_file(EXAMPLES / "billing-agent.yaml")
+POLICY = Policy.from_file(BILLING_STATELESS)
 REFUND = {
     "tool": "payments.refund",
     "args": {"order_id": "ord_4821abcd", "amount": 900, "currency": "EUR", "card_number": "4111111111111111"},
@@ -644,7 +644,7 @@ def test_sigkill_loses_no_acknowledged_record(tmp_path: Path):
     rng = random.Random(3)
     for _ in range(4):
         proc = subprocess.Popen(
-            [sys.executable, "-c", _CRASH_WRITER, str(d), str(EXAMPLES / "billing-agent.yaml")],
+            [sys.executable, "-c", _CRASH_WRITER, str(d), str(BILLING_STATELESS)],
             stdout=subprocess.PIPE,
             text=True,
         )

@@ -22,7 +22,7 @@ import pytest
 from tollgate import Policy
 from tollgate.audit import GENESIS, AuditLog, audit_record, encode_record, segment_name, verify_log
 
-from conftest import EXAMPLES, NODE_CLI, REPO, node_available, run_node
+from conftest import BILLING_STATELESS, EXAMPLES, NODE_CLI, REPO, node_available, run_node
 from test_audit_log import TAMPERING, _tampered, entry, fill, segments
 
 AUDIT_JS = REPO / "build" / "dist" / "src" / "audit"
@@ -32,7 +32,7 @@ pytestmark = pytest.mark.skipif(
     reason="the Node build is missing (build/dist/src/audit; run `npm run build`)",
 )
 
-POLICY = Policy.from_file(EXAMPLES / "billing-agent.yaml")
+POLICY = Policy.from_file(BILLING_STATELESS)
 
 _READ_STDIN = """
 const chunks = [];

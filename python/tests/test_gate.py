@@ -11,9 +11,9 @@ import pytest
 from tollgate import Gate, Policy
 from tollgate.audit import AuditError, AuditLog, segment_name, verify_log
 
-from conftest import EXAMPLES
+from conftest import BILLING_STATELESS, EXAMPLES
 
-BILLING = EXAMPLES / "billing-agent.yaml"
+BILLING = BILLING_STATELESS
 REFUND = {"tool": "payments.refund", "args": {"order_id": "ord_4821abcd", "amount": 900, "currency": "EUR"}, "customer": {"email": "a@b.c"}}
 SMALL = {"tool": "payments.refund", "args": {"order_id": "ord_4821abcd", "amount": 20, "currency": "EUR"}}
 

@@ -135,3 +135,21 @@ def test_gates_in_two_processes_share_counters_through_redis(tmp_path: Path, red
     finally:
         a.close()
         b.close()
+
+
+def test_a_guard_settles_an_escalation_its_handler_answered() -> None:
+    from tollgate import ActionDenied
+
+    policy = Policy.from_yaml(LIMIT)
+    answers = iter([False, True])
+
+    @policy.guard("pay", on_escalate=lambda d, a: next(answers), context={"agent": {"id": "g"}})
+    def pay_tool(amount: float) -> str:
+        return f"paid {amount}"
+
+    assert pay_tool(amount=90) == "paid 90"
+    with pytest.raises(ActionDenied):
+        pay_tool(amount=20)                    # refused by the handler: its 20 is given back
+    assert policy.evaluate(pay("g", 0), now=None).counters["spent"] == 90
+    assert pay_tool(amount=30) == "paid 30"    # approved: its 30 stays
+    assert policy.evaluate(pay("g", 0)).counters["spent"] == 120

@@ -83,6 +83,13 @@ def _action_builder(func: Callable[..., Any], tool: str, context: Any) -> Callab
     return build
 
 
+def _settle(policy: "Policy", step: Any, approved: bool) -> None:
+    """An escalation the handler answered (or that had no handler: refused) settles its pending
+    counter contributions at once (spec section 8): approved ones stay, refused ones are given back."""
+    if step.pending is not None:
+        policy.resolve(step.pending, "approved" if approved else "denied")
+
+
 def guard(
     policy: "Policy",
     tool: str,
@@ -100,15 +107,18 @@ def guard(
             @functools.wraps(func)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
                 action = build(args, kwargs)
-                decision = policy.evaluate(action)
+                step = policy.step(action)
+                decision = step.decision
                 if decision.decision == "allow":
                     return await func(*args, **kwargs)
+                approved = False
                 if decision.decision == "escalate" and on_escalate is not None:
                     approved = on_escalate(decision, action)
                     if inspect.isawaitable(approved):
                         approved = await approved
-                    if approved:
-                        return await func(*args, **kwargs)
+                _settle(policy, step, bool(approved))
+                if approved:
+                    return await func(*args, **kwargs)
                 raise ActionDenied(decision, action)
 
             async_wrapper.__tollgate_tool__ = tool  # type: ignore[attr-defined]
@@ -117,15 +127,19 @@ def guard(
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             action = build(args, kwargs)
-            decision = policy.evaluate(action)
+            step = policy.step(action)
+            decision = step.decision
             if decision.decision == "allow":
                 return func(*args, **kwargs)
+            approved = False
             if decision.decision == "escalate" and on_escalate is not None:
                 approved = on_escalate(decision, action)
                 if inspect.isawaitable(approved):
+                    _settle(policy, step, False)
                     raise TypeError("an async escalation handler needs an async guarded function")
-                if approved:
-                    return func(*args, **kwargs)
+            _settle(policy, step, bool(approved))
+            if approved:
+                return func(*args, **kwargs)
             raise ActionDenied(decision, action)
 
         wrapper.__tollgate_tool__ = tool  # type: ignore[attr-defined]
