@@ -114,6 +114,13 @@ function withCounters(d: Decision, counters: Record<string, number | null>): Dec
   return build(d, counters);
 }
 
+/** `o[key] = value` as an own property: a counter may be named `__proto__`, which an assignment
+ *  would take as the object's prototype (and the decision would not carry that counter). */
+function setOwn(o: Record<string, number | null>, key: string, value: number | null): void {
+  if (key === "__proto__") Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+  else o[key] = value;
+}
+
 export { refText };
 
 export class Policy {
@@ -229,7 +236,7 @@ export class Policy {
     const canonical = canonicalJson(yaml.value);
     const { core, rc, report } = compileInFreshCore(canonical);
     if (rc !== 0) {
-      const declared = declarationOrder(yaml.value);
+      const declared = documentOrder(declarationOrder(yaml.value), yaml);
       const problems: PolicyProblem[] = (report as { errors: { pointer: string; at: "key" | "value"; message: string }[] }).errors
         .map((e) => ({ file, ...yaml.locate(tooManyCounters(e, declared), e.at), message: e.message }));
       problems.sort((a, b) => a.line - b.line || a.column - b.column);
@@ -377,7 +384,7 @@ export class Policy {
     if (decision.error !== undefined) return { decision, entries: [], keys };
     if (this.carries) {
       const values: Record<string, number | null> = {};
-      for (const i of this.carried) values[this.counters[i]!.name] = region.value(i);
+      for (const i of this.carried) setOwn(values, this.counters[i]!.name, region.value(i));
       decision = withCounters(decision, values);
     }
     return { decision, entries: region.entries(keys, texts), keys };
@@ -469,6 +476,15 @@ export class Policy {
 function declarationOrder(manifest: unknown): string[] {
   const counters = (manifest as { counters?: unknown } | null)?.counters;
   return counters !== null && typeof counters === "object" && !Array.isArray(counters) ? Object.keys(counters) : [];
+}
+
+/**
+ * Counter names in the order the document writes them: a parsed mapping enumerates integer-like
+ * keys ("7", "2024") first, whatever their place in the file.
+ */
+function documentOrder(names: readonly string[], yaml: LoadedYaml): string[] {
+  const at = names.map((name) => ({ name, ...yaml.locate("/counters/" + name.replaceAll("~", "~0").replaceAll("/", "~1"), "key") }));
+  return at.sort((a, b) => a.line - b.line || a.column - b.column).map((x) => x.name);
 }
 
 /**

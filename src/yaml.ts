@@ -85,6 +85,12 @@ function yamlMessage(error: YAMLError): string {
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
 
+/** A UTF-16 surrogate not in a pair: an escape such as "\ud800" in the YAML (or JSON) text. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** Such a string has no UTF-8 form (spec section 1 compares strings as UTF-8): a policy error at
+ *  its node, where canonical JSON would otherwise fail without a position. */
+const LONE_SURROGATE_TEXT = "a string with a lone surrogate (\\ud800-\\udfff not in a pair) is not Unicode text: a policy cannot hold it";
+
 class JsonConverter {
   private expansions = 0;
   /** Aliased nodes being expanded right now: meeting one again is a cycle (`a: &x [*x]`). */
@@ -125,6 +131,10 @@ class JsonConverter {
           continue;
         }
         const key = keyNode == null ? "" : String((keyNode as Scalar).value ?? "null");
+        if (LONE_SURROGATE.test(key)) {
+          this.report(keyNode ?? node, LONE_SURROGATE_TEXT);
+          continue;
+        }
         if (Object.prototype.hasOwnProperty.call(out, key)) {
           this.report(keyNode ?? node, Messages.duplicateKey(key));
           continue;
@@ -144,6 +154,10 @@ class JsonConverter {
 
   private scalar(node: Scalar): Json {
     const v = node.value;
+    if (typeof v === "string" && LONE_SURROGATE.test(v)) {
+      this.report(node, LONE_SURROGATE_TEXT);
+      return null;
+    }
     if (v === null || typeof v === "boolean" || typeof v === "string") return v;
     if (typeof v === "number") {
       if (!Number.isFinite(v)) {

@@ -29,7 +29,7 @@ const NUMBERS = [0, -0, 1, -1, 2, 3, 500, 500.5, 0.1, 0.3, 1e21, -1e-7, 2 ** 53,
   // decimal texts that are hard to round correctly into a double
   0.1 + 0.2, 2.2250738585072011e-308, 2.9366928860729787e40, 9007199254740993, 1.00000000000000011102230246251565];
 
-interface Universe {
+export interface Universe {
   paths: string[][];
   strings: string[];
   numbers: number[];
@@ -64,7 +64,7 @@ function perUniverse<A extends unknown[], T>(name: string, make: (u: Universe, .
   };
 }
 
-const universeArb: Arbitrary<Universe> = fc
+export const universeArb: Arbitrary<Universe> = fc
   .uniqueArray(
     fc.oneof(
       { weight: 8, arbitrary: fc.constantFrom(...KEYS) },
@@ -117,7 +117,7 @@ function renderPath(keys: string[], bracket: boolean[]): string {
   return out;
 }
 
-const pathTextArb = perUniverse("pathTextArb", (u: Universe): Arbitrary<string> =>
+export const pathTextArb = perUniverse("pathTextArb", (u: Universe): Arbitrary<string> =>
   fc
     .tuple(fc.constantFrom(...u.paths), fc.array(fc.nat(3), { minLength: 3, maxLength: 3 }))
     // sometimes brackets where none are needed

@@ -120,12 +120,13 @@ export class ReferencePolicy {
       // counters carries `counters`, the value of every referenced counter for
       // this action (null when UNKNOWN), in declaration order, placed before
       // `policy`: what an auditor needs to see why a limit did or did not apply.
+      // Built with Object.fromEntries: a counter named __proto__ is an own key,
+      // where an assignment would set the object's prototype instead.
       const { policy, ...rest } = decision;
-      const counters: Record<string, number | null> = {};
-      for (const i of this.carried) {
+      const counters: Record<string, number | null> = Object.fromEntries(this.carried.map((i) => {
         const v = values[i];
-        counters[this.counters[i].name] = v === UNKNOWN_VALUE ? null : v;
-      }
+        return [this.counters[i].name, v === UNKNOWN_VALUE ? null : v];
+      }));
       decision = { ...rest, counters, policy };
     }
     let approval: number | null = null;

@@ -8,7 +8,7 @@
 // FILE:LINE:COL; an error about an unknown key points at the key, a bad value
 // at the value, a missing required key at the mapping that lacks it.
 
-import { counterReferenceName, isCounterReference, isPlainObject, parsePath } from "./path.js";
+import { counterReferenceName, isCounterReference, isPlainObject } from "./path.js";
 
 export interface PolicyErrorItem {
   pointer: string;
@@ -37,6 +37,61 @@ const STEP_KEYS = ["action", "expect", "rule", "at", "resolve"];
 const EFFECTS = ["allow", "deny", "escalate"];
 const RESOLUTIONS = ["approved", "denied"];
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Why `text` is not a field path (spec section 1), in the core's words
+ * (assembly/common/path.ts, which every field path of a manifest goes
+ * through), or null when it is one. As the spec says, a top-level key named
+ * all, any or not is written in brackets (`["all"]`), wherever the path is.
+ */
+export function fieldPathError(text: string): string | null {
+  const n = text.length;
+  if (n === 0) return "empty field path";
+  const plain = (c: string) => !'.[]" '.includes(c);
+  let i = 0;
+  let segments = 0;
+  for (;;) {
+    if (text[i] === "[") {
+      if (text[i + 1] !== '"') return `expected '"' after '[' in field path '${text}'`;
+      i += 2;
+      let closed = false;
+      while (i < n) {
+        if (text[i] === "\\") {
+          if (i + 1 >= n) break;
+          const e = text[i + 1];
+          if (e !== '"' && e !== "\\") return `invalid escape '\\${e}' in field path '${text}' (only \\" and \\\\)`;
+          i += 2;
+          continue;
+        }
+        if (text[i] === '"') {
+          closed = true;
+          i++;
+          break;
+        }
+        i++;
+      }
+      if (!closed || i >= n || text[i] !== "]") return `unclosed '["' in field path '${text}'`;
+      i++;
+    } else {
+      const start = i;
+      while (i < n && plain(text[i])) i++;
+      if (i === start) return `empty segment in field path '${text}'`;
+      const seg = text.slice(start, i);
+      if (segments === 0 && (seg === "all" || seg === "any" || seg === "not")) {
+        return `a top-level key named '${seg}' must be written ["${seg}"] in field path '${text}'`;
+      }
+    }
+    if (++segments > 16) return `field path '${text}' has more than 16 segments`;
+    if (i === n) return null;
+    if (text[i] === ".") {
+      i++;
+      if (i === n) return `field path '${text}' ends with '.'`;
+      continue;
+    }
+    if (text[i] === "[") continue;
+    return `unexpected '${text[i]}' in field path '${text}'`;
+  }
+}
 
 /** Appends one RFC 6901 reference token to a pointer. */
 export function child(pointer: string, token: string | number): string {
@@ -127,13 +182,9 @@ class Checker {
       this.value(ptr, `'${v}' is a counter reference, not a field path: an action key that starts with '$' is written ["${v.split(/[.[]/)[0]}"]`);
       return false;
     }
-    try {
-      parsePath(v);
-      return true;
-    } catch (e) {
-      this.value(ptr, (e as Error).message.replace(/^invalid field path "(.*)":/, "invalid field path '$1':"));
-      return false;
-    }
+    const error = fieldPathError(v);
+    if (error !== null) this.value(ptr, error);
+    return error === null;
   }
 
   counters(v: unknown) {
@@ -209,7 +260,10 @@ class Checker {
         const first = key.split(/[.[]/)[0];
         this.key(p, `a counter reference is '$NAME' with no further segments, not '${key}' (an action key that starts with '$' is written ["${first}"])`);
       } else if (!this.names.includes(name)) {
-        this.key(p, `unknown counter '${key}': declare it under 'counters'${didYouMean(name, this.names, (s) => "$" + s)}`);
+        // Spec-silent choice: among equally close names, the suggestion is the first in
+        // code-unit order, not in declaration order: the core compiles canonical JSON
+        // (keys sorted), where declaration order is gone.
+        this.key(p, `unknown counter '${key}': declare it under 'counters'${didYouMean(name, [...this.names].sort(), (s) => "$" + s)}`);
       }
     }
   }
