@@ -6,12 +6,38 @@ import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { Policy, PolicyError } from "../src/index.js";
 import { canonicalJson } from "../src/canonical.js";
+import { runPolicyTests, stepTimeMs } from "../src/policy-tests.js";
+import { ReferenceSession } from "./support/reference/index.js";
+import type { Step as ReferenceStep } from "./support/reference/index.js";
+import { errorDecision } from "./support/reference/decide.js";
+import { ERROR_TEXT } from "./support/reference/input.js";
+import { runTests } from "./support/reference/tests.js";
 
 const dir = join(import.meta.dirname, "conformance");
 const files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 
 interface DecisionCase { name: string; action?: unknown; input?: string; expect: Record<string, unknown> }
 interface ErrorCase { line: number; column: number; contains: string }
+interface SequenceStep {
+  action?: unknown;
+  input?: string;
+  at?: string;
+  resolve?: "approved" | "denied";
+  expect: Record<string, unknown>;
+}
+interface Sequence { name: string; steps: SequenceStep[] }
+interface TestOutcome { name: string; failures: { step: number | null; actual: unknown }[] }
+
+/** The order of a decision's keys and of its `counters`' keys (canonical JSON sorts them). */
+function keyOrder(d: unknown): string[][] {
+  const o = d as Record<string, unknown>;
+  const counters = o.counters;
+  return [Object.keys(o), counters !== null && typeof counters === "object" ? Object.keys(counters) : []];
+}
+
+function loadPolicy(spec: any, file: string): Policy {
+  return spec.policy_text ? Policy.fromYaml(spec.policy_text, { filename: file }) : Policy.fromObject(spec.policy, { filename: file });
+}
 
 describe("conformance", () => {
   it("has cases", () => expect(files.length).toBeGreaterThan(0));
@@ -40,13 +66,64 @@ describe("conformance", () => {
       }
       let policy: Policy;
       try {
-        policy = spec.policy_text
-          ? Policy.fromYaml(spec.policy_text, { filename: file })
-          : Policy.fromObject(spec.policy, { filename: file });
+        policy = loadPolicy(spec, file);
       } catch (e) {
         it("loads its policy", () => {
           throw new Error(`policy of ${file} did not load: ${e instanceof PolicyError ? e.format() : String(e)}`);
         });
+        return;
+      }
+      if (spec.sequences) {
+        // A sequence file: each sequence from a freshly loaded policy (empty counters), step by
+        // step at its `at`; every expectation is also checked against the reference interpreter.
+        const manifest = spec.policy_text ? parse(spec.policy_text, { version: "1.2" }) : spec.policy;
+        for (const seq of spec.sequences as Sequence[]) {
+          it(seq.name, () => {
+            const fresh = loadPolicy(spec, file);
+            const reference = new ReferenceSession(manifest);
+            seq.steps.forEach((s, i) => {
+              const now = stepTimeMs(s.at);
+              let actual: unknown;
+              let ref: ReferenceStep;
+              if (s.input !== undefined) {
+                actual = fresh.evaluateLines([s.input], { now })[0];
+                let parsed: unknown;
+                let ok = true;
+                try {
+                  parsed = JSON.parse(s.input);
+                } catch {
+                  ok = false;
+                }
+                ref = ok ? reference.decide(parsed, now) : { decision: errorDecision(ERROR_TEXT[1]!, reference.policy.name), approval: null };
+              } else {
+                const step = fresh.step(s.action, { now });
+                actual = step.decision;
+                if (s.resolve !== undefined && step.decision.decision === "escalate" && step.pending !== null) {
+                  fresh.resolve(step.pending, s.resolve, now);
+                }
+                ref = reference.decide(s.action, now);
+              }
+              if (s.resolve !== undefined && ref.approval !== null) reference.resolve(ref.approval, s.resolve, now);
+              expect(canonicalJson(ref.decision), `step ${i}: the expectation disagrees with the reference interpreter`).toBe(canonicalJson(s.expect));
+              expect(canonicalJson(actual), `step ${i}`).toBe(canonicalJson(s.expect));
+              expect(keyOrder(actual), `step ${i}: key order`).toEqual(keyOrder(s.expect));
+            });
+          });
+        }
+        if (spec.test_results) {
+          it("runs the manifest's tests", () => {
+            const got: TestOutcome[] = runPolicyTests(policy).map((r) => ({
+              name: r.name,
+              failures: r.failures.map((f) => ({ step: f.step, actual: f.actual })),
+            }));
+            const ref: TestOutcome[] = runTests(manifest).map((r) => ({
+              name: r.name,
+              failures: r.failures.map((f) => ({ step: f.step, actual: f.actual })),
+            }));
+            expect(canonicalJson(ref), "the expectation disagrees with the reference interpreter").toBe(canonicalJson(spec.test_results));
+            expect(canonicalJson(got)).toBe(canonicalJson(spec.test_results));
+          });
+        }
         return;
       }
       const cases = spec.cases as DecisionCase[];

@@ -8,8 +8,9 @@ from typing import Any, List
 
 import pytest
 
-from tollgate import Policy, PolicyError
+from tollgate import Policy, PolicyError, run_policy_tests
 from tollgate.canonical import canonicalize
+from tollgate.policy_tests import step_time_ms
 from tollgate.yaml_loader import load_yaml
 
 from conftest import CONFORMANCE
@@ -27,23 +28,46 @@ def _policy(path: Path, spec: Any) -> Policy:
     return Policy.from_object(spec["policy"], filename=path.name)
 
 
+def _kind(spec: Any) -> str:
+    if spec.get("errors") is not None:
+        return "errors"
+    if spec.get("sequences") is not None:
+        return "sequences"
+    return "cases"
+
+
 def _decision_cases() -> List[Any]:
     out = []
     for path in FILES:
         spec = _spec(path)
-        if spec.get("errors") is not None:
+        if _kind(spec) != "cases":
             continue
         for case in spec["cases"]:
             out.append(pytest.param(path, case, id=f"{path.name}::{case['name']}"))
     return out
 
 
+def _sequences() -> List[Any]:
+    out = []
+    for path in FILES:
+        spec = _spec(path)
+        if _kind(spec) != "sequences":
+            continue
+        for seq in spec["sequences"]:
+            out.append(pytest.param(path, seq, id=f"{path.name}::{seq['name']}"))
+    return out
+
+
 def _error_files() -> List[Any]:
-    return [pytest.param(p, id=p.name) for p in FILES if _spec(p).get("errors") is not None]
+    return [pytest.param(p, id=p.name) for p in FILES if _kind(_spec(p)) == "errors"]
 
 
 def _decision_files() -> List[Any]:
-    return [pytest.param(p, id=p.name) for p in FILES if _spec(p).get("errors") is None]
+    return [pytest.param(p, id=p.name) for p in FILES if _kind(_spec(p)) == "cases"]
+
+
+def _test_result_files() -> List[Any]:
+    return [pytest.param(p, id=p.name) for p in FILES if _spec(p).get("test_results") is not None]
 
 
 _policies: dict = {}
@@ -53,6 +77,12 @@ def _cached_policy(path: Path) -> Policy:
     if path not in _policies:
         _policies[path] = _policy(path, _spec(path))
     return _policies[path]
+
+
+def _key_order(d: Any) -> List[List[str]]:
+    """The order of a decision's keys and of its ``counters``' keys (canonical JSON sorts them)."""
+    counters = d.get("counters")
+    return [list(d.keys()), list(counters.keys()) if isinstance(counters, dict) else []]
 
 
 def test_has_cases() -> None:
@@ -80,6 +110,34 @@ def test_same_in_one_batch(path: Path) -> None:
     actions = [c["action"] for c in spec["cases"] if "input" not in c]
     expected = [canonicalize(c["expect"]) for c in spec["cases"] if "input" not in c]
     assert [canonicalize(d.to_dict()) for d in policy.evaluate_batch(actions)] == expected
+
+
+@pytest.mark.parametrize("path,seq", _sequences())
+def test_sequence(path: Path, seq: Any) -> None:
+    # From a freshly loaded policy (empty counters), step by step at each step's `at`.
+    policy = _policy(path, _spec(path))
+    for i, s in enumerate(seq["steps"]):
+        now = step_time_ms(s.get("at"))
+        if "input" in s:
+            actual = policy.evaluate_lines([s["input"]], now=now)[0]
+        else:
+            step = policy.step(s["action"], now=now)
+            actual = step.decision
+            if s.get("resolve") is not None and actual.decision == "escalate" and step.pending is not None:
+                policy.resolve(step.pending, s["resolve"], now)
+        got = actual.to_dict()
+        assert canonicalize(got) == canonicalize(s["expect"]), f"step {i}"
+        assert _key_order(got) == _key_order(s["expect"]), f"step {i}: key order"
+
+
+@pytest.mark.parametrize("path", _test_result_files())
+def test_manifest_tests(path: Path) -> None:
+    spec = _spec(path)
+    got = [
+        {"name": r.name, "failures": [{"step": f.step, "actual": f.actual.to_dict()} for f in r.failures]}
+        for r in run_policy_tests(_policy(path, spec))
+    ]
+    assert canonicalize(got) == canonicalize(spec["test_results"])
 
 
 @pytest.mark.parametrize("path", _error_files())

@@ -88,9 +88,10 @@ def node_eval(policy: Path, lines: Sequence[str]) -> List[str]:
     return [line for line in proc.stdout.split("\n") if line]
 
 
-def python_eval(policy: Policy, lines: Sequence[str]) -> List[str]:
+def python_eval(policy: Policy, lines: Sequence[str], again: Policy) -> List[str]:
     batch = [canonicalize(d.to_dict()) for d in policy.evaluate_lines(lines)]
-    single = [canonicalize(policy.evaluate_json(line).to_dict()) for line in lines]
+    # `again`: the same policy, loaded anew (a policy with counters remembers the batch).
+    single = [canonicalize(again.evaluate_json(line).to_dict()) for line in lines]
     assert batch == single
     return batch
 
@@ -99,7 +100,7 @@ def compare(path: Path, lines: Sequence[str]) -> None:
     policy = Policy.from_file(path)
     # Blank lines carry no action for the CLI: keep them out.
     lines = [line for line in lines if line.strip()]
-    mine = python_eval(policy, lines)
+    mine = python_eval(policy, lines, Policy.from_file(path) if policy.stateful else policy)
     theirs = [canonicalize(json.loads(line)) for line in node_eval(path, lines)]
     assert len(theirs) == len(lines)
     for line, a, b in zip(lines, mine, theirs):

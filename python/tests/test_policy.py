@@ -230,9 +230,11 @@ def test_public_api_fallback_agrees_with_fast_path(monkeypatch: pytest.MonkeyPat
         else:
             p_fast = Policy.from_object(spec["policy"], fast=True)
             p_slow = Policy.from_object(spec["policy"], fast=False)
-        actions = [c["action"] for c in spec["cases"] if "action" in c]
-        assert [p_slow.evaluate(a) for a in actions] == [p_fast.evaluate(a) for a in actions]
-        assert p_slow.evaluate_batch(actions) == p_fast.evaluate_batch(actions)
+        cases = spec.get("cases") or [s for q in spec.get("sequences", []) for s in q["steps"]]
+        actions = [c["action"] for c in cases if "action" in c]
+        # (a policy with counters decides both runs at the same times, from the same state)
+        assert [p_slow.evaluate(a, now=0) for a in actions] == [p_fast.evaluate(a, now=0) for a in actions]
+        assert p_slow.evaluate_batch(actions, now=0) == p_fast.evaluate_batch(actions, now=0)
 
 
 def test_fast_path_is_used_with_the_pinned_wasmtime() -> None:
@@ -252,7 +254,7 @@ _STUB_WAT = f"""
 (module
   (memory (export "memory") 4)
   (data (i32.const 512) {json.dumps(_REPORT)})
-  (func (export "abi_version") (result i32) i32.const 1)
+  (func (export "abi_version") (result i32) i32.const {engine_mod.SUPPORTED_ABI})
   (func (export "manifest_buffer") (param i32) (result i32) i32.const 1024)
   (func (export "compile") (param i32) (result i32) i32.const 0)
   (func (export "report_ptr") (result i32) i32.const 512)
@@ -262,6 +264,8 @@ _STUB_WAT = f"""
   (func (export "input_capacity") (result i32) i32.const 65536)
   (func (export "result_ptr") (result i32) i32.const 131072)
   (func (export "result_capacity") (result i32) i32.const 64)
+  (func (export "counter_count") (result i32) i32.const 0)
+  (func (export "counter_ptr") (result i32) i32.const 0)
   ;; traps when a record's first slot holds a string; otherwise decides the default
   (func (export "evaluate") (param $n i32) (result i32)
     (local $i i32) (local $rec i32)

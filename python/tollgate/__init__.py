@@ -9,6 +9,11 @@
     decision.decision        # "escalate"
     decision.to_dict()       # the decision object of the spec, section 4
 
+    # A policy with counters (spec section 8) decides at a time and records:
+    policy.evaluate(action, now=1_700_000_000_000)   # default: the host's clock in ms
+    step = policy.step(action, now=...)              # Step(decision, entries, pending, now)
+    policy.resolve(step.pending, "approved")         # an escalation's pending contributions
+
     from tollgate import Gate  # decide + audit (tollgate.audit) + metrics (tollgate.metrics)
 
     with Gate.open("policies/billing-agent.yaml", audit_dir="./audit") as gate:
@@ -28,7 +33,10 @@ from ._abi import ERROR_TEXT, ErrorCode
 from ._deprecated import deprecated_names
 from .decision import Decision
 from .errors import ActionDenied, EngineError, PolicyError, PolicyProblem
-from .policy import Policy, RuleInfo
+from .policy import Decided, MissingSum, Policy, RuleInfo, Step
+from .counters import CounterEntry, CounterInfo, CounterRef
+from .state import MemoryCounterStore
+from .policy_tests import StepFailure, TestResult, run_policy_test, run_policy_tests
 from .audit import AuditError, AuditLog, audit_record, redact, verify_log
 from .metrics import Metrics
 from .gate import Gate
@@ -44,6 +52,17 @@ __all__ = [
     "ActionDenied",
     "EngineError",
     "RuleInfo",
+    "CounterInfo",
+    "CounterEntry",
+    "CounterRef",
+    "Step",
+    "Decided",
+    "MissingSum",
+    "MemoryCounterStore",
+    "run_policy_tests",
+    "run_policy_test",
+    "TestResult",
+    "StepFailure",
     "AuditLog",
     "AuditError",
     "audit_record",

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Dict, Optional
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Union
 
 __all__ = ["Decision"]
 
@@ -14,9 +14,11 @@ class Decision:
 
     Immutable; the engine hands out one shared instance per (rule,
     undetermined) pair, so comparing and hashing are cheap and a decision
-    costs no allocation. :meth:`to_dict` gives exactly the JSON object of the
-    spec: ``approver``, ``timeout_ms`` and ``on_timeout`` only for
-    ``escalate``, ``error`` only when the input could not be evaluated.
+    costs no allocation (a decision that carries ``counters`` is its own
+    instance). :meth:`to_dict` gives exactly the JSON object of the spec:
+    ``approver``, ``timeout_ms`` and ``on_timeout`` only for ``escalate``,
+    ``error`` only when the input could not be evaluated, ``counters`` only
+    for a policy whose rules read counters (spec section 8), before ``policy``.
     """
 
     decision: str
@@ -37,6 +39,10 @@ class Decision:
     """Escalations only: ``"deny"`` or ``"allow"`` when the approver does not answer."""
     error: Optional[str] = None
     """Set when the action could not be evaluated (the decision is then ``deny``)."""
+    counters: Optional[Mapping[str, Optional[Union[int, float]]]] = field(default=None, hash=False)
+    """Policies whose rules read counters: the value of each counter the rules read (None when
+    UNKNOWN), in declaration order as the Node host lists them. Absent (None) otherwise and on
+    an error decision."""
 
     @property
     def allowed(self) -> bool:
@@ -57,5 +63,7 @@ class Decision:
             d["on_timeout"] = self.on_timeout
         if self.error is not None:
             d["error"] = self.error
+        if self.counters is not None:
+            d["counters"] = dict(self.counters)
         d["policy"] = self.policy
         return d

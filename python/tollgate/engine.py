@@ -246,7 +246,8 @@ class CoreInstance:
         exports = self.instance.exports(self.store)
         self._exports: Dict[str, Any] = {name: exports[name] for name in exports}
         for name in ("memory", "abi_version", "manifest_buffer", "compile", "report_ptr", "report_len",
-                     "field_count", "input_ptr", "input_capacity", "result_ptr", "result_capacity", "evaluate"):
+                     "field_count", "input_ptr", "input_capacity", "result_ptr", "result_capacity", "evaluate",
+                     "counter_count", "counter_ptr"):
             if name not in self._exports:
                 raise EngineError(f"the Tollgate core does not export '{name}' (is it an older build?)")
         self.memory: wasmtime.Memory = self._exports["memory"]
@@ -319,6 +320,9 @@ class CoreInstance:
             self.input_capacity = self.call("input_capacity")
             self.result_ptr = self.call("result_ptr")
             self.result_capacity = self.call("result_capacity")
+            # Counters (docs/abi.md, "Counters"): 0 and 0 for a stateless policy.
+            self.counter_count = self.call("counter_count")
+            self.counter_ptr = self.call("counter_ptr")
             self.view = self._make_view()
         return rc, report
 

@@ -4,24 +4,48 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import struct
+import time
+import uuid
 from array import array
+from types import MappingProxyType
 import threading
 from collections.abc import Mapping
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from ._abi import EFFECT_BY_CODE, ERROR_TEXT, FLAG_ERROR, FLAG_UNDETERMINED, RESULT_SIZE, ErrorCode, Messages
+from ._abi import (
+    EFFECT_BY_CODE,
+    ERROR_TEXT,
+    FLAG_ERROR,
+    FLAG_UNDETERMINED,
+    MAX_COUNTERS,
+    RESULT_SIZE,
+    ErrorCode,
+    Messages,
+)
 from ._deprecated import warn
 from .canonical import canonical_bytes
+from .counters import (
+    CounterEntry,
+    CounterInfo,
+    CounterRef,
+    CounterRegion,
+    Key,
+    counter_definitions,
+    counter_infos,
+    js_key_order,
+)
 from .decision import Decision
 from .encode import ActionEncoder, error_record
 from .engine import CoreInstance, CoreTrap
 from .errors import PolicyError, PolicyProblem
 from .jsonline import NotJson, parse_json_text
+from .state.memory_store import MemoryCounterStore, Pending
 from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
 
-__all__ = ["Policy", "RuleInfo", "RedactPaths"]
+__all__ = ["Policy", "RuleInfo", "RedactPaths", "Step", "Decided", "MissingSum"]
 
 _result = struct.Struct("<BBHi")
 _unpack_key = struct.Struct("<q").unpack_from
@@ -40,6 +64,69 @@ class _NotJson:
 
 _NOT_JSON = _NotJson()
 _NOT_JSON_RECORD = error_record(ErrorCode.NOT_JSON)
+
+
+def _clock_ms() -> int:
+    """The host's clock in milliseconds (as ``Date.now()``)."""
+    return time.time_ns() // 1_000_000
+
+
+def _check_now(now: Any, name: str = "now") -> Union[int, float]:
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or (isinstance(now, float) and math.isnan(now)):
+        raise TypeError(f"{name} must be a number of milliseconds")
+    return now
+
+
+class Step(NamedTuple):
+    """A decision of a policy with counters and what it recorded (Node: ``Step``)."""
+
+    decision: Decision
+    entries: List[CounterEntry]
+    """Contributions recorded at ``now``: allowed, or pending on ``pending`` for an escalation."""
+    pending: Optional[str]
+    """For an escalation that recorded something: the id to resolve it with (:meth:`Policy.resolve`)."""
+    now: Union[int, float]
+
+
+class Decided(NamedTuple):
+    """What :meth:`Policy.decide_with_counters` decided, recording nothing."""
+
+    decision: Decision
+    entries: List[CounterEntry]
+    """The contributions to record (the caller commits them)."""
+    keys: List[Optional[Key]]
+    """Per counter (in :attr:`Policy.counters` order), its key for the action, None when UNKNOWN."""
+
+
+class MissingSum(Exception):
+    """A sum the caller of :meth:`Policy.decide_with_counters` did not read: read again with the
+    action's :meth:`Policy.counter_refs`."""
+
+    def __init__(self, counter: str, key: Key) -> None:
+        super().__init__(f"no sum was read for counter '{counter}' under key {json.dumps(key)}")
+        self.counter = counter
+        self.key = key
+
+
+def _too_many_counters(pointer: str, message: str, declared: Sequence[str]) -> str:
+    """The core sees the counters in canonical (sorted) order; "more than 64 counters" is
+    reported at the 65th counter the manifest declares (spec section 8), so the host points
+    there (as Node's ``tooManyCounters``)."""
+    if not message.startswith(f"more than {MAX_COUNTERS} counters") or len(declared) <= MAX_COUNTERS:
+        return pointer
+    return "/counters/" + declared[MAX_COUNTERS].replace("~", "~0").replace("/", "~1")
+
+
+def _document_order(manifest: Any) -> List[str]:
+    """The counter names in the order the document writes them (a loaded mapping keeps it)."""
+    counters = manifest.get("counters") if isinstance(manifest, dict) else None
+    return list(counters.keys()) if isinstance(counters, dict) else []
+
+
+def _declaration_order(manifest: Any) -> List[str]:
+    """The counter names in the order the Node host lists them in a decision (``Object.keys``:
+    integer-like names first)."""
+    return js_key_order(_document_order(manifest))
 
 
 class RedactPaths(tuple):  # type: ignore[type-arg]
@@ -105,6 +192,9 @@ class Policy:
     filename: str
     tests: Tuple[Dict[str, Any], ...]
     """The manifest's ``tests`` (spec section 7)."""
+    counters: Tuple[CounterInfo, ...]
+    """The counters (spec section 8) in the core's order (sorted by name), as the Node host
+    lists them; empty for a stateless policy."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:  # pragma: no cover - guard
         raise TypeError("use Policy.from_file(), Policy.from_yaml() or Policy.from_object()")
@@ -150,6 +240,8 @@ class Policy:
         self._manifest_bytes = manifest_bytes
         self._fast = fast
         self._lock = threading.Lock()
+        # Held across read-decide-record of a policy with counters (spec section 8, atomicity).
+        self._state_lock = threading.RLock()
         core, report = self._new_core(loaded)
         self._install(core, report)
         return self
@@ -160,8 +252,13 @@ class Policy:
         if rc != 0:
             if loaded is None:  # pragma: no cover - recompiling a policy that compiled before
                 raise RuntimeError(f"the core rejected a manifest it compiled before: {report}")
+            declared = _document_order(loaded.value)
             errors = [
-                loaded.error(e.get("pointer", ""), e.get("at", "value"), e.get("message", "invalid manifest"))
+                loaded.error(
+                    _too_many_counters(e.get("pointer", ""), e.get("message", ""), declared),
+                    e.get("at", "value"),
+                    e.get("message", "invalid manifest"),
+                )
                 for e in report.get("errors", [])
             ] or [PolicyProblem(loaded.filename, 1, 1, f"the core rejected the manifest (code {rc})")]
             raise PolicyError(sort_errors(errors))
@@ -183,6 +280,23 @@ class Policy:
         self._input_capacity = core.input_capacity
         self._result_ptr = core.result_ptr
         self._result_capacity = core.result_capacity
+        self.counters = tuple(counter_infos(report.get("counters") or [], self.manifest))
+        if core.counter_count != len(self.counters):
+            raise RuntimeError("the core's counter_count disagrees with its policy table")
+        names = [c.name for c in self.counters]
+        referenced = {c.name for c in self.counters if c.referenced}
+        # Decisions list the counters in the order the manifest declares them (as Node reads it).
+        self._carried = tuple(
+            (n, names.index(n)) for n in _declaration_order(self.manifest) if n in referenced
+        )
+        self._carried_names = tuple(n for n, _ in self._carried)
+        self._with_counters: Dict[Tuple[int, Tuple[Any, ...]], Decision] = {}
+        self._region: Optional[CounterRegion] = (
+            CounterRegion(self.counters, self.fields, core.counter_ptr) if self.counters else None
+        )
+        self._store: Optional[MemoryCounterStore] = (
+            MemoryCounterStore(counter_definitions(self.counters)) if self.counters else None
+        )
         self._build_templates()
 
     def _build_templates(self) -> None:
@@ -233,8 +347,16 @@ class Policy:
                 self._by_result[key] = d
         return d
 
-    def evaluate(self, action: Any) -> Decision:
-        """Decide one action (a mapping, e.g. ``{"tool": ..., "args": {...}}``). Never raises."""
+    def evaluate(self, action: Any, now: Optional[Union[int, float]] = None) -> Decision:
+        """Decide one action (a mapping, e.g. ``{"tool": ..., "args": {...}}``). Never raises for
+        a bad action.
+
+        A policy with counters (:attr:`stateful`) decides at ``now`` (ms; default: the host's
+        clock) against its in-memory counter state and records the decision's contributions
+        there (see :meth:`step`); a stateless policy ignores ``now``.
+        """
+        if self._region is not None:
+            return self.step(action, now).decision
         buf = bytearray()
         try:
             self._encoder.append(buf, action)
@@ -254,8 +376,15 @@ class Policy:
         d = self._by_result.get(key)
         return d if d is not None else self._from_key(key)
 
-    def evaluate_batch(self, actions: Iterable[Any]) -> List[Decision]:
-        """Decide many actions with as few Wasm calls as fit the input region. Never raises."""
+    def evaluate_batch(self, actions: Iterable[Any], now: Optional[Union[int, float]] = None) -> List[Decision]:
+        """Decide many actions with as few Wasm calls as fit the input region. Never raises for
+        a bad action. A policy with counters decides them one after the other, each at ``now``
+        (default: the host's clock at each) and recording as :meth:`evaluate` does."""
+        if self._region is not None:
+            return [
+                self._error_decisions[ErrorCode.NOT_JSON] if a is _NOT_JSON else self.step(a, now).decision
+                for a in actions
+            ]
         out: List[Decision] = []
         append_record = self._encoder.append
         capacity = self._input_capacity
@@ -316,8 +445,10 @@ class Policy:
         self._input_capacity = core.input_capacity
         self._result_ptr = core.result_ptr
         self._result_capacity = core.result_capacity
+        if self._region is not None:
+            self._region = CounterRegion(self.counters, self.fields, core.counter_ptr)
 
-    def evaluate_json(self, line: Union[str, bytes]) -> Decision:
+    def evaluate_json(self, line: Union[str, bytes], now: Optional[Union[int, float]] = None) -> Decision:
         """Decide one line of JSON as ``tollgate eval`` does: invalid JSON or a non-object is a deny with ``error``."""
         try:
             action = parse_json_text(line)
@@ -325,17 +456,192 @@ class Policy:
             return self._error_decisions[ErrorCode.NOT_JSON]
         if type(action) is not dict:
             return self._error_decisions[ErrorCode.NOT_OBJECT]
-        return self.evaluate(action)
+        return self.evaluate(action, now)
 
-    def evaluate_lines(self, lines: Iterable[Union[str, bytes]]) -> List[Decision]:
-        """Decide JSON text lines in one batch, as ``tollgate eval`` does (see :meth:`evaluate_json`)."""
+    def evaluate_lines(
+        self, lines: Iterable[Union[str, bytes]], now: Optional[Union[int, float]] = None
+    ) -> List[Decision]:
+        """Decide JSON text lines in one batch, as ``tollgate eval`` does (see :meth:`evaluate_json`);
+        a policy with counters decides them one after the other (see :meth:`evaluate_batch`)."""
         actions: List[Any] = []
         for line in lines:
             try:
                 actions.append(parse_json_text(line))
             except NotJson:
                 actions.append(_NOT_JSON)
-        return self.evaluate_batch(actions)
+        return self.evaluate_batch(actions, now)
+
+    # -- counters (spec section 8) -----------------------------------------------
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the policy has counters (its decisions depend on earlier ones)."""
+        return self._region is not None
+
+    @property
+    def state(self) -> Optional[MemoryCounterStore]:
+        """The in-memory counter state (None for a stateless policy)."""
+        return self._store
+
+    def new_state(self) -> MemoryCounterStore:
+        """A new, empty counter state for this policy's counters (each sequence test starts with one)."""
+        return MemoryCounterStore(counter_definitions(self.counters))
+
+    def use_state(self, state: MemoryCounterStore) -> None:
+        """Decides from now on against ``state`` (e.g. one rebuilt from an audit log)."""
+        if self._region is None:
+            raise RuntimeError(f"policy {self.name!r} has no counters")
+        with self._state_lock:
+            state.retain(counter_definitions(self.counters))
+            self._store = state
+
+    def adopt_state(self, previous: "Policy") -> None:
+        """Takes over ``previous``'s counter state (a reload, spec section 8 "Identity of state"):
+        every counter whose name and definition are unchanged keeps its recorded and pending
+        contributions, the others start empty. ``previous`` must not be used to decide
+        afterwards (it raises ``RuntimeError`` if it is)."""
+        with previous._state_lock:
+            old = previous._store
+            if old is None or self._store is None:
+                return
+            with self._state_lock:
+                old.retain(counter_definitions(self.counters))
+                self._store = old
+                previous._store = None
+
+    def step(
+        self,
+        action: Any,
+        now: Optional[Union[int, float]] = None,
+        pending_id: Optional[str] = None,
+        state: Optional[MemoryCounterStore] = None,
+    ) -> Step:
+        """Decides one action at ``now`` (ms; default: the host's clock) against the counter
+        state (``state``, default the policy's own) and records its contributions there (spec
+        section 8): an allow records them, an escalation records them pending on ``pending``
+        (``pending_id``, default a fresh UUID; resolve it with :meth:`resolve`), a deny records
+        nothing. One step under the policy's state lock, so nothing interleaves. For a stateless
+        policy it is :meth:`evaluate` with nothing recorded."""
+        now = _clock_ms() if now is None else _check_now(now)
+        if self._region is None:
+            return Step(self.evaluate(action), [], None, now)
+        with self._state_lock:
+            store = state if state is not None else self._store
+            if store is None:
+                raise RuntimeError("this policy's counter state was adopted by another policy (adopt_state)")
+            decided = self._decide(action, lambda counter, key: store.sum(counter, key, now))
+            pending: Optional[str] = None
+            if decided.entries:
+                d = decided.decision
+                if d.decision == "escalate":
+                    pending = pending_id if pending_id is not None else str(uuid.uuid4())
+                    store.record(decided.entries, now, Pending(pending, now + d.timeout_ms, d.on_timeout))  # type: ignore[operator]
+                else:
+                    store.record(decided.entries, now)
+        return Step(decided.decision, decided.entries, pending, now)
+
+    def resolve(self, pending: str, resolution: str, at: Optional[Union[int, float]] = None) -> bool:
+        """Approves (``"approved"``) or denies (``"denied"``) the pending contributions of an
+        escalation at ``at`` (ms; default: the host's clock). False when there is nothing (left)
+        to resolve (spec section 8, "Recording")."""
+        at = _clock_ms() if at is None else _check_now(at, "at")
+        with self._state_lock:
+            store = self._store
+            return False if store is None else store.resolve(pending, resolution, at)
+
+    def counter_refs(self, action: Any) -> List[CounterRef]:
+        """The counters and keys whose sums a decision of ``action`` reads (referenced counters
+        with a known key): what a decider with a shared store reads first. Empty for a stateless
+        policy or an action that cannot be evaluated."""
+        region = self._region
+        if region is None:
+            return []
+        buf = bytearray()
+        try:
+            if self._encoder.append(buf, action) != 0:
+                return []
+        except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
+            return []
+        refs: List[CounterRef] = []
+        for i, c in enumerate(self.counters):
+            if not c.referenced:
+                continue
+            key = region.key_at(buf, i)
+            if key is not None:
+                refs.append(CounterRef(c.name, key))
+        return refs
+
+    def decide_with_counters(self, action: Any, sum_of: Callable[[str, Key], Optional[float]]) -> Decided:
+        """Decides ``action`` with the window sums a caller read from its store
+        (``sum_of(counter, key)``), recording nothing: a decider with a shared store commits
+        ``entries`` itself. ``sum_of`` returning None (a key the caller did not read) raises
+        :class:`MissingSum`: read again. For a stateless policy it is :meth:`evaluate`."""
+        if self._region is None:
+            return Decided(self.evaluate(action), [], [])
+        return self._decide(action, sum_of)
+
+    def _decide(self, action: Any, sum_of: Callable[[str, Key], Optional[float]]) -> Decided:
+        """One record through the core with its counter region (docs/abi.md, "Counters")."""
+        region = self._region
+        assert region is not None
+        counters = self.counters
+        keys: List[Optional[Key]] = [None] * len(counters)
+        buf = bytearray()
+        try:
+            status = self._encoder.append(buf, action)
+        except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
+            return Decided(self._error_decisions[ErrorCode.TRAP], [], keys)
+        sums: Optional[List[float]] = None
+        if status == 0:
+            # Keys are read from the record itself, so host and core agree on which are known.
+            sums = [0.0] * len(counters)
+            for i, c in enumerate(counters):
+                key = region.key_at(buf, i)
+                keys[i] = key
+                if key is not None and c.referenced:
+                    v = sum_of(c.name, key)
+                    if v is None:
+                        raise MissingSum(c.name, key)
+                    sums[i] = v
+        with self._lock:
+            core = self._core
+            region = self._region
+            assert region is not None
+            ip = self._input_ptr
+            view = core.view
+            view[ip : ip + len(buf)] = buf
+            if sums is not None:
+                region.write_sums(view, sums)
+            try:
+                if core.evaluate(1) != 1:
+                    raise CoreTrap("evaluate refused the record")
+            except CoreTrap:
+                self._recover()
+                return Decided(self._error_decisions[ErrorCode.TRAP], [], keys)
+            key = _unpack_key(view, self._result_ptr)[0]
+            table = region.read(view)
+        decision = self._by_result.get(key)
+        if decision is None:
+            decision = self._from_key(key)
+        if decision.error is not None:
+            return Decided(decision, [], keys)
+        if self._carried:
+            value = region.value
+            values = tuple([value(table, i) for _, i in self._carried])
+            # Decisions are immutable: one per (result, values), memoised (a few repeat a lot).
+            memo = self._with_counters
+            d = memo.get((key, values))
+            if d is None:
+                d = Decision(
+                    decision.decision, decision.rule, decision.reason, decision.undetermined, decision.policy,
+                    decision.approver, decision.timeout_ms, decision.on_timeout, None,
+                    MappingProxyType(dict(zip(self._carried_names, values))),
+                )
+                if len(memo) >= 4096:
+                    memo.clear()
+                memo[(key, values)] = d
+            decision = d
+        return Decided(decision, region.entries(table, keys), keys)
 
     # -- helpers -----------------------------------------------------------------
 

@@ -3,10 +3,9 @@
 Exact sliding-window sums per (counter, key), with pending escalations that are approved,
 denied or expire into ``on_timeout``. A port of the Node host's ``src/state/memory-store.ts``:
 the same choices, the same key encoding (:func:`encode_key`), and, operation for operation,
-the same floating-point steps, so both hosts give the same sums bit for bit. The decision
-pipeline will read its sums before a decision and record the decision's contributions after
-it (issue 13); this module knows nothing of policies, actions or approvals beyond what it is
-given::
+the same floating-point steps, so both hosts give the same sums bit for bit. ``Policy.step``
+reads its sums before a decision and records the decision's contributions after it; this
+module knows nothing of policies, actions or approvals beyond what it is given::
 
     store = MemoryCounterStore([CounterDefinition("refunds", 3_600_000, "<canonical text>")])
     store.record([Contribution("refunds", ["agent-7"], 1)], now_ms)

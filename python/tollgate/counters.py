@@ -1,0 +1,227 @@
+"""The host's half of counters (spec section 8; docs/abi.md, "Counters").
+
+A port of the Node host's ``src/counters.ts``: reads each counter's key from the encoded input
+record (so that the host and the core agree on which keys are known), writes the stored window
+sums into the counter region, and after ``evaluate`` reads back what the core decided to record
+and the values a decision carries. No policy logic: the core evaluates ``when``, ``sum``, the
+values and the rules.
+
+The definition text and digest of a counter (:class:`CounterInfo`) are byte-identical to the
+Node host's: state belongs to them (section 8, "Identity of state"), and audit records carry
+the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+from dataclasses import dataclass
+from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+
+from ._abi import (
+    COUNTER_CONTRIBUTION_KNOWN,
+    COUNTER_ENTRY_SIZE,
+    COUNTER_KEY_KNOWN,
+    COUNTER_RECORD,
+    ENTRY_SIZE,
+    RECORD_HEADER,
+    TAG_NUMBER,
+    TAG_STRING,
+)
+from .canonical import canonicalize
+from .state.memory_store import CounterDefinition, encode_key
+
+__all__ = [
+    "CounterInfo",
+    "CounterEntry",
+    "CounterRef",
+    "CounterRegion",
+    "counter_infos",
+    "counter_definitions",
+    "js_key_order",
+    "js_number",
+    "ref_text",
+]
+
+KeyPart = Union[str, int, float]
+Key = List[KeyPart]
+
+_f64 = struct.Struct("<d")
+_u32x2 = struct.Struct("<II")
+_KNOWN = COUNTER_KEY_KNOWN | COUNTER_CONTRIBUTION_KNOWN
+_SAFE = 2.0**53
+
+
+def js_number(x: float) -> Union[int, float]:
+    """A double as Python holds what ``JSON.parse`` of JavaScript's text of it gives: an ``int``
+    when it is integral and below 2**53 in magnitude (``-0`` is ``0``), else the float. So a
+    decision's ``to_dict()`` prints through ``json.dumps`` as ``JSON.stringify`` prints it."""
+    if x.is_integer() and -_SAFE < x < _SAFE:
+        return int(x)
+    return x
+
+
+@dataclass(frozen=True)
+class CounterInfo:
+    """A counter of a policy (Node: ``CounterInfo``), from the core's policy table and the
+    manifest (for ``when``)."""
+
+    name: str
+    window_ms: int
+    per: Tuple[Tuple[str, ...], ...]
+    """The parsed ``per`` paths (``()`` when absent: one key for all)."""
+    sum: Optional[Tuple[str, ...]]
+    """The parsed ``sum`` path, or None (each action counts 1)."""
+    referenced: bool
+    """Whether a rule reads it: a decision carries the value of every such counter."""
+    definition: str
+    """Definition as parsed (``per``, window, ``when`` with sorted keys, ``sum``), canonical
+    JSON: state belongs to this and the name (section 8, identity of state)."""
+    digest: str
+    """A short digest of name and definition (16 hex digits), carried by audit records."""
+
+
+def counter_infos(table: Sequence[Mapping[str, Any]], manifest: Any) -> List[CounterInfo]:
+    """The counters of a policy, in the policy table's order (sorted by name)."""
+    declared = manifest.get("counters") if isinstance(manifest, dict) else None
+    if not isinstance(declared, dict):
+        declared = {}
+    out: List[CounterInfo] = []
+    for c in table:
+        name = c["name"]
+        spec = declared.get(name)
+        when = spec.get("when") if isinstance(spec, dict) else None
+        per = [list(p) for p in c["per"]]
+        total = None if c.get("sum") is None else list(c["sum"])
+        # canonicalize sorts keys: key order never changes a condition's meaning.
+        definition = canonicalize([per, c["window_ms"], when, total])
+        digest = hashlib.sha256(canonicalize([name, definition]).encode("utf-8")).hexdigest()[:16]
+        out.append(
+            CounterInfo(
+                name=name,
+                window_ms=c["window_ms"],
+                per=tuple(tuple(p) for p in per),
+                sum=None if total is None else tuple(total),
+                referenced=bool(c.get("referenced")),
+                definition=definition,
+                digest=digest,
+            )
+        )
+    return out
+
+
+def counter_definitions(counters: Sequence[CounterInfo]) -> List[CounterDefinition]:
+    """What a :class:`~tollgate.state.MemoryCounterStore` keeps state by."""
+    return [CounterDefinition(c.name, c.window_ms, c.definition) for c in counters]
+
+
+def _is_array_index(key: str) -> bool:
+    """A canonical array index (``"0"``, ``"12"``, below 2**32 - 1): JavaScript lists such object
+    keys first, in ascending order."""
+    if not key or len(key) > 10 or not key.isdigit() or not key.isascii():
+        return False
+    if key != "0" and key[0] == "0":
+        return False
+    return int(key) < 2**32 - 1
+
+
+def js_key_order(keys: Sequence[str]) -> List[str]:
+    """``keys`` in the order JavaScript's ``Object.keys`` lists an object built by inserting
+    them in this order: array indexes first (ascending), then the others as inserted. The Node
+    host reads a manifest's counters in this order ("declaration order"), and a decision's
+    ``counters`` object is printed in it."""
+    index = sorted((k for k in keys if _is_array_index(k)), key=int)
+    return index + [k for k in keys if not _is_array_index(k)]
+
+
+class CounterEntry(NamedTuple):
+    """A contribution the core marked for recording (allowed, or pending on an escalation)."""
+
+    counter: str
+    key: Key
+    amount: Union[int, float]
+
+
+class CounterRef(NamedTuple):
+    """A counter and key whose window sum a decision reads."""
+
+    counter: str
+    key: Key
+
+
+class CounterRegion:
+    """Reads keys from records and exchanges the counter region with one core instance."""
+
+    __slots__ = ("counters", "per_slots", "region", "size", "_table")
+
+    def __init__(self, counters: Sequence[CounterInfo], fields: Sequence[Sequence[str]], region: int) -> None:
+        self.counters = tuple(counters)
+        slot_of = {tuple(f): i for i, f in enumerate(fields)}
+        per_slots: List[Tuple[int, ...]] = []
+        for c in counters:
+            slots = []
+            for p in c.per:
+                slot = slot_of.get(tuple(p))
+                if slot is None:
+                    raise RuntimeError(f"the core's field table lacks counter '{c.name}''s per path {list(p)}")
+                slots.append(slot)
+            per_slots.append(tuple(slots))
+        self.per_slots = tuple(per_slots)
+        self.region = region
+        self.size = COUNTER_ENTRY_SIZE * len(self.counters)
+        # Every entry at once: flags, the sum, the contribution and the value, per counter.
+        self._table = struct.Struct("<" + "B7xddd" * len(self.counters))
+
+    def key_at(self, record: Union[bytes, bytearray, memoryview], i: int, base: int = 0) -> Optional[Key]:
+        """The key of counter ``i`` in the encoded record at ``base`` of ``record``, or None when it
+        is UNKNOWN (a ``per`` value absent or neither a string nor a number)."""
+        key: Key = []
+        for slot in self.per_slots[i]:
+            e = base + RECORD_HEADER + slot * ENTRY_SIZE
+            tag = record[e]
+            if tag == TAG_NUMBER:
+                x = _f64.unpack_from(record, e + 8)[0]
+                key.append(int(x) if x.is_integer() and -_SAFE < x < _SAFE else x)
+            elif tag == TAG_STRING:
+                off, length = _u32x2.unpack_from(record, e + 4)
+                start = base + off
+                key.append(bytes(record[start : start + length]).decode("utf-8", "replace"))
+            else:
+                return None
+        return key
+
+    def write_sums(self, view: memoryview, sums: Sequence[float]) -> None:
+        """Writes the stored window sum of every counter (offset 8 of its entry)."""
+        at = self.region + 8
+        for s in sums:
+            _f64.pack_into(view, at, s)
+            at += COUNTER_ENTRY_SIZE
+
+    def read(self, view: memoryview) -> Tuple[Any, ...]:
+        """The region after ``evaluate``: per counter, flags, sum, contribution and value (read
+        them with :meth:`value` and :meth:`entries`)."""
+        return self._table.unpack_from(view, self.region)
+
+    @staticmethod
+    def value(region: Tuple[Any, ...], i: int) -> Optional[Union[int, float]]:
+        """The value of counter ``i`` for the decided record, or None when UNKNOWN."""
+        if region[4 * i] & _KNOWN != _KNOWN:
+            return None
+        return js_number(region[4 * i + 3])
+
+    def entries(self, region: Tuple[Any, ...], keys: Sequence[Optional[Key]]) -> List[CounterEntry]:
+        """The contributions the core marked for recording, with their keys."""
+        out: List[CounterEntry] = []
+        for i, c in enumerate(self.counters):
+            if region[4 * i] & COUNTER_RECORD == 0:
+                continue
+            key = keys[i]
+            if key is None:
+                raise RuntimeError(f"counter '{c.name}': the core recorded a contribution for an unknown key")
+            out.append(CounterEntry(c.name, key, js_number(region[4 * i + 2])))
+        return out
+
+
+def ref_text(counter: str, key: Sequence[KeyPart]) -> str:
+    """``counter`` + encoded key: one text per (counter, key), as the Node host's ``refText``."""
+    return f"{counter}\u0000{encode_key(key)}"
