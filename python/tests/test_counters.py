@@ -83,7 +83,7 @@ def test_the_core_reports_its_counters() -> None:
     p = load(LIMIT)
     assert engine_mod.SUPPORTED_ABI == 2
     assert p._core.counter_count == 2 and p._core.counter_ptr > 0
-    assert p.stateful and isinstance(p.state, MemoryCounterStore)
+    assert p.stateful and isinstance(p.state, MemoryCounterStore) and isinstance(p, Policy)
     assert [c.name for c in p.counters] == ["n", "spent"]
     n, spent = p.counters
     assert isinstance(n, CounterInfo)

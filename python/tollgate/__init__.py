@@ -33,7 +33,7 @@ from ._abi import ERROR_TEXT, ErrorCode
 from ._deprecated import deprecated_names
 from .decision import Decision
 from .errors import ActionDenied, EngineError, PolicyError, PolicyProblem
-from .policy import Decided, MissingSum, Policy, RuleInfo, Step
+from .policy import MissingSum, Policy, RuleInfo, Step
 from .counters import CounterEntry, CounterInfo, CounterRef
 from .state import MemoryCounterStore
 from .policy_tests import StepFailure, TestResult, run_policy_test, run_policy_tests
@@ -56,7 +56,6 @@ __all__ = [
     "CounterEntry",
     "CounterRef",
     "Step",
-    "Decided",
     "MissingSum",
     "MemoryCounterStore",
     "run_policy_tests",

@@ -297,6 +297,8 @@ class Policy:
         self._store: Optional[MemoryCounterStore] = (
             MemoryCounterStore(counter_definitions(self.counters)) if self.counters else None
         )
+        if self.counters:
+            self.__class__ = _StatefulPolicy
         self._build_templates()
 
     def _build_templates(self) -> None:
@@ -355,8 +357,8 @@ class Policy:
         clock) against its in-memory counter state and records the decision's contributions
         there (see :meth:`step`); a stateless policy ignores ``now``.
         """
-        if self._region is not None:
-            return self.step(action, now).decision
+        # (A policy with counters is a _StatefulPolicy, whose evaluate steps: this path has no
+        # test for counters, so a stateless decision costs what it did before them.)
         buf = bytearray()
         try:
             self._encoder.append(buf, action)
@@ -380,11 +382,6 @@ class Policy:
         """Decide many actions with as few Wasm calls as fit the input region. Never raises for
         a bad action. A policy with counters decides them one after the other, each at ``now``
         (default: the host's clock at each) and recording as :meth:`evaluate` does."""
-        if self._region is not None:
-            return [
-                self._error_decisions[ErrorCode.NOT_JSON] if a is _NOT_JSON else self.step(a, now).decision
-                for a in actions
-            ]
         out: List[Decision] = []
         append_record = self._encoder.append
         capacity = self._input_capacity
@@ -670,3 +667,19 @@ class Policy:
         return f"<Policy {self.name!r} rules={len(self.rules)} fields={len(self.fields)} hash={self.hash[:12]}>"
 
 
+class _StatefulPolicy(Policy):
+    """A :class:`Policy` with counters (what ``from_file``/``from_yaml`` return for one): each
+    decision steps through the counter state (:meth:`Policy.step`), one after the other."""
+
+    def evaluate(self, action: Any, now: Optional[Union[int, float]] = None) -> Decision:
+        return self.step(action, now).decision
+
+    evaluate.__doc__ = Policy.evaluate.__doc__
+
+    def evaluate_batch(self, actions: Iterable[Any], now: Optional[Union[int, float]] = None) -> List[Decision]:
+        return [
+            self._error_decisions[ErrorCode.NOT_JSON] if a is _NOT_JSON else self.step(a, now).decision
+            for a in actions
+        ]
+
+    evaluate_batch.__doc__ = Policy.evaluate_batch.__doc__
