@@ -153,3 +153,14 @@ def test_a_guard_settles_an_escalation_its_handler_answered() -> None:
     assert policy.evaluate(pay("g", 0), now=None).counters["spent"] == 90
     assert pay_tool(amount=30) == "paid 30"    # approved: its 30 stays
     assert policy.evaluate(pay("g", 0)).counters["spent"] == 120
+
+
+def test_a_decision_that_carries_counters_pickles_with_its_record() -> None:
+    import pickle
+
+    from tollgate.pipeline import decide
+
+    policy = Policy.from_yaml(LIMIT)
+    d = decide(policy, pay("z", 5))
+    assert d.decision.counters == {"n": 0, "spent": 5}
+    assert pickle.loads(pickle.dumps(d)) == d  # a Decided can be made in another process

@@ -44,6 +44,13 @@ class Decision:
     UNKNOWN), in declaration order as the Node host lists them. Absent (None) otherwise and on
     an error decision."""
 
+    def __reduce__(self) -> Any:
+        # A decision crosses processes (tollgate.pipeline.Decided pickles); the read-only view of
+        # `counters` does not pickle, a plain dict does, and is wrapped again on the way back.
+        return (_restore, (self.decision, self.rule, self.reason, self.undetermined, self.policy, self.approver,
+                           self.timeout_ms, self.on_timeout, self.error,
+                           None if self.counters is None else dict(self.counters)))
+
     @property
     def allowed(self) -> bool:
         """True exactly when :attr:`decision` is ``"allow"``."""
@@ -67,3 +74,12 @@ class Decision:
             d["counters"] = dict(self.counters)
         d["policy"] = self.policy
         return d
+
+
+def _restore(decision: str, rule: Optional[str], reason: Optional[str], undetermined: bool, policy: str,
+             approver: Optional[str], timeout_ms: Optional[int], on_timeout: Optional[str], error: Optional[str],
+             counters: Optional[Dict[str, Any]]) -> Decision:
+    from types import MappingProxyType
+
+    return Decision(decision, rule, reason, undetermined, policy, approver, timeout_ms, on_timeout, error,
+                    None if counters is None else MappingProxyType(counters))
