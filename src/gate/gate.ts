@@ -12,7 +12,7 @@ import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
-import { PendingByRecord, rebuildCounters } from "../pipeline/counted.js";
+import { PendingByRecord, rebuildCounters, rememberPending, settleTransition } from "../pipeline/counted.js";
 import { decideOne } from "../pipeline/decide.js";
 import type { DecidedStep } from "../pipeline/decide.js";
 import { recordableText } from "../audit/recordable.js";
@@ -148,10 +148,7 @@ export class Gate {
     }
     const { decision, entry, redacted, pending } = decideOne(policy, action, this.metricsRegistry, undefined, decided);
     const { seq, hash, approval } = await this.recorder.recordOne(entry, decision, redacted);
-    if (pending !== null) {
-      this.pending.prune(Date.now());
-      this.pending.add(hash, pending.id, pending.expiresAt);
-    }
+    rememberPending(this.pending, hash, pending);
     if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };
     const a = await approval;
     if (a instanceof Error) throw a;
@@ -208,10 +205,10 @@ export class Gate {
   /** An approval was approved, denied or expired: its pending contributions follow (spec section 8). */
   private onTransition(a: Approval): void {
     this.updatePending();
-    const id = this.pending.take(a.decision_hash);
-    if (id === undefined || (a.state !== "approved" && a.state !== "denied")) return;
-    if (this.shared === null) this.current.resolve(id, a.state, Date.now());
-    else void this.shared.store.resolve(id, a.state, Date.now()).catch(() => undefined);
+    settleTransition(this.pending, a, (id, resolution) => {
+      if (this.shared === null) this.current.resolve(id, resolution, Date.now());
+      else void this.shared.store.resolve(id, resolution, Date.now()).catch(() => undefined);
+    });
   }
 
   private updatePending(): void {

@@ -54,6 +54,23 @@ export class PendingByRecord {
   }
 }
 
+/**
+ * The approval transition `a` settles the pending contributions of the escalation recorded as
+ * its `decision_hash`: calls `settle` with their id for an approve or a deny (an expiry settles
+ * itself in the store, by `on_timeout`). Shared by the gate and the server's counter owners.
+ */
+export function settleTransition(pending: PendingByRecord, a: { decision_hash: string; state: string }, settle: (id: string, resolution: "approved" | "denied") => void): void {
+  const id = pending.take(a.decision_hash);
+  if (id !== undefined && (a.state === "approved" || a.state === "denied")) settle(id, a.state);
+}
+
+/** Remembers the pending id of the escalation recorded as `hash`, if it counted. */
+export function rememberPending(pending: PendingByRecord, hash: string, p: { id: string; expiresAt: number } | null): void {
+  if (p === null) return;
+  pending.prune(Date.now());
+  pending.add(hash, p.id, p.expiresAt);
+}
+
 interface ParsedRecord {
   hash: string;
   ts: string;

@@ -7,7 +7,7 @@
 // (pipeline/counted.ts) and kept across reloads for unchanged counters.
 
 import type { Approval } from "../approvals/approval.js";
-import { PendingByRecord, rebuildCounters } from "../pipeline/counted.js";
+import { PendingByRecord, rebuildCounters, rememberPending, settleTransition } from "../pipeline/counted.js";
 import type { Commit } from "../pipeline/message.js";
 import { MemoryCounterStore } from "../state/memory-store.js";
 import type { Key } from "../state/memory-store.js";
@@ -84,15 +84,11 @@ export class CounterOwner implements CounterAuthority {
 
   /** The escalation recorded as `hash` counted pending contributions under `c`'s pending id. */
   recorded(hash: string, c: Commit): void {
-    const p = c[4];
-    if (p === null) return;
-    this.pending.prune(Date.now());
-    this.pending.add(hash, p[0], p[1]);
+    rememberPending(this.pending, hash, c[4] === null ? null : { id: c[4][0], expiresAt: c[4][1] });
   }
 
   /** An approval was resolved: approved contributions stay, denied ones go (spec section 8). */
   onTransition(a: Approval): void {
-    const id = this.pending.take(a.decision_hash);
-    if (id !== undefined && (a.state === "approved" || a.state === "denied")) this.store.resolve(id, a.state, Date.now());
+    settleTransition(this.pending, a, (id, resolution) => this.store.resolve(id, resolution, Date.now()));
   }
 }

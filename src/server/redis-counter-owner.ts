@@ -7,7 +7,7 @@
 // that need it (503), never lets them through.
 
 import type { Approval } from "../approvals/approval.js";
-import { PendingByRecord } from "../pipeline/counted.js";
+import { PendingByRecord, rememberPending, settleTransition } from "../pipeline/counted.js";
 import type { Commit } from "../pipeline/message.js";
 import { RedisCounterStore } from "../state/redis-store.js";
 import type { Key } from "../state/memory-store.js";
@@ -82,17 +82,14 @@ export class RedisCounterOwner implements CounterAuthority {
   }
 
   recorded(hash: string, c: Commit): void {
-    const p = c[4];
-    if (p === null) return;
-    this.pending.prune(Date.now());
-    this.pending.add(hash, p[0], p[1]);
+    rememberPending(this.pending, hash, c[4] === null ? null : { id: c[4][0], expiresAt: c[4][1] });
   }
 
   onTransition(a: Approval): void {
-    const id = this.pending.take(a.decision_hash);
-    if (id === undefined || (a.state !== "approved" && a.state !== "denied")) return;
-    this.store.resolve(id, a.state, Date.now()).catch((err: Error) => {
-      this.log.error("counters: cannot settle an approval's pending contributions in Redis", { approval: a.id, detail: err.message });
+    settleTransition(this.pending, a, (id, resolution) => {
+      this.store.resolve(id, resolution, Date.now()).catch((err: Error) => {
+        this.log.error("counters: cannot settle an approval's pending contributions in Redis", { approval: a.id, detail: err.message });
+      });
     });
   }
 
