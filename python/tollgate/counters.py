@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._abi import (
     COUNTER_CONTRIBUTION_KNOWN,
@@ -29,7 +29,7 @@ from ._abi import (
     TAG_STRING,
 )
 from .canonical import canonicalize
-from .state.memory_store import CounterDefinition, encode_key
+from .state.memory_store import CounterDefinition, _utf16_length, encode_key
 
 __all__ = [
     "CounterInfo",
@@ -149,10 +149,159 @@ class CounterRef(NamedTuple):
     key: Key
 
 
+class _NoText(Exception):
+    """A key with a part encode_key refuses."""
+
+
+def _key_and_text(record: bytearray, entries: Tuple[int, ...]) -> Tuple[Optional[Key], Optional[str]]:
+    """The key at record entries ``entries`` (as :meth:`CounterRegion.key_at`) and its text."""
+    key: Key = []
+    for e in entries:
+        tag = record[e]
+        if tag == TAG_NUMBER:
+            x = _f64.unpack_from(record, e + 8)[0]
+            key.append(int(x) if x.is_integer() and -_SAFE < x < _SAFE else x)
+        elif tag == TAG_STRING:
+            off, length = _u32x2.unpack_from(record, e + 4)
+            key.append(bytes(record[off : off + length]).decode("utf-8", "replace"))
+        else:
+            return None, None
+    try:
+        return key, encode_key(key)
+    except TypeError:
+        raise _NoText() from None
+
+
+def _generate_hot_path(region: "CounterRegion") -> Tuple[Callable[..., Any], Optional[Callable[..., Any]], Callable[..., Any]]:
+    """The policy's own code for a step against a MemoryCounterStore (``Policy.step``'s hot
+    path), straight-line Python made from its counters (as the encoder is made from its fields):
+
+    - ``read_sums(record, store, buckets, t)``: per group of counters with the same ``per``
+      paths (:attr:`CounterRegion.groups`), the key in the encoded record at offset 0 (as
+      :meth:`CounterRegion.key_at` reads it; None when UNKNOWN) and its text (``encode_key``),
+      each read and encoded once (a key of one string inline: ``per: [agent.id]``); then, the
+      store's clock moved to ``t`` when a referenced counter has a known key, the window sum of
+      each referenced counter (``buckets``: its store's ``buckets`` per counter), 0.0 for the
+      others. Returns ``(keys, texts, sums)``, or None when a key has no text (a number part that
+      is not finite: the caller takes the path that reports it where it did).
+    - ``put_sums(doubles, sums)``: writes them at offset 8 of each counter's entry, ``doubles``
+      being memory as doubles (None when the region is not 8-byte aligned: write_sums then).
+    - ``collect(table, keys, texts, slots)``: after evaluate, from :meth:`CounterRegion.read`'s
+      tuple, the contributions the core marked for recording (:meth:`CounterRegion.entries`)
+      and what the store records of them: ``(entries, items)``, items being ``(slot, key text,
+      amount)`` for the non-zero amounts; None when there is none.
+    """
+    counters = region.counters
+    groups = [tuple(RECORD_HEADER + slot * ENTRY_SIZE for slot in g) for g in region.groups]
+    group_of = region.group_of
+    n = len(counters)
+    ks = "".join(f"k{g}, " for g in range(len(groups)))
+    ts = "".join(f"t{g}, " for g in range(len(groups)))
+    ns: Dict[str, Any] = {
+        "unpack_u32x2": _u32x2.unpack_from,
+        "utf16_length": _utf16_length,
+        "key_and_text": _key_and_text,
+        "NoText": _NoText,
+        "new_tuple": tuple.__new__,
+        "CounterEntry": CounterEntry,
+        "SAFE": _SAFE,
+    }
+    for i, c in enumerate(counters):
+        ns[f"name{i}"] = c.name
+        ns[f"unknown{i}"] = f"counter '{c.name}': the core recorded a contribution for an unknown key"
+
+    # read_sums
+    src = ["def read_sums(record, store, buckets, t):", "    try:"]
+    for g, entries in enumerate(groups):
+        if len(entries) == 1:
+            e = entries[0]
+            src += [
+                f"        tag = record[{e}]",
+                f"        if tag == {TAG_STRING}:",
+                f"            off, length = unpack_u32x2(record, {e + 4})",
+                "            v = record[off : off + length].decode('utf-8', 'replace')",
+                f"            k{g} = [v]",
+                f"            t{g} = f's{{len(v) if v.isascii() else utf16_length(v)}}:{{v}}'",
+                f"        elif tag == {TAG_NUMBER}:",
+                f"            k{g}, t{g} = key_and_text(record, {entries!r})",
+                "        else:",
+                f"            k{g} = t{g} = None",
+            ]
+        else:
+            src.append(f"        k{g}, t{g} = key_and_text(record, {entries!r})")
+    src += ["    except NoText:", "        return None"]
+    reads = [i for i, c in enumerate(counters) if c.referenced]
+    for i in range(n):
+        src.append(f"    s{i} = 0.0")
+    if reads:
+        src.append(f"    {''.join(f'b{i}, ' for i in range(n))}= buckets")
+        read_groups = sorted({group_of[i] for i in reads})
+        src += [
+            f"    if {' or '.join(f't{g} is not None' for g in read_groups)}:",
+            "        if t > store._now:",
+            "            store._advance(t)",
+        ]
+        for g in read_groups:
+            src.append(f"        if t{g} is not None:")
+            for i in reads:
+                if group_of[i] == g:
+                    # MemoryCounterStore.sum (its _Bucket.value, inline)
+                    src += [
+                        f"            b = b{i}.get(t{g})",
+                        "            if b is not None and b.counting:",
+                        "                v = b.sum + b.comp",
+                        "                if v > 0:",
+                        f"                    s{i} = v",
+                    ]
+    src.append(f"    return [{ks}], [{ts}], ({''.join(f's{i}, ' for i in range(n))})")
+
+    # put_sums
+    put = region.region + 8
+    if put % 8 == 0:
+        src.append("def put_sums(doubles, sums):")
+        src.append(f"    {''.join(f's{i}, ' for i in range(n))}= sums")
+        for i in range(n):
+            src.append(f"    doubles[{(put + i * COUNTER_ENTRY_SIZE) // 8}] = s{i}")
+
+    # collect
+    src += [
+        "def collect(table, keys, texts, slots):",
+        f"    if not ({' or '.join(f'table[{4 * i}] & {COUNTER_RECORD}' for i in range(n))}):",
+        "        return None",
+        f"    {ks}= keys",
+        f"    {ts}= texts",
+        "    entries = []",
+        "    items = []",
+    ]
+    shared = {g for g in range(len(groups)) if sum(1 for x in group_of if x == g) > 1}
+    for g in shared:
+        src.append(f"    used{g} = False")
+    for i in range(n):
+        g = group_of[i]
+        key = f"k{g}"
+        if g in shared:
+            # each entry its own list, as CounterRegion.entries gives (a group shares the text)
+            key = f"(list(k{g}) if used{g} else k{g})"
+        src += [
+            f"    if table[{4 * i}] & {COUNTER_RECORD}:",
+            f"        if k{g} is None:",
+            f"            raise RuntimeError(unknown{i})",
+            f"        x = table[{4 * i + 2}]",
+            f"        entries.append(new_tuple(CounterEntry, (name{i}, {key}, int(x) if x.is_integer() and -SAFE < x < SAFE else x)))",
+            "        if x != 0:",
+            f"            items.append((slots[{i}], t{g}, x))",
+        ]
+        if g in shared:
+            src.append(f"        used{g} = True")
+    src.append("    return entries, items")
+    exec(compile("\n".join(src), f"<tollgate counters hot path for {n} counters>", "exec"), ns)
+    return ns["read_sums"], ns.get("put_sums"), ns["collect"]
+
+
 class CounterRegion:
     """Reads keys from records and exchanges the counter region with one core instance."""
 
-    __slots__ = ("counters", "per_slots", "region", "size", "_table")
+    __slots__ = ("counters", "per_slots", "region", "size", "_table", "group_of", "groups", "read_sums", "put_sums", "collect")
 
     def __init__(self, counters: Sequence[CounterInfo], fields: Sequence[Sequence[str]], region: int) -> None:
         self.counters = tuple(counters)
@@ -167,10 +316,17 @@ class CounterRegion:
                 slots.append(slot)
             per_slots.append(tuple(slots))
         self.per_slots = tuple(per_slots)
+        # Counters with the same `per` paths share one key: read and encoded once per record
+        # (read_sums), as the Node host's groupOf.
+        group_index: Dict[Tuple[int, ...], int] = {}
+        self.group_of = tuple(group_index.setdefault(s, len(group_index)) for s in self.per_slots)
+        self.groups = tuple(group_index)
         self.region = region
         self.size = COUNTER_ENTRY_SIZE * len(self.counters)
         # Every entry at once: flags, the sum, the contribution and the value, per counter.
         self._table = struct.Struct("<" + "B7xddd" * len(self.counters))
+        # The hot path's functions (_generate_hot_path), made for these counters and this region.
+        self.read_sums, self.put_sums, self.collect = _generate_hot_path(self)
 
     def key_at(self, record: Union[bytes, bytearray, memoryview], i: int, base: int = 0) -> Optional[Key]:
         """The key of counter ``i`` in the encoded record at ``base`` of ``record``, or None when it

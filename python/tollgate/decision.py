@@ -76,6 +76,33 @@ class Decision:
         return d
 
 
+_new = object.__new__
+(_set_decision, _set_rule, _set_reason, _set_undetermined, _set_policy, _set_approver, _set_timeout_ms,
+ _set_on_timeout, _set_error, _set_counters) = (
+    getattr(Decision, f).__set__ for f in ("decision", "rule", "reason", "undetermined", "policy", "approver",
+                                           "timeout_ms", "on_timeout", "error", "counters"))
+assert Decision.__slots__ == ("decision", "rule", "reason", "undetermined", "policy", "approver", "timeout_ms",
+                              "on_timeout", "error", "counters")
+
+
+def _with_counters(d: Decision, counters: Mapping[str, Optional[Union[int, float]]]) -> Decision:
+    """``Decision(d.decision, ..., d.on_timeout, None, counters)``: ``d`` (no error) carrying
+    ``counters``, the same object the dataclass's ``__init__`` makes, without its ten calls of
+    ``object.__setattr__`` (the stateful hot path makes one per new set of counter values)."""
+    new = _new(Decision)
+    _set_decision(new, d.decision)
+    _set_rule(new, d.rule)
+    _set_reason(new, d.reason)
+    _set_undetermined(new, d.undetermined)
+    _set_policy(new, d.policy)
+    _set_approver(new, d.approver)
+    _set_timeout_ms(new, d.timeout_ms)
+    _set_on_timeout(new, d.on_timeout)
+    _set_error(new, None)
+    _set_counters(new, counters)
+    return new
+
+
 def _restore(decision: str, rule: Optional[str], reason: Optional[str], undetermined: bool, policy: str,
              approver: Optional[str], timeout_ms: Optional[int], on_timeout: Optional[str], error: Optional[str],
              counters: Optional[Dict[str, Any]]) -> Decision:

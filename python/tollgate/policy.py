@@ -10,6 +10,7 @@ import struct
 import time
 import uuid
 from array import array
+from operator import itemgetter
 from types import MappingProxyType
 import threading
 from collections.abc import Mapping
@@ -33,16 +34,17 @@ from .counters import (
     CounterRef,
     CounterRegion,
     Key,
+    _SAFE,
     counter_definitions,
     counter_infos,
     js_key_order,
 )
-from .decision import Decision
+from .decision import Decision, _with_counters
 from .encode import ActionEncoder, error_record
 from .engine import CoreInstance, CoreTrap
 from .errors import PolicyError, PolicyProblem
 from .jsonline import NotJson, parse_json_text
-from .state.memory_store import MemoryCounterStore, Pending
+from .state.memory_store import MemoryCounterStore, Pending, _as_float
 from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
 
 __all__ = ["Policy", "RuleInfo", "RedactPaths", "Step", "Decided", "MissingSum"]
@@ -299,6 +301,7 @@ class Policy:
         )
         if self.counters:
             self.__class__ = _StatefulPolicy
+            self._init_hot_path()  # type: ignore[attr-defined]
         self._build_templates()
 
     def _build_templates(self) -> None:
@@ -667,19 +670,234 @@ class Policy:
         return f"<Policy {self.name!r} rules={len(self.rules)} fields={len(self.fields)} hash={self.hash[:12]}>"
 
 
+def _uuid4_text() -> str:
+    """``str(uuid.uuid4())`` without the UUID object: 16 bytes of ``os.urandom`` with the
+    version (4) and variant (RFC 4122) bits set, as 8-4-4-4-12 hex digits."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def _finite_ms(now: Union[int, float]) -> Optional[float]:
+    """A checked ``now`` as the store takes it (a finite double), or None when it is not one
+    (an infinity, an int beyond the doubles, a subclass of int or float): such a step takes
+    :meth:`Policy.step`'s path, which reports it where it did."""
+    tn = type(now)
+    if tn is float:
+        t = now
+    elif tn is int:
+        try:
+            t = float(now)
+        except OverflowError:
+            return None
+    else:
+        return None
+    return t if t - t == 0.0 else None  # type: ignore[return-value]
+
+
 class _StatefulPolicy(Policy):
     """A :class:`Policy` with counters (what ``from_file``/``from_yaml`` return for one): each
-    decision steps through the counter state (:meth:`Policy.step`), one after the other."""
+    decision steps through the counter state (:meth:`Policy.step`), one after the other.
+
+    The hot path (:meth:`_step_fast`): a step against a :class:`MemoryCounterStore` decides and
+    records as :meth:`Policy.step` does, with the same results, errors and state, but reads each
+    key once per group of counters with the same ``per`` paths, encodes it once, and reads and
+    records through the store's internals (the host has checked what the store's public calls
+    check). Anything out of the ordinary (a ``now`` that is no finite double, a store that lacks
+    one of the policy's counters, a key part with no text, an amount or approval the store would
+    refuse) takes the general path, which reports it as before: the hot path changes nothing in
+    the store before it is sure to go through."""
+
+    def _init_hot_path(self) -> None:
+        region = self._region
+        assert region is not None
+        counters = self.counters
+        self._names = tuple(c.name for c in counters)
+        # Keys and texts per group of counters when the record has none (an error status).
+        self._unknown_keys: Tuple[List[None], List[None]] = ([None] * len(region.groups), [None] * len(region.groups))
+        self._carried_index = tuple(i for _, i in self._carried)
+        # The flags and value of each carried counter in CounterRegion.read's tuple, in one call.
+        self._carried_raw: Optional[Callable[[Tuple[Any, ...]], Tuple[Any, ...]]] = (
+            itemgetter(*[j for i in self._carried_index for j in (4 * i, 4 * i + 3)]) if self._carried_index else None
+        )
+        self._with_counters_raw: Dict[Tuple[int, Tuple[Any, ...]], Decision] = {}
+        # Per store's counter table (MemoryCounterStore._slots, replaced on each retain): its
+        # slot of each of the policy's counters and their buckets (None when one is missing).
+        self._slots_of: Any = None
+        self._slots: Optional[Tuple[Any, ...]] = None
+        self._buckets: Tuple[Dict[str, Any], ...] = ()
+        # The core's memory as doubles, for the sums (per view of memory: per core instance).
+        self._doubles: Optional[memoryview] = None
+        self._doubles_of: Optional[memoryview] = None
+
+    def _store_table(self, table: Dict[str, Any]) -> None:
+        """Caches the slots of the policy's counters in a store's counter table (a slot keeps
+        its buckets dict for life; a retain makes a new table)."""
+        slots = tuple(table.get(n) for n in self._names)
+        if None in slots:
+            self._slots = None
+            self._buckets = ()
+        else:
+            self._slots = slots
+            self._buckets = tuple(slot.buckets for slot in slots)
+        self._slots_of = table
 
     def evaluate(self, action: Any, now: Optional[Union[int, float]] = None) -> Decision:
-        return self.step(action, now).decision
+        if now is None:
+            now = _clock_ms()
+        elif type(now) is not int and (type(now) is not float or now != now):
+            now = _check_now(now)
+        with self._state_lock:
+            store = self._store
+            if type(store) is MemoryCounterStore:
+                # _finite_ms(now), inline
+                if type(now) is int:
+                    try:
+                        t: Optional[float] = float(now)
+                    except OverflowError:
+                        t = None
+                else:
+                    t = now if type(now) is float else None
+                if t is not None and t - t == 0.0:
+                    done = self._step_fast(action, now, t, None, store)
+                    if done is not None:
+                        return done[0]
+            return Policy.step(self, action, now).decision
 
     evaluate.__doc__ = Policy.evaluate.__doc__
 
+    def step(
+        self,
+        action: Any,
+        now: Optional[Union[int, float]] = None,
+        pending_id: Optional[str] = None,
+        state: Optional[MemoryCounterStore] = None,
+    ) -> Step:
+        now = _clock_ms() if now is None else _check_now(now)
+        with self._state_lock:
+            store = state if state is not None else self._store
+            if type(store) is MemoryCounterStore:
+                t = _finite_ms(now)
+                if t is not None:
+                    done = self._step_fast(action, now, t, pending_id, store)
+                    if done is not None:
+                        return tuple.__new__(Step, (*done, now))
+            return Policy.step(self, action, now, pending_id, state)
+
+    step.__doc__ = Policy.step.__doc__
+
     def evaluate_batch(self, actions: Iterable[Any], now: Optional[Union[int, float]] = None) -> List[Decision]:
-        return [
-            self._error_decisions[ErrorCode.NOT_JSON] if a is _NOT_JSON else self.step(a, now).decision
-            for a in actions
-        ]
+        evaluate = self.evaluate
+        not_json = self._error_decisions[ErrorCode.NOT_JSON]
+        return [not_json if a is _NOT_JSON else evaluate(a, now) for a in actions]
+
+    def _step_fast(
+        self, action: Any, now: Union[int, float], t: float, pending_id: Optional[str], store: MemoryCounterStore
+    ) -> Optional[Tuple[Decision, List[CounterEntry], Optional[str]]]:
+        """:meth:`Policy.step` (state lock held) against a :class:`MemoryCounterStore`, ``now``
+        checked, ``t`` its finite double: (decision, entries, pending), or None (nothing done)
+        when the step must take the general path (see the class)."""
+        buf = bytearray()
+        try:
+            status = self._encoder.append(buf, action)
+        except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
+            return self._error_decisions[ErrorCode.TRAP], [], None
+        table_of = store._slots
+        if table_of is not self._slots_of:
+            self._store_table(table_of)
+        slots = self._slots
+        if slots is None:
+            return None  # a counter the store lacks: the store's error, where it raised it
+        region = self._region
+        assert region is not None
+        sums = None
+        if status == 0:
+            # Keys are read from the record itself, so host and core agree on which are known.
+            got = region.read_sums(buf, store, self._buckets, t)
+            if got is None:
+                return None
+            keys, texts, sums = got
+        else:
+            keys, texts = self._unknown_keys
+        with self._lock:
+            core = self._core
+            region = self._region
+            assert region is not None
+            ip = self._input_ptr
+            view = core.view
+            view[ip : ip + len(buf)] = buf
+            if sums is not None:
+                if self._doubles_of is not view:
+                    self._doubles = view.cast("d") if len(view) % 8 == 0 else None
+                    self._doubles_of = view
+                put_sums = region.put_sums
+                if put_sums is not None and self._doubles is not None:
+                    put_sums(self._doubles, sums)
+                else:
+                    region.write_sums(view, sums)
+            try:
+                if core.evaluate(1) != 1:
+                    raise CoreTrap("evaluate refused the record")
+            except CoreTrap:
+                self._recover()
+                return self._error_decisions[ErrorCode.TRAP], [], None
+            key = _unpack_key(view, self._result_ptr)[0]
+            table = region.read(view)
+        decision = self._by_result.get(key)
+        if decision is None:
+            decision = self._from_key(key)
+        if decision.error is not None:
+            return decision, [], None
+        carried = self._carried_raw
+        if carried is not None:
+            # Decisions are immutable: one per (result, flags and values of the counters carried),
+            # memoised by what the region holds (equal doubles, equal values; a few repeat a lot).
+            memo_key = (key, carried(table))
+            memo = self._with_counters_raw
+            d = memo.get(memo_key)
+            if d is None:
+                values = []
+                for i in self._carried_index:
+                    j = 4 * i
+                    if table[j] & 3 != 3:  # COUNTER_KEY_KNOWN | COUNTER_CONTRIBUTION_KNOWN
+                        values.append(None)
+                    else:
+                        x = table[j + 3]
+                        values.append(int(x) if x.is_integer() and -_SAFE < x < _SAFE else x)
+                d = _with_counters(decision, MappingProxyType(dict(zip(self._carried_names, values))))
+                if len(memo) >= 4096:
+                    memo.clear()
+                memo[memo_key] = d
+            decision = d
+        # The contributions the core marked for recording (CounterRegion.entries).
+        got = region.collect(table, keys, texts, slots)
+        if got is None:
+            return decision, [], None
+        entries, items = got
+        if not entries:
+            return decision, entries, None
+        checked = True
+        for _, _, x in items:
+            if not (0.0 <= x < math.inf):  # the store refuses it: its record says how
+                checked = False
+                break
+        if decision.decision != "escalate":
+            if checked:
+                store._commit(items, t, None, 0.0, "")
+            else:
+                store.record(entries, now)
+            return decision, entries, None
+        pending = pending_id if pending_id is not None else _uuid4_text()
+        on_timeout = decision.on_timeout
+        timeout_ms = decision.timeout_ms
+        if checked and type(pending) is str and type(timeout_ms) is int and (on_timeout == "allow" or on_timeout == "deny"):
+            expires_at = _as_float(now + timeout_ms)
+            if expires_at == expires_at:
+                store._commit(items, t, pending, expires_at, on_timeout)  # type: ignore[arg-type]
+                return decision, entries, pending
+        store.record(entries, now, Pending(pending, now + decision.timeout_ms, decision.on_timeout))  # type: ignore[operator]
+        return decision, entries, pending
 
     evaluate_batch.__doc__ = Policy.evaluate_batch.__doc__

@@ -151,7 +151,9 @@ def encode_key(key: Key) -> str:
         raise TypeError(f"a key must be a list of strings and numbers, not {type(key).__name__}")
     out: List[str] = []
     for v in key:
-        if isinstance(v, str):
+        if type(v) is str:
+            out.append(f"s{len(v) if v.isascii() else _utf16_length(v)}:{v}")
+        elif isinstance(v, str):
             out.append(f"s{_utf16_length(v)}:{v}")
         elif _is_number(v):
             f = _as_float(v)
@@ -170,6 +172,10 @@ def _js_number_text_any(f: float) -> str:
 
 
 def _check_time(t: object, name: str) -> float:
+    if type(t) is float:
+        if t - t == 0.0:  # finite (inf - inf and nan - nan are nan)
+            return t
+        raise TypeError(f"{name} must be a finite number of milliseconds")
     if not _is_number(t):
         raise TypeError(f"{name} must be a finite number of milliseconds")
     f = _as_float(t)  # type: ignore[arg-type]
@@ -255,6 +261,7 @@ class MemoryCounterStore:
 
     def __init__(self, definitions: Iterable[Union[CounterDefinition, Tuple[str, float, str]]] = ()) -> None:
         self._slots: Dict[str, _CounterSlot] = {}
+        self._queues: Tuple[Tuple[Deque[_Entry], float, _CounterSlot], ...] = ()
         self._approvals: Dict[str, _Approval] = {}
         # Min-heap by expires_at (the Node store's own heap, step for step); items whose approval
         # the store has forgotten are stale and skipped (compacted when they are the majority).
@@ -296,6 +303,8 @@ class MemoryCounterStore:
                 slot.dropped = True
                 dropped_any = True
         self._slots = nxt
+        # (each counter's queue, window and slot, for _advance: a slot keeps its queue for life)
+        self._queues = tuple((slot.queue, slot.window_ms, slot) for slot in nxt.values())
         if not dropped_any:
             return
         for a in list(self._approvals.values()):
@@ -312,17 +321,23 @@ class MemoryCounterStore:
         entries: Iterable[Union[Contribution, Tuple[str, Key, float]]],
         now: Union[int, float],
         pending: Optional[Union[Pending, Tuple[str, float, str]]] = None,
+        key_texts: Optional[Sequence[Optional[str]]] = None,
     ) -> None:
         """Records a decision's contributions at ``now`` (taken at the clock if earlier):
         allowed without ``pending``, escalated with it. Zero amounts record nothing. Raises,
         recording nothing, on an unknown counter, a bad key, an amount that is not a finite
-        number >= 0, a bad ``pending``, or a pending id the store still holds."""
+        number >= 0, a bad ``pending``, or a pending id the store still holds.
+
+        ``key_texts``, when given, holds per entry (in order) ``encode_key(entry.key)`` or None:
+        a caller that has the texts already (the host's hot path) spares their encoding; a text
+        is trusted to be its key's (as the Node store's ``keyText``)."""
         t = _check_time(now, "now")
         items: List[Tuple[_CounterSlot, str, float]] = []
-        for c in entries:
+        for n, c in enumerate(entries):
             counter, key, amount = c
             slot = self._slot_of(counter)
-            k = encode_key(key)
+            text = key_texts[n] if key_texts is not None and n < len(key_texts) else None
+            k = encode_key(key) if text is None else text
             if not _is_number(amount):
                 raise TypeError(f"counter '{counter}': an amount must be a finite number >= 0")
             x = _as_float(amount)
@@ -330,29 +345,42 @@ class MemoryCounterStore:
                 raise ValueError(f"counter '{counter}': an amount must be a finite number >= 0")
             if x != 0:
                 items.append((slot, k, x))
-        pid = ""
-        expires_at = 0.0
-        on_timeout = ""
-        if pending is not None:
-            pid, expires_raw, on_timeout = pending
-            if not isinstance(pid, str):
-                raise TypeError("a pending id must be a string")
-            if not _is_number(expires_raw):
-                raise TypeError("expires_at must be a number")
-            expires_at = _as_float(expires_raw)
-            if math.isnan(expires_at):
-                raise TypeError("expires_at must be a number")
-            if on_timeout not in ("allow", "deny") or not isinstance(on_timeout, str):
-                raise TypeError("on_timeout must be 'allow' or 'deny'")
-        self._advance(t)
-        if pending is not None and pid in self._approvals:
+        if pending is None:
+            self._commit(items, t, None, 0.0, "")
+            return
+        pid, expires_raw, on_timeout = pending
+        if not isinstance(pid, str):
+            raise TypeError("a pending id must be a string")
+        if not _is_number(expires_raw):
+            raise TypeError("expires_at must be a number")
+        expires_at = _as_float(expires_raw)
+        if math.isnan(expires_at):
+            raise TypeError("expires_at must be a number")
+        if on_timeout not in ("allow", "deny") or not isinstance(on_timeout, str):
+            raise TypeError("on_timeout must be 'allow' or 'deny'")
+        self._commit(items, t, pid, expires_at, on_timeout)
+
+    def _commit(
+        self,
+        items: Sequence[Tuple["_CounterSlot", str, float]],
+        t: float,
+        pid: Optional[str],
+        expires_at: float,
+        on_timeout: str,
+    ) -> None:
+        """:meth:`record` once its arguments are checked: ``items`` are (slot of this store,
+        key text, finite amount > 0); ``pid`` None for an allowed decision, else the pending
+        approval's id, with its ``expires_at`` (not NaN) and ``on_timeout`` ("allow"/"deny")."""
+        if t > self._now:
+            self._advance(t)
+        if pid is not None and pid in self._approvals:
             raise ValueError(f"approval '{pid}' is already pending")
         if not items:
             return
-
+        now = self._now
         approval: Optional[_Approval] = None
-        if pending is not None:
-            if expires_at <= self._now:
+        if pid is not None:
+            if expires_at <= now:
                 # Already expired: for every sum from now on it is settled.
                 if on_timeout == "deny":
                     return
@@ -361,25 +389,34 @@ class MemoryCounterStore:
                 self._approvals[pid] = approval
                 self._push(approval)
         for slot, key, amount in items:
-            bucket = slot.buckets.get(key)
+            buckets = slot.buckets
+            bucket = buckets.get(key)
             if bucket is None:
-                bucket = slot.buckets[key] = _Bucket(slot, key)
-            e = _Entry(self._now, amount, bucket, approval)
+                bucket = buckets[key] = _Bucket(slot, key)
+            e = _Entry(now, amount, bucket, approval)
             slot.queue.append(e)
             bucket.entries += 1
             bucket.counting += 1
-            bucket.add(amount)
+            # bucket.add(amount), inline (the same steps)
+            total = bucket.sum
+            s = total + amount
+            if abs(total) >= abs(amount):
+                bucket.comp += total - s + amount
+            else:
+                bucket.comp += amount - s + total
+            bucket.sum = s
             if approval is not None:
                 approval.entries.append(e)
                 approval.live += 1
 
-    def sum(self, counter: str, key: Key, now: Union[int, float]) -> float:
+    def sum(self, counter: str, key: Key, now: Union[int, float], key_text: Optional[str] = None) -> float:
         """The sum of the contributions to ``counter`` under ``key`` at times ``t`` with
         ``now - window < t <= now`` (now taken at the clock if earlier), pending ones included,
-        denied and expired-into-deny ones not. Raises on an unknown counter or a bad key."""
+        denied and expired-into-deny ones not. Raises on an unknown counter or a bad key.
+        ``key_text``, when given, is ``encode_key(key)`` (trusted, as the Node store's ``keyText``)."""
         t = _check_time(now, "now")
         slot = self._slot_of(counter)
-        k = encode_key(key)
+        k = encode_key(key) if key_text is None else key_text
         self._advance(t)
         bucket = slot.buckets.get(k)
         return 0.0 if bucket is None else bucket.value()
@@ -428,8 +465,10 @@ class MemoryCounterStore:
                 self._settle(a, a.on_timeout == "allow")
             else:
                 self._stale -= 1
-        for slot in self._slots.values():
-            self._evict(slot)
+        for q, window_ms, slot in self._queues:
+            # (_evict's own test of the front, first: most advances evict nothing)
+            if q and not (now - window_ms < q[0].t):
+                self._evict(slot)
 
     def _evict(self, slot: _CounterSlot) -> None:
         q = slot.queue
