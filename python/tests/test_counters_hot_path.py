@@ -129,6 +129,24 @@ def test_the_hot_path_steps_as_the_general_path(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
+def test_evaluate_decides_and_records_as_the_general_path(seed: int) -> None:
+    r = random.Random(seed)
+    hot = Policy.from_yaml(POLICY)
+    general = Policy.from_yaml(POLICY)
+    now = 0
+    for i in range(300):
+        now += r.choice([0, 0, 1, 2, 5, 13, 0.5])
+        a = _action(r)
+        if r.random() < 0.5:
+            mine = hot.evaluate(a, now)
+        else:
+            mine = hot.evaluate_batch([a], now)[0]
+        theirs = GeneralPolicy.step(general, a, now).decision
+        assert json.dumps(mine.to_dict()) == json.dumps(theirs.to_dict()), (seed, i, a)
+        assert _state(hot.state) == _state(general.state), (seed, i)
+
+
+@pytest.mark.parametrize("seed", range(6))
 def test_a_store_lacking_counters_is_left_to_the_general_path(seed: int) -> None:
     _run(seed, 150, subset=True)
 

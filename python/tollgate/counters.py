@@ -36,6 +36,7 @@ __all__ = [
     "CounterEntry",
     "CounterRef",
     "CounterRegion",
+    "carried_values",
     "counter_infos",
     "counter_definitions",
     "js_key_order",
@@ -172,7 +173,9 @@ def _key_and_text(record: bytearray, entries: Tuple[int, ...]) -> Tuple[Optional
         raise _NoText() from None
 
 
-def _generate_hot_path(region: "CounterRegion") -> Tuple[Callable[..., Any], Optional[Callable[..., Any]], Callable[..., Any]]:
+def _generate_hot_path(
+    region: "CounterRegion",
+) -> Tuple[Callable[..., Any], Optional[Callable[..., Any]], Callable[..., Any], Callable[..., Any]]:
     """The policy's own code for a step against a MemoryCounterStore (``Policy.step``'s hot
     path), straight-line Python made from its counters (as the encoder is made from its fields):
 
@@ -186,10 +189,11 @@ def _generate_hot_path(region: "CounterRegion") -> Tuple[Callable[..., Any], Opt
       is not finite: the caller takes the path that reports it where it did).
     - ``put_sums(doubles, sums)``: writes them at offset 8 of each counter's entry, ``doubles``
       being memory as doubles (None when the region is not 8-byte aligned: write_sums then).
-    - ``collect(table, keys, texts, slots)``: after evaluate, from :meth:`CounterRegion.read`'s
-      tuple, the contributions the core marked for recording (:meth:`CounterRegion.entries`)
-      and what the store records of them: ``(entries, items)``, items being ``(slot, key text,
-      amount)`` for the non-zero amounts; None when there is none.
+    - ``collect(table, texts, slots)``: after evaluate, from :meth:`CounterRegion.read`'s tuple,
+      what the store records of the contributions the core marked for recording: ``(slot, key
+      text, amount)`` for the non-zero amounts; None when the core marked none.
+    - ``entries(table, keys)``: those contributions (:meth:`CounterRegion.entries`, the keys
+      per group).
     """
     counters = region.counters
     groups = [tuple(RECORD_HEADER + slot * ENTRY_SIZE for slot in g) for g in region.groups]
@@ -263,45 +267,78 @@ def _generate_hot_path(region: "CounterRegion") -> Tuple[Callable[..., Any], Opt
         for i in range(n):
             src.append(f"    doubles[{(put + i * COUNTER_ENTRY_SIZE) // 8}] = s{i}")
 
-    # collect
+    # collect: what the store records (the entries are made only when asked for: evaluate does not)
     src += [
-        "def collect(table, keys, texts, slots):",
+        "def collect(table, texts, slots):",
         f"    if not ({' or '.join(f'table[{4 * i}] & {COUNTER_RECORD}' for i in range(n))}):",
         "        return None",
-        f"    {ks}= keys",
         f"    {ts}= texts",
-        "    entries = []",
         "    items = []",
     ]
+    for i in range(n):
+        g = group_of[i]
+        src += [
+            f"    if table[{4 * i}] & {COUNTER_RECORD}:",
+            f"        if t{g} is None:",  # (a key has a text exactly when it is known)
+            f"            raise RuntimeError(unknown{i})",
+            f"        x = table[{4 * i + 2}]",
+            "        if x != 0:",
+            f"            items.append((slots[{i}], t{g}, x))",
+        ]
+    src.append("    return items")
+
+    # entries: CounterRegion.entries, with the keys per group
+    src += ["def entries(table, keys):", f"    {ks}= keys", "    out = []"]
     shared = {g for g in range(len(groups)) if sum(1 for x in group_of if x == g) > 1}
-    for g in shared:
+    for g in sorted(shared):
         src.append(f"    used{g} = False")
     for i in range(n):
         g = group_of[i]
         key = f"k{g}"
         if g in shared:
-            # each entry its own list, as CounterRegion.entries gives (a group shares the text)
+            # each entry its own list, as CounterRegion.entries gives them (a group shares the text)
             key = f"(list(k{g}) if used{g} else k{g})"
         src += [
             f"    if table[{4 * i}] & {COUNTER_RECORD}:",
             f"        if k{g} is None:",
             f"            raise RuntimeError(unknown{i})",
             f"        x = table[{4 * i + 2}]",
-            f"        entries.append(new_tuple(CounterEntry, (name{i}, {key}, int(x) if x.is_integer() and -SAFE < x < SAFE else x)))",
-            "        if x != 0:",
-            f"            items.append((slots[{i}], t{g}, x))",
+            f"        out.append(new_tuple(CounterEntry, (name{i}, {key}, int(x) if x.is_integer() and -SAFE < x < SAFE else x)))",
         ]
         if g in shared:
             src.append(f"        used{g} = True")
-    src.append("    return entries, items")
+    src.append("    return out")
     exec(compile("\n".join(src), f"<tollgate counters hot path for {n} counters>", "exec"), ns)
-    return ns["read_sums"], ns.get("put_sums"), ns["collect"]
+    return ns["read_sums"], ns.get("put_sums"), ns["collect"], ns["entries"]
+
+
+def carried_values(carried: Sequence[Tuple[str, int]]) -> Callable[[Tuple[Any, ...]], Dict[str, Optional[Union[int, float]]]]:
+    """``values(table)``: from :meth:`CounterRegion.read`'s tuple, the ``counters`` object of a
+    decision (:meth:`CounterRegion.value` of each carried counter, by name, in this order), as
+    straight-line code with the names as keys."""
+    ns: Dict[str, Any] = {"SAFE": _SAFE}
+    src = ["def values(table):"]
+    for k, (name, i) in enumerate(carried):
+        ns[f"name{k}"] = name
+        src += [
+            f"    if table[{4 * i}] & {_KNOWN} != {_KNOWN}:",
+            f"        v{k} = None",
+            "    else:",
+            f"        x = table[{4 * i + 3}]",
+            f"        v{k} = int(x) if x.is_integer() and -SAFE < x < SAFE else x",
+        ]
+    src.append("    return {" + ", ".join(f"name{k}: v{k}" for k in range(len(carried))) + "}")
+    exec(compile("\n".join(src), f"<tollgate counter values for {len(carried)} counters>", "exec"), ns)
+    return ns["values"]  # type: ignore[no-any-return]
 
 
 class CounterRegion:
     """Reads keys from records and exchanges the counter region with one core instance."""
 
-    __slots__ = ("counters", "per_slots", "region", "size", "_table", "group_of", "groups", "read_sums", "put_sums", "collect")
+    __slots__ = (
+        "counters", "per_slots", "region", "size", "_table", "group_of", "groups",
+        "read_sums", "put_sums", "collect", "group_entries",
+    )
 
     def __init__(self, counters: Sequence[CounterInfo], fields: Sequence[Sequence[str]], region: int) -> None:
         self.counters = tuple(counters)
@@ -326,7 +363,7 @@ class CounterRegion:
         # Every entry at once: flags, the sum, the contribution and the value, per counter.
         self._table = struct.Struct("<" + "B7xddd" * len(self.counters))
         # The hot path's functions (_generate_hot_path), made for these counters and this region.
-        self.read_sums, self.put_sums, self.collect = _generate_hot_path(self)
+        self.read_sums, self.put_sums, self.collect, self.group_entries = _generate_hot_path(self)
 
     def key_at(self, record: Union[bytes, bytearray, memoryview], i: int, base: int = 0) -> Optional[Key]:
         """The key of counter ``i`` in the encoded record at ``base`` of ``record``, or None when it

@@ -34,7 +34,7 @@ from .counters import (
     CounterRef,
     CounterRegion,
     Key,
-    _SAFE,
+    carried_values,
     counter_definitions,
     counter_infos,
     js_key_order,
@@ -718,6 +718,7 @@ class _StatefulPolicy(Policy):
         # Keys and texts per group of counters when the record has none (an error status).
         self._unknown_keys: Tuple[List[None], List[None]] = ([None] * len(region.groups), [None] * len(region.groups))
         self._carried_index = tuple(i for _, i in self._carried)
+        self._carried_values = carried_values(self._carried)
         # The flags and value of each carried counter in CounterRegion.read's tuple, in one call.
         self._carried_raw: Optional[Callable[[Tuple[Any, ...]], Tuple[Any, ...]]] = (
             itemgetter(*[j for i in self._carried_index for j in (4 * i, 4 * i + 3)]) if self._carried_index else None
@@ -761,7 +762,7 @@ class _StatefulPolicy(Policy):
                 else:
                     t = now if type(now) is float else None
                 if t is not None and t - t == 0.0:
-                    done = self._step_fast(action, now, t, None, store)
+                    done = self._step_fast(action, now, t, None, store, False)
                     if done is not None:
                         return done[0]
             return Policy.step(self, action, now).decision
@@ -781,7 +782,7 @@ class _StatefulPolicy(Policy):
             if type(store) is MemoryCounterStore:
                 t = _finite_ms(now)
                 if t is not None:
-                    done = self._step_fast(action, now, t, pending_id, store)
+                    done = self._step_fast(action, now, t, pending_id, store, True)
                     if done is not None:
                         return tuple.__new__(Step, (*done, now))
             return Policy.step(self, action, now, pending_id, state)
@@ -794,11 +795,18 @@ class _StatefulPolicy(Policy):
         return [not_json if a is _NOT_JSON else evaluate(a, now) for a in actions]
 
     def _step_fast(
-        self, action: Any, now: Union[int, float], t: float, pending_id: Optional[str], store: MemoryCounterStore
+        self,
+        action: Any,
+        now: Union[int, float],
+        t: float,
+        pending_id: Optional[str],
+        store: MemoryCounterStore,
+        with_entries: bool,
     ) -> Optional[Tuple[Decision, List[CounterEntry], Optional[str]]]:
         """:meth:`Policy.step` (state lock held) against a :class:`MemoryCounterStore`, ``now``
         checked, ``t`` its finite double: (decision, entries, pending), or None (nothing done)
-        when the step must take the general path (see the class)."""
+        when the step must take the general path (see the class). The entries are made only
+        ``with_entries`` (evaluate has no use for them: then ``[]``)."""
         buf = bytearray()
         try:
             status = self._encoder.append(buf, action)
@@ -858,26 +866,16 @@ class _StatefulPolicy(Policy):
             memo = self._with_counters_raw
             d = memo.get(memo_key)
             if d is None:
-                values = []
-                for i in self._carried_index:
-                    j = 4 * i
-                    if table[j] & 3 != 3:  # COUNTER_KEY_KNOWN | COUNTER_CONTRIBUTION_KNOWN
-                        values.append(None)
-                    else:
-                        x = table[j + 3]
-                        values.append(int(x) if x.is_integer() and -_SAFE < x < _SAFE else x)
-                d = _with_counters(decision, MappingProxyType(dict(zip(self._carried_names, values))))
+                d = _with_counters(decision, MappingProxyType(self._carried_values(table)))
                 if len(memo) >= 4096:
                     memo.clear()
                 memo[memo_key] = d
             decision = d
-        # The contributions the core marked for recording (CounterRegion.entries).
-        got = region.collect(table, keys, texts, slots)
-        if got is None:
+        # What the core marked for recording (CounterRegion.entries; made only for step).
+        items = region.collect(table, texts, slots)
+        if items is None:
             return decision, [], None
-        entries, items = got
-        if not entries:
-            return decision, entries, None
+        entries = region.group_entries(table, keys) if with_entries else []
         checked = True
         for _, _, x in items:
             if not (0.0 <= x < math.inf):  # the store refuses it: its record says how
@@ -887,7 +885,7 @@ class _StatefulPolicy(Policy):
             if checked:
                 store._commit(items, t, None, 0.0, "")
             else:
-                store.record(entries, now)
+                store.record(region.group_entries(table, keys), now)
             return decision, entries, None
         pending = pending_id if pending_id is not None else _uuid4_text()
         on_timeout = decision.on_timeout
@@ -897,7 +895,7 @@ class _StatefulPolicy(Policy):
             if expires_at == expires_at:
                 store._commit(items, t, pending, expires_at, on_timeout)  # type: ignore[arg-type]
                 return decision, entries, pending
-        store.record(entries, now, Pending(pending, now + decision.timeout_ms, decision.on_timeout))  # type: ignore[operator]
+        store.record(region.group_entries(table, keys), now, Pending(pending, now + decision.timeout_ms, decision.on_timeout))  # type: ignore[operator]
         return decision, entries, pending
 
     evaluate_batch.__doc__ = Policy.evaluate_batch.__doc__

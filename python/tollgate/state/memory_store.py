@@ -478,7 +478,19 @@ class MemoryCounterStore:
             e.evicted = True
             b = e.bucket
             if not e.removed:
-                b.take(e.amount)
+                # b.take(e.amount), inline (the same steps)
+                b.counting -= 1
+                if b.counting == 0:
+                    b.sum = b.comp = 0.0
+                else:
+                    x = -e.amount
+                    total = b.sum
+                    s = total + x
+                    if abs(total) >= abs(x):
+                        b.comp += total - s + x
+                    else:
+                        b.comp += x - s + total
+                    b.sum = s
             b.entries -= 1
             if b.entries == 0:
                 del slot.buckets[b.key]
