@@ -192,8 +192,8 @@ def _generate_hot_path(
     - ``collect(table, texts, slots)``: after evaluate, from :meth:`CounterRegion.read`'s tuple,
       what the store records of the contributions the core marked for recording: ``(slot, key
       text, amount)`` for the non-zero amounts; None when the core marked none.
-    - ``entries(table, keys)``: those contributions (:meth:`CounterRegion.entries`, the keys
-      per group).
+    - ``entries(table, keys)`` (:attr:`CounterRegion.group_entries`): those contributions, as
+      :meth:`CounterRegion.entries` gives them, from the keys per group.
     """
     counters = region.counters
     groups = [tuple(RECORD_HEADER + slot * ENTRY_SIZE for slot in g) for g in region.groups]
@@ -215,7 +215,7 @@ def _generate_hot_path(
         ns[f"unknown{i}"] = f"counter '{c.name}': the core recorded a contribution for an unknown key"
 
     # read_sums
-    src = ["def read_sums(record, store, buckets, t):", "    try:"]
+    src = ["def read_sums(record, store, buckets, t):", "    try:", "        pass"]
     for g, entries in enumerate(groups):
         if len(entries) == 1:
             e = entries[0]
@@ -263,7 +263,7 @@ def _generate_hot_path(
     put = region.region + 8
     if put % 8 == 0:
         src.append("def put_sums(doubles, sums):")
-        src.append(f"    {''.join(f's{i}, ' for i in range(n))}= sums")
+        src.append(f"    {''.join(f's{i}, ' for i in range(n))}= sums" if n else "    pass")
         for i in range(n):
             src.append(f"    doubles[{(put + i * COUNTER_ENTRY_SIZE) // 8}] = s{i}")
 
@@ -272,7 +272,7 @@ def _generate_hot_path(
         "def collect(table, texts, slots):",
         f"    if not ({' or '.join(f'table[{4 * i}] & {COUNTER_RECORD}' for i in range(n))}):",
         "        return None",
-        f"    {ts}= texts",
+        f"    {ts}= texts" if groups else "    pass",
         "    items = []",
     ]
     for i in range(n):
@@ -288,7 +288,7 @@ def _generate_hot_path(
     src.append("    return items")
 
     # entries: CounterRegion.entries, with the keys per group
-    src += ["def entries(table, keys):", f"    {ks}= keys", "    out = []"]
+    src += ["def entries(table, keys):", f"    {ks}= keys" if groups else "    pass", "    out = []"]
     shared = {g for g in range(len(groups)) if sum(1 for x in group_of if x == g) > 1}
     for g in sorted(shared):
         src.append(f"    used{g} = False")
