@@ -71,6 +71,24 @@ export interface CounterEntry {
 
 
 
+/** A key as read from a record, with its text (`encodeKey(key)`): the same object (and so the
+ *  same string, whose hash is computed once) every time a record holds the same key. */
+export interface ReadKey {
+  readonly key: Key;
+  readonly text: string;
+  /** Per counter (by index): a number a store may keep for this key (MemoryCounterStore#sumMemo,
+   *  which checks it before use); -1 when none. */
+  readonly memo: number[];
+}
+
+/** A cached key and what it was read from (`sig`, see `CounterRegion#readKey`). */
+interface CachedKey extends ReadKey {
+  readonly sig: string;
+}
+
+/** Keys remembered per group of counters; the cache is emptied when it reaches this size. */
+const KEY_CACHE_SIZE = 16_384;
+
 /** Reads keys from records and exchanges the counter region with the core for one policy. */
 export class CounterRegion {
   /** Per counter: the record slot of each `per` path. */
@@ -78,6 +96,12 @@ export class CounterRegion {
   /** Per counter: its group of counters with the same `per` paths (one key read per group). */
   readonly groupOf: number[];
   readonly groups: number;
+  /** Per group: the record slots of its `per` paths, and the keys read lately by a hash of
+   *  their bytes. Reading a key is then a hash of a few bytes and a comparison, instead of
+   *  decoding UTF-8 into new strings, encoding the key's text and hashing that text again in
+   *  every map it is looked up in (most of a counter's cost before). */
+  private readonly groupSlots: number[][];
+  private readonly keyCache: Map<number, CachedKey>[];
   private buf!: Buffer;
   private f64!: Float64Array;
   private u8!: Uint8Array;
@@ -103,7 +127,106 @@ export class CounterRegion {
       return g;
     });
     this.groups = signature.size;
+    this.groupSlots = [];
+    this.groupOf.forEach((g, i) => (this.groupSlots[g] ??= this.perSlots[i]!));
+    this.keyCache = this.groupSlots.map(() => new Map());
     this.views();
+  }
+
+  /** The key of group `g` (the counters with the same `per` paths) in the encoded record at
+   *  `record`, with its text; null when it is UNKNOWN (a `per` value absent or neither a string
+   *  nor a number). Equal to `keyAt` for any counter of the group.
+   *
+   *  A key is remembered by its signature: per part, the byte "N" and the 8 bytes of the number
+   *  (0 for -0), or "S", 4 bytes of length and the string's UTF-8 bytes (equal bytes, equal
+   *  strings: the encoder writes well-formed UTF-8), held as a one-byte string (its bytes are
+   *  inline, one memory access from the cache entry: with thousands of keys, each dependent
+   *  access is a likely cache miss, the main cost here). */
+  readKey(record: number, g: number): ReadKey | null {
+    const slots = this.groupSlots[g]!;
+    const u8 = this.u8;
+    const u32 = this.u32;
+    let h = 0x811c9dc5;
+    let size = 0;
+    for (let k = 0; k < slots.length; k++) {
+      const e = record + RECORD_HEADER + slots[k]! * ENTRY_SIZE;
+      const tag = u8[e]!;
+      if (tag === TAG_NUMBER) {
+        const w = (e + 8) >> 2;
+        const zero = this.f64[w >> 1] === 0;
+        h = Math.imul(h ^ 1, 0x01000193);
+        h = Math.imul(h ^ (zero ? 0 : u32[w]!), 0x01000193);
+        h = Math.imul(h ^ (zero ? 0 : u32[w + 1]!), 0x01000193);
+        size += 9;
+      } else if (tag === TAG_STRING) {
+        const at = record + u32[(e + 4) >> 2]!;
+        const len = u32[(e + 8) >> 2]!;
+        h = Math.imul(h ^ 2, 0x01000193);
+        h = Math.imul(h ^ len, 0x01000193);
+        for (let i = at, end = at + len; i < end; i++) h = Math.imul(h ^ u8[i]!, 0x01000193);
+        size += 5 + len;
+      } else return null;
+    }
+    h &= 0x3fffffff; // a small integer: the map hashes it without boxing
+    const cache = this.keyCache[g]!;
+    const hit = cache.get(h);
+    if (hit !== undefined && hit.sig.length === size && this.same(hit.sig, record, slots)) return hit;
+    const key: (string | number)[] = new Array(slots.length);
+    const bytes = Buffer.allocUnsafe(size);
+    let p = 0;
+    for (let k = 0; k < slots.length; k++) {
+      const e = record + RECORD_HEADER + slots[k]! * ENTRY_SIZE;
+      if (u8[e] === TAG_NUMBER) {
+        const v = this.f64[(e + 8) >> 3]!;
+        key[k] = v;
+        bytes[p] = 78; // "N"
+        if (v === 0) bytes.fill(0, p + 1, p + 9);
+        else bytes.set(u8.subarray(e + 8, e + 16), p + 1);
+        p += 9;
+      } else {
+        const at = record + u32[(e + 4) >> 2]!;
+        const len = u32[(e + 8) >> 2]!;
+        key[k] = this.buf.toString("utf8", at, at + len);
+        bytes[p] = 83; // "S"
+        bytes.writeUInt32LE(len, p + 1);
+        bytes.set(u8.subarray(at, at + len), p + 5);
+        p += 5 + len;
+      }
+    }
+    // latin1: one character per byte, in a flat string.
+    const sig = bytes.toString("latin1");
+    const read: CachedKey = { key: Object.freeze(key), text: encodeKey(key), sig, memo: new Array<number>(this.counters.length).fill(-1) };
+    if (cache.size >= KEY_CACHE_SIZE) cache.clear();
+    cache.set(h, read);
+    return read;
+  }
+
+  /** Whether the record holds the key of signature `sig` (of the right length; its hash matched). */
+  private same(sig: string, record: number, slots: readonly number[]): boolean {
+    const u8 = this.u8;
+    const u32 = this.u32;
+    let p = 0;
+    for (let k = 0; k < slots.length; k++) {
+      const e = record + RECORD_HEADER + slots[k]! * ENTRY_SIZE;
+      if (u8[e] === TAG_NUMBER) {
+        if (sig.charCodeAt(p) !== 78) return false; // "N"
+        if (this.f64[(e + 8) >> 3] === 0) {
+          for (let i = 1; i <= 8; i++) if (sig.charCodeAt(p + i) !== 0) return false;
+        } else {
+          for (let i = 1; i <= 8; i++) if (sig.charCodeAt(p + i) !== u8[e + 7 + i]) return false;
+        }
+        p += 9;
+      } else {
+        const at = record + u32[(e + 4) >> 2]!;
+        const len = u32[(e + 8) >> 2]!;
+        if (sig.charCodeAt(p) !== 83) return false; // "S"
+        if ((sig.charCodeAt(p + 1) | (sig.charCodeAt(p + 2) << 8) | (sig.charCodeAt(p + 3) << 16) | (sig.charCodeAt(p + 4) << 24)) >>> 0 !== len) return false;
+        p += 5;
+        for (let i = 0; i < len; i++) if (sig.charCodeAt(p + i) !== u8[at + i]) return false;
+        p += len;
+      }
+    }
+    return true;
   }
 
   /** Memory never grows after compile (docs/abi.md), so the views are made once. */

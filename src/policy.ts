@@ -5,8 +5,8 @@ import { MAX_COUNTERS, Messages, RECORD_HEADER, RESULT_SIZE } from "./abi.genera
 import { randomUUID } from "node:crypto";
 import { canonicalJson, sha256Hex } from "./canonical.js";
 import { counterDefinitions, counterInfos, CounterRegion, refText } from "./counters.js";
-import type { CounterEntry, CounterInfo } from "./counters.js";
-import { encodeKey, MemoryCounterStore } from "./state/memory-store.js";
+import type { CounterEntry, CounterInfo, ReadKey } from "./counters.js";
+import { MemoryCounterStore } from "./state/memory-store.js";
 import type { Key, Resolution } from "./state/memory-store.js";
 import { DecisionTable, ErrorCode } from "./decision.js";
 import type { Decision, PolicyTable, RuleInfo } from "./decision.js";
@@ -48,7 +48,8 @@ export interface EvaluateOptions {
 }
 
 export interface StepOptions extends EvaluateOptions {
-  /** The id under which an escalation's pending contributions wait (default: a fresh UUID). */
+  /** The id under which an escalation's pending contributions wait (default: a fresh unique id:
+   *  a random UUID drawn once per policy, then a sequence number). */
   pendingId?: string;
   /** The counter state to decide against and record into (default: the policy's own). */
   state?: MemoryCounterStore;
@@ -68,6 +69,8 @@ export interface Step {
 export interface CounterRef {
   counter: string;
   key: Key;
+  /** `encodeKey(key)`. */
+  keyText?: string;
 }
 
 /** Marks an input line that is not valid JSON, so that it is decided (as an error) in order. */
@@ -95,30 +98,45 @@ export class MissingSum extends Error {
   }
 }
 
-type CountersBuilder = (d: Decision, counters: Record<string, number | null>) => Decision;
-const builders = new WeakMap<Decision, CountersBuilder>();
+type CountersBuilder = (d: Decision, region: CounterRegion) => Decision;
 
 /**
- * `d` with the values of the counters it read, placed before `policy` (docs/semantics.md). One
- * generated builder per decision template: an object literal with fixed keys is several times
- * faster than copying the template with rest/spread, which showed as a quarter of a decision.
+ * Decisions with the values of the counters a policy's rules read (`carried`: indexes, in
+ * declaration order), placed before `policy` (docs/semantics.md). Generated builders: object
+ * literals with fixed keys, several times faster than copying the template with rest/spread (a
+ * quarter of a decision) or adding the counters one by one. One builder per shape of decision
+ * (its keys), not per rule: a builder per rule would run rarely enough, for most rules, to stay
+ * unoptimized (an escalation cost twice an allow). A counter named `__proto__` is a computed
+ * key: written plainly, the literal would set the object's prototype instead.
  */
-function withCounters(d: Decision, counters: Record<string, number | null>): Decision {
-  let build = builders.get(d);
-  if (build === undefined) {
-    const keys = Object.keys(d).filter((k) => k !== "policy" && k !== "counters");
-    const fields = keys.map((k) => `${JSON.stringify(k)}: d[${JSON.stringify(k)}]`).join(", ");
-    build = new Function("d", "c", `return Object.freeze({ ${fields}, "counters": Object.freeze(c), "policy": d.policy });`) as CountersBuilder;
-    builders.set(d, build);
-  }
-  return build(d, counters);
-}
+class CountersCarrier {
+  private readonly byTemplate = new WeakMap<Decision, CountersBuilder>();
+  private readonly byShape = new Map<string, CountersBuilder>();
 
-/** `o[key] = value` as an own property: a counter may be named `__proto__`, which an assignment
- *  would take as the object's prototype (and the decision would not carry that counter). */
-function setOwn(o: Record<string, number | null>, key: string, value: number | null): void {
-  if (key === "__proto__") Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
-  else o[key] = value;
+  constructor(
+    private readonly counters: readonly CounterInfo[],
+    private readonly carried: readonly number[],
+  ) {}
+
+  carry(d: Decision, region: CounterRegion): Decision {
+    let build = this.byTemplate.get(d);
+    if (build === undefined) {
+      const keys = Object.keys(d).filter((k) => k !== "policy" && k !== "counters");
+      const shape = JSON.stringify(keys);
+      build = this.byShape.get(shape);
+      if (build === undefined) {
+        const fields = keys.map((k) => `${JSON.stringify(k)}: d[${JSON.stringify(k)}]`).join(", ");
+        const values = this.carried.map((i) => {
+          const name = JSON.stringify(this.counters[i]!.name);
+          return `${this.counters[i]!.name === "__proto__" ? `[${name}]` : name}: r.value(${i})`;
+        }).join(", ");
+        build = new Function("d", "r", `return Object.freeze({ ${fields}, "counters": Object.freeze({ ${values} }), "policy": d.policy });`) as CountersBuilder;
+        this.byShape.set(shape, build);
+      }
+      this.byTemplate.set(d, build);
+    }
+    return build(d, region);
+  }
 }
 
 export { refText };
@@ -144,7 +162,11 @@ export class Policy {
   private readonly carries: boolean;
   /** Indexes of the referenced counters, in declaration order. */
   private readonly carried: number[];
+  /** Adds the carried counters' values to decisions (null when no rule reads a counter). */
+  private readonly carrier: CountersCarrier | null;
   private store: MemoryCounterStore | null;
+  private pendingBase: string | null = null;
+  private pendingSeq = 0;
 
   private session: CoreSession;
   private readonly decisions: DecisionTable;
@@ -165,6 +187,7 @@ export class Policy {
     const position = new Map(declarationOrder(manifest).map((n, i) => [n, i]));
     this.carried = this.counters.flatMap((c, i) => (c.referenced ? [i] : []))
       .sort((a, b) => (position.get(this.counters[a]!.name) ?? 0) - (position.get(this.counters[b]!.name) ?? 0));
+    this.carrier = this.carries ? new CountersCarrier(this.counters, this.carried) : null;
     this.store = this.counters.length > 0 ? new MemoryCounterStore(counterDefinitions(this.counters)) : null;
   }
 
@@ -281,18 +304,29 @@ export class Policy {
     if (typeof now !== "number" || Number.isNaN(now)) throw new TypeError("now must be a number of milliseconds");
     const store = this.store === null ? null : options.state ?? this.store;
     if (store === null) return { decision: this.evaluate(action), entries: [], pending: null, now };
-    const decided = this.decideWithCounters(action, (counter, key, keyText) => store.sum(counter, key, now, keyText));
+    const decided = this.decideWithCounters(action, (counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i));
     let pending: string | null = null;
     if (decided.entries.length > 0) {
       const d = decided.decision;
       if (d.decision === "escalate") {
-        pending = options.pendingId ?? randomUUID();
+        pending = options.pendingId ?? this.pendingId();
         store.record(decided.entries, now, { id: pending, expiresAt: now + d.timeout_ms!, onTimeout: d.on_timeout! });
       } else {
         store.record(decided.entries, now);
       }
     }
     return { decision: decided.decision, entries: decided.entries, pending, now };
+  }
+
+  /** A new pending id: unique as a UUID is (its random part is one), without drawing 122 random
+   *  bits per escalation (randomUUID, and hashing its text into the store's maps, was most of
+   *  an escalation's extra cost). */
+  private pendingId(): string {
+    if (this.pendingBase === null || this.pendingSeq >= 0xffffffff) {
+      this.pendingBase = `${randomUUID()}.`;
+      this.pendingSeq = 0;
+    }
+    return this.pendingBase + (this.pendingSeq++).toString(16);
   }
 
   /** Decides from now on against `state` (e.g. one rebuilt from an audit log). */
@@ -325,10 +359,13 @@ export class Policy {
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
     if (pos === NO_ROOM || s.encoder.statusAt(s.inputStart) !== 0) return [];
     const refs: CounterRef[] = [];
+    const read: (ReadKey | null | undefined)[] = new Array(region.groups);
     for (let i = 0; i < this.counters.length; i++) {
       if (!this.counters[i]!.referenced) continue;
-      const key = region.keyAt(s.inputStart, i);
-      if (key !== null) refs.push({ counter: this.counters[i]!.name, key });
+      const g = region.groupOf[i]!;
+      let r = read[g];
+      if (r === undefined) r = read[g] = region.readKey(s.inputStart, g);
+      if (r !== null) refs.push({ counter: this.counters[i]!.name, key: r.key, keyText: r.text });
     }
     return refs;
   }
@@ -337,38 +374,42 @@ export class Policy {
    * Decides `action` with the window sums a caller read from its store (`sumOf(counter, key)`),
    * recording nothing: a decider with a shared store commits `entries` itself (src/state/
    * shared-store.ts). `sumOf` returning undefined (a key the caller did not read) gives null:
-   * read again.
+   * read again. `sumOf` also gets the key as read (with a memo for the store) and the counter's
+   * index.
    */
-  decideWithCounters(action: unknown, sumOf: (counter: string, key: Key, keyText: string) => number | undefined): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
+  decideWithCounters(action: unknown, sumOf: (counter: string, key: Key, keyText: string, read: ReadKey, i: number) => number | undefined): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
     const s = this.session;
     const region = s.counters;
     if (region === null) return { decision: this.evaluate(action), entries: [], keys: [] };
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
     if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
     const n = this.counters.length;
-    const keys: (Key | null)[] = new Array(n).fill(null);
-    const texts: (string | null)[] = new Array(n).fill(null);
+    const keys: (Key | null)[] = new Array(n);
+    const texts: (string | null)[] = new Array(n);
     if (s.encoder.statusAt(s.inputStart) === 0) {
-      // Counters with the same `per` paths share one key: read and encoded once.
-      const groupKeys: (Key | null | undefined)[] = new Array(region.groups);
-      const groupTexts: (string | null)[] = new Array(region.groups);
+      // Counters with the same `per` paths share one key: read once (region.readKey).
+      const groups = region.groups;
+      const read: (ReadKey | null)[] = new Array(groups);
+      for (let g = 0; g < groups; g++) read[g] = region.readKey(s.inputStart, g);
       for (let i = 0; i < n; i++) {
-        const g = region.groupOf[i]!;
-        let key = groupKeys[g];
-        if (key === undefined) {
-          key = groupKeys[g] = region.keyAt(s.inputStart, i);
-          groupTexts[g] = key === null ? null : encodeKey(key);
-        }
-        keys[i] = key;
-        const text = (texts[i] = groupTexts[g]!);
+        const r = read[region.groupOf[i]!]!;
         let sum = 0;
-        if (key !== null && this.counters[i]!.referenced) {
-          const v = sumOf(this.counters[i]!.name, key, text!);
-          if (v === undefined) throw new MissingSum(this.counters[i]!.name, key);
-          sum = v;
+        if (r === null) {
+          keys[i] = texts[i] = null;
+        } else {
+          keys[i] = r.key;
+          texts[i] = r.text;
+          const c = this.counters[i]!;
+          if (c.referenced) {
+            const v = sumOf(c.name, r.key, r.text, r, i);
+            if (v === undefined) throw new MissingSum(c.name, r.key);
+            sum = v;
+          }
         }
         region.setSum(i, sum);
       }
+    } else {
+      for (let i = 0; i < n; i++) keys[i] = texts[i] = null;
     }
     let rc: number;
     try {
@@ -382,11 +423,7 @@ export class Policy {
     }
     let decision = this.decode(s.resultPtr);
     if (decision.error !== undefined) return { decision, entries: [], keys };
-    if (this.carries) {
-      const values: Record<string, number | null> = {};
-      for (const i of this.carried) setOwn(values, this.counters[i]!.name, region.value(i));
-      decision = withCounters(decision, values);
-    }
+    if (this.carrier !== null) decision = this.carrier.carry(decision, region);
     return { decision, entries: region.entries(keys, texts), keys };
   }
 

@@ -49,8 +49,13 @@ const TS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 const decisionText = new WeakMap<object, string>();
 
-/** Canonical JSON of a decision; frozen decisions (the engine's are shared) are cached. */
+/** Canonical JSON of a decision; frozen decisions (the engine's are shared) are cached. A
+ *  decision with counters (or what it counted) is made for one decision only, from plain values
+ *  (src/policy.ts, pipeline/counted.ts): not cached, and written by the fast key-sorted path
+ *  (RFC 8785's text for such values; the exact one where it might not be). */
 export function canonicalDecision(decision: Decision): string {
+  const d = decision as { counters?: unknown; counted?: unknown };
+  if (d.counters !== undefined || d.counted !== undefined) return canonicalJsonParsed(decision);
   const frozen = Object.isFrozen(decision);
   if (frozen) {
     const cached = decisionText.get(decision);

@@ -23,10 +23,14 @@ export interface Counted {
 
 export type CountedDecision = Decision & { readonly counted: Counted };
 
+/** Counter name -> digest, per policy's counters. */
+const digests = new WeakMap<readonly CounterInfo[], Map<string, string>>();
+
 /** The record's decision: `decision` plus what it counted (the decision itself when nothing). */
 export function countedDecision(decision: Decision, counters: readonly CounterInfo[], entries: readonly CounterEntry[], at: number, pending: string | null): Decision {
   if (entries.length === 0) return decision;
-  const digest = new Map(counters.map((c) => [c.name, c.digest]));
+  let digest = digests.get(counters);
+  if (digest === undefined) digests.set(counters, (digest = new Map(counters.map((c) => [c.name, c.digest]))));
   const counted: Counted = { at, add: entries.map((e) => [e.counter, digest.get(e.counter)!, e.key as Key, e.amount]) };
   if (pending !== null) counted.pending = pending;
   return { ...decision, counted } as CountedDecision;

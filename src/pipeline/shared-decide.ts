@@ -4,14 +4,15 @@
 // its predecessors of the turn left), and every one that counted — or that read a sum its own
 // turn changed — is committed in that order (compare-and-record). One whose sums changed in the
 // meantime is decided again in the next turn. So the outcome is that of some one-at-a-time
-// order across every process sharing the store.
+// order across every process sharing the store. A store with commitMany (Redis) takes the commits
+// of a turn in one call.
 
 import { randomUUID } from "node:crypto";
-import { refText } from "../counters.js";
 import type { CounterEntry } from "../counters.js";
 import type { Decision } from "../decision.js";
 import type { CounterRef, Policy } from "../policy.js";
-import type { SharedCounterStore } from "../state/shared-store.js";
+import { encodeKey } from "../state/memory-store.js";
+import type { CommitRequest, CommitResult, SharedCounterStore } from "../state/shared-store.js";
 
 /** A decision made against the shared store, and what it counted there. */
 export interface SharedStep {
@@ -72,45 +73,74 @@ export class SharedDecider {
 
   /** One read, decide, commit; returns those whose sums changed meanwhile. */
   private async round(batch: Waiting[]): Promise<Waiting[]> {
-    const refsOf = batch.map((w) => w.policy.counterRefs(w.action));
-    const wanted = new Map<string, CounterRef>();
-    for (const refs of refsOf) for (const r of refs) wanted.set(refText(r.counter, r.key), r);
+    // The distinct counter+keys of the turn, numbered (by counter, then key text).
+    const index = new Map<string, Map<string, number>>();
+    const wanted: CounterRef[] = [];
+    const slotOf = (counter: string, keyText: string): number | undefined => index.get(counter)?.get(keyText);
+    const slotsOf = batch.map((w) => w.policy.counterRefs(w.action).map((r) => {
+      const text = r.keyText ?? encodeKey(r.key);
+      let keys = index.get(r.counter);
+      if (keys === undefined) index.set(r.counter, (keys = new Map()));
+      let slot = keys.get(text);
+      if (slot === undefined) {
+        slot = wanted.length;
+        keys.set(text, slot);
+        wanted.push(r);
+      }
+      return slot;
+    }));
     const now = this.clock();
-    const texts = [...wanted.keys()];
-    const sums = texts.length === 0 ? [] : await this.store.read([...wanted.values()], now);
-    const read = new Map(texts.map((t, k) => [t, sums[k]!]));
-    const local = new Map(read);
+    const read = wanted.length === 0 ? [] : await this.store.read(wanted, now);
+    const local = read.slice();
     const steps: SharedStep[] = [];
-    const commits: Promise<{ ok: boolean }>[] = [];
+    /** The commits of this turn, in order, and the decision each is for. */
+    const commits: CommitRequest[] = [];
+    const owner: number[] = [];
     for (let k = 0; k < batch.length; k++) {
       const { policy, action } = batch[k]!;
-      const refs = refsOf[k]!;
-      const refTexts = refs.map((r) => refText(r.counter, r.key));
-      const used = refTexts.map((t) => local.get(t)!);
-      const r = policy.decideWithCounters(action, (counter, key) => local.get(refText(counter, key)));
+      const slots = slotsOf[k]!;
+      const used = slots.map((slot) => local[slot]!);
+      const r = policy.decideWithCounters(action, (counter, _key, keyText) => {
+        const slot = slotOf(counter, keyText);
+        return slot === undefined ? undefined : local[slot];
+      });
       const d = r.decision;
-      const chained = refTexts.some((t, j) => used[j] !== read.get(t));
+      const chained = slots.some((slot, j) => used[j] !== read[slot]);
       let pending: string | null = null;
       if (r.entries.length > 0 || chained) {
         if (d.decision === "escalate" && r.entries.length > 0) pending = randomUUID();
-        // Issued in order in this turn: one connection, so the store applies them in order.
-        commits.push(this.store.commit(refs, used, r.entries, now, pending === null ? undefined : { id: pending, expiresAt: now + d.timeout_ms!, onTimeout: d.on_timeout! }));
+        commits.push({ refs: slots.map((slot) => wanted[slot]!), sums: used, entries: r.entries, pending: pending === null ? undefined : { id: pending, expiresAt: now + d.timeout_ms!, onTimeout: d.on_timeout! } });
+        owner.push(k);
         for (const e of r.entries) {
-          const t = refText(e.counter, e.key);
-          const v = local.get(t);
-          if (v !== undefined) local.set(t, v + e.amount);
+          const slot = slotOf(e.counter, e.keyText);
+          if (slot !== undefined) local[slot] = local[slot]! + e.amount;
         }
-      } else {
-        commits.push(Promise.resolve({ ok: true }));
       }
       steps.push({ decision: d, entries: r.entries, now, pending });
     }
-    const results = await Promise.all(commits);
+    // A decision with nothing to commit took effect at the read (its sums are the store's then):
+    // it is answered now, without waiting for the commits of the others. So its caller's next
+    // action can be read (on the same connection, after these commits) while they run.
+    const committing = new Set(owner);
+    batch.forEach((w, k) => {
+      if (!committing.has(k)) w.resolve(steps[k]!);
+    });
+    const results = await this.commit(commits, now);
     const again: Waiting[] = [];
-    results.forEach((res, k) => {
-      if (res.ok) batch[k]!.resolve(steps[k]!);
-      else again.push(batch[k]!);
+    results.forEach((res, j) => {
+      const k = owner[j]!;
+      if (res instanceof Error) batch[k]!.reject(res);
+      else if (!res.ok) again.push(batch[k]!);
+      else batch[k]!.resolve(steps[k]!);
     });
     return again;
+  }
+
+  /** The commits of one turn, in order: in one call when the store can (commitMany), else issued
+   *  one after the other in this turn (one connection: the store applies them in order). */
+  private async commit(commits: CommitRequest[], now: number): Promise<(CommitResult | Error)[]> {
+    if (commits.length === 0) return [];
+    if (this.store.commitMany !== undefined) return this.store.commitMany(commits, now);
+    return Promise.all(commits.map((c) => this.store.commit(c.refs, c.sums, c.entries, now, c.pending).catch((e: Error) => e)));
   }
 }

@@ -1,8 +1,8 @@
 // Counters in Redis for `tollgate serve --state redis://...` (docs/redis.md): several servers
 // (and library processes) share one state. The primary stays the one client of its workers, as
 // for the in-memory state (counter-owner.ts), and forwards reads and commits to Redis, where the
-// Lua script compares and records atomically. The commits of one worker message are sent in
-// order on one connection, so Redis applies them in that order (each atomically). Redis holds
+// Lua script compares and records atomically. The commits of one worker message go in one call
+// (commitMany), which applies them in order (each compared and recorded as on its own). Redis holds
 // the state: nothing is rebuilt from the audit log, and an unreachable Redis fails the decisions
 // that need it (503), never lets them through.
 
@@ -11,6 +11,7 @@ import { PendingByRecord, rememberPending, settleTransition } from "../pipeline/
 import type { Commit } from "../pipeline/message.js";
 import { RedisCounterStore } from "../state/redis-store.js";
 import type { Key } from "../state/memory-store.js";
+import type { CommitRequest } from "../state/shared-store.js";
 import type { CounterAuthority } from "./counter-owner.js";
 import type { Log } from "./log.js";
 import type { PolicySummary } from "./policy-check.js";
@@ -58,27 +59,41 @@ export class RedisCounterOwner implements CounterAuthority {
     return refs.map(([c, d]) => (this.current(c, d) ? read[k++]! : 0));
   }
 
+  /** The commits of one worker message in one call to Redis (commitMany): applied there in
+   *  order, each compared and recorded as on its own. */
   async commitAll(commits: readonly (Commit | undefined)[]): Promise<(true | number[])[]> {
     await this.ready;
-    // Issued in order in one turn: one connection, so Redis runs them in this order.
-    return Promise.all(commits.map((c) => (c === undefined ? Promise.resolve(true as const) : this.commit(c))));
-  }
-
-  private async commit(c: Commit): Promise<true | number[]> {
-    const [now, refs, sums, add, pending] = c;
-    const live = refs.map(([counter, digest], i) => [this.current(counter, digest), i] as const).filter(([ok]) => ok).map(([, i]) => i);
-    const entries = add.filter(([counter, digest]) => this.current(counter, digest)).map(([counter, , key, amount]) => ({ counter, key, amount }));
-    const r = await this.store.commit(
-      live.map((i) => ({ counter: refs[i]![0], key: refs[i]![2] })),
-      live.map((i) => sums[i]!),
-      entries,
-      now,
-      pending === null || entries.length === 0 ? undefined : { id: pending[0], expiresAt: pending[1], onTimeout: pending[2] },
-    );
-    if (r.ok) return true;
-    const current = refs.map(() => 0);
-    live.forEach((i, k) => (current[i] = r.sums[k]!));
-    return current;
+    const requests: CommitRequest[] = [];
+    const at: number[] = [];
+    const lives: number[][] = [];
+    let now = -Infinity;
+    commits.forEach((c, k) => {
+      if (c === undefined) return;
+      const [t, refs, sums, add, pending] = c;
+      const live = refs.map(([counter, digest], i) => [this.current(counter, digest), i] as const).filter(([ok]) => ok).map(([, i]) => i);
+      const entries = add.filter(([counter, digest]) => this.current(counter, digest)).map(([counter, , key, amount]) => ({ counter, key, amount }));
+      requests.push({
+        refs: live.map((i) => ({ counter: refs[i]![0], key: refs[i]![2] })),
+        sums: live.map((i) => sums[i]!),
+        entries,
+        pending: pending === null || entries.length === 0 ? undefined : { id: pending[0], expiresAt: pending[1], onTimeout: pending[2] },
+      });
+      at.push(k);
+      lives.push(live);
+      if (t > now) now = t;
+    });
+    const out: (true | number[])[] = commits.map(() => true);
+    if (requests.length === 0) return out;
+    const results = await this.store.commitMany(requests, now);
+    results.forEach((r, j) => {
+      if (r instanceof Error) throw r;
+      if (r.ok) return;
+      const k = at[j]!;
+      const current = commits[k]![1].map(() => 0);
+      lives[j]!.forEach((i, n) => (current[i] = r.sums[n]!));
+      out[k] = current;
+    });
+    return out;
   }
 
   recorded(hash: string, c: Commit): void {

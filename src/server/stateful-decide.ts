@@ -9,13 +9,13 @@ import { randomUUID } from "node:crypto";
 import { canonicalDecision } from "../audit/format.js";
 import { recordableParsedText, unrecordableDecision } from "../audit/recordable.js";
 import { redact } from "../audit/redact.js";
-import { refText } from "../counters.js";
 import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import { countedDecision } from "../pipeline/counted.js";
 import { NOT_JSON_TEXT } from "../pipeline/decide.js";
 import type { Commit, Decided } from "../pipeline/message.js";
 import type { Policy } from "../policy.js";
+import { encodeKey } from "../state/memory-store.js";
 import type { Backend } from "./http.js";
 
 /** One decided action and where its record is. */
@@ -56,45 +56,54 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
   }
   for (let round = 0; todo.length > 0; round++) {
     if (round >= MAX_ROUNDS) throw new Error(`counters: no consistent decision after ${MAX_ROUNDS} rounds`);
-    // 1. What the actions read.
-    const refsOf = todo.map((i) => policy.counterRefs(actions[i]));
-    const wanted = new Map<string, [string, string, (string | number)[]]>();
-    for (const refs of refsOf) {
-      for (const r of refs) wanted.set(refText(r.counter, r.key), [r.counter, digest.get(r.counter)!, r.key as (string | number)[]]);
-    }
-    const texts2 = [...wanted.keys()];
-    const { now, sums } = wanted.size === 0 ? { now: Date.now(), sums: [] as number[] } : await backend.sums([...wanted.values()]);
-    const read = new Map<string, number>(texts2.map((t, k) => [t, sums[k]!]));
-    const local = new Map(read);
+    // 1. What the actions read: the distinct counter+keys, numbered (by counter, then key text).
+    const index = new Map<string, Map<string, number>>();
+    const wanted: [string, string, (string | number)[]][] = [];
+    const slotOf = (counter: string, keyText: string): number | undefined => index.get(counter)?.get(keyText);
+    const slotsOf = todo.map((i) => policy.counterRefs(actions[i]).map((r) => {
+      const text = r.keyText ?? encodeKey(r.key);
+      let keys = index.get(r.counter);
+      if (keys === undefined) index.set(r.counter, (keys = new Map()));
+      let slot = keys.get(text);
+      if (slot === undefined) {
+        slot = wanted.length;
+        keys.set(text, slot);
+        wanted.push([r.counter, digest.get(r.counter)!, r.key as (string | number)[]]);
+      }
+      return slot;
+    }));
+    const { now, sums } = wanted.length === 0 ? { now: Date.now(), sums: [] as number[] } : await backend.sums(wanted);
+    const local = sums.slice();
     // 2. Decide in order, each with the sums its predecessors of this turn left.
     const entries: Decided[] = [];
     const decided: Decision[] = [];
     const took: number[] = [];
     for (let k = 0; k < todo.length; k++) {
       const i = todo[k]!;
-      const refs = refsOf[k]!;
-      const refTexts = refs.map((r) => refText(r.counter, r.key));
-      const used = refTexts.map((t) => local.get(t)!);
+      const slots = slotsOf[k]!;
+      const used = slots.map((slot) => local[slot]!);
       const t0 = process.hrtime.bigint();
-      const r = policy.decideWithCounters(actions[i], (counter, key) => local.get(refText(counter, key)));
+      const r = policy.decideWithCounters(actions[i], (counter, _key, keyText) => {
+        const slot = slotOf(counter, keyText);
+        return slot === undefined ? undefined : local[slot];
+      });
       const evalNs = Number(process.hrtime.bigint() - t0);
       const d = r.decision;
-      const chained = refTexts.some((t, j) => used[j] !== read.get(t));
+      const chained = slots.some((slot, j) => used[j] !== sums[slot]);
       let pending: string | null = null;
       let commit: Commit | undefined;
       if (r.entries.length > 0 || chained) {
         if (d.decision === "escalate" && r.entries.length > 0) pending = randomUUID();
         commit = [
           now,
-          refs.map((ref) => [ref.counter, digest.get(ref.counter)!, ref.key as (string | number)[]]),
+          slots.map((slot) => wanted[slot]!),
           used,
           r.entries.map((e) => [e.counter, digest.get(e.counter)!, e.key as (string | number)[], e.amount]),
           pending === null ? null : [pending, now + d.timeout_ms!, d.on_timeout!],
         ];
         for (const e of r.entries) {
-          const t = refText(e.counter, e.key);
-          const v = local.get(t);
-          if (v !== undefined) local.set(t, v + e.amount);
+          const slot = slotOf(e.counter, e.keyText);
+          if (slot !== undefined) local[slot] = local[slot]! + e.amount;
         }
       }
       const recorded = countedDecision(d, policy.counters, r.entries, now, pending);

@@ -22,7 +22,8 @@
 //     is inside the windows at the clock (evicted entries are freed, a key
 //     with no entry left is dropped). Every operation is amortized O(1), plus
 //     O(log P) once per escalation (P = open pending approvals) for the
-//     expiry heap.
+//     expiry heap. The queues and the per-key sums are typed arrays (see
+//     CounterSlot): no object per contribution for the garbage collector.
 //   - Pending (escalate) contributions count like recorded ones. `resolve`
 //     approved: they stay, with their original time. Denied: removed from
 //     every later sum. Unresolved at a clock `>= expiresAt`: settled as
@@ -104,68 +105,192 @@ export function encodeKey(key: Key): string {
   return out;
 }
 
-class Bucket {
-  /** Neumaier running sum of the counting entries: `sum + comp`. */
-  sum = 0;
-  comp = 0;
-  /** Entries that count (not removed, not evicted). */
-  counting = 0;
-  /** Entries in the counter's queue (removed ones included). */
-  entries = 0;
+/** Entry flags (CounterSlot#flags). */
+const REMOVED = 1;
+const PENDING = 2;
+
+/**
+ * One counter's state, in typed arrays (no object per contribution: thousands of live entries
+ * would be as many objects for the garbage collector to trace and promote, and scattered in
+ * memory, each a cache miss when it leaves the window).
+ *
+ * Keys ("buckets") are numbered: `ids` maps a key's text to its number; per number the
+ * Neumaier running sum (`sum` + `comp`), the entries that count and the entries in the queue.
+ * The queue is a ring of entries in time order: time, amount, bucket, flags (removed; pending,
+ * with its approval in `pendingOf`). Entry numbers (`seq`) grow from 0 and are never reused;
+ * the ring holds `headSeq .. headSeq + size - 1`; an entry below `headSeq` has been evicted.
+ */
+class CounterSlot {
+  readonly ids = new Map<string, number>();
+  /** Per bucket: its key text (undefined when the number is free). */
+  private keys: (string | undefined)[] = [];
+  private free: number[] = [];
+  sum = new Float64Array(16);
+  comp = new Float64Array(16);
+  counting = new Int32Array(16);
+  queued = new Int32Array(16);
+
+  t = new Float64Array(16);
+  amount = new Float64Array(16);
+  bucket = new Int32Array(16);
+  flags = new Uint8Array(16);
+  /** The approval of each pending entry, by entry number. */
+  readonly pendingOf = new Map<number, ApprovalState>();
+  /** Ring index of the oldest entry, entries held, number of the oldest entry. */
+  head = 0;
+  size = 0;
+  headSeq = 0;
+  dropped = false;
+
   constructor(
-    readonly counter: CounterSlot,
-    readonly key: string,
+    readonly name: string,
+    readonly windowMs: number,
+    readonly definition: string,
   ) {}
 
-  add(x: number): void {
-    const s = this.sum + x;
-    if (Math.abs(this.sum) >= Math.abs(x)) this.comp += this.sum - s + x;
-    else this.comp += x - s + this.sum;
-    this.sum = s;
+  /** Whether bucket `id` is the one of `key`. */
+  holds(id: number, key: string): boolean {
+    return id >= 0 && this.keys[id] === key;
+  }
+
+  /** The bucket of `key`, made when missing. */
+  bucketOf(key: string): number {
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.free.pop();
+      if (id === undefined) {
+        id = this.keys.length;
+        if (id === this.sum.length) this.growBuckets();
+      }
+      this.keys[id] = key;
+      this.sum[id] = this.comp[id] = 0;
+      this.counting[id] = this.queued[id] = 0;
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+
+  private growBuckets(): void {
+    const n = this.sum.length * 2;
+    this.sum = grow(this.sum, new Float64Array(n));
+    this.comp = grow(this.comp, new Float64Array(n));
+    this.counting = grow(this.counting, new Int32Array(n));
+    this.queued = grow(this.queued, new Int32Array(n));
+  }
+
+  /** Neumaier summation (Bucket#add before the typed arrays; the same arithmetic). */
+  add(id: number, x: number): void {
+    const sum = this.sum[id]!;
+    const s = sum + x;
+    if (Math.abs(sum) >= Math.abs(x)) this.comp[id]! += sum - s + x;
+    else this.comp[id]! += x - s + sum;
+    this.sum[id] = s;
   }
 
   /** Stops counting `amount`; back to exactly 0 when nothing counts. */
-  take(amount: number): void {
-    if (--this.counting === 0) this.sum = this.comp = 0;
-    else this.add(-amount);
+  take(id: number, amount: number): void {
+    if (--this.counting[id]! === 0) this.sum[id] = this.comp[id] = 0;
+    else this.add(id, -amount);
   }
 
-  value(): number {
-    if (this.counting === 0) return 0;
-    const v = this.sum + this.comp;
+  value(id: number): number {
+    if (this.counting[id] === 0) return 0;
+    const v = this.sum[id]! + this.comp[id]!;
     return v > 0 ? v : 0;
+  }
+
+  /** Appends an entry (its bucket counts it); returns its number. */
+  push(t: number, amount: number, id: number, approval: ApprovalState | null): number {
+    if (this.size === this.t.length) this.resize(this.t.length * 2);
+    const i = (this.head + this.size) & (this.t.length - 1);
+    this.t[i] = t;
+    this.amount[i] = amount;
+    this.bucket[i] = id;
+    const seq = this.headSeq + this.size;
+    if (approval === null) {
+      this.flags[i] = 0;
+    } else {
+      this.flags[i] = PENDING;
+      this.pendingOf.set(seq, approval);
+    }
+    this.size++;
+    this.queued[id]!++;
+    this.counting[id]!++;
+    this.add(id, amount);
+    return seq;
+  }
+
+  /** The ring index of entry `seq`, or -1 once it has been evicted. */
+  index(seq: number): number {
+    return seq < this.headSeq ? -1 : (this.head + (seq - this.headSeq)) & (this.t.length - 1);
+  }
+
+  /** Removes the oldest entry (the caller has read it); frees its bucket when it was the last. */
+  shift(): void {
+    const id = this.bucket[this.head]!;
+    if (--this.queued[id]! === 0) {
+      this.ids.delete(this.keys[id]!);
+      this.keys[id] = undefined;
+      this.free.push(id);
+    }
+    this.head = (this.head + 1) & (this.t.length - 1);
+    this.size--;
+    this.headSeq++;
+  }
+
+  /** After evictions: gives memory back when the ring is mostly empty, and the bucket numbers
+   *  when no key is left. */
+  trim(): void {
+    const cap = this.t.length;
+    if (cap > 64 && this.size * 8 < cap) this.resize(Math.max(16, cap >>> 2));
+    if (this.ids.size === 0 && this.keys.length > 0) {
+      this.keys = [];
+      this.free = [];
+      if (this.sum.length > 64) {
+        this.sum = new Float64Array(16);
+        this.comp = new Float64Array(16);
+        this.counting = new Int32Array(16);
+        this.queued = new Int32Array(16);
+      }
+    }
+  }
+
+  /** The ring in a new capacity (a power of 2 >= size), oldest entry first. */
+  private resize(cap: number): void {
+    const t = new Float64Array(cap);
+    const amount = new Float64Array(cap);
+    const bucket = new Int32Array(cap);
+    const flags = new Uint8Array(cap);
+    const mask = this.t.length - 1;
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k) & mask;
+      t[k] = this.t[i]!;
+      amount[k] = this.amount[i]!;
+      bucket[k] = this.bucket[i]!;
+      flags[k] = this.flags[i]!;
+    }
+    this.t = t;
+    this.amount = amount;
+    this.bucket = bucket;
+    this.flags = flags;
+    this.head = 0;
   }
 }
 
-interface Entry {
-  readonly t: number;
-  readonly amount: number;
-  readonly bucket: Bucket;
-  approval: ApprovalState | null;
-  removed: boolean;
-  evicted: boolean;
+function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
 }
 
 interface ApprovalState {
   readonly id: string;
   readonly expiresAt: number;
   readonly onTimeout: "allow" | "deny";
-  entries: Entry[];
+  /** Its entries: counter and entry number, pairwise. */
+  slots: CounterSlot[];
+  seqs: number[];
   /** Entries not yet evicted. */
   live: number;
-}
-
-class CounterSlot {
-  readonly buckets = new Map<string, Bucket>();
-  /** Every entry of this counter, in time order, from `head`. */
-  queue: (Entry | undefined)[] = [];
-  head = 0;
-  dropped = false;
-  constructor(
-    readonly name: string,
-    readonly windowMs: number,
-    readonly definition: string,
-  ) {}
 }
 
 export class MemoryCounterStore {
@@ -213,11 +338,20 @@ export class MemoryCounterStore {
     this.slots = next;
     if (!droppedAny) return;
     for (const a of [...this.approvals.values()]) {
-      const kept = a.entries.filter((e) => !e.bucket.counter.dropped);
-      if (kept.length === a.entries.length) continue;
-      a.entries = kept;
-      a.live = kept.reduce((n, e) => n + (e.evicted ? 0 : 1), 0);
-      if (a.live === 0) this.forget(a);
+      if (!a.slots.some((slot) => slot.dropped)) continue;
+      const slots: CounterSlot[] = [];
+      const seqs: number[] = [];
+      let live = 0;
+      a.slots.forEach((slot, k) => {
+        if (slot.dropped) return;
+        slots.push(slot);
+        seqs.push(a.seqs[k]!);
+        if (slot.index(a.seqs[k]!) >= 0) live++;
+      });
+      a.slots = slots;
+      a.seqs = seqs;
+      a.live = live;
+      if (live === 0) this.forget(a);
     }
   }
 
@@ -252,21 +386,16 @@ export class MemoryCounterStore {
         // Already expired: for every sum from now on it is settled.
         if (pending.onTimeout === "deny") return;
       } else {
-        approval = { id: pending.id, expiresAt: pending.expiresAt, onTimeout: pending.onTimeout, entries: [], live: 0 };
+        approval = { id: pending.id, expiresAt: pending.expiresAt, onTimeout: pending.onTimeout, slots: [], seqs: [], live: 0 };
         this.approvals.set(approval.id, approval);
         this.push(approval);
       }
     }
     for (const [slot, key, amount] of items) {
-      let bucket = slot.buckets.get(key);
-      if (bucket === undefined) slot.buckets.set(key, (bucket = new Bucket(slot, key)));
-      const e: Entry = { t: this.now, amount, bucket, approval, removed: false, evicted: false };
-      slot.queue.push(e);
-      bucket.entries++;
-      bucket.counting++;
-      bucket.add(amount);
+      const seq = slot.push(this.now, amount, slot.bucketOf(key), approval);
       if (approval !== null) {
-        approval.entries.push(e);
+        approval.slots.push(slot);
+        approval.seqs.push(seq);
         approval.live++;
       }
     }
@@ -281,7 +410,26 @@ export class MemoryCounterStore {
     const slot = this.slotOf(counter);
     const k = keyText ?? encodeKey(key);
     this.advance(now);
-    return slot.buckets.get(k)?.value() ?? 0;
+    const id = slot.ids.get(k);
+    return id === undefined ? 0 : slot.value(id);
+  }
+
+  /** `sum(counter, key, now, keyText)` for a caller that keeps, per key, the number this store
+   *  gave it last (`memo[at]`; -1 for none): a key's state is then found without hashing its
+   *  text into the counter's map (a likely cache miss per counter with thousands of keys). A
+   *  number is used only if it still belongs to `keyText` in this counter (numbers of keys that
+   *  left are reused), so a stale or foreign memo costs a lookup, never a wrong sum. */
+  sumMemo(counter: string, keyText: string, now: number, memo: number[], at: number): number {
+    checkTime(now, "now");
+    const slot = this.slotOf(counter);
+    this.advance(now);
+    let id = memo[at]!;
+    if (!slot.holds(id, keyText)) {
+      id = slot.ids.get(keyText) ?? -1;
+      memo[at] = id;
+      if (id < 0) return 0;
+    }
+    return slot.value(id);
   }
 
   /** Approves or denies the pending approval `id` at `at` (taken at the clock
@@ -303,8 +451,8 @@ export class MemoryCounterStore {
     let entries = 0;
     let keys = 0;
     for (const slot of this.slots.values()) {
-      entries += slot.queue.length - slot.head;
-      keys += slot.buckets.size;
+      entries += slot.size;
+      keys += slot.ids.size;
     }
     return { entries, keys, pending: this.approvals.size, heap: this.heap.length };
   }
@@ -328,48 +476,55 @@ export class MemoryCounterStore {
   }
 
   private evict(slot: CounterSlot): void {
-    const q = slot.queue;
     const limit = this.now - slot.windowMs; // counts while limit < t (the reference's test)
-    let head = slot.head;
-    while (head < q.length && !(limit < q[head]!.t)) {
-      const e = q[head]!;
-      q[head++] = undefined;
-      e.evicted = true;
-      const b = e.bucket;
-      if (!e.removed) b.take(e.amount);
-      if (--b.entries === 0) slot.buckets.delete(b.key);
-      const a = e.approval;
-      if (a !== null && --a.live === 0 && this.approvals.get(a.id) === a) this.forget(a);
-    }
-    if (head === q.length) {
-      slot.queue = [];
-      slot.head = 0;
-    } else if (head > 1024 && head * 2 > q.length) {
-      slot.queue = q.slice(head);
-      slot.head = 0;
-    } else {
-      slot.head = head;
-    }
+    if (slot.size === 0 || limit < slot.t[slot.head]!) return;
+    do {
+      const i = slot.head;
+      const f = slot.flags[i]!;
+      if ((f & REMOVED) === 0) slot.take(slot.bucket[i]!, slot.amount[i]!);
+      let a: ApprovalState | undefined;
+      if ((f & PENDING) !== 0) {
+        a = slot.pendingOf.get(slot.headSeq);
+        slot.pendingOf.delete(slot.headSeq);
+      }
+      slot.shift();
+      if (a !== undefined && --a.live === 0 && this.approvals.get(a.id) === a) this.forget(a);
+    } while (slot.size > 0 && !(limit < slot.t[slot.head]!));
+    slot.trim();
   }
 
   /** Approved (or expired into allow): the entries stay as recorded ones.
    *  Otherwise they stop counting. The store then forgets the approval. */
   private settle(a: ApprovalState, approved: boolean): void {
-    for (const e of a.entries) {
-      e.approval = null;
-      if (!approved && !e.evicted && !e.removed) {
-        e.removed = true;
-        e.bucket.take(e.amount);
+    for (let k = 0; k < a.slots.length; k++) {
+      const slot = a.slots[k]!;
+      const i = slot.index(a.seqs[k]!);
+      if (i < 0) continue; // evicted
+      slot.pendingOf.delete(a.seqs[k]!);
+      const f = slot.flags[i]!;
+      if (!approved && (f & REMOVED) === 0) {
+        slot.flags[i] = REMOVED;
+        slot.take(slot.bucket[i]!, slot.amount[i]!);
+      } else {
+        slot.flags[i] = f & ~PENDING;
       }
     }
-    a.entries = [];
+    a.slots = [];
+    a.seqs = [];
     this.forget(a);
   }
 
   private forget(a: ApprovalState): void {
     this.approvals.delete(a.id);
-    for (const e of a.entries) e.approval = null;
-    a.entries = [];
+    for (let k = 0; k < a.slots.length; k++) {
+      const slot = a.slots[k]!;
+      const i = slot.index(a.seqs[k]!);
+      if (i < 0) continue;
+      slot.pendingOf.delete(a.seqs[k]!);
+      slot.flags[i]! &= ~PENDING;
+    }
+    a.slots = [];
+    a.seqs = [];
     // Its heap item is stale unless it was just popped (advance adjusts).
     if (this.heapHolds(a)) {
       this.stale++;

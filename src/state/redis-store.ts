@@ -30,7 +30,7 @@ import { createHash } from "node:crypto";
 import { createClient } from "redis";
 import { encodeKey } from "./memory-store.js";
 import { COUNTERS_LUA } from "./redis-counters.generated.js";
-import type { CommitResult, Contribution, CounterDefinition, CounterRef, Pending, Resolution, SharedCounterStore } from "./shared-store.js";
+import type { CommitRequest, CommitResult, Contribution, CounterDefinition, CounterRef, Pending, Resolution, SharedCounterStore } from "./shared-store.js";
 
 /** What the store needs of a client: node-redis's `sendCommand` (v4 and later), which
  *  resolves with the reply and rejects with the server's error reply. */
@@ -84,10 +84,16 @@ interface Namespaced {
 }
 
 interface Call {
+  /** The bases' hash keys, in base order. */
   readonly keys: string[];
-  base(counter: string, key: readonly (string | number)[]): number;
-  args(): string[];
+  base(counter: string, key: readonly (string | number)[], keyText?: string): number;
+  /** The bases' windows, space-separated. */
+  windows(): string;
 }
+
+/** Base key names remembered (a SHA-256 per counter+key and call showed in profiles); emptied
+ *  when it reaches this size. */
+const BASE_CACHE_SIZE = 100_000;
 
 /** The client a store created from a URL (and so closes). */
 interface Owned {
@@ -102,6 +108,9 @@ export class RedisCounterStore implements SharedCounterStore {
   readonly prefix: string;
   private readonly grace: string;
   private counters = new Map<string, Namespaced>();
+  /** Per namespace, key text -> base key name. */
+  private readonly bases = new Map<string, Map<string, string>>();
+  private basesHeld = 0;
   private now = -Infinity;
   private closed = false;
 
@@ -173,11 +182,12 @@ export class RedisCounterStore implements SharedCounterStore {
   async read(refs: readonly CounterRef[], now: number): Promise<number[]> {
     checkTime(now, "now");
     const call = this.call();
-    const refIdx = refs.map((r) => call.base(r.counter, r.key));
+    const refIdx = refs.map((r) => call.base(r.counter, r.key, r.keyText));
     this.advance(now);
     if (refs.length === 0) return [];
-    const reply = (await this.run(call.keys, ["read", String(this.now), this.grace, ...call.args(), String(refIdx.length), ...refIdx.map(String)])) as unknown[];
-    return numbers(reply.slice(1));
+    // `reads`: each distinct counter+key once, packed (docs/redis.md).
+    const reply = (await this.run([call.keys[0]!], ["reads", String(this.now), this.grace, call.keys.join("\n"), call.windows()])) as unknown[];
+    return refIdx.map((i) => Number(String(reply[i])));
   }
 
   /** Records `entries` at `now` (pending on `pending`) if the sums of `refs` at `now` still
@@ -185,46 +195,74 @@ export class RedisCounterStore implements SharedCounterStore {
    *  MemoryCounterStore#record, recording nothing on a refusal; a pending id the store still
    *  holds is refused (Error) before the sums are compared. */
   async commit(refs: readonly CounterRef[], sums: readonly number[], entries: readonly Contribution[], now: number, pending?: Pending): Promise<CommitResult> {
+    const [r] = await this.commitMany([{ refs, sums, entries, pending }], now);
+    if (r instanceof Error) throw r;
+    return r!;
+  }
+
+  /** Many commits at `now` in one script run (SharedCounterStore#commitMany): in order, each
+   *  compared and recorded as `commit` would on its own, at one time (the latest of `now` and
+   *  the clocks of every counter+key they touch). Validates every commit first (a refusal throws
+   *  and records nothing); a pending id the store still holds gives that commit an Error. */
+  async commitMany(commits: readonly CommitRequest[], now: number): Promise<(CommitResult | Error)[]> {
     checkTime(now, "now");
-    if (!Array.isArray(sums) || sums.length !== refs.length) throw new TypeError("commit needs one sum per ref");
-    for (const s of sums) if (typeof s !== "number" || !Number.isFinite(s)) throw new TypeError("a sum must be a finite number");
     const call = this.call();
-    const refIdx = refs.map((r) => call.base(r.counter, r.key));
-    const items: [number, number][] = [];
-    for (const c of entries) {
-      const i = call.base(c.counter, c.key);
-      if (typeof c.amount !== "number" || !Number.isFinite(c.amount) || c.amount < 0) {
-        throw new RangeError(`counter '${c.counter}': an amount must be a finite number >= 0`);
+    const plan: { refIdx: number[]; sums: readonly number[]; items: [number, number][]; pending: Pending | undefined }[] = [];
+    for (const c of commits) {
+      const { refs, sums, entries, pending } = c;
+      if (!Array.isArray(sums) || sums.length !== refs.length) throw new TypeError("commit needs one sum per ref");
+      for (const x of sums) if (typeof x !== "number" || !Number.isFinite(x)) throw new TypeError("a sum must be a finite number");
+      const refIdx = refs.map((r) => call.base(r.counter, r.key, r.keyText));
+      const items: [number, number][] = [];
+      for (const e of entries) {
+        const i = call.base(e.counter, e.key, e.keyText);
+        if (typeof e.amount !== "number" || !Number.isFinite(e.amount) || e.amount < 0) {
+          throw new RangeError(`counter '${e.counter}': an amount must be a finite number >= 0`);
+        }
+        if (e.amount !== 0) items.push([i, e.amount]);
       }
-      if (c.amount !== 0) items.push([i, c.amount]);
-    }
-    if (pending !== undefined) {
-      if (typeof pending.id !== "string") throw new TypeError("a pending id must be a string");
-      if (typeof pending.expiresAt !== "number" || Number.isNaN(pending.expiresAt)) throw new TypeError("expiresAt must be a number");
-      if (pending.onTimeout !== "allow" && pending.onTimeout !== "deny") throw new TypeError("onTimeout must be 'allow' or 'deny'");
+      checkPending(pending);
+      plan.push({ refIdx, sums, items, pending });
     }
     this.advance(now);
-    if (refs.length === 0 && items.length === 0 && pending === undefined) return { ok: true };
-    const args = ["commit", String(this.now), this.grace, ...call.args(), String(refs.length)];
-    refIdx.forEach((i, j) => args.push(String(i), String(sums[j])));
-    args.push(String(items.length));
-    for (const [i, amount] of items) args.push(String(i), String(amount));
-    const keys = call.keys;
-    if (pending === undefined) {
-      args.push("0");
-    } else {
-      args.push("1", pending.id, String(pending.expiresAt), pending.onTimeout);
-      keys.push(approvalKey(this.prefix, pending.id));
+    const out: (CommitResult | Error)[] = new Array(commits.length);
+    const sent: number[] = [];
+    plan.forEach((p, k) => {
+      if (p.refIdx.length === 0 && p.items.length === 0 && p.pending === undefined) out[k] = { ok: true };
+      else sent.push(k);
+    });
+    if (sent.length === 0) return out;
+    // `commits`, packed (docs/redis.md): one body of space-separated tokens.
+    const body: string[] = [String(sent.length)];
+    const approvals: string[] = [];
+    for (const k of sent) {
+      const p = plan[k]!;
+      body.push(String(p.refIdx.length));
+      p.refIdx.forEach((i, j) => body.push(String(i), String(p.sums[j])));
+      body.push(String(p.items.length));
+      for (const [i, amount] of p.items) body.push(String(i), String(amount));
+      if (p.pending === undefined) {
+        body.push("0");
+      } else {
+        approvals.push(approvalKey(this.prefix, p.pending.id));
+        body.push("1", String(approvals.length), String(p.pending.expiresAt), p.pending.onTimeout);
+      }
     }
-    let reply: unknown[];
-    try {
-      reply = (await this.run(keys, args)) as unknown[];
-    } catch (e) {
-      if (e instanceof Error && e.message.startsWith("TOLLGATE_PENDING")) throw new Error(`approval '${pending!.id}' is already pending`);
-      throw e;
+    const keys = [call.keys[0] ?? approvals[0]!];
+    const args = ["commits", String(this.now), this.grace, call.keys.join("\n"), call.windows(), body.join(" "), approvals.join("\n")];
+    const reply = (await this.run(keys, args)) as unknown[];
+    let at = 1;
+    for (const k of sent) {
+      const status = String(reply[at++]);
+      if (status === "1") out[k] = { ok: true };
+      else if (status === "P") out[k] = new Error(`approval '${plan[k]!.pending!.id}' is already pending`);
+      else {
+        const n = plan[k]!.refIdx.length;
+        out[k] = { ok: false, sums: numbers(reply.slice(at, at + n)) };
+        at += n;
+      }
     }
-    if (String(reply[0]) === "1") return { ok: true };
-    return { ok: false, sums: numbers(reply.slice(2)) };
+    return out;
   }
 
   /** Approves or denies the pending approval `id` at `at` (taken at the clock if earlier), as
@@ -263,29 +301,49 @@ export class RedisCounterStore implements SharedCounterStore {
   }
 
   /** The distinct counter+keys ("bases") of one call, numbered from 1 as the script sees
-   *  them; `base` validates the counter and the key. */
+   *  them, each named by its hash key (`B:h`: the one-key operations); `base` validates the
+   *  counter and the key. */
   private call(): Call {
     const keys: string[] = [];
     const windows: number[] = [];
     const index = new Map<string, number>();
     return {
       keys,
-      base: (counter, key) => {
+      base: (counter, key, keyText) => {
         const ns = typeof counter === "string" ? this.counters.get(counter) : undefined;
         if (ns === undefined) throw new Error(`unknown counter '${counter}'`);
         if (!Array.isArray(key)) throw new TypeError("a key must be a list of strings and numbers");
-        const b = baseKey(this.prefix, ns.namespace, key);
+        const b = this.baseOf(ns.namespace, key, keyText);
         let i = index.get(b);
         if (i === undefined) {
           windows.push(ns.windowMs);
           i = windows.length;
           index.set(b, i);
-          keys.push(`${b}:h`, `${b}:q`, `${b}:p`);
+          keys.push(`${b}:h`);
         }
         return i;
       },
-      args: () => [String(windows.length), ...windows.map(String)],
+      windows: () => windows.join(" "),
     };
+  }
+
+  /** baseKey(prefix, namespace, key), remembered. */
+  private baseOf(namespace: string, key: readonly (string | number)[], keyText?: string): string {
+    let names = this.bases.get(namespace);
+    if (names === undefined) this.bases.set(namespace, (names = new Map()));
+    const text = keyText ?? encodeKey(key);
+    let b = names.get(text);
+    if (b === undefined) {
+      b = baseKey(this.prefix, namespace, key);
+      if (this.basesHeld >= BASE_CACHE_SIZE) {
+        this.bases.clear();
+        this.basesHeld = 0;
+        this.bases.set(namespace, (names = new Map()));
+      }
+      names.set(text, b);
+      this.basesHeld++;
+    }
+    return b;
   }
 
   private advance(now: number): void {
@@ -313,6 +371,13 @@ export class RedisCounterStore implements SharedCounterStore {
 /** Replies are text (%.17g): strings, or Buffers from a client whose type mapping says so. */
 function numbers(replies: unknown[]): number[] {
   return replies.map((v) => Number(String(v)));
+}
+
+function checkPending(pending: Pending | undefined): void {
+  if (pending === undefined) return;
+  if (typeof pending.id !== "string") throw new TypeError("a pending id must be a string");
+  if (typeof pending.expiresAt !== "number" || Number.isNaN(pending.expiresAt)) throw new TypeError("expiresAt must be a number");
+  if (pending.onTimeout !== "allow" && pending.onTimeout !== "deny") throw new TypeError("onTimeout must be 'allow' or 'deny'");
 }
 
 function checkTime(t: number, name: string): void {

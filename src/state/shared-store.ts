@@ -27,9 +27,19 @@ export type { Contribution, CounterDefinition, Key, Pending, Resolution };
 export interface CounterRef {
   counter: string;
   key: Key;
+  /** `encodeKey(key)`, when the caller has it already (the host's hot path). */
+  keyText?: string;
 }
 
 export type CommitResult = { ok: true } | { ok: false; sums: number[] };
+
+/** One commit of `commitMany`: `commit`'s arguments but `now`. */
+export interface CommitRequest {
+  refs: readonly CounterRef[];
+  sums: readonly number[];
+  entries: readonly Contribution[];
+  pending?: Pending;
+}
 
 export interface SharedCounterStore {
   /** Sets the counters (a policy load or reload): as MemoryCounterStore#retain.
@@ -42,6 +52,11 @@ export interface SharedCounterStore {
    *  at `now` still equal `sums` (compared as doubles, bit for bit but 0 = -0);
    *  else records nothing and returns the current sums. */
   commit(refs: readonly CounterRef[], sums: readonly number[], entries: readonly Contribution[], now: number, pending?: Pending): Promise<CommitResult>;
+  /** Many commits at `now` in one call (one round trip): applied in order, each compared and
+   *  recorded as `commit` would on its own (a later one sees what an earlier one recorded).
+   *  Each result is `commit`'s, or the Error `commit` would throw for it (a pending id still
+   *  held), which leaves the others to proceed. Optional: a decider commits one by one without. */
+  commitMany?(commits: readonly CommitRequest[], now: number): Promise<(CommitResult | Error)[]>;
   /** Approves or denies a pending approval at `at`: as MemoryCounterStore#resolve. */
   resolve(id: string, resolution: Resolution, at: number): Promise<boolean>;
   close(): Promise<void>;

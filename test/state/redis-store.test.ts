@@ -227,6 +227,52 @@ describe.skipIf(!availability.available)("RedisCounterStore (real redis-server)"
     });
   });
 
+  describe("commitMany: the commits of a turn in one call", () => {
+    it("applies them in order, each compared as on its own: a later one sees what an earlier one recorded", async () => {
+      const s = await open([def("n", 1000), def("m", 1000)]);
+      await record(s, [c("n", ["a"], 1)], 0);
+      const r = await s.commitMany([
+        { refs: [ref("n", ["a"])], sums: [1], entries: [c("n", ["a"], 1)] }, // 1 -> 2
+        { refs: [ref("n", ["a"])], sums: [1], entries: [c("n", ["a"], 5)] }, // stale: 2 now
+        { refs: [ref("n", ["a"]), ref("m", ["b"])], sums: [2, 0], entries: [c("m", ["b"], 3)] }, // sees the first
+        { refs: [], sums: [], entries: [] }, // nothing to check or record
+      ], 1);
+      expect(r).toEqual([{ ok: true }, { ok: false, sums: [2] }, { ok: true }, { ok: true }]);
+      expect(await s.read([ref("n", ["a"]), ref("m", ["b"])], 2)).toEqual([2, 3]);
+    });
+
+    it("an approval id still held fails that commit alone; pending entries count and resolve", async () => {
+      const s = await open([def("n", 1000)]);
+      await record(s, [c("n", [], 1)], 0, esc("p", 500));
+      const r = await s.commitMany([
+        { refs: [ref("n", [])], sums: [1], entries: [c("n", [], 1)], pending: esc("p", 500) },
+        { refs: [ref("n", [])], sums: [1], entries: [c("n", [], 2)], pending: esc("q", 500, "allow") },
+      ], 1);
+      expect(r[0]).toBeInstanceOf(Error);
+      expect((r[0] as Error).message).toMatch(/approval 'p' is already pending/);
+      expect(r[1]).toEqual({ ok: true });
+      expect(await sum(s, "n", [], 2)).toBe(3);
+      expect(await s.resolve("q", "denied", 3)).toBe(true);
+      expect(await sum(s, "n", [], 3)).toBe(1);
+      expect(await sum(s, "n", [], 500)).toBe(0); // p expired into deny
+    });
+
+    it("a base changed by a version of the script that does not keep its summary is read in full", async () => {
+      // A rolling upgrade: an older script records (list + hash) without the summary fields
+      // (ht, pm, v) that let a read skip the list, and writes clk without its trailing space.
+      const s = await open([def("n", 1000)]);
+      await record(s, [c("n", ["a"], 1)], 0);
+      expect(await sum(s, "n", ["a"], 1)).toBe(1);
+      const [h] = (await keysOf(s.prefix)).filter((k) => k.endsWith(":h"));
+      const q = h!.slice(0, -1) + "q";
+      await admin.rPush(q, "2 5 7 -");
+      await admin.hSet(h!, { sum: "8", comp: "0", cnt: "2", clk: "5", seq: "2" });
+      expect(await sum(s, "n", ["a"], 6)).toBe(8);
+      expect(await sum(s, "n", ["a"], 1000)).toBe(7); // the first left at 1000, read from the list
+      expect(await sum(s, "n", ["a"], 1005)).toBe(0);
+    });
+  });
+
   describe("the script", () => {
     it("is sent again (EVAL) when the server lost it (NOSCRIPT)", async () => {
       const s = await open([def("n", 100)]);
