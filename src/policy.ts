@@ -91,6 +91,26 @@ interface CoreSession {
   counters: CounterRegion | null;
 }
 
+/** The state of a policy whose counters another policy took over (`adoptState`): using it is a
+ *  mistake that must not decide with stale sums, so it throws (as the Python host raises). */
+class AdoptedState extends MemoryCounterStore {
+  constructor(private readonly policyName: string) {
+    super();
+  }
+  refuse(): never {
+    throw new Error(`policy '${this.policyName}': its counter state was adopted by another policy (adoptState); decide with that one`);
+  }
+  override sum(): number {
+    return this.refuse();
+  }
+  override record(): void {
+    this.refuse();
+  }
+  override resolve(): boolean {
+    return this.refuse();
+  }
+}
+
 /** A sum the caller of `decideWithCounters` did not read: read again with the action's refs. */
 export class MissingSum extends Error {
   constructor(readonly counter: string, readonly key: Key) {
@@ -156,7 +176,8 @@ export class Policy {
   readonly tests: readonly PolicyTest[];
   /** The canonical JSON the core compiled. */
   readonly canonical: string;
-  /** The manifest's counters in declaration order (spec section 8); empty for a stateless policy. */
+  /** The manifest's counters (spec section 8) in the core's order (sorted by name; decisions list
+   *  them in declaration order); empty for a stateless policy. */
   readonly counters: readonly CounterInfo[];
   /** Whether any rule reads a counter (then decisions carry `counters`). */
   private readonly carries: boolean;
@@ -208,10 +229,11 @@ export class Policy {
    */
   adoptState(previous: Policy): void {
     const old = previous.store;
-    if (old === null || this.store === null) return;
+    if (previous === this || old === null || this.store === null) return;
+    if (old instanceof AdoptedState) old.refuse();
     old.retain(counterDefinitions(this.counters));
     this.store = old;
-    previous.store = null;
+    previous.store = new AdoptedState(previous.name); // deciding with it now throws, never decides stale
   }
 
   /** Loads a policy file. Throws PolicyError (with file:line:column) if it is not valid. */
@@ -303,6 +325,7 @@ export class Policy {
     const now = options.now ?? Date.now();
     if (typeof now !== "number" || Number.isNaN(now)) throw new TypeError("now must be a number of milliseconds");
     const store = this.store === null ? null : options.state ?? this.store;
+    if (store instanceof AdoptedState) store.refuse();
     if (store === null) return { decision: this.evaluate(action), entries: [], pending: null, now };
     const decided = this.decideWithCounters(action, (counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i));
     let pending: string | null = null;

@@ -126,6 +126,20 @@ describe("gate counters", () => {
   });
 });
 
+describe("Policy.adoptState", () => {
+  it("the policy whose state was adopted refuses to decide (never with stale sums); adopting from itself changes nothing", () => {
+    const a = Policy.fromYaml(LIMIT);
+    a.evaluate(t("x"), { now: 1 });
+    const b = Policy.fromYaml(LIMIT);
+    b.adoptState(a);
+    expect(b.evaluate(t("x"), { now: 2 }).counters).toEqual({ n: 2, spent: 0 });
+    expect(() => a.evaluate(t("x"), { now: 3 })).toThrow(/adopted by another policy/);
+    b.adoptState(b);
+    expect(b.evaluate(t("x"), { now: 4 }).counters).toEqual({ n: 3, spent: 0 });
+    expect(() => Policy.fromYaml(LIMIT).adoptState(a)).toThrow(/adopted by another policy/);
+  });
+});
+
 describe("gate counters in Redis", async () => {
   const { redisServer, startRedis } = await import("../support/services/redis.js");
   const availability = redisServer("test/gate/counters.test.ts (Redis)");
