@@ -62,6 +62,8 @@ const REDIS_SECONDS = QUICK ? 4 : 10;
 const IN_FLIGHT = 64;
 const CONNECTIONS = 64;
 const WORKERS = 2;
+/** Workers per instance of `serve --state redis://` (1, 2, 3 instances: 1, 2, 3 workers on 2 cores). */
+const REDIS_WORKERS = 1;
 
 const log = (m: string) => process.stderr.write(`[counters] ${m}\n`);
 const workload = loadWorkload(root);
@@ -195,10 +197,10 @@ async function redisPart(): Promise<RedisPart> {
         for (const n of [1, 2, 3]) {
           const instances = [];
           try {
-            for (let k = 0; k < n; k++) instances.push(await env.start(opts.cli!, file, WORKERS, server.url));
+            for (let k = 0; k < n; k++) instances.push(await env.start(opts.cli!, file, REDIS_WORKERS, server.url));
             const urls = instances.map((s) => s.url);
-            await drive(urls, requests, CONNECTIONS, 2, "warm-up", WORKERS);
-            const r = await drive(urls, requests, CONNECTIONS, SERVE_SECONDS, `${n} instance${n > 1 ? "s" : ""}`, WORKERS);
+            await drive(urls, requests, CONNECTIONS, 2, "warm-up", REDIS_WORKERS);
+            const r = await drive(urls, requests, CONNECTIONS, SERVE_SECONDS, `${n} instance${n > 1 ? "s" : ""}`, REDIS_WORKERS);
             log(`serve --state redis, ${n} instance(s): ${r.decisions_per_s} decisions/s (${r.per_instance.join(" + ")}), p99 ${r.latency_ms.p99} ms, errors ${r.errors + r.non2xx}`);
             out.serve.push(r);
           } finally {
@@ -337,7 +339,7 @@ ${[...r.tollgate, ...r.peer].map(frow).join("\n")}
 - Decisions (Tollgate): ${mixText(r.tollgate[0]!.mix)}.`);
     if (r.serve.length > 0) {
       lines.push(`
-\`tollgate serve --state redis://…\`, ${WORKERS} workers each, ${CONNECTIONS} connections per instance, all instances on this machine at once:
+\`tollgate serve --state redis://…\`, ${REDIS_WORKERS} worker each (so 1, 2, 3 workers and primaries on the 2 cores, with Redis and the load generator), ${CONNECTIONS} connections per instance, all instances at once, sharing the counters in one Redis:
 
 | instances | decisions/s (total) | per instance | p50 ms | p99 ms | failed |
 |---|---:|---|---:|---:|---:|

@@ -30,6 +30,9 @@ export interface StatefulOutcome {
  *  thousands of concurrent decisions across workers comes near it. */
 const MAX_ROUNDS = 10_000;
 
+/** Counter name -> definition digest, per policy. */
+const digests = new WeakMap<Policy, Map<string, string>>();
+
 export async function decideStateful(backend: Backend, policy: Policy, actions: readonly Record<string, unknown>[], metrics: GateMetrics): Promise<StatefulOutcome[]> {
   const n = actions.length;
   const out = new Array<StatefulOutcome>(n);
@@ -40,7 +43,8 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
     texts[i] = recordableParsedText(redact(actions[i], policy.redact));
     (texts[i] === null ? unrecordable : todo).push(i);
   }
-  const digest = new Map(policy.counters.map((c) => [c.name, c.digest]));
+  let digest = digests.get(policy);
+  if (digest === undefined) digests.set(policy, (digest = new Map(policy.counters.map((c) => [c.name, c.digest]))));
   const finals = new Array<Decision>(n);
   const evalNsOf = new Array<number>(n).fill(0);
   const sends: Promise<void>[] = [];
