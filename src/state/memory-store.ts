@@ -318,12 +318,7 @@ export class MemoryCounterStore {
   retain(definitions: Iterable<CounterDefinition>): void {
     const next = new Map<string, CounterSlot>();
     for (const d of definitions) {
-      if (typeof d.name !== "string") throw new TypeError("a counter name must be a string");
-      if (next.has(d.name)) throw new Error(`counter '${d.name}' is defined twice`);
-      if (typeof d.windowMs !== "number" || !(d.windowMs > 0) || d.windowMs === Infinity) {
-        throw new RangeError(`counter '${d.name}': the window must be a finite number of milliseconds > 0`);
-      }
-      if (typeof d.definition !== "string") throw new TypeError(`counter '${d.name}': the definition must be a string`);
+      checkDefinition(d, next);
       const old = this.slots.get(d.name);
       const keep = old !== undefined && old.definition === d.definition && old.windowMs === d.windowMs;
       next.set(d.name, keep ? old : new CounterSlot(d.name, d.windowMs, d.definition));
@@ -371,11 +366,7 @@ export class MemoryCounterStore {
       }
       if (c.amount !== 0) items.push([slot, key, c.amount]);
     }
-    if (pending !== undefined) {
-      if (typeof pending.id !== "string") throw new TypeError("a pending id must be a string");
-      if (typeof pending.expiresAt !== "number" || Number.isNaN(pending.expiresAt)) throw new TypeError("expiresAt must be a number");
-      if (pending.onTimeout !== "allow" && pending.onTimeout !== "deny") throw new TypeError("onTimeout must be 'allow' or 'deny'");
-    }
+    checkPending(pending);
     this.advance(now);
     if (pending !== undefined && this.approvals.has(pending.id)) throw new Error(`approval '${pending.id}' is already pending`);
     if (items.length === 0) return;
@@ -578,6 +569,25 @@ export class MemoryCounterStore {
   }
 }
 
-function checkTime(t: number, name: string): void {
+/** Throws unless `d` is a usable definition whose name is not in `seen` yet (retain, in every store). */
+export function checkDefinition(d: CounterDefinition, seen: ReadonlyMap<string, unknown>): void {
+  if (typeof d.name !== "string") throw new TypeError("a counter name must be a string");
+  if (seen.has(d.name)) throw new Error(`counter '${d.name}' is defined twice`);
+  if (typeof d.windowMs !== "number" || !(d.windowMs > 0) || d.windowMs === Infinity) {
+    throw new RangeError(`counter '${d.name}': the window must be a finite number of milliseconds > 0`);
+  }
+  if (typeof d.definition !== "string") throw new TypeError(`counter '${d.name}': the definition must be a string`);
+}
+
+/** Throws unless `t` is a time a store can take (a finite number of ms). */
+export function checkTime(t: number, name: string): void {
   if (typeof t !== "number" || !Number.isFinite(t)) throw new TypeError(`${name} must be a finite number of milliseconds`);
+}
+
+/** Throws unless `pending` (when given) is a usable approval to wait on. */
+export function checkPending(pending: Pending | undefined): void {
+  if (pending === undefined) return;
+  if (typeof pending.id !== "string") throw new TypeError("a pending id must be a string");
+  if (typeof pending.expiresAt !== "number" || Number.isNaN(pending.expiresAt)) throw new TypeError("expiresAt must be a number");
+  if (pending.onTimeout !== "allow" && pending.onTimeout !== "deny") throw new TypeError("onTimeout must be 'allow' or 'deny'");
 }

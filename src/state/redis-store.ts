@@ -28,7 +28,7 @@
 
 import { createHash } from "node:crypto";
 import { createClient } from "redis";
-import { encodeKey } from "./memory-store.js";
+import { checkDefinition, checkPending, checkTime, encodeKey } from "./memory-store.js";
 import { COUNTERS_LUA } from "./redis-counters.generated.js";
 import type { CommitRequest, CommitResult, Contribution, CounterDefinition, CounterRef, Pending, Resolution, SharedCounterStore } from "./shared-store.js";
 
@@ -165,12 +165,7 @@ export class RedisCounterStore implements SharedCounterStore {
   async retain(definitions: Iterable<CounterDefinition>): Promise<void> {
     const next = new Map<string, Namespaced>();
     for (const d of definitions) {
-      if (typeof d.name !== "string") throw new TypeError("a counter name must be a string");
-      if (next.has(d.name)) throw new Error(`counter '${d.name}' is defined twice`);
-      if (typeof d.windowMs !== "number" || !(d.windowMs > 0) || d.windowMs === Infinity) {
-        throw new RangeError(`counter '${d.name}': the window must be a finite number of milliseconds > 0`);
-      }
-      if (typeof d.definition !== "string") throw new TypeError(`counter '${d.name}': the definition must be a string`);
+      checkDefinition(d, next);
       next.set(d.name, { windowMs: d.windowMs, namespace: counterNamespace(d) });
     }
     await this.connected();
@@ -373,13 +368,4 @@ function numbers(replies: unknown[]): number[] {
   return replies.map((v) => Number(String(v)));
 }
 
-function checkPending(pending: Pending | undefined): void {
-  if (pending === undefined) return;
-  if (typeof pending.id !== "string") throw new TypeError("a pending id must be a string");
-  if (typeof pending.expiresAt !== "number" || Number.isNaN(pending.expiresAt)) throw new TypeError("expiresAt must be a number");
-  if (pending.onTimeout !== "allow" && pending.onTimeout !== "deny") throw new TypeError("onTimeout must be 'allow' or 'deny'");
-}
 
-function checkTime(t: number, name: string): void {
-  if (typeof t !== "number" || !Number.isFinite(t)) throw new TypeError(`${name} must be a finite number of milliseconds`);
-}

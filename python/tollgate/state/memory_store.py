@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Deque, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Deque, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 __all__ = ["Contribution", "CounterDefinition", "MemoryCounterStore", "Pending", "StoreSize", "encode_key"]
 
@@ -256,6 +256,24 @@ class _CounterSlot:
         self.dropped = False
 
 
+
+def _check_definition(d: Any, seen: Mapping[str, Any]) -> Tuple[str, float, str]:
+    """``(name, window in ms as a float, definition)`` of a usable definition whose name is not in
+    ``seen`` yet; raises otherwise (``retain``, in every store)."""
+    name, window_ms, definition = d
+    if not isinstance(name, str):
+        raise TypeError("a counter name must be a string")
+    if name in seen:
+        raise ValueError(f"counter '{name}' is defined twice")
+    if not _is_number(window_ms):
+        raise TypeError(f"counter '{name}': the window must be a finite number of milliseconds > 0")
+    window = _as_float(window_ms)
+    if not (window > 0) or window == math.inf:
+        raise ValueError(f"counter '{name}': the window must be a finite number of milliseconds > 0")
+    if not isinstance(definition, str):
+        raise TypeError(f"counter '{name}': the definition must be a string")
+    return name, window, definition
+
 class MemoryCounterStore:
     """Exact sliding-window counter sums in memory (see the module's documentation)."""
 
@@ -282,18 +300,7 @@ class MemoryCounterStore:
         on a definition it cannot use or a name given twice."""
         nxt: Dict[str, _CounterSlot] = {}
         for d in definitions:
-            name, window_ms, definition = d
-            if not isinstance(name, str):
-                raise TypeError("a counter name must be a string")
-            if name in nxt:
-                raise ValueError(f"counter '{name}' is defined twice")
-            if not _is_number(window_ms):
-                raise TypeError(f"counter '{name}': the window must be a finite number of milliseconds > 0")
-            window = _as_float(window_ms)
-            if not (window > 0) or window == math.inf:
-                raise ValueError(f"counter '{name}': the window must be a finite number of milliseconds > 0")
-            if not isinstance(definition, str):
-                raise TypeError(f"counter '{name}': the definition must be a string")
+            name, window, definition = _check_definition(d, nxt)
             old = self._slots.get(name)
             keep = old is not None and old.definition == definition and old.window_ms == window
             nxt[name] = old if keep and old is not None else _CounterSlot(name, window, definition)

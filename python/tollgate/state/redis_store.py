@@ -47,7 +47,7 @@ import threading
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
-from .memory_store import Contribution, CounterDefinition, Key, Pending, _as_float, _check_time, _is_number, encode_key
+from .memory_store import Contribution, CounterDefinition, Key, Pending, _as_float, _check_definition, _check_time, _is_number, encode_key
 
 __all__ = ["CommitResult", "CounterRef", "RedisCounterStore", "approval_key", "base_key", "counter_namespace"]
 
@@ -172,18 +172,7 @@ class RedisCounterStore:
         policy load."""
         nxt: Dict[str, Tuple[float, str]] = {}
         for d in definitions:
-            name, window_ms, definition = d
-            if not isinstance(name, str):
-                raise TypeError("a counter name must be a string")
-            if name in nxt:
-                raise ValueError(f"counter '{name}' is defined twice")
-            if not _is_number(window_ms):
-                raise TypeError(f"counter '{name}': the window must be a finite number of milliseconds > 0")
-            window = _as_float(window_ms)
-            if not (window > 0) or window == math.inf:
-                raise ValueError(f"counter '{name}': the window must be a finite number of milliseconds > 0")
-            if not isinstance(definition, str):
-                raise TypeError(f"counter '{name}': the definition must be a string")
+            name, window, definition = _check_definition(d, nxt)
             nxt[name] = (window, counter_namespace(name, window, definition))
         self._check_open()
         self._client.script_load(self._lua)
