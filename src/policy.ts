@@ -302,16 +302,7 @@ export class Policy {
     const s = this.session;
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
     if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
-    let rc: number;
-    try {
-      rc = s.evaluate(1);
-    } catch {
-      rc = -2;
-    }
-    if (rc !== 1) {
-      this.reset();
-      return this.decisions.error(ErrorCode.Trap);
-    }
+    if (!this.callCore(1)) return this.decisions.error(ErrorCode.Trap);
     return this.decode(s.resultPtr);
   }
 
@@ -434,16 +425,7 @@ export class Policy {
     } else {
       for (let i = 0; i < n; i++) keys[i] = texts[i] = null;
     }
-    let rc: number;
-    try {
-      rc = s.evaluate(1);
-    } catch {
-      rc = -2;
-    }
-    if (rc !== 1) {
-      this.reset();
-      return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
-    }
+    if (!this.callCore(1)) return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
     let decision = this.decode(s.resultPtr);
     if (decision.error !== undefined) return { decision, entries: [], keys };
     if (this.carrier !== null) decision = this.carrier.carry(decision, region);
@@ -506,20 +488,28 @@ export class Policy {
   private run(count: number): Decision[] {
     const s = this.session;
     const out: Decision[] = new Array(count);
-    let rc: number;
-    try {
-      rc = s.evaluate(count);
-    } catch {
-      rc = -2;
-    }
-    if (rc !== count) {
-      // A trap leaves the instance in an unknown state: decide these as errors, start afresh.
+    if (!this.callCore(count)) {
       for (let i = 0; i < count; i++) out[i] = this.decisions.error(ErrorCode.Trap);
-      this.reset();
       return out;
     }
     for (let i = 0; i < count; i++) out[i] = this.decode(s.resultPtr + i * RESULT_SIZE);
     return out;
+  }
+
+  /**
+   * The core's `evaluate` on `count` records in the input region; false when it trapped or
+   * refused them. A trap leaves the instance in an unknown state, so a fresh one replaces it.
+   */
+  private callCore(count: number): boolean {
+    let rc: number;
+    try {
+      rc = this.session.evaluate(count);
+    } catch {
+      rc = -2;
+    }
+    if (rc === count) return true;
+    this.reset();
+    return false;
   }
 
   private reset(): void {
