@@ -10,8 +10,8 @@
 import { randomUUID } from "node:crypto";
 import type { CounterEntry } from "../counters.js";
 import type { Decision } from "../decision.js";
-import type { CounterRef, Policy } from "../policy.js";
-import { encodeKey } from "../state/memory-store.js";
+import type { Policy } from "../policy.js";
+import { TurnRefs } from "./turn-refs.js";
 import type { CommitRequest, CommitResult, SharedCounterStore } from "../state/shared-store.js";
 
 /** A decision made against the shared store, and what it counted there. */
@@ -73,22 +73,10 @@ export class SharedDecider {
 
   /** One read, decide, commit; returns those whose sums changed meanwhile. */
   private async round(batch: Waiting[]): Promise<Waiting[]> {
-    // The distinct counter+keys of the turn, numbered (by counter, then key text).
-    const index = new Map<string, Map<string, number>>();
-    const wanted: CounterRef[] = [];
-    const slotOf = (counter: string, keyText: string): number | undefined => index.get(counter)?.get(keyText);
-    const slotsOf = batch.map((w) => w.policy.counterRefs(w.action).map((r) => {
-      const text = r.keyText ?? encodeKey(r.key);
-      let keys = index.get(r.counter);
-      if (keys === undefined) index.set(r.counter, (keys = new Map()));
-      let slot = keys.get(text);
-      if (slot === undefined) {
-        slot = wanted.length;
-        keys.set(text, slot);
-        wanted.push(r);
-      }
-      return slot;
-    }));
+    const turn = new TurnRefs();
+    const slotsOf = batch.map((w) => turn.add(w.policy.counterRefs(w.action)));
+    const wanted = turn.refs;
+    const slotOf = (counter: string, keyText: string) => turn.slotOf(counter, keyText);
     const now = this.clock();
     const read = wanted.length === 0 ? [] : await this.store.read(wanted, now);
     const local = read.slice();

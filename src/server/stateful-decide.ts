@@ -15,7 +15,7 @@ import { countedDecision } from "../pipeline/counted.js";
 import { NOT_JSON_TEXT } from "../pipeline/decide.js";
 import type { Commit, Decided } from "../pipeline/message.js";
 import type { Policy } from "../policy.js";
-import { encodeKey } from "../state/memory-store.js";
+import { TurnRefs } from "../pipeline/turn-refs.js";
 import type { Backend } from "./http.js";
 
 /** One decided action and where its record is. */
@@ -61,21 +61,10 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
   for (let round = 0; todo.length > 0; round++) {
     if (round >= MAX_ROUNDS) throw new Error(`counters: no consistent decision after ${MAX_ROUNDS} rounds`);
     // 1. What the actions read: the distinct counter+keys, numbered (by counter, then key text).
-    const index = new Map<string, Map<string, number>>();
-    const wanted: [string, string, (string | number)[]][] = [];
-    const slotOf = (counter: string, keyText: string): number | undefined => index.get(counter)?.get(keyText);
-    const slotsOf = todo.map((i) => policy.counterRefs(actions[i]).map((r) => {
-      const text = r.keyText ?? encodeKey(r.key);
-      let keys = index.get(r.counter);
-      if (keys === undefined) index.set(r.counter, (keys = new Map()));
-      let slot = keys.get(text);
-      if (slot === undefined) {
-        slot = wanted.length;
-        keys.set(text, slot);
-        wanted.push([r.counter, digest.get(r.counter)!, r.key as (string | number)[]]);
-      }
-      return slot;
-    }));
+    const turn = new TurnRefs();
+    const slotsOf = todo.map((i) => turn.add(policy.counterRefs(actions[i])));
+    const wanted: [string, string, (string | number)[]][] = turn.refs.map((r) => [r.counter, digest.get(r.counter)!, r.key as (string | number)[]]);
+    const slotOf = (counter: string, keyText: string) => turn.slotOf(counter, keyText);
     const { now, sums } = wanted.length === 0 ? { now: Date.now(), sums: [] as number[] } : await backend.sums(wanted);
     const local = sums.slice();
     // 2. Decide in order, each with the sums its predecessors of this turn left.
