@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from ._abi import (
     COUNTER_CONTRIBUTION_KNOWN,
@@ -154,8 +154,9 @@ class _NoText(Exception):
     """A key with a part encode_key refuses."""
 
 
-def _key_and_text(record: bytearray, entries: Tuple[int, ...]) -> Tuple[Optional[Key], Optional[str]]:
-    """The key at record entries ``entries`` (as :meth:`CounterRegion.key_at`) and its text."""
+def _read_key(record: Union[bytes, bytearray, memoryview], entries: Iterable[int], base: int) -> Optional[Key]:
+    """The key whose parts are the value entries at ``entries`` of the encoded record at ``base``
+    of ``record``, or None when it is UNKNOWN (a part absent or neither a string nor a number)."""
     key: Key = []
     for e in entries:
         tag = record[e]
@@ -164,9 +165,18 @@ def _key_and_text(record: bytearray, entries: Tuple[int, ...]) -> Tuple[Optional
             key.append(int(x) if x.is_integer() and -_SAFE < x < _SAFE else x)
         elif tag == TAG_STRING:
             off, length = _u32x2.unpack_from(record, e + 4)
-            key.append(bytes(record[off : off + length]).decode("utf-8", "replace"))
+            start = base + off
+            key.append(bytes(record[start : start + length]).decode("utf-8", "replace"))
         else:
-            return None, None
+            return None
+    return key
+
+
+def _key_and_text(record: bytearray, entries: Tuple[int, ...]) -> Tuple[Optional[Key], Optional[str]]:
+    """The key at record entries ``entries`` (as :meth:`CounterRegion.key_at`) and its text."""
+    key = _read_key(record, entries, 0)
+    if key is None:
+        return None, None
     try:
         return key, encode_key(key)
     except TypeError:
@@ -368,20 +378,7 @@ class CounterRegion:
     def key_at(self, record: Union[bytes, bytearray, memoryview], i: int, base: int = 0) -> Optional[Key]:
         """The key of counter ``i`` in the encoded record at ``base`` of ``record``, or None when it
         is UNKNOWN (a ``per`` value absent or neither a string nor a number)."""
-        key: Key = []
-        for slot in self.per_slots[i]:
-            e = base + RECORD_HEADER + slot * ENTRY_SIZE
-            tag = record[e]
-            if tag == TAG_NUMBER:
-                x = _f64.unpack_from(record, e + 8)[0]
-                key.append(int(x) if x.is_integer() and -_SAFE < x < _SAFE else x)
-            elif tag == TAG_STRING:
-                off, length = _u32x2.unpack_from(record, e + 4)
-                start = base + off
-                key.append(bytes(record[start : start + length]).decode("utf-8", "replace"))
-            else:
-                return None
-        return key
+        return _read_key(record, (base + RECORD_HEADER + slot * ENTRY_SIZE for slot in self.per_slots[i]), base)
 
     def write_sums(self, view: memoryview, sums: Sequence[float]) -> None:
         """Writes the stored window sum of every counter (offset 8 of its entry)."""
