@@ -7,6 +7,7 @@
 
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { mulberry32 } from "../test/support/mulberry32.js";
 
 export const AGENTS = 1000;
 export const SESSIONS_PER_AGENT = 4;
@@ -91,16 +92,7 @@ export function loadWorkload(root: string): CountersWorkload {
 }
 
 /** mulberry32: a small seeded generator. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 export const agentId = (k: number): string => `agent-${String(k).padStart(4, "0")}`;
 export const sessionId = (k: number, j: number): string => `s-${String(k).padStart(4, "0")}-${j}`;

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import asc from "assemblyscript/asc";
 import { beforeAll, describe, expect, it } from "vitest";
 import { isValidUtf8, parseRe2Search, re2CorpusPath } from "./corpus/re2-corpus.js";
+import { mulberry32 } from "./support/mulberry32.js";
 
 const root = join(import.meta.dirname, "..");
 const wasmPath = join(root, "build", "test", "regex-harness.wasm");
@@ -435,16 +436,7 @@ describe("globs", () => {
 // 3. Differential: NFA vs DFA vs auto (inside run()) and vs JavaScript's RegExp
 
 /** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = mulberry32;
 
 const pick = <T>(r: () => number, xs: readonly T[]): T => xs[Math.floor(r() * xs.length)]!;
 

@@ -13,6 +13,7 @@ import { MemoryCounterStore, type Contribution, type CounterDefinition, type Key
 import { RedisCounterStore, type RedisCounterStoreOptions } from "../../src/state/redis-store.js";
 import type { CounterRef } from "../../src/state/shared-store.js";
 import { redisServer, startRedis, type RedisService } from "../support/services/redis.js";
+import { mulberry32 } from "../support/mulberry32.js";
 
 const root = join(import.meta.dirname, "../..");
 const availability = redisServer("test/state/redis-store.test.ts");
@@ -305,16 +306,7 @@ describe.skipIf(!availability.available)("RedisCounterStore (real redis-server)"
     const NAMES = ["c1", "c2", "c3"];
     const WINDOWS = [100, 37, 250, 60, 1];
 
-    function rng(seed: number): () => number {
-      let a = seed >>> 0;
-      return () => {
-        a = (a + 0x6d2b79f5) >>> 0;
-        let t = a;
-        t = Math.imul(t ^ (t >>> 15), t | 1);
-        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-      };
-    }
+    const rng = mulberry32;
 
     async function sequence(seed: number, length: number): Promise<void> {
       const r = rng(seed);
