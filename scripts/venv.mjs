@@ -53,7 +53,7 @@ export function ensureVenv() {
   // tollgate/state/redis_counters.lua likewise (src/state/redis-counters.lua → scripts/gen-lua.mjs).
   run(process.execPath, [join(root, "scripts", "gen-lua.mjs")], "copy the Redis script (scripts/gen-lua.mjs)");
 
-  const ready = spawnSync(python, ["-c", "import tollgate, pytest, hypothesis, wasmtime, yaml, cryptography, redis"], { cwd: root, stdio: "ignore" });
+  const ready = spawnSync(python, ["-c", "import tollgate, pytest, hypothesis, wasmtime, yaml, cryptography, redis, mcp"], { cwd: root, stdio: "ignore" });
   if (ready.status !== 0) {
     log('installing the Python package into .venv (pip install -e "python[test]")…');
     run(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", `${join(root, "python")}[test]`], "pip install");
