@@ -57,6 +57,60 @@ module.exports = {
       from: { path: "^test/support/" },
       to: { path: "^test/", pathNot: "^test/support/" },
     },
+    // The Node host's layers, bottom up (docs/architecture.md, "Where code lives"): the engine
+    // (src/*.ts, src/state/) → records (audit/, approvals/, metrics/) → pipeline/ → gate/ →
+    // server/ → cli/; the integrations (mcp/, hook/, adapters/) stand beside the CLI on the gate
+    // and talk to a server only over HTTP. A layer imports only layers below it.
+    {
+      name: "engine-imports-no-io",
+      severity: "error",
+      comment: "The engine (src/*.ts but index.ts, src/state/) knows nothing of audit logs, approvals, metrics, the pipeline or anything above.",
+      from: { path: "^src/([^/]+[.]ts|state/)", pathNot: "^src/index[.]ts$" },
+      to: { path: "^src/(audit|approvals|metrics|pipeline|gate|server|cli|mcp|hook|adapters)/" },
+    },
+    {
+      name: "records-below-pipeline",
+      severity: "error",
+      comment: "The audit log, approvals and metrics are used by the pipeline, never the other way round.",
+      from: { path: "^src/(audit|approvals|metrics)/" },
+      to: { path: "^src/(pipeline|gate|server|cli|mcp|hook|adapters)/" },
+    },
+    {
+      name: "pipeline-below-gate",
+      severity: "error",
+      comment: "The decision pipeline is shared by the gate and the server: it imports neither.",
+      from: { path: "^src/pipeline/" },
+      to: { path: "^src/(gate|server|cli|mcp|hook|adapters)/" },
+    },
+    {
+      name: "gate-below-server",
+      severity: "error",
+      comment: "The gate (both halves in one process) imports no server, CLI or integration.",
+      from: { path: "^src/gate/" },
+      to: { path: "^src/(server|cli|mcp|hook|adapters)/" },
+    },
+    {
+      name: "server-below-cli",
+      severity: "error",
+      comment: "The control plane imports no command line and no integration.",
+      from: { path: "^src/server/" },
+      to: { path: "^src/(cli|mcp|hook|adapters)/" },
+    },
+    {
+      name: "integrations-are-leaves",
+      severity: "error",
+      comment:
+        "The MCP gateway, the coding-agent hooks and the framework adapters sit on the gate; they reach a control plane over HTTP (never its code) and import no command line. Only the CLI imports them.",
+      from: { path: "^src/(mcp|hook|adapters)/" },
+      to: { path: "^src/(server|cli)/" },
+    },
+    {
+      name: "only-cli-imports-integrations",
+      severity: "error",
+      comment: "Nothing but the CLI and the integrations themselves imports an integration (the adapters are separate entry points).",
+      from: { path: "^src/", pathNot: "^src/(cli|mcp|hook|adapters)/" },
+      to: { path: "^src/(mcp|hook|adapters)/" },
+    },
     {
       name: "no-unresolvable",
       severity: "error",

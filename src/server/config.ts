@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { isWitnessUrl } from "../audit/witness.js";
+import { parseDuration } from "../duration.js";
 
 export interface ServerConfig {
   /** The policy file (YAML); reloaded on SIGHUP and when it changes. */
@@ -75,17 +76,6 @@ const OPTIONS = {
   "max-batch": { kind: "int" },
 } as const;
 type OptionName = keyof typeof OPTIONS;
-
-/** `500ms`, `30s`, `2m`, `1h`, or a bare number of milliseconds. */
-export function parseDuration(value: unknown): number | null {
-  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : null;
-  if (typeof value !== "string") return null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-  if (!m) return null;
-  const n = Number(m[1]);
-  const unit = m[2] ?? "ms";
-  return Math.round(n * (unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000));
-}
 
 function coerce(name: string, kind: string, value: unknown, base: string): string | number | boolean {
   switch (kind) {

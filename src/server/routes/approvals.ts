@@ -4,7 +4,7 @@
 import type { FastifyInstance } from "fastify";
 import { hasLoneSurrogate } from "../../audit/recordable.js";
 import { ROLES } from "../access.js";
-import { parseDuration } from "../config.js";
+import { parseDuration } from "../../duration.js";
 import { MAX_PARAM_LENGTH } from "../constants.js";
 import type { Backend } from "../http.js";
 import { RpcError } from "../ipc.js";

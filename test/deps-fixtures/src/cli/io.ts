@@ -1,0 +1,1 @@
+export const io = { out: [] as string[] };

@@ -1,0 +1,3 @@
+// The CLI importing an integration: allowed.
+import { gateway } from "../mcp/gateway.js";
+export const mcp = gateway;

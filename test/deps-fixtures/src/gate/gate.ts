@@ -1,0 +1,3 @@
+// The gate reaching up into the server: gate-below-server.
+import { app } from "../server/app.js";
+export const gate = app;
