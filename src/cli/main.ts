@@ -5,6 +5,7 @@ import { AUDIT_USAGE, auditCommand } from "./audit.js";
 import { check } from "./check.js";
 import { evalCommand } from "./eval.js";
 import { EXIT_USAGE, write, type CommandIo } from "./io.js";
+import { mcpCommand, MCP_USAGE } from "./mcp.js";
 import { serveCommand, SERVE_USAGE } from "./serve.js";
 import { testCommand } from "./test.js";
 
@@ -19,6 +20,8 @@ const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; m
   audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 10 },
   approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
   serve: { run: serveCommand, usage: SERVE_USAGE, minArgs: 1, maxArgs: 64 },
+  hook: { run: (args, io) => import("./hook.js").then((m) => m.hookCommand(args, io)), usage: "tollgate hook claude-code --policy FILE [--audit DIR] [...]   (tollgate hook --help)", minArgs: 0, maxArgs: 64 },
+  mcp: { run: mcpCommand, usage: MCP_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
 };
 
 const USAGE = `usage:
