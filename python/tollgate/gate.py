@@ -10,10 +10,14 @@
         gate.metrics()            # the Metrics snapshot dict
 
 **Escalations.** The Python gate returns an ``escalate`` decision like any other (with
-``approver``, ``timeout_ms``, ``on_timeout``) and records it; it has no approvals store and
-does not wait for a human: acting on an escalation is the caller's business (the Node gate's
-``enforce`` and SQLite approvals are not part of the Python host). ``pending_approvals`` in
-the metrics is therefore 0 unless the caller sets ``gate.metrics_recorder.pending_approvals``.
+``approver``, ``timeout_ms``, ``on_timeout``) and records it. A gate with an audit log keeps
+the escalations it decided open in this process until they expire (``timeout_ms``):
+:meth:`Gate.resolve` approves or denies one (from any thread; the resolution is recorded) and
+:meth:`Gate.wait` blocks until it is resolved or expires — what an enforcement point such as
+:mod:`tollgate.adapters.mcp` waits on. There is no durable approvals store (the Node gate's
+SQLite approvals are not part of the Python host): open escalations do not survive the process
+(except the counter contributions of counted ones, rebuilt from the log), and ``pending_approvals``
+in the metrics is 0 unless the caller sets ``gate.metrics_recorder.pending_approvals``.
 
 It runs the two halves of the pipeline (:mod:`tollgate.pipeline`, as the Node host's
 ``src/pipeline/``): :func:`~tollgate.pipeline.decide`, then a :class:`~tollgate.pipeline.Recorder`
@@ -48,6 +52,20 @@ from .state.memory_store import Pending, encode_key
 __all__ = ["Gate", "UNRECORDABLE", "unrecordable_decision"]
 
 
+class _Open:
+    """An escalation this gate decided, open to :meth:`Gate.resolve` and :meth:`Gate.wait`."""
+
+    __slots__ = ("id", "expires_at", "seq", "decision", "action_json", "state")
+
+    def __init__(self, id: str, expires_at: Union[int, float], seq: int, decision: Dict[str, Any], action_json: str) -> None:
+        self.id = id
+        self.expires_at = expires_at
+        self.seq = seq
+        self.decision = decision
+        self.action_json = action_json
+        self.state = "pending"  # then "resolving" (its record is being written), "approved", "denied" or "expired"
+
+
 class Gate:
     """A policy, an optional :class:`~tollgate.audit.AuditLog` and :class:`~tollgate.metrics.Metrics`.
 
@@ -62,6 +80,9 @@ class Gate:
         self._owns_audit = False
         self._pending = PendingByRecord()
         self._pending_lock = threading.Lock()
+        # Escalations decided here, by record hash (Gate.wait); guarded by _pending_lock.
+        self._open: Dict[str, _Open] = {}
+        self._resolved = threading.Condition(self._pending_lock)
         self._shared = state
         self._owns_state = False
 
@@ -156,12 +177,18 @@ class Gate:
             appended = recorder.record(decided)
             out["audit_id"] = appended.hash
             out["audit_seq"] = appended.seq
-            if decided.pending is not None:
-                d = decided.decision
+            d = decided.decision
+            if d.decision == "escalate":
                 with self._pending_lock:
                     now = time.time_ns() // 1_000_000
-                    self._pending.prune(now)
-                    self._pending.add(appended.hash, Escalation(decided.pending, now + (d.timeout_ms or 0), appended.seq, d.to_dict(), decided.action_json))
+                    expires = now + (d.timeout_ms or 0)
+                    if decided.pending is not None:
+                        self._pending.prune(now)
+                        self._pending.add(appended.hash, Escalation(decided.pending, expires, appended.seq, d.to_dict(), decided.action_json))
+                    if len(self._open) >= 1024:
+                        for h in [h for h, o in self._open.items() if o.expires_at <= now or o.state in ("approved", "denied", "expired")]:
+                            del self._open[h]
+                    self._open[appended.hash] = _Open(decided.pending or str(uuid.uuid4()), expires, appended.seq, d.to_dict(), decided.action_json)
         if decided.pending is not None:
             out["pending_id"] = decided.pending
         return out
@@ -190,26 +217,81 @@ class Gate:
 
     def resolve(self, audit_id: str, resolution: str, by: Optional[str] = None, note: Optional[str] = None) -> bool:
         """Approves (``"approved"``) or denies (``"denied"``) the escalation recorded as
-        ``audit_id``: its pending counter contributions stay or go (spec section 8), and the
+        ``audit_id``: its pending counter contributions stay or go (spec section 8), the
         resolution is recorded (linked to the escalation's record, as the Node host's approval
-        transitions are). False when there is nothing (left) to resolve: unknown, already
-        resolved, or expired."""
+        transitions are), and :meth:`wait` returns it — once the record is on disk. False when
+        there is nothing (left) to resolve: unknown, already resolved, or expired. Escalations
+        are known to the gate that decided them (in this process, with an audit log) and, for
+        their counter contributions, to a gate that rebuilt them from the log."""
         if resolution not in ("approved", "denied"):
             raise ValueError("a resolution is 'approved' or 'denied'")
         with self._pending_lock:
             e = self._pending.take(audit_id)
-        if e is None:
-            return False
-        now = time.time_ns() // 1_000_000
-        if now >= e.expires_at:
-            return False
-        changed = self._shared.resolve(e.id, resolution, now) if self._shared is not None else self.policy.resolve(e.id, resolution, now)
-        if self._recorder is not None:
-            d = {k: v for k, v in e.decision.items() if k not in ("approver", "timeout_ms", "on_timeout", "counted")}
-            d["decision"] = "allow" if resolution == "approved" else "deny"
-            d["approval"] = {"id": e.id, "state": resolution, "by": by, "note": note, "decision_seq": e.seq, "decision_hash": audit_id}
-            self._recorder.audit.append(AuditEntry(d, None, self.policy.name, self.policy.hash, 0, action_json=e.action_json))
+            o = self._open.get(audit_id)
+            if o is not None and o.state != "pending":
+                o = None
+            if e is None and o is None:
+                return False
+            now = time.time_ns() // 1_000_000
+            if now >= (e.expires_at if e is not None else o.expires_at):  # type: ignore[union-attr]
+                if o is not None:
+                    o.state = "expired"
+                    self._resolved.notify_all()
+                return False
+            if o is not None:
+                o.state = "resolving"
+        try:
+            if e is not None:
+                changed = self._shared.resolve(e.id, resolution, now) if self._shared is not None else self.policy.resolve(e.id, resolution, now)
+            else:
+                changed = True
+            if self._recorder is not None:
+                src = e if e is not None else o
+                d = {k: v for k, v in src.decision.items() if k not in ("approver", "timeout_ms", "on_timeout", "counted")}  # type: ignore[union-attr]
+                d["decision"] = "allow" if resolution == "approved" else "deny"
+                d["approval"] = {"id": src.id, "state": resolution, "by": by, "note": note, "decision_seq": src.seq, "decision_hash": audit_id}  # type: ignore[union-attr]
+                self._recorder.audit.append(AuditEntry(d, None, self.policy.name, self.policy.hash, 0, action_json=src.action_json))  # type: ignore[union-attr]
+        except BaseException:
+            if o is not None:
+                with self._pending_lock:
+                    o.state = "pending"  # not recorded: still open (a waiter keeps waiting)
+            raise
+        if o is not None:
+            with self._pending_lock:
+                o.state = resolution
+                self._resolved.notify_all()
         return changed
+
+    def wait(self, audit_id: str, timeout: Optional[float] = None) -> Optional[str]:
+        """Blocks until the escalation recorded as ``audit_id`` is resolved or expires.
+
+        Returns ``"approved"`` or ``"denied"`` (:meth:`resolve` was called and its record is on
+        disk), ``"expired"`` (nobody answered within the decision's ``timeout_ms``: the outcome
+        is its ``on_timeout``), or None when ``timeout`` seconds passed first (the escalation
+        stays open). Raises KeyError for an escalation this gate did not decide, or has forgotten
+        (once it holds 1,024, it forgets those that are over: resolved or expired). Any number of
+        threads may wait.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._resolved:
+            o = self._open.get(audit_id)
+            if o is None:
+                raise KeyError(f"no escalation recorded as {audit_id!r} is open in this gate")
+            while True:
+                if o.state in ("approved", "denied", "expired"):
+                    return o.state
+                left_ms = o.expires_at - time.time_ns() // 1_000_000
+                if o.state == "pending" and left_ms <= 0:
+                    o.state = "expired"
+                    self._resolved.notify_all()
+                    return "expired"
+                step = max(left_ms, 1) / 1000
+                if deadline is not None:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return None
+                    step = min(step, remaining)
+                self._resolved.wait(min(step, 1.0) if o.state == "resolving" else step)
 
     def metrics(self) -> Dict[str, Any]:
         """The metrics snapshot (see :mod:`tollgate.metrics`)."""
