@@ -16,7 +16,7 @@ import { ActionEncoder, NO_ROOM } from "./encode.js";
 import { PolicyError } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
 import { loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
-import type { LoadedYaml } from "./yaml.js";
+import type { Json, LoadedYaml } from "./yaml.js";
 
 export interface LoadOptions {
   /** The name errors are reported against (default: `<policy>`). */
@@ -273,6 +273,34 @@ export class Policy {
     }
     if (text === undefined) {
       throw new PolicyError([{ file: options.filename ?? "<policy>", line: 1, column: 1, message: Messages.notRepresentable }]);
+    }
+    return Policy.fromYaml(text, options);
+  }
+
+  /**
+   * Loads a manifest from JSON text without the YAML parser: `JSON.stringify` of a manifest
+   * already parsed (e.g. a validated YAML file cached by its hook, src/hook/policy-cache.ts) gives
+   * the same policy as that YAML — hash, decisions, counters in declaration order. The core
+   * validates it as always. Any other text (not exactly what `JSON.stringify` writes: indented,
+   * duplicate keys, not JSON) is loaded by `fromYaml` (JSON is YAML), whose errors point into it.
+   */
+  static fromJson(text: string, options: LoadOptions = {}): Policy {
+    let value: unknown;
+    try {
+      value = Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES ? undefined : JSON.parse(text);
+      if (JSON.stringify(value) !== text) value = undefined;
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined) {
+      const positions = (): never => {
+        throw new Error("positions come from the YAML path");
+      };
+      try {
+        return Policy.compile({ value: value as Json, locate: positions }, options.filename ?? "<policy>");
+      } catch {
+        // an error: the YAML path reports it, with positions
+      }
     }
     return Policy.fromYaml(text, options);
   }

@@ -1,0 +1,122 @@
+// `tollgate hook claude-code` options (node:util parseArgs) and the usage text.
+
+import { parseArgs } from "node:util";
+
+export const HOOK_USAGE = "tollgate hook claude-code --policy FILE [--audit DIR] | --control-plane URL [--token-file FILE]  [--agent ID] [--timeout SECONDS] [--defer-allow] [--no-cache]";
+
+export const HOOK_HELP = `usage: ${HOOK_USAGE}
+
+Claude Code PreToolUse hook: reads the tool call (JSON) on stdin, decides the action
+  {tool: tool_name, args: tool_input, agent: {id: --agent}, session: {id: session_id},
+   context: {cwd, hook: "claude-code", tool_use_id, permission_mode, project_dir, file: {path, in_project}}}
+and answers on stdout: allow -> "allow", escalate -> "ask" (Claude Code asks the user),
+deny -> "deny" with the rule and the reason. Any failure (a bad policy, bad input, an audit
+log that cannot be written, a timeout) is answered "deny": the hook fails closed.
+MCP tools arrive as mcp__<server>__<tool> (match them with tool: { prefix: "mcp__github__" }).
+
+options:
+  --policy FILE          the policy (YAML); its validated form is cached by content hash
+                         (TOLLGATE_CACHE_DIR, default ~/.cache/tollgate; --no-cache to skip)
+  --audit DIR            the audit log (hash-chained, signed); it also keeps the counters across
+                         tool calls. Required when the policy has counters. Concurrent hooks take
+                         turns (DIR/hook.lock)
+  --agent ID             agent.id of every action (default: claude-code)
+  --control-plane URL    decide with a tollgate serve (POST URL/v1/decide) instead: audit,
+                         counters and approvals live there. Token: --token-file FILE, or
+                         $TOLLGATE_TOKEN (--token TOKEN works but shows in ps)
+  --timeout SECONDS      answer deny if no decision within this (default 20; keep it below the
+                         hook's "timeout" in settings, 60 by default)
+  --defer-allow          on allow, answer nothing: Claude Code's own permission rules and
+                         prompts still apply (default: "allow", which skips its prompt)
+  --no-cache             always parse the YAML policy
+
+.claude/settings.json:
+  {
+    "hooks": {
+      "PreToolUse": [
+        { "matcher": "*",
+          "hooks": [{ "type": "command",
+                      "command": "npx tollgate hook claude-code --policy \\"$CLAUDE_PROJECT_DIR\\"/.claude/tollgate.yaml --audit ~/.tollgate/claude-code" }] }
+      ]
+    }
+  }
+
+examples:
+  echo '{"hook_event_name":"PreToolUse","session_id":"s1","cwd":"/tmp","tool_name":"Bash","tool_input":{"command":"rm -rf /"}}' \\
+    | tollgate hook claude-code --policy examples/coding-agent.yaml
+  tollgate hook claude-code --policy policy.yaml --audit ~/.tollgate/claude-code --agent alice-laptop
+  TOLLGATE_TOKEN=... tollgate hook claude-code --policy policy.yaml --control-plane https://tollgate.internal:8181
+`;
+
+export interface HookOptions {
+  /** The policy file; absent with --control-plane. */
+  policy?: string;
+  audit?: string;
+  agent: string;
+  controlPlane?: string;
+  token?: string;
+  tokenFile?: string;
+  timeoutMs: number;
+  deferAllow: boolean;
+  cache: boolean;
+}
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** The options of `hook claude-code` (the arguments after `claude-code`). Throws UsageError. */
+export function parseHookOptions(args: string[]): HookOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        policy: { type: "string" },
+        audit: { type: "string" },
+        agent: { type: "string" },
+        "control-plane": { type: "string" },
+        token: { type: "string" },
+        "token-file": { type: "string" },
+        timeout: { type: "string" },
+        "defer-allow": { type: "boolean" },
+        "no-cache": { type: "boolean" },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const v = parsed.values;
+  if (v["control-plane"] === undefined && (v.policy === undefined || v.policy === "")) throw new UsageError("--policy FILE is required (or --control-plane URL)");
+  if (v["control-plane"] !== undefined && v.policy !== undefined) throw new UsageError("--policy and --control-plane exclude each other (the control plane decides with its own policy)");
+  const agent = v.agent ?? "claude-code";
+  if (agent === "") throw new UsageError("--agent must not be empty");
+  const timeout = v.timeout === undefined ? 20 : Number(v.timeout);
+  if (!Number.isFinite(timeout) || timeout <= 0 || timeout > 3600) throw new UsageError("--timeout must be a number of seconds in (0, 3600]");
+  if (v["control-plane"] !== undefined) {
+    if (v.audit !== undefined) throw new UsageError("--audit and --control-plane exclude each other (the control plane keeps the audit log)");
+    let url: URL;
+    try {
+      url = new URL(v["control-plane"]);
+    } catch {
+      throw new UsageError(`--control-plane is not a URL: ${v["control-plane"]}`);
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new UsageError("--control-plane must be an http(s) URL");
+    if (v.token !== undefined && v["token-file"] !== undefined) throw new UsageError("give --token or --token-file, not both");
+  } else if (v.token !== undefined || v["token-file"] !== undefined) {
+    throw new UsageError("--token and --token-file go with --control-plane");
+  }
+  return {
+    policy: v.policy,
+    audit: v.audit,
+    agent,
+    controlPlane: v["control-plane"],
+    token: v.token,
+    tokenFile: v["token-file"],
+    timeoutMs: Math.round(timeout * 1000),
+    deferAllow: v["defer-allow"] === true,
+    cache: v["no-cache"] !== true,
+  };
+}
