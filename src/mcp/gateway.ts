@@ -21,6 +21,12 @@ import { ToolNames } from "./tools.js";
 import { Upstream } from "./upstream.js";
 import { GATEWAY_INFO } from "./version.js";
 
+/**
+ * tools/call as the protocol layer parses it: only the method, so that malformed params reach the
+ * SDK Server's own check (InvalidParams, -32602) instead of failing the parse (InternalError).
+ */
+const CALL_METHOD_ONLY = CallToolRequestSchema.pick({ method: true }).passthrough();
+
 /** Every upstream failed to start: there is nothing to serve. */
 export class NoUpstreamError extends Error {
   constructor(reasons: string[]) {
@@ -62,8 +68,10 @@ export class Gateway {
     const server = new Server(GATEWAY_INFO, { capabilities: { tools: { listChanged: true } } });
     const connectionSession = randomUUID();
     server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await this.listTools(this.config.session ?? connectionSession) }));
-    server.setRequestHandler(CallToolRequestSchema, (req, extra) =>
-      handleCall(this.context, req.params, this.config.session ?? extra.sessionId ?? connectionSession, extra));
+    server.setRequestHandler(CALL_METHOD_ONLY, (req, extra) => {
+      const { params } = CallToolRequestSchema.parse(req); // checked by the Server just before
+      return handleCall(this.context, params, this.config.session ?? extra.sessionId ?? connectionSession, extra);
+    });
     this.servers.add(server);
     server.onclose = () => this.servers.delete(server);
     return server;
