@@ -1,14 +1,25 @@
 // YAML (1.2 core schema) -> a JSON value for the core, keeping the node tree so that the core's
 // JSON pointers map back to file:line:column.
 
-import { Document, isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, Scalar } from "yaml";
-import type { Node as YamlNode, ParsedNode, YAMLError } from "yaml";
+import { createRequire } from "node:module";
+import type { Document, Node as YamlNode, ParsedNode, Scalar, YAMLError } from "yaml";
 import { MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages } from "./abi.generated.js";
 import type { PolicyProblem } from "./errors.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export { MAX_MANIFEST_BYTES } from "./abi.generated.js";
+
+let yamlPackage: typeof import("yaml") | undefined;
+
+/**
+ * The `yaml` package, loaded at the first parse, not with this module: it is most of what loading
+ * the Policy API costs a new process, and a policy loaded from JSON (`Policy.fromJson`, the
+ * hook's cache) never parses YAML. (Node resolves `import` and `require` of it to the same file.)
+ */
+function Y(): typeof import("yaml") {
+  return (yamlPackage ??= createRequire(import.meta.url)("yaml") as typeof import("yaml"));
+}
 
 export interface LoadedYaml {
   value: Json;
@@ -25,8 +36,8 @@ export function loadYaml(text: string, file: string): YamlResult {
   // A lone CR is a line break in YAML 1.2 (as CRLF and LF are), which the parser does not take:
   // made an LF, one character for one, so offsets and positions do not move.
   text = text.replace(/\r(?!\n)/g, "\n");
-  const lineCounter = new LineCounter();
-  const doc = parseDocument(text, {
+  const lineCounter = new (Y().LineCounter)();
+  const doc = Y().parseDocument(text, {
     lineCounter,
     version: "1.2",
     schema: "core",
@@ -99,7 +110,7 @@ class JsonConverter {
 
   convert(node: YamlNode | null | undefined): Json {
     if (node == null) return null;
-    if (isAlias(node)) {
+    if (Y().isAlias(node)) {
       if (++this.expansions > MAX_ALIAS_EXPANSIONS) {
         this.report(node, Messages.tooManyAliases);
         return null;
@@ -120,13 +131,13 @@ class JsonConverter {
         this.expanding.delete(target);
       }
     }
-    if (isScalar(node)) return this.scalar(node);
-    if (isSeq(node)) return node.items.map((item) => this.convert(item as YamlNode));
-    if (isMap(node)) {
+    if (Y().isScalar(node)) return this.scalar(node);
+    if (Y().isSeq(node)) return node.items.map((item) => this.convert(item as YamlNode));
+    if (Y().isMap(node)) {
       const out: { [key: string]: Json } = Object.create(null);
       for (const pair of node.items) {
         const keyNode = pair.key as YamlNode | null;
-        if (keyNode != null && !isScalar(keyNode)) {
+        if (keyNode != null && !Y().isScalar(keyNode)) {
           this.report(keyNode, Messages.keyNotScalar);
           continue;
         }
@@ -182,13 +193,13 @@ function locateOffset(doc: Document, pointer: string, at: "key" | "value"): numb
   let keyNode: ParsedNode | null = null;
   const tokens = pointer === "" ? [] : pointer.slice(1).split("/").map(decodeToken);
   for (const token of tokens) {
-    while (node && isAlias(node)) node = node.resolve(doc) as ParsedNode | null;
-    if (node && isMap(node)) {
-      const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String((p.key as Scalar).value ?? "null") === token);
+    while (node && Y().isAlias(node)) node = node.resolve(doc) as ParsedNode | null;
+    if (node && Y().isMap(node)) {
+      const pair = node.items.find((p) => Y().isPair(p) && Y().isScalar(p.key) && String((p.key as Scalar).value ?? "null") === token);
       if (!pair) break;
       keyNode = pair.key as ParsedNode;
       node = (pair.value as ParsedNode | null) ?? keyNode;
-    } else if (node && isSeq(node)) {
+    } else if (node && Y().isSeq(node)) {
       const item = node.items[Number(token)] as ParsedNode | undefined;
       if (!item) break;
       keyNode = null;
