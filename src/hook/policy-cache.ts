@@ -66,6 +66,16 @@ function readPolicyFile(path: string): Buffer {
   }
 }
 
+/** Whether `text` is exactly `JSON.stringify` of an object (a truncated or edited entry is not). */
+function isManifestJson(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v) && JSON.stringify(v) === text;
+  } catch {
+    return false;
+  }
+}
+
 export interface LoadHookPolicyOptions {
   cache: boolean;
   env: NodeJS.ProcessEnv;
@@ -84,7 +94,13 @@ export function loadHookPolicy(path: string, options: LoadHookPolicyOptions): Po
   } catch {
     cached = undefined; // a miss
   }
-  if (cached !== undefined && usable(dir, false)) return Policy.fromJson(cached, { filename: path });
+  if (cached !== undefined && usable(dir, false) && isManifestJson(cached)) {
+    try {
+      return Policy.fromJson(cached, { filename: path });
+    } catch {
+      // an entry the core refuses (a damaged file, another build's): a miss, written again
+    }
+  }
   // A miss: parse the YAML once, compile its JSON (as a hit will), keep the JSON.
   const text = bytes.toString("utf8");
   const loaded = loadYaml(text, path);

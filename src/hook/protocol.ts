@@ -118,8 +118,8 @@ export function permissionOf(decision: Pick<Decision, "decision">): Permission {
  * The reason shown with the answer (deny: to the model; ask: to the user in the prompt): who
  * decided (the rule, or the policy's default), why, and the audit record when there is one.
  */
-export function reasonOf(decision: Decision & { audit_seq?: number }, tool: string): string {
-  const by = decision.rule === null ? `the default of policy ${decision.policy} (no rule allows ${tool})` : `rule ${decision.rule} of policy ${decision.policy}`;
+export function reasonOf(decision: Decision & { audit_seq?: number }): string {
+  const by = decision.rule === null ? `the default of policy ${decision.policy}` : `rule ${decision.rule} of policy ${decision.policy}`;
   const parts: string[] = [];
   if (decision.decision === "allow") parts.push(`Tollgate: allowed by ${by}`);
   else if (decision.decision === "escalate") parts.push(`Tollgate: ${by} asks for approval${decision.approver ? ` (approver: ${decision.approver})` : ""}`);

@@ -87,7 +87,7 @@ export async function runHook(options: HookOptions, stdin: Readable, env: NodeJS
       const decision = await decide(options, input, env, deadline, abort.signal);
       const permission = permissionOf(decision);
       if (permission === "allow" && options.deferAllow) return { answer: null, decision };
-      return { answer: answer(permission, reasonOf(decision, input.tool_name)), decision };
+      return { answer: answer(permission, reasonOf(decision)), decision };
     } catch (err) {
       const error = messageOf(err);
       return { answer: failureAnswer(error), error };
