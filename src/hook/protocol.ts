@@ -26,6 +26,9 @@ export interface HookInput {
 
 export type Permission = "allow" | "deny" | "ask";
 
+/** A decision as the hook gets it: with its audit record's seq and hash when it was recorded. */
+export type HookDecision = Decision & { audit_id?: string; audit_seq?: number };
+
 /** The hook's answer on stdout. */
 export interface HookAnswer {
   hookSpecificOutput: {
@@ -118,7 +121,7 @@ export function permissionOf(decision: Pick<Decision, "decision">): Permission {
  * The reason shown with the answer (deny: to the model; ask: to the user in the prompt): who
  * decided (the rule, or the policy's default), why, and the audit record when there is one.
  */
-export function reasonOf(decision: Decision & { audit_seq?: number }): string {
+export function reasonOf(decision: HookDecision): string {
   const by = decision.rule === null ? `the default of policy ${decision.policy}` : `rule ${decision.rule} of policy ${decision.policy}`;
   const parts: string[] = [];
   if (decision.decision === "allow") parts.push(`Tollgate: allowed by ${by}`);

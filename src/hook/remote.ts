@@ -5,9 +5,8 @@
 import { readFile } from "node:fs/promises";
 import { request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
-import { request as httpsRequest } from "node:https";
 import type { Decision } from "../decision.js";
-import type { HookDecision } from "./local.js";
+import type { HookDecision } from "./protocol.js";
 
 /** The largest answer read from the control plane. */
 const MAX_RESPONSE_BYTES = 1024 * 1024;
@@ -32,10 +31,11 @@ function isDecision(v: unknown): v is Decision {
 }
 
 /** Decides `action` at the control plane `base` (its URL); throws on anything but a decision. */
-export function decideRemotely(base: string, token: string, action: unknown, signal: AbortSignal): Promise<HookDecision> {
+export async function decideRemotely(base: string, token: string, action: unknown, signal: AbortSignal): Promise<HookDecision> {
   const url = new URL("v1/decide", base.endsWith("/") ? base : `${base}/`);
   const body = Buffer.from(JSON.stringify({ action }), "utf8");
-  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  // TLS is loaded only for an https URL (it costs a new process several ms).
+  const request = url.protocol === "https:" ? (await import("node:https")).request : httpRequest;
   return new Promise<HookDecision>((resolve, reject) => {
     const req = request(url, {
       method: "POST",

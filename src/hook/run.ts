@@ -3,10 +3,9 @@
 
 import type { Readable } from "node:stream";
 import { PolicyError } from "../errors.js";
-import type { HookDecision } from "./local.js";
 import type { HookOptions } from "./options.js";
 import { actionOf, answer, failureAnswer, HookInputError, MAX_INPUT_BYTES, parseHookInput, permissionOf, reasonOf } from "./protocol.js";
-import type { HookAnswer, HookInput } from "./protocol.js";
+import type { HookAnswer, HookDecision, HookInput } from "./protocol.js";
 
 export interface HookResult {
   /** What to print on stdout; null prints nothing (an allow under --defer-allow). */
