@@ -2,7 +2,7 @@
 
 import { parseArgs } from "node:util";
 
-export const HOOK_USAGE = "tollgate hook claude-code --policy FILE [--audit DIR] | --control-plane URL [--token-file FILE]  [--agent ID] [--timeout SECONDS] [--defer-allow] [--no-cache]";
+export const HOOK_USAGE = "tollgate hook claude-code --policy FILE [--audit DIR] | --control-plane URL [--token-file FILE]   [--agent ID] [--timeout SECONDS] [--defer-allow] [--no-cache]";
 
 export const HOOK_HELP = `usage: ${HOOK_USAGE}
 
@@ -30,22 +30,23 @@ options:
                          prompts still apply (default: "allow", which skips its prompt)
   --no-cache             always parse the YAML policy
 
-.claude/settings.json:
+.claude/settings.json (call the binary by its path: npx adds about a second per tool call,
+and a command that fails to start lets the tool call run):
   {
     "hooks": {
       "PreToolUse": [
         { "matcher": "*",
-          "hooks": [{ "type": "command",
-                      "command": "npx tollgate hook claude-code --policy \\"$CLAUDE_PROJECT_DIR\\"/.claude/tollgate.yaml --audit ~/.tollgate/claude-code" }] }
+          "hooks": [{ "type": "command", "timeout": 30,
+                      "command": "\\"$CLAUDE_PROJECT_DIR\\"/node_modules/.bin/tollgate hook claude-code --policy \\"$CLAUDE_PROJECT_DIR\\"/.claude/tollgate.yaml --audit \\"$HOME\\"/.tollgate/claude-code" }] }
       ]
     }
   }
 
 examples:
   echo '{"hook_event_name":"PreToolUse","session_id":"s1","cwd":"/tmp","tool_name":"Bash","tool_input":{"command":"rm -rf /"}}' \\
-    | tollgate hook claude-code --policy examples/coding-agent.yaml
+    | tollgate hook claude-code --policy examples/coding-agent.yaml --audit /tmp/tollgate-try
   tollgate hook claude-code --policy policy.yaml --audit ~/.tollgate/claude-code --agent alice-laptop
-  TOLLGATE_TOKEN=... tollgate hook claude-code --policy policy.yaml --control-plane https://tollgate.internal:8181
+  tollgate hook claude-code --control-plane https://tollgate.internal:8181 --token-file ~/.tollgate/token
 `;
 
 export interface HookOptions {
