@@ -4,7 +4,9 @@
 
 import { mkdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
+import { main } from "../../src/cli/main.js";
 import { policyFile, root, runHook, tempDir, toolCall } from "./helpers.js";
 
 const POLICY = policyFile(`tollgate: 1
@@ -126,6 +128,19 @@ describe("tollgate hook claude-code: decisions", () => {
     expectAnswer(await run("Read", { file_path: join(project, ".env") }), "ask");
     expect(expectAnswer(await run("WebFetch", { url: "https://example.com", prompt: "x" }), "deny")).toContain("no-network-after-secrets");
   }, 120_000);
+});
+
+describe("tollgate hook through the CLI's command table", () => {
+  it("is listed by tollgate --help and runs as any command does", async () => {
+    let out = "";
+    const stdout = new PassThrough().on("data", (d) => (out += d));
+    expect(await main(["--help"], { stdin: Readable.from([]), stdout, stderr: new PassThrough() })).toBe(0);
+    expect(out).toContain("tollgate hook claude-code --policy FILE");
+    out = "";
+    const code = await main(["hook", "claude-code", "--policy", POLICY, "--no-cache"], { stdin: Readable.from([toolCall("Bash", { command: "git push" })]), stdout, stderr: new PassThrough() });
+    expect(code).toBe(0);
+    expect(JSON.parse(out).hookSpecificOutput.permissionDecision).toBe("ask");
+  }, T);
 });
 
 describe("tollgate hook claude-code: fails closed", () => {
