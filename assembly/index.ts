@@ -2,7 +2,7 @@
 
 import {
   ABI_VERSION, COUNTER_ENTRY_SIZE, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, FLAG_ERROR, MAX_DATA_BYTES,
-  MAX_KNOWN_STATUS, MAX_RESULTS_PER_CALL, RECORD_HEADER, RESULT_SIZE, DECISION_DENY,
+  MAX_KNOWN_STATUS, MAX_RESULTS_PER_CALL, RECORD_HEADER, RESULT_SIZE, DECISION_DENY, TRACE_ENTRY_SIZE,
 } from "./abi";
 import { emitRules } from "./compile/code";
 import { Rule } from "./compile/program";
@@ -14,6 +14,8 @@ import { policyTable } from "./policy-table";
 import { decide, Outcome } from "./eval/decide";
 import { beginRecord, setCounterValues } from "./eval/record";
 import { clearCounters, evalCounters, markRecords } from "./eval/counters";
+import { ExplainTable, prepareExplain } from "./compile/explain-tree";
+import { explainRecord } from "./eval/explain";
 
 let manifestBuf: ArrayBuffer | null = null;
 let report: ArrayBuffer = new ArrayBuffer(0);
@@ -31,6 +33,12 @@ const outcome = new Outcome();
 // Counters (spec section 8): with any, one record per evaluate call, and the counter region.
 let counters: StaticArray<CounterInfo> = new StaticArray<CounterInfo>(0);
 let counterStart: usize = 0;
+// Explain (docs/abi.md, "Explain"): the rules, and what explain_prepare builds on first use.
+let rules: Array<Rule> = [];
+let explainTable: ExplainTable | null = null;
+let traceStart: usize = 0;
+let marks: StaticArray<u32> = new StaticArray<u32>(0);
+let markSerial: u32 = 0;
 
 export function abi_version(): i32 { return ABI_VERSION; }
 
@@ -70,6 +78,7 @@ export function compile(len: i32): i32 {
   emitRules(m.rules, whens);
   counters = StaticArray.fromArray<CounterInfo>(m.counters);
   index = new ToolIndex(m.fields.find(["tool"]), m.rules);
+  rules = m.rules;
   defaultDecision = m.defaultDecision;
   report = String.UTF8.encode(policyTable(m));
   // One maximal record always fits (docs/abi.md); the region is 8-byte aligned.
@@ -150,3 +159,40 @@ export function evaluate(count: i32): i32 {
   return count;
 }
 
+
+/**
+ * Builds what explain needs, on first use (a policy never explained pays nothing): the table of
+ * JSON pointers and the trace buffer. Returns the table's byte length, or -1 before a successful
+ * compile. May grow memory (once): a host re-creates its views after it.
+ */
+export function explain_prepare(): i32 {
+  if (!compiled) return -1;
+  let t = explainTable;
+  if (t == null) {
+    t = prepareExplain(rules);
+    explainTable = t;
+    traceStart = (heap.alloc(<usize>t.maxEntries * TRACE_ENTRY_SIZE + 8) + 7) & ~<usize>7;
+    marks = new StaticArray<u32>(rules.length);
+  }
+  return t.json.byteLength;
+}
+
+export function explain_table_ptr(): usize {
+  const t = explainTable;
+  return t == null ? 0 : changetype<usize>(t.json);
+}
+
+export function explain_ptr(): usize { return explainTable == null ? 0 : traceStart; }
+
+/**
+ * Decides the one record at input_ptr() exactly as evaluate(1) does (result, counter region),
+ * then writes the trace of every candidate rule at explain_ptr(). Returns the number of trace
+ * entries (0 when the result is an error), or -1 before explain_prepare.
+ */
+export function explain(): i32 {
+  if (!compiled || explainTable == null) return -1;
+  if (evaluate(1) != 1) return -1;
+  if ((load<u8>(resultStart, 1) & FLAG_ERROR) != 0) return 0;
+  beginRecord(inputStart, load<u32>(inputStart));
+  return explainRecord(changetype<ToolIndex>(index), rules, marks, ++markSerial, traceStart);
+}

@@ -47,6 +47,7 @@ const layout = entries("layout").map(([n, v]) => [n, integer(`layout.${n}`, v)])
 const decisions = entries("decisions").map(([n, v]) => [n, integer(`decisions.${n}`, v, 0, 255)]);
 const flags = entries("flags").map(([n, v]) => [n, integer(`flags.${n}`, v, 1, 128)]);
 const counterFlags = entries("counter_flags").map(([n, v]) => [n, integer(`counter_flags.${n}`, v, 1, 128)]);
+const explainKinds = entries("explain_kinds").map(([n, v]) => [n, integer(`explain_kinds.${n}`, v, 0, 255)]);
 const errors = entries("errors").map(([n, e]) => [n, integer(`errors.${n}.code`, e.code, 1, 65535), String(e.text)]);
 const limits = entries("limits").map(([n, l]) => {
   const type = l.type ?? "i32";
@@ -109,6 +110,8 @@ function assemblyScript() {
   for (const [n, v] of flags) l.push(`export const FLAG_${n}: u8 = ${v};`);
   l.push("", `// ${doc("counter_flags")}`);
   for (const [n, v] of counterFlags) l.push(`export const COUNTER_${n}: u8 = ${v};`);
+  l.push("", `// ${doc("explain_kinds")}`);
+  for (const [n, v] of explainKinds) l.push(`export const EXPLAIN_${n}: u8 = ${v};`);
   l.push("", `// ${doc("limits")}`);
   for (const [n, v, type, d] of limits) l.push(`export const ${n}: ${type} = ${v}; // ${d}`);
   return l.join("\n") + "\n";
@@ -130,6 +133,8 @@ function typeScript() {
   for (const [n, v] of flags) l.push(`export const FLAG_${n} = ${v};`);
   l.push("", `// ${doc("counter_flags")}`);
   for (const [n, v] of counterFlags) l.push(`export const COUNTER_${n} = ${v};`);
+  l.push("", `// ${doc("explain_kinds")}`);
+  for (const [n, v] of explainKinds) l.push(`export const EXPLAIN_${n} = ${v};`);
   l.push("", `/** ${doc("errors")} */`);
   l.push("export const ErrorCode = {");
   for (const [n, c] of errors) l.push(`  ${pascal(n)}: ${c},`);
@@ -178,6 +183,8 @@ function python() {
   for (const [n, v] of flags) emit(`FLAG_${n}`, v);
   l.push("", `# ${doc("counter_flags")}`);
   for (const [n, v] of counterFlags) emit(`COUNTER_${n}`, v);
+  l.push("", `# ${doc("explain_kinds")}`);
+  for (const [n, v] of explainKinds) emit(`EXPLAIN_${n}`, v);
   l.push("", "", "class ErrorCode:", `    """${doc("errors")}"""`, "", "    __slots__ = ()", "");
   for (const [n, c] of errors) l.push(`    ${n} = ${c}`);
   names.push("ErrorCode");

@@ -271,6 +271,11 @@ export class CounterRegion {
     return (f & known) === known ? this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 24) >> 3]! : null;
   }
 
+  /** The contribution of counter `i` for the decided record, or null when UNKNOWN. */
+  contribution(i: number): number | null {
+    return (this.flags(i) & COUNTER_CONTRIBUTION_KNOWN) !== 0 ? this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]! : null;
+  }
+
   /** The contributions the core marked for recording (allow or escalate), with their keys. */
   entries(keys: readonly (Key | null)[], texts: readonly (string | null)[]): CounterEntry[] {
     const out: CounterEntry[] = [];

@@ -30,6 +30,10 @@ export interface CoreExports {
   evaluate(count: number): number;
   counter_count(): number;
   counter_ptr(): number;
+  explain_prepare(): number;
+  explain_table_ptr(): number;
+  explain_ptr(): number;
+  explain(): number;
 }
 
 /** One instance of the core: its raw exports, and the loader's helpers for the cold path. */

@@ -1,7 +1,7 @@
 // The Policy API: load (YAML -> canonical JSON -> core compile), then evaluate actions.
 
 import { readFileSync, statSync } from "node:fs";
-import { MAX_COUNTERS, Messages, RECORD_HEADER, RESULT_SIZE } from "./abi.generated.js";
+import { MAX_COUNTERS, Messages, RECORD_HEADER, RESULT_SIZE, TRACE_ENTRY_SIZE } from "./abi.generated.js";
 import { randomUUID } from "node:crypto";
 import { canonicalJson, sha256Hex } from "./canonical.js";
 import { counterDefinitions, counterInfos, CounterRegion, refText } from "./counters.js";
@@ -13,6 +13,8 @@ import type { Decision, PolicyTable, RuleInfo } from "./decision.js";
 import { instantiateCore, readReport } from "./engine.js";
 import type { Core } from "./engine.js";
 import { ActionEncoder, NO_ROOM } from "./encode.js";
+import { buildExplanation } from "./explain.js";
+import type { ExplainContext, Explanation } from "./explain.js";
 import { PolicyError } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
 import { loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
@@ -72,6 +74,9 @@ export interface CounterRef {
   /** `encodeKey(key)`. */
   keyText?: string;
 }
+
+/** Reads the stored window sum of a counter and key (see `decideWithCounters`). */
+type SumOf = (counter: string, key: Key, keyText: string, read: ReadKey, i: number) => number | undefined;
 
 /** Marks an input line that is not valid JSON, so that it is decided (as an error) in order. */
 const NOT_JSON: unique symbol = Symbol("not JSON");
@@ -191,6 +196,8 @@ export class Policy {
 
   private session: CoreSession;
   private readonly decisions: DecisionTable;
+  /** What explanations are built from, made on the first `explain` (null until then). */
+  private explainContext: ExplainContext | null = null;
 
   private constructor(canonical: string, session: CoreSession, table: PolicyTable, manifest: Record<string, unknown>) {
     this.canonical = canonical;
@@ -317,7 +324,7 @@ export class Policy {
     }
     const table = report as PolicyTable;
     const counters = counterInfos(table.counters ?? [], yaml.value as Record<string, unknown>);
-    return new Policy(canonical, openSession(core, table, counters), table, yaml.value as Record<string, unknown>);
+    return new Policy(canonical, openSession(core, table.fields, counters), table, yaml.value as Record<string, unknown>);
   }
 
   /**
@@ -419,7 +426,12 @@ export class Policy {
    * read again. `sumOf` also gets the key as read (with a memo for the store) and the counter's
    * index.
    */
-  decideWithCounters(action: unknown, sumOf: (counter: string, key: Key, keyText: string, read: ReadKey, i: number) => number | undefined): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
+  decideWithCounters(action: unknown, sumOf: SumOf): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
+    return this.withCounters(action, sumOf, () => this.callCore(1));
+  }
+
+  /** decideWithCounters with `call` running the core on the record (evaluate, or explain). */
+  private withCounters(action: unknown, sumOf: SumOf, call: () => boolean): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
     const s = this.session;
     const region = s.counters;
     if (region === null) return { decision: this.evaluate(action), entries: [], keys: [] };
@@ -453,11 +465,84 @@ export class Policy {
     } else {
       for (let i = 0; i < n; i++) keys[i] = texts[i] = null;
     }
-    if (!this.callCore(1)) return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
+    if (!call()) return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
     let decision = this.decode(s.resultPtr);
     if (decision.error !== undefined) return { decision, entries: [], keys };
     if (this.carrier !== null) decision = this.carrier.carry(decision, region);
     return { decision, entries: region.entries(keys, texts), keys };
+  }
+
+  /**
+   * Why `action` gets its decision (docs/abi.md, "Explain"): the decision (equal to `evaluate`'s),
+   * every rule evaluated for it with each test's result and the value it saw (`audit.redact`
+   * paths shown as "[redacted]"), and for a deny the allow rules that came closest. A policy with
+   * counters explains against its in-memory state at `options.now`, recording nothing.
+   */
+  explain(action: unknown, options: EvaluateOptions = {}): Explanation {
+    const ctx = this.prepareExplain();
+    const now = options.now ?? Date.now();
+    let count = 0;
+    const call = (): boolean => {
+      let rc: number;
+      try {
+        rc = this.session.core.explain();
+      } catch {
+        rc = -2;
+      }
+      if (rc >= 0) {
+        count = rc;
+        return true;
+      }
+      this.reset();
+      return false;
+    };
+    let decision: Decision;
+    const s = this.session;
+    const region = s.counters;
+    if (region === null) {
+      const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
+      if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
+      decision = call() ? this.decode(s.resultPtr) : this.decisions.error(ErrorCode.Trap);
+    } else {
+      const store = this.store!;
+      if (store instanceof AdoptedState) store.refuse();
+      decision = this.withCounters(action, (counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i), call).decision;
+    }
+    // After a trap, reset() made a fresh session whose explain table is not prepared.
+    if (this.session !== s) {
+      this.explainContext = null;
+      count = 0;
+    }
+    const core = s.core;
+    const known = decision.error === undefined && region !== null;
+    const rule = decision.rule === null ? -1 : this.rules.findIndex((r) => r.id === decision.rule);
+    const values = this.counters.map((_c, i) => (known ? region.value(i) : null));
+    const counters = region === null ? undefined : this.counters.map((c, i) => ({
+      name: c.name, value: known ? region.value(i) : null, contribution: known ? region.contribution(i) : null,
+    }));
+    const bytes = new DataView(core.memory.buffer, core.explain_ptr(), count * TRACE_ENTRY_SIZE);
+    return buildExplanation(ctx, bytes, count, action, decision, rule, values, counters);
+  }
+
+  /** The core's explain table, built on first use; memory may grow then, so views are re-made. */
+  private prepareExplain(): ExplainContext {
+    if (this.explainContext !== null) return this.explainContext;
+    const core = this.session.core;
+    const len = core.explain_prepare();
+    if (len < 0) throw new Error("explain: the core has no compiled policy");
+    if (core.memory.buffer !== this.session.results.buffer) {
+      this.session = { ...openSession(core, this.fields, this.counters), evaluate: this.session.evaluate };
+    }
+    const text = Buffer.from(core.memory.buffer, core.explain_table_ptr(), len).toString("utf8");
+    this.explainContext = {
+      manifest: JSON.parse(this.canonical) as unknown,
+      rules: this.rules,
+      fields: this.fields,
+      redact: this.redact,
+      counterNames: this.counters.map((c) => c.name),
+      pointers: JSON.parse(text) as string[],
+    };
+    return this.explainContext;
   }
 
   /** The decision of the 8-byte result at `at` (docs/abi.md, "Result region"). */
@@ -543,7 +628,7 @@ export class Policy {
   private reset(): void {
     try {
       const { core, rc, report } = compileInFreshCore(this.canonical);
-      if (rc === 0) this.session = openSession(core, report as PolicyTable, this.counters);
+      if (rc === 0) this.session = openSession(core, (report as PolicyTable).fields, this.counters);
     } catch {
       // Keep the old session: every call on it fails closed the same way.
     }
@@ -584,20 +669,20 @@ function compileInFreshCore(canonical: string): { core: Core; rc: number; report
   return { core, rc, report: JSON.parse(readReport(core)) as unknown };
 }
 
-function openSession(core: Core, table: PolicyTable, counters: readonly CounterInfo[]): CoreSession {
+function openSession(core: Core, fields: readonly (readonly string[])[], counters: readonly CounterInfo[]): CoreSession {
   const inputStart = core.input_ptr();
   const resultPtr = core.result_ptr();
   return {
     core,
     evaluate: core.evaluate,
-    encoder: new ActionEncoder(table.fields, core.memory),
+    encoder: new ActionEncoder(fields, core.memory),
     inputStart,
     inputEnd: inputStart + core.input_capacity(),
     resultPtr,
     resultCapacity: core.result_capacity(),
     results: new Uint8Array(core.memory.buffer),
     resultWords: new Int32Array(core.memory.buffer),
-    counters: counters.length > 0 ? new CounterRegion(counters, table.fields, core.memory, core.counter_ptr()) : null,
+    counters: counters.length > 0 ? new CounterRegion(counters, fields, core.memory, core.counter_ptr()) : null,
   };
 }
 

@@ -215,3 +215,62 @@ describe("the installed bin", () => {
     expect(JSON.parse(evaluated.stdout).decision).toBe("allow");
   });
 });
+
+describe("tollgate eval --explain", () => {
+  const lines = [
+    JSON.stringify({ tool: "shell.exec", args: { cmd: "rm -rf /" } }),
+    JSON.stringify({ tool: "db.query" }),
+    "{not json",
+  ].join("\n") + "\n";
+
+  it("prints a plain tree per line when piped: the decision, each rule's tests with ✓ ✗ ?, the closest allow rules", async () => {
+    const r = await run(["eval", "--explain", good, "-"], lines);
+    expect(r.code).toBe(0);
+    expect(r.out).not.toContain("\x1b[");
+    const [rm, other, bad] = r.out.split("\n\n");
+    expect(rm).toBe([
+      "deny by no-rm: no rm",
+      "  ✓ deny no-rm  ◀ decided",
+      '      ✓ args.cmd matches "\\\\brm\\\\s+-rf\\\\b"  (seen "rm -rf /")',
+      '      ✓ tool eq "shell.exec"  (seen "shell.exec")',
+      "  ✓ allow shell",
+      '      ✓ tool eq "shell.exec"  (seen "shell.exec")',
+      "  closest allow rules:",
+      "    shell: every test held (a deny wins)",
+    ].join("\n"));
+    expect(other).toBe("deny (default): no rule matched\n  (no rule applies to this tool)");
+    expect(bad).toBe("deny: input is not valid JSON\n");
+  });
+
+  it("with --format json prints one explanation per line, decisions equal to plain eval's", async () => {
+    const r = await run(["eval", "--explain", "--format", "json", good, "-"], lines);
+    const plain = await run(["eval", good, "-"], lines);
+    const explained = r.out.trim().split("\n").map((l) => JSON.parse(l));
+    expect(explained.map((e) => e.decision)).toEqual(plain.out.trim().split("\n").map((l) => JSON.parse(l)));
+    expect(explained[0].rules.map((x: { id: string; result: string; decided: boolean }) => [x.id, x.result, x.decided])).toEqual([["no-rm", "TRUE", true], ["shell", "TRUE", false]]);
+    expect(explained[2]).toMatchObject({ rules: [], closest: [] });
+  });
+
+  it("explains the billing example with its counters, recording each line as eval does", async () => {
+    const actions = [0, 1].map(() => JSON.stringify({ tool: "payments.refund", agent: { id: "a" }, args: { order_id: "ord_4821abcd", amount: 10, currency: "EUR" } })).join("\n");
+    const r = await run(["eval", "--explain", join(root, "examples/billing-agent.yaml"), "-"], actions);
+    expect(r.out).toContain("counters: refunded_per_day = 10 (+10), refunds_per_hour = 1 (+1)");
+    expect(r.out).toContain("counters: refunded_per_day = 20 (+10), refunds_per_hour = 2 (+1)");
+    expect(r.out).toContain("✗ $refunds_per_hour gt 5  (value 2)");
+    expect(r.out).toContain("      ✓ group payments\n          ✓ tool prefix \"payments.\"  (seen \"payments.refund\")");
+  });
+
+  it("colours the marks on a terminal", async () => {
+    const stdout = Object.assign(new PassThrough(), { isTTY: true });
+    let out = "";
+    stdout.on("data", (d) => (out += d));
+    const ls = JSON.stringify({ tool: "shell.exec", args: { cmd: "ls" } });
+    await main(["eval", "--explain", good, "-"], { stdin: Readable.from([ls]), stdout, stderr: new PassThrough() });
+    expect(out).toContain("\x1b[32m✓\x1b[0m");
+    expect(out).toContain("\x1b[31m✗\x1b[0m");
+  });
+
+  it("refuses unknown options", async () => {
+    expect(await run(["eval", "--explian", good])).toMatchObject({ code: 64 });
+  });
+});

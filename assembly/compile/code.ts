@@ -35,6 +35,9 @@ export class CodeWriter {
   words: Array<i32> = [];
   /** Old matcher address -> its relocated copy (see relocateMatchers). */
   matchers: Map<usize, usize> = new Map();
+  /** Every test node written and its word offset: explain evaluates a test at its flat node. */
+  placed: Array<Test> = [];
+  placedAt: Array<i32> = [];
 
   private begin(op: i32): i32 {
     const at = this.words.length;
@@ -89,6 +92,8 @@ export class CodeWriter {
 
   test(t: Test): void {
     const at = this.begin(t.op);
+    this.placed.push(t);
+    this.placedAt.push(at);
     if (t.op == TestOp.All) {
       for (let i = 0; i < t.children.length; i++) this.test(t.children[i]);
       this.end(at);
@@ -186,6 +191,8 @@ export function emitRules(rules: Array<Rule>, counterWhens: Array<Rule>): void {
   const counterOffsets = new Array<i32>(counterWhens.length);
   for (let i = 0; i < counterWhens.length; i++) counterOffsets[i] = counterWhens[i].conds.length == 0 ? -1 : w.rule(counterWhens[i]);
   const base = w.finish();
+  // A test shared by several rules (a group's `when`) is written once per rule, identically.
+  for (let i = 0; i < w.placed.length; i++) w.placed[i].code = base + (<usize>w.placedAt[i] << 2);
   for (let i = 0; i < rules.length; i++) rules[i].code = base + (<usize>offsets[i] << 2);
   for (let i = 0; i < counterWhens.length; i++) {
     counterWhens[i].code = counterOffsets[i] < 0 ? 0 : base + (<usize>counterOffsets[i] << 2);

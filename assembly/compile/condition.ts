@@ -81,6 +81,7 @@ export class ConditionCompiler {
         if (inner == null) c = null;
         else {
           c = new Cond(CondOp.Not);
+          c.pointer = p;
           c.children = StaticArray.fromArray<Cond>([inner]);
         }
       } else c = this.field(key, value, p, depth);
@@ -89,7 +90,8 @@ export class ConditionCompiler {
     }
     if (!ok) return null;
     if (parts.length == 1) return parts[0];
-    const all = new Cond(CondOp.All);
+    const all = new Cond(CondOp.All); // a mapping of several keys: their conjunction
+    all.pointer = ptr;
     all.children = StaticArray.fromArray<Cond>(cheapestFirst(parts));
     return all;
   }
@@ -112,6 +114,7 @@ export class ConditionCompiler {
     }
     if (!ok) return null;
     const c = new Cond(key == "all" ? CondOp.All : CondOp.Any);
+    c.pointer = ptr;
     c.children = StaticArray.fromArray<Cond>(cheapestFirst(parts));
     return c;
   }
@@ -128,6 +131,7 @@ export class ConditionCompiler {
     const test = this.test(v, ptr, depth);
     if (test == null) return null;
     const c = new Cond(CondOp.Field);
+    c.pointer = ptr;
     c.slot = this.fields.slotOf(path.segments);
     c.test = test;
     return c;
@@ -152,6 +156,7 @@ export class ConditionCompiler {
     const test = this.test(v, ptr, depth);
     if (test == null || !ok) return null;
     const c = new Cond(CondOp.Counter);
+    c.pointer = ptr;
     c.slot = counters.index.get(<string>name);
     counters.referenced[c.slot] = true;
     c.test = test;
@@ -166,6 +171,7 @@ export class ConditionCompiler {
     }
     if (v.isScalar) {
       const t = new Test(TestOp.Eq);
+      t.pointer = ptr;
       t.constant = Const.fromJson(v);
       return t;
     }
@@ -184,6 +190,7 @@ export class ConditionCompiler {
     if (!ok) return null;
     if (parts.length == 1) return parts[0];
     const all = new Test(TestOp.All);
+    all.pointer = ptr;
     parts.sort((a: Test, b: Test): i32 => testCost(a) - testCost(b));
     all.children = StaticArray.fromArray<Test>(parts);
     return all;
@@ -191,6 +198,12 @@ export class ConditionCompiler {
 
   /** One operator of a test mapping: its operand is validated and stored as its row's kind says. */
   private operator(name: string, v: JValue, ptr: string, depth: i32): Test | null {
+    const t = this.operand(name, v, ptr, depth);
+    if (t != null) t.pointer = ptr;
+    return t;
+  }
+
+  private operand(name: string, v: JValue, ptr: string, depth: i32): Test | null {
     const row = operatorNamed(name);
     if (row == null) {
       const hint = COMBINATORS.includes(name)
@@ -284,6 +297,7 @@ export class ConditionCompiler {
       consts[i] = Const.fromJson(item);
     }
     const t = new Test(op);
+    t.pointer = ptr;
     t.set = new ValueSet(consts);
     return t;
   }

@@ -14,12 +14,22 @@ export const enum CondOp { All, Any, Not, Field, Counter }
 // Leaves share one empty child list: compile memory is never freed (stub runtime).
 const NO_CONDS = new StaticArray<Cond>(0);
 const NO_TESTS = new StaticArray<Test>(0);
+const NO_STRINGS = new StaticArray<string>(0);
+
+/** Creation order of nodes: siblings are created in source order, and the compiler later sorts
+ *  them cheapest first, so explain (compile/explain-tree.ts) restores source order from this. */
+let nextSeq: i32 = 0;
 
 export class Cond {
   op: CondOp;
   children: StaticArray<Cond> = NO_CONDS;
   slot: i32 = -1;                       // Field: which slot of the input record; Counter: which counter
   test: Test | null = null;             // Field, Counter: the test on that value
+  // For explain only (compile/explain-tree.ts, eval/explain.ts); never read by a decision:
+  pointer: string = "";                 // the JSON pointer of the manifest node it came from
+  seq: i32 = nextSeq++;
+  id: i32 = -1;                         // its index in the explain table, once prepared
+  ordered: StaticArray<Cond> = NO_CONDS; // children in source order, once prepared
 
   constructor(op: CondOp) { this.op = op; }
 }
@@ -37,6 +47,12 @@ export class Test {
   matcher: Matcher | null = null;       // Glob, Regex (glob, matches)
   substring: Substring | null = null;   // Needle with a string operand: its KMP table
   pattern: string = "";                 // Glob, Regex: the source (the tool index reads a glob's)
+  // For explain only, as in Cond; `code` is the address of this node in the flat code.
+  pointer: string = "";
+  seq: i32 = nextSeq++;
+  id: i32 = -1;
+  ordered: StaticArray<Test> = NO_TESTS;
+  code: usize = 0;
 
   constructor(op: TestOp) { this.op = op; }
 }
@@ -53,4 +69,12 @@ export class Rule {
   ) {}
   /** Address of the rule's flat condition (compile/code.ts), set once every rule is compiled. */
   code: usize = 0;
+  // For explain: the rule's pointer, and its `when`s as written (enclosing groups' outermost
+  // first, then its own), each with the pointer of that `when`; `conds` has them spliced and sorted.
+  pointer: string = "";
+  whens: StaticArray<Cond> = NO_CONDS;
+  whenPointers: StaticArray<string> = NO_STRINGS;
+  /** Explain table ids of the rule's pointer and of each `when`'s, once prepared. */
+  id: i32 = -1;
+  whenIds: StaticArray<i32> = new StaticArray<i32>(0);
 }

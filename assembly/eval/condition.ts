@@ -57,7 +57,7 @@ export function evalCond(p: usize): i32 {
 }
 
 /** Evaluates the test node at `t` on the 16-byte value entry at absolute address `e`. */
-function evalEntry(t: usize, e: usize): i32 {
+export function evalEntry(t: usize, e: usize): i32 {
   const tag = load<u8>(e);
   let num: f64 = 0;
   let ptr: usize = 0;

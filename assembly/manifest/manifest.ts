@@ -160,7 +160,7 @@ export class ManifestReader {
     const rules = doc.get("rules");
     if (rules != null) {
       if (!rules.isArray) this.errors.value("/rules", "'rules' must be a list of rules and groups, not " + rules.typeName);
-      else this.readRuleList(rules, "/rules", []);
+      else this.readRuleList(rules, "/rules", [], []);
       if (this.ruleCount > MAX_RULES) {
         this.errors.value("/rules", "the policy has " + this.ruleCount.toString() + " rules; the limit is " + MAX_RULES.toString());
       }
@@ -258,7 +258,8 @@ export class ManifestReader {
     }
   }
 
-  private readRuleList(list: JValue, ptr: string, enclosing: Array<Cond>): void {
+  /** `enclosing`: the enclosing groups' conditions; `whens`: the pointer of each one's `when`. */
+  private readRuleList(list: JValue, ptr: string, enclosing: Array<Cond>, whens: Array<string>): void {
     for (let i = 0; i < list.items.length; i++) {
       const item = list.items[i];
       const p = childIndex(ptr, i);
@@ -266,12 +267,12 @@ export class ManifestReader {
         this.errors.value(p, "a rule or group must be a mapping, not " + item.typeName);
         continue;
       }
-      if (item.indexOf("group") >= 0) this.readGroup(item, p, enclosing);
-      else this.readRule(item, p, enclosing);
+      if (item.indexOf("group") >= 0) this.readGroup(item, p, enclosing, whens);
+      else this.readRule(item, p, enclosing, whens);
     }
   }
 
-  private readGroup(g: JValue, ptr: string, enclosing: Array<Cond>): void {
+  private readGroup(g: JValue, ptr: string, enclosing: Array<Cond>, whens: Array<string>): void {
     this.unknownKeys(g, ptr, GROUP_KEYS, "group");
     this.required(g, ptr, ["rules"], "group");
     const name = g.get("group")!;
@@ -282,10 +283,14 @@ export class ManifestReader {
     } else this.groupNames.set(name.str, ptr);
     this.optionalString(g, ptr, "description");
     const inner = enclosing.slice(0);
+    const innerWhens = whens.slice(0);
     const when = g.get("when");
     if (when != null) {
       const c = this.conditions.condition(when, child(ptr, "when"), 1);
-      if (c != null) inner.push(c);
+      if (c != null) {
+        inner.push(c);
+        innerWhens.push(child(ptr, "when"));
+      }
     }
     const rules = g.get("rules");
     if (rules == null) return;
@@ -293,10 +298,10 @@ export class ManifestReader {
       this.errors.value(child(ptr, "rules"), "a group's 'rules' must be a non-empty list of rules and groups");
       return;
     }
-    this.readRuleList(rules, child(ptr, "rules"), inner);
+    this.readRuleList(rules, child(ptr, "rules"), inner, innerWhens);
   }
 
-  private readRule(r: JValue, ptr: string, enclosing: Array<Cond>): void {
+  private readRule(r: JValue, ptr: string, enclosing: Array<Cond>, whens: Array<string>): void {
     this.ruleCount++;
     const before = this.errors.count;
     this.unknownKeys(r, ptr, RULE_KEYS, "rule");
@@ -359,15 +364,24 @@ export class ManifestReader {
     }
 
     const conds = enclosing.slice(0);
+    const ownWhens = whens.slice(0);
     const when = r.get("when");
     if (when != null) {
       const c = this.conditions.condition(when, child(ptr, "when"), 1);
-      if (c != null) conds.push(c);
+      if (c != null) {
+        conds.push(c);
+        ownWhens.push(child(ptr, "when"));
+      }
     }
     if (this.errors.count != before) return;
     const index = this.m.infos.length;
     this.m.infos.push(info);
-    this.m.rules.push(new Rule(index, effectCode(info.effect), StaticArray.fromArray<Cond>(conjuncts(conds))));
+    const rule = new Rule(index, effectCode(info.effect), StaticArray.fromArray<Cond>(conjuncts(conds)));
+    // Kept for explain (eval/explain.ts): the `when`s as written, before splicing and sorting.
+    rule.pointer = ptr;
+    rule.whens = StaticArray.fromArray<Cond>(conds);
+    rule.whenPointers = StaticArray.fromArray<string>(ownWhens);
+    this.m.rules.push(rule);
   }
 
   /** A field path that is not a condition key: a `per` item or `sum`. Its parsed segments, or null. */

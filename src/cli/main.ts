@@ -3,7 +3,7 @@
 import { APPROVALS_USAGE, approvalsCommand } from "./approvals.js";
 import { AUDIT_USAGE, auditCommand } from "./audit.js";
 import { check } from "./check.js";
-import { evalCommand } from "./eval.js";
+import { EVAL_USAGE, evalCommand } from "./eval.js";
 import { EXIT_USAGE, write, type CommandIo } from "./io.js";
 import { mcpCommand, MCP_USAGE } from "./mcp.js";
 import { serveCommand, SERVE_USAGE } from "./serve.js";
@@ -15,7 +15,7 @@ type Command = (args: string[], io: CommandIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; maxArgs: number }> = {
   check: { run: check, usage: "tollgate check POLICY.yaml", minArgs: 1, maxArgs: 1 },
-  eval: { run: evalCommand, usage: "tollgate eval POLICY.yaml [ACTIONS.jsonl|-]", minArgs: 1, maxArgs: 2 },
+  eval: { run: evalCommand, usage: EVAL_USAGE, minArgs: 1, maxArgs: 5 },
   test: { run: testCommand, usage: "tollgate test POLICY.yaml", minArgs: 1, maxArgs: 1 },
   audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 10 },
   approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
