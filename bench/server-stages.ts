@@ -18,7 +18,7 @@ import { deserialize, serialize } from "node:v8";
 import { Registry } from "prom-client";
 import { Bench } from "tinybench";
 import { canonicalAction, canonicalDecision, canonicalParsedAction, encodeRecord, GENESIS } from "../src/audit/format.js";
-import { redact } from "../src/audit/redact.js";
+import { redact } from "../src/redact.js";
 import { GateMetrics } from "../src/metrics/metrics.js";
 import { Policy } from "../src/policy.js";
 import { decideMany } from "../src/pipeline/decide.js";

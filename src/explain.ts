@@ -7,7 +7,7 @@ import {
   EFFECT_BY_CODE, EXPLAIN_ALL, EXPLAIN_ANY, EXPLAIN_COUNTER, EXPLAIN_FIELD, EXPLAIN_NOT, EXPLAIN_RULE, EXPLAIN_TEST,
   EXPLAIN_WHEN, TRACE_ENTRY_SIZE,
 } from "./abi.generated.js";
-import { REDACTED } from "./audit/redact.js";
+import { REDACTED } from "./redact.js";
 import type { Decision, Effect, RuleInfo } from "./decision.js";
 
 export type Tri = "TRUE" | "FALSE" | "UNKNOWN";

@@ -9,7 +9,7 @@ export { AuditLog } from "./audit/log.js";
 export type { AuditLogOptions, Appended } from "./audit/log.js";
 export { auditRecord, auditRecordJson } from "./audit/record.js";
 export type { AuditedPolicy } from "./audit/record.js";
-export { redact, REDACTED } from "./audit/redact.js";
+export { redact, REDACTED } from "./redact.js";
 export { GENESIS } from "./audit/format.js";
 export type { AuditEntry, AuditRecord } from "./audit/format.js";
 export { verifyLog, verifyReport } from "./audit/verify.js";

@@ -3,7 +3,7 @@
 import type { Decision } from "../decision.js";
 import { canonicalAction, canonicalDecision } from "./format.js";
 import type { AuditEntry } from "./format.js";
-import { redact } from "./redact.js";
+import { redact } from "../redact.js";
 
 /** What of a policy a record needs (a `Policy` has all of it). */
 export interface AuditedPolicy {

@@ -16,7 +16,7 @@ import { PendingByRecord, rebuildCounters, rememberPending, settleTransition } f
 import { decideOne } from "../pipeline/decide.js";
 import type { DecidedStep } from "../pipeline/decide.js";
 import { recordableText } from "../audit/recordable.js";
-import { redact } from "../audit/redact.js";
+import { redact } from "../redact.js";
 import { SharedDecider } from "../pipeline/shared-decide.js";
 import type { SharedCounterStore } from "../state/shared-store.js";
 import { counterDefinitions } from "../counters.js";

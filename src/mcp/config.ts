@@ -7,6 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
+import { parseDuration } from "../duration.js";
 import { formatProblem } from "../errors.js";
 import type { PolicyProblem } from "../errors.js";
 
@@ -112,16 +113,6 @@ const DEFAULT_MAX_MESSAGE = 64 * 1024 * 1024;
 /** An upstream name: letters and digits, single `-` or `_` between them, so `NAME__TOOL` splits one way. */
 export const UPSTREAM_NAME = /^[A-Za-z0-9]+(?:[-_][A-Za-z0-9]+)*$/;
 const LOG_LEVELS: readonly LogLevel[] = ["error", "warn", "info", "debug"];
-
-/** `500ms`, `30s`, `2m`, `1h`, or a number of milliseconds (as `tollgate serve` reads them). */
-export function parseDuration(value: unknown): number | null {
-  if (typeof value === "number") return Number.isFinite(value) && value >= 0 ? value : null;
-  if (typeof value !== "string") return null;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(value);
-  if (!m) return null;
-  const unit = m[2] ?? "ms";
-  return Math.round(Number(m[1]) * (unit === "ms" ? 1 : unit === "s" ? 1000 : unit === "m" ? 60_000 : 3_600_000));
-}
 
 function defaultAuditDir(name: string, env: NodeJS.ProcessEnv): string {
   const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME !== "" ? env.XDG_STATE_HOME : join(homedir(), ".local", "state");

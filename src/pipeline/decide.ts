@@ -6,7 +6,7 @@
 
 import { canonicalDecision, NOT_JSON } from "../audit/format.js";
 import { recordableParsedText, recordableText, unrecordableDecision } from "../audit/recordable.js";
-import { redact } from "../audit/redact.js";
+import { redact } from "../redact.js";
 import type { CounterEntry } from "../counters.js";
 import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";

@@ -8,7 +8,7 @@
 import { randomUUID } from "node:crypto";
 import { canonicalDecision } from "../audit/format.js";
 import { recordableParsedText, unrecordableDecision } from "../audit/recordable.js";
-import { redact } from "../audit/redact.js";
+import { redact } from "../redact.js";
 import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import { countedDecision } from "../pipeline/counted.js";

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { canonicalJson, sha256Hex } from "../../src/canonical.js";
 import { encodeRecord, GENESIS, NOT_JSON, parseRecord } from "../../src/audit/format.js";
 import { auditRecord } from "../../src/audit/record.js";
-import { redact, REDACTED } from "../../src/audit/redact.js";
+import { redact, REDACTED } from "../../src/redact.js";
 import { policy } from "./helpers.js";
 
 describe("redact", () => {
