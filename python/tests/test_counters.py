@@ -81,7 +81,7 @@ def refund(amount: Any = 1, agent: Any = "a") -> Dict[str, Any]:
 
 def test_the_core_reports_its_counters() -> None:
     p = load(LIMIT)
-    assert engine_mod.SUPPORTED_ABI == 2
+    assert engine_mod.SUPPORTED_ABI >= 2  # counters came with ABI 2 (docs/abi.md)
     assert p._core.counter_count == 2 and p._core.counter_ptr > 0
     assert p.stateful and isinstance(p.state, MemoryCounterStore) and isinstance(p, Policy)
     assert [c.name for c in p.counters] == ["n", "spent"]
@@ -671,7 +671,7 @@ tests:
     assert p.state.size().entries == 0  # type: ignore[union-attr]  # tests use their own state
 
 
-@pytest.mark.parametrize("name", ["billing-agent.yaml", "devops-agent.yaml", "research-agent.yaml"])
+@pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "examples").glob("*-agent.yaml")))
 def test_the_examples_pass_their_own_tests(name: str) -> None:
     p = Policy.from_file(REPO / "examples" / name)
     results = run_policy_tests(p)
