@@ -21,6 +21,7 @@ import { SharedDecider } from "../pipeline/shared-decide.js";
 import type { SharedCounterStore } from "../state/shared-store.js";
 import { counterDefinitions } from "../counters.js";
 import { Recorder } from "../pipeline/record.js";
+import { defaultShadowLog, Shadow, ShadowLog, ShadowMetrics } from "../pipeline/shadow.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
 import type { GateDecision } from "./gate-decision.js";
@@ -36,6 +37,7 @@ export interface GateOptions {
   approvals?: string | ApprovalStore;
   /** Called when an approval is created (see `webhookNotifier`). */
   notifier?: Notifier;
+  /** Audit log options (docs/audit.md); the gate's default `batchWindowMs` is 0, not the log's 2 ms. */
   audit?: AuditLogOptions;
   metrics?: GateMetrics;
   /** Errors that have no caller to reach (a failing notifier, a background audit write). */
@@ -48,6 +50,15 @@ export interface GateOptions {
    * using the same store (docs/redis.md); closed by `close` when the gate opened it from a URL.
    */
   state?: string | SharedCounterStore;
+  /**
+   * A candidate policy (a file, or a Policy of its own) taking every decision too: its answer is
+   * never used, its counters are its own (in memory, starting empty), and its disagreements with
+   * the live decision are counted (`tollgate_shadow_disagreements_total`) and logged to
+   * `shadowLog` (docs/gate.md, "Shadow"). Change it with `setShadow`.
+   */
+  shadow?: string | Policy;
+  /** The disagreement log (JSON lines; default: beside the audit directory, `<auditDir>-shadow.jsonl`). */
+  shadowLog?: string;
 }
 
 export interface EnforceOptions {
@@ -61,6 +72,10 @@ export class Gate {
   /** Counters in a shared store (Redis), when the gate was opened with `state`. */
   private shared: SharedDecider | null = null;
   private ownsStore = false;
+  /** The candidate taking every decision too (null: none). */
+  private shadowing: Shadow | null = null;
+  private shadowLog: ShadowLog | null = null;
+  private onError: (err: Error) => void = () => undefined;
 
   private constructor(
     private current: Policy,
@@ -71,7 +86,10 @@ export class Gate {
 
   static async open(options: GateOptions): Promise<Gate> {
     const policy = typeof options.policy === "string" ? Policy.fromFile(options.policy) : options.policy;
-    const audit = await AuditLog.open(options.auditDir, options.audit);
+    // batchWindowMs 0 (as the server's primary): every check waits for its record, and actions
+    // arrive from I/O (a request, a tool call), each in its own turn, so a timer's window would
+    // be added to each of them; concurrent checks still share a sync.
+    const audit = await AuditLog.open(options.auditDir, { batchWindowMs: 0, ...options.audit });
     const metrics = options.metrics ?? new GateMetrics();
     const recorder = new Recorder(audit, { metrics });
     let gate: Gate | undefined;
@@ -103,6 +121,9 @@ export class Gate {
       gate.pending = pending;
       gate.shared = shared;
       gate.ownsStore = typeof options.state === "string";
+      gate.onError = options.onError ?? (() => undefined);
+      gate.shadowLog = new ShadowLog(options.shadowLog ?? defaultShadowLog(options.auditDir), (e) => gate?.onError(e));
+      if (options.shadow !== undefined) gate.setShadow(options.shadow);
       gate.updatePending();
       return gate;
     } catch (err) {
@@ -133,6 +154,28 @@ export class Gate {
     return this.current;
   }
 
+  /** The candidate policy taking every decision too (null: none). */
+  get shadow(): Policy | null {
+    return this.shadowing?.policy ?? null;
+  }
+
+  /**
+   * Starts (or replaces, or with null stops) shadowing: every later decision is also taken by
+   * `policy`, with counters of its own (a path is loaded first: a bad policy throws a PolicyError
+   * and nothing changes). The live answers and counters are never affected. A Policy object must
+   * be one of its own (not the live one): its in-memory counter store is the candidate's state.
+   */
+  setShadow(policy: string | Policy | null): Policy | null {
+    if (policy === null) {
+      this.shadowing = null;
+      return null;
+    }
+    const p = typeof policy === "string" ? Policy.fromFile(policy) : policy;
+    if (p === this.current) throw new TypeError("the shadow policy must be a Policy of its own, not the live one (its counters are the candidate's)");
+    this.shadowing = new Shadow(p, ShadowMetrics.of(this.metricsRegistry.registry), this.shadowLog, (e) => this.onError(e));
+    return p;
+  }
+
   /**
    * Decides, and resolves once the decision's audit record is durable. For escalate it also
    * opens the approval. Rejects (the action must not run) if the record cannot be written.
@@ -147,7 +190,12 @@ export class Gate {
       decided = await this.shared.decide(policy, action); // rejects if the store cannot be reached
     }
     const { decision, entry, redacted, pending } = decideOne(policy, action, this.metricsRegistry, undefined, decided);
+    // The candidate decides now (the caller may change the action once check returns); it is
+    // compared and logged once the live record is durable (the log names it).
+    const shadow = this.shadowing;
+    const shadowed = shadow?.decide([action], [decision]);
     const { seq, hash, approval } = await this.recorder.recordOne(entry, decision, redacted);
+    if (shadowed !== undefined) shadow!.report(policy, [action], [decision], shadowed, () => ({ seq, hash }));
     rememberPending(this.pending, hash, pending);
     if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };
     const a = await approval;
@@ -199,6 +247,7 @@ export class Gate {
   async close(): Promise<void> {
     this.approvals.close();
     await this.audit.close();
+    await this.shadowLog?.close();
     if (this.ownsStore) await this.shared?.store.close();
   }
 
