@@ -21,8 +21,10 @@ from ._abi import (
     ERROR_TEXT,
     FLAG_ERROR,
     FLAG_UNDETERMINED,
+    COUNTER_CONTRIBUTION_KNOWN,
     MAX_COUNTERS,
     RESULT_SIZE,
+    TRACE_ENTRY_SIZE,
     ErrorCode,
     Messages,
 )
@@ -38,6 +40,7 @@ from .counters import (
     counter_definitions,
     counter_infos,
     js_key_order,
+    js_number,
 )
 from .decision import Decision, _with_counters
 from .encode import ActionEncoder, error_record
@@ -642,6 +645,143 @@ class Policy:
                 memo[(key, values)] = d
             decision = d
         return Decided(decision, region.entries(table, keys), keys)
+
+    # -- explain (docs/abi.md, "Explain") --------------------------------------------
+
+    def explain(self, action: Any, now: Optional[Union[int, float]] = None) -> Dict[str, Any]:
+        """Why ``action`` gets its decision, as the Node host's ``Policy.explain``: a JSON-ready
+        dict (see :mod:`tollgate.explain`) with the decision (``evaluate``'s, as a dict), every
+        rule evaluated for the action with each test's result and the value it saw
+        (``audit.redact`` paths shown as ``"[redacted]"``), and for a deny the allow rules that
+        came closest. A policy with counters is explained against its counter state at ``now``
+        (ms; default: the host's clock) and records nothing. Never raises for a bad action.
+
+        The core's explain table is built on the first call (``evaluate`` pays nothing for it)."""
+        from .explain import build_explanation
+
+        if self._region is not None:
+            return self._explain_with_counters(action, _clock_ms() if now is None else _check_now(now))
+        buf = bytearray()
+        try:
+            self._encoder.append(buf, action)
+        except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
+            return {"decision": self._error_decisions[ErrorCode.TRAP].to_dict(), "rules": [], "closest": []}
+        with self._lock:
+            got = self._explain_call(buf, None)
+        if got is None:
+            return {"decision": self._error_decisions[ErrorCode.TRAP].to_dict(), "rules": [], "closest": []}
+        ctx, key, trace, count, _table = got
+        decision = self._from_key(key)
+        index = -1 if decision.error is not None or decision.rule is None else _result.unpack(_key_bytes(key))[3]
+        return build_explanation(ctx, trace, count, action, decision.to_dict(), index, ())
+
+    def _explain_with_counters(self, action: Any, now: Union[int, float]) -> Dict[str, Any]:
+        """:meth:`explain` for a policy with counters: :meth:`_decide`'s steps with the core's
+        ``explain`` in place of ``evaluate``, sums read at ``now``, nothing recorded."""
+        from .explain import build_explanation
+
+        counters = self.counters
+        n = len(counters)
+        unknown = [{"name": c.name, "value": None, "contribution": None} for c in counters]
+        with self._state_lock:
+            store = self._store
+            if store is None:
+                raise RuntimeError("this policy's counter state was adopted by another policy (adopt_state)")
+            region = self._region
+            assert region is not None
+            buf = bytearray()
+            try:
+                status = self._encoder.append(buf, action)
+            except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort
+                trap = self._error_decisions[ErrorCode.TRAP].to_dict()
+                return {"decision": trap, "rules": [], "closest": [], "counters": unknown}
+            sums: Optional[List[float]] = None
+            if status == 0:
+                sums = [0.0] * n
+                for i, c in enumerate(counters):
+                    key = region.key_at(buf, i)
+                    if key is not None and c.referenced:
+                        sums[i] = store.sum(c.name, key, now)
+            with self._lock:
+                got = self._explain_call(buf, sums)
+        if got is None:
+            trap = self._error_decisions[ErrorCode.TRAP].to_dict()
+            return {"decision": trap, "rules": [], "closest": [], "counters": unknown}
+        ctx, key, trace, count, table = got
+        decision = self._from_key(key)
+        if decision.error is not None:
+            return build_explanation(ctx, trace, 0, action, decision.to_dict(), -1, [None] * n, unknown)
+        value = CounterRegion.value
+        values = [value(table, i) for i in range(n)]
+        if self._carried:
+            decision = Decision(
+                decision.decision, decision.rule, decision.reason, decision.undetermined, decision.policy,
+                decision.approver, decision.timeout_ms, decision.on_timeout, None,
+                MappingProxyType({name: values[i] for name, i in self._carried}),
+            )
+        explained = [
+            {
+                "name": c.name,
+                "value": values[i],
+                "contribution": js_number(table[4 * i + 2]) if table[4 * i] & COUNTER_CONTRIBUTION_KNOWN else None,
+            }
+            for i, c in enumerate(counters)
+        ]
+        index = -1 if decision.rule is None else _result.unpack(_key_bytes(key))[3]
+        return build_explanation(ctx, trace, count, action, decision.to_dict(), index, values, explained)
+
+    def _explain_call(
+        self, buf: bytearray, sums: Optional[List[float]]
+    ) -> Optional[Tuple[Any, int, bytes, int, Optional[Tuple[Any, ...]]]]:
+        """One record through the core's ``explain`` (lock held): (context, result key, trace
+        bytes, entry count, counter region), or None after a trap (a fresh instance took over)."""
+        core = self._core
+        ctx = self._explain_context(core)
+        view = core.view
+        ip = self._input_ptr
+        view[ip : ip + len(buf)] = buf
+        region = self._region
+        if sums is not None and region is not None:
+            region.write_sums(view, sums)
+        try:
+            count = core.call("explain")
+            if count < 0:
+                raise CoreTrap("explain refused the record")
+        except CoreTrap:
+            self._recover()
+            return None
+        if core.memory.data_len(core.store) != len(view):  # explain allocates nothing; be sure
+            core.view = view = core._make_view()
+        key = _unpack_key(view, self._result_ptr)[0]
+        at = core.call("explain_ptr")
+        trace = bytes(view[at : at + count * TRACE_ENTRY_SIZE])
+        table = region.read(view) if region is not None else None
+        return ctx, key, trace, count, table
+
+    def _explain_context(self, core: CoreInstance) -> Any:
+        """The explain table of ``core``, prepared on first use (memory may grow then: the view
+        is re-made). A fresh instance (after a trap) is prepared again. Lock held."""
+        from .explain import ExplainContext
+
+        ctx = getattr(self, "_explain_ctx", None)
+        if ctx is not None and self._explain_core is core:
+            return ctx
+        try:
+            n = core.call("explain_prepare")
+        except CoreTrap as err:  # pragma: no cover - a compiled policy always prepares
+            raise RuntimeError(f"explain: the core failed to prepare: {err}") from None
+        if n < 0:  # pragma: no cover
+            raise RuntimeError("explain: the core has no compiled policy")
+        core.view = core._make_view()
+        at = core.call("explain_table_ptr")
+        pointers = json.loads(bytes(core.view[at : at + n]).decode("utf-8"))
+        manifest = ctx.manifest if ctx is not None else json.loads(self._manifest_bytes.decode("utf-8"))
+        ctx = ExplainContext(
+            manifest, [r.id for r in self.rules], self.fields, self.redact, [c.name for c in self.counters], pointers
+        )
+        self._explain_ctx = ctx
+        self._explain_core = core
+        return ctx
 
     # -- helpers -----------------------------------------------------------------
 
