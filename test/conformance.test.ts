@@ -7,16 +7,26 @@ import { parse } from "yaml";
 import { Policy, PolicyError } from "../src/index.js";
 import { canonicalJson } from "../src/canonical.js";
 import { runPolicyTests, stepTimeMs } from "../src/policy-tests.js";
-import { ReferenceSession } from "./support/reference/index.js";
+import { ReferencePolicy, ReferenceSession } from "./support/reference/index.js";
 import type { Step as ReferenceStep } from "./support/reference/index.js";
 import { errorDecision } from "./support/reference/decide.js";
 import { ERROR_TEXT } from "./support/reference/input.js";
 import { runTests } from "./support/reference/tests.js";
+import { closestRules, explainRules } from "./support/reference/explain.js";
+import { UNKNOWN_VALUE, type CounterValue } from "./support/reference/condition.js";
+import type { Decision as ReferenceDecision } from "./support/reference/decide.js";
 
 const dir = join(import.meta.dirname, "conformance");
 const files = readdirSync(dir).filter((f) => f.endsWith(".yaml")).sort();
 
-interface DecisionCase { name: string; action?: unknown; input?: string; expect: Record<string, unknown> }
+interface DecisionCase { name: string; action?: unknown; input?: string; expect: Record<string, unknown>; explain?: ExplainExpectation }
+/** An explanation as JSON (`tollgate eval --explain --format json`; docs/semantics.md, "Explain"). */
+interface ExplainExpectation {
+  decision: Record<string, unknown>;
+  rules: { index: number }[];
+  closest: unknown[];
+  counters?: { name: string; value: number | null; contribution: number | null }[];
+}
 interface ErrorCase { line: number; column: number; contains: string }
 interface SequenceStep {
   action?: unknown;
@@ -24,6 +34,7 @@ interface SequenceStep {
   at?: string;
   resolve?: "approved" | "denied";
   expect: Record<string, unknown>;
+  explain?: ExplainExpectation;
 }
 interface Sequence { name: string; steps: SequenceStep[] }
 interface TestOutcome { name: string; failures: { step: number | null; actual: unknown }[] }
@@ -33,6 +44,52 @@ function keyOrder(d: unknown): string[][] {
   const o = d as Record<string, unknown>;
   const counters = o.counters;
   return [Object.keys(o), counters !== null && typeof counters === "object" ? Object.keys(counters) : []];
+}
+
+/** The keys of every object of an explanation, in order, outside the data it shows (a test's
+ *  `operand`, a value seen): the format's key order, which both hosts keep. */
+function explainKeyOrder(e: unknown): string[][] {
+  const out: string[][] = [];
+  const walk = (v: unknown): void => {
+    if (Array.isArray(v)) v.forEach(walk);
+    else if (v !== null && typeof v === "object") {
+      out.push(Object.keys(v));
+      for (const [k, x] of Object.entries(v)) if (k !== "operand" && k !== "value") walk(x);
+    }
+  };
+  walk(e);
+  return out;
+}
+
+/**
+ * Checks an `explain` expectation: against the reference interpreter first (its decision, the
+ * rules it lists — the reference explains every rule, the product the tool index's candidates,
+ * so the expectation must list a subset whose every other rule is FALSE — and the closest allow
+ * rules among them), then against `actual`, the product's explanation, as JSON and key order.
+ * `counters`: the counter values the rules saw (a policy with counters), taken from the
+ * expectation; the decision they give is checked with the step's own expectation.
+ */
+function checkExplain(actual: unknown, expected: ExplainExpectation, decision: Record<string, unknown>, manifest: any, action: unknown, what: string): void {
+  expect(canonicalJson(expected.decision), `${what}: the explanation's decision is the decision`).toBe(canonicalJson(decision));
+  const counters = manifest.counters === undefined
+    ? undefined
+    : new Map<string, CounterValue>((expected.counters ?? []).map((c) => [c.name, c.value === null ? UNKNOWN_VALUE : c.value]));
+  if (counters === undefined) {
+    expect(canonicalJson(new ReferencePolicy(manifest).evaluate(action)), `${what}: the reference's decision`).toBe(canonicalJson(decision));
+  }
+  const all = explainRules(manifest, action, expected.decision as unknown as ReferenceDecision, counters);
+  if (all === null) {
+    expect(expected.rules, `${what}: an input error explains no rule`).toEqual([]);
+  } else {
+    const listed = new Set(expected.rules.map((r) => r.index));
+    const rules = all.filter((r) => listed.has(r.index));
+    expect(canonicalJson(expected.rules), `${what}: the expectation disagrees with the reference interpreter`).toBe(canonicalJson(rules));
+    expect(all.filter((r) => !listed.has(r.index) && r.result !== "FALSE").map((r) => r.id), `${what}: rules left out are FALSE`).toEqual([]);
+    expect(canonicalJson(expected.closest), `${what}: closest, by the reference`).toBe(canonicalJson(closestRules(rules, expected.decision as unknown as ReferenceDecision)));
+  }
+  const json = JSON.parse(JSON.stringify(actual)) as unknown;
+  expect(canonicalJson(json), what).toBe(canonicalJson(expected));
+  expect(explainKeyOrder(json), `${what}: key order`).toEqual(explainKeyOrder(expected));
 }
 
 function loadPolicy(spec: any, file: string): Policy {
@@ -96,6 +153,8 @@ describe("conformance", () => {
                 }
                 ref = ok ? reference.decide(parsed, now) : { decision: errorDecision(ERROR_TEXT[1]!, reference.policy.name), approval: null };
               } else {
+                // An explanation at the step's time, before it decides: it must record nothing.
+                if (s.explain !== undefined) checkExplain(fresh.explain(s.action, { now }), s.explain, s.expect, manifest, s.action, `step ${i}: explain`);
                 const step = fresh.step(s.action, { now });
                 actual = step.decision;
                 if (s.resolve !== undefined && step.decision.decision === "escalate" && step.pending !== null) {
@@ -127,8 +186,13 @@ describe("conformance", () => {
         return;
       }
       const cases = spec.cases as DecisionCase[];
+      const manifest = spec.policy_text ? parse(spec.policy_text, { version: "1.2" }) : spec.policy;
       for (const c of cases) {
         it(c.name, () => {
+          if (c.explain !== undefined) {
+            expect(c.input, "an explain expectation goes with an `action`").toBeUndefined();
+            checkExplain(policy.explain(c.action), c.explain, c.expect, manifest, c.action, "explain");
+          }
           const actual = c.input !== undefined ? policy.evaluateLines([c.input])[0] : policy.evaluate(c.action);
           expect(canonicalJson(actual)).toBe(canonicalJson(c.expect));
         });

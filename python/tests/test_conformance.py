@@ -85,6 +85,36 @@ def _key_order(d: Any) -> List[List[str]]:
     return [list(d.keys()), list(counters.keys()) if isinstance(counters, dict) else []]
 
 
+def _explain_key_order(e: Any) -> List[List[str]]:
+    """The keys of every object of an explanation, in order, outside the data it shows (a
+    test's ``operand``, a value seen): the format's key order, which both hosts keep."""
+    out: List[List[str]] = []
+
+    def walk(v: Any) -> None:
+        if isinstance(v, list):
+            for x in v:
+                walk(x)
+        elif isinstance(v, dict):
+            out.append(list(v.keys()))
+            for k, x in v.items():
+                if k not in ("operand", "value"):
+                    walk(x)
+
+    walk(e)
+    return out
+
+
+def _check_explain(actual: Any, expected: Any, decision: Any, what: str) -> None:
+    """An ``explain`` expectation: the explanation's decision is the decision; the explanation is
+    the expected JSON (canonical), with the same key order. (The Node runner also checks each
+    expectation against the reference interpreter.)"""
+    assert canonicalize(expected["decision"]) == canonicalize(decision), f"{what}: the explanation's decision"
+    assert canonicalize(actual) == canonicalize(expected), what
+    assert _explain_key_order(actual) == _explain_key_order(expected), f"{what}: key order"
+    # JSON-ready: plain dicts, lists and scalars (json.dumps needs nothing else)
+    assert json.loads(json.dumps(actual)) == actual
+
+
 def test_has_cases() -> None:
     assert FILES, f"no conformance files in {CONFORMANCE}"
 
@@ -92,6 +122,9 @@ def test_has_cases() -> None:
 @pytest.mark.parametrize("path,case", _decision_cases())
 def test_decision(path: Path, case: Any) -> None:
     policy = _cached_policy(path)
+    if "explain" in case:
+        assert "input" not in case, "an explain expectation goes with an `action`"
+        _check_explain(policy.explain(case["action"]), case["explain"], case["expect"], "explain")
     if "input" in case:
         actual = policy.evaluate_json(case["input"])
     else:
@@ -121,6 +154,9 @@ def test_sequence(path: Path, seq: Any) -> None:
         if "input" in s:
             actual = policy.evaluate_lines([s["input"]], now=now)[0]
         else:
+            # An explanation at the step's time, before it decides: it must record nothing.
+            if "explain" in s:
+                _check_explain(policy.explain(s["action"], now=now), s["explain"], s["expect"], f"step {i}: explain")
             step = policy.step(s["action"], now=now)
             actual = step.decision
             if s.get("resolve") is not None and actual.decision == "escalate" and step.pending is not None:
