@@ -1,0 +1,36 @@
+// `tollgate lint POLICY.yaml...`: every finding as `FILE:LINE:COL: warning: ...` (the position of
+// the rule, test or declaration concerned), sorted by position; exit 1 when there is any, 0 when
+// every policy is clean (`ok: FILE`), 2 when a policy does not load (its errors as `check`
+// prints them). Findings: src/lint/ and docs/change-safety.md, "Lint".
+
+import { readFileSync } from "node:fs";
+import { lintManifest } from "../lint/index.js";
+import { loadYaml } from "../yaml.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
+import { loadPolicy } from "./load.js";
+
+export const LINT_USAGE = "tollgate lint POLICY.yaml...";
+
+export async function lintCommand(args: string[], io: CommandIo): Promise<number> {
+  let invalid = false;
+  let found = false;
+  for (const file of args) {
+    const policy = await loadPolicy(file, io.stdout);
+    if (!policy) {
+      invalid = true;
+      continue;
+    }
+    const loaded = loadYaml(readFileSync(file, "utf8"), file);
+    if (!loaded.ok) throw new Error(`${file}: loaded once, then failed to parse`);
+    const findings = lintManifest(loaded.yaml.value)
+      .map((f) => ({ ...loaded.yaml.locate(f.pointer, f.at), message: f.message }))
+      .sort((a, b) => a.line - b.line || a.column - b.column);
+    if (findings.length === 0) {
+      await write(io.stdout, `ok: ${file}\n`);
+      continue;
+    }
+    found = true;
+    await write(io.stdout, findings.map((f) => `${file}:${f.line}:${f.column}: warning: ${f.message}\n`).join(""));
+  }
+  return invalid ? EXIT_POLICY_ERROR : found ? EXIT_FAILED : EXIT_OK;
+}
