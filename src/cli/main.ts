@@ -23,6 +23,7 @@ const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; m
   serve: { run: serveCommand, usage: SERVE_USAGE, minArgs: 1, maxArgs: 64 },
   hook: { run: (args, io) => import("./hook.js").then((m) => m.hookCommand(args, io)), usage: "tollgate hook claude-code --policy FILE [--audit DIR] [...]   (tollgate hook --help)", minArgs: 0, maxArgs: 64 },
   mcp: { run: mcpCommand, usage: MCP_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
+  replay: { run: (args, io) => import("./replay.js").then((m) => m.replayCommand(args, io)), usage: "tollgate replay [--against CURRENT.yaml] [--format text|json] CANDIDATE.yaml SOURCE...   (SOURCE: an audit directory or actions .jsonl)", minArgs: 2, maxArgs: Number.POSITIVE_INFINITY },
 };
 
 const USAGE = `usage:
