@@ -111,6 +111,23 @@ module.exports = {
       from: { path: "^src/", pathNot: "^src/(cli|mcp|hook|adapters)/" },
       to: { path: "^src/(mcp|hook|adapters)/" },
     },
+    // Replay (src/replay/: `tollgate replay`) decides recorded actions under a candidate policy: it
+    // reads audit records and rebuilds counters as the pipeline does, just below the CLI and
+    // beside the gate and the server, none of which it imports; only the CLI imports it.
+    {
+      name: "replay-below-cli",
+      severity: "error",
+      comment: "Replay stands on the engine, the audit log and the pipeline: it imports no gate, server, CLI or integration.",
+      from: { path: "^src/replay/" },
+      to: { path: "^src/(gate|server|cli|mcp|hook|adapters)/" },
+    },
+    {
+      name: "only-cli-imports-replay",
+      severity: "error",
+      comment: "Nothing but the CLI imports replay (a layer of its own, just below the CLI).",
+      from: { path: "^src/", pathNot: "^src/(cli|replay)/" },
+      to: { path: "^src/replay/" },
+    },
     {
       name: "no-unresolvable",
       severity: "error",
