@@ -49,6 +49,14 @@ export interface EvaluateOptions {
   now?: number;
 }
 
+export interface ExplainOptions extends EvaluateOptions {
+  /**
+   * A policy with counters: the window sums to explain with (as `decideWithCounters` takes them,
+   * e.g. those a decision against a shared store read) instead of the in-memory state's at `now`.
+   */
+  sumOf?: (counter: string, key: Key, keyText: string) => number | undefined;
+}
+
 export interface StepOptions extends EvaluateOptions {
   /** The id under which an escalation's pending contributions wait (default: a fresh unique id:
    *  a random UUID drawn once per policy, then a sequence number). */
@@ -478,7 +486,7 @@ export class Policy {
    * paths shown as "[redacted]"), and for a deny the allow rules that came closest. A policy with
    * counters explains against its in-memory state at `options.now`, recording nothing.
    */
-  explain(action: unknown, options: EvaluateOptions = {}): Explanation {
+  explain(action: unknown, options: ExplainOptions = {}): Explanation {
     const ctx = this.prepareExplain();
     const now = options.now ?? Date.now();
     let count = 0;
@@ -505,8 +513,8 @@ export class Policy {
       decision = call() ? this.decode(s.resultPtr) : this.decisions.error(ErrorCode.Trap);
     } else {
       const store = this.store!;
-      if (store instanceof AdoptedState) store.refuse();
-      decision = this.withCounters(action, (counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i), call).decision;
+      if (options.sumOf === undefined && store instanceof AdoptedState) store.refuse();
+      decision = this.withCounters(action, options.sumOf ?? ((counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i)), call).decision;
     }
     // After a trap, reset() made a fresh session whose explain table is not prepared.
     if (this.session !== s) {

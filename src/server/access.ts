@@ -28,6 +28,14 @@ export const ROLES = {
   "policy-get": "any",
   /** PUT /v1/policy */
   "put-policy": ["admin"],
+  /** GET /v1/policy/shadow (what is shadowed: it is not the policy in force) */
+  "get-shadow": ["admin"],
+  /** PUT /v1/policy/shadow */
+  "put-shadow": ["admin"],
+  /** DELETE /v1/policy/shadow */
+  "delete-shadow": ["admin"],
+  /** POST /v1/decide?explain=1: the explanation shows the policy's rules, operands and the values they saw */
+  explain: ["admin"],
   /** GET /metrics */
   metrics: "any",
 } as const satisfies Record<string, RouteRoles>;
@@ -35,6 +43,9 @@ export const ROLES = {
 /** What the primary answers an RPC whose caller's role the route should have refused. */
 const REFUSED: Partial<Record<RpcMethod, string>> = {
   "put-policy": "only admins may change the policy",
+  "get-shadow": "only admins may see the shadow policy",
+  "put-shadow": "only admins may change the shadow policy",
+  "delete-shadow": "only admins may change the shadow policy",
   "approval-list": "agents may not list approvals",
   "approval-resolve": "agents may not resolve approvals",
 };

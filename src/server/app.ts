@@ -35,6 +35,9 @@ export const ROUTES: readonly (readonly [string, string])[] = [
   ["POST", "/v1/approvals/:id/deny"],
   ["GET", "/v1/policy"],
   ["PUT", "/v1/policy"],
+  ["GET", "/v1/policy/shadow"],
+  ["PUT", "/v1/policy/shadow"],
+  ["DELETE", "/v1/policy/shadow"],
   ["GET", "/metrics"],
   ["GET", "/healthz"],
   ["GET", "/readyz"],
@@ -176,7 +179,7 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
     }
     if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
       // Refused before the body is read: say what the route takes.
-      const policy = req.routeOptions.url === "/v1/policy";
+      const policy = req.routeOptions.url === "/v1/policy" || req.routeOptions.url === "/v1/policy/shadow";
       reply.code(415).type("application/json").send(errorBody("unsupported_media_type", policy ? POLICY_BODY : `${err.message}; the body must be JSON (Content-Type: application/json)`));
       return;
     }

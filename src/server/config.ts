@@ -7,6 +7,7 @@ import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { isWitnessUrl } from "../audit/witness.js";
 import { parseDuration } from "../duration.js";
+import { defaultShadowLog } from "../pipeline/shadow.js";
 
 export interface ServerConfig {
   /** The policy file (YAML); reloaded on SIGHUP and when it changes. */
@@ -41,6 +42,10 @@ export interface ServerConfig {
   shutdownTimeoutMs: number;
   /** Largest `actions` array of POST /v1/decide/batch. */
   maxBatch: number;
+  /** A candidate policy (YAML file) taking every decision too, read at start (docs/server.md, "Shadow"). */
+  shadow?: string;
+  /** The shadow's disagreement log (JSON lines; default `<auditDir>-shadow.jsonl`, beside the audit directory). */
+  shadowLog: string;
 }
 
 export class ConfigError extends Error {
@@ -51,7 +56,7 @@ export class ConfigError extends Error {
 }
 
 export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
+  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -74,6 +79,8 @@ const OPTIONS = {
   "max-wait": { kind: "duration" },
   "shutdown-timeout": { kind: "duration" },
   "max-batch": { kind: "int" },
+  shadow: { kind: "path" },
+  "shadow-log": { kind: "path" },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -180,6 +187,8 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
       maxWaitMs: (merged.get("max-wait") as number | undefined) ?? 60_000,
       shutdownTimeoutMs: (merged.get("shutdown-timeout") as number | undefined) ?? 30_000,
       maxBatch,
+      ...(merged.has("shadow") && { shadow: merged.get("shadow") as string }),
+      shadowLog: (merged.get("shadow-log") as string | undefined) ?? defaultShadowLog(auditDir),
     },
   };
 }

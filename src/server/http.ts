@@ -3,6 +3,7 @@
 
 import type { Policy } from "../policy.js";
 import type { Decided } from "../pipeline/message.js";
+import type { Shadow } from "../pipeline/shadow.js";
 import type { RouteRoles } from "./access.js";
 import type { RpcMethod, RpcParams } from "./ipc.js";
 import type { Principal } from "./tokens.js";
@@ -10,6 +11,8 @@ import type { Principal } from "./tokens.js";
 /** What a worker's routes need from the rest of the process. */
 export interface Backend {
   policy(): Policy;
+  /** The shadow (candidate) policy deciding too, or null (docs/server.md, "Shadow"). */
+  shadow(): Shadow | null;
   /** Sends the Decided of a request to the primary, to be recorded; resolves when they are durable. */
   audit(entries: Decided[]): Promise<AuditAck>;
   /** Counter window sums from the primary (spec section 8), read at one `now` for the whole turn. */

@@ -11,6 +11,8 @@ export type ToPrimary =
   /** The Decided of one event-loop turn, to be recorded; answered by an `audit` message with the same id. */
   | { t: "audit"; id: number; e: Decided[] }
   | { t: "policy-loaded"; id: number; hash: string; error?: string }
+  /** Answers a `shadow` message: the candidate is installed (or removed), or why not. */
+  | { t: "shadow-loaded"; id: number; error?: string }
   /** Counter window sums at `now` for a decision (spec section 8): answered by `sums` with the same id. */
   | { t: "sums"; id: number; now: number; r: [counter: string, digest: string, key: (string | number)[]][] }
   | { t: "rpc"; id: number; m: RpcMethod; p: unknown; who: Principal }
@@ -19,8 +21,10 @@ export type ToPrimary =
 
 /** Primary → worker. */
 export type ToWorker =
-  /** The policy to start with (answers `hello`). */
-  | { t: "config-policy"; yaml: string; filename: string; hash: string }
+  /** The policy to start with (answers `hello`), and the shadow policy if one is installed. */
+  | { t: "config-policy"; yaml: string; filename: string; hash: string; shadow?: ShadowSource | null }
+  /** A shadow policy to install (null: stop shadowing); answered by `shadow-loaded` with the same id. */
+  | { t: "shadow"; id: number; shadow: ShadowSource | null }
   /** A new policy to swap in; answered by `policy-loaded` with the same id. */
   | { t: "policy"; id: number; yaml: string; filename: string; hash: string }
   /**
@@ -49,9 +53,19 @@ export type ToWorker =
   | { t: "metrics-req"; id: number }
   | { t: "shutdown" };
 
+/** A shadow (candidate) policy as the primary sends it (docs/server.md, "Shadow"). */
+export interface ShadowSource {
+  yaml: string;
+  filename: string;
+  hash: string;
+}
+
 /** The parameters of each RPC method. */
 export interface RpcParams {
   "put-policy": { yaml: string };
+  "get-shadow": null;
+  "put-shadow": { yaml: string };
+  "delete-shadow": null;
   "approval-get": { id: string };
   "approval-wait": { id: string; timeoutMs: number };
   "approval-list": { state?: string; approver?: string; limit: number };

@@ -100,6 +100,17 @@ export const OPENAPI = {
           resolution_hash: { type: ["string", "null"] },
         },
       },
+      ShadowState: {
+        type: "object",
+        required: ["shadowing", "log"],
+        properties: {
+          shadowing: { type: "boolean" },
+          policy: { type: "string" },
+          policy_hash: { type: "string" },
+          rules: { type: "integer" },
+          log: { type: "string", description: "The disagreement log (JSON lines)" },
+        },
+      },
       PolicyProblem: {
         type: "object",
         properties: { file: { type: "string" }, line: { type: "integer" }, column: { type: "integer" }, message: { type: "string" } },
@@ -111,11 +122,13 @@ export const OPENAPI = {
       post: {
         summary: "Decide one action",
         security: bearer,
-        description: "Roles: agent, admin. Answered once the decision's audit record is durable. An action that cannot be recorded faithfully (a lone surrogate, nesting deeper than 512) is denied with `error`, unevaluated.",
+        description:
+          "Roles: agent, admin. Answered once the decision's audit record is durable. An action that cannot be recorded faithfully (a lone surrogate, nesting deeper than 512) is denied with `error`, unevaluated. `?explain=1` (admins only: it shows the policy's rules and operands) adds `explanation` (Policy.explain: every rule evaluated, each test's result and value seen, redacted; the closest allow rules of a deny), made after the decision is recorded and recording nothing.",
+        parameters: [{ name: "explain", in: "query", schema: { enum: ["0", "1", "false", "true"] }, description: "1 or true: add `explanation` (admins; an agent token gets 403 and nothing is decided)" }],
         requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["action"], additionalProperties: false, properties: { action: { $ref: "#/components/schemas/Action" } } } } } },
         responses: {
-          "200": json({ $ref: "#/components/schemas/Decision" }, "The decision"),
-          "400": err("Malformed JSON or a body that does not match the schema"),
+          "200": json({ $ref: "#/components/schemas/Decision" }, "The decision (with ?explain=1, plus `explanation`: an object, or null for an action denied unevaluated)"),
+          "400": err("Malformed JSON, a body that does not match the schema, or a bad `explain`"),
           ...common401,
           "413": err("Body over the limit (1 MiB)"),
           "503": err("The audit log is unavailable: nothing was decided"),
@@ -191,6 +204,35 @@ export const OPENAPI = {
           "415": err("Not a YAML content type"),
           "422": json({ $ref: "#/components/schemas/Error" }, "Invalid policy: error.message has one FILE:LINE:COL: error: MESSAGE per problem, error.details.problems the list"),
         },
+      },
+    },
+    "/v1/policy/shadow": {
+      get: {
+        summary: "The shadow (candidate) policy, if any",
+        security: bearer,
+        description: "Role: admin.",
+        responses: { "200": json({ $ref: "#/components/schemas/ShadowState" }, "Whether a candidate is shadowing, which, and where disagreements are written"), ...common401 },
+      },
+      put: {
+        summary: "Shadow a candidate policy (YAML body)",
+        security: bearer,
+        description:
+          "Role: admin. Every later decision is also taken by the candidate, with counters of its own (per worker, starting empty); the answers stay the live policy's. Disagreements are counted in tollgate_shadow_disagreements_total{live,shadow,rule} and written as JSON lines to the shadow log. Validated like PUT /v1/policy and installed in every worker before the answer; replaces any earlier candidate. Up to 16 MiB.",
+        requestBody: { required: true, content: { "application/yaml": { schema: { type: "string" } } } },
+        responses: {
+          "200": json({ $ref: "#/components/schemas/ShadowState" }, "Shadowing"),
+          "400": err("Empty body"),
+          ...common401,
+          "409": err("same_policy: the candidate is the policy being served"),
+          "415": err("Not a YAML content type"),
+          "422": json({ $ref: "#/components/schemas/Error" }, "Invalid policy: error.message has one FILE:LINE:COL: error: MESSAGE per problem, error.details.problems the list; the earlier candidate (if any) keeps shadowing"),
+        },
+      },
+      delete: {
+        summary: "Stop shadowing",
+        security: bearer,
+        description: "Role: admin. Nothing to stop is not an error.",
+        responses: { "200": json({ $ref: "#/components/schemas/ShadowState" }, "Not shadowing (shadowing: false)"), ...common401 },
       },
     },
     "/metrics": {

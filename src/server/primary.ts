@@ -14,10 +14,11 @@ import { CounterOwner } from "./counter-owner.js";
 import type { CounterAuthority } from "./counter-owner.js";
 import { RedisCounterOwner } from "./redis-counter-owner.js";
 import type { ServerConfig } from "./config.js";
-import type { ToPrimary } from "./ipc.js";
+import type { ToPrimary, ToWorker } from "./ipc.js";
 import type { Log } from "./log.js";
 import { PolicySync } from "./policy-sync.js";
 import { serveRpc } from "./rpc.js";
+import { ShadowSync } from "./shadow-sync.js";
 import type { RpcHandlers } from "./rpc.js";
 import { Shutdown } from "./shutdown.js";
 import { Tokens } from "./tokens.js";
@@ -32,6 +33,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   // Everything that can be wrong with the configuration fails here, before any worker starts.
   Tokens.fromFile(config.tokens);
   const policy = new PolicySync(config, log);
+  const shadow = new ShadowSync(config, log, () => policy.policy.hash);
   const metrics = new ClusterMetrics();
   const audit = await AuditOwner.open(config, log, metrics.metrics);
   let approvals: ApprovalsOwner;
@@ -41,7 +43,10 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       ? await CounterOwner.open(config.auditDir, policy.policy)
       : await RedisCounterOwner.open(config.state, policy.policy, log);
     audit.counters = counters;
-    policy.onInstall = (summary) => counters.retain(summary);
+    policy.onInstall = (summary) => {
+      counters.retain(summary);
+      shadow.onLivePolicy(summary.hash); // promoting the candidate ends shadowing
+    };
     approvals = ApprovalsOwner.open(config, log, audit);
   } catch (err) {
     await audit.log.close().catch(() => undefined);
@@ -58,6 +63,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
 
   const rpc: RpcHandlers = {
     "put-policy": (p, who) => policy.put(p, who),
+    "get-shadow": (p, who) => shadow.get(p, who),
+    "put-shadow": (p, who) => shadow.put(p, who),
+    "delete-shadow": (p, who) => shadow.delete(p, who),
     "approval-get": (p, who) => approvals.get(p, who),
     "approval-wait": (p, who) => approvals.wait(p, who),
     "approval-list": (p, who) => approvals.list(p, who),
@@ -84,7 +92,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         break;
       }
       case "hello":
-        sendTo(w, policy.startMessage());
+        sendTo(w, { ...policy.startMessage(), shadow: shadow.source } as ToWorker);
         break;
       case "ready":
         audit.onWorkerReady(w); // a worker started after the log failed
@@ -105,6 +113,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       case "policy-loaded":
         policy.onLoaded(w, msg);
         break;
+      case "shadow-loaded":
+        shadow.onLoaded(w, msg);
+        break;
       case "rpc":
         serveRpc(rpc, w, msg, log);
         break;
@@ -116,7 +127,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
 
   // --- signals ---------------------------------------------------------------------------------
 
-  const shutdown = new Shutdown(config, log, { workers, policy, audit, approvals });
+  const shutdown = new Shutdown(config, log, { workers, policy, shadow, audit, approvals });
   process.on("SIGTERM", () => void shutdown.run("SIGTERM"));
   process.on("SIGINT", () => void shutdown.run("SIGINT"));
   process.on("SIGHUP", () => {

@@ -8,12 +8,14 @@ import type { AuditOwner } from "./audit-owner.js";
 import type { ServerConfig } from "./config.js";
 import type { Log } from "./log.js";
 import type { PolicySync } from "./policy-sync.js";
+import type { ShadowSync } from "./shadow-sync.js";
 import { allWorkers, sendTo } from "./workers.js";
 import type { Workers } from "./workers.js";
 
 export interface ShutdownParts {
   workers: Workers;
   policy: PolicySync;
+  shadow: ShadowSync;
   audit: AuditOwner;
   approvals: ApprovalsOwner;
 }
@@ -36,12 +38,13 @@ export class Shutdown {
   async run(signal: string): Promise<void> {
     if (this.started) return;
     this.started = true;
-    const { workers, policy, audit, approvals } = this.parts;
+    const { workers, policy, shadow, audit, approvals } = this.parts;
     let exitCode = 0;
     workers.stop();
     audit.stop();
     this.log.info("shutting down", { signal });
     policy.stop();
+    shadow.stopAccepting();
     approvals.stop();
     const all = allWorkers();
     const exited = Promise.all(all.map((w) => new Promise<void>((resolve) => {
@@ -57,6 +60,7 @@ export class Shutdown {
     await exited;
     clearTimeout(timer);
     await policy.close();
+    await shadow.close();
     approvals.close();
     if (!(await audit.close())) exitCode = 1;
     this.resolveDone(exitCode);

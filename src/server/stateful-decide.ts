@@ -33,7 +33,14 @@ const MAX_ROUNDS = 10_000;
 /** Counter name -> definition digest, per policy. */
 const digests = new WeakMap<Policy, Map<string, string>>();
 
-export async function decideStateful(backend: Backend, policy: Policy, actions: readonly Record<string, unknown>[], metrics: GateMetrics): Promise<StatefulOutcome[]> {
+/** The key of a counter sum in `reads`: counter name, NUL, the key's text. */
+export const readKey = (counter: string, keyText: string): string => `${counter}\u0000${keyText}`;
+
+/**
+ * `reads`, when given, gets for each action the sums its recorded decision read (by `readKey`):
+ * what an explanation of that very decision is made with (`Policy.explain` with `sumOf`).
+ */
+export async function decideStateful(backend: Backend, policy: Policy, actions: readonly Record<string, unknown>[], metrics: GateMetrics, reads?: Map<string, number>[]): Promise<StatefulOutcome[]> {
   const n = actions.length;
   const out = new Array<StatefulOutcome>(n);
   const texts = new Array<string | null>(n);
@@ -71,15 +78,20 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
     const entries: Decided[] = [];
     const decided: Decision[] = [];
     const took: number[] = [];
+    const readsOf: Map<string, number>[] = [];
     for (let k = 0; k < todo.length; k++) {
       const i = todo[k]!;
       const slots = slotsOf[k]!;
       const used = slots.map((slot) => local[slot]!);
+      const seen = reads === undefined ? null : new Map<string, number>();
       const t0 = process.hrtime.bigint();
       const r = policy.decideWithCounters(actions[i], (counter, _key, keyText) => {
         const slot = slotOf(counter, keyText);
-        return slot === undefined ? undefined : local[slot];
+        const v = slot === undefined ? undefined : local[slot];
+        if (seen !== null && v !== undefined) seen.set(readKey(counter, keyText), v);
+        return v;
       });
+      if (seen !== null) readsOf[k] = seen;
       const evalNs = Number(process.hrtime.bigint() - t0);
       const d = r.decision;
       const chained = slots.some((slot, j) => used[j] !== sums[slot]);
@@ -118,6 +130,7 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
       }
       finals[i] = decided[k]!;
       evalNsOf[i] = took[k]!;
+      if (reads !== undefined) reads[i] = readsOf[k]!;
       out[i] = { decision: decided[k]!, hash: ack.hashes[k]!, seq: ack.seqs?.[k] ?? ack.seq + k, approval: ack.approvals[k] ?? null };
     }
     todo = again;

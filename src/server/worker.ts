@@ -6,11 +6,13 @@ import { Registry } from "prom-client";
 import { Policy } from "../policy.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { Decided } from "../pipeline/message.js";
+import { Shadow, ShadowLog, ShadowMetrics } from "../pipeline/shadow.js";
 import { buildApp } from "./app.js";
 import type { ServerConfig } from "./config.js";
 import type { AuditAck, Backend } from "./http.js";
 import { RpcError } from "./ipc.js";
-import type { RpcMethod, RpcParams, ToPrimary, ToWorker } from "./ipc.js";
+import type { RpcMethod, RpcParams, ShadowSource, ToPrimary, ToWorker } from "./ipc.js";
+import { Log } from "./log.js";
 import { Tokens } from "./tokens.js";
 import type { Principal } from "./tokens.js";
 
@@ -222,6 +224,14 @@ export async function runWorker(): Promise<void> {
   const rpc = new RpcClient();
   const sums = new SumsClient();
   let policy: Policy | null = null;
+  // The shadow (candidate) policy: compiled here, deciding after each live answer with counters
+  // of its own (its Policy's in-memory store: per worker, starting empty; docs/server.md "Shadow").
+  const log = new Log(config.logLevel, { pid: process.pid, role: "worker" });
+  const shadowLog = new ShadowLog(config.shadowLog, (err) => log.error("shadow log failed", { detail: err.message }));
+  const shadowMetrics = ShadowMetrics.of(registry);
+  let shadow: Shadow | null = null;
+  const shadowOf = (src: ShadowSource | null | undefined): Shadow | null =>
+    src === null || src === undefined ? null : new Shadow(Policy.fromYaml(src.yaml, { filename: src.filename }), shadowMetrics, shadowLog, (err) => log.error("shadow decision failed", { detail: err.message }));
   let ready = false;
   /** Set by the primary (a `state` message): why this server cannot serve, e.g. the audit log failed. */
   let down: { code: string; message: string } | null = null;
@@ -230,6 +240,7 @@ export async function runWorker(): Promise<void> {
 
   const backend: Backend = {
     policy: () => policy!,
+    shadow: () => shadow,
     audit: (entries) => audit.submit(entries),
     sums: (refs) => sums.read(refs),
     rpc: (m, p, who) => rpc.call(m, p, who),
@@ -250,6 +261,7 @@ export async function runWorker(): Promise<void> {
       clearInterval(sweep);
     }
     await audit.idle();
+    await shadowLog.close();
     process.exit(0);
   };
 
@@ -271,7 +283,20 @@ export async function runWorker(): Promise<void> {
       case "config-policy":
         if (policy === null) {
           policy = Policy.fromYaml(msg.yaml, { filename: msg.filename });
+          try {
+            shadow = shadowOf(msg.shadow);
+          } catch (err) {
+            log.error("cannot load the shadow policy; not shadowing", { detail: (err as Error).message });
+          }
           started?.(policy);
+        }
+        break;
+      case "shadow":
+        try {
+          shadow = shadowOf(msg.shadow); // a new candidate starts with empty counters
+          send({ t: "shadow-loaded", id: msg.id });
+        } catch (err) {
+          send({ t: "shadow-loaded", id: msg.id, error: (err as Error).message });
         }
         break;
       case "policy": {

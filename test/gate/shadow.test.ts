@@ -103,7 +103,7 @@ describe("Gate shadow option", () => {
     expect(gate.shadow!.state!.sum("n", ["b"], Date.now())).toBe(2); // only what the candidate allowed
     const records = auditRecords(join(dir, "audit"));
     expect(records).toHaveLength(6);
-    expect(records.every((r) => r.decision.policy === "live")).toBe(true);
+    expect(records.every((r) => (r.decision as { policy?: string }).policy === "live")).toBe(true);
   });
 
   it("setShadow starts, replaces (fresh counters) and stops shadowing; a bad file changes nothing", async () => {

@@ -3,13 +3,16 @@
 // primary, and answer once they are durable.
 
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import { UNRECORDABLE_TEXT } from "../../audit/recordable.js";
 import type { Decision } from "../../decision.js";
 import type { GateMetrics } from "../../metrics/metrics.js";
 import { decideMany } from "../../pipeline/decide.js";
 import type { Policy } from "../../policy.js";
-import { ROLES } from "../access.js";
+import { allowed, ROLES } from "../access.js";
 import type { AuditAck, Backend } from "../http.js";
-import { decideStateful } from "../stateful-decide.js";
+import { RpcError } from "../ipc.js";
+import { decideStateful, readKey } from "../stateful-decide.js";
+import type { StatefulOutcome } from "../stateful-decide.js";
 import type { Principal } from "../tokens.js";
 
 // Decision objects are frozen and shared: their JSON text is computed once.
@@ -73,29 +76,73 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
   };
 
   /** A policy with counters: decided with the primary's sums, again if they changed meanwhile. */
-  const decideCounted = async (req: FastifyRequest, actions: Record<string, unknown>[]) => {
+  const decideCounted = async (req: FastifyRequest, actions: Record<string, unknown>[], reads?: Map<string, number>[]) => {
     const who = req.principal!;
     for (const a of actions) bindAgent(a, who);
     const policy = backend.policy();
     (req as { body: unknown }).body = undefined;
-    return { policy, outcomes: await decideStateful(backend, policy, actions, metrics) };
+    return { policy, outcomes: await decideStateful(backend, policy, actions, metrics, reads) };
   };
+
+  /**
+   * The shadow policy (docs/server.md, "Shadow") takes the same actions once the live answers are
+   * durable, after the response is written (setImmediate): the candidate's evaluation, its own
+   * counters, the comparison and the log line never delay a live answer.
+   */
+  const shadowAfter = (policy: Policy, actions: readonly Record<string, unknown>[], live: readonly Decision[], at: (i: number) => { seq: number; hash: string }): void => {
+    const shadow = backend.shadow();
+    if (shadow === null) return;
+    setImmediate(() => shadow.report(policy, actions, live, shadow.decide(actions, live), at));
+  };
+  const shadowOutcomes = (policy: Policy, actions: readonly Record<string, unknown>[], outcomes: readonly StatefulOutcome[]): void => {
+    if (backend.shadow() === null) return;
+    shadowAfter(policy, actions, outcomes.map((o) => o.decision), (i) => ({ seq: outcomes[i]!.seq, hash: outcomes[i]!.hash }));
+  };
+
+  /** The explanation of a decision just recorded (`Policy.explain` records nothing); null for an
+   *  action denied unevaluated (it cannot be recorded: no rule was looked at). */
+  const explanation = (policy: Policy, action: Record<string, unknown>, d: Decision, reads: Map<string, number> | undefined): string => {
+    if (d.error === UNRECORDABLE_TEXT) return "null";
+    try {
+      const e = reads === undefined ? policy.explain(action) : policy.explain(action, { sumOf: (counter, _key, keyText) => reads.get(readKey(counter, keyText)) });
+      return JSON.stringify(e);
+    } catch {
+      return "null"; // the decision is recorded and answered; an explanation that cannot be made is absent
+    }
+  };
+  const withExplanation = (text: string, e: string | null): string => (e === null ? text : `${text.slice(0, -1)},"explanation":${e}}`);
 
   app.post("/v1/decide", {
     config: { roles: ROLES.decide },
-    schema: { body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema } } },
+    schema: {
+      body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema } },
+      querystring: { type: "object", properties: { explain: { enum: ["0", "1", "false", "true"] } } },
+    },
   }, async (req, reply) => {
+    const q = (req.query ?? {}) as { explain?: string };
+    const explain = q.explain === "1" || q.explain === "true";
+    // Explanations show the policy's rules, operands and what each test saw: admins only. An
+    // agent asking is refused before anything is decided (nothing is recorded).
+    if (explain && !allowed(ROLES.explain, req.principal!)) {
+      throw new RpcError(403, "forbidden", `role '${req.principal!.role}' may not ask for an explanation (?explain=1 is for admins: it shows the policy's rules and operands)`);
+    }
+    const action = (req.body as { action: Record<string, unknown> }).action;
     if (backend.policy().stateful) {
-      const { policy, outcomes } = await decideCounted(req, [(req.body as { action: Record<string, unknown> }).action]);
+      const reads: Map<string, number>[] | undefined = explain ? [] : undefined;
+      const { policy, outcomes } = await decideCounted(req, [action], reads);
       const o = outcomes[0]!;
       reply.type("application/json");
-      return responseText(o.decision, policy.hash, o.hash, o.seq, o.approval);
+      const text = responseText(o.decision, policy.hash, o.hash, o.seq, o.approval);
+      shadowOutcomes(policy, [action], outcomes);
+      return explain ? withExplanation(text, explanation(policy, action, o.decision, reads?.[0] ?? new Map())) : text;
     }
-    const { policy, decisions, durable } = decide(req, [(req.body as { action: Record<string, unknown> }).action]);
+    const { policy, decisions, durable } = decide(req, [action]);
     const d = decisions[0]!;
     const ack = await durable;
     reply.type("application/json");
-    return responseText(d, policy.hash, ack.hashes[0]!, ack.seq, ack.approvals[0] ?? null);
+    const text = responseText(d, policy.hash, ack.hashes[0]!, ack.seq, ack.approvals[0] ?? null);
+    shadowAfter(policy, [action], decisions, () => ({ seq: ack.seq, hash: ack.hashes[0]! }));
+    return explain ? withExplanation(text, explanation(policy, action, d, undefined)) : text;
   });
 
   app.post("/v1/decide/batch", {
@@ -110,15 +157,19 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
     },
   }, async (req, reply) => {
     if (backend.policy().stateful) {
-      const { policy, outcomes } = await decideCounted(req, (req.body as { actions: Record<string, unknown>[] }).actions);
+      const actions = (req.body as { actions: Record<string, unknown>[] }).actions;
+      const { policy, outcomes } = await decideCounted(req, actions);
+      shadowOutcomes(policy, actions, outcomes);
       reply.type("application/json");
       const parts = outcomes.map((o) => responseText(o.decision, policy.hash, o.hash, o.seq, o.approval));
       return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[${parts.join(",")}]}`;
     }
-    const { policy, decisions: ds, durable } = decide(req, (req.body as { actions: Record<string, unknown>[] }).actions);
+    const actions = (req.body as { actions: Record<string, unknown>[] }).actions;
+    const { policy, decisions: ds, durable } = decide(req, actions);
     reply.type("application/json");
     if (ds.length === 0) return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[]}`;
     const ack = await durable;
+    shadowAfter(policy, actions, ds, (i) => ({ seq: ack.seq + i, hash: ack.hashes[i]! }));
     const parts: string[] = new Array(ds.length);
     for (let i = 0; i < ds.length; i++) parts[i] = responseText(ds[i]!, policy.hash, ack.hashes[i]!, ack.seq + i, ack.approvals[i] ?? null);
     return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[${parts.join(",")}]}`;

@@ -30,5 +30,29 @@ export async function policyRoutes(app: FastifyInstance, { backend }: { backend:
       reply.type("application/json");
       return JSON.stringify(r);
     });
+    // The shadow (candidate) policy (docs/server.md, "Shadow"): the same YAML body as PUT /v1/policy.
+    scope.put("/v1/policy/shadow", { config: { roles: ROLES["put-shadow"] }, bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
+      if (req.body !== undefined && typeof req.body !== "string") {
+        throw new RpcError(415, "unsupported_media_type", POLICY_BODY);
+      }
+      if (typeof req.body !== "string" || req.body.trim() === "") {
+        throw new RpcError(400, "bad_request", POLICY_BODY);
+      }
+      const r = await backend.rpc("put-shadow", { yaml: req.body }, req.principal!);
+      reply.type("application/json");
+      return JSON.stringify(r);
+    });
+  });
+
+  app.get("/v1/policy/shadow", { config: { roles: ROLES["get-shadow"] } }, async (req, reply) => {
+    const r = await backend.rpc("get-shadow", null, req.principal!);
+    reply.type("application/json");
+    return JSON.stringify(r);
+  });
+
+  app.delete("/v1/policy/shadow", { config: { roles: ROLES["delete-shadow"] } }, async (req, reply) => {
+    const r = await backend.rpc("delete-shadow", null, req.principal!);
+    reply.type("application/json");
+    return JSON.stringify(r);
   });
 }
