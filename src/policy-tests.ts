@@ -1,5 +1,7 @@
 // Runs a manifest's tests (spec section 7): single-action tests and sequences of steps that
-// share counter state, each test from empty counters at time 0. Used by `tollgate test`.
+// share counter state, each test from empty counters at time 0. Used by `tollgate test`; with
+// coverage (`tollgate test --coverage`), each step is also explained (Policy.explain, against the
+// test's own counter state) to learn which rules were evaluated for it.
 
 import type { Decision, Effect } from "./decision.js";
 import type { Policy, PolicyTest, PolicyTestStep } from "./policy.js";
@@ -36,12 +38,30 @@ function stepsOf(t: PolicyTest): { steps: PolicyTestStep[]; sequence: boolean } 
 /** Runs one test. A failing step does not stop a sequence: it goes on with the actual decision
  *  recorded, as a running system would. */
 export function runPolicyTest(policy: Policy, t: PolicyTest): TestResult {
+  return runTest(policy, t);
+}
+
+/** What coverage learns of one step: its decision and the rules evaluated for it (indexes). */
+export interface StepObserved {
+  decision: Decision;
+  evaluated: readonly number[];
+}
+
+/** With `observe`, each step is first explained (against the test's own counter state, which
+ *  then becomes the policy's: the caller restores it). */
+function runTest(policy: Policy, t: PolicyTest, observe?: (step: StepObserved) => void): TestResult {
   const { steps, sequence } = stepsOf(t);
   const state = policy.stateful ? policy.newState() : undefined;
   const failures: StepFailure[] = [];
   steps.forEach((s, i) => {
     const now = stepTimeMs(s.at);
+    let evaluated: number[] = [];
+    if (observe !== undefined) {
+      if (state !== undefined) policy.useState(state);
+      evaluated = policy.explain(s.action, { now }).rules.map((r) => r.index);
+    }
     const done = policy.step(s.action, { now, state });
+    observe?.({ decision: done.decision, evaluated });
     const actual = done.decision;
     if (s.resolve !== undefined && actual.decision === "escalate" && done.pending !== null) {
       state!.resolve(done.pending, s.resolve, now);
@@ -54,4 +74,56 @@ export function runPolicyTest(policy: Policy, t: PolicyTest): TestResult {
 
 export function runPolicyTests(policy: Policy): TestResult[] {
   return policy.tests.map((t) => runPolicyTest(policy, t));
+}
+
+/** A rule's coverage by the policy's tests: `decided` when it decided at least one test action
+ *  (a step of a sequence counts as one), `evaluated` when it was evaluated for one (a candidate
+ *  of the tool index: Policy.explain's rules) but never decided, `unreached` otherwise. */
+export interface RuleCoverage {
+  id: string;
+  effect: Effect;
+  index: number;
+  status: "decided" | "evaluated" | "unreached";
+  /** Test actions it decided. */
+  decided: number;
+  /** Test actions it was evaluated for. */
+  evaluated: number;
+}
+
+export interface Coverage {
+  /** Test actions run (single tests and sequence steps). */
+  actions: number;
+  rules: RuleCoverage[];
+  /** Rules by status. */
+  decided: number;
+  evaluated: number;
+  unreached: number;
+}
+
+/** Runs the tests (as runPolicyTests) and records which rules each action evaluated and which
+ *  decided. The policy's own counter state is left as it was. */
+export function runPolicyTestsWithCoverage(policy: Policy): { results: TestResult[]; coverage: Coverage } {
+  const decided = new Array<number>(policy.rules.length).fill(0);
+  const evaluated = new Array<number>(policy.rules.length).fill(0);
+  const index = new Map(policy.rules.map((r, i) => [r.id, i]));
+  let actions = 0;
+  const original = policy.state;
+  let results: TestResult[];
+  try {
+    results = policy.tests.map((t) => runTest(policy, t, (step) => {
+      actions++;
+      for (const i of step.evaluated) evaluated[i]!++;
+      const i = step.decision.rule === null ? undefined : index.get(step.decision.rule);
+      if (i !== undefined) decided[i]!++;
+    }));
+  } finally {
+    if (original !== null) policy.useState(original);
+  }
+  const rules = policy.rules.map((r, i): RuleCoverage => ({
+    id: r.id, effect: r.effect, index: i,
+    status: decided[i]! > 0 ? "decided" : evaluated[i]! > 0 ? "evaluated" : "unreached",
+    decided: decided[i]!, evaluated: evaluated[i]!,
+  }));
+  const count = (s: RuleCoverage["status"]): number => rules.filter((r) => r.status === s).length;
+  return { results, coverage: { actions, rules, decided: count("decided"), evaluated: count("evaluated"), unreached: count("unreached") } };
 }

@@ -16,7 +16,7 @@ type Command = (args: string[], io: CommandIo) => Promise<number>;
 const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; maxArgs: number }> = {
   check: { run: check, usage: "tollgate check POLICY.yaml", minArgs: 1, maxArgs: 1 },
   eval: { run: evalCommand, usage: EVAL_USAGE, minArgs: 1, maxArgs: 5 },
-  test: { run: testCommand, usage: "tollgate test POLICY.yaml", minArgs: 1, maxArgs: 1 },
+  test: { run: testCommand, usage: "tollgate test [--coverage] [--format text|json] POLICY.yaml", minArgs: 1, maxArgs: 4 },
   lint: { run: (args, io) => import("./lint.js").then((m) => m.lintCommand(args, io)), usage: "tollgate lint POLICY.yaml...", minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
   audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 10 },
   approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
