@@ -36,6 +36,8 @@ interface Atom {
 interface PathTests {
   text: string;
   atoms: Atom[];
+  /** The atoms as JSON: the key under which implications are memoized. */
+  id: string;
 }
 
 interface Conjunction {
@@ -93,12 +95,13 @@ function conjunction(rule: RuleSite): Conjunction {
           complete = false;
           continue;
         }
-        if (entry === undefined) paths.set(key, (entry = { text: site.key, atoms: [] }));
+        if (entry === undefined) paths.set(key, (entry = { text: site.key, atoms: [], id: "" }));
         entry.atoms.push({ op: o.op as Atom["op"], operand: o.operand });
       }
     }
   };
   for (const w of rule.whens) visit(w.cond, w.pointer);
+  for (const p of paths.values()) p.id = JSON.stringify(p.atoms);
   return { complete, paths };
 }
 
@@ -193,6 +196,46 @@ function implies(b: Effect, bAtoms: readonly Atom[], a: Effect, aAtoms: readonly
   return true;
 }
 
+const TOOL = JSON.stringify(["tool"]);
+
+/**
+ * The rules that can shadow others (complete conjunctions), by what their `tool` tests let through:
+ * A can shadow B only if A applies where B does, in particular for a string tool B applies to. A
+ * rule with an eq/in test on `tool` applies to a string tool only if it is one of those names, one
+ * with a prefix test only to names under it. A lookup gives, in document order, every rule that may
+ * apply to that tool (a superset: each is then checked in full), so the pairs checked are few.
+ */
+class ToolIndex {
+  readonly complete: RuleSite[];
+  private readonly exact = new Map<string, RuleSite[]>();
+  private readonly prefixes = new Map<string, RuleSite[]>();
+  private readonly other: RuleSite[] = [];
+
+  constructor(rules: readonly RuleSite[], conj: readonly Conjunction[]) {
+    this.complete = rules.filter((r) => conj[r.index]!.complete);
+    const add = (map: Map<string, RuleSite[]>, key: string, r: RuleSite): void => {
+      const list = map.get(key);
+      if (list === undefined) map.set(key, [r]);
+      else if (list[list.length - 1] !== r) list.push(r);
+    };
+    for (const r of this.complete) {
+      const atoms = conj[r.index]!.paths.get(TOOL)?.atoms ?? [];
+      const set = atoms.find((x) => x.op === "eq" || x.op === "in");
+      const prefix = atoms.find((x) => x.op === "prefix");
+      if (set !== undefined) {
+        for (const name of set.op === "eq" ? [set.operand] : (set.operand as unknown[])) if (typeof name === "string") add(this.exact, name, r);
+      } else if (prefix !== undefined) add(this.prefixes, prefix.operand as string, r);
+      else this.other.push(r);
+    }
+  }
+
+  lookup(tool: string): RuleSite[] {
+    const found = [...this.other, ...(this.exact.get(tool) ?? [])];
+    for (let k = 0; k <= tool.length; k++) found.push(...(this.prefixes.get(tool.slice(0, k)) ?? []));
+    return [...new Set(found)].sort((x, y) => x.index - y.index);
+  }
+}
+
 const RANK: Record<Effect, number> = { allow: 0, escalate: 1, deny: 2 };
 
 /** Whether A's decision takes precedence over B's (spec section 4). */
@@ -212,6 +255,21 @@ export interface Shadowing {
 export function shadowedRules(rules: readonly RuleSite[]): Shadowing[] {
   const conj = rules.map(conjunction);
   const out: Shadowing[] = [];
+  // Rules of a group share its tests, and many rules repeat a test: each implication once.
+  const memo = new Map<string, boolean>();
+  const NONE: PathTests = { text: "", atoms: [], id: "[]" };
+  const holds = (b: Effect, bp: PathTests, a: Effect, ap: PathTests): boolean => {
+    const key = `${b}\u0000${bp.id}\u0000${a}\u0000${ap.id}`;
+    let r = memo.get(key);
+    if (r === undefined) memo.set(key, (r = implies(b, bp.atoms, a, ap.atoms)));
+    return r;
+  };
+  const index = new ToolIndex(rules, conj);
+  const candidates = (b: RuleSite, cb: Conjunction): RuleSite[] => {
+    const tool = cb.paths.get(TOOL);
+    const w = representatives(tool?.atoms ?? []).find((v): v is string => typeof v === "string" && applies(b.effect, tool?.atoms ?? [], v));
+    return w === undefined ? index.complete : index.lookup(w);
+  };
   for (const b of rules) {
     const cb = conj[b.index]!;
     let never: string | undefined;
@@ -225,13 +283,12 @@ export function shadowedRules(rules: readonly RuleSite[]): Shadowing[] {
       out.push({ rule: b, by: null, path: never });
       continue;
     }
-    for (const a of rules) {
+    for (const a of candidates(b, cb)) {
       if (a === b || !wins(a, b)) continue;
       const ca = conj[a.index]!;
-      if (!ca.complete) continue;
       let ok = true;
       for (const [key, p] of ca.paths) {
-        if (!implies(b.effect, cb.paths.get(key)?.atoms ?? [], a.effect, p.atoms)) {
+        if (!holds(b.effect, cb.paths.get(key) ?? NONE, a.effect, p)) {
           ok = false;
           break;
         }
