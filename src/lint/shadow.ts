@@ -146,6 +146,15 @@ function applies(effect: Effect, atoms: readonly Atom[], v: Value): boolean {
   return effect === "allow" ? r === "T" : r !== "F";
 }
 
+/** The least double above a finite `x`. */
+function nextUp(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
+  const view = new DataView(new ArrayBuffer(8));
+  view.setFloat64(0, x);
+  view.setBigUint64(0, view.getBigUint64(0) + (x > 0 ? 1n : -1n));
+  return view.getFloat64(0);
+}
+
 /** Values covering every class of values that `atoms` can tell apart (see the file's head). */
 function representatives(atoms: readonly Atom[]): Value[] {
   const numbers = new Set<number>();
@@ -170,7 +179,12 @@ function representatives(atoms: readonly Atom[]): Value[] {
     out.push(hi < Number.MAX_VALUE ? Math.min(Number.MAX_VALUE, hi + Math.abs(hi) + 1) : hi);
     sorted.forEach((n, i) => {
       out.push(n);
-      if (i + 1 < sorted.length) out.push(n / 2 + sorted[i + 1]! / 2);
+      if (i + 1 < sorted.length) {
+        const m = sorted[i + 1]!;
+        let mid = n / 2 + m / 2;
+        if (!(n < mid && mid < m)) mid = nextUp(n); // should halving ever round onto an end
+        if (n < mid && mid < m) out.push(mid);
+      }
     });
   }
   out.push(...strings, ...prefixes);

@@ -125,3 +125,11 @@ ${rule("a", "deny", "{ args.amount: { gt: 100 } }").replace(/^/gm, "    ")}
     expect(shadowed(policy(rule("a", "allow", '{ args.p: { prefix: "/srv/" } }'), rule("b", "allow", '{ args.p: { prefix: "/srv/app/", exists: true } }')))).toHaveLength(1);
   });
 });
+
+describe("lint: numbers at the edges of the doubles", () => {
+  it("a range with a single double between its ends is not empty", () => {
+    // 5e-324 and 1.5e-323 are 1 and 3 times the least double: 1e-323 is the only double between.
+    expect(messages(lint(policy(rule("a", "allow", "{ args.n: { in: [5e-324, 1.5e-323] } }"), rule("b", "allow", "{ args.n: { gt: 5e-324, lt: 1.5e-323 } }"))), "shadowed")).toEqual([]);
+    expect(messages(lint(policy(rule("a", "allow", "{ args.n: { in: [5e-324, 1e-323, 1.5e-323] } }"), rule("b", "allow", "{ args.n: { gt: 5e-324, lt: 1.5e-323 } }"))), "shadowed")).toHaveLength(1);
+  });
+});
