@@ -72,11 +72,14 @@ export interface ReplayResult {
 
 export const EXAMPLE_CHARS = 160;
 
-/** Compact JSON of an action, cut to `max` characters with an ellipsis. */
+/** Compact JSON of an action, `tool` first (a record's keys are sorted), cut to `max` characters
+ *  with an ellipsis. */
 export function abbreviate(action: unknown, max = EXAMPLE_CHARS): string {
   let text: string;
   try {
-    text = JSON.stringify(action) ?? String(action);
+    const a = action as Record<string, unknown> | null;
+    const toolFirst = a !== null && typeof a === "object" && !Array.isArray(a) && Object.prototype.hasOwnProperty.call(a, "tool") ? { tool: a.tool, ...a } : action;
+    text = JSON.stringify(toolFirst) ?? String(action);
   } catch {
     text = String(action);
   }

@@ -97,8 +97,8 @@ describe("tollgate replay of an audit directory", () => {
     expect(c).toMatchObject({ from: { decision: "allow", rule: "refund" }, to: { decision: "deny", rule: "too-many" }, count: 2, inexact: 0 });
     // seq 7 and 9: the 4th and 5th refunds of agent a
     expect(c.examples.map((e) => e.seq)).toEqual([7, 9]);
-    // as recorded: the canonical JSON of the action (keys sorted)
-    expect(c.examples[0]!.action).toBe('{"agent":{"id":"a"},"args":{"amount":13},"tool":"refund"}');
+    // the recorded action (keys sorted, as canonical JSON), tool first
+    expect(c.examples[0]!.action).toBe('{"tool":"refund","agent":{"id":"a"},"args":{"amount":13}}');
     expect(r.sources[0]).toMatchObject({ source: log, kind: "audit", actions: 15, changed: 2 });
     expect(r.sources[0]!.recordedPolicies).toEqual([{ name: "refunds", hash: Policy.fromYaml(CURRENT).hash, records: 15 }]);
     expect(r.against).toBeNull();
@@ -106,7 +106,7 @@ describe("tollgate replay of an audit directory", () => {
     const { out } = await runCli(["replay", f.candidate, log]);
     expect(out).toContain("15 actions replayed: 2 changed (13.33%), 13 unchanged");
     expect(out).toMatch(/allow refund\s+→\s+deny too-many\s+2/);
-    expect(out).toContain(`${log} seq 7: {"agent":{"id":"a"},"args":{"amount":13},"tool":"refund"}`);
+    expect(out).toContain(`${log} seq 7: {"tool":"refund","agent":{"id":"a"},"args":{"amount":13}}`);
     expect(out).toMatch(/2 decisions change\n$/);
   });
 
@@ -292,7 +292,7 @@ describe("tollgate replay: bad input, exit codes, output", () => {
         to: { decision: "deny", rule: "too-many" },
         count: 1,
         inexact: 1,
-        examples: [{ source: log, file: expect.stringContaining("audit-"), line: 4, seq: 4, action: '{"agent":{"id":"a"},"args":{"amount":4,"card_number":"[redacted]"},"tool":"refund"}', redacted: ["args.card_number"] }],
+        examples: [{ source: log, file: expect.stringContaining("audit-"), line: 4, seq: 4, action: '{"tool":"refund","agent":{"id":"a"},"args":{"amount":4,"card_number":"[redacted]"}}', redacted: ["args.card_number"] }],
       },
     ]);
     expect(r.redacted).toEqual({ records: 4, changed: 1, paths: [{ path: "args.card_number", records: 4 }] });
