@@ -129,6 +129,13 @@ module.exports = {
       to: { path: "^src/replay/" },
     },
     {
+      name: "lint-reads-the-manifest-only",
+      severity: "error",
+      comment: "tollgate lint works on the manifest (a JSON value) alone: src/lint/ imports nothing else of src/, so it cannot come to depend on the engine's or the log's internals.",
+      from: { path: "^src/lint/" },
+      to: { path: "^src/", pathNot: "^src/lint/" },
+    },
+    {
       name: "no-unresolvable",
       severity: "error",
       comment:

@@ -1,0 +1,3 @@
+// Lint reaching into the engine: lint-reads-the-manifest-only.
+import { policy } from "../policy.js";
+export const shadow = policy;
