@@ -45,9 +45,10 @@ function firstHit(index: ToolIndex, count: i32, effect: i32, unknownApplies: boo
   return bestIndex != i32.MAX_VALUE;
 }
 
-/** Decides the record at recordBase (already bounds-checked by the caller) into `out`. */
-export function decide(index: ToolIndex, defaultDecision: u8, out: Outcome): void {
-  let count: i32;
+/** The tool index's candidate sources for the record at recordBase (its tool, if the index has a
+ *  slot for it): what `decide` and the explain path (eval/explain.ts) evaluate. */
+// @ts-ignore: decorator
+@inline export function candidatesOf(index: ToolIndex): i32 {
   if (index.toolSlot >= 0) {
     const e = recordBase + <usize>(RECORD_HEADER + index.toolSlot * ENTRY_SIZE);
     const tag = load<u8>(e);
@@ -57,10 +58,14 @@ export function decide(index: ToolIndex, defaultDecision: u8, out: Outcome): voi
       len = <i32>load<u32>(e, 8);
       ptr = span(load<u32>(e, 4), <u64>len);
     }
-    count = ptr == 0 && tag == TAG_STRING ? index.candidates(0, 0, 0) : index.candidates(tag, ptr, len);
-  } else {
-    count = index.candidates(0, 0, 0);
+    return ptr == 0 && tag == TAG_STRING ? index.candidates(0, 0, 0) : index.candidates(tag, ptr, len);
   }
+  return index.candidates(0, 0, 0);
+}
+
+/** Decides the record at recordBase (already bounds-checked by the caller) into `out`. */
+export function decide(index: ToolIndex, defaultDecision: u8, out: Outcome): void {
+  const count = candidatesOf(index);
 
   out.error = <u16>ERR_NONE;
   out.flags = 0;

@@ -14,6 +14,7 @@ import { TestOp } from "../compile/operators";
 import { Cond, CondOp, Rule, Test } from "../compile/program";
 import { ToolIndex } from "../compile/tool-index";
 import { evalEntry, evalTest, FALSE, TRUE, UNKNOWN } from "./condition";
+import { candidatesOf } from "./decide";
 import { counterValues, recordBase, span } from "./record";
 
 let cursor: usize = 0;
@@ -119,21 +120,7 @@ function rule(r: Rule): void {
  * pick out the candidates without allocating. Returns the number of entries.
  */
 export function explainRecord(index: ToolIndex, rules: Array<Rule>, marks: StaticArray<u32>, serial: u32, out: usize): i32 {
-  // The candidates exactly as decide (eval/decide.ts) finds them.
-  let count: i32;
-  if (index.toolSlot >= 0) {
-    const e = recordBase + <usize>(RECORD_HEADER + index.toolSlot * ENTRY_SIZE);
-    const tag = load<u8>(e);
-    let ptr: usize = 0;
-    let len: i32 = 0;
-    if (tag == TAG_STRING) {
-      len = <i32>load<u32>(e, 8);
-      ptr = span(load<u32>(e, 4), <u64>len);
-    }
-    count = ptr == 0 && tag == TAG_STRING ? index.candidates(0, 0, 0) : index.candidates(tag, ptr, len);
-  } else {
-    count = index.candidates(0, 0, 0);
-  }
+  const count = candidatesOf(index); // exactly as decide finds them
   const sources = index.sources;
   for (let s = 0; s < count; s++) {
     // a bucket (compile/tool-index.ts): a count per effect, then (index, code) pairs

@@ -16,7 +16,7 @@ import type { Log } from "./log.js";
 import { PolicyChecker, summaryOf } from "./policy-check.js";
 import type { PolicySummary } from "./policy-check.js";
 import type { Principal } from "./tokens.js";
-import { connectedWorkers, sendTo } from "./workers.js";
+import { WorkerRollout } from "./worker-rollout.js";
 
 interface Current {
   /** The workers compile the policy; the primary keeps its name, hash and size. */
@@ -34,8 +34,7 @@ export interface Installed {
 export class PolicySync {
   private current: Current;
   private reloadChain: Promise<unknown> = Promise.resolve();
-  private nextPolicyMsg = 1;
-  private readonly acks = new Map<number, { left: Set<number>; resolve: () => void; errors: string[] }>();
+  private readonly rollout = new WorkerRollout();
   // Validation runs in a worker thread: a large policy takes the engine seconds to load, and
   // the primary's event loop must keep writing the audit records every decision waits for.
   private readonly checker: PolicyChecker;
@@ -107,14 +106,7 @@ export class PolicySync {
 
   /** A worker's answer to a `policy` message. */
   onLoaded(w: Worker, msg: Extract<ToPrimary, { t: "policy-loaded" }>): void {
-    const ack = this.acks.get(msg.id);
-    if (!ack) return;
-    if (msg.error) ack.errors.push(msg.error);
-    ack.left.delete(w.id);
-    if (ack.left.size === 0) {
-      this.acks.delete(msg.id);
-      ack.resolve();
-    }
+    this.rollout.onAnswer(w, msg.id, msg.error);
   }
 
   /** Shutting down: no more reloads or PUTs, no more watching. */
@@ -136,30 +128,7 @@ export class PolicySync {
       const previous = this.current;
       this.current = { policy, yaml, filename };
       this.onInstall?.(policy);
-      const id = this.nextPolicyMsg++;
-      const errors: string[] = [];
-      // One worker at a time: compiling a large policy blocks a worker's event loop for a while
-      // (hundreds of ms for 1,000 rules), and the other workers keep serving meanwhile.
-      for (const w of connectedWorkers()) {
-        if (!w.isConnected()) continue;
-        await new Promise<void>((resolve) => {
-          const give = () => {
-            if (this.acks.delete(id)) resolve();
-          };
-          const timer = setTimeout(give, 30_000);
-          w.once("exit", give);
-          this.acks.set(id, {
-            left: new Set([w.id]),
-            resolve: () => {
-              clearTimeout(timer);
-              w.off("exit", give);
-              resolve();
-            },
-            errors,
-          });
-          sendTo(w, { t: "policy", id, yaml, filename, hash: policy.hash });
-        });
-      }
+      const errors = await this.rollout.toEach((id) => ({ t: "policy", id, yaml, filename, hash: policy.hash }));
       this.log.info("policy loaded", { source, policy: policy.name, policy_hash: policy.hash, previous_hash: previous.policy.hash, rules: policy.rules });
       if (errors.length > 0) this.log.error("a worker could not load the policy", { errors });
       return { policy: policy.name, policy_hash: policy.hash, changed: true };

@@ -16,7 +16,7 @@ import type { Log } from "./log.js";
 import { PolicyChecker, summaryOf } from "./policy-check.js";
 import type { PolicySummary } from "./policy-check.js";
 import type { Principal } from "./tokens.js";
-import { connectedWorkers, sendTo } from "./workers.js";
+import { WorkerRollout } from "./worker-rollout.js";
 
 /** What GET/PUT/DELETE /v1/policy/shadow answer. */
 export interface ShadowState {
@@ -32,8 +32,7 @@ export interface ShadowState {
 export class ShadowSync {
   private current: { source: ShadowSource; summary: PolicySummary } | null = null;
   private chain: Promise<unknown> = Promise.resolve();
-  private nextId = 1;
-  private readonly acks = new Map<number, { left: Set<number>; resolve: () => void; errors: string[] }>();
+  private readonly rollout = new WorkerRollout();
   private readonly checker: PolicyChecker;
   private stopping = false;
 
@@ -105,14 +104,7 @@ export class ShadowSync {
 
   /** A worker's answer to a `shadow` message. */
   onLoaded(w: Worker, msg: Extract<ToPrimary, { t: "shadow-loaded" }>): void {
-    const ack = this.acks.get(msg.id);
-    if (!ack) return;
-    if (msg.error) ack.errors.push(msg.error);
-    ack.left.delete(w.id);
-    if (ack.left.size === 0) {
-      this.acks.delete(msg.id);
-      ack.resolve();
-    }
+    this.rollout.onAnswer(w, msg.id, msg.error);
   }
 
   /** Shutting down: no more changes. */
@@ -142,27 +134,7 @@ export class ShadowSync {
 
   /** Sends the shadow (or null) to every worker, one at a time (each compiles it), and waits for each. */
   private async install(shadow: ShadowSource | null): Promise<void> {
-    const id = this.nextId++;
-    const errors: string[] = [];
-    for (const w of connectedWorkers()) {
-      await new Promise<void>((resolve) => {
-        const give = () => {
-          if (this.acks.delete(id)) resolve();
-        };
-        const timer = setTimeout(give, 30_000);
-        w.once("exit", give);
-        this.acks.set(id, {
-          left: new Set([w.id]),
-          resolve: () => {
-            clearTimeout(timer);
-            w.off("exit", give);
-            resolve();
-          },
-          errors,
-        });
-        sendTo(w, { t: "shadow", id, shadow });
-      });
-    }
+    const errors = await this.rollout.toEach((id) => ({ t: "shadow", id, shadow }));
     if (errors.length > 0) this.log.error("a worker could not load the shadow policy", { errors });
   }
 }
