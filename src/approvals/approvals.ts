@@ -41,6 +41,10 @@ export interface CreateInput {
   policy_hash: string;
   decision_seq: number;
   decision_hash: string;
+  /** SHA-256 of the canonical action as the agent sent it (before redaction): what redemption checks. */
+  action_digest?: string | null;
+  /** The agent the approval is issued to (`action.agent.id`). */
+  agent?: string | null;
 }
 
 export interface ResolveInput {
@@ -67,7 +71,8 @@ export class Approvals {
   private readonly audit: TransitionAudit | undefined;
   private readonly auditReady: (() => boolean) | undefined;
   private readonly notifier: Notifier | undefined;
-  private readonly now: () => number;
+  /** The clock expiry and resolutions use (milliseconds since the epoch). */
+  readonly now: () => number;
   private readonly onError: (e: Error) => void;
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
@@ -182,6 +187,11 @@ export class Approvals {
       resolved_at: null,
       resolution_seq: null,
       resolution_hash: null,
+      action_digest: input.action_digest ?? null,
+      agent: input.agent ?? null,
+      redeemed_at: null,
+      redemption_seq: null,
+      redemption_hash: null,
     };
   }
 

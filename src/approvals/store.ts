@@ -3,12 +3,12 @@
 // conditional UPDATE, so exactly one of any number of racing resolutions wins.
 
 import Database from "better-sqlite3";
-import type { Approval, ApprovalState } from "./approval.js";
+import type { Approval, ApprovalState, ClaimResult, RedeemCheck, RedeemClaim } from "./approval.js";
 import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "./approval.js";
 import { hasLoneSurrogate } from "../audit/recordable.js";
 
 /** The schema version this code reads and writes (`PRAGMA user_version`). */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE approvals (
@@ -31,10 +31,24 @@ CREATE TABLE approvals (
   resolved_at     TEXT,
   resolution_seq  INTEGER,
   resolution_hash TEXT,
+  action_digest   TEXT,
+  agent           TEXT,
+  redeemed_at     TEXT,
+  redemption_seq  INTEGER,
+  redemption_hash TEXT,
   CHECK ((state = 'pending') = (outcome IS NULL))
 );
 CREATE INDEX approvals_by_state ON approvals (state, created);
 CREATE INDEX approvals_unaudited ON approvals (resolved_at) WHERE state <> 'pending' AND resolution_seq IS NULL;
+`;
+
+/** Version 1 → 2: approvals bound to their action and agent, and their one redemption. */
+const MIGRATE_1_TO_2 = `
+ALTER TABLE approvals ADD COLUMN action_digest TEXT;
+ALTER TABLE approvals ADD COLUMN agent TEXT;
+ALTER TABLE approvals ADD COLUMN redeemed_at TEXT;
+ALTER TABLE approvals ADD COLUMN redemption_seq INTEGER;
+ALTER TABLE approvals ADD COLUMN redemption_hash TEXT;
 `;
 
 export interface ApprovalFilter {
@@ -67,9 +81,11 @@ export class ApprovalStore {
     this.stmts = {
       insert: db.prepare(
         `INSERT INTO approvals (id, state, approver, rule, policy, policy_hash, action, decision, decision_seq, decision_hash,
-           on_timeout, created, expires, outcome, resolved_by, note, resolved_at, resolution_seq, resolution_hash)
+           on_timeout, created, expires, outcome, resolved_by, note, resolved_at, resolution_seq, resolution_hash,
+           action_digest, agent, redeemed_at, redemption_seq, redemption_hash)
          VALUES (@id, @state, @approver, @rule, @policy, @policy_hash, @action, @decision, @decision_seq, @decision_hash,
-           @on_timeout, @created, @expires, @outcome, @resolved_by, @note, @resolved_at, @resolution_seq, @resolution_hash)`,
+           @on_timeout, @created, @expires, @outcome, @resolved_by, @note, @resolved_at, @resolution_seq, @resolution_hash,
+           @action_digest, @agent, @redeemed_at, @redemption_seq, @redemption_hash)`,
       ),
       get: db.prepare(`SELECT * FROM approvals WHERE id = ?`),
       // approve/deny only before `expires`: past it, the approval has expired even if no timer ran.
@@ -87,6 +103,11 @@ export class ApprovalStore {
         `UPDATE approvals SET state = 'pending', outcome = NULL, resolved_by = NULL, note = NULL, resolved_at = NULL
          WHERE id = @id AND state = @state AND resolved_by IS @by AND note IS @note AND resolved_at IS @at AND resolution_seq IS NULL`,
       ),
+      // The one redemption: only an approved, not yet redeemed approval (claim checks the rest first).
+      redeem: db.prepare(`UPDATE approvals SET redeemed_at = @at WHERE id = @id AND state = 'approved' AND redeemed_at IS NULL`),
+      // Undoes a redemption whose audit record could not be written: only that one, only while it has no record.
+      unredeem: db.prepare(`UPDATE approvals SET redeemed_at = NULL WHERE id = @id AND redeemed_at IS @at AND redemption_seq IS NULL`),
+      markRedeemed: db.prepare(`UPDATE approvals SET redemption_seq = ?, redemption_hash = ? WHERE id = ? AND redeemed_at IS NOT NULL AND redemption_seq IS NULL`),
       markAudited: db.prepare(
         `UPDATE approvals SET resolution_seq = ?, resolution_hash = ? WHERE id = ? AND state <> 'pending' AND resolution_seq IS NULL`,
       ),
@@ -113,7 +134,16 @@ export class ApprovalStore {
   }
 
   insert(a: Approval): void {
-    this.stmts.insert.run({ ...a, action: JSON.stringify(a.action ?? null), decision: JSON.stringify(a.decision) });
+    this.stmts.insert.run({
+      ...a,
+      action_digest: a.action_digest ?? null,
+      agent: a.agent ?? null,
+      redeemed_at: a.redeemed_at ?? null,
+      redemption_seq: a.redemption_seq ?? null,
+      redemption_hash: a.redemption_hash ?? null,
+      action: JSON.stringify(a.action ?? null),
+      decision: JSON.stringify(a.decision),
+    });
   }
 
   /** Inserts all of `as` in one transaction (one commit): all or none. */
@@ -188,6 +218,44 @@ export class ApprovalStore {
     return changed === 1 ? this.get(a.id) : undefined;
   }
 
+  /**
+   * Redeems an approval, atomically across processes (one immediate transaction: the checks and
+   * a conditional UPDATE): exactly one of any number of racing claims on an approval wins. The
+   * checks, in order: it exists, it was issued to `c.agent`, it is approved (not pending, denied
+   * or expired), it is not redeemed yet, it is bound to an action, and `c.digest` is that
+   * action's. The first that fails is answered and nothing changes.
+   */
+  claim(id: string, c: RedeemClaim): ClaimResult {
+    const run = this.db.transaction((): ClaimResult => {
+      const a = this.get(id);
+      const refuse = (check: RedeemCheck): ClaimResult => ({ ok: false, check, approval: a });
+      if (!a) return refuse("not-found");
+      if (a.agent !== c.agent) return refuse("agent");
+      if (a.state === "pending") return refuse(Date.parse(a.expires) <= Date.parse(c.at) ? "expired" : "pending");
+      if (a.state === "denied") return refuse("denied");
+      if (a.state === "expired") return refuse("expired");
+      if (a.redeemed_at !== null) return refuse("redeemed");
+      // Approved, but the approval's record is not written yet (approved by another process, the
+      // owner has not recorded it): not yet — the redemption's record must follow it.
+      if (c.requireRecord === true && a.resolution_seq === null) return refuse("pending");
+      if (a.action_digest === null) return refuse("unbound");
+      if (a.action_digest !== c.digest) return refuse("digest");
+      if (this.stmts.redeem.run({ id, at: c.at }).changes !== 1) return refuse("redeemed");
+      return { ok: true, approval: { ...a, redeemed_at: c.at } };
+    });
+    return run.immediate();
+  }
+
+  /** Undoes the redemption of `a` (as claim returned it) if it still has no audit record; true if undone. */
+  unclaim(a: Approval): boolean {
+    return this.stmts.unredeem.run({ id: a.id, at: a.redeemed_at }).changes === 1;
+  }
+
+  /** Records the audit record of the redemption. */
+  markRedeemed(id: string, seq: number, hash: string): void {
+    this.stmts.markRedeemed.run(seq, hash, id);
+  }
+
   /** Records the audit record of the transition; a second call for the same approval changes nothing. */
   markAudited(id: string, seq: number, hash: string): void {
     this.stmts.markAudited.run(seq, hash, id);
@@ -228,9 +296,13 @@ function migrate(db: Database.Database, path: string): void {
   const version = () => db.pragma("user_version", { simple: true }) as number;
   if (version() === SCHEMA_VERSION) return;
   db.transaction(() => {
-    const v = version(); // again, inside the write lock: another process may have just created it
+    const v = version(); // again, inside the write lock: another process may have just created (or migrated) it
     if (v === 0) {
       db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    } else if (v === 1) {
+      // Approvals made before binding keep NULL digests: they resolve as before but cannot be redeemed.
+      db.exec(MIGRATE_1_TO_2);
       db.pragma(`user_version = ${SCHEMA_VERSION}`);
     } else if (v !== SCHEMA_VERSION) {
       throw new Error(`${path}: approvals schema version ${v} is not supported (this version of tollgate reads version ${SCHEMA_VERSION})`);

@@ -16,6 +16,7 @@ export class ActionDenied extends Error {
   }
 
   private static describe(d: GateDecision, a: Approval | undefined): string {
+    if (d.redemption !== undefined) return `approval ${d.redemption.approval_id} was not redeemed (${d.redemption.check ?? "?"}): ${d.reason ?? ""}`;
     const rule = d.rule === null ? "the policy's default" : `rule '${d.rule}'`;
     if (a === undefined) return `action denied by ${rule}${d.reason ? `: ${d.reason}` : ""}`;
     if (a.state === "expired") return `approval ${a.id} (${rule}) expired without an answer; on_timeout is deny`;

@@ -21,6 +21,7 @@ import { SharedDecider } from "../pipeline/shared-decide.js";
 import type { SharedCounterStore } from "../state/shared-store.js";
 import { counterDefinitions } from "../counters.js";
 import { Recorder } from "../pipeline/record.js";
+import { bindingOf } from "../pipeline/redeem.js";
 import { defaultShadowLog, Shadow, ShadowLog, ShadowMetrics } from "../pipeline/shadow.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
@@ -59,6 +60,17 @@ export interface GateOptions {
   shadow?: string | Policy;
   /** The disagreement log (JSON lines; default: beside the audit directory, `<auditDir>-shadow.jsonl`). */
   shadowLog?: string;
+}
+
+export interface CheckOptions {
+  /**
+   * Redeem this approval for the action instead of deciding it (docs/approvals.md, "Redeeming"):
+   * allow (with `approval_id`, `approved_by` and the escalating rule) only if the approval is
+   * approved, not expired, not yet redeemed, issued to this action's `agent.id` and approved for
+   * this very action (the SHA-256 of its canonical JSON); else deny with `redemption.check`
+   * saying which check failed. Once per approval. The policy is not evaluated; nothing is counted.
+   */
+  approvalId?: string;
 }
 
 export interface EnforceOptions {
@@ -183,7 +195,11 @@ export class Gate {
    * value that is not JSON: `unrecordableReason`) is not evaluated: it is denied with `error`,
    * and that deny is recorded.
    */
-  async check(action: unknown): Promise<GateDecision> {
+  async check(action: unknown, options: CheckOptions = {}): Promise<GateDecision> {
+    if (options.approvalId !== undefined) {
+      const redeemed = await this.redeem(action, options.approvalId);
+      if (redeemed !== null) return redeemed;
+    }
     const policy = this.current;
     let decided: DecidedStep | undefined;
     if (this.shared !== null && policy.stateful && recordableText(redact(action, policy.redact)) !== null) {
@@ -205,16 +221,42 @@ export class Gate {
   }
 
   /**
+   * Redeems an approval for `action` (`check(action, { approvalId })`), recorded; null for an
+   * action that cannot be recorded (check then denies it as it denies any such action).
+   */
+  private async redeem(action: unknown, approvalId: string): Promise<GateDecision | null> {
+    const policy = this.current;
+    const redacted = redact(action, policy.redact);
+    if (recordableText(redacted) === null) return null;
+    let digest: string;
+    let agent: string | null;
+    try {
+      [digest, agent] = bindingOf(action);
+    } catch {
+      return null;
+    }
+    const r = await this.recorder.redeem({ id: String(approvalId), digest, agent, action: redacted, policy: policy.name, policy_hash: policy.hash });
+    this.metricsRegistry.recordDecision(r.decision.policy, r.decision, 0);
+    return { ...r.decision, audit_id: r.hash, audit_seq: r.seq };
+  }
+
+  /**
    * Runs `run` only if the action is allowed: allow runs it; deny throws ActionDenied;
    * escalate waits for a human (or the approval's expiry, which resolves by `on_timeout`),
-   * then runs it or throws ActionDenied.
+   * then runs it or throws ActionDenied. An approved action is redeemed first
+   * (`check(action, { approvalId })`): it runs once, and only as it was approved.
    */
   async enforce<T>(action: unknown, run: () => T | Promise<T>, options: EnforceOptions = {}): Promise<T> {
     const decision = await this.check(action);
     if (decision.decision === "allow") return run();
     if (decision.decision === "deny") throw new ActionDenied(decision);
     const approval = await this.approvals.wait(decision.approval_id!, { signal: options.signal });
-    if (approval.outcome === "allow") return run();
+    if (approval.state === "approved") {
+      const redeemed = await this.check(action, { approvalId: approval.id });
+      if (redeemed.decision === "allow") return run();
+      throw new ActionDenied(redeemed, approval);
+    }
+    if (approval.outcome === "allow") return run(); // expired with on_timeout allow
     throw new ActionDenied(decision, approval);
   }
 

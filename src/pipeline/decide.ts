@@ -13,6 +13,7 @@ import type { GateMetrics } from "../metrics/metrics.js";
 import type { Policy } from "../policy.js";
 import { countedDecision } from "./counted.js";
 import type { Decided } from "./message.js";
+import { bindEscalation } from "./redeem.js";
 
 /** What decide needs of a policy (a `Policy` has all of it). */
 export type DecidingPolicy = Pick<Policy, "name" | "hash" | "redact" | "evaluate" | "evaluateBatch" | "stateful" | "step" | "counters">;
@@ -69,7 +70,9 @@ export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: Gat
     evalNs = Number(process.hrtime.bigint() - t0);
   }
   metrics?.recordDecision(policy.name, decision, evalNs);
-  return { decision, entry: [canonicalDecision(recorded), actionJson ?? NOT_JSON_TEXT, policy.name, policy.hash, evalNs], redacted, pending };
+  const entry: Decided = [canonicalDecision(recorded), actionJson ?? NOT_JSON_TEXT, policy.name, policy.hash, evalNs];
+  if (decision.decision === "escalate") bindEscalation(entry, action);
+  return { decision, entry, redacted, pending };
 }
 
 export interface DecideManyOptions {
@@ -119,6 +122,7 @@ export function decideMany(policy: DecidingPolicy, actions: readonly unknown[], 
     const d = decisions[i]!;
     metrics?.recordDecision(policy.name, d, t === null ? 0 : evalNs);
     entries[i] = [canonicalDecision(d), t ?? NOT_JSON_TEXT, policy.name, policy.hash, t === null ? 0 : each];
+    if (d.decision === "escalate") bindEscalation(entries[i]!, actions[i]);
   }
   return { decisions, entries, evalNs };
 }

@@ -14,7 +14,14 @@ import type { Decision } from "../decision.js";
  * not evaluated). A tuple rather than an object: it crosses the server's IPC channel once per
  * decision, and V8's serializer writes five values without a key each.
  */
-export type Decided = [decisionJson: string, actionJson: string, policy: string, policyHash: string, evalNs: number, commit?: Commit];
+export type Decided = [decisionJson: string, actionJson: string, policy: string, policyHash: string, evalNs: number, commit?: Commit, bound?: Binding];
+
+/**
+ * What an escalation's approval is bound to (docs/approvals.md, "Redeeming"): the SHA-256 of the
+ * RFC 8785 canonical JSON of the action as the agent sent it (before redaction; the record has
+ * only the redacted one) and the agent it is issued to (`action.agent.id`). Escalations only.
+ */
+export type Binding = [digest: string, agent: string | null];
 
 /**
  * A decision of a policy with counters, decided by a server worker with sums it read from the

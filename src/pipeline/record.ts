@@ -13,6 +13,9 @@ import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import type { Decided, DecidedLocal, Recorded, RecordedOne } from "./message.js";
 import { transitionEntry } from "./transition.js";
+import { redemptionEntry } from "./redeem.js";
+import type { RedeemRequest, Redeemed, RedemptionDecision } from "./redeem.js";
+import { ApprovalError } from "../approvals/approval.js";
 
 export interface RecorderOptions {
   /** Counts the audit append time of every record, under the record's policy. */
@@ -200,6 +203,32 @@ export class Recorder {
     }
   };
 
+  /**
+   * Redeems approval `req.id` for the action `req` describes (docs/approvals.md, "Redeeming"):
+   * the claim is one SQLite transaction (ApprovalStore#claim: exactly one of racing redemptions
+   * wins), then its record — allow, or deny with the check that failed — is appended, linked to
+   * the approval's records; resolves once it is durable. If the record cannot be written the
+   * claim is undone (the approval stays redeemable) and it rejects with ApprovalError
+   * "unavailable". Nothing is evaluated or counted.
+   */
+  async redeem(req: RedeemRequest): Promise<Redeemed> {
+    const approvals = this.approvalsStore;
+    if (approvals === null) throw new ApprovalError("closed", req.id, "no approvals store is open");
+    if (this.failure !== null) throw new ApprovalError("unavailable", req.id, `approval ${req.id} cannot be redeemed now: the audit log cannot be written (${this.failure.message})`);
+    const r = approvals.store.claim(req.id, { digest: req.digest, agent: req.agent, at: new Date(approvals.now()).toISOString(), requireRecord: true });
+    const entry = redemptionEntry(r, req);
+    let appended: Appended;
+    try {
+      appended = await this.audit.append(entry);
+    } catch (err) {
+      this.noteFailure(err);
+      if (r.ok) approvals.store.unclaim(r.approval);
+      throw new ApprovalError("unavailable", req.id, `approval ${req.id} was not redeemed: its audit record could not be written (${(err as Error)?.message ?? String(err)})`, { cause: err });
+    }
+    if (r.ok) approvals.store.markRedeemed(req.id, appended.seq, appended.hash);
+    return { decision: entry.decision as RedemptionDecision, policy_hash: entry.policy_hash, seq: appended.seq, hash: appended.hash };
+  }
+
   /** Resolves when everything appended so far is durable; notes a failure of the log (a probe). */
   probe(): Promise<void> {
     return this.audit.flush().catch((err: unknown) => this.noteFailure(err));
@@ -254,6 +283,8 @@ export class Recorder {
             policy_hash: g.entries[i]![3],
             decision_seq: g.seq + i,
             decision_hash: g.hashes[i]!,
+            action_digest: g.entries[i]![6]?.[0] ?? null,
+            agent: g.entries[i]![6]?.[1] ?? null,
           };
         }
       }

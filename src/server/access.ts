@@ -24,6 +24,8 @@ export const ROLES = {
   "approval-wait": "any",
   /** POST /v1/approvals/{id}/approve, /deny: approvers only their approvers' (resolvableApproval) */
   "approval-resolve": ["approver", "admin"],
+  /** POST /v1/decide with approval_id: as decide (the approval must have been issued to the agent) */
+  "approval-redeem": ["agent", "admin"],
   /** GET /v1/policy */
   "policy-get": "any",
   /** PUT /v1/policy */
@@ -48,6 +50,7 @@ const REFUSED: Partial<Record<RpcMethod, string>> = {
   "delete-shadow": "only admins may change the shadow policy",
   "approval-list": "agents may not list approvals",
   "approval-resolve": "agents may not resolve approvals",
+  "approval-redeem": "only agents and admins may redeem approvals",
 };
 
 export function allowed(roles: RouteRoles, who: Principal): boolean {

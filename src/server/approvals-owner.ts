@@ -12,6 +12,8 @@ import { startupError } from "./audit-owner.js";
 import type { RpcParams } from "./ipc.js";
 import type { Log } from "./log.js";
 import type { Principal } from "./tokens.js";
+import type { Recorder } from "../pipeline/record.js";
+import type { Redeemed } from "../pipeline/redeem.js";
 
 export class ApprovalsOwner {
   /** Long polls (`approval-wait`), aborted at shutdown: they answer the approval as it is. */
@@ -21,6 +23,7 @@ export class ApprovalsOwner {
   private constructor(
     readonly approvals: Approvals,
     private readonly logger: Log,
+    private readonly recorder: Recorder,
   ) {}
 
   /** Opens the store (a startupError if it cannot be). */
@@ -38,7 +41,7 @@ export class ApprovalsOwner {
         // Pending counter contributions follow their approval (spec section 8).
         onTransition: (a) => audit.counters?.onTransition(a),
       });
-      return new ApprovalsOwner(approvals, logger);
+      return new ApprovalsOwner(approvals, logger, audit.recorder);
     } catch (err) {
       throw startupError(err, "the approvals database", config.approvals);
     }
@@ -82,6 +85,16 @@ export class ApprovalsOwner {
     resolvableApproval(this.approvals.get(id), id, who);
     const input = { by: who.identity, ...(typeof p.note === "string" ? { note: p.note } : {}) };
     return p.verb === "approve" ? this.approvals.approve(id, input) : this.approvals.deny(id, input);
+  }
+
+  /**
+   * Redeems an approval (POST /v1/decide with approval_id): one SQLite transaction claims it
+   * (exactly one of racing redemptions wins), then its record is written (Recorder#redeem). An
+   * agent redeems as itself: the worker bound agent.id to the token; so does this.
+   */
+  redeem(p: RpcParams["approval-redeem"], who: Principal): Promise<Redeemed> {
+    requireRole("approval-redeem", who);
+    return this.recorder.redeem({ ...p, agent: who.role === "agent" ? who.identity : p.agent });
   }
 
   /** The number of pending approvals, or null once the store is closed. */

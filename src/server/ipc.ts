@@ -70,6 +70,8 @@ export interface RpcParams {
   "approval-wait": { id: string; timeoutMs: number };
   "approval-list": { state?: string; approver?: string; limit: number };
   "approval-resolve": { id: string; verb: "approve" | "deny"; note: string | null };
+  /** POST /v1/decide with approval_id (pipeline/redeem.ts: RedeemRequest). */
+  "approval-redeem": { id: string; digest: string; agent: string | null; action: unknown; policy: string; policy_hash: string };
   metrics: null;
 }
 

@@ -72,7 +72,20 @@ export const OPENAPI = {
           policy_hash: { type: "string", description: "SHA-256 of the policy the decision was made with" },
           audit_id: { type: "string", description: "The audit record's hash" },
           audit_seq: { type: "integer", description: "The audit record's seq" },
-          approval_id: { type: "string", description: "For escalate: the approval to wait on" },
+          approval_id: { type: "string", description: "For escalate: the approval to wait on. For a redemption: the approval redeemed" },
+          approved_by: { type: "string", description: "A redemption that was allowed: who approved it" },
+          redemption: {
+            type: "object",
+            description: "A redemption (`approval_id` in the request): the failed check (null when allowed) and the approval's audit records",
+            properties: {
+              approval_id: { type: "string" },
+              check: { enum: ["not-found", "agent", "pending", "denied", "expired", "redeemed", "unbound", "digest", null] },
+              decision_seq: { type: ["integer", "null"] },
+              decision_hash: { type: ["string", "null"] },
+              resolution_seq: { type: ["integer", "null"] },
+              resolution_hash: { type: ["string", "null"] },
+            },
+          },
         },
       },
       Approval: {
@@ -98,6 +111,11 @@ export const OPENAPI = {
           resolved_at: { type: ["string", "null"] },
           resolution_seq: { type: ["integer", "null"] },
           resolution_hash: { type: ["string", "null"] },
+          action_digest: { type: ["string", "null"], description: "SHA-256 of the RFC 8785 canonical JSON of the action as the agent sent it (agent.id bound to the token, not redacted); null for an approval made before binding" },
+          agent: { type: ["string", "null"], description: "The agent it was issued to (action.agent.id)" },
+          redeemed_at: { type: ["string", "null"], description: "When it was redeemed (once at most)" },
+          redemption_seq: { type: ["integer", "null"] },
+          redemption_hash: { type: ["string", "null"] },
         },
       },
       ShadowState: {
@@ -123,9 +141,9 @@ export const OPENAPI = {
         summary: "Decide one action",
         security: bearer,
         description:
-          "Roles: agent, admin. Answered once the decision's audit record is durable. An action that cannot be recorded faithfully (a lone surrogate, nesting deeper than 512) is denied with `error`, unevaluated. `?explain=1` (admins only: it shows the policy's rules and operands) adds `explanation` (Policy.explain: every rule evaluated, each test's result and value seen, redacted; the closest allow rules of a deny), made after the decision is recorded and recording nothing.",
+          "Roles: agent, admin. Answered once the decision's audit record is durable. An action that cannot be recorded faithfully (a lone surrogate, nesting deeper than 512) is denied with `error`, unevaluated. `?explain=1` (admins only: it shows the policy's rules and operands) adds `explanation` (Policy.explain: every rule evaluated, each test's result and value seen, redacted; the closest allow rules of a deny), made after the decision is recorded and recording nothing. With `approval_id`: redeems that approval for the action instead of deciding it (docs/approvals.md, \"Redeeming\"): allow (with `approval_id`, `approved_by`, the escalating rule) only if it is approved, not expired, not yet redeemed, issued to this agent and approved for this very action (SHA-256 of its canonical JSON); else deny with `redemption.check` naming the failed check. Once per approval; recorded, linked to the approval's records; nothing is evaluated or counted.",
         parameters: [{ name: "explain", in: "query", schema: { enum: ["0", "1", "false", "true"] }, description: "1 or true: add `explanation` (admins; an agent token gets 403 and nothing is decided)" }],
-        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["action"], additionalProperties: false, properties: { action: { $ref: "#/components/schemas/Action" } } } } } },
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["action"], additionalProperties: false, properties: { action: { $ref: "#/components/schemas/Action" }, approval_id: { type: "string", minLength: 1, description: "Redeem this approval for the action (once)" } } } } } },
         responses: {
           "200": json({ $ref: "#/components/schemas/Decision" }, "The decision (with ?explain=1, plus `explanation`: an object, or null for an action denied unevaluated)"),
           "400": err("Malformed JSON, a body that does not match the schema, or a bad `explain`"),

@@ -70,6 +70,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     "approval-wait": (p, who) => approvals.wait(p, who),
     "approval-list": (p, who) => approvals.list(p, who),
     "approval-resolve": (p, who) => approvals.resolve(p, who),
+    "approval-redeem": (p, who) => approvals.redeem(p, who),
     metrics: () => metrics.collect(() => ({ policy: policy.policy.name, count: approvals.pendingCount() })),
   };
 

@@ -14,6 +14,7 @@ import type { GateMetrics } from "../metrics/metrics.js";
 import { countedDecision } from "../pipeline/counted.js";
 import { NOT_JSON_TEXT } from "../pipeline/decide.js";
 import type { Commit, Decided } from "../pipeline/message.js";
+import { bindEscalation } from "../pipeline/redeem.js";
 import type { Policy } from "../policy.js";
 import { TurnRefs } from "../pipeline/turn-refs.js";
 import type { Backend } from "./http.js";
@@ -114,6 +115,7 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
       const recorded = countedDecision(d, policy.counters, r.entries, now, pending);
       const entry: Decided = [canonicalDecision(recorded), texts[i]!, policy.name, policy.hash, evalNs];
       if (commit !== undefined) entry.push(commit);
+      if (d.decision === "escalate") bindEscalation(entry, actions[i]);
       entries.push(entry);
       decided.push(d);
       took.push(evalNs);

@@ -58,6 +58,11 @@ export function pending(id: string, created = Date.UTC(2025, 0, 1), timeout_ms =
     resolved_at: null,
     resolution_seq: null,
     resolution_hash: null,
+    action_digest: i.action_digest ?? null,
+    agent: i.agent ?? null,
+    redeemed_at: null,
+    redemption_seq: null,
+    redemption_hash: null,
   };
 }
 

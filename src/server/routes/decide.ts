@@ -7,6 +7,10 @@ import { UNRECORDABLE_TEXT } from "../../audit/recordable.js";
 import type { Decision } from "../../decision.js";
 import type { GateMetrics } from "../../metrics/metrics.js";
 import { decideMany } from "../../pipeline/decide.js";
+import { bindingOf } from "../../pipeline/redeem.js";
+import type { Redeemed } from "../../pipeline/redeem.js";
+import { recordableParsedText } from "../../audit/recordable.js";
+import { redact } from "../../redact.js";
 import type { Policy } from "../../policy.js";
 import { allowed, ROLES } from "../access.js";
 import type { AuditAck, Backend } from "../http.js";
@@ -112,10 +116,27 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
   };
   const withExplanation = (text: string, e: string | null): string => (e === null ? text : `${text.slice(0, -1)},"explanation":${e}}`);
 
+  /**
+   * Redeems approval `id` for the action (docs/approvals.md, "Redeeming"): the agent bound to the
+   * token, the digest of the action as sent, the claim and its record by the primary (which owns
+   * approvals). Nothing is evaluated or counted. null for an action that cannot be recorded.
+   */
+  const redeem = async (req: FastifyRequest, action: Record<string, unknown>, id: string): Promise<string | null> => {
+    const who = req.principal!;
+    bindAgent(action, who);
+    const policy = backend.policy();
+    const redacted = redact(action, policy.redact);
+    if (recordableParsedText(redacted) === null) return null;
+    const [digest, agent] = bindingOf(action);
+    const r = (await backend.rpc("approval-redeem", { id, digest, agent, action: redacted, policy: policy.name, policy_hash: policy.hash }, who)) as Redeemed;
+    metrics.recordDecision(r.decision.policy, r.decision, 0);
+    return JSON.stringify({ ...r.decision, policy_hash: r.policy_hash, audit_id: r.hash, audit_seq: r.seq });
+  };
+
   app.post("/v1/decide", {
     config: { roles: ROLES.decide },
     schema: {
-      body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema } },
+      body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema, approval_id: { type: "string", minLength: 1 } } },
       querystring: { type: "object", properties: { explain: { enum: ["0", "1", "false", "true"] } } },
     },
   }, async (req, reply) => {
@@ -126,7 +147,15 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
     if (explain && !allowed(ROLES.explain, req.principal!)) {
       throw new RpcError(403, "forbidden", `role '${req.principal!.role}' may not ask for an explanation (?explain=1 is for admins: it shows the policy's rules and operands)`);
     }
-    const action = (req.body as { action: Record<string, unknown> }).action;
+    const { action, approval_id: approvalId } = req.body as { action: Record<string, unknown>; approval_id?: string };
+    if (approvalId !== undefined) {
+      const redeemed = await redeem(req, action, approvalId);
+      if (redeemed !== null) {
+        reply.type("application/json");
+        return redeemed;
+      }
+      // An action that cannot be recorded: decided (denied unevaluated) as any such action.
+    }
     if (backend.policy().stateful) {
       const reads: Map<string, number>[] | undefined = explain ? [] : undefined;
       const { policy, outcomes } = await decideCounted(req, [action], reads);
