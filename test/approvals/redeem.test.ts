@@ -46,7 +46,7 @@ describe("ApprovalStore#claim", () => {
     expect(won).toMatchObject({ ok: true, approval: { id: "a", redeemed_at: at } });
     expect(store.claim("a", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "redeemed" });
     // Undone (its record could not be written): redeemable again; then recorded.
-    expect(store.unclaim((won as { approval: never }).approval)).toBe(true);
+    expect(store.unclaim(won.approval!)).toBe(true);
     expect(store.get("a")!.redeemed_at).toBeNull();
     expect(store.claim("a", { digest: D, agent: "bot", at }).ok).toBe(true);
     store.markRedeemed("a", 7, "h".repeat(64));
