@@ -125,4 +125,20 @@ describe("approvals", () => {
     expect((await http(s, "GET", "/v1/approvals?approver=other-team", { token: "approver" })).body.approvals).toEqual([]);
     expect((await http(s, "POST", `/v1/approvals/${d.approval_id}/approve`, { token: "approver", body: { note: 5 } })).status).toBe(400);
   });
+
+  it("a policy without counters (one and batch decisions): the approval is bound to its action and redeemed once", async () => {
+    const action = { tool: "payments.refund", args: { amount: 500 } };
+    const d = await escalate();
+    const batch = await http(s, "POST", "/v1/decide/batch", { token: "agent", body: { actions: [action] } });
+    const fromBatch = batch.body.decisions[0].approval_id;
+    for (const id of [d.approval_id, fromBatch]) {
+      const a = (await http(s, "GET", `/v1/approvals/${id}`, { token: "admin" })).body;
+      expect(a).toMatchObject({ agent: "billing-bot", action_digest: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect((await http(s, "POST", `/v1/approvals/${id}/approve`, { token: "approver", body: {} })).status).toBe(200);
+      const r = await http(s, "POST", "/v1/decide", { token: "agent", body: { action, approval_id: id } });
+      expect(r.body).toMatchObject({ decision: "allow", rule: "big-refund", approval_id: id, approved_by: "alice" });
+      const again = await http(s, "POST", "/v1/decide", { token: "agent", body: { action, approval_id: id } });
+      expect(again.body).toMatchObject({ decision: "deny", redemption: { check: "redeemed" } });
+    }
+  });
 });
