@@ -18,7 +18,8 @@ export type ResolvedApproval = Pick<Approval, "id" | "state" | "outcome" | "reso
  * `deny` withdraws an approval nobody will wait for (escalate: "refuse").
  */
 export interface ToolCallGate {
-  check(action: unknown): Promise<CheckedDecision>;
+  /** Decides (and records); with `approvalId`, redeems that approval for the action (once). */
+  check(action: unknown, options?: { approvalId?: string }): Promise<CheckedDecision>;
   readonly approvals: {
     wait(id: string, options?: { signal?: AbortSignal }): Promise<ResolvedApproval>;
   };
@@ -90,8 +91,10 @@ export function toAction(p: ActionParts): Record<string, unknown> {
  */
 export async function decideToolCall(gate: ToolCallGate, tool: string, build: () => Record<string, unknown>, options: DecideOptions = {}): Promise<Verdict> {
   let decision: CheckedDecision;
+  let action: Record<string, unknown>;
   try {
-    decision = await gate.check(build());
+    action = build();
+    decision = await gate.check(action);
   } catch (err) {
     return failed(tool, null, err, options);
   }
@@ -113,7 +116,14 @@ export async function decideToolCall(gate: ToolCallGate, tool: string, build: ()
       if (options.signal?.aborted) return refuse(abortedText(tool, decision), tool, decision, undefined, err);
       throw err;
     }
-    if (approval.outcome === "allow") return { run: true, decision, approval };
+    if (approval.state === "approved") {
+      // Approvals are bound to their action and used once (docs/approvals.md): redeem it, so the
+      // call runs only as approved, and the log shows the run.
+      const redeemed = await gate.check(action, { approvalId: approval.id });
+      if (redeemed.decision === "allow") return { run: true, decision: redeemed, approval };
+      return refuse(deniedText(tool, redeemed), tool, redeemed, approval);
+    }
+    if (approval.outcome === "allow") return { run: true, decision, approval }; // expired into allow
     return refuse(resolvedText(tool, decision, approval), tool, decision, approval);
   } catch (err) {
     return failed(tool, decision, err, options);

@@ -1,5 +1,6 @@
 // Deciding with `tollgate serve` (docs/server.md): POST /v1/decide, and for an escalation long
-// polls on GET /v1/approvals/{id}/wait. Any answer but a decision (network error, timeout, 4xx,
+// polls on GET /v1/approvals/{id}/wait, then redeems an approval with POST /v1/decide
+// {action, approval_id}. Any answer but a decision (network error, timeout, 4xx,
 // 5xx, a body that is not a decision) rejects: the call is refused, never forwarded.
 
 import type { McpAction } from "./action.js";
@@ -49,8 +50,9 @@ export class ControlPlaneDecider implements Decider {
     return parsed;
   }
 
-  async decide(action: McpAction): Promise<CallDecision> {
-    const d = (await this.request("POST", "/v1/decide", { action }, AbortSignal.timeout(DECIDE_TIMEOUT_MS))) as CallDecision | undefined;
+  async decide(action: McpAction, approvalId?: string): Promise<CallDecision> {
+    const body = approvalId === undefined ? { action } : { action, approval_id: approvalId };
+    const d = (await this.request("POST", "/v1/decide", body, AbortSignal.timeout(DECIDE_TIMEOUT_MS))) as CallDecision | undefined;
     if (typeof d !== "object" || d === null || !EFFECTS.has(d.decision)) throw new ControlPlaneError("control plane answered something that is not a decision");
     if (d.decision === "escalate" && typeof d.approval_id !== "string") throw new ControlPlaneError("control plane escalated without an approval id");
     return d;

@@ -27,8 +27,9 @@ export interface ApprovalStatus {
 
 export interface Decider {
   readonly mode: "embedded" | "control-plane";
-  /** Decides and records; rejects when it cannot (the call must then not run). */
-  decide(action: McpAction): Promise<CallDecision>;
+  /** Decides and records; rejects when it cannot (the call must then not run). With
+   *  `approvalId`, redeems that approval for the action instead (bound to it, used once). */
+  decide(action: McpAction, approvalId?: string): Promise<CallDecision>;
   /** Waits up to `timeoutMs` for the approval to be resolved; answers it, pending or not. */
   wait(approvalId: string, options: { signal: AbortSignal; timeoutMs: number }): Promise<ApprovalStatus>;
   /** Whether the policy denies this argument-less action by a rule that holds without its
@@ -52,8 +53,8 @@ export class EmbeddedDecider implements Decider {
     return new EmbeddedDecider(gate);
   }
 
-  decide(action: McpAction): Promise<CallDecision> {
-    return this.gate.check(action);
+  decide(action: McpAction, approvalId?: string): Promise<CallDecision> {
+    return this.gate.check(action, approvalId === undefined ? {} : { approvalId });
   }
 
   async wait(approvalId: string, options: { signal: AbortSignal; timeoutMs: number }): Promise<ApprovalStatus> {

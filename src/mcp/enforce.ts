@@ -110,6 +110,19 @@ export async function handleCall(ctx: CallContext, params: { name: string; argum
       progress({ message: waiting });
     }
     if (approval.outcome !== "allow") return refusal(approvalText(action.tool, d, approval), summary(d, approval));
+    if (approval.state === "approved") {
+      // Bound to its action and used once (docs/approvals.md): redeemed, so the call is forwarded
+      // only as approved, and the log shows it.
+      let redeemed: CallDecision;
+      try {
+        redeemed = await ctx.decider.decide(action, approval.id);
+      } catch (err) {
+        ctx.log.error("cannot redeem approval", { approval_id: approval.id, error: (err as Error).message });
+        return refusal(`tollgate could not redeem approval ${approval.id} for ${action.tool} (${(err as Error).message}). The call was not run.`, summary(d, approval));
+      }
+      if (redeemed.decision !== "allow") return refusal(deniedText(action.tool, redeemed), summary(redeemed, approval));
+      d = redeemed;
+    }
     progress({ message: `approval ${id} given${approval.resolved_by ? ` by ${approval.resolved_by}` : ""}; calling ${action.tool}` });
   }
 

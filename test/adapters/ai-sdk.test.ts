@@ -162,8 +162,10 @@ describe("AI SDK adapter (generateText + MockLanguageModelV3)", () => {
     expect(errors).toEqual([]);
     expect(seen.get("call-1")).toEqual({ type: "text", value: "refunded 900" });
     const rs = records(dir);
-    expect(rs.map((r) => r.decision.decision)).toEqual(["escalate", "allow"]);
+    expect(rs.map((r) => r.decision.decision)).toEqual(["escalate", "allow", "allow"]);
     expect(rs[1]!.decision.approval).toMatchObject({ id: a.id, state: "approved", by: "alice" });
+    // the approval redeemed (bound to this action, used once) before the tool ran
+    expect(rs[2]!.decision).toMatchObject({ approval_id: a.id, approved_by: "alice", rule: "big-refund", redemption: { check: null } });
   });
 
   it("escalate denied by a human refuses, with who and why", async () => {
@@ -336,7 +338,8 @@ describe("AI SDK adapter (generateText + MockLanguageModelV3)", () => {
       ["allow", "refunds"],
       ["deny", "no-drop"],
       ["escalate", "big-refund"],
-      ["allow", "big-refund"],
+      ["allow", "big-refund"], // the approval
+      ["allow", "big-refund"], // its redemption, before the tool ran
     ]);
     await gate.close();
     const v = await verifyLog(dir);

@@ -166,7 +166,9 @@ describe("OpenAI Agents adapter (Runner + scripted Model)", () => {
     const { seen } = await running;
     expect(ran).toEqual([{ tool: "refund", input: { order: "A2", amount: 900 } }]);
     expect(seen.get("call-1")).toBe("refunded 900");
-    expect(records(dir).map((r) => r.decision.decision)).toEqual(["escalate", "allow"]);
+    const rs = records(dir);
+    expect(rs.map((r) => r.decision.decision)).toEqual(["escalate", "allow", "allow"]); // decision, approval, redemption
+    expect(rs[2]!.decision).toMatchObject({ approval_id: a.id, approved_by: "alice", rule: "big-refund", redemption: { check: null } });
   });
 
   it("escalate denied by a human refuses, with who and why", async () => {
@@ -272,7 +274,8 @@ describe("OpenAI Agents adapter (Runner + scripted Model)", () => {
       ["allow", "refunds"],
       ["deny", "no-drop"],
       ["escalate", "big-refund"],
-      ["allow", "big-refund"],
+      ["allow", "big-refund"], // the approval
+      ["allow", "big-refund"], // its redemption, before the tool ran
     ]);
     await gate.close();
     expect((await verifyLog(dir)).ok).toBe(true);

@@ -114,8 +114,10 @@ describe("tollgate mcp over stdio (embedded)", () => {
     const v = await verifyLog(gw.auditDir);
     expect(v.ok).toBe(true);
     const recs = auditRecords(gw.auditDir);
-    // hello, rm, deploy x2 (+2 transitions), quick (+1 expiry), 5 limited, read_secret
-    expect(recs.filter((r) => !r.decision.approval).length).toBe(11);
+    // hello, rm, deploy x2 (+2 transitions, +1 redemption of the approved one), quick (+1
+    // expiry), 5 limited, read_secret
+    expect(recs.filter((r) => !r.decision.approval && !r.decision.redemption).length).toBe(11);
+    expect(recs.filter((r) => r.decision.redemption).map((r) => r.decision.redemption!.check)).toEqual([null]);
     expect(recs.filter((r) => r.decision.approval).length).toBe(3);
   });
 });

@@ -206,7 +206,7 @@ export const REFUND_SMALL = { tool: "payments.refund", args: { order_id: "ord_48
 export const REFUND_ESCALATE = { tool: "payments.refund", args: { order_id: "ord_4821abcd", amount: 350, currency: "USD" } };
 
 /** The audit records of a log directory, in order. */
-export function auditRecords(dir: string): { seq: number; hash: string; decision: { decision: string; approval?: unknown }; policy_hash: string; action: any }[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+export function auditRecords(dir: string): { seq: number; hash: string; decision: { decision: string; approval?: unknown; redemption?: { check: string | null } }; policy_hash: string; action: any }[] { // eslint-disable-line @typescript-eslint/no-explicit-any
   const files = readdirSync(dir).filter((f) => /^audit-\d+\.jsonl$/.test(f)).sort();
   const out = [];
   for (const f of files) {
