@@ -83,6 +83,8 @@ class Gate:
         # Escalations decided here, by record hash (Gate.wait); guarded by _pending_lock.
         self._open: Dict[str, _Open] = {}
         self._resolved = threading.Condition(self._pending_lock)
+        # Escalations whose record is being appended and not yet in _open (guarded by _pending_lock).
+        self._recording = 0
         self._shared = state
         self._owns_state = False
 
@@ -174,11 +176,24 @@ class Gate:
         out = decided.decision.to_dict()
         recorder = self._recorder
         if recorder is not None:
-            appended = recorder.record(decided)
+            escalating = decided.decision.decision == "escalate"
+            if escalating:
+                # Its record is on disk (where an approver may see it) before it is registered
+                # below: resolve() waits for escalations being recorded (see _recording).
+                with self._pending_lock:
+                    self._recording += 1
+            try:
+                appended = recorder.record(decided)
+            except BaseException:
+                if escalating:
+                    with self._pending_lock:
+                        self._recording -= 1
+                        self._resolved.notify_all()
+                raise
             out["audit_id"] = appended.hash
             out["audit_seq"] = appended.seq
             d = decided.decision
-            if d.decision == "escalate":
+            if escalating:
                 with self._pending_lock:
                     now = time.time_ns() // 1_000_000
                     expires = now + (d.timeout_ms or 0)
@@ -189,6 +204,8 @@ class Gate:
                         for h in [h for h, o in self._open.items() if o.expires_at <= now or o.state in ("approved", "denied", "expired")]:
                             del self._open[h]
                     self._open[appended.hash] = _Open(decided.pending or str(uuid.uuid4()), expires, appended.seq, d.to_dict(), decided.action_json)
+                    self._recording -= 1
+                    self._resolved.notify_all()
         if decided.pending is not None:
             out["pending_id"] = decided.pending
         return out
@@ -226,6 +243,10 @@ class Gate:
         if resolution not in ("approved", "denied"):
             raise ValueError("a resolution is 'approved' or 'denied'")
         with self._pending_lock:
+            # An approver may see an escalation's record before this gate has registered it.
+            deadline = time.monotonic() + 5.0
+            while audit_id not in self._open and self._recording > 0 and time.monotonic() < deadline:
+                self._resolved.wait(max(0.0, deadline - time.monotonic()))
             e = self._pending.take(audit_id)
             o = self._open.get(audit_id)
             if o is not None and o.state != "pending":
