@@ -202,10 +202,14 @@ def test_escalation_approved_from_another_thread_is_forwarded(transport: str, ga
     assert mcp_tool_server.seen(log) == [{"tool": "pay", "args": {"amount": 200}}]
     assert progress == ['waiting for approval by ops (rule "big": large payment)']
     recs = records(audit_dir)
-    assert [r["decision"]["decision"] for r in recs] == ["escalate", "allow"]
+    assert [r["decision"]["decision"] for r in recs] == ["escalate", "allow", "allow"]
     approval = recs[1]["decision"]["approval"]
     assert approval["state"] == "approved" and approval["by"] == "alice"
     assert approval["decision_hash"] == recs[0]["hash"] and approval["decision_seq"] == 1
+    # Redeemed before it was sent: its own record, linked to the escalation's and the approval's.
+    redemption = recs[2]["decision"]
+    assert redemption["approved_by"] == "alice" and redemption["rule"] == "big"
+    assert redemption["redemption"] == {"approval_id": approval["id"], "check": None, "decision_seq": 1, "decision_hash": recs[0]["hash"], "resolution_seq": recs[1]["seq"], "resolution_hash": recs[1]["hash"]}
     assert verified(gate, audit_dir).ok
 
 
@@ -291,8 +295,9 @@ def test_an_escalation_callable_answers_and_is_recorded(gate: Gate, audit_dir: P
     assert mcp_tool_server.seen(log) == [{"tool": "pay", "args": {"amount": 200}}]
     recs = records(audit_dir)
     assert [(r["decision"]["decision"], r["decision"].get("approval", {}).get("by")) for r in recs] == [
-        ("escalate", None), ("allow", "tollgate.adapters.mcp"), ("escalate", None), ("deny", "tollgate.adapters.mcp"),
+        ("escalate", None), ("allow", "tollgate.adapters.mcp"), ("allow", None), ("escalate", None), ("deny", "tollgate.adapters.mcp"),
     ]
+    assert recs[2]["decision"]["redemption"]["resolution_hash"] == recs[1]["hash"]  # the approved call was redeemed
     assert verified(gate, audit_dir).ok
 
 

@@ -14,7 +14,8 @@
 the escalations it decided open in this process until they expire (``timeout_ms``):
 :meth:`Gate.resolve` approves or denies one (from any thread; the resolution is recorded) and
 :meth:`Gate.wait` blocks until it is resolved or expires — what an enforcement point such as
-:mod:`tollgate.adapters.mcp` waits on. There is no durable approvals store (the Node gate's
+:mod:`tollgate.adapters.mcp` waits on — and ``check(action, approval_id=...)`` redeems an approved
+one: once, for the very action it approved (docs/approvals.md, "Redeeming"). There is no durable approvals store (the Node gate's
 SQLite approvals are not part of the Python host): open escalations do not survive the process
 (except the counter contributions of counted ones, rebuilt from the log), and ``pending_approvals``
 in the metrics is 0 unless the caller sets ``gate.metrics_recorder.pending_approvals``.
@@ -36,13 +37,16 @@ again.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 import time
 import uuid
-from typing import Any, Dict, Optional, Union
+from datetime import datetime, timezone
+from typing import Any, Dict, Optional, Tuple, Union
 
 from .audit import AuditEntry, AuditLog, _action_text, _redact_paths, redact
+from .canonical import canonical_bytes, canonicalize
 from .counted import Escalation, PendingByRecord, rebuild_counters
 from .metrics import Metrics
 from .pipeline import UNRECORDABLE, Recorder, decide, unrecordable_decision
@@ -53,17 +57,98 @@ __all__ = ["Gate", "UNRECORDABLE", "unrecordable_decision"]
 
 
 class _Open:
-    """An escalation this gate decided, open to :meth:`Gate.resolve` and :meth:`Gate.wait`."""
+    """An escalation this gate decided, open to :meth:`Gate.resolve`, :meth:`Gate.wait` and
+    redemption (``check(action, approval_id=...)``)."""
 
-    __slots__ = ("id", "expires_at", "seq", "decision", "action_json", "state")
+    __slots__ = ("id", "expires_at", "seq", "decision", "action_json", "state", "digest", "agent", "resolved_by", "resolution_seq", "resolution_hash", "redeemed_at", "policy_hash")
 
-    def __init__(self, id: str, expires_at: Union[int, float], seq: int, decision: Dict[str, Any], action_json: str) -> None:
+    def __init__(self, id: str, expires_at: Union[int, float], seq: int, decision: Dict[str, Any], action_json: str, binding: Tuple[Optional[str], Optional[str]]) -> None:
         self.id = id
         self.expires_at = expires_at
         self.seq = seq
         self.decision = decision
         self.action_json = action_json
         self.state = "pending"  # then "resolving" (its record is being written), "approved", "denied" or "expired"
+        # What a redemption must present: the SHA-256 of the canonical action as the agent sent
+        # it (None: it had no canonical JSON, so it cannot be redeemed) and its agent.
+        self.digest, self.agent = binding
+        self.resolved_by: Optional[str] = None
+        self.resolution_seq: Optional[int] = None
+        self.resolution_hash: Optional[str] = None
+        self.redeemed_at: Optional[str] = None  # "claiming" while its record is written
+        self.policy_hash = ""  # the policy it was decided under: a redemption's record names it
+
+
+def _agent_of(action: Any) -> Optional[str]:
+    """``action.agent.id``: a string, else its canonical JSON, else None (as the Node host's agentOf)."""
+    agent = action.get("agent") if isinstance(action, dict) else None
+    ident = agent.get("id") if isinstance(agent, dict) else None
+    if ident is None:
+        return None
+    return ident if isinstance(ident, str) else canonicalize(ident)
+
+
+def _binding_of(action: Any) -> Tuple[Optional[str], Optional[str]]:
+    """What an approval is bound to: the SHA-256 (hex) of the action's canonical JSON and its agent."""
+    try:
+        return hashlib.sha256(canonical_bytes(action)).hexdigest(), _agent_of(action)
+    except (TypeError, ValueError, RecursionError):
+        return None, None
+
+
+def _refusal_reason(check: str, approval_id: str, o: Optional[_Open]) -> str:
+    """Which check a refused redemption failed, in the Node host's words (src/pipeline/redeem.ts)."""
+    if check == "not-found":
+        return f"approval {approval_id} not found"
+    if check == "agent":
+        return f"approval {approval_id} was not issued to this agent"
+    if check == "pending":
+        return f"approval {approval_id} is not approved yet (pending)"
+    if check == "denied":
+        by = o.resolved_by if o is not None else None
+        return f"approval {approval_id} was denied" + (f" by {by}" if by else "")
+    if check == "expired":
+        return f"approval {approval_id} expired at {_iso(o.expires_at) if o is not None else 'its expiry'}"
+    if check == "redeemed":
+        return f"approval {approval_id} was already redeemed at {o.redeemed_at if o is not None else 'an earlier time'}"
+    if check == "unbound":
+        return f"approval {approval_id} is not bound to an action and cannot be redeemed"
+    return f"the action is not the one approval {approval_id} approved (its SHA-256 differs)"
+
+
+def _claim_check(o: Optional[_Open], digest: str, agent: Optional[str], now: Union[int, float]) -> Optional[str]:
+    """The first redemption check ``o`` fails, in the Node store's order; None when it may be redeemed."""
+    if o is None:
+        return "not-found"
+    if o.agent != agent:
+        return "agent"
+    if o.state == "pending":
+        return "expired" if now >= o.expires_at else "pending"
+    if o.state == "resolving":
+        return "pending"  # its approval's record is not on disk yet
+    if o.state in ("denied", "expired"):
+        return o.state
+    if o.redeemed_at is not None:
+        return "redeemed"
+    if o.digest is None:
+        return "unbound"
+    if o.digest != digest:
+        return "digest"
+    return None
+
+
+def _forgettable(o: _Open, now: Union[int, float]) -> bool:
+    """What the gate may forget once it holds 1,024 escalations: those that are over (an approved
+    one once redeemed, or unredeemed past its escalation's expiry)."""
+    if o.state in ("denied", "expired"):
+        return True
+    if o.state == "approved":
+        return (o.redeemed_at is not None and o.redeemed_at != "claiming") or o.expires_at <= now
+    return o.state == "pending" and o.expires_at <= now
+
+
+def _iso(ms: Union[int, float]) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Gate:
@@ -82,6 +167,7 @@ class Gate:
         self._pending_lock = threading.Lock()
         # Escalations decided here, by record hash (Gate.wait); guarded by _pending_lock.
         self._open: Dict[str, _Open] = {}
+        self._approval_ids: Dict[str, str] = {}  # an escalation's approval_id → its audit_id (the key of _open)
         self._resolved = threading.Condition(self._pending_lock)
         # Escalations whose record is being appended and not yet in _open (guarded by _pending_lock).
         self._recording = 0
@@ -154,8 +240,18 @@ class Gate:
         gate._owns_audit = audit is not None
         return gate
 
-    def check(self, action: Any) -> Dict[str, Any]:
+    def check(self, action: Any, approval_id: Optional[str] = None) -> Dict[str, Any]:
         """Decides ``action``, writes its audit record and counts it.
+
+        With ``approval_id`` (the ``approval_id`` of an escalation this gate decided, or its
+        ``audit_id``; approved with :meth:`resolve`) it redeems that approval instead of deciding: **allow** (with
+        ``approval_id``, ``approved_by`` and the escalating rule) only when it is approved, was
+        issued to this action's ``agent.id`` and approved this very action (the SHA-256 of its
+        canonical JSON, as sent) and was not redeemed before; else **deny** with a reason that
+        names the failed check (``redemption.check``: not-found, agent, pending, denied, expired,
+        redeemed, unbound, digest), as the Node gate does. Either way the redemption is its own
+        audit record linked to the escalation's and its approval's, and nothing is counted (the
+        escalation's pending contribution, kept by the approval, is the action's only one).
 
         Returns the decision object (spec section 4) plus ``audit_id`` (the record's hash) and
         ``audit_seq`` when the gate has an audit log; it returns only once the record is on
@@ -169,6 +265,10 @@ class Gate:
         recorded as ``"[not JSON]"`` with ``eval_ns`` 0, and counted.
         """
         policy = self.policy
+        if approval_id is not None:
+            redeemed = self._redeem(policy, action, str(approval_id))
+            if redeemed is not None:
+                return redeemed
         step = None
         if self._shared is not None and policy.stateful and _action_text(redact(action, _redact_paths(policy))) is not None:
             step = self._shared_step(policy, action)
@@ -178,6 +278,7 @@ class Gate:
         if recorder is not None:
             escalating = decided.decision.decision == "escalate"
             if escalating:
+                binding = _binding_of(action)
                 # Its record is on disk (where an approver may see it) before it is registered
                 # below: resolve() waits for escalations being recorded (see _recording).
                 with self._pending_lock:
@@ -201,14 +302,68 @@ class Gate:
                         self._pending.prune(now)
                         self._pending.add(appended.hash, Escalation(decided.pending, expires, appended.seq, d.to_dict(), decided.action_json))
                     if len(self._open) >= 1024:
-                        for h in [h for h, o in self._open.items() if o.expires_at <= now or o.state in ("approved", "denied", "expired")]:
-                            del self._open[h]
-                    self._open[appended.hash] = _Open(decided.pending or str(uuid.uuid4()), expires, appended.seq, d.to_dict(), decided.action_json)
+                        for h in [h for h, o in self._open.items() if _forgettable(o, now)]:
+                            self._approval_ids.pop(self._open.pop(h).id, None)
+                    opened = _Open(decided.pending or str(uuid.uuid4()), expires, appended.seq, d.to_dict(), decided.action_json, binding)
+                    opened.policy_hash = policy.hash
+                    self._open[appended.hash] = opened
+                    self._approval_ids[opened.id] = appended.hash
+                    out["approval_id"] = opened.id
                     self._recording -= 1
                     self._resolved.notify_all()
         if decided.pending is not None:
             out["pending_id"] = decided.pending
         return out
+
+    def _redeem(self, policy: Policy, action: Any, approval_id: str) -> Optional[Dict[str, Any]]:
+        """Redeems an approval for ``action`` (see :meth:`check`), recorded; None for an action
+        that cannot be recorded (check then denies it as it denies any such action)."""
+        action_json = _action_text(redact(action, _redact_paths(policy)))
+        if action_json is None:
+            return None
+        digest, agent = _binding_of(action)
+        if digest is None:
+            return None
+        recorder = self._recorder
+        with self._pending_lock:
+            key = self._approval_ids.get(approval_id, approval_id)  # its audit_id
+            o = self._open.get(key) if recorder is not None else None
+            check = _claim_check(o, digest, agent, time.time_ns() // 1_000_000)
+            if check is None:
+                o.redeemed_at = "claiming"  # type: ignore[union-attr]  # the one claim: a racing redemption sees "redeemed"
+        # Another agent's approval: the refusal tells it (and records) nothing about it, as if not found.
+        known = o if check != "agent" else None
+        if known is not None:
+            approval_id = known.id  # the approval's own id, as its resolution record names it
+        link = {
+            "approval_id": approval_id,
+            "check": check,
+            "decision_seq": known.seq if known is not None else None,
+            "decision_hash": key if known is not None else None,
+            "resolution_seq": known.resolution_seq if known is not None else None,
+            "resolution_hash": known.resolution_hash if known is not None else None,
+        }
+        name = known.decision.get("policy", policy.name) if known is not None else policy.name
+        if check is None:
+            d: Dict[str, Any] = {"decision": "allow", "rule": o.decision.get("rule"), "reason": o.decision.get("reason"), "undetermined": False, "policy": name, "approval_id": approval_id, "approved_by": o.resolved_by or "", "redemption": link}  # type: ignore[union-attr]
+        else:
+            d = {"decision": "deny", "rule": None, "reason": _refusal_reason(check, approval_id, known), "undetermined": False, "policy": name, "approval_id": approval_id, "redemption": link}
+        if recorder is None:
+            self._metrics.record_decision(d, 0)
+            return d
+        hash_ = known.policy_hash if known is not None else policy.hash
+        try:
+            appended = recorder.audit.append(AuditEntry(d, None, name, hash_, 0, action_json=action_json))
+        except BaseException:
+            if check is None:
+                with self._pending_lock:
+                    o.redeemed_at = None  # type: ignore[union-attr]  # not recorded: still redeemable
+            raise
+        if check is None:
+            with self._pending_lock:
+                o.redeemed_at = _iso(time.time_ns() // 1_000_000)  # type: ignore[union-attr]
+        self._metrics.record_decision(d, 0)
+        return {**d, "audit_id": appended.hash, "audit_seq": appended.seq}
 
     def _shared_step(self, policy: Policy, action: Any) -> Any:
         """Decides against the shared store: read, decide, compare-and-record; again if the sums changed."""
@@ -271,7 +426,7 @@ class Gate:
                 d = {k: v for k, v in src.decision.items() if k not in ("approver", "timeout_ms", "on_timeout", "counted")}  # type: ignore[union-attr]
                 d["decision"] = "allow" if resolution == "approved" else "deny"
                 d["approval"] = {"id": src.id, "state": resolution, "by": by, "note": note, "decision_seq": src.seq, "decision_hash": audit_id}  # type: ignore[union-attr]
-                self._recorder.audit.append(AuditEntry(d, None, self.policy.name, self.policy.hash, 0, action_json=src.action_json))  # type: ignore[union-attr]
+                recorded = self._recorder.audit.append(AuditEntry(d, None, self.policy.name, self.policy.hash, 0, action_json=src.action_json))  # type: ignore[union-attr]
         except BaseException:
             if o is not None:
                 with self._pending_lock:
@@ -280,6 +435,9 @@ class Gate:
         if o is not None:
             with self._pending_lock:
                 o.state = resolution
+                o.resolved_by = by
+                if self._recorder is not None:
+                    o.resolution_seq, o.resolution_hash = recorded.seq, recorded.hash
                 self._resolved.notify_all()
         return changed
 

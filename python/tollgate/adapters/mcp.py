@@ -26,7 +26,9 @@ record, counters, metrics) before anything is sent, as the action::
   :class:`ToolCallDenied` instead. The decision is in the result's ``_meta["tollgate/decision"]``.
 - ``escalate``: ``on_escalate="wait"`` (default) waits until the escalation is approved or denied
   with :meth:`tollgate.Gate.resolve` (from any thread, e.g. an approval UI's) or expires
-  (``timeout_ms``; the outcome is then the rule's ``on_timeout``); approved → sent, else refused.
+  (``timeout_ms``; the outcome is then the rule's ``on_timeout``); approved → redeemed
+  (``Gate.check(action, approval_id=...)``: once, for this very call, its own audit record) and
+  sent, else refused.
   ``approval_timeout`` (seconds) caps the wait on this side (the escalation stays open).
   ``on_escalate="refuse"`` refuses at once. ``on_escalate=callable`` asks it:
   ``callable(decision, action)`` returns (or awaits to) a bool, recorded with ``Gate.resolve``.
@@ -72,8 +74,8 @@ class ToolCallDenied(ActionDenied):
     ``decision`` is the :class:`~tollgate.Decision` (for a failure to decide: a ``deny`` with
     ``error`` set), ``action`` the action, ``gate_decision`` the gate's dict (``audit_id``...;
     None when deciding failed), ``outcome`` one of ``"deny"``, ``"approval denied"``,
-    ``"approval expired"``, ``"not approved"`` (refused at once, or the wait was cut short) and
-    ``"error"``, and ``result`` the ``CallToolResult`` the default mode would have returned.
+    ``"approval expired"``, ``"not approved"`` (refused at once, or the wait was cut short),
+    ``"approval not redeemed"`` (approved, but its redemption was refused) and ``"error"``, and ``result`` the ``CallToolResult`` the default mode would have returned.
     """
 
     def __init__(self, decision: Decision, action: Optional[dict], gate_decision: Optional[Dict[str, Any]], outcome: str, result: CallToolResult, text: str) -> None:
@@ -224,7 +226,10 @@ class GuardedSession:
                     pass  # a progress display that fails does not decide anything
             state = await self._wait(audit_id)
         if state == "approved":
-            return "allow"
+            # Redeemed before it runs, as the Node adapters do: once, and only as it was approved
+            # (its own audit record, linked to the approval's).
+            redeemed = await anyio.to_thread.run_sync(lambda: gate.check(action, approval_id=d.get("approval_id") or audit_id))
+            return "allow" if redeemed.get("decision") == "allow" else "approval not redeemed"
         if state == "expired":
             return "allow" if d.get("on_timeout") == "allow" else "approval expired"
         if state == "denied":
@@ -264,6 +269,8 @@ class GuardedSession:
                 text = f'Tollgate did not run tool "{tool}": it needed approval by {approver} ({by}), and the approval was denied.'
             elif outcome == "approval expired":
                 text = f'Tollgate did not run tool "{tool}": it needed approval by {approver} ({by}), and none came in time.'
+            elif outcome == "approval not redeemed":
+                text = f'Tollgate did not run tool "{tool}": it was approved ({by}), but the approval could not be redeemed for this call.'
             else:
                 text = f'Tollgate did not run tool "{tool}": it needs approval by {approver} ({by}), which was not given.'
             meta = {**d, "outcome": outcome}
