@@ -4,12 +4,14 @@
 //   untested-fields.ts  deny/escalate rules whose fields no test of the policy provides
 //   unused.ts           approvers and counters nothing references
 //   patterns.ts         `matches` with a plain literal, `glob` without wildcards
+//   test-rules.ts       tests that expect a rule the policy does not have
 // Lint reads the manifest as loaded (a valid one: load it with Policy first) and never guesses:
 // a finding is reported only when it is certain.
 
 import { patternFindings } from "./patterns.js";
 import { ruleSites } from "./manifest.js";
 import { shadowFindings } from "./shadow.js";
+import { testRuleFindings } from "./test-rules.js";
 import { untestedFieldFindings } from "./untested-fields.js";
 import { unusedFindings } from "./unused.js";
 import type { Finding } from "./finding.js";
@@ -26,5 +28,6 @@ export function lintManifest(manifest: unknown): Finding[] {
     ...untestedFieldFindings(manifest, rules),
     ...unusedFindings(manifest, rules),
     ...patternFindings(manifest, rules),
+    ...testRuleFindings(manifest, rules),
   ];
 }

@@ -92,3 +92,25 @@ describe("lint: patterns that are plain strings", () => {
     expect(messages(lint(`counters:\n  c: { window: 1h, when: { tool: { glob: "x" } } }\nrules:\n  - group: g\n    when: { args.l: { some: { matches: "abc" } } }\n    rules:\n      - { id: a, effect: deny, reason: r, when: { $c: { gt: 1 } } }\n`), "literal-pattern")).toHaveLength(2);
   });
 });
+
+describe("lint: tests that expect a rule the policy does not have", () => {
+  const body = `rules:
+  - { id: small, effect: allow, when: { tool: x } }
+tests:
+  - { name: typo, action: { tool: x }, expect: allow, rule: smal }
+  - { name: right, action: { tool: x }, expect: allow, rule: small }
+  - { name: no rule named, action: { tool: y }, expect: deny }
+  - name: seq
+    steps:
+      - { action: { tool: x }, expect: allow, rule: small }
+      - { action: { tool: x }, expect: allow, rule: gone }
+`;
+  it("fires at the rule value of a test and of a sequence step, silent for rules that exist and tests that name none", () => {
+    const fs = lint(body).filter((f) => f.family === "unknown-test-rule");
+    expect(fs.map((f) => f.message)).toEqual([
+      "test 'typo' expects rule 'smal', which the policy does not have: it can never pass",
+      "test 'seq', step 2, expects rule 'gone', which the policy does not have: it can never pass",
+    ]);
+    expect(fs.map((f) => [f.pointer, f.at])).toEqual([["/tests/0/rule", "value"], ["/tests/3/steps/1/rule", "value"]]);
+  });
+});
