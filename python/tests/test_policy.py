@@ -140,6 +140,18 @@ def test_policy_error_format() -> None:
         "policies/bad.yaml:5:5: error: unknown key 'efect' in rule (did you mean 'effect'?)",
     ]
     assert [(e.line, e.column) for e in err.errors] == [(4, 5), (5, 5)]
+    assert err.format() == str(err)
+
+
+def test_policy_error_format_is_what_tollgate_check_prints(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("tollgate: 1\nname: bad\napprovers: { ops: { timeout: 2x } }\nrules:\n  - id: r\n    efect: deny\n  - { id: r, effect: escalate, approver: nobody }\n")
+    with pytest.raises(PolicyError) as info:
+        Policy.from_file(path)
+    cli = subprocess.run(["node", str(REPO / "bin" / "tollgate.js"), "check", str(path)], capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 2
+    assert info.value.format() == cli.stdout.rstrip("\n")
+    assert len(info.value.errors) >= 3
 
 
 def test_from_object_positions_refer_to_indented_json() -> None:

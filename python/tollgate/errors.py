@@ -47,8 +47,9 @@ class PolicyError(Exception):
     """A manifest was rejected; nothing of it is loaded.
 
     ``errors`` lists every error found, sorted by position. ``file``, ``line``,
-    ``column`` and ``message`` describe the first one. ``str(err)`` prints
-    every error, one per line, as ``FILE:LINE:COL: error: MESSAGE``.
+    ``column`` and ``message`` describe the first one. ``err.format()`` (and
+    ``str(err)``) gives every error, one per line, as ``FILE:LINE:COL: error: MESSAGE``,
+    exactly as the Node host's ``format()`` and ``tollgate check`` print them.
     """
 
     errors: List[PolicyProblem]
@@ -62,7 +63,11 @@ class PolicyError(Exception):
         self.line: int = first.line
         self.column: int = first.column
         self.message: str = first.message
-        super().__init__("\n".join(str(e) for e in self.errors))
+        super().__init__(self.format())
+
+    def format(self) -> str:
+        """Every problem as ``FILE:LINE:COL: error: MESSAGE``, one per line (Node: ``PolicyError#format``)."""
+        return "\n".join(str(e) for e in self.errors)
 
     @classmethod
     def single(cls, file: str, line: int, column: int, message: str) -> "PolicyError":
