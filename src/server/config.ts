@@ -30,6 +30,8 @@ export interface ServerConfig {
   logLevel: "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
   /** Reload the policy when its file changes (fs.watch, debounced). */
   watch: boolean;
+  /** PUT /v1/policy writes the accepted policy to the policy file (atomically) before serving it. */
+  persistPolicy: boolean;
   /** Largest request body (bytes); larger → 413. PUT /v1/policy allows up to 16 MiB. */
   bodyLimit: number;
   /** A request must be fully received within this (ms), else 408 and the connection is closed. */
@@ -56,7 +58,7 @@ export class ConfigError extends Error {
 }
 
 export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] | serve --hash-token TOKEN";
+  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] [--persist-policy] | serve --hash-token TOKEN";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -73,6 +75,7 @@ const OPTIONS = {
   workers: { kind: "int" },
   "log-level": { kind: "string" },
   watch: { kind: "bool" },
+  "persist-policy": { kind: "bool" },
   "body-limit": { kind: "int" },
   "request-timeout": { kind: "duration" },
   "keep-alive-timeout": { kind: "duration" },
@@ -181,6 +184,7 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
       workers,
       logLevel: logLevel as ServerConfig["logLevel"],
       watch: (merged.get("watch") as boolean | undefined) ?? true,
+      persistPolicy: (merged.get("persist-policy") as boolean | undefined) ?? false,
       bodyLimit,
       requestTimeoutMs: (merged.get("request-timeout") as number | undefined) ?? 10_000,
       keepAliveTimeoutMs: (merged.get("keep-alive-timeout") as number | undefined) ?? 72_000,

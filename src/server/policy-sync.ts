@@ -1,9 +1,11 @@
 // The primary's policy: the source of truth (the file, or the last PUT), validated off the event
 // loop (policy-check.ts) and installed in every worker, one at a time; reloads are serialized.
 // Sources: PUT /v1/policy, SIGHUP, and the file changing (fs.watch on its directory, debounced).
+// With --persist-policy a PUT policy is written to the file first (atomically), so the next reload
+// from the file serves it again instead of silently going back to the file's.
 
 import type { Worker } from "node:cluster";
-import { readFileSync, watch } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, watch, writeFileSync } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { PolicyError } from "../errors.js";
@@ -86,7 +88,7 @@ export class PolicySync {
   put(p: RpcParams["put-policy"], who: Principal): Promise<Installed> {
     requireRole("put-policy", who);
     if (this.stopping) throw new RpcError(503, "unavailable", "shutting down");
-    return this.install(p.yaml, "<PUT /v1/policy>", `PUT by ${who.identity}`);
+    return this.install(p.yaml, "<PUT /v1/policy>", `PUT by ${who.identity}`, this.config.persistPolicy);
   }
 
   /** Re-reads the policy file (SIGHUP, file change); a bad one is logged and changes nothing. */
@@ -121,9 +123,11 @@ export class PolicySync {
   }
 
   /** Validates and installs a policy in every worker; serialized. Throws PolicyError. */
-  private install(yaml: string, filename: string, source: string): Promise<Installed> {
+  private install(yaml: string, filename: string, source: string, persist = false): Promise<Installed> {
     const run = async (): Promise<Installed> => {
       const policy = await this.checker.check(yaml, filename); // throws PolicyError: the old one keeps serving
+      // Written before it is served: a PUT that cannot be persisted fails and changes nothing.
+      if (persist && yaml !== this.current.yaml) this.persist(yaml);
       if (policy.hash === this.current.policy.hash) return { policy: policy.name, policy_hash: policy.hash, changed: false };
       const previous = this.current;
       this.current = { policy, yaml, filename };
@@ -136,5 +140,40 @@ export class PolicySync {
     const p = this.reloadChain.then(run, run);
     this.reloadChain = p.catch(() => undefined);
     return p;
+  }
+
+  /**
+   * Replaces the policy file with `yaml` atomically: a temporary file beside it, fsync, rename
+   * over it, fsync of the directory. A reader (or a crash) sees the old file or the new one,
+   * never part of one. Its own change event then reloads the same policy: nothing changes.
+   */
+  private persist(yaml: string): void {
+    const file = this.config.policy;
+    const tmp = `${dirname(file)}/.${basename(file)}.${process.pid}.tmp`;
+    try {
+      const fd = openSync(tmp, "w", 0o644);
+      try {
+        writeFileSync(fd, yaml);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, file);
+      const dir = openSync(dirname(file), "r");
+      try {
+        fsyncSync(dir);
+      } finally {
+        closeSync(dir);
+      }
+    } catch (err) {
+      try {
+        unlinkSync(tmp);
+      } catch {
+        // not created, or already renamed
+      }
+      this.log.error("PUT /v1/policy: cannot write the policy file; the old policy keeps serving", { file, detail: (err as Error).message });
+      throw new RpcError(503, "unavailable", `the policy was not installed: --persist-policy could not write ${file} (${(err as Error).message})`);
+    }
+    this.log.info("policy file written (--persist-policy)", { file });
   }
 }

@@ -29,6 +29,7 @@ describe("parseServeArgs", () => {
       workers: availableParallelism(),
       logLevel: "info",
       watch: true,
+      persistPolicy: false,
       bodyLimit: 1048576,
       requestTimeoutMs: 10_000,
       maxWaitMs: 60_000,
