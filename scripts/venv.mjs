@@ -56,7 +56,8 @@ export function ensureVenv() {
   const ready = spawnSync(python, ["-c", "import tollgate, pytest, hypothesis, wasmtime, yaml, cryptography, redis, mcp"], { cwd: root, stdio: "ignore" });
   if (ready.status !== 0) {
     log('installing the Python package into .venv (pip install -e "python[test]")…');
-    run(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", `${join(root, "python")}[test]`], "pip install");
+    // At the lower bounds of its dependencies (python/lower-bounds.txt): what users get at worst.
+    run(python, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-c", join(root, "python", "lower-bounds.txt"), "-e", `${join(root, "python")}[test]`], "pip install");
   }
 
   if (!existsSync(join(root, "build", "tollgate.wasm")) && !existsSync(join(root, "python", "tollgate", "tollgate.wasm"))) {
