@@ -16,12 +16,15 @@ if (process.argv[2] === "hook") {
   await hook.hookMain(process.argv.slice(3));
 } else {
   const { main } = await import("../build/dist/src/cli/main.js");
+  const { survivesClosed } = await import("../build/dist/src/server/log-output.js");
 
   // A reader that stops early (`tollgate audit tail DIR | head`) closes the pipe: stop quietly,
-  // as other command-line tools do, instead of dying with an EPIPE stack trace.
+  // as other command-line tools do, instead of dying with an EPIPE stack trace. Not a server,
+  // which only logs there: it drops its log lines and keeps serving (src/server/log-output.ts).
   const isPipeClosed = (err) => err && err.code === "EPIPE";
   for (const stream of [process.stdout, process.stderr]) {
     stream.on("error", (err) => {
+      if (survivesClosed(stream)) return;
       if (isPipeClosed(err)) process.exit(process.exitCode ?? 0);
       throw err;
     });

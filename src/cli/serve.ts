@@ -3,6 +3,7 @@
 import { PolicyError } from "../errors.js";
 import { ConfigError, parseServeArgs, SERVE_USAGE } from "../server/config.js";
 import { Log } from "../server/log.js";
+import { outlive } from "../server/log-output.js";
 import { runPrimary } from "../server/primary.js";
 import { hashToken, TokenError } from "../server/tokens.js";
 import { write, type CommandIo } from "./io.js";
@@ -26,7 +27,9 @@ export async function serveCommand(args: string[], io: CommandIo): Promise<numbe
     return 0;
   }
   const config = parsed.config;
-  const log = new Log(config.logLevel, { pid: process.pid, role: "primary" }, (line) => io.stdout.write(line));
+  // The primary outlives its stdout (log-output.ts): bin/tollgate.js does not exit on its EPIPE.
+  const log = new Log(config.logLevel, { pid: process.pid, role: "primary" }, outlive(io.stdout).write);
+  outlive(io.stderr);
   try {
     const server = await runPrimary(config, log);
     return await server.done;

@@ -19,6 +19,7 @@ import { decideRoutes } from "./routes/decide.js";
 import { operationRoutes } from "./routes/operations.js";
 import { policyRoutes } from "./routes/policy.js";
 import type { Tokens } from "./tokens.js";
+import { stdoutLog } from "./log-output.js";
 
 export { errorBody } from "./http.js";
 export type { AuditAck, Backend } from "./http.js";
@@ -103,7 +104,8 @@ const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 export function buildApp({ config, tokens, backend, metrics }: AppOptions): FastifyInstance {
   const logRequests = config.logLevel === "debug" || config.logLevel === "trace";
   const app = Fastify({
-    logger: config.logLevel === "silent" ? false : { level: config.logLevel, base: { pid: process.pid, role: "worker" } },
+    // pino writes through the same guard as the Log lines: a closed stdout drops lines, never the worker.
+    logger: config.logLevel === "silent" ? false : { level: config.logLevel, base: { pid: process.pid, role: "worker" }, stream: { write: stdoutLog().write } },
     logController: new LogController({ disableRequestLogging: !logRequests }),
     bodyLimit: config.bodyLimit,
     return503OnClosing: true,

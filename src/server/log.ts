@@ -1,4 +1,7 @@
-// Structured JSON log lines (the same shape as fastify's pino lines in the workers).
+// Structured JSON log lines (the same shape as fastify's pino lines in the workers), written to
+// standard output while it is there (log-output.ts: a closed pipe never takes the server down).
+
+import { stdoutLog } from "./log-output.js";
 
 const LEVELS = { trace: 10, debug: 20, info: 30, warn: 40, error: 50, fatal: 60, silent: Infinity } as const;
 export type LevelName = keyof typeof LEVELS;
@@ -9,7 +12,7 @@ export class Log {
   constructor(
     level: LevelName,
     private readonly base: Record<string, unknown> = {},
-    private readonly out: (line: string) => void = (line) => process.stdout.write(line),
+    private readonly out: (line: string) => void = stdoutLog().write,
   ) {
     this.min = LEVELS[level];
   }
