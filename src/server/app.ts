@@ -20,6 +20,7 @@ import { operationRoutes } from "./routes/operations.js";
 import { policyRoutes } from "./routes/policy.js";
 import type { Tokens } from "./tokens.js";
 import { stdoutLog } from "./log-output.js";
+import { traceDecisions, type Tracing } from "./tracing.js";
 
 export { errorBody } from "./http.js";
 export type { AuditAck, Backend } from "./http.js";
@@ -97,11 +98,13 @@ export interface AppOptions {
   tokens: Tokens;
   backend: Backend;
   metrics: GateMetrics;
+  /** OpenTelemetry, when on: a span per decide request (tracing.ts). */
+  tracing?: Tracing | null;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-export function buildApp({ config, tokens, backend, metrics }: AppOptions): FastifyInstance {
+export function buildApp({ config, tokens, backend, metrics, tracing = null }: AppOptions): FastifyInstance {
   const logRequests = config.logLevel === "debug" || config.logLevel === "trace";
   const app = Fastify({
     // pino writes through the same guard as the Log lines: a closed stdout drops lines, never the worker.
@@ -132,6 +135,8 @@ export function buildApp({ config, tokens, backend, metrics }: AppOptions): Fast
   });
 
   app.decorateRequest("principal", null);
+  app.decorateRequest("span", null);
+  if (tracing !== null) traceDecisions(app, tracing);
   app.removeContentTypeParser("text/plain"); // fastify's default: only JSON here (415 before the body is read)
   // A JSON body must be UTF-8 (RFC 8259): bytes that are not would be read as U+FFFD, and an
   // action or a note would then be decided and recorded as something the client did not send.

@@ -32,6 +32,8 @@ export interface ServerConfig {
   watch: boolean;
   /** PUT /v1/policy writes the accepted policy to the policy file (atomically) before serving it. */
   persistPolicy: boolean;
+  /** OpenTelemetry spans of decide requests (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set; tracing.ts). */
+  otel: boolean;
   /** Largest request body (bytes); larger → 413. PUT /v1/policy allows up to 16 MiB. */
   bodyLimit: number;
   /** A request must be fully received within this (ms), else 408 and the connection is closed. */
@@ -58,7 +60,7 @@ export class ConfigError extends Error {
 }
 
 export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] [--persist-policy] | serve --hash-token TOKEN";
+  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] [--persist-policy] [--otel] | serve --hash-token TOKEN";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -76,6 +78,7 @@ const OPTIONS = {
   "log-level": { kind: "string" },
   watch: { kind: "bool" },
   "persist-policy": { kind: "bool" },
+  otel: { kind: "bool" },
   "body-limit": { kind: "int" },
   "request-timeout": { kind: "duration" },
   "keep-alive-timeout": { kind: "duration" },
@@ -185,6 +188,7 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
       logLevel: logLevel as ServerConfig["logLevel"],
       watch: (merged.get("watch") as boolean | undefined) ?? true,
       persistPolicy: (merged.get("persist-policy") as boolean | undefined) ?? false,
+      otel: (merged.get("otel") as boolean | undefined) ?? false,
       bodyLimit,
       requestTimeoutMs: (merged.get("request-timeout") as number | undefined) ?? 10_000,
       keepAliveTimeoutMs: (merged.get("keep-alive-timeout") as number | undefined) ?? 72_000,

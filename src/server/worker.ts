@@ -13,6 +13,7 @@ import type { AuditAck, Backend } from "./http.js";
 import { RpcError } from "./ipc.js";
 import type { RpcMethod, RpcParams, ShadowSource, ToPrimary, ToWorker } from "./ipc.js";
 import { Log } from "./log.js";
+import { startTracing, tracingWanted, type Tracing } from "./tracing.js";
 import { Tokens } from "./tokens.js";
 import type { Principal } from "./tokens.js";
 
@@ -248,6 +249,7 @@ export async function runWorker(): Promise<void> {
   };
 
   let app: ReturnType<typeof buildApp> | null = null;
+  let tracing: Tracing | null = null;
   let closing = false;
   const shutdown = async () => {
     ready = false;
@@ -262,6 +264,7 @@ export async function runWorker(): Promise<void> {
     }
     await audit.idle();
     await shadowLog.close();
+    await tracing?.shutdown().catch((err: unknown) => log.warn("traces not flushed", { detail: String(err) })); // its last spans
     process.exit(0);
   };
 
@@ -332,7 +335,8 @@ export async function runWorker(): Promise<void> {
 
   send({ t: "hello" });
   await first;
-  app = buildApp({ config, tokens, backend, metrics });
+  tracing = tracingWanted(config.otel) ? await startTracing() : null;
+  app = buildApp({ config, tokens, backend, metrics, tracing });
   app.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) reply.header("connection", "close");
     done(null, payload);

@@ -95,6 +95,8 @@ export interface StartOptions {
    * ignores SIGXFSZ), as on a full disk — without one. Applies to every file it writes.
    */
   fileSizeLimitKiB?: number;
+  /** Added to the server's environment. */
+  env?: Record<string, string>;
 }
 
 /** Runs the CLI (not a server) and collects its output. */
@@ -124,8 +126,8 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
     ...(opts.args ?? []),
   ];
   const proc = opts.fileSizeLimitKiB === undefined
-    ? spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] })
-    : spawn("/bin/bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    ? spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } })
+    : spawn("/bin/bash", ["-c", `ulimit -f ${opts.fileSizeLimitKiB} && exec "$0" "$@"`, process.execPath, ...args], { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...opts.env } });
   const lines: string[] = [];
   const stderr: string[] = [];
   let buf = "";

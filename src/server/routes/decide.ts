@@ -15,6 +15,7 @@ import type { Policy } from "../../policy.js";
 import { allowed, ROLES } from "../access.js";
 import type { AuditAck, Backend } from "../http.js";
 import { RpcError } from "../ipc.js";
+import { noteBatch, noteDecision } from "../tracing.js";
 import { decideStateful, readKey } from "../stateful-decide.js";
 import type { StatefulOutcome } from "../stateful-decide.js";
 import type { Principal } from "../tokens.js";
@@ -130,6 +131,7 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
     const [digest, agent] = bindingOf(action);
     const r = (await backend.rpc("approval-redeem", { id, digest, agent, action: redacted, policy: policy.name, policy_hash: policy.hash }, who)) as Redeemed;
     metrics.recordDecision(r.decision.policy, r.decision, 0);
+    noteDecision(req, r.decision, r.policy_hash, r.hash, r.seq, r.decision.approval_id);
     return JSON.stringify({ ...r.decision, policy_hash: r.policy_hash, audit_id: r.hash, audit_seq: r.seq });
   };
 
@@ -162,6 +164,7 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
       const o = outcomes[0]!;
       reply.type("application/json");
       const text = responseText(o.decision, policy.hash, o.hash, o.seq, o.approval);
+      noteDecision(req, o.decision, policy.hash, o.hash, o.seq, o.approval);
       shadowOutcomes(policy, [action], outcomes);
       return explain ? withExplanation(text, explanation(policy, action, o.decision, reads?.[0] ?? new Map())) : text;
     }
@@ -170,6 +173,7 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
     const ack = await durable;
     reply.type("application/json");
     const text = responseText(d, policy.hash, ack.hashes[0]!, ack.seq, ack.approvals[0] ?? null);
+    noteDecision(req, d, policy.hash, ack.hashes[0]!, ack.seq, ack.approvals[0] ?? null);
     shadowAfter(policy, [action], decisions, () => ({ seq: ack.seq, hash: ack.hashes[0]! }));
     return explain ? withExplanation(text, explanation(policy, action, d, undefined)) : text;
   });
@@ -189,6 +193,7 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
       const actions = (req.body as { actions: Record<string, unknown>[] }).actions;
       const { policy, outcomes } = await decideCounted(req, actions);
       shadowOutcomes(policy, actions, outcomes);
+      if (req.span !== null && outcomes.length > 0) noteBatch(req, outcomes.map((o) => o.decision), policy.hash, { id: outcomes[0]!.hash, seq: outcomes[0]!.seq }, { id: outcomes[outcomes.length - 1]!.hash, seq: outcomes[outcomes.length - 1]!.seq });
       reply.type("application/json");
       const parts = outcomes.map((o) => responseText(o.decision, policy.hash, o.hash, o.seq, o.approval));
       return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[${parts.join(",")}]}`;
@@ -199,6 +204,7 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
     if (ds.length === 0) return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[]}`;
     const ack = await durable;
     shadowAfter(policy, actions, ds, (i) => ({ seq: ack.seq + i, hash: ack.hashes[i]! }));
+    if (req.span !== null) noteBatch(req, ds, policy.hash, { id: ack.hashes[0]!, seq: ack.seq }, { id: ack.hashes[ds.length - 1]!, seq: ack.seq + ds.length - 1 });
     const parts: string[] = new Array(ds.length);
     for (let i = 0; i < ds.length; i++) parts[i] = responseText(ds[i]!, policy.hash, ack.hashes[i]!, ack.seq + i, ack.approvals[i] ?? null);
     return `{"policy":${JSON.stringify(policy.name)},"policy_hash":"${policy.hash}","decisions":[${parts.join(",")}]}`;
