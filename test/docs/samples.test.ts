@@ -141,12 +141,13 @@ function run(cmd: string, args: string[], cwd: string, opts: { input?: string; t
       cwd,
       env: { ...process.env, HOME: cwd, PATH: `${join(TREE, "shim")}:${process.env.PATH}`, NO_COLOR: "1", FORCE_COLOR: "0" },
       stdio: ["pipe", "pipe", "pipe"],
+      detached: true, // its own process group: a timeout kills what the sample started too
     });
     let out = "";
     let err = "";
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
-    const timer = setTimeout(() => p.kill("SIGKILL"), opts.timeoutMs ?? 30_000);
+    const timer = setTimeout(() => killGroup(p.pid, "SIGKILL"), opts.timeoutMs ?? 30_000);
     p.on("error", reject);
     p.on("close", (code) => {
       clearTimeout(timer);
@@ -154,6 +155,14 @@ function run(cmd: string, args: string[], cwd: string, opts: { input?: string; t
     });
     p.stdin.end(opts.input ?? "");
   });
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  try {
+    if (pid !== undefined) process.kill(-pid, signal);
+  } catch {
+    // already gone
+  }
 }
 
 function freePort(): Promise<number> {
@@ -292,13 +301,13 @@ async function startServerBlock(b: Block, dir: string, port: number): Promise<St
   const shown = findShown(text, "#");
   if (shown.length !== 1) throw new Error(`${where(b)}: a server= block shows one output line (its start)`);
   const command = text.split("\n").filter((l) => !l.trimStart().startsWith("#")).join("\n");
-  const p = spawn("bash", ["-c", `exec ${command}`], { cwd: dir, env: { ...process.env, HOME: dir, PATH: `${join(TREE, "shim")}:${process.env.PATH}` }, stdio: ["ignore", "pipe", "pipe"] });
+  const p = spawn("bash", ["-c", `exec ${command}`], { cwd: dir, env: { ...process.env, HOME: dir, PATH: `${join(TREE, "shim")}:${process.env.PATH}` }, stdio: ["ignore", "pipe", "pipe"], detached: true });
   const exited = new Promise<number | null>((resolve) => p.on("close", (code) => resolve(code)));
   let out = "";
   let err = "";
   p.stderr.setEncoding("utf8").on("data", (d: string) => (err += d));
   const misses: string[] = [];
-  await new Promise<void>((resolve, reject) => {
+  const started = new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${where(b)}: the server did not print its shown output within 20 s\n${out}\n${err}\n${misses.join("\n")}`)), 20_000);
     let buf = "";
     p.stdout.setEncoding("utf8").on("data", (d: string) => {
@@ -326,10 +335,19 @@ async function startServerBlock(b: Block, dir: string, port: number): Promise<St
       reject(new Error(`${where(b)}: the server exited (${code}) before printing its shown output\n${out}\n${err}\n${misses.join("\n")}`));
     });
   });
+  try {
+    await started;
+  } catch (e) {
+    killGroup(p.pid, "SIGKILL");
+    throw e;
+  }
   return {
     stop: async () => {
-      p.kill("SIGTERM");
-      return exited;
+      p.kill("SIGTERM"); // the server alone: it stops its workers itself (graceful shutdown)
+      const timer = setTimeout(() => killGroup(p.pid, "SIGKILL"), 30_000);
+      const code = await exited;
+      clearTimeout(timer);
+      return code;
     },
   };
 }
