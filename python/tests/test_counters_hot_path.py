@@ -155,13 +155,20 @@ def test_the_hot_path_is_taken_and_leaves_the_unusual_to_the_general_path(monkey
     p = Policy.from_yaml(POLICY)
     taken: List[bool] = []
     step_fast = _StatefulPolicy._step_fast
+    evaluate_fast = _StatefulPolicy._evaluate_fast  # (evaluate's own: no keys or entries)
 
     def spy(self: Any, *args: Any) -> Any:
         got = step_fast(self, *args)
         taken.append(got is not None)
         return got
 
+    def spy_evaluate(self: Any, *args: Any) -> Any:
+        got = evaluate_fast(self, *args)
+        taken.append(got is not None)
+        return got
+
     monkeypatch.setattr(_StatefulPolicy, "_step_fast", spy)
+    monkeypatch.setattr(_StatefulPolicy, "_evaluate_fast", spy_evaluate)
     assert p.evaluate({"tool": "q", "agent": "a", "amount": 5}, now=1).counters == {
         "7": 5, "calls": 1, "glob": 5, "num": None, "pair": None,
     }

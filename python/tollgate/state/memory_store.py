@@ -184,6 +184,20 @@ def _check_time(t: object, name: str) -> float:
     return f
 
 
+def _evict_bound(t: float, window_ms: float) -> float:
+    """A clock before which an entry at ``t`` still counts in a window of ``window_ms``: the
+    largest double ``c`` such that every double ``now < c`` has ``now - window_ms < t`` (the
+    eviction test, rounding included; double subtraction is monotonic in ``now``), found from
+    ``t + window_ms`` downwards; ``-inf`` (test every time) if that takes more than a few steps."""
+    c = t + window_ms
+    for _ in range(8):
+        below = math.nextafter(c, -math.inf)
+        if below - window_ms < t:
+            return c
+        c = below
+    return -math.inf
+
+
 class _Bucket:
     """One key of one counter: the Neumaier running sum (``sum + comp``) of its counting
     entries, how many count, and how many are in the counter's queue (removed ones included)."""
@@ -286,6 +300,9 @@ class MemoryCounterStore:
         self._heap: List[_Approval] = []
         self._stale = 0
         self._now = -math.inf
+        # A clock before which no counter's queue evicts anything (see _evict_bound): advancing
+        # the clock below it skips the queues (most decisions evict nothing).
+        self._evict_at = math.inf
         self.retain(definitions)
 
     @property
@@ -312,6 +329,7 @@ class MemoryCounterStore:
         self._slots = nxt
         # (each counter's queue, window and slot, for _advance: a slot keeps its queue for life)
         self._queues = tuple((slot.queue, slot.window_ms, slot) for slot in nxt.values())
+        self._evict_at = min((_evict_bound(q[0].t, w) for q, w, _ in self._queues if q), default=math.inf)
         if not dropped_any:
             return
         for a in list(self._approvals.values()):
@@ -401,7 +419,12 @@ class MemoryCounterStore:
             if bucket is None:
                 bucket = buckets[key] = _Bucket(slot, key)
             e = _Entry(now, amount, bucket, approval)
-            slot.queue.append(e)
+            q = slot.queue
+            if not q:  # the queue's new front: when it evicts
+                at = _evict_bound(now, slot.window_ms)
+                if at < self._evict_at:
+                    self._evict_at = at
+            q.append(e)
             bucket.entries += 1
             bucket.counting += 1
             # bucket.add(amount), inline (the same steps)
@@ -472,10 +495,18 @@ class MemoryCounterStore:
                 self._settle(a, a.on_timeout == "allow")
             else:
                 self._stale -= 1
+        if now < self._evict_at:
+            return  # no queue evicts yet
+        at = math.inf
         for q, window_ms, slot in self._queues:
-            # (_evict's own test of the front, first: most advances evict nothing)
+            # (_evict's own test of the front, first)
             if q and not (now - window_ms < q[0].t):
                 self._evict(slot)
+            if q:
+                b = _evict_bound(q[0].t, window_ms)
+                if b < at:
+                    at = b
+        self._evict_at = at
 
     def _evict(self, slot: _CounterSlot) -> None:
         q = slot.queue
