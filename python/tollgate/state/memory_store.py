@@ -246,16 +246,11 @@ class _Approval:
         self.live = 0  # entries not yet evicted
 
 
-class _Entry:
-    __slots__ = ("t", "amount", "bucket", "approval", "removed", "evicted")
-
-    def __init__(self, t: float, amount: float, bucket: _Bucket, approval: Optional[_Approval]) -> None:
-        self.t = t
-        self.amount = amount
-        self.bucket = bucket
-        self.approval = approval
-        self.removed = False
-        self.evicted = False
+# One contribution in its counter's queue: a list ``[t, amount, bucket, approval, removed,
+# evicted]`` (made by a list display, a quarter of what a class instance costs: every allowed or
+# escalated decision makes one per contribution), read and written by these indexes.
+_Entry = List[Any]
+_T, _AMOUNT, _BUCKET, _APPROVAL, _REMOVED, _EVICTED = range(6)
 
 
 class _CounterSlot:
@@ -329,15 +324,15 @@ class MemoryCounterStore:
         self._slots = nxt
         # (each counter's queue, window and slot, for _advance: a slot keeps its queue for life)
         self._queues = tuple((slot.queue, slot.window_ms, slot) for slot in nxt.values())
-        self._evict_at = min((_evict_bound(q[0].t, w) for q, w, _ in self._queues if q), default=math.inf)
+        self._evict_at = min((_evict_bound(q[0][_T], w) for q, w, _ in self._queues if q), default=math.inf)
         if not dropped_any:
             return
         for a in list(self._approvals.values()):
-            kept = [e for e in a.entries if not e.bucket.counter.dropped]
+            kept = [e for e in a.entries if not e[_BUCKET].counter.dropped]
             if len(kept) == len(a.entries):
                 continue
             a.entries = kept
-            a.live = sum(0 if e.evicted else 1 for e in kept)
+            a.live = sum(0 if e[_EVICTED] else 1 for e in kept)
             if a.live == 0:
                 self._forget(a)
 
@@ -418,7 +413,7 @@ class MemoryCounterStore:
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = _Bucket(slot, key)
-            e = _Entry(now, amount, bucket, approval)
+            e = [now, amount, bucket, approval, False, False]  # an _Entry
             q = slot.queue
             if not q:  # the queue's new front: when it evicts
                 at = _evict_bound(now, slot.window_ms)
@@ -500,10 +495,10 @@ class MemoryCounterStore:
         at = math.inf
         for q, window_ms, slot in self._queues:
             # (_evict's own test of the front, first)
-            if q and not (now - window_ms < q[0].t):
+            if q and not (now - window_ms < q[0][0]):  # (q[0][_T])
                 self._evict(slot)
             if q:
-                b = _evict_bound(q[0].t, window_ms)
+                b = _evict_bound(q[0][0], window_ms)
                 if b < at:
                     at = b
         self._evict_at = at
@@ -511,17 +506,19 @@ class MemoryCounterStore:
     def _evict(self, slot: _CounterSlot) -> None:
         q = slot.queue
         limit = self._now - slot.window_ms  # counts while limit < t
-        while q and not (limit < q[0].t):
+        # (an _Entry's fields by their indexes: 0 _T, 1 _AMOUNT, 2 _BUCKET, 3 _APPROVAL, 4 _REMOVED,
+        # 5 _EVICTED)
+        while q and not (limit < q[0][0]):
             e = q.popleft()
-            e.evicted = True
-            b = e.bucket
-            if not e.removed:
-                # b.take(e.amount), inline (the same steps)
+            e[5] = True
+            b = e[2]
+            if not e[4]:
+                # b.take(e[_AMOUNT]), inline (the same steps)
                 b.counting -= 1
                 if b.counting == 0:
                     b.sum = b.comp = 0.0
                 else:
-                    x = -e.amount
+                    x = -e[1]
                     total = b.sum
                     s = total + x
                     if abs(total) >= abs(x):
@@ -532,7 +529,7 @@ class MemoryCounterStore:
             b.entries -= 1
             if b.entries == 0:
                 del slot.buckets[b.key]
-            a = e.approval
+            a = e[3]
             if a is not None:
                 a.live -= 1
                 if a.live == 0 and self._approvals.get(a.id) is a:
@@ -542,17 +539,17 @@ class MemoryCounterStore:
         """Approved (or expired into allow): the entries stay as recorded ones. Otherwise they
         stop counting. The store then forgets the approval."""
         for e in a.entries:
-            e.approval = None
-            if not approved and not e.evicted and not e.removed:
-                e.removed = True
-                e.bucket.take(e.amount)
+            e[_APPROVAL] = None
+            if not approved and not e[_EVICTED] and not e[_REMOVED]:
+                e[_REMOVED] = True
+                e[_BUCKET].take(e[_AMOUNT])
         a.entries = []
         self._forget(a)
 
     def _forget(self, a: _Approval) -> None:
         self._approvals.pop(a.id, None)
         for e in a.entries:
-            e.approval = None
+            e[_APPROVAL] = None
         a.entries = []
         # Its heap item is stale unless its expiry has been reached (then it was just popped:
         # expired items are popped before anything else happens).
