@@ -69,6 +69,9 @@ def _action(r: random.Random) -> Any:
 
 
 def _state(s: MemoryCounterStore) -> Tuple[Any, ...]:
+    for slot in s._slots.values():  # each bucket's kept value (what the hot path reads) is its value
+        for b in slot.buckets.values():
+            assert b.val == b.value(), (slot.name, b.key)
     buckets = sorted(
         (name, k, b.value(), b.counting, b.entries, b.sum, b.comp)
         for name, slot in s._slots.items()
@@ -155,7 +158,7 @@ def test_the_hot_path_is_taken_and_leaves_the_unusual_to_the_general_path(monkey
     p = Policy.from_yaml(POLICY)
     taken: List[bool] = []
     step_fast = _StatefulPolicy._step_fast
-    evaluate_fast = _StatefulPolicy._evaluate_fast  # (evaluate's own: no keys or entries)
+    evaluate_fast = p._evaluate_code  # (evaluate's own, _evaluate_fast: no keys or entries)
 
     def spy(self: Any, *args: Any) -> Any:
         got = step_fast(self, *args)
@@ -168,7 +171,7 @@ def test_the_hot_path_is_taken_and_leaves_the_unusual_to_the_general_path(monkey
         return got
 
     monkeypatch.setattr(_StatefulPolicy, "_step_fast", spy)
-    monkeypatch.setattr(_StatefulPolicy, "_evaluate_fast", spy_evaluate)
+    monkeypatch.setattr(p, "_evaluate_code", spy_evaluate)
     assert p.evaluate({"tool": "q", "agent": "a", "amount": 5}, now=1).counters == {
         "7": 5, "calls": 1, "glob": 5, "num": None, "pair": None,
     }

@@ -241,13 +241,11 @@ def sum_source(region: "CounterRegion") -> List[str]:
         src.append(f"        if t{g} is not None:")
         for i in reads:
             if group_of[i] == g:
-                # MemoryCounterStore.sum (its _Bucket.value, inline)
+                # MemoryCounterStore.sum (its _Bucket.value, kept in val)
                 src += [
                     f"            b = b{i}.get(t{g})",
-                    "            if b is not None and b.counting:",
-                    "                v = b.sum + b.comp",
-                    "                if v > 0:",
-                    f"                    s{i} = v",
+                    "            if b is not None:",
+                    f"                s{i} = b.val",
                 ]
     return src
 

@@ -931,7 +931,7 @@ class _StatefulPolicy(Policy):
                 else:
                     t = now if type(now) is float else None
                 if t is not None and t - t == 0.0:
-                    decided = self._evaluate_fast(action, now, t, store)
+                    decided = self._evaluate_code(self, action, now, t, store)  # (_evaluate_fast)
                     if decided is not None:
                         return decided
             return Policy.step(self, action, now).decision

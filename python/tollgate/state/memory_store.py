@@ -200,9 +200,11 @@ def _evict_bound(t: float, window_ms: float) -> float:
 
 class _Bucket:
     """One key of one counter: the Neumaier running sum (``sum + comp``) of its counting
-    entries, how many count, and how many are in the counter's queue (removed ones included)."""
+    entries, how many count, and how many are in the counter's queue (removed ones included);
+    ``val`` is :meth:`value`, kept with every change (a decision reads sums far more often
+    than it changes them)."""
 
-    __slots__ = ("counter", "key", "sum", "comp", "counting", "entries")
+    __slots__ = ("counter", "key", "sum", "comp", "counting", "entries", "val")
 
     def __init__(self, counter: "_CounterSlot", key: str) -> None:
         self.counter = counter
@@ -211,6 +213,7 @@ class _Bucket:
         self.comp = 0.0
         self.counting = 0
         self.entries = 0
+        self.val = 0.0
 
     def add(self, x: float) -> None:
         s = self.sum + x
@@ -219,12 +222,14 @@ class _Bucket:
         else:
             self.comp += x - s + self.sum
         self.sum = s
+        v = s + self.comp
+        self.val = v if v > 0 and self.counting else 0.0
 
     def take(self, amount: float) -> None:
         """Stops counting ``amount``; back to exactly 0 when nothing counts."""
         self.counting -= 1
         if self.counting == 0:
-            self.sum = self.comp = 0.0
+            self.sum = self.comp = self.val = 0.0
         else:
             self.add(-amount)
 
@@ -426,10 +431,12 @@ class MemoryCounterStore:
             total = bucket.sum
             s = total + amount
             if abs(total) >= abs(amount):
-                bucket.comp += total - s + amount
+                comp = bucket.comp = bucket.comp + (total - s + amount)
             else:
-                bucket.comp += amount - s + total
+                comp = bucket.comp = bucket.comp + (amount - s + total)
             bucket.sum = s
+            v = s + comp  # (counting > 0)
+            bucket.val = v if v > 0 else 0.0
             if approval is not None:
                 approval.entries.append(e)
                 approval.live += 1
@@ -516,16 +523,18 @@ class MemoryCounterStore:
                 # b.take(e[_AMOUNT]), inline (the same steps)
                 b.counting -= 1
                 if b.counting == 0:
-                    b.sum = b.comp = 0.0
+                    b.sum = b.comp = b.val = 0.0
                 else:
                     x = -e[1]
                     total = b.sum
                     s = total + x
                     if abs(total) >= abs(x):
-                        b.comp += total - s + x
+                        comp = b.comp = b.comp + (total - s + x)
                     else:
-                        b.comp += x - s + total
+                        comp = b.comp = b.comp + (x - s + total)
                     b.sum = s
+                    v = s + comp  # (counting > 0)
+                    b.val = v if v > 0 else 0.0
             b.entries -= 1
             if b.entries == 0:
                 del slot.buckets[b.key]
