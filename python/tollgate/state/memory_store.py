@@ -259,7 +259,7 @@ _T, _AMOUNT, _BUCKET, _APPROVAL, _REMOVED, _EVICTED = range(6)
 
 
 class _CounterSlot:
-    __slots__ = ("name", "window_ms", "definition", "buckets", "queue", "dropped")
+    __slots__ = ("name", "window_ms", "definition", "buckets", "queue", "dropped", "evict_at")
 
     def __init__(self, name: str, window_ms: float, definition: str) -> None:
         self.name = name
@@ -268,6 +268,8 @@ class _CounterSlot:
         self.buckets: Dict[str, _Bucket] = {}
         self.queue: Deque[_Entry] = deque()  # every entry of this counter, in time order
         self.dropped = False
+        # _evict_bound of the queue's front (inf when empty): below it the queue evicts nothing
+        self.evict_at = math.inf
 
 
 
@@ -329,7 +331,7 @@ class MemoryCounterStore:
         self._slots = nxt
         # (each counter's queue, window and slot, for _advance: a slot keeps its queue for life)
         self._queues = tuple((slot.queue, slot.window_ms, slot) for slot in nxt.values())
-        self._evict_at = min((_evict_bound(q[0][_T], w) for q, w, _ in self._queues if q), default=math.inf)
+        self._evict_at = min((slot.evict_at for slot in nxt.values()), default=math.inf)
         if not dropped_any:
             return
         for a in list(self._approvals.values()):
@@ -421,7 +423,7 @@ class MemoryCounterStore:
             e = [now, amount, bucket, approval, False, False]  # an _Entry
             q = slot.queue
             if not q:  # the queue's new front: when it evicts
-                at = _evict_bound(now, slot.window_ms)
+                at = slot.evict_at = _evict_bound(now, slot.window_ms)
                 if at < self._evict_at:
                     self._evict_at = at
             q.append(e)
@@ -501,13 +503,13 @@ class MemoryCounterStore:
             return  # no queue evicts yet
         at = math.inf
         for q, window_ms, slot in self._queues:
-            # (_evict's own test of the front, first)
-            if q and not (now - window_ms < q[0][0]):  # (q[0][_T])
-                self._evict(slot)
-            if q:
-                b = _evict_bound(q[0][0], window_ms)
-                if b < at:
-                    at = b
+            b = slot.evict_at
+            if not (now < b):  # this queue may evict: its own test of the front, then its new bound
+                if q and not (now - window_ms < q[0][0]):  # (q[0][_T])
+                    self._evict(slot)
+                b = slot.evict_at = _evict_bound(q[0][0], window_ms) if q else math.inf
+            if b < at:
+                at = b
         self._evict_at = at
 
     def _evict(self, slot: _CounterSlot) -> None:
