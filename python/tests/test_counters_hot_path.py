@@ -69,6 +69,9 @@ def _action(r: random.Random) -> Any:
 
 
 def _state(s: MemoryCounterStore) -> Tuple[Any, ...]:
+    for slot in s._slots.values():  # each bucket's kept value (what the hot path reads) is its value
+        for b in slot.buckets.values():
+            assert b.val == b.value(), (slot.name, b.key)
     buckets = sorted(
         (name, k, b.value(), b.counting, b.entries, b.sum, b.comp)
         for name, slot in s._slots.items()
@@ -155,13 +158,20 @@ def test_the_hot_path_is_taken_and_leaves_the_unusual_to_the_general_path(monkey
     p = Policy.from_yaml(POLICY)
     taken: List[bool] = []
     step_fast = _StatefulPolicy._step_fast
+    evaluate_fast = p._evaluate_code  # (evaluate's own, _evaluate_fast: no keys or entries)
 
     def spy(self: Any, *args: Any) -> Any:
         got = step_fast(self, *args)
         taken.append(got is not None)
         return got
 
+    def spy_evaluate(self: Any, *args: Any) -> Any:
+        got = evaluate_fast(self, *args)
+        taken.append(got is not None)
+        return got
+
     monkeypatch.setattr(_StatefulPolicy, "_step_fast", spy)
+    monkeypatch.setattr(p, "_evaluate_code", spy_evaluate)
     assert p.evaluate({"tool": "q", "agent": "a", "amount": 5}, now=1).counters == {
         "7": 5, "calls": 1, "glob": 5, "num": None, "pair": None,
     }

@@ -390,6 +390,27 @@ def test_sums_of_1024ths_stay_exact_through_many_evictions():
         assert s.sum("n", [], t) == exact
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_evictions_at_fractional_times_and_windows_match_the_window_test(seed: int) -> None:
+    # The store skips its queues while the clock is below _evict_at (a bound computed from the
+    # front entries, rounding included): sums must still be exactly those of the entries with
+    # now - window < t, for times and windows that are no integers (0.1 + 0.2 and the like).
+    r = random.Random(seed)
+    windows = [0.3, 1e-3 * 7, 0.1 + 0.2, 2.5, 1e6 + 0.1]
+    s = MemoryCounterStore([d(f"w{i}", w) for i, w in enumerate(windows)])
+    recorded: List[Tuple[int, float, float]] = []  # (counter, t, amount)
+    now = r.choice([0.0, 1e12 + 0.1, 1716000000000.0])
+    for _ in range(600):
+        now = now + r.choice([0.0, 0.1, 0.2, 1e-3, 0.3, 0.30000000000000004, 2.5, 1e-9, 7e-3])
+        if r.random() < 0.5:
+            i = r.randrange(len(windows))
+            s.record([c(f"w{i}", ["k"], 1)], now)
+            recorded.append((i, now, 1.0))
+        for i, w in enumerate(windows):
+            expected = sum(a for j, t, a in recorded if j == i and now - w < t)
+            assert s.sum(f"w{i}", ["k"], now) == expected, (seed, i, now)
+
+
 def test_a_huge_amount_leaving_does_not_take_the_small_ones_precision():
     s = store(10)
     s.record([c("n", [], 1e20)], 0)

@@ -183,9 +183,76 @@ def _key_and_text(record: bytearray, entries: Tuple[int, ...]) -> Tuple[Optional
         raise _NoText() from None
 
 
+# Names the code of read_source and sum_source uses (the namespace of the code they are part of).
+READ_NAMESPACE: Dict[str, Any] = {}
+
+
+def read_source(region: "CounterRegion", with_keys: bool) -> List[str]:
+    """Lines (in a function, indented by 4) that set, per group of counters ``g``, ``t{g}`` to the
+    text of its key in the encoded record ``record`` at offset 0 (None when UNKNOWN) and, when
+    ``with_keys``, ``k{g}`` to the key; ``return None`` when a key has no text. Names in
+    :data:`READ_NAMESPACE`."""
+    groups = [tuple(RECORD_HEADER + slot * ENTRY_SIZE for slot in g) for g in region.groups]
+    src = ["    try:", "        pass"]
+    for g, entries in enumerate(groups):
+        if len(entries) == 1:
+            e = entries[0]
+            src += [
+                f"        tag = record[{e}]",
+                f"        if tag == {TAG_STRING}:",
+                f"            off, length = unpack_u32x2(record, {e + 4})",
+                "            v = record[off : off + length].decode('utf-8', 'replace')",
+                f"            k{g} = [v]" if with_keys else "            pass",
+                f"            t{g} = f's{{len(v) if v.isascii() else utf16_length(v)}}:{{v}}'",
+                f"        elif tag == {TAG_NUMBER}:",
+                f"            k{g}, t{g} = key_and_text(record, {entries!r})",
+                "        else:",
+                f"            k{g} = t{g} = None",
+            ]
+        else:
+            src.append(f"        k{g}, t{g} = key_and_text(record, {entries!r})")
+    src += ["    except NoText:", "        return None"]
+    return src
+
+
+def sum_source(region: "CounterRegion") -> List[str]:
+    """Lines (in a function, indented by 4, after :func:`read_source`'s) that set ``s{i}`` to the
+    window sum of counter ``i`` at ``t`` in ``store`` (``b{i}``: that store's ``buckets`` of the
+    counter), 0.0 when it is not referenced or its key is UNKNOWN, moving the store's clock to
+    ``t`` when a referenced counter has a known key (as ``MemoryCounterStore._advance``, its work
+    skipped when it has none: no expiry due, the clock below its ``_evict_at``)."""
+    counters = region.counters
+    group_of = region.group_of
+    src = [f"    s{i} = 0.0" for i in range(len(counters))]
+    reads = [i for i, c in enumerate(counters) if c.referenced]
+    if not reads:
+        return src
+    read_groups = sorted({group_of[i] for i in reads})
+    src += [
+        f"    if {' or '.join(f't{g} is not None' for g in read_groups)}:",
+        "        if t > store._now:",
+        "            heap = store._heap",
+        "            if t < store._evict_at and not (heap and heap[0].expires_at <= t):",
+        "                store._now = t",
+        "            else:",
+        "                store._advance(t)",
+    ]
+    for g in read_groups:
+        src.append(f"        if t{g} is not None:")
+        for i in reads:
+            if group_of[i] == g:
+                # MemoryCounterStore.sum (its _Bucket.value, kept in val)
+                src += [
+                    f"            b = b{i}.get(t{g})",
+                    "            if b is not None:",
+                    f"                s{i} = b.val",
+                ]
+    return src
+
+
 def _generate_hot_path(
     region: "CounterRegion",
-) -> Tuple[Callable[..., Any], Optional[Callable[..., Any]], Callable[..., Any], Callable[..., Any]]:
+) -> Tuple[Callable[..., Any], Callable[..., Any], Optional[Callable[..., Any]], Callable[..., Any], Callable[..., Any]]:
     """The policy's own code for a step against a MemoryCounterStore (``Policy.step``'s hot
     path), straight-line Python made from its counters (as the encoder is made from its fields):
 
@@ -196,7 +263,11 @@ def _generate_hot_path(
       store's clock moved to ``t`` when a referenced counter has a known key, the window sum of
       each referenced counter (``buckets``: its store's ``buckets`` per counter), 0.0 for the
       others. Returns ``(keys, texts, sums)``, or None when a key has no text (a number part that
-      is not finite: the caller takes the path that reports it where it did).
+      is not finite: the caller takes the path that reports it where it did). The store's clock
+      moves as :meth:`MemoryCounterStore._advance` moves it, its work skipped when it has none
+      (no expiry due, the clock below its ``_evict_at``).
+    - ``read_texts(record, store, buckets, t)``: the same without the keys: ``(texts, sums)``
+      (``Policy.evaluate`` has no use for the keys; :meth:`CounterRegion.group_keys` reads them).
     - ``put_sums(doubles, sums)``: writes them at offset 8 of each counter's entry, ``doubles``
       being memory as doubles (None when the region is not 8-byte aligned: write_sums then).
     - ``collect(table, texts, slots)``: after evaluate, from :meth:`CounterRegion.read`'s tuple,
@@ -212,10 +283,7 @@ def _generate_hot_path(
     ks = "".join(f"k{g}, " for g in range(len(groups)))
     ts = "".join(f"t{g}, " for g in range(len(groups)))
     ns: Dict[str, Any] = {
-        "unpack_u32x2": _u32x2.unpack_from,
-        "utf16_length": _utf16_length,
-        "key_and_text": _key_and_text,
-        "NoText": _NoText,
+        **READ_NAMESPACE,
         "new_tuple": tuple.__new__,
         "CounterEntry": CounterEntry,
         "SAFE": _SAFE,
@@ -224,50 +292,15 @@ def _generate_hot_path(
         ns[f"name{i}"] = c.name
         ns[f"unknown{i}"] = f"counter '{c.name}': the core recorded a contribution for an unknown key"
 
-    # read_sums
-    src = ["def read_sums(record, store, buckets, t):", "    try:", "        pass"]
-    for g, entries in enumerate(groups):
-        if len(entries) == 1:
-            e = entries[0]
-            src += [
-                f"        tag = record[{e}]",
-                f"        if tag == {TAG_STRING}:",
-                f"            off, length = unpack_u32x2(record, {e + 4})",
-                "            v = record[off : off + length].decode('utf-8', 'replace')",
-                f"            k{g} = [v]",
-                f"            t{g} = f's{{len(v) if v.isascii() else utf16_length(v)}}:{{v}}'",
-                f"        elif tag == {TAG_NUMBER}:",
-                f"            k{g}, t{g} = key_and_text(record, {entries!r})",
-                "        else:",
-                f"            k{g} = t{g} = None",
-            ]
-        else:
-            src.append(f"        k{g}, t{g} = key_and_text(record, {entries!r})")
-    src += ["    except NoText:", "        return None"]
-    reads = [i for i, c in enumerate(counters) if c.referenced]
-    for i in range(n):
-        src.append(f"    s{i} = 0.0")
-    if reads:
-        src.append(f"    {''.join(f'b{i}, ' for i in range(n))}= buckets")
-        read_groups = sorted({group_of[i] for i in reads})
-        src += [
-            f"    if {' or '.join(f't{g} is not None' for g in read_groups)}:",
-            "        if t > store._now:",
-            "            store._advance(t)",
-        ]
-        for g in read_groups:
-            src.append(f"        if t{g} is not None:")
-            for i in reads:
-                if group_of[i] == g:
-                    # MemoryCounterStore.sum (its _Bucket.value, inline)
-                    src += [
-                        f"            b = b{i}.get(t{g})",
-                        "            if b is not None and b.counting:",
-                        "                v = b.sum + b.comp",
-                        "                if v > 0:",
-                        f"                    s{i} = v",
-                    ]
-    src.append(f"    return [{ks}], [{ts}], ({''.join(f's{i}, ' for i in range(n))})")
+    # read_sums, and read_texts (the same without the keys: evaluate has no use for them)
+    src: List[str] = []
+    for with_keys in (True, False):
+        src.append(f"def {'read_sums' if with_keys else 'read_texts'}(record, store, buckets, t):")
+        src += read_source(region, with_keys)
+        src.append(f"    {''.join(f'b{i}, ' for i in range(n))}= buckets" if n else "    pass")
+        src += sum_source(region)
+        sums = f"({''.join(f's{i}, ' for i in range(n))})"
+        src.append(f"    return [{ks}], [{ts}], {sums}" if with_keys else f"    return [{ts}], {sums}")
 
     # put_sums
     put = region.region + 8
@@ -319,7 +352,12 @@ def _generate_hot_path(
             src.append(f"        used{g} = True")
     src.append("    return out")
     exec(compile("\n".join(src), f"<tollgate counters hot path for {n} counters>", "exec"), ns)
-    return ns["read_sums"], ns.get("put_sums"), ns["collect"], ns["entries"]
+    return ns["read_sums"], ns["read_texts"], ns.get("put_sums"), ns["collect"], ns["entries"]
+
+
+READ_NAMESPACE.update(
+    unpack_u32x2=_u32x2.unpack_from, utf16_length=_utf16_length, key_and_text=_key_and_text, NoText=_NoText
+)
 
 
 def carried_values(carried: Sequence[Tuple[str, int]]) -> Callable[[Tuple[Any, ...]], Dict[str, Optional[Union[int, float]]]]:
@@ -347,7 +385,7 @@ class CounterRegion:
 
     __slots__ = (
         "counters", "per_slots", "region", "size", "_table", "group_of", "groups",
-        "read_sums", "put_sums", "collect", "group_entries",
+        "read_sums", "read_texts", "put_sums", "collect", "group_entries",
     )
 
     def __init__(self, counters: Sequence[CounterInfo], fields: Sequence[Sequence[str]], region: int) -> None:
@@ -373,12 +411,17 @@ class CounterRegion:
         # Every entry at once: flags, the sum, the contribution and the value, per counter.
         self._table = struct.Struct("<" + "B7xddd" * len(self.counters))
         # The hot path's functions (_generate_hot_path), made for these counters and this region.
-        self.read_sums, self.put_sums, self.collect, self.group_entries = _generate_hot_path(self)
+        self.read_sums, self.read_texts, self.put_sums, self.collect, self.group_entries = _generate_hot_path(self)
 
     def key_at(self, record: Union[bytes, bytearray, memoryview], i: int, base: int = 0) -> Optional[Key]:
         """The key of counter ``i`` in the encoded record at ``base`` of ``record``, or None when it
         is UNKNOWN (a ``per`` value absent or neither a string nor a number)."""
         return _read_key(record, (base + RECORD_HEADER + slot * ENTRY_SIZE for slot in self.per_slots[i]), base)
+
+    def group_keys(self, record: Union[bytes, bytearray, memoryview]) -> List[Optional[Key]]:
+        """Per group of counters (:attr:`groups`), the key in the encoded record at offset 0, as
+        :meth:`read_sums` gives them (None when UNKNOWN)."""
+        return [_read_key(record, (RECORD_HEADER + slot * ENTRY_SIZE for slot in g), 0) for g in self.groups]
 
     def write_sums(self, view: memoryview, sums: Sequence[float]) -> None:
         """Writes the stored window sum of every counter (offset 8 of its entry)."""

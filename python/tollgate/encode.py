@@ -160,7 +160,6 @@ class ActionEncoder:
             raise _Fail(ErrorCode.TOO_LARGE)
         _pack_ref(buf, entry, TAG_ARRAY, run - base, n)
         buf += bytes(ENTRY_SIZE * n)
-        value = self._value
         for item in items:
             if type(item) is str:  # the common case, inline
                 try:
@@ -172,7 +171,7 @@ class ActionEncoder:
                 if len(buf) > limit:
                     raise _Fail(ErrorCode.TOO_LARGE)
             else:
-                value(buf, base, run, item, depth, limit)
+                self._value(buf, base, run, item, depth, limit)
             run += ENTRY_SIZE
 
     def _other(self, buf: bytearray, base: int, entry: int, v: Any, depth: int, limit: int) -> None:
@@ -273,6 +272,8 @@ def _generate_append(encoder: "ActionEncoder", fields: List[Tuple[str, ...]]) ->
             f"                _pack_number(buf, {entry}, {TAG_NUMBER}, 0, v)",
             "            elif v is None:",
             f"                buf[{entry}] = {TAG_NULL}",
+            "            elif t is list or t is tuple:",  # (value's own dispatch, skipped)
+            f"                array(buf, base, {entry}, v, 1, limit)",
             "            else:",
             f"                value(buf, base, {entry}, v, 0, limit)",
         ]
@@ -310,6 +311,7 @@ def _generate_append(encoder: "ActionEncoder", fields: List[Tuple[str, ...]]) ->
         "_Fail": _Fail,
         "encode_string": encode_string,
         "value": encoder._value,
+        "array": encoder._array,
         "ZERO8": _ZERO8,
     }
     namespace.update(consts)

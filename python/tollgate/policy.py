@@ -6,6 +6,7 @@ import hashlib
 import json
 import math
 import os
+import random
 import struct
 import time
 import uuid
@@ -13,6 +14,7 @@ from array import array
 from operator import itemgetter
 from types import MappingProxyType
 import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
@@ -22,6 +24,9 @@ from ._abi import (
     FLAG_ERROR,
     FLAG_UNDETERMINED,
     COUNTER_CONTRIBUTION_KNOWN,
+    COUNTER_ENTRY_SIZE,
+    COUNTER_KEY_KNOWN,
+    COUNTER_RECORD,
     MAX_COUNTERS,
     RESULT_SIZE,
     TRACE_ENTRY_SIZE,
@@ -36,11 +41,14 @@ from .counters import (
     CounterRef,
     CounterRegion,
     Key,
+    READ_NAMESPACE,
     carried_values,
     counter_definitions,
     counter_infos,
     js_key_order,
     js_number,
+    read_source,
+    sum_source,
 )
 from .decision import Decision, _with_counters
 from .encode import ActionEncoder, error_record
@@ -53,6 +61,8 @@ from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
 __all__ = ["Policy", "RuleInfo", "RedactPaths", "Step", "Decided", "MissingSum"]
 
 _result = struct.Struct("<BBHi")
+# How many decisions that carry counters a policy keeps for reuse (see Policy._with_counters).
+_MEMO_SIZE = 4096
 _unpack_key = struct.Struct("<q").unpack_from
 _pack_key = struct.Struct("<q").pack
 
@@ -295,7 +305,10 @@ class Policy:
             (n, names.index(n)) for n in _declaration_order(self.manifest) if n in referenced
         )
         self._carried_names = tuple(n for n, _ in self._carried)
-        self._with_counters: Dict[Tuple[int, Tuple[Any, ...]], Decision] = {}
+        # Decisions that carry counters, memoised by (result, values): a bounded FIFO (one entry
+        # out per entry in, never a whole clear: dropping thousands at once stalled one decision
+        # for milliseconds).
+        self._with_counters: "OrderedDict[Tuple[int, Tuple[Any, ...]], Decision]" = OrderedDict()
         self._region: Optional[CounterRegion] = (
             CounterRegion(self.counters, self.fields, core.counter_ptr) if self.counters else None
         )
@@ -640,9 +653,9 @@ class Policy:
                     decision.approver, decision.timeout_ms, decision.on_timeout, None,
                     MappingProxyType(dict(zip(self._carried_names, values))),
                 )
-                if len(memo) >= 4096:
-                    memo.clear()
                 memo[(key, values)] = d
+                if len(memo) > _MEMO_SIZE:
+                    memo.popitem(False)
             decision = d
         return Decided(decision, region.entries(table, keys), keys)
 
@@ -820,6 +833,19 @@ def _uuid4_text() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+# The ids of the pending contributions of escalations decided by evaluate: the store's own (evaluate
+# returns no id, so nothing can resolve them before they expire into on_timeout), they need only be
+# unique in it; a private generator (seeded from os.urandom; reseeding `random` does not touch it)
+# makes them without os.urandom's system call, a microsecond of every escalation.
+_internal_ids = random.Random()
+
+
+def _internal_id() -> str:
+    """The id of an escalation's pending contributions decided by evaluate (see ``_internal_ids``):
+    128 random bits as 32 hex digits."""
+    return f"{_internal_ids.getrandbits(128):032x}"
+
+
 def _finite_ms(now: Union[int, float]) -> Optional[float]:
     """A checked ``now`` as the store takes it (a finite double), or None when it is not one
     (an infinity, an int beyond the doubles, a subclass of int or float): such a step takes
@@ -863,7 +889,7 @@ class _StatefulPolicy(Policy):
         self._carried_raw: Optional[Callable[[Tuple[Any, ...]], Tuple[Any, ...]]] = (
             itemgetter(*[j for i in self._carried_index for j in (4 * i, 4 * i + 3)]) if self._carried_index else None
         )
-        self._with_counters_raw: Dict[Tuple[int, Tuple[Any, ...]], Decision] = {}
+        self._with_counters_raw: "OrderedDict[Tuple[int, Tuple[Any, ...]], Decision]" = OrderedDict()
         # Per store's counter table (MemoryCounterStore._slots, replaced on each retain): its
         # slot of each of the policy's counters and their buckets (None when one is missing).
         self._slots_of: Any = None
@@ -872,6 +898,9 @@ class _StatefulPolicy(Policy):
         # The core's memory as doubles, for the sums (per view of memory: per core instance).
         self._doubles: Optional[memoryview] = None
         self._doubles_of: Optional[memoryview] = None
+        # evaluate's own memo (its keys are flat: (result, flags and value of each carried counter))
+        self._with_counters_flat: "OrderedDict[Tuple[Any, ...], Decision]" = OrderedDict()
+        self._evaluate_code = _generate_evaluate(self)
 
     def _store_table(self, table: Dict[str, Any]) -> None:
         """Caches the slots of the policy's counters in a store's counter table (a slot keeps
@@ -902,9 +931,9 @@ class _StatefulPolicy(Policy):
                 else:
                     t = now if type(now) is float else None
                 if t is not None and t - t == 0.0:
-                    done = self._step_fast(action, now, t, None, store, False)
-                    if done is not None:
-                        return done[0]
+                    decided = self._evaluate_code(self, action, now, t, store)  # (_evaluate_fast)
+                    if decided is not None:
+                        return decided
             return Policy.step(self, action, now).decision
 
     evaluate.__doc__ = Policy.evaluate.__doc__
@@ -933,6 +962,58 @@ class _StatefulPolicy(Policy):
         evaluate = self.evaluate
         not_json = self._error_decisions[ErrorCode.NOT_JSON]
         return [not_json if a is _NOT_JSON else evaluate(a, now) for a in actions]
+
+    def _evaluate_fast(self, action: Any, now: Union[int, float], t: float, store: MemoryCounterStore) -> Optional[Decision]:
+        """``_step_fast(action, now, t, None, store, False)``'s decision, or None when the step
+        must take the general path: the same step (state lock held), without what only
+        :meth:`step` returns, as one function made for the policy's counters and its core's
+        counter region (:func:`_generate_evaluate`; the recording in :meth:`_record_fast`)."""
+        return self._evaluate_code(self, action, now, t, store)
+
+    def _recover(self) -> None:
+        Policy._recover(self)
+        self._evaluate_code = _generate_evaluate(self)
+
+    def _record_fast(
+        self,
+        decision: Decision,
+        items: List[Tuple[Any, str, float]],
+        checked: bool,
+        record: bytearray,
+        table: Tuple[Any, ...],
+        now: Union[int, float],
+        t: float,
+        store: MemoryCounterStore,
+    ) -> Decision:
+        """The end of :meth:`_evaluate_fast` for a decision whose contributions the core marked
+        for recording (``items``, as ``CounterRegion.collect`` gives them; ``checked``: every
+        amount is one the store takes), as :meth:`_step_fast` records them."""
+        if decision.decision != "escalate":
+            if checked:
+                store._commit(items, t, None, 0.0, "")
+            else:
+                store.record(self._group_entries(record, table), now)
+            return decision
+        pending = _internal_id()
+        on_timeout = decision.on_timeout
+        timeout_ms = decision.timeout_ms
+        if checked and type(timeout_ms) is int and (on_timeout == "allow" or on_timeout == "deny"):
+            expires_at = _as_float(now + timeout_ms)
+            if expires_at == expires_at:
+                store._commit(items, t, pending, expires_at, on_timeout)  # type: ignore[arg-type]
+                return decision
+        store.record(
+            self._group_entries(record, table), now,
+            Pending(pending, now + decision.timeout_ms, decision.on_timeout),  # type: ignore[operator]
+        )
+        return decision
+
+    def _group_entries(self, record: bytearray, table: Tuple[Any, ...]) -> List[CounterEntry]:
+        """The contributions the core marked for recording (``table``: ``CounterRegion.read``'s
+        tuple) of the valid record in ``record``, with their keys (``CounterRegion.entries``)."""
+        region = self._region
+        assert region is not None
+        return region.group_entries(table, region.group_keys(record))
 
     def _step_fast(
         self,
@@ -1007,9 +1088,9 @@ class _StatefulPolicy(Policy):
             d = memo.get(memo_key)
             if d is None:
                 d = _with_counters(decision, MappingProxyType(self._carried_values(table)))
-                if len(memo) >= 4096:
-                    memo.clear()
                 memo[memo_key] = d
+                if len(memo) > _MEMO_SIZE:
+                    memo.popitem(False)
             decision = d
         # What the core marked for recording (CounterRegion.entries; made only for step).
         items = region.collect(table, texts, slots)
@@ -1039,3 +1120,147 @@ class _StatefulPolicy(Policy):
         return decision, entries, pending
 
     evaluate_batch.__doc__ = Policy.evaluate_batch.__doc__
+
+
+def _generate_evaluate(policy: "_StatefulPolicy") -> Callable[..., Optional[Decision]]:
+    """``evaluate(self, action, now, t, store)``: :meth:`_StatefulPolicy._evaluate_fast` for
+    ``policy``, straight-line Python made from its counters and its core's counter region (as the
+    encoder is made from its fields), so that a decision makes no call it can spare: the record's
+    key texts and the window sums are read into locals (:func:`~tollgate.counters.read_source`,
+    :func:`~tollgate.counters.sum_source`), written to the core's memory, its region read back
+    into locals, the decision's counter values and the contributions to record taken from them.
+    It decides and records exactly as :meth:`_StatefulPolicy._step_fast` does (the recording, in
+    :meth:`_StatefulPolicy._record_fast`); it returns None (the general path) for a store that
+    lacks a counter, a key with no text, or a core replaced since it was made."""
+    region = policy._region
+    assert region is not None
+    counters = region.counters
+    n = len(counters)
+    group_of = region.group_of
+    groups = range(len(region.groups))
+    put = region.region + 8
+    ns: Dict[str, Any] = {
+        **READ_NAMESPACE,
+        "REGION": region,
+        "encode": policy._encoder.append,
+        "TRAP": ErrorCode.TRAP,
+        "CoreTrap": CoreTrap,
+        "unpack_key": _unpack_key,
+        "unpack_table": region._table.unpack_from,
+        "pack_f64": struct.Struct("<d").pack_into,
+        "with_counters": _with_counters,
+        "Proxy": MappingProxyType,
+        "MEMO": _MEMO_SIZE,
+        "SAFE": 2.0**53,
+        "inf": math.inf,
+    }
+    src = [
+        "def evaluate(self, action, now, t, store):",
+        "    record = bytearray()",
+        "    try:",
+        "        status = encode(record, action)",
+        "    except Exception:  # pragma: no cover - the encoder reports statuses, this is a last resort",
+        "        return self._error_decisions[TRAP]",
+        "    table_of = store._slots",
+        "    if table_of is not self._slots_of:",
+        "        self._store_table(table_of)",
+        "    slots = self._slots",
+        "    if slots is None:",
+        "        return None",
+        "    if status == 0:",
+    ]
+    body = read_source(region, False)
+    body.append(f"    {''.join(f'b{i}, ' for i in range(n))}= self._buckets")
+    body += sum_source(region)
+    src += ["    " + line for line in body]
+    src += ["    else:", f"        {' = '.join(f't{g}' for g in groups)} = None"]
+    src += [
+        "    with self._lock:",
+        "        if self._region is not REGION:",
+        "            return None  # (a core replaced meanwhile: its code is made again)",
+        "        core = self._core",
+        "        view = core.view",
+        "        ip = self._input_ptr",
+        "        view[ip : ip + len(record)] = record",
+        "        if status == 0:",
+    ]
+    if put % 8 == 0:
+        src += [
+            "            if self._doubles_of is not view:",
+            "                self._doubles = view.cast('d') if len(view) % 8 == 0 else None",
+            "                self._doubles_of = view",
+            "            doubles = self._doubles",
+            "            if doubles is not None:",
+        ]
+        src += [f"                doubles[{(put + i * COUNTER_ENTRY_SIZE) // 8}] = s{i}" for i in range(n)]
+        src.append("            else:")
+        src += [f"                pack_f64(view, {put + i * COUNTER_ENTRY_SIZE}, s{i})" for i in range(n)]
+    else:
+        src += [f"            pack_f64(view, {put + i * COUNTER_ENTRY_SIZE}, s{i})" for i in range(n)]
+    src += [
+        "        try:",
+        "            if core.evaluate(1) != 1:",
+        "                raise CoreTrap('evaluate refused the record')",
+        "        except CoreTrap:",
+        "            self._recover()",
+        "            return self._error_decisions[TRAP]",
+        "        key = unpack_key(view, self._result_ptr)[0]",
+        f"        table = unpack_table(view, {region.region})",
+        f"    {''.join(f'f{i}, _, c{i}, v{i}, ' for i in range(n))}= table",
+        "    decision = self._by_result.get(key)",
+        "    if decision is None:",
+        "        decision = self._from_key(key)",
+        "    if decision.error is not None:",
+        "        return decision",
+    ]
+    carried = policy._carried
+    if carried:
+        # Decisions are immutable: one per (result, flags and values of the counters carried),
+        # memoised (equal doubles, equal values; a few repeat a lot).
+        known = COUNTER_KEY_KNOWN | COUNTER_CONTRIBUTION_KNOWN
+        src += [
+            "    memo = self._with_counters_flat",
+            f"    memo_key = (key, {''.join(f'f{i}, v{i}, ' for _, i in carried)})",
+            "    d = memo.get(memo_key)",
+            "    if d is None:",
+        ]
+        for k, (name, i) in enumerate(carried):
+            ns[f"name{k}"] = name
+            src += [
+                f"        if f{i} & {known} != {known}:",
+                f"            x{k} = None",
+                f"        elif v{i}.is_integer() and -SAFE < v{i} < SAFE:",
+                f"            x{k} = int(v{i})",
+                "        else:",
+                f"            x{k} = v{i}",
+            ]
+        src += [
+            "        d = with_counters(decision, Proxy({" + ", ".join(f"name{k}: x{k}" for k in range(len(carried))) + "}))",
+            "        memo[memo_key] = d",
+            "        if len(memo) > MEMO:",
+            "            memo.popitem(False)",
+            "    decision = d",
+        ]
+    # What the core marked for recording (CounterRegion.collect, inline)
+    src += [
+        f"    if not ({' or '.join(f'f{i} & {COUNTER_RECORD}' for i in range(n))}):",
+        "        return decision",
+        "    items = []",
+        "    checked = True",
+    ]
+    for i in range(n):
+        ns[f"unknown{i}"] = f"counter '{counters[i].name}': the core recorded a contribution for an unknown key"
+        g = group_of[i]
+        src += [
+            f"    if f{i} & {COUNTER_RECORD}:",
+            f"        if t{g} is None:",  # (a key has a text exactly when it is known)
+            f"            raise RuntimeError(unknown{i})",
+            f"        if c{i} != 0:",
+            f"            items.append((slots[{i}], t{g}, c{i}))",
+            f"            if not (0.0 <= c{i} < inf):",  # the store refuses it: its record says how
+            "                checked = False",
+        ]
+    src.append("    return self._record_fast(decision, items, checked, record, table, now, t, store)")
+    code = compile("\n".join(src), f"<tollgate evaluate for {n} counters>", "exec")
+    exec(code, ns)
+    return ns["evaluate"]  # type: ignore[no-any-return]

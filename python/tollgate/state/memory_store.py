@@ -184,11 +184,27 @@ def _check_time(t: object, name: str) -> float:
     return f
 
 
+def _evict_bound(t: float, window_ms: float) -> float:
+    """A clock before which an entry at ``t`` still counts in a window of ``window_ms``: the
+    largest double ``c`` such that every double ``now < c`` has ``now - window_ms < t`` (the
+    eviction test, rounding included; double subtraction is monotonic in ``now``), found from
+    ``t + window_ms`` downwards; ``-inf`` (test every time) if that takes more than a few steps."""
+    c = t + window_ms
+    for _ in range(8):
+        below = math.nextafter(c, -math.inf)
+        if below - window_ms < t:
+            return c
+        c = below
+    return -math.inf
+
+
 class _Bucket:
     """One key of one counter: the Neumaier running sum (``sum + comp``) of its counting
-    entries, how many count, and how many are in the counter's queue (removed ones included)."""
+    entries, how many count, and how many are in the counter's queue (removed ones included);
+    ``val`` is :meth:`value`, kept with every change (a decision reads sums far more often
+    than it changes them)."""
 
-    __slots__ = ("counter", "key", "sum", "comp", "counting", "entries")
+    __slots__ = ("counter", "key", "sum", "comp", "counting", "entries", "val")
 
     def __init__(self, counter: "_CounterSlot", key: str) -> None:
         self.counter = counter
@@ -197,6 +213,7 @@ class _Bucket:
         self.comp = 0.0
         self.counting = 0
         self.entries = 0
+        self.val = 0.0
 
     def add(self, x: float) -> None:
         s = self.sum + x
@@ -205,12 +222,14 @@ class _Bucket:
         else:
             self.comp += x - s + self.sum
         self.sum = s
+        v = s + self.comp
+        self.val = v if v > 0 and self.counting else 0.0
 
     def take(self, amount: float) -> None:
         """Stops counting ``amount``; back to exactly 0 when nothing counts."""
         self.counting -= 1
         if self.counting == 0:
-            self.sum = self.comp = 0.0
+            self.sum = self.comp = self.val = 0.0
         else:
             self.add(-amount)
 
@@ -232,20 +251,15 @@ class _Approval:
         self.live = 0  # entries not yet evicted
 
 
-class _Entry:
-    __slots__ = ("t", "amount", "bucket", "approval", "removed", "evicted")
-
-    def __init__(self, t: float, amount: float, bucket: _Bucket, approval: Optional[_Approval]) -> None:
-        self.t = t
-        self.amount = amount
-        self.bucket = bucket
-        self.approval = approval
-        self.removed = False
-        self.evicted = False
+# One contribution in its counter's queue: a list ``[t, amount, bucket, approval, removed,
+# evicted]`` (made by a list display, a quarter of what a class instance costs: every allowed or
+# escalated decision makes one per contribution), read and written by these indexes.
+_Entry = List[Any]
+_T, _AMOUNT, _BUCKET, _APPROVAL, _REMOVED, _EVICTED = range(6)
 
 
 class _CounterSlot:
-    __slots__ = ("name", "window_ms", "definition", "buckets", "queue", "dropped")
+    __slots__ = ("name", "window_ms", "definition", "buckets", "queue", "dropped", "evict_at")
 
     def __init__(self, name: str, window_ms: float, definition: str) -> None:
         self.name = name
@@ -254,6 +268,8 @@ class _CounterSlot:
         self.buckets: Dict[str, _Bucket] = {}
         self.queue: Deque[_Entry] = deque()  # every entry of this counter, in time order
         self.dropped = False
+        # _evict_bound of the queue's front (inf when empty): below it the queue evicts nothing
+        self.evict_at = math.inf
 
 
 
@@ -286,6 +302,9 @@ class MemoryCounterStore:
         self._heap: List[_Approval] = []
         self._stale = 0
         self._now = -math.inf
+        # A clock before which no counter's queue evicts anything (see _evict_bound): advancing
+        # the clock below it skips the queues (most decisions evict nothing).
+        self._evict_at = math.inf
         self.retain(definitions)
 
     @property
@@ -312,14 +331,15 @@ class MemoryCounterStore:
         self._slots = nxt
         # (each counter's queue, window and slot, for _advance: a slot keeps its queue for life)
         self._queues = tuple((slot.queue, slot.window_ms, slot) for slot in nxt.values())
+        self._evict_at = min((slot.evict_at for slot in nxt.values()), default=math.inf)
         if not dropped_any:
             return
         for a in list(self._approvals.values()):
-            kept = [e for e in a.entries if not e.bucket.counter.dropped]
+            kept = [e for e in a.entries if not e[_BUCKET].counter.dropped]
             if len(kept) == len(a.entries):
                 continue
             a.entries = kept
-            a.live = sum(0 if e.evicted else 1 for e in kept)
+            a.live = sum(0 if e[_EVICTED] else 1 for e in kept)
             if a.live == 0:
                 self._forget(a)
 
@@ -400,18 +420,25 @@ class MemoryCounterStore:
             bucket = buckets.get(key)
             if bucket is None:
                 bucket = buckets[key] = _Bucket(slot, key)
-            e = _Entry(now, amount, bucket, approval)
-            slot.queue.append(e)
+            e = [now, amount, bucket, approval, False, False]  # an _Entry
+            q = slot.queue
+            if not q:  # the queue's new front: when it evicts
+                at = slot.evict_at = _evict_bound(now, slot.window_ms)
+                if at < self._evict_at:
+                    self._evict_at = at
+            q.append(e)
             bucket.entries += 1
             bucket.counting += 1
             # bucket.add(amount), inline (the same steps)
             total = bucket.sum
             s = total + amount
             if abs(total) >= abs(amount):
-                bucket.comp += total - s + amount
+                comp = bucket.comp = bucket.comp + (total - s + amount)
             else:
-                bucket.comp += amount - s + total
+                comp = bucket.comp = bucket.comp + (amount - s + total)
             bucket.sum = s
+            v = s + comp  # (counting > 0)
+            bucket.val = v if v > 0 else 0.0
             if approval is not None:
                 approval.entries.append(e)
                 approval.live += 1
@@ -472,36 +499,48 @@ class MemoryCounterStore:
                 self._settle(a, a.on_timeout == "allow")
             else:
                 self._stale -= 1
+        if now < self._evict_at:
+            return  # no queue evicts yet
+        at = math.inf
         for q, window_ms, slot in self._queues:
-            # (_evict's own test of the front, first: most advances evict nothing)
-            if q and not (now - window_ms < q[0].t):
-                self._evict(slot)
+            b = slot.evict_at
+            if not (now < b):  # this queue may evict: its own test of the front, then its new bound
+                if q and not (now - window_ms < q[0][0]):  # (q[0][_T])
+                    self._evict(slot)
+                b = slot.evict_at = _evict_bound(q[0][0], window_ms) if q else math.inf
+            if b < at:
+                at = b
+        self._evict_at = at
 
     def _evict(self, slot: _CounterSlot) -> None:
         q = slot.queue
         limit = self._now - slot.window_ms  # counts while limit < t
-        while q and not (limit < q[0].t):
+        # (an _Entry's fields by their indexes: 0 _T, 1 _AMOUNT, 2 _BUCKET, 3 _APPROVAL, 4 _REMOVED,
+        # 5 _EVICTED)
+        while q and not (limit < q[0][0]):
             e = q.popleft()
-            e.evicted = True
-            b = e.bucket
-            if not e.removed:
-                # b.take(e.amount), inline (the same steps)
+            e[5] = True
+            b = e[2]
+            if not e[4]:
+                # b.take(e[_AMOUNT]), inline (the same steps)
                 b.counting -= 1
                 if b.counting == 0:
-                    b.sum = b.comp = 0.0
+                    b.sum = b.comp = b.val = 0.0
                 else:
-                    x = -e.amount
+                    x = -e[1]
                     total = b.sum
                     s = total + x
                     if abs(total) >= abs(x):
-                        b.comp += total - s + x
+                        comp = b.comp = b.comp + (total - s + x)
                     else:
-                        b.comp += x - s + total
+                        comp = b.comp = b.comp + (x - s + total)
                     b.sum = s
+                    v = s + comp  # (counting > 0)
+                    b.val = v if v > 0 else 0.0
             b.entries -= 1
             if b.entries == 0:
                 del slot.buckets[b.key]
-            a = e.approval
+            a = e[3]
             if a is not None:
                 a.live -= 1
                 if a.live == 0 and self._approvals.get(a.id) is a:
@@ -511,17 +550,17 @@ class MemoryCounterStore:
         """Approved (or expired into allow): the entries stay as recorded ones. Otherwise they
         stop counting. The store then forgets the approval."""
         for e in a.entries:
-            e.approval = None
-            if not approved and not e.evicted and not e.removed:
-                e.removed = True
-                e.bucket.take(e.amount)
+            e[_APPROVAL] = None
+            if not approved and not e[_EVICTED] and not e[_REMOVED]:
+                e[_REMOVED] = True
+                e[_BUCKET].take(e[_AMOUNT])
         a.entries = []
         self._forget(a)
 
     def _forget(self, a: _Approval) -> None:
         self._approvals.pop(a.id, None)
         for e in a.entries:
-            e.approval = None
+            e[_APPROVAL] = None
         a.entries = []
         # Its heap item is stale unless its expiry has been reached (then it was just popped:
         # expired items are popped before anything else happens).
