@@ -7,6 +7,7 @@
 
 import cluster from "node:cluster";
 import type { Worker } from "node:cluster";
+import { ApprovalFeed, StreamWorkers } from "./approval-feed.js";
 import { ApprovalsOwner } from "./approvals-owner.js";
 import { AuditOwner } from "./audit-owner.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
@@ -53,6 +54,10 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     throw err;
   }
   audit.startProbe();
+  // The approvals stream: tickets and snapshots here, events to the workers with streams open.
+  const feed = new ApprovalFeed(approvals.approvals);
+  const streams = new StreamWorkers(approvals.approvals);
+  cluster.on("exit", (w: Worker) => streams.set(w, false));
 
   let readyWorkers = 0;
   let listeningReported = false;
@@ -71,6 +76,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     "approval-list": (p, who) => approvals.list(p, who),
     "approval-resolve": (p, who) => approvals.resolve(p, who),
     "approval-redeem": (p, who) => approvals.redeem(p, who),
+    "approval-ticket": (p, who) => feed.ticket(p, who),
+    "approval-ticket-redeem": (p) => feed.redeem(p),
+    "approval-snapshot": (p, who) => feed.snapshot(p, who),
     metrics: () => metrics.collect(() => ({ policy: policy.policy.name, count: approvals.pendingCount() })),
   };
 
@@ -122,6 +130,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         break;
       case "metrics-res":
         metrics.onResponse(msg);
+        break;
+      case "approval-events":
+        streams.set(w, msg.on);
         break;
     }
   });
