@@ -54,7 +54,8 @@ function App() {
   const [notices, setNotices] = useState<Notice[]>([]);
   // Server clock minus this browser's: countdowns are the server's, whatever this clock says.
   const [offset, setOffset] = useState(0);
-  const [now, setNow] = useState(Date.now());
+  // Ticks every second to redraw the countdowns (which read the clock when drawn).
+  const [, setTick] = useState(0);
   const noticeId = useRef(0);
 
   const notify = useCallback((kind: Notice["kind"], text: string) => {
@@ -88,7 +89,7 @@ function App() {
   }, [token, signOut]);
 
   useEffect(() => {
-    const t = setInterval(() => setNow(Date.now()), 1000);
+    const t = setInterval(() => setTick((n) => n + 1), 1000);
     return () => clearInterval(t);
   }, []);
 
@@ -130,7 +131,7 @@ function App() {
     }} />;
   }
 
-  const serverNow = now + offset;
+  const serverNow = Date.now() + offset;
   return (
     <div class="app">
       <header class="top">
