@@ -134,7 +134,7 @@ describe("approvals stream: events", () => {
     const carol = await stream(T.carol);
     const admin = await stream(T.admin);
     for (const x of [...alices, carol, admin]) await x.next((e) => e.event === "snapshot");
-    const ids = [];
+    const ids: string[] = [];
     for (let i = 0; i < 4; i++) ids.push(await escalate("payments.refund"));
     const other = await escalate("other");
     for (const x of alices) {
