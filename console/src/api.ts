@@ -50,8 +50,12 @@ export type ConnectionState = "connecting" | "live" | "reconnecting";
 export interface StreamHandlers {
   snapshot(s: Snapshot): void;
   event(e: ApprovalEvent): void;
-  /** The server's clock, from the snapshot and each heartbeat. */
-  clock(now: string): void;
+  /**
+   * How far the server's clock is ahead of this browser's (ms), from the ticket request: its
+   * `now` against the middle of the round trip (off by at most half of it, however slow the
+   * stream is to deliver).
+   */
+  clock(offsetMs: number): void;
   state(s: ConnectionState, detail?: string): void;
   /** The token is not (or no longer) good for the stream: sign out with this message. */
   refused(message: string, status: number): void;
@@ -89,7 +93,12 @@ export function connect(token: string, on: StreamHandlers): { close(): void } {
     on.state(attempt === 0 ? "connecting" : "reconnecting");
     let ticket: string;
     try {
-      ticket = (await api<{ ticket: string }>(token, "POST", "/v1/approvals/stream/ticket")).ticket;
+      const sent = Date.now();
+      const t = await api<{ ticket: string; now: string }>(token, "POST", "/v1/approvals/stream/ticket");
+      const received = Date.now();
+      ticket = t.ticket;
+      const server = Date.parse(t.now);
+      if (Number.isFinite(server)) on.clock(server - (sent + received) / 2);
     } catch (err) {
       const e = err as ApiError;
       if (e.status === 401 || e.status === 403) {
@@ -107,19 +116,14 @@ export function connect(token: string, on: StreamHandlers): { close(): void } {
     es.addEventListener("snapshot", (ev) => {
       alive();
       attempt = 0;
-      const s = parse(ev) as Snapshot;
-      on.clock(s.now);
-      on.snapshot(s);
+      on.snapshot(parse(ev) as Snapshot);
       on.state("live");
     });
     es.addEventListener("approval", (ev) => {
       alive();
       on.event(parse(ev) as ApprovalEvent);
     });
-    es.addEventListener("ping", (ev) => {
-      alive();
-      on.clock((parse(ev) as { now: string }).now);
-    });
+    es.addEventListener("ping", () => alive());
     es.addEventListener("bye", (ev) => {
       const { code, reason } = parse(ev) as { code: string; reason: string };
       if (code === "revoked") {

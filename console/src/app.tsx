@@ -12,6 +12,9 @@ import type { Approval, Approvals, Who } from "./queue.js";
 
 const TOKEN_KEY = "tollgate.console.token";
 
+/** Notes being written, by approval id: if someone else resolves the approval meanwhile, the writer is told. */
+const drafts = new Map<string, string>();
+
 interface Notice {
   id: number;
   kind: "ok" | "error" | "info";
@@ -79,14 +82,23 @@ function App() {
         setWho(s.who);
         setApprovals((known) => fromSnapshot(known, s));
       },
-      event: (e) => setApprovals((known) => merge(known, e.approval)),
-      clock: (iso) => setOffset(Date.parse(iso) - Date.now()),
+      event: (e) => {
+        const a = e.approval;
+        const draft = drafts.get(a.id);
+        if (a.state !== "pending" && draft !== undefined && draft.trim() !== "") {
+          drafts.delete(a.id);
+          const by = a.state === "expired" ? "expired" : `was ${a.state} by ${a.resolved_by}`;
+          notify("error", `${toolOf(a)} for ${agentOf(a)} ${by} before you sent your note (“${draft.trim().slice(0, 80)}”)`);
+        }
+        setApprovals((known) => merge(known, a));
+      },
+      clock: (ms) => setOffset(ms),
       state: (state, detail) => setConn({ state, detail }),
       refused: (message, status) =>
         signOut(status === 403 ? `This token may not approve: ${message}. Sign in with an approver token.` : `Sign-in failed: ${message}`),
     });
     return () => c.close();
-  }, [token, signOut]);
+  }, [token, signOut, notify]);
 
   useEffect(() => {
     const t = setInterval(() => setTick((n) => n + 1), 1000);
@@ -103,6 +115,7 @@ function App() {
   const resolve = useCallback(async (a: Approval, verb: "approve" | "deny", note: string): Promise<boolean> => {
     if (token === null) return false;
     try {
+      drafts.delete(a.id); // sent: no longer a draft
       const r = await api<Approval>(token, "POST", `/v1/approvals/${encodeURIComponent(a.id)}/${verb}`, note.trim() === "" ? undefined : { note });
       setApprovals((known) => merge(known, r));
       notify("ok", `${verb === "approve" ? "Approved" : "Denied"}: ${toolOf(a)} for ${agentOf(a)}`);
@@ -226,7 +239,11 @@ function Pending({ a, now, onResolve }: { a: Approval; now: number; onResolve(a:
         <pre class="action">{JSON.stringify(a.action, null, 2)}</pre>
       </details>
       <label class="note" for={`note-${a.id}`}>Note (optional)</label>
-      <textarea id={`note-${a.id}`} rows={2} maxLength={10000} value={note} onInput={(e) => setNote((e.target as HTMLTextAreaElement).value)} disabled={busy !== null || overdue} />
+      <textarea id={`note-${a.id}`} rows={2} maxLength={10000} value={note} onInput={(e) => {
+        const v = (e.target as HTMLTextAreaElement).value;
+        drafts.set(a.id, v);
+        setNote(v);
+      }} disabled={busy !== null || overdue} />
       <div class="actions">
         <button type="button" class="approve" disabled={busy !== null || overdue} onClick={() => void act("approve")}>{busy === "approve" ? "Approving…" : "Approve"}</button>
         <button type="button" class="deny" disabled={busy !== null || overdue} onClick={() => void act("deny")}>{busy === "deny" ? "Denying…" : "Deny"}</button>

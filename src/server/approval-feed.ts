@@ -68,7 +68,7 @@ export class ApprovalFeed {
     if (this.tickets.size >= MAX_TICKETS) throw new RpcError(429, "too_many_requests", `more than ${MAX_TICKETS} stream tickets are waiting to be used; try again in a few seconds`);
     const ticket = randomBytes(32).toString("base64url");
     this.tickets.set(ticket, { who, token_hash: p.token_hash, expires: now + TICKET_TTL_MS });
-    return { ticket, expires_in_ms: TICKET_TTL_MS };
+    return { ticket, expires_in_ms: TICKET_TTL_MS, now: new Date(now).toISOString() };
   }
 
   /** GET /v1/approvals/stream?ticket=: the ticket's principal; the ticket is used up. 401 if unknown, used or expired. */

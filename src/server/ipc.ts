@@ -91,6 +91,8 @@ export interface RpcParams {
 export interface StreamTicket {
   ticket: string;
   expires_in_ms: number;
+  /** The server's clock (RFC 3339): with the request's round trip, a client's estimate of its clock's offset. */
+  now: string;
 }
 
 /** The answer of `approval-ticket-redeem`. */

@@ -207,7 +207,7 @@ export const OPENAPI = {
         summary: "A single-use ticket for the approvals stream",
         security: bearer,
         description: "Roles: approver, admin. For clients that cannot send an Authorization header on the stream (a browser's EventSource): open GET /v1/approvals/stream?ticket=TICKET within 30 s. A ticket works once, and only while the token it was issued to is still valid (docs/approvals.md, \"The console\").",
-        responses: { "200": json({ type: "object", properties: { ticket: { type: "string" }, expires_in_ms: { type: "integer" } } }, "The ticket"), ...common401, "429": err("Too many tickets waiting to be used") },
+        responses: { "200": json({ type: "object", properties: { ticket: { type: "string" }, expires_in_ms: { type: "integer" }, now: { type: "string", description: "the server's clock" } } }, "The ticket"), ...common401, "429": err("Too many tickets waiting to be used") },
       },
     },
     "/v1/approvals/stream": {

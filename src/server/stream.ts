@@ -94,13 +94,15 @@ export class StreamHub {
 
   /** An approval event from the primary: to each stream whose caller may resolve it. */
   publish(e: ApprovalEvent): void {
+    let text: string | null = null; // the same frame for every stream: serialized once
     for (const s of this.streams) {
       if (!mayResolve(e.approval, s.who)) continue;
       if (s.buffer !== null) {
         if (s.buffer.length >= MAX_BUFFERED) this.end(s, "overflow", "too many events before the stream started; reconnect");
         else s.buffer.push(e);
       } else {
-        this.write(s, "approval", e);
+        text ??= frame("approval", e);
+        this.send(s, text);
       }
     }
   }
@@ -123,18 +125,22 @@ export class StreamHub {
   }
 
   private ping(): void {
-    const data = { now: new Date().toISOString() };
-    for (const s of this.streams) this.write(s, "ping", data);
+    const text = frame("ping", { now: new Date().toISOString() });
+    for (const s of this.streams) this.send(s, text);
   }
 
   private write(s: Stream, event: string, data: unknown): void {
+    this.send(s, frame(event, data));
+  }
+
+  private send(s: Stream, text: string): void {
     if (s.res.writableEnded || s.res.destroyed) return this.remove(s);
     if (s.res.writableLength > MAX_UNREAD_BYTES) {
       this.remove(s);
       s.res.destroy();
       return;
     }
-    s.res.write(frame(event, data));
+    s.res.write(text);
   }
 
   private remove(s: Stream): void {

@@ -24,7 +24,7 @@ name: console-test
 default: deny
 approvers:
   finance-oncall: { timeout: 15m, on_timeout: deny }
-  quick: { timeout: 4s, on_timeout: deny }
+  quick: { timeout: 6s, on_timeout: deny }
   other-team: { timeout: 15m }
 rules:
   - id: big-refund
@@ -203,7 +203,7 @@ describe.skipIf(!availability.available)("the approvals console in a browser", (
     const id = await escalate("quick");
     const c = card(page, id);
     await c.waitFor();
-    expect(await c.textContent()).toMatch(/Expires in 0:0[1-4], then deny/);
+    expect(await c.textContent()).toMatch(/Expires in 0:0[1-6], then deny/);
     const done = resolvedItem(page, id);
     await done.waitFor({ timeout: 15_000 });
     expect(await done.textContent()).toMatch(/expired.*outcome deny/);
@@ -234,6 +234,18 @@ describe.skipIf(!availability.available)("the approvals console in a browser", (
     // Both show the one outcome; one transition record.
     for (const p of [pa, pb]) expect(await resolvedItem(p, id).textContent()).toContain(`${a.state} by ${a.resolved_by}`);
     expect(auditRecords(s.auditDir).filter((r) => (r.decision.approval as { id?: string } | undefined)?.id === id)).toHaveLength(1);
+  });
+
+  it("someone else resolving an approval while you write a note: the card goes, and you are told", async () => {
+    const page = await signedIn(T.alice);
+    const id = await escalate("payments.refund", { amount: 310, order_id: "ord_draft" });
+    await card(page, id).waitFor();
+    await card(page, id).getByLabel("Note (optional)").fill("let me check the order first");
+    const r = await http(s, "POST", `/v1/approvals/${id}/deny`, { raw: `Bearer ${T.bob}`, body: { note: "fraud" } });
+    expect(r.status).toBe(200);
+    await expect.poll(() => page.locator(".notice-error").first().textContent()).toMatch(/payments.refund for billing-bot was denied by bob before you sent your note \(“let me check the order first”\)/);
+    await expect.poll(() => card(page, id).count()).toBe(0);
+    expect(await resolvedItem(page, id).textContent()).toContain("fraud");
   });
 
   it("is readable on a phone: one column, nothing wider than the screen, buttons within reach", async () => {

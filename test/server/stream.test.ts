@@ -71,6 +71,7 @@ async function ticket(token: string): Promise<string> {
   expect(r.status).toBe(200);
   expect(r.headers.get("cache-control")).toBe("no-store");
   expect(r.body.expires_in_ms).toBe(30_000);
+  expect(Math.abs(Date.parse(r.body.now) - Date.now())).toBeLessThan(60_000);
   return r.body.ticket as string;
 }
 
