@@ -151,9 +151,13 @@ async function consoleCommand(path: string, values: Values, port: number, io: Co
   const who: Principal = approvers.length > 0 ? { identity, role: "approver", approvers } : { identity, role: "admin", approvers: [] };
   const given = values.token ?? process.env.TOLLGATE_CONSOLE_TOKEN;
   const token = given !== undefined && given !== "" ? given : randomBytes(24).toString("base64url");
+  const host = values.host ?? "127.0.0.1";
+  if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+    await write(io.stderr, `tollgate approvals console: warning: listening on ${host} over plain HTTP: the token crosses the network unencrypted (put a TLS proxy in front, or keep the default 127.0.0.1 and use an SSH tunnel)\n`);
+  }
   let server;
   try {
-    server = await startLocalConsole({ db: path, host: values.host ?? "127.0.0.1", port, token, who });
+    server = await startLocalConsole({ db: path, host, port, token, who });
   } catch (err) {
     await write(io.stderr, `tollgate approvals console: ${(err as Error).message}\n`);
     return EXIT_FAILED;

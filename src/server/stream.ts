@@ -221,6 +221,11 @@ export async function streamRoutes(app: FastifyInstance, { backend, tokens, hub 
       return errorBody("forbidden", `role '${who.role}' may not watch the approvals queue`);
     }
     const history = Math.min(HISTORY_MAX, q.history === undefined ? HISTORY_DEFAULT : Number(q.history));
+    if (req.method === "HEAD") {
+      // The headers a GET would get, and no stream (a ticket is used up all the same).
+      reply.header("cache-control", "no-store").type("text/event-stream; charset=utf-8");
+      return "";
+    }
 
     reply.hijack();
     const res = reply.raw;

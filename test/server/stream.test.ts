@@ -105,6 +105,9 @@ describe("approvals stream: who may open it", () => {
     expect(snap.data.who).toEqual({ identity: "alice", role: "approver", approvers: ["finance-oncall", "quick"] });
     expect(Number.isNaN(Date.parse(snap.data.now))).toBe(false);
     expect((await stream(T.admin)).status).toBe(200);
+    const head = await fetch(`${s.url}/v1/approvals/stream`, { method: "HEAD", headers: bearer(T.alice) });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
     const agent = await openSse(`${s.url}/v1/approvals/stream`, bearer(T.agent));
     expect(agent.status).toBe(403);
     expect((await openSse(`${s.url}/v1/approvals/stream`, bearer("nope"))).status).toBe(401);
