@@ -1,6 +1,7 @@
 // The primary process of `tollgate serve`: puts together the parts it owns, one module each —
 // the policy (policy-sync.ts), the one audit log and the record half of the pipeline
-// (audit-owner.ts), the approvals and their authorization (approvals-owner.ts, access.ts),
+// (audit-owner.ts), the approvals and their authorization (approvals-owner.ts, access.ts), the
+// approvals stream's tickets, snapshots and events to the workers (approval-feed.ts),
 // metrics aggregation (cluster-metrics.ts), shutdown (shutdown.ts) and the worker processes
 // (workers.ts) — and routes each worker message (ipc.ts) to its owner. Workers serve HTTP and
 // run the decide half; they accept connections on the shared socket themselves.
