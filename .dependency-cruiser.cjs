@@ -1,5 +1,5 @@
 // Import rules (issue 12): run by `npm test` through `npm run test:deps`
-//   depcruise --config .dependency-cruiser.cjs src assembly test bench scripts
+//   depcruise --config .dependency-cruiser.cjs src assembly test bench scripts console
 // Where code lives and why: docs/architecture.md, "Where code lives". A rule names the paths
 // it applies to from the repository root; test/deps.test.ts runs these very rules on the small
 // trees of test/deps-fixtures/ (excluded here) to show that each one reports what it should.
@@ -135,12 +135,28 @@ module.exports = {
       from: { path: "^src/lint/" },
       to: { path: "^src/", pathNot: "^src/lint/" },
     },
+    // The web console (console/: a browser bundle built by scripts/build-console.mjs) talks to the
+    // server over HTTP only; it is served as files, never imported by the Node host.
+    {
+      name: "console-is-a-browser-app",
+      severity: "error",
+      comment: "The web console runs in a browser: it imports nothing of the Node host, the core, tests, benchmarks or scripts (it reaches the server over HTTP).",
+      from: { path: "^console/" },
+      to: { path: "^(src|assembly|test|bench|scripts)/" },
+    },
+    {
+      name: "only-tests-import-console",
+      severity: "error",
+      comment: "Nothing but tests imports the console's source (the server serves its built files).",
+      from: { path: "^(src|assembly|bench|scripts)/" },
+      to: { path: "^console/" },
+    },
     {
       name: "no-unresolvable",
       severity: "error",
       comment:
         "Every relative import resolves: a rule cannot judge an import it cannot follow, so this one keeps the others honest.",
-      from: { path: "^(src|assembly|test|bench|scripts)/" },
+      from: { path: "^(src|assembly|test|bench|scripts|console)/" },
       to: { couldNotResolve: true, path: "^[.][.]?/" },
     },
   ],

@@ -26,7 +26,7 @@ function depcruise(cwd: string, args: string[]): { status: number | null; stdout
 
 describe("import rules (.dependency-cruiser.cjs)", () => {
   it("report every broken rule of the fixture tree, and nothing else, and fail", () => {
-    const json = depcruise(FIXTURES, ["--output-type", "json", "src", "assembly", "test", "bench"]);
+    const json = depcruise(FIXTURES, ["--output-type", "json", "src", "assembly", "test", "bench", "console"]);
     const violations = (JSON.parse(json.stdout) as { summary: { violations: Violation[] } }).summary.violations;
     const seen = violations.map((v) =>
       v.type === "cycle" ? `${v.rule.name}: ${[v.from, ...v.cycle!.map((c) => c.name)].join(" → ")}` : `${v.rule.name}: ${v.from} → ${v.to}`,
@@ -34,6 +34,8 @@ describe("import rules (.dependency-cruiser.cjs)", () => {
     expect(seen.sort()).toEqual([
       "assembly-not-to-test-or-bench: assembly/leak.ts → test/other.ts",
       "bench-only-to-test-support: bench/program.ts → test/other.ts",
+      // the web console is a browser app: it and the Node host meet over HTTP only
+      "console-is-a-browser-app: console/app.ts → src/fine.ts",
       // the Node host's layers import down: engine → records → pipeline → gate → server → cli
       "engine-imports-no-io: src/state/store.ts → src/audit/log.ts",
       "gate-below-server: src/gate/gate.ts → src/server/app.ts",
@@ -46,6 +48,7 @@ describe("import rules (.dependency-cruiser.cjs)", () => {
       "no-unresolvable: bench/program.ts → ./missing.js",
       "only-cli-imports-integrations: src/server/app.ts → src/mcp/gateway.ts",
       "only-cli-imports-replay: src/server/replay.ts → src/replay/replay.ts",
+      "only-tests-import-console: src/server/console.ts → console/view.ts",
       "pipeline-below-gate: src/pipeline/decide.ts → src/gate/gate.ts",
       "records-below-pipeline: src/audit/log.ts → src/pipeline/decide.ts",
       // replay sits just below the CLI: it may read audit records, not reach into the gate
@@ -58,15 +61,15 @@ describe("import rules (.dependency-cruiser.cjs)", () => {
       "test-support-self-contained: test/support/helper.ts → test/other.ts",
     ]);
     // As `npm run test:deps` runs it (the default `err` output): exit code = number of errors.
-    const run = depcruise(FIXTURES, ["src", "assembly", "test", "bench"]);
-    expect(run.stdout).toContain("20 dependency violations (20 errors, 0 warnings)");
-    expect(run.status).toBe(20);
+    const run = depcruise(FIXTURES, ["src", "assembly", "test", "bench", "console"]);
+    expect(run.stdout).toContain("22 dependency violations (22 errors, 0 warnings)");
+    expect(run.status).toBe(22);
   });
 
   it("are what npm test runs first, on the real tree without the fixtures", () => {
     const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> };
     expect(pkg.scripts.test).toMatch(/^npm run test:deps && /);
-    expect(pkg.scripts["test:deps"]).toMatch(/^depcruise --config \.dependency-cruiser\.cjs src assembly test bench scripts$/);
+    expect(pkg.scripts["test:deps"]).toMatch(/^depcruise --config \.dependency-cruiser\.cjs src assembly test bench scripts console$/);
     const config = require(CONFIG) as { options: { exclude: { path: string } } };
     expect(new RegExp(config.options.exclude.path).test("test/deps-fixtures/src/leak.ts")).toBe(true);
   });

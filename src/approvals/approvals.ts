@@ -58,6 +58,14 @@ export interface WaitOptions {
   timeoutMs?: number;
 }
 
+/**
+ * What `subscribe` listeners hear: an approval was created (pending), or a transition out of
+ * pending is settled (with its audit record, where the manager has an `audit` callback).
+ */
+export type ApprovalEvent = { type: "created" | "resolved"; approval: Approval };
+
+export type ApprovalListener = (event: ApprovalEvent) => void;
+
 interface Waiter {
   resolve(a: Approval): void;
   reject(e: unknown): void;
@@ -76,6 +84,7 @@ export class Approvals {
   private readonly onError: (e: Error) => void;
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
+  private readonly listeners = new Set<ApprovalListener>();
   /** Audit writes in flight, by approval id: one per transition. */
   private readonly settling = new Map<string, Promise<Approval>>();
   /** Failed audit writes: when to try again, and the next back-off. */
@@ -195,9 +204,10 @@ export class Approvals {
     };
   }
 
-  /** After a stored create: the expiry timer and the notifier. */
+  /** After a stored create: the expiry timer, the listeners and the notifier. */
   private started(a: Approval): void {
     this.schedule(a);
+    this.emit({ type: "created", approval: a });
     if (this.notifier) {
       try {
         const r = this.notifier(a);
@@ -283,6 +293,19 @@ export class Approvals {
       // Resolved but not yet audited (by another process, or an audit write failed): write it.
       if (snapshot.state !== "pending") this.background(snapshot);
     });
+  }
+
+  /**
+   * Calls `listener` with each approval created here and each transition settled here (after its
+   * audit record is durable): approve, deny, expire, and resolutions by other processes that the
+   * poller noticed. Synchronous; a listener that throws is reported through onError. Returns
+   * the unsubscribe function.
+   */
+  subscribe(listener: ApprovalListener): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
   }
 
   get(id: string): Approval | undefined {
@@ -402,6 +425,7 @@ export class Approvals {
   private settle(a: Approval, undo = false): Promise<Approval> {
     this.clearTimer(a.id);
     if (this.isSettled(a)) {
+      if (!this.audit) this.emit({ type: "resolved", approval: a }); // with an audit callback, emitted once its record was written
       this.wake(a);
       return Promise.resolve(a);
     }
@@ -435,6 +459,7 @@ export class Approvals {
       (done) => {
         this.settling.delete(a.id);
         this.retries.delete(a.id);
+        this.emit({ type: "resolved", approval: done });
         this.wake(done);
         this.maybeCloseStore();
       },
@@ -451,6 +476,16 @@ export class Approvals {
       },
     );
     return p;
+  }
+
+  private emit(e: ApprovalEvent): void {
+    for (const l of [...this.listeners]) {
+      try {
+        l(e);
+      } catch (err) {
+        this.report(err, `an approvals listener failed for approval ${e.approval.id}`);
+      }
+    }
   }
 
   private wake(a: Approval): void {

@@ -1,19 +1,25 @@
-// `tollgate approvals list|show|approve|deny`: people looking at and resolving approvals in
-// the SQLite file directly (docs/approvals.md). The process that owns the audit log notices
-// resolutions made here by polling and writes their audit records.
+// `tollgate approvals list|show|approve|deny|console`: people looking at and resolving approvals
+// in the SQLite file directly (docs/approvals.md) — `console` serves the web console for it on a
+// local HTTP server. The process that owns the audit log notices resolutions made here by
+// polling and writes their audit records.
 
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
+import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
 import { ApprovalStore } from "../approvals/store.js";
+import { startLocalConsole } from "../server/console-local.js";
+import type { Principal } from "../server/tokens.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
 
 export const APPROVALS_USAGE =
   "tollgate approvals list --db FILE [--state pending|approved|denied|expired|all] [--approver NAME] [--limit N] [--json]\n" +
   "  tollgate approvals show ID --db FILE [--json]\n" +
   "  tollgate approvals approve ID --db FILE --by NAME [--note TEXT]\n" +
-  "  tollgate approvals deny ID --db FILE --by NAME [--note TEXT]";
+  "  tollgate approvals deny ID --db FILE --by NAME [--note TEXT]\n" +
+  "  tollgate approvals console --db FILE [--host 127.0.0.1] [--port 8790] [--token TOKEN] [--by NAME] [--approver NAME[,NAME...]]";
 
 const OPTIONS = {
   db: { type: "string" },
@@ -23,6 +29,9 @@ const OPTIONS = {
   json: { type: "boolean" },
   by: { type: "string" },
   note: { type: "string" },
+  host: { type: "string" },
+  port: { type: "string" },
+  token: { type: "string" },
 } as const;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
@@ -33,6 +42,7 @@ const SUBCOMMANDS: Record<string, { options: (keyof typeof OPTIONS)[]; required:
   show: { options: ["db", "json"], required: ["db"], id: true },
   approve: { options: ["db", "by", "note"], required: ["db", "by"], id: true },
   deny: { options: ["db", "by", "note"], required: ["db", "by"], id: true },
+  console: { options: ["db", "host", "port", "token", "by", "approver"], required: ["db"], id: false },
 };
 
 export async function approvalsCommand(args: string[], io: CommandIo): Promise<number> {
@@ -73,11 +83,18 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     limit = Number(values.limit);
   }
 
+  let port = 8790;
+  if (values.port !== undefined) {
+    if (!/^\d{1,5}$/.test(values.port) || Number(values.port) > 65535) return usage(`--port must be a port number (0: any free one)`);
+    port = Number(values.port);
+  }
+
   const path = values.db!;
   if (!existsSync(path)) {
     await write(io.stderr, `tollgate: no approvals database at ${path}\n`);
     return EXIT_FAILED;
   }
+  if (sub === "console") return consoleCommand(path, values, port, io);
   let store: ApprovalStore;
   try {
     store = ApprovalStore.open(path);
@@ -114,6 +131,53 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
   } finally {
     store.close();
   }
+}
+
+/**
+ * `tollgate approvals console`: serves the web console for the file until SIGINT or SIGTERM. One
+ * token signs in: --token, else $TOLLGATE_CONSOLE_TOKEN, else a random one, printed. It acts as
+ * --by (default: the user's name), for the approvers named by --approver, or for all of them.
+ */
+async function consoleCommand(path: string, values: Values, port: number, io: CommandIo): Promise<number> {
+  const approvers = (values.approver ?? "").split(",").map((a) => a.trim()).filter((a) => a !== "");
+  let identity = values.by;
+  if (identity === undefined) {
+    try {
+      identity = userInfo().username;
+    } catch {
+      identity = "console";
+    }
+  }
+  const who: Principal = approvers.length > 0 ? { identity, role: "approver", approvers } : { identity, role: "admin", approvers: [] };
+  const given = values.token ?? process.env.TOLLGATE_CONSOLE_TOKEN;
+  const token = given !== undefined && given !== "" ? given : randomBytes(24).toString("base64url");
+  const host = values.host ?? "127.0.0.1";
+  if (!/^(127\.\d+\.\d+\.\d+|::1|localhost)$/.test(host)) {
+    await write(io.stderr, `tollgate approvals console: warning: listening on ${host} over plain HTTP: the token crosses the network unencrypted (put a TLS proxy in front, or keep the default 127.0.0.1 and use an SSH tunnel)\n`);
+  }
+  let server;
+  try {
+    server = await startLocalConsole({ db: path, host, port, token, who });
+  } catch (err) {
+    await write(io.stderr, `tollgate approvals console: ${(err as Error).message}\n`);
+    return EXIT_FAILED;
+  }
+  const scope = approvers.length > 0 ? `for ${approvers.join(", ")}` : "for every approver";
+  await write(
+    io.stdout,
+    `tollgate approvals console: ${path} at ${server.url}\n` +
+      `  signs in as ${identity} (${scope}); resolutions are written to the file, and the process that owns the audit log records them\n` +
+      (given === undefined || given === ""
+        ? `  token (made up now, valid while this runs): ${token}\n  or open (the part after # stays in the browser): ${server.url}#token=${token}\n`
+        : "  token: the one you gave\n") +
+      "  Ctrl-C stops it\n",
+  );
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", () => resolve());
+    process.once("SIGTERM", () => resolve());
+  });
+  await server.close();
+  return EXIT_OK;
 }
 
 function table(rows: Approval[]): string {

@@ -24,6 +24,20 @@ export const ROLES = {
   "approval-wait": "any",
   /** POST /v1/approvals/{id}/approve, /deny: approvers only their approvers' (resolvableApproval) */
   "approval-resolve": ["approver", "admin"],
+  /**
+   * POST /v1/approvals/stream/ticket and GET /v1/approvals/stream (the console's live queue):
+   * the approvals the caller may resolve (mayResolve), so approvers and admins only.
+   */
+  "approval-stream": ["approver", "admin"],
+  /** The RPC behind POST /v1/approvals/stream/ticket */
+  "approval-ticket": ["approver", "admin"],
+  /** The RPC that starts a stream: what the caller may resolve now, and recent history */
+  "approval-snapshot": ["approver", "admin"],
+  /**
+   * The RPC that redeems a stream ticket (GET /v1/approvals/stream?ticket=): the ticket is the
+   * credential, so the worker calls it as ANONYMOUS (tokens.ts) and gets the ticket's principal.
+   */
+  "approval-ticket-redeem": "any",
   /** POST /v1/decide with approval_id: as decide (the approval must have been issued to the agent) */
   "approval-redeem": ["agent", "admin"],
   /** GET /v1/policy */
@@ -50,6 +64,8 @@ const REFUSED: Partial<Record<RpcMethod, string>> = {
   "delete-shadow": "only admins may change the shadow policy",
   "approval-list": "agents may not list approvals",
   "approval-resolve": "agents may not resolve approvals",
+  "approval-ticket": "agents may not watch the approvals queue",
+  "approval-snapshot": "agents may not watch the approvals queue",
   "approval-redeem": "only agents and admins may redeem approvals",
 };
 
@@ -73,6 +89,11 @@ export function visibleApproval(a: Approval | undefined, id: string, who: Princi
     throw new RpcError(404, "not_found", `approval ${id} not found`);
   }
   throw new RpcError(403, "forbidden", `approval ${id} is for approver '${a.approver}', not one of yours`);
+}
+
+/** Whether `who` may approve or deny `a` (and so sees it on the approvals stream): admins all, approvers those of their approvers. */
+export function mayResolve(a: Approval, who: Principal): boolean {
+  return who.role === "admin" || (who.role === "approver" && who.approvers.includes(a.approver));
 }
 
 /** The approval, if `who` may approve or deny it: admins all, approvers those of their approvers. */

@@ -1,6 +1,7 @@
 // The HTTP API of a worker (fastify): the instance (limits, timeouts, the HTTP parser's and the
 // router's errors), bearer-token auth and roles (access.ts) in `onRequest`, error bodies, 404/405,
-// and the route plugins, one per route family (routes/): decide, approvals, policy, operations.
+// and the route plugins, one per route family (routes/): decide, approvals, policy, operations;
+// the approvals stream (stream.ts) and the web console's files (console.ts).
 
 import { createServer, STATUS_CODES as HTTP_STATUS_TEXT } from "node:http";
 import type { IncomingMessage, ServerResponse } from "node:http";
@@ -14,10 +15,12 @@ import { MAX_PARAM_LENGTH, POLICY_BODY, STATUS_CODES } from "./constants.js";
 import { errorBody } from "./http.js";
 import type { Backend } from "./http.js";
 import { RpcError } from "./ipc.js";
+import { consoleRoutes } from "./console.js";
 import { approvalRoutes } from "./routes/approvals.js";
 import { decideRoutes } from "./routes/decide.js";
 import { operationRoutes } from "./routes/operations.js";
 import { policyRoutes } from "./routes/policy.js";
+import { StreamHub, streamRoutes } from "./stream.js";
 import type { Tokens } from "./tokens.js";
 import { stdoutLog } from "./log-output.js";
 import { traceDecisions, type Tracing } from "./tracing.js";
@@ -35,6 +38,8 @@ export const ROUTES: readonly (readonly [string, string])[] = [
   ["GET", "/v1/approvals/:id/wait"],
   ["POST", "/v1/approvals/:id/approve"],
   ["POST", "/v1/approvals/:id/deny"],
+  ["POST", "/v1/approvals/stream/ticket"],
+  ["GET", "/v1/approvals/stream"],
   ["GET", "/v1/policy"],
   ["PUT", "/v1/policy"],
   ["GET", "/v1/policy/shadow"],
@@ -100,11 +105,63 @@ export interface AppOptions {
   metrics: GateMetrics;
   /** OpenTelemetry, when on: a span per decide request (tracing.ts). */
   tracing?: Tracing | null;
+  /** The worker's approval streams (a hub that hears no events if none is given). */
+  hub?: StreamHub;
 }
 
 const strictUtf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
-export function buildApp({ config, tokens, backend, metrics, tracing = null }: AppOptions): FastifyInstance {
+/**
+ * Bearer-token auth (`onRequest`): a route with `roles` needs a token whose role is one of them
+ * (401, 403); `req.principal` is its principal. Routes without roles need none.
+ */
+export function authHook(tokens: Tokens) {
+  return (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void): void => {
+    const roles = req.routeOptions.config?.roles;
+    if (roles === undefined) return done();
+    const who = tokens.authenticate(req.headers.authorization);
+    if (who === null) {
+      const missing = req.headers.authorization === undefined;
+      reply
+        .code(401)
+        .header("www-authenticate", missing ? 'Bearer realm="tollgate"' : 'Bearer realm="tollgate", error="invalid_token"')
+        .type("application/json")
+        .send(errorBody("unauthorized", missing ? "a bearer token is required (Authorization: Bearer TOKEN)" : "unknown bearer token"));
+      return;
+    }
+    if (!allowed(roles, who)) {
+      reply.code(403).type("application/json").send(errorBody("forbidden", `role '${who.role}' may not ${req.method} ${req.routeOptions.url}`));
+      return;
+    }
+    req.principal = who;
+    done();
+  };
+}
+
+/** Every error as `{error: {code, message}}`: an RpcError with its status, validation 400, others 4xx/500. */
+export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  if (err instanceof RpcError) {
+    reply.code(err.status).type("application/json").send(errorBody(err.code, err.message, err.details === undefined ? undefined : { details: err.details }));
+    return;
+  }
+  if (err.validation) {
+    reply.code(400).type("application/json").send(errorBody("invalid_request", err.message));
+    return;
+  }
+  if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
+    // Refused before the body is read: say what the route takes.
+    const policy = req.routeOptions.url === "/v1/policy" || req.routeOptions.url === "/v1/policy/shadow";
+    reply.code(415).type("application/json").send(errorBody("unsupported_media_type", policy ? POLICY_BODY : `${err.message}; the body must be JSON (Content-Type: application/json)`));
+    return;
+  }
+  let status = typeof err.statusCode === "number" ? err.statusCode : 500;
+  if (status < 400 || status > 599) status = 500;
+  if (status >= 500) req.log.error({ err }, "request failed");
+  const code = status === 500 ? "internal" : STATUS_CODES[status] ?? "error";
+  reply.code(status).type("application/json").send(errorBody(code, status === 500 ? "internal error" : err.message));
+}
+
+export function buildApp({ config, tokens, backend, metrics, hub, tracing = null }: AppOptions): FastifyInstance {
   const logRequests = config.logLevel === "debug" || config.logLevel === "trace";
   const app = Fastify({
     // pino writes through the same guard as the Log lines: a closed stdout drops lines, never the worker.
@@ -154,48 +211,9 @@ export function buildApp({ config, tokens, backend, metrics, tracing = null }: A
     parseJson(req, text, done);
   });
 
-  app.addHook("onRequest", (req: FastifyRequest, reply: FastifyReply, done: (err?: Error) => void) => {
-    const roles = req.routeOptions.config?.roles;
-    if (roles === undefined) return done();
-    const who = tokens.authenticate(req.headers.authorization);
-    if (who === null) {
-      const missing = req.headers.authorization === undefined;
-      reply
-        .code(401)
-        .header("www-authenticate", missing ? 'Bearer realm="tollgate"' : 'Bearer realm="tollgate", error="invalid_token"')
-        .type("application/json")
-        .send(errorBody("unauthorized", missing ? "a bearer token is required (Authorization: Bearer TOKEN)" : "unknown bearer token"));
-      return;
-    }
-    if (!allowed(roles, who)) {
-      reply.code(403).type("application/json").send(errorBody("forbidden", `role '${who.role}' may not ${req.method} ${req.routeOptions.url}`));
-      return;
-    }
-    req.principal = who;
-    done();
-  });
+  app.addHook("onRequest", authHook(tokens));
 
-  app.setErrorHandler((err: FastifyError, req, reply) => {
-    if (err instanceof RpcError) {
-      reply.code(err.status).type("application/json").send(errorBody(err.code, err.message, err.details === undefined ? undefined : { details: err.details }));
-      return;
-    }
-    if (err.validation) {
-      reply.code(400).type("application/json").send(errorBody("invalid_request", err.message));
-      return;
-    }
-    if (err.code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") {
-      // Refused before the body is read: say what the route takes.
-      const policy = req.routeOptions.url === "/v1/policy" || req.routeOptions.url === "/v1/policy/shadow";
-      reply.code(415).type("application/json").send(errorBody("unsupported_media_type", policy ? POLICY_BODY : `${err.message}; the body must be JSON (Content-Type: application/json)`));
-      return;
-    }
-    let status = typeof err.statusCode === "number" ? err.statusCode : 500;
-    if (status < 400 || status > 599) status = 500;
-    if (status >= 500) req.log.error({ err }, "request failed");
-    const code = status === 500 ? "internal" : STATUS_CODES[status] ?? "error";
-    reply.code(status).type("application/json").send(errorBody(code, status === 500 ? "internal error" : err.message));
-  });
+  app.setErrorHandler(errorHandler);
 
   app.setNotFoundHandler((req, reply) => {
     const methods = allowedMethods(req.url);
@@ -210,6 +228,8 @@ export function buildApp({ config, tokens, backend, metrics, tracing = null }: A
   app.register(approvalRoutes, { backend, maxWaitMs: config.maxWaitMs });
   app.register(policyRoutes, { backend });
   app.register(operationRoutes, { backend });
+  app.register(streamRoutes, { backend, tokens, hub: hub ?? new StreamHub(() => undefined) });
+  app.register(consoleRoutes);
 
   return app;
 }

@@ -1,6 +1,8 @@
 // Every message between the primary and the workers (node:cluster IPC, "advanced" serialization,
 // i.e. structured clone), and the RPC methods workers call on the primary.
 
+import type { Approval } from "../approvals/approval.js";
+import type { ApprovalEvent } from "../approvals/approvals.js";
 import type { Decided } from "../pipeline/message.js";
 import type { Principal } from "./tokens.js";
 
@@ -17,7 +19,9 @@ export type ToPrimary =
   | { t: "sums"; id: number; now: number; r: [counter: string, digest: string, key: (string | number)[]][] }
   | { t: "rpc"; id: number; m: RpcMethod; p: unknown; who: Principal }
   /** The worker's metrics registry (`getMetricsAsJSON()`), answering `metrics-req` `id`. */
-  | { t: "metrics-res"; id: number; metrics: unknown[] };
+  | { t: "metrics-res"; id: number; metrics: unknown[] }
+  /** Whether the worker has approval streams open (GET /v1/approvals/stream): send it `approval-event`s, or stop. */
+  | { t: "approval-events"; on: boolean };
 
 /** Primary → worker. */
 export type ToWorker =
@@ -49,6 +53,8 @@ export type ToWorker =
   | { t: "state"; ready: boolean; code?: string; reason?: string }
   /** Re-read the tokens file (the primary checked it). */
   | { t: "tokens" }
+  /** An approval created or resolved (to workers with streams open, in the order they happened). */
+  | { t: "approval-event"; e: ApprovalEvent }
   /** Send the metrics registry as JSON (`metrics-res`). */
   | { t: "metrics-req"; id: number }
   | { t: "shutdown" };
@@ -72,7 +78,37 @@ export interface RpcParams {
   "approval-resolve": { id: string; verb: "approve" | "deny"; note: string | null };
   /** POST /v1/decide with approval_id (pipeline/redeem.ts: RedeemRequest). */
   "approval-redeem": { id: string; digest: string; agent: string | null; action: unknown; policy: string; policy_hash: string };
+  /** A single-use ticket for GET /v1/approvals/stream; `token_hash`: the SHA-256 of the caller's token (to end the stream if it is revoked). */
+  "approval-ticket": { token_hash: string | null };
+  /** Redeems a ticket: its principal (called as ANONYMOUS: the ticket is the credential). */
+  "approval-ticket-redeem": { ticket: string };
+  /** What a new stream starts with: the pending approvals the caller may resolve, and recent resolved ones. */
+  "approval-snapshot": { history: number };
   metrics: null;
+}
+
+/** The answer of `approval-ticket`. */
+export interface StreamTicket {
+  ticket: string;
+  expires_in_ms: number;
+  /** The server's clock (RFC 3339): with the request's round trip, a client's estimate of its clock's offset. */
+  now: string;
+}
+
+/** The answer of `approval-ticket-redeem`. */
+export interface RedeemedTicket {
+  who: Principal;
+  token_hash: string | null;
+}
+
+/** The answer of `approval-snapshot`: the first event of a stream. */
+export interface ApprovalSnapshot {
+  /** The server's clock (RFC 3339), for countdowns that do not depend on the browser's. */
+  now: string;
+  /** Pending approvals the caller may resolve, oldest first. */
+  pending: Approval[];
+  /** Recent resolved approvals of the approvers the caller may resolve for, the most recently resolved first. */
+  history: Approval[];
 }
 
 export type RpcMethod = keyof RpcParams;

@@ -202,6 +202,32 @@ export const OPENAPI = {
         responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The approval (state pending if the wait timed out)"), "400": err("Bad timeout"), ...common401, "404": err("No such approval (or not yours)") },
       },
     },
+    "/v1/approvals/stream/ticket": {
+      post: {
+        summary: "A single-use ticket for the approvals stream",
+        security: bearer,
+        description: "Roles: approver, admin. For clients that cannot send an Authorization header on the stream (a browser's EventSource): open GET /v1/approvals/stream?ticket=TICKET within 30 s. A ticket works once, and only while the token it was issued to is still valid (docs/approvals.md, \"The console\").",
+        responses: { "200": json({ type: "object", properties: { ticket: { type: "string" }, expires_in_ms: { type: "integer" }, now: { type: "string", description: "the server's clock" } } }, "The ticket"), ...common401, "429": err("Too many tickets waiting to be used") },
+      },
+    },
+    "/v1/approvals/stream": {
+      get: {
+        summary: "Server-sent events of the approvals the caller may resolve",
+        security: [{ bearer: [] }, {}],
+        description:
+          "Roles: approver (the approvals of the approvers it names), admin (all); agents get 403. Authenticated by `Authorization: Bearer TOKEN` or by `?ticket=` (POST /v1/approvals/stream/ticket). `text/event-stream`: first `snapshot` {now, pending, history, who} (the pending approvals, oldest first, and the `history` most recently resolved ones), then `approval` {type: created|resolved, approval} for each change (resolved: once its audit record is written), `ping` {now} every 15 s, and `bye` {code, reason} before the server ends the stream (code shutdown, revoked, overflow or error). An approval only moves forward (pending → resolved → with its record): keep the most advanced version of each. Works across workers: the primary sends each worker the events while it has streams open.",
+        parameters: [
+          { name: "ticket", in: "query", schema: { type: "string" }, description: "A stream ticket (single use), instead of the Authorization header" },
+          { name: "history", in: "query", schema: { type: "integer", default: 50, maximum: 500 }, description: "How many resolved approvals the snapshot holds" },
+        ],
+        responses: {
+          "200": { description: "The stream", content: { "text/event-stream": { schema: { type: "string" } } } },
+          "400": err("Bad query"),
+          "401": err("No token or ticket, an unknown token, or a ticket that is unknown, used, expired or whose token is no longer valid"),
+          "403": err("The token's role may not watch the approvals queue (agents)"),
+        },
+      },
+    },
     "/v1/approvals/{id}/approve": resolveRoute("Approve (outcome allow)"),
     "/v1/approvals/{id}/deny": resolveRoute("Deny (outcome deny)"),
     "/v1/policy": {

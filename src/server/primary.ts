@@ -1,12 +1,14 @@
 // The primary process of `tollgate serve`: puts together the parts it owns, one module each —
 // the policy (policy-sync.ts), the one audit log and the record half of the pipeline
-// (audit-owner.ts), the approvals and their authorization (approvals-owner.ts, access.ts),
+// (audit-owner.ts), the approvals and their authorization (approvals-owner.ts, access.ts), the
+// approvals stream's tickets, snapshots and events to the workers (approval-feed.ts),
 // metrics aggregation (cluster-metrics.ts), shutdown (shutdown.ts) and the worker processes
 // (workers.ts) — and routes each worker message (ipc.ts) to its owner. Workers serve HTTP and
 // run the decide half; they accept connections on the shared socket themselves.
 
 import cluster from "node:cluster";
 import type { Worker } from "node:cluster";
+import { ApprovalFeed, StreamWorkers } from "./approval-feed.js";
 import { ApprovalsOwner } from "./approvals-owner.js";
 import { AuditOwner } from "./audit-owner.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
@@ -53,6 +55,10 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     throw err;
   }
   audit.startProbe();
+  // The approvals stream: tickets and snapshots here, events to the workers with streams open.
+  const feed = new ApprovalFeed(approvals.approvals);
+  const streams = new StreamWorkers(approvals.approvals);
+  cluster.on("exit", (w: Worker) => streams.set(w, false));
 
   let readyWorkers = 0;
   let listeningReported = false;
@@ -71,6 +77,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     "approval-list": (p, who) => approvals.list(p, who),
     "approval-resolve": (p, who) => approvals.resolve(p, who),
     "approval-redeem": (p, who) => approvals.redeem(p, who),
+    "approval-ticket": (p, who) => feed.ticket(p, who),
+    "approval-ticket-redeem": (p) => feed.redeem(p),
+    "approval-snapshot": (p, who) => feed.snapshot(p, who),
     metrics: () => metrics.collect(() => ({ policy: policy.policy.name, count: approvals.pendingCount() })),
   };
 
@@ -122,6 +131,9 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
         break;
       case "metrics-res":
         metrics.onResponse(msg);
+        break;
+      case "approval-events":
+        streams.set(w, msg.on);
         break;
     }
   });

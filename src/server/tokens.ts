@@ -23,6 +23,12 @@ export interface Principal {
   readonly approvers: readonly string[];
 }
 
+/**
+ * The caller of an RPC whose credential is in its parameters (a stream ticket), not a token:
+ * the least of roles, with no approvers, so that nothing it may not do is allowed by mistake.
+ */
+export const ANONYMOUS: Principal = Object.freeze({ identity: "", role: "agent", approvers: Object.freeze([]) as readonly string[] });
+
 const ROLES: readonly Role[] = ["agent", "approver", "admin"];
 
 export function hashToken(token: string): string {
@@ -90,6 +96,19 @@ export class Tokens {
       });
     }
     return new Tokens(out);
+  }
+
+  /** The principal of the token whose SHA-256 is `hash` (hex), or null: a token still valid after a reload. */
+  principalOfHash(hash: string): Principal | null {
+    return this.byHash.get(hash)?.principal ?? null;
+  }
+
+  /** The SHA-256 (hex) of the bearer token of an `Authorization` header value, or null if it has none. */
+  static headerTokenHash(header: string | undefined): string | null {
+    if (header === undefined || header.length < 8 || header.length > 4096) return null;
+    if (header.slice(0, 7).toLowerCase() !== "bearer ") return null;
+    const token = header.slice(7).trim();
+    return token === "" ? null : hashToken(token);
   }
 
   /** The principal of an `Authorization` header value, or null (missing, malformed or unknown). */

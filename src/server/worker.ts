@@ -14,6 +14,7 @@ import { RpcError } from "./ipc.js";
 import type { RpcMethod, RpcParams, ShadowSource, ToPrimary, ToWorker } from "./ipc.js";
 import { Log } from "./log.js";
 import { startTracing, tracingWanted, type Tracing } from "./tracing.js";
+import { StreamHub } from "./stream.js";
 import { Tokens } from "./tokens.js";
 import type { Principal } from "./tokens.js";
 
@@ -224,6 +225,8 @@ export async function runWorker(): Promise<void> {
   const audit = new AuditClient();
   const rpc = new RpcClient();
   const sums = new SumsClient();
+  // Approval streams (GET /v1/approvals/stream): the primary sends approval events while any is open.
+  const hub = new StreamHub((on) => send({ t: "approval-events", on }));
   let policy: Policy | null = null;
   // The shadow (candidate) policy: compiled here, deciding after each live answer with counters
   // of its own (its Policy's in-memory store: per worker, starting empty; docs/server.md "Shadow").
@@ -257,6 +260,8 @@ export async function runWorker(): Promise<void> {
       // Stop accepting; finish in-flight requests with `Connection: close`; close connections
       // as they become idle (keep-alive clients would otherwise hold the drain open).
       closing = true;
+      // Streams never finish by themselves: they end first, with a `bye` event.
+      hub.close("the server is shutting down");
       const server = app.server;
       const sweep = setInterval(() => server.closeIdleConnections(), 50);
       await app.close();
@@ -318,9 +323,13 @@ export async function runWorker(): Promise<void> {
       case "tokens":
         try {
           tokens.replace(Tokens.fromFile(config.tokens));
+          hub.revalidate(tokens);
         } catch {
           // the primary checked the file; if it changed again since, keep the old tokens
         }
+        break;
+      case "approval-event":
+        hub.publish(msg.e);
         break;
       case "metrics-req": {
         const id = msg.id;
@@ -336,7 +345,7 @@ export async function runWorker(): Promise<void> {
   send({ t: "hello" });
   await first;
   tracing = tracingWanted(config.otel) ? await startTracing() : null;
-  app = buildApp({ config, tokens, backend, metrics, tracing });
+  app = buildApp({ config, tokens, backend, metrics, hub, tracing });
   app.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) reply.header("connection", "close");
     done(null, payload);

@@ -1,7 +1,7 @@
 // Test helpers: a private JavaScript build of src/ (Node 20 cannot run TypeScript, and the
 // shared build/dist may be mid-rebuild by someone else), and a real server on an ephemeral port.
 
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -32,7 +32,7 @@ function listTs(dir: string): string[] {
 
 let built: string | null = null;
 
-/** Transpiles src/ into node_modules/.cache/tollgate-server-*, returns the CLI runner's path. */
+/** Transpiles src/ into node_modules/.cache/tollgate-server-* (with the console's bundle), returns the CLI runner's path. */
 export function buildCli(): string {
   if (built) return built;
   mkdirSync(join(root, "node_modules/.cache"), { recursive: true });
@@ -46,6 +46,8 @@ export function buildCli(): string {
     writeFileSync(dest, js);
   }
   copyFileSync(join(root, "build/tollgate.wasm"), join(out, "build/tollgate.wasm"));
+  // The web console's bundle, where src/server/console.ts looks for it (build/console/).
+  execFileSync(process.execPath, [join(root, "scripts/build-console.mjs"), "--out", join(out, "build/console")], { stdio: "inherit" });
   writeFileSync(join(out, "package.json"), '{"type":"module"}');
   writeFileSync(
     join(out, "tollgate.mjs"),

@@ -1,5 +1,5 @@
 // Vitest global setup (vitest.config.ts): tests that need a service this machine lacks
-// (test/support/services/redis.ts) skip — and this prints, LOUDLY and at the very end of the
+// (test/support/services/redis.ts, chromium.ts) skip — and this prints, LOUDLY and at the very end of the
 // run, which ones and why, so that a green run without them is not mistaken for a full one.
 
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
@@ -22,7 +22,7 @@ export default function setup(): () => void {
     rmSync(dir, { recursive: true, force: true });
     if (lines.length === 0) return;
     const bar = "!".repeat(78);
-    const out = [bar, "!!! SKIPPED: tests that need a service this machine does not have", bar];
+    const out = [bar, "!!! SKIPPED: tests that need a service or program this machine does not have", bar];
     for (const line of lines) {
       const [what, why] = line.split("\t");
       out.push(`!!!   ${what}`, `!!!     ${why}`);

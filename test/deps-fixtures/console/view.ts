@@ -1,0 +1,2 @@
+// Obeys every rule: the console importing the console.
+export const view = 1;
