@@ -83,15 +83,15 @@ describe("webhookNotifier", () => {
   it("is called by Approvals.create, and a failing webhook does not fail create", async () => {
     const { url, received } = await serve((_req, res) => res.writeHead(200).end("ok"));
     const errors: Error[] = [];
-    const m = Approvals.open({ store: tempDb(), notifier: webhookNotifier(url), onError: (e) => errors.push(e) });
+    const m = await Approvals.open({ store: tempDb(), notifier: webhookNotifier(url), onError: (e) => errors.push(e) });
     const a = await m.create(input());
     for (let i = 0; i < 100 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(received.map((r) => r.body)).toEqual([{ type: "approval.created", approval: a }]);
-    m.close();
-    const broken = Approvals.open({ store: tempDb(), notifier: webhookNotifier("http://127.0.0.1:1/x", { onError: (e) => errors.push(e) }) });
+    await m.close();
+    const broken = await Approvals.open({ store: tempDb(), notifier: webhookNotifier("http://127.0.0.1:1/x", { onError: (e) => errors.push(e) }) });
     await expect(broken.create(input())).resolves.toMatchObject({ state: "pending" });
     for (let i = 0; i < 100 && errors.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(errors).toHaveLength(1);
-    broken.close();
+    await broken.close();
   });
 });
