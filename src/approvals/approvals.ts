@@ -45,6 +45,13 @@ export interface ApprovalsOptions {
    * change nothing. Without it they find out from the failed write (and undo, as always).
    */
   auditReady?: () => boolean;
+  /**
+   * A transition that another instance made and recorded in its own log, noticed here (a store
+   * shared by several instances: PostgreSQL's notification that its record was written). The gate
+   * and the server settle the pending counter contributions of the escalations they recorded with
+   * it (spec section 8): they are held by the instance that counted them.
+   */
+  onRecordedElsewhere?: (approval: Approval) => void;
 }
 
 export interface CreateInput {
@@ -87,6 +94,7 @@ export class Approvals {
   /** The clock expiry and resolutions use (milliseconds since the epoch). */
   readonly now: () => number;
   private readonly onError: (e: Error) => void;
+  private readonly onRecordedElsewhere: ((a: Approval) => void) | undefined;
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   /** Audit writes in flight, by approval id: one per transition. */
@@ -113,6 +121,7 @@ export class Approvals {
     this.notifier = opts.notifier;
     this.now = opts.now ?? (() => Date.now());
     this.onError = opts.onError ?? ((e) => process.emitWarning(e.message, "TollgateApprovalsWarning"));
+    this.onRecordedElsewhere = opts.onRecordedElsewhere;
   }
 
   /**
@@ -553,6 +562,13 @@ export class Approvals {
           return;
         }
         this.clearTimer(id);
+        if (c.kind === "audited" && a.resolution_seq !== null && this.onRecordedElsewhere) {
+          try {
+            this.onRecordedElsewhere(a);
+          } catch (e) {
+            this.report(e, `handling the transition of approval ${id} recorded by another instance failed`);
+          }
+        }
         if (this.isSettled(a)) this.wake(a);
         // A transition with nobody to record it (the command line) is claimed by one instance.
         else if (!this.settling.has(id) && (this.waiters.has(id) || c.kind === "resolved")) this.background(a);

@@ -39,7 +39,10 @@ export interface RecorderApprovalsOptions extends Omit<ApprovalsOptions, "audit"
   batch?: "call" | "turn";
   /** A store transaction that failed: every approval in it gets `err`. */
   onBatchError?: (err: Error, count: number) => void;
-  /** After each transition record is durable (Gate updates its pending gauge). */
+  /**
+   * After each transition record is durable (Gate updates its pending gauge and settles pending
+   * counter contributions) — and for each transition another instance recorded (a shared store).
+   */
   onTransition?: (approval: Approval) => void;
 }
 
@@ -119,6 +122,7 @@ export class Recorder {
           return appended;
         },
       auditReady: () => this.failure === null,
+      ...(onTransition !== undefined ? { onRecordedElsewhere: onTransition } : {}),
     });
     this.approvalsStore = approvals;
     this.batch = batch ?? "call";

@@ -167,8 +167,14 @@ name: instances
 default: allow
 approvers:
   finance: { timeout: 10m, on_timeout: deny }
+counters:
+  spent:
+    per: [session.id]
+    window: 1d
+    when: { tool: pay }
+    sum: args.amount
 rules:
-  - { id: big, effect: escalate, approver: finance, reason: big payment, when: { tool: pay, args.amount: { gt: 100 } } }
+  - { id: big, effect: escalate, approver: finance, reason: over budget, when: { tool: pay, $spent: { gt: 100 } } }
 `;
 
 describe.skipIf(!pgKind.available)("two Gates on one PostgreSQL approvals store", () => {
@@ -181,7 +187,7 @@ describe.skipIf(!pgKind.available)("two Gates on one PostgreSQL approvals store"
   it("escalated on A, approved on B, redeemed across both at once: exactly one redemption wins", async () => {
     const url = await pgKind.fresh();
     const [ga, gb] = [await gate(url), await gate(url)];
-    const action = { tool: "pay", agent: { id: "bot" }, args: { amount: 500 } };
+    const action = { tool: "pay", agent: { id: "bot" }, session: { id: "s1" }, args: { amount: 500 } };
     const d = await ga.check(action);
     expect(d.decision).toBe("escalate");
     const waiting = ga.approvals.wait(d.approval_id!);
@@ -192,5 +198,16 @@ describe.skipIf(!pgKind.available)("two Gates on one PostgreSQL approvals store"
     expect(tries.filter((t) => t.decision === "deny").map((t) => (t as { redemption?: { check: string } }).redemption?.check)).toEqual(new Array(9).fill("redeemed"));
     const stored = await ga.approvals.get(d.approval_id!);
     expect(stored).toMatchObject({ redemption_seq: expect.any(Number) });
+  });
+
+  it("a denial on B settles the pending counter contribution A counted for the escalation (spec section 8)", async () => {
+    const url = await pgKind.fresh();
+    const [ga, gb] = [await gate(url), await gate(url)];
+    const action = { tool: "pay", agent: { id: "bot" }, session: { id: "s2" }, args: { amount: 150 } };
+    const d = await ga.check(action);
+    expect(d).toMatchObject({ decision: "escalate", counters: { spent: 150 } });
+    await gb.deny(d.approval_id!, { by: "alice" });
+    // A learns that B recorded the denial, and drops the contribution (an approval would keep it).
+    await until(async () => (await ga.check({ ...action, args: { amount: 0 } })).counters?.spent === 0);
   });
 });
