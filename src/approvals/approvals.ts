@@ -103,6 +103,7 @@ export class Approvals {
   private readonly retries = new Map<string, { at: number; delay: number }>();
   private pollTimer: ReturnType<typeof setInterval> | undefined;
   private polling = false;
+  private lastSweep = 0;
   /** Store operations the manager started by itself (expiry, polling, records, notifications). */
   private readonly io = new Set<Promise<unknown>>();
   private unwatch: (() => Promise<void>) | undefined;
@@ -585,6 +586,16 @@ export class Approvals {
       const changed = await this.track(this.store.changed());
       const now = this.now();
       const retryDue = [...this.retries.values()].some((r) => r.at <= now);
+      const sweepMs = this.store.sweepMs;
+      if (this.audit && sweepMs !== undefined && !changed && !retryDue && !force && now - this.lastSweep >= sweepMs) {
+        // A shared store: transitions whose writer's claim has lapsed (it crashed, or its log failed).
+        this.lastSweep = now;
+        for (const a of await this.track(this.store.unaudited())) {
+          if (this.settling.has(a.id) || (this.retries.get(a.id)?.at ?? 0) > now) continue;
+          this.background(a);
+        }
+        return;
+      }
       if (!changed && !retryDue && !force) return;
       for (const id of [...this.waiters.keys()]) {
         const a = await this.track(this.store.get(id));

@@ -103,9 +103,9 @@ export class PostgresApprovalStore implements ApprovalStore {
   private readonly leaseSecs: number;
   /** audit_owner of the transitions this process makes: itself, or nobody (the command line). */
   private readonly owner: string | null;
-  /** When changed() last answered true; and whether the LISTEN connection is up. */
-  private lastSweep = 0;
+  /** Whether the LISTEN connection is up, and whether changed() has answered since it went down. */
   private listening = false;
+  private seenDown = false;
   private readonly unwatchers = new Set<() => Promise<void>>();
   private closed = false;
 
@@ -399,18 +399,23 @@ CREATE TRIGGER ${ident(`${this.table}_notify`)} AFTER INSERT OR UPDATE ON ${t} F
     return r.rows[0]!.n;
   }
 
+  /** Every few seconds (half the lease, at most 5 s): claims that may have lapsed. */
+  get sweepMs(): number {
+    return Math.min(5_000, (this.leaseSecs * 1000) / 2);
+  }
+
   /**
-   * Changes come by notification (watch); a poller still looks at everything while the LISTEN
-   * connection is down, and every few seconds for claims that have lapsed.
+   * Changes come by notification (watch): a poller looks at everything only while the LISTEN
+   * connection is down (and once more when it is back: `watch` then says `{}` too).
    */
   changed(): Promise<boolean> {
-    const now = Date.now();
-    const sweepMs = Math.min(5_000, (this.leaseSecs * 1000) / 2);
-    if (!this.listening || now - this.lastSweep >= sweepMs) {
-      this.lastSweep = now;
+    if (!this.listening) {
+      this.seenDown = true;
       return Promise.resolve(true);
     }
-    return Promise.resolve(false);
+    const was = this.seenDown;
+    this.seenDown = false;
+    return Promise.resolve(was);
   }
 
   /**

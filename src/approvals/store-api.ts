@@ -43,6 +43,11 @@ export interface ApprovalStore {
    * one owner per file).
    */
   readonly shared: boolean;
+  /**
+   * A shared store: how often (ms) a manager looks for transitions it may now record (whose
+   * writer's claim has lapsed). Unset: never (SQLite: the one owner records everything).
+   */
+  readonly sweepMs?: number;
 
   insert(a: Approval): Promise<void>;
   /** Inserts all of `as` in one transaction (one commit): all or none. */
