@@ -1,28 +1,41 @@
 // The live approvals manager (docs/approvals.md): creates approvals for escalate decisions,
 // expires them on time, resolves them, has each transition audited exactly once, and wakes
-// whoever waits for them. One process owns it: the one that owns the audit log. Other
-// processes (the `tollgate approvals` CLI) may resolve approvals in the same SQLite file; the
-// owner notices by polling and writes their audit records.
+// whoever waits for them. It runs in the process that owns an audit log. Other processes (the
+// `tollgate approvals` CLI) may resolve approvals in the same store; the manager notices —
+// SQLite: by polling; PostgreSQL: by LISTEN/NOTIFY — and writes their audit records. On
+// PostgreSQL several managers (several `tollgate serve` instances, each with its own audit log)
+// share one store: each writes the records of the transitions it makes.
 
 import { randomUUID } from "node:crypto";
+import { setImmediate as nextTurn } from "node:timers/promises";
 import type { Decision } from "../decision.js";
 import type { Approval } from "./approval.js";
 import { ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "./approval.js";
 import type { Notifier } from "./notifier.js";
-import { ApprovalStore } from "./store.js";
-import type { ApprovalFilter } from "./store.js";
+import { openApprovalStore } from "./open-store.js";
+import type { PostgresStoreOptions } from "./open-store.js";
+import type { ApprovalChange, ApprovalFilter, ApprovalStore } from "./store-api.js";
 
 /** Writes the audit record of a transition (supplied by the gate); resolves once it is durable. */
 export type TransitionAudit = (approval: Approval) => Promise<{ seq: number; hash: string }>;
 
 export interface ApprovalsOptions {
-  /** A database file (opened and closed by the manager) or an open store (left open by close()). */
+  /**
+   * A SQLite file or a postgres:// URL (opened and closed by the manager), or an open store (left
+   * open by close()).
+   */
   store: string | ApprovalStore;
+  /** Options of a PostgreSQL store opened from a URL (schema, table, instance, auditLeaseMs). */
+  postgres?: PostgresStoreOptions;
   audit?: TransitionAudit;
   notifier?: Notifier;
   /** Milliseconds since the epoch; default Date.now (so fake timers drive it). */
   now?: () => number;
-  /** How often to look for resolutions made by other processes; default 250. 0 disables polling. */
+  /**
+   * How often to look for resolutions made by other processes and to retry failed audit writes;
+   * default 250. 0 disables polling. (PostgreSQL pushes changes as they commit; polling then
+   * only retries, and looks at everything while the notification connection is down.)
+   */
   pollMs?: number;
   /** Errors nobody awaits: notifier failures, audit writes for background transitions, polling. */
   onError?: (e: Error) => void;
@@ -32,6 +45,13 @@ export interface ApprovalsOptions {
    * change nothing. Without it they find out from the failed write (and undo, as always).
    */
   auditReady?: () => boolean;
+  /**
+   * A transition that another instance made and recorded in its own log, noticed here (a store
+   * shared by several instances: PostgreSQL's notification that its record was written). The gate
+   * and the server settle the pending counter contributions of the escalations they recorded with
+   * it (spec section 8): they are held by the instance that counted them.
+   */
+  onRecordedElsewhere?: (approval: Approval) => void;
 }
 
 export interface CreateInput {
@@ -82,6 +102,7 @@ export class Approvals {
   /** The clock expiry and resolutions use (milliseconds since the epoch). */
   readonly now: () => number;
   private readonly onError: (e: Error) => void;
+  private readonly onRecordedElsewhere: ((a: Approval) => void) | undefined;
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly waiters = new Map<string, Set<Waiter>>();
   private readonly listeners = new Set<ApprovalListener>();
@@ -90,9 +111,14 @@ export class Approvals {
   /** Failed audit writes: when to try again, and the next back-off. */
   private readonly retries = new Map<string, { at: number; delay: number }>();
   private pollTimer: ReturnType<typeof setInterval> | undefined;
-  private lastVersion = -1;
+  private polling = false;
+  private lastSweep = 0;
+  /** Store operations the manager started by itself (expiry, polling, records, notifications). */
+  private readonly io = new Set<Promise<unknown>>();
+  private unwatch: (() => Promise<void>) | undefined;
   private closed = false;
   private storeClosed = false;
+  private storeClosing: Promise<void> | undefined;
 
   private constructor(
     readonly store: ApprovalStore,
@@ -105,32 +131,35 @@ export class Approvals {
     this.notifier = opts.notifier;
     this.now = opts.now ?? (() => Date.now());
     this.onError = opts.onError ?? ((e) => process.emitWarning(e.message, "TollgateApprovalsWarning"));
+    this.onRecordedElsewhere = opts.onRecordedElsewhere;
   }
 
   /**
    * Opens the store, expires overdue pending approvals at once, schedules the expiry of the
    * others, writes the missing audit records of transitions made while no owner ran (in the
-   * background), and starts polling.
+   * background), starts listening for changes made elsewhere (PostgreSQL) and polling.
    */
-  static open(opts: ApprovalsOptions): Approvals {
+  static async open(opts: ApprovalsOptions): Promise<Approvals> {
     const owns = typeof opts.store === "string";
-    const store = typeof opts.store === "string" ? ApprovalStore.open(opts.store) : opts.store;
+    const store = typeof opts.store === "string" ? await openApprovalStore(opts.store, opts.postgres) : opts.store;
     const pollMs = opts.pollMs ?? 250;
     const m = new Approvals(store, owns, pollMs, opts);
     try {
+      // Listening first: what another instance does from now on is not missed.
+      if (store.watch) m.unwatch = await store.watch((c) => m.onRemote(c), (e) => m.report(e, "approvals notifications"));
       const now = m.now();
-      for (const p of store.list({ state: "pending" })) {
-        if (Date.parse(p.expires) <= now) m.expire(p);
+      for (const p of await store.list({ state: "pending" })) {
+        if (Date.parse(p.expires) <= now) await m.expire(p);
         else m.schedule(p);
       }
-      if (m.audit) for (const a of store.unaudited()) m.background(a);
-      m.lastVersion = store.dataVersion();
+      if (m.audit) for (const a of await store.unaudited()) m.background(a);
+      await store.changed(); // what is there now has been seen
       if (pollMs > 0 && Number.isFinite(pollMs)) {
-        m.pollTimer = setInterval(() => m.poll(), pollMs);
+        m.pollTimer = setInterval(() => void m.poll(), pollMs);
         m.pollTimer.unref?.();
       }
     } catch (err) {
-      m.close();
+      await m.close();
       throw err;
     }
     return m;
@@ -143,7 +172,7 @@ export class Approvals {
   async create(input: CreateInput): Promise<Approval> {
     this.assertOpen("");
     const a = this.build(input);
-    this.store.insert(a);
+    await this.track(this.store.insert(a));
     this.started(a);
     return a;
   }
@@ -151,10 +180,10 @@ export class Approvals {
   /**
    * Creates the approvals of several escalate decisions in one store transaction: one commit
    * (one fsync) for all, where `create` commits each. Returns, in input order, each approval or
-   * the ApprovalError its input met (an invalid input does not stop the others); throws, and
-   * creates none, if the transaction fails.
+   * the ApprovalError its input met (an invalid input does not stop the others); rejects, and
+   * creates none, if the transaction fails. (SQLite commits before this returns.)
    */
-  createMany(inputs: readonly CreateInput[]): (Approval | ApprovalError)[] {
+  async createMany(inputs: readonly CreateInput[]): Promise<(Approval | ApprovalError)[]> {
     this.assertOpen("");
     const out = inputs.map((input): Approval | ApprovalError => {
       try {
@@ -164,7 +193,7 @@ export class Approvals {
         throw err;
       }
     });
-    this.store.insertMany(out.filter((x): x is Approval => !(x instanceof ApprovalError)));
+    await this.track(this.store.insertMany(out.filter((x): x is Approval => !(x instanceof ApprovalError))));
     for (const x of out) if (!(x instanceof ApprovalError)) this.started(x);
     return out;
   }
@@ -206,7 +235,7 @@ export class Approvals {
 
   /** After a stored create: the expiry timer, the listeners and the notifier. */
   private started(a: Approval): void {
-    this.schedule(a);
+    if (!this.closed) this.schedule(a);
     this.emit({ type: "created", approval: a });
     if (this.notifier) {
       try {
@@ -240,15 +269,8 @@ export class Approvals {
   wait(id: string, opts: WaitOptions = {}): Promise<Approval> {
     if (this.closed) return Promise.reject(closedError(id));
     if (opts.signal?.aborted) return Promise.reject(opts.signal.reason);
-    let a: Approval | undefined;
-    try {
-      a = this.store.get(id);
-    } catch (e) {
-      return Promise.reject(e);
-    }
-    if (!a) return Promise.reject(new ApprovalNotFound(id));
-    if (a.state !== "pending" && this.isSettled(a)) return Promise.resolve(a);
-    const snapshot = a;
+    // The waiter is registered before the approval is read: a wake in between is not missed.
+    let snapshot: Approval | undefined;
     return new Promise<Approval>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const onAbort = () => {
@@ -281,17 +303,29 @@ export class Approvals {
       if (opts.timeoutMs !== undefined) {
         timer = setTimeout(() => {
           done();
-          let now: Approval | undefined;
-          try {
-            now = this.store.get(id);
-          } catch {
-            now = undefined;
-          }
-          resolve(now?.state === "pending" ? now : snapshot.state === "pending" ? snapshot : (now ?? snapshot));
+          this.store.get(id).then(
+            (now) => {
+              if (now !== undefined && (now.state === "pending" || this.isSettled(now))) resolve(now);
+              else if (snapshot !== undefined || now !== undefined) resolve(snapshot ?? now!); // resolved, not yet recorded: as it was
+              else reject(new ApprovalNotFound(id));
+            },
+            (e: unknown) => (snapshot !== undefined ? resolve(snapshot) : reject(e)),
+          );
         }, Math.max(0, opts.timeoutMs));
       }
-      // Resolved but not yet audited (by another process, or an audit write failed): write it.
-      if (snapshot.state !== "pending") this.background(snapshot);
+      this.store.get(id).then(
+        (a) => {
+          if (!set!.has(w)) return; // woken, timed out or aborted meanwhile
+          if (!a) return w.reject(new ApprovalNotFound(id));
+          snapshot = a;
+          if (a.state !== "pending" && this.isSettled(a)) return w.resolve(a);
+          // Resolved but not yet audited (by another process, or an audit write failed): write it.
+          if (a.state !== "pending") this.background(a);
+        },
+        (e: unknown) => {
+          if (set!.has(w)) w.reject(e);
+        },
+      );
     });
   }
 
@@ -308,36 +342,66 @@ export class Approvals {
     };
   }
 
-  get(id: string): Approval | undefined {
+  get(id: string): Promise<Approval | undefined> {
     return this.store.get(id);
   }
 
-  list(filter?: ApprovalFilter): Approval[] {
+  list(filter?: ApprovalFilter): Promise<Approval[]> {
     return this.store.list(filter);
   }
 
-  pendingCount(approver?: string): number {
+  pendingCount(approver?: string): Promise<number> {
     return this.store.pendingCount(approver);
   }
 
   /**
-   * Clears timers and polling and rejects waiters (ApprovalError "closed"). Pending approvals
-   * stay in the database; the next open reschedules them. A store opened from a path is closed
-   * once audit writes in flight have finished.
+   * Resolves once no store operation the manager started by itself (an expiry, a poll, an audit
+   * record's bookkeeping, a notification's follow-up) is in flight. Audit writes themselves are
+   * not waited for.
    */
-  close(): void {
-    if (this.closed) return;
+  async idle(): Promise<void> {
+    for (let quiet = 0; quiet < 3; ) {
+      if (this.io.size > 0) {
+        quiet = 0;
+        await Promise.allSettled([...this.io]);
+      } else {
+        quiet++;
+      }
+      await nextTurn();
+    }
+  }
+
+  /**
+   * Clears timers and polling, stops listening and rejects waiters (ApprovalError "closed").
+   * Pending approvals stay in the database; the next open reschedules them. A store opened from a
+   * location is closed once audit writes in flight have finished (the promise waits for that).
+   */
+  close(): Promise<void> {
+    if (this.closed) return this.storeClosing ?? Promise.resolve();
     this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
     if (this.pollTimer !== undefined) clearInterval(this.pollTimer);
     this.pollTimer = undefined;
+    const unwatch = this.unwatch;
+    this.unwatch = undefined;
     for (const [id, set] of [...this.waiters]) for (const w of [...set]) w.reject(closedError(id));
     this.waiters.clear();
+    const stopped = unwatch ? unwatch().catch(() => undefined) : Promise.resolve();
+    if (this.ownsStore) this.storeClosing = new Promise((resolve) => (this.storeClosed$ = resolve));
     this.maybeCloseStore();
+    return Promise.all([stopped, this.storeClosing]).then(() => undefined);
   }
 
   // --- internals -------------------------------------------------------------------------
+
+  /** A store operation the manager starts by itself: idle() waits for it. */
+  private track<T>(p: Promise<T>): Promise<T> {
+    this.io.add(p);
+    const drop = () => void this.io.delete(p);
+    p.then(drop, drop);
+    return p;
+  }
 
   private async decide(id: string, to: "approved" | "denied", r: ResolveInput): Promise<Approval> {
     this.assertOpen(id);
@@ -348,15 +412,16 @@ export class Approvals {
     }
     let a: Approval;
     try {
-      a = this.store.resolve(id, to, { by: r.by, note: r.note ?? null, at: new Date(this.now()).toISOString(), outcome: to === "approved" ? "allow" : "deny" });
+      a = await this.track(this.store.resolve(id, to, { by: r.by, note: r.note ?? null, at: new Date(this.now()).toISOString(), outcome: to === "approved" ? "allow" : "deny" }));
     } catch (e) {
       // Resolved by someone else (or expired just now): make sure that transition is audited.
       if (e instanceof ApprovalAlreadyResolved) this.background(e.approval);
       throw e;
     }
-    // The resolution won in SQLite (exactly one does, across processes). It stands only if its
-    // record is written: if not, it is undone (settle) and the approval is pending again.
-    return this.settle(a, true);
+    // The resolution won in the store (exactly one does, across processes and instances). It
+    // stands only if its record is written: if not, it is undone (settle) and the approval is
+    // pending again.
+    return this.settle(a, { undo: true, own: true });
   }
 
   private isSettled(a: Approval): boolean {
@@ -374,7 +439,7 @@ export class Approvals {
         this.timers.delete(a.id);
         if (this.closed) return;
         if (step < delay) arm();
-        else this.expire(a);
+        else void this.expire(a);
       }, step);
       t.unref?.();
       this.timers.set(a.id, t);
@@ -390,25 +455,31 @@ export class Approvals {
     }
   }
 
-  /** Resolves a pending approval by its on_timeout (synchronously in SQLite), then audits it in the background. */
-  private expire(p: Approval): void {
+  /**
+   * Resolves a pending approval by its on_timeout (one conditional update: of several instances
+   * whose timers fire, one wins; the others find it resolved), then audits it in the background.
+   */
+  private async expire(p: Approval): Promise<void> {
     this.clearTimer(p.id);
     let a: Approval;
+    let own = true;
     try {
-      a = this.store.resolve(p.id, "expired", { by: "timeout", note: null, at: new Date(this.now()).toISOString(), outcome: p.on_timeout });
+      a = await this.track(this.store.resolve(p.id, "expired", { by: "timeout", note: null, at: new Date(this.now()).toISOString(), outcome: p.on_timeout }));
     } catch (e) {
-      if (e instanceof ApprovalAlreadyResolved) a = e.approval;
-      else {
+      if (e instanceof ApprovalAlreadyResolved) {
+        a = e.approval;
+        own = false;
+      } else {
         if (!(e instanceof ApprovalNotFound)) this.report(e, `expiring approval ${p.id} failed`);
         return;
       }
     }
-    this.background(a);
+    this.background(a, own);
   }
 
   /** settle() for transitions nobody awaits: failures go to onError and are retried by polling. */
-  private background(a: Approval): void {
-    this.settle(a).catch((e) => {
+  private background(a: Approval, own = false): void {
+    this.settle(a, { own }).catch((e) => {
       if (e instanceof ApprovalError && e.code === "unavailable") return; // undone: its caller was told
       this.report(e, `writing the audit record of approval ${a.id} (${a.state}) failed; will retry`);
     });
@@ -417,12 +488,15 @@ export class Approvals {
   /**
    * For a resolved approval: writes its transition's audit record unless it has one (at most
    * one write in flight per approval), records it in the store, then wakes the waiters.
+   * `own`: this manager made the transition (it won the conditional update, and with it the
+   * writing of the record); otherwise it first claims the writing (ApprovalStore#claimAudit) and
+   * leaves it to whoever holds it — the waiters then wake when that one's record is noticed.
    * `undo` (a resolution just made here by approve or deny): if the record cannot be written,
    * the resolution is undone in the store — the approval is pending again, with its expiry timer
    * — and the promise rejects with ApprovalError "unavailable". Otherwise (expiry, a resolution
    * made by another process) it stands and the record is retried from the poller.
    */
-  private settle(a: Approval, undo = false): Promise<Approval> {
+  private settle(a: Approval, opts: { undo?: boolean; own?: boolean } = {}): Promise<Approval> {
     this.clearTimer(a.id);
     if (this.isSettled(a)) {
       if (!this.audit) this.emit({ type: "resolved", approval: a }); // with an audit callback, emitted once its record was written
@@ -433,15 +507,20 @@ export class Approvals {
     if (inflight) return inflight;
     const audit = this.audit!;
     let undone = false;
+    let skipped = false;
     const p = (async () => {
+      if (!opts.own && !(await this.track(this.store.claimAudit(a)))) {
+        skipped = true; // another instance writes it (or it was recorded or undone meanwhile)
+        return a;
+      }
       let at: { seq: number; hash: string };
       try {
         at = await audit(a);
       } catch (e) {
-        if (!undo || this.storeClosed) throw e;
+        if (!opts.undo || this.storeClosed) throw e;
         let back: Approval | undefined;
         try {
-          back = this.store.unresolve(a);
+          back = await this.track(this.store.unresolve(a));
         } catch {
           back = undefined; // the store failed too: the resolution stands, and its record is retried
         }
@@ -451,7 +530,7 @@ export class Approvals {
         const verb = a.state === "approved" ? "approve" : "deny";
         throw new ApprovalError("unavailable", a.id, `approval ${a.id} stays pending: the audit record to ${verb} it could not be written (${(e as Error)?.message ?? String(e)})`, { cause: e });
       }
-      if (!this.storeClosed) this.store.markAudited(a.id, at.seq, at.hash);
+      if (!this.storeClosed) await this.track(this.store.markAudited(a.id, at.seq, at.hash));
       return { ...a, resolution_seq: at.seq, resolution_hash: at.hash };
     })();
     this.settling.set(a.id, p);
@@ -459,8 +538,10 @@ export class Approvals {
       (done) => {
         this.settling.delete(a.id);
         this.retries.delete(a.id);
-        this.emit({ type: "resolved", approval: done });
-        this.wake(done);
+        if (!skipped) {
+          this.emit({ type: "resolved", approval: done });
+          this.wake(done);
+        }
         this.maybeCloseStore();
       },
       () => {
@@ -494,18 +575,73 @@ export class Approvals {
     for (const w of [...set]) w.resolve(a);
   }
 
-  /** Looks for resolutions made by other processes, and retries failed audit writes. */
-  private poll(): void {
+  /**
+   * A change another instance or process made (PostgreSQL notification): a new approval gets its
+   * expiry timer here too (whichever instance's timer fires first expires it); a transition is
+   * audited by whoever made it — waiters here wake once its record is written; `{}` (missed
+   * notifications): look at everything, as a poll that found a change does.
+   */
+  private onRemote(c: ApprovalChange): void {
     if (this.closed) return;
+    if (c.id === undefined) {
+      void this.poll(true);
+      return;
+    }
+    const id = c.id;
+    this.track(this.store.get(id)).then(
+      (a) => {
+        if (this.closed) return;
+        if (!a) {
+          for (const w of [...(this.waiters.get(id) ?? [])]) w.reject(new ApprovalNotFound(id));
+          return;
+        }
+        if (a.state === "pending") {
+          if (!this.timers.has(id) && !this.settling.has(id)) {
+            this.schedule(a);
+            if (c.kind === "created") this.emit({ type: "created", approval: a }); // the console's streams here hear of it too
+          }
+          return;
+        }
+        this.clearTimer(id);
+        if (c.kind === "audited" && a.resolution_seq !== null) {
+          this.emit({ type: "resolved", approval: a });
+          if (this.onRecordedElsewhere) {
+            try {
+              this.onRecordedElsewhere(a);
+            } catch (e) {
+              this.report(e, `handling the transition of approval ${id} recorded by another instance failed`);
+            }
+          }
+        }
+        if (this.isSettled(a)) this.wake(a);
+        // A transition with nobody to record it (the command line) is claimed by one instance.
+        else if (!this.settling.has(id) && (this.waiters.has(id) || c.kind === "resolved")) this.background(a);
+      },
+      (e: unknown) => this.report(e, `reading approval ${id} after a notification failed`),
+    );
+  }
+
+  /** Looks for resolutions made by other processes, and retries failed audit writes. */
+  private async poll(force = false): Promise<void> {
+    if (this.closed || this.polling) return;
+    this.polling = true;
     try {
-      const version = this.store.dataVersion();
-      const changed = version !== this.lastVersion;
-      this.lastVersion = version;
+      const changed = await this.track(this.store.changed());
       const now = this.now();
       const retryDue = [...this.retries.values()].some((r) => r.at <= now);
-      if (!changed && !retryDue) return;
+      const sweepMs = this.store.sweepMs;
+      if (this.audit && sweepMs !== undefined && !changed && !retryDue && !force && now - this.lastSweep >= sweepMs) {
+        // A shared store: transitions whose writer's claim has lapsed (it crashed, or its log failed).
+        this.lastSweep = now;
+        for (const a of await this.track(this.store.unaudited())) {
+          if (this.settling.has(a.id) || (this.retries.get(a.id)?.at ?? 0) > now) continue;
+          this.background(a);
+        }
+        return;
+      }
+      if (!changed && !retryDue && !force) return;
       for (const id of [...this.waiters.keys()]) {
-        const a = this.store.get(id);
+        const a = await this.track(this.store.get(id));
         if (!a) {
           for (const w of [...(this.waiters.get(id) ?? [])]) w.reject(new ApprovalNotFound(id));
         } else if (a.state !== "pending" && !this.settling.has(id) && (this.retries.get(id)?.at ?? 0) <= now) {
@@ -513,13 +649,19 @@ export class Approvals {
         }
       }
       if (this.audit) {
-        for (const a of this.store.unaudited()) {
+        for (const a of await this.track(this.store.unaudited())) {
           if (this.settling.has(a.id) || (this.retries.get(a.id)?.at ?? 0) > now) continue;
           this.background(a);
         }
       }
+      if (force && this.store.shared) {
+        // Approvals created elsewhere while nobody listened: their expiry timers.
+        for (const p of await this.track(this.store.list({ state: "pending" }))) if (!this.timers.has(p.id) && !this.settling.has(p.id)) this.schedule(p);
+      }
     } catch (e) {
-      this.report(e, "polling the approvals database failed");
+      if (!this.closed) this.report(e, "polling the approvals database failed");
+    } finally {
+      this.polling = false;
     }
   }
 
@@ -530,10 +672,20 @@ export class Approvals {
     else this.pollTimer.unref?.();
   }
 
+  private storeClosed$: (() => void) | undefined;
+
   private maybeCloseStore(): void {
     if (this.closed && this.ownsStore && !this.storeClosed && this.settling.size === 0) {
       this.storeClosed = true;
-      this.store.close();
+      const done = this.storeClosed$;
+      // Store operations of the manager still in flight finish first (their results are dropped).
+      void Promise.allSettled([...this.io]).then(() => this.store.close()).then(
+        () => done?.(),
+        (e: unknown) => {
+          this.report(e, "closing the approvals store failed");
+          done?.();
+        },
+      );
     }
   }
 

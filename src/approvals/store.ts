@@ -1,11 +1,16 @@
-// Persistence of approvals in SQLite (better-sqlite3, synchronous; docs/approvals.md).
-// Every process that opens the same file sees the same approvals: resolution is one
-// conditional UPDATE, so exactly one of any number of racing resolutions wins.
+// Persistence of approvals in SQLite (better-sqlite3; docs/approvals.md): the embedded default
+// ApprovalStore. Synchronous underneath — every method does its work before it returns, and
+// returns a settled promise — so an operation is one SQLite transaction that nothing else in the
+// process can interleave with. Every process that opens the same file sees the same approvals:
+// resolution is one conditional UPDATE, so exactly one of any number of racing resolutions wins.
 
 import Database from "better-sqlite3";
-import type { Approval, ApprovalState, ClaimResult, RedeemCheck, RedeemClaim } from "./approval.js";
-import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "./approval.js";
-import { hasLoneSurrogate } from "../audit/recordable.js";
+import type { Approval, ClaimResult, RedeemClaim } from "./approval.js";
+import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalNotFound } from "./approval.js";
+import type { ApprovalFilter, ApprovalStore, Resolution } from "./store-api.js";
+import { checkText, redeemCheck, refused } from "./store-api.js";
+
+export type { ApprovalFilter, ApprovalStore, Resolution } from "./store-api.js";
 
 /** The schema version this code reads and writes (`PRAGMA user_version`). */
 export const SCHEMA_VERSION = 2;
@@ -51,19 +56,6 @@ ALTER TABLE approvals ADD COLUMN redemption_seq INTEGER;
 ALTER TABLE approvals ADD COLUMN redemption_hash TEXT;
 `;
 
-export interface ApprovalFilter {
-  state?: ApprovalState;
-  approver?: string;
-  limit?: number;
-}
-
-export interface Resolution {
-  by: string;
-  note?: string | null;
-  at: string;
-  outcome: "allow" | "deny";
-}
-
 /** An approval as stored: the action and the decision as JSON text. */
 type Row = Omit<Approval, "action" | "decision"> & { action: string; decision: string };
 
@@ -71,8 +63,23 @@ function fromRow(r: Row): Approval {
   return { ...r, action: JSON.parse(r.action), decision: JSON.parse(r.decision) };
 }
 
-export class ApprovalStore {
+/**
+ * Runs `f` now and hands its result (or what it threw) over as a settled promise: the SQLite
+ * store does all its work synchronously, before the caller's next line.
+ */
+function now<T>(f: () => T): Promise<T> {
+  try {
+    return Promise.resolve(f());
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+export class SqliteApprovalStore implements ApprovalStore {
+  readonly kind = "sqlite" as const;
+  readonly shared = false;
   private readonly stmts;
+  private lastVersion = -1;
 
   private constructor(
     private readonly db: Database.Database,
@@ -119,21 +126,29 @@ export class ApprovalStore {
   }
 
   /** Opens (creating if needed) the database at `path`: versioned schema, WAL, busy_timeout 5000. */
-  static open(path: string): ApprovalStore {
+  static open(path: string): SqliteApprovalStore {
     const db = new Database(path);
     try {
       db.pragma("busy_timeout = 5000");
       db.pragma("journal_mode = WAL");
       db.pragma("synchronous = FULL");
       migrate(db, path);
-      return new ApprovalStore(db, path);
+      return new SqliteApprovalStore(db, path);
     } catch (err) {
       db.close();
       throw err;
     }
   }
 
-  insert(a: Approval): void {
+  get location(): string {
+    return this.path;
+  }
+
+  insert(a: Approval): Promise<void> {
+    return now(() => this.insertRow(a));
+  }
+
+  private insertRow(a: Approval): void {
     this.stmts.insert.run({
       ...a,
       action_digest: a.action_digest ?? null,
@@ -147,148 +162,134 @@ export class ApprovalStore {
   }
 
   /** Inserts all of `as` in one transaction (one commit): all or none. */
-  insertMany(as: readonly Approval[]): void {
-    if (as.length === 0) return;
-    this.db.transaction(() => {
-      for (const a of as) this.insert(a);
-    })();
+  insertMany(as: readonly Approval[]): Promise<void> {
+    return now(() => {
+      if (as.length === 0) return;
+      this.db.transaction(() => {
+        for (const a of as) this.insertRow(a);
+      })();
+    });
   }
 
-  get(id: string): Approval | undefined {
+  get(id: string): Promise<Approval | undefined> {
+    return now(() => this.getRow(id));
+  }
+
+  private getRow(id: string): Approval | undefined {
     const row = this.stmts.get.get(id) as Row | undefined;
     return row && fromRow(row);
   }
 
   /** Newest first; all states unless `state` is given. */
-  list(filter: ApprovalFilter = {}): Approval[] {
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.state !== undefined) {
-      if (!APPROVAL_STATES.includes(filter.state)) throw new TypeError(`unknown approval state '${String(filter.state)}'`);
-      where.push("state = ?");
-      params.push(filter.state);
-    }
-    if (filter.approver !== undefined) {
-      where.push("approver = ?");
-      params.push(filter.approver);
-    }
-    let sql = `SELECT * FROM approvals${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, id`;
-    if (filter.limit !== undefined) {
-      if (!Number.isSafeInteger(filter.limit) || filter.limit < 0) throw new TypeError(`limit must be a non-negative integer`);
-      sql += ` LIMIT ${filter.limit}`;
-    }
-    return (this.db.prepare(sql).all(...params) as Row[]).map(fromRow);
-  }
-
-  /**
-   * Moves a pending approval to `to`, atomically, across processes: exactly one of any number
-   * of racing calls wins; the others throw ApprovalAlreadyResolved (or ApprovalNotFound).
-   * Approving or denying at or after `expires` expires the approval instead (outcome
-   * on_timeout, by "timeout") and throws ApprovalAlreadyResolved with state "expired".
-   * For "expired", the outcome is always the approval's on_timeout.
-   */
-  resolve(id: string, to: "approved" | "denied" | "expired", r: Resolution): Approval {
-    if (to !== "approved" && to !== "denied" && to !== "expired") throw new TypeError(`cannot resolve an approval to '${String(to)}'`);
-    checkText(id, "by", r.by);
-    checkText(id, "note", r.note);
-    const params = { id, to, by: r.by, note: r.note ?? null, at: r.at, outcome: r.outcome };
-    // The transaction commits what it did, then we throw: a throw inside would roll back.
-    const run = this.db.transaction((): { won: boolean; a: Approval | undefined } => {
-      const changed = to === "expired" ? this.stmts.expire.run(params).changes : this.stmts.decide.run(params).changes;
-      const now = this.get(id);
-      if (changed === 1 || !now || now.state !== "pending") return { won: changed === 1, a: now };
-      // Overdue: it expired before this approve/deny; record that instead.
-      this.stmts.expire.run({ id, by: "timeout", note: null, at: r.at });
-      return { won: false, a: this.get(id) };
+  list(filter: ApprovalFilter = {}): Promise<Approval[]> {
+    return now(() => {
+      const where: string[] = [];
+      const params: unknown[] = [];
+      if (filter.state !== undefined) {
+        if (!APPROVAL_STATES.includes(filter.state)) throw new TypeError(`unknown approval state '${String(filter.state)}'`);
+        where.push("state = ?");
+        params.push(filter.state);
+      }
+      if (filter.approver !== undefined) {
+        where.push("approver = ?");
+        params.push(filter.approver);
+      }
+      let sql = `SELECT * FROM approvals${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created DESC, id`;
+      if (filter.limit !== undefined) {
+        if (!Number.isSafeInteger(filter.limit) || filter.limit < 0) throw new TypeError(`limit must be a non-negative integer`);
+        sql += ` LIMIT ${filter.limit}`;
+      }
+      return (this.db.prepare(sql).all(...params) as Row[]).map(fromRow);
     });
-    const { won, a } = run.immediate();
-    if (!a) throw new ApprovalNotFound(id);
-    if (!won) throw new ApprovalAlreadyResolved(a);
-    return a;
   }
 
-  /**
-   * Puts a resolved approval back to pending, if it is still exactly as `a` says (the same
-   * state, by, note, resolved_at) and has no audit record: for a resolution whose record could
-   * not be written. Returns the pending approval, or undefined if nothing was changed.
-   */
-  unresolve(a: Approval): Approval | undefined {
-    if (a.state === "pending") return undefined;
-    const changed = this.stmts.unresolve.run({ id: a.id, state: a.state, by: a.resolved_by, note: a.note, at: a.resolved_at }).changes;
-    return changed === 1 ? this.get(a.id) : undefined;
-  }
-
-  /**
-   * Redeems an approval, atomically across processes (one immediate transaction: the checks and
-   * a conditional UPDATE): exactly one of any number of racing claims on an approval wins. The
-   * checks, in order: it exists, it was issued to `c.agent`, it is approved (not pending, denied
-   * or expired), it is not redeemed yet, it is bound to an action, and `c.digest` is that
-   * action's. The first that fails is answered and nothing changes.
-   */
-  claim(id: string, c: RedeemClaim): ClaimResult {
-    const run = this.db.transaction((): ClaimResult => {
-      const a = this.get(id);
-      const refuse = (check: RedeemCheck): ClaimResult => ({ ok: false, check, approval: a });
-      if (!a) return refuse("not-found");
-      if (a.agent !== c.agent) return refuse("agent");
-      if (a.state === "pending") return refuse(Date.parse(a.expires) <= Date.parse(c.at) ? "expired" : "pending");
-      if (a.state === "denied") return refuse("denied");
-      if (a.state === "expired") return refuse("expired");
-      if (a.redeemed_at !== null) return refuse("redeemed");
-      // Approved, but the approval's record is not written yet (approved by another process, the
-      // owner has not recorded it): not yet — the redemption's record must follow it.
-      if (c.requireRecord === true && a.resolution_seq === null) return refuse("pending");
-      if (a.action_digest === null) return refuse("unbound");
-      if (a.action_digest !== c.digest) return refuse("digest");
-      if (this.stmts.redeem.run({ id, at: c.at }).changes !== 1) return refuse("redeemed");
-      return { ok: true, approval: { ...a, redeemed_at: c.at } };
+  /** ApprovalStore#resolve: one immediate transaction (SQLite serializes writers). */
+  resolve(id: string, to: "approved" | "denied" | "expired", r: Resolution): Promise<Approval> {
+    return now(() => {
+      if (to !== "approved" && to !== "denied" && to !== "expired") throw new TypeError(`cannot resolve an approval to '${String(to)}'`);
+      checkText(id, "by", r.by);
+      checkText(id, "note", r.note);
+      const params = { id, to, by: r.by, note: r.note ?? null, at: r.at, outcome: r.outcome };
+      // The transaction commits what it did, then we throw: a throw inside would roll back.
+      const run = this.db.transaction((): { won: boolean; a: Approval | undefined } => {
+        const changed = to === "expired" ? this.stmts.expire.run(params).changes : this.stmts.decide.run(params).changes;
+        const a = this.getRow(id);
+        if (changed === 1 || !a || a.state !== "pending") return { won: changed === 1, a };
+        // Overdue: it expired before this approve/deny; record that instead.
+        this.stmts.expire.run({ id, by: "timeout", note: null, at: r.at });
+        return { won: false, a: this.getRow(id) };
+      });
+      const { won, a } = run.immediate();
+      if (!a) throw new ApprovalNotFound(id);
+      if (!won) throw new ApprovalAlreadyResolved(a);
+      return a;
     });
-    return run.immediate();
   }
 
-  /** Undoes the redemption of `a` (as claim returned it) if it still has no audit record; true if undone. */
-  unclaim(a: Approval): boolean {
-    return this.stmts.unredeem.run({ id: a.id, at: a.redeemed_at }).changes === 1;
+  unresolve(a: Approval): Promise<Approval | undefined> {
+    return now(() => {
+      if (a.state === "pending") return undefined;
+      const changed = this.stmts.unresolve.run({ id: a.id, state: a.state, by: a.resolved_by, note: a.note, at: a.resolved_at }).changes;
+      return changed === 1 ? this.getRow(a.id) : undefined;
+    });
   }
 
-  /** Records the audit record of the redemption. */
-  markRedeemed(id: string, seq: number, hash: string): void {
-    this.stmts.markRedeemed.run(seq, hash, id);
+  /** ApprovalStore#claim: the checks and a conditional UPDATE in one immediate transaction. */
+  claim(id: string, c: RedeemClaim): Promise<ClaimResult> {
+    return now(() => {
+      const run = this.db.transaction((): ClaimResult => {
+        const a = this.getRow(id);
+        const check = redeemCheck(a, c);
+        if (check !== null) return refused(check, a);
+        if (this.stmts.redeem.run({ id, at: c.at }).changes !== 1) return refused("redeemed", a);
+        return { ok: true, approval: { ...a!, redeemed_at: c.at } };
+      });
+      return run.immediate();
+    });
   }
 
-  /** Records the audit record of the transition; a second call for the same approval changes nothing. */
-  markAudited(id: string, seq: number, hash: string): void {
-    this.stmts.markAudited.run(seq, hash, id);
+  unclaim(a: Approval): Promise<boolean> {
+    return now(() => this.stmts.unredeem.run({ id: a.id, at: a.redeemed_at }).changes === 1);
   }
 
-  /** Resolved approvals whose transition has no audit record yet, oldest resolution first. */
-  unaudited(): Approval[] {
-    return (this.stmts.unaudited.all() as Row[]).map(fromRow);
+  markRedeemed(id: string, seq: number, hash: string): Promise<void> {
+    return now(() => void this.stmts.markRedeemed.run(seq, hash, id));
   }
 
-  pendingCount(approver?: string): number {
-    const row = (approver === undefined ? this.stmts.pendingCount.get() : this.stmts.pendingCountFor.get(approver)) as { n: number };
-    return row.n;
+  /** One owner per file: the manager that owns the file writes every record. */
+  claimAudit(_a: Approval): Promise<boolean> {
+    return Promise.resolve(true);
   }
 
-  /** SQLite's data_version: changes when another connection commits (cheap change detection for polling). */
+  markAudited(id: string, seq: number, hash: string): Promise<boolean> {
+    return now(() => this.stmts.markAudited.run(seq, hash, id).changes === 1);
+  }
+
+  unaudited(): Promise<Approval[]> {
+    return now(() => (this.stmts.unaudited.all() as Row[]).map(fromRow));
+  }
+
+  pendingCount(approver?: string): Promise<number> {
+    return now(() => ((approver === undefined ? this.stmts.pendingCount.get() : this.stmts.pendingCountFor.get(approver)) as { n: number }).n);
+  }
+
+  /** SQLite's data_version: changes when another connection commits (one cheap query). */
   dataVersion(): number {
     return this.stmts.dataVersion.pluck().get() as number;
   }
 
-  close(): void {
-    if (this.db.open) this.db.close();
+  changed(): Promise<boolean> {
+    return now(() => {
+      const v = this.dataVersion();
+      const changed = v !== this.lastVersion;
+      this.lastVersion = v;
+      return changed;
+    });
   }
-}
 
-/**
- * `by` and `note` are stored as UTF-8 and written to the audit log as canonical JSON: a lone
- * surrogate (not Unicode text) would be stored as U+FFFD, so what was recorded would not be
- * what was said. Refused, before anything changes.
- */
-function checkText(id: string, field: string, value: string | null | undefined): void {
-  if (typeof value === "string" && hasLoneSurrogate(value)) {
-    throw new ApprovalError("invalid", id, `'${field}' contains a lone surrogate (it is not Unicode text and cannot be stored or recorded as it is)`);
+  close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    return Promise.resolve();
   }
 }
 

@@ -1,7 +1,8 @@
-// `tollgate approvals list|show|approve|deny|console`: people looking at and resolving approvals
-// in the SQLite file directly (docs/approvals.md) — `console` serves the web console for it on a
-// local HTTP server. The process that owns the audit log notices resolutions made here by
-// polling and writes their audit records.
+// `tollgate approvals list|show|approve|deny|console`: people looking at and resolving approvals in
+// the store directly — a SQLite file, or a postgres:// URL (docs/approvals.md); `console` serves
+// the web console for a SQLite file on a local HTTP server. The process that owns the audit log
+// (SQLite: by polling; PostgreSQL: one of the instances, told by NOTIFY) notices resolutions made
+// here and writes their audit records.
 
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
@@ -9,13 +10,15 @@ import { userInfo } from "node:os";
 import { parseArgs } from "node:util";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
-import { ApprovalStore } from "../approvals/store.js";
+import type { ApprovalStore } from "../approvals/store-api.js";
+import { isPostgresUrl } from "../approvals/store-api.js";
+import { openApprovalStore } from "../approvals/open-store.js";
 import { startLocalConsole } from "../server/console-local.js";
 import type { Principal } from "../server/tokens.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
 
 export const APPROVALS_USAGE =
-  "tollgate approvals list --db FILE [--state pending|approved|denied|expired|all] [--approver NAME] [--limit N] [--json]\n" +
+  "tollgate approvals list --db FILE|postgres://... [--state pending|approved|denied|expired|all] [--approver NAME] [--limit N] [--json]\n" +
   "  tollgate approvals show ID --db FILE [--json]\n" +
   "  tollgate approvals approve ID --db FILE --by NAME [--note TEXT]\n" +
   "  tollgate approvals deny ID --db FILE --by NAME [--note TEXT]\n" +
@@ -89,28 +92,31 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     port = Number(values.port);
   }
 
-  const path = values.db!;
-  if (!existsSync(path)) {
+  const location = values.db!;
+  const pg = isPostgresUrl(location);
+  const path = pg ? shown(location) : location;
+  if (sub === "console" && pg) return usage("'console' serves a SQLite file (--db FILE); with PostgreSQL, use tollgate serve's /console/");
+  if (!pg && !existsSync(path)) {
     await write(io.stderr, `tollgate: no approvals database at ${path}\n`);
     return EXIT_FAILED;
   }
   if (sub === "console") return consoleCommand(path, values, port, io);
   let store: ApprovalStore;
   try {
-    store = ApprovalStore.open(path);
+    store = await openApprovalStore(location, { max: 1, writesAudit: false });
   } catch (err) {
     await write(io.stderr, `tollgate: cannot open ${path}: ${(err as Error).message}\n`);
     return EXIT_FAILED;
   }
   try {
     if (sub === "list") {
-      const rows = store.list({ state, approver: values.approver, limit });
+      const rows = await store.list({ state, approver: values.approver, limit });
       await write(io.stdout, values.json ? rows.map((a) => JSON.stringify(a)).join("\n") + (rows.length ? "\n" : "") : table(rows));
       return EXIT_OK;
     }
     const id = positionals[0]!;
     if (sub === "show") {
-      const a = store.get(id);
+      const a = await store.get(id);
       if (!a) {
         await write(io.stderr, `tollgate: approval ${id} not found in ${path}\n`);
         return EXIT_FAILED;
@@ -119,7 +125,7 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
       return EXIT_OK;
     }
     const to = sub === "approve" ? "approved" : "denied";
-    const a = store.resolve(id, to, { by: values.by!, note: values.note ?? null, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
+    const a = await store.resolve(id, to, { by: values.by!, note: values.note ?? null, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
     await write(io.stdout, `${a.state} ${a.id} (outcome ${a.outcome}) by ${a.resolved_by} at ${a.resolved_at}\n`);
     return EXIT_OK;
   } catch (err) {
@@ -129,7 +135,18 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     }
     throw err;
   } finally {
-    store.close();
+    await store.close();
+  }
+}
+
+/** A postgres:// URL without its password. */
+function shown(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
   }
 }
 

@@ -7,7 +7,8 @@ import { join } from "node:path";
 import type { Approvals } from "../approvals/approvals.js";
 import type { Approval } from "../approvals/approval.js";
 import type { Notifier } from "../approvals/notifier.js";
-import type { ApprovalStore } from "../approvals/store.js";
+import type { ApprovalStore } from "../approvals/store-api.js";
+import type { PostgresStoreOptions } from "../approvals/open-store.js";
 import { AuditLog } from "../audit/log.js";
 import type { AuditLogOptions } from "../audit/log.js";
 import { GateMetrics } from "../metrics/metrics.js";
@@ -34,8 +35,14 @@ export interface GateOptions {
   policy: string | Policy;
   /** Directory of the audit log (created if needed). */
   auditDir: string;
-  /** SQLite file of pending approvals (default: `approvals.db` in `auditDir`), or an open store. */
+  /**
+   * Where approvals live: a SQLite file (default: `approvals.db` in `auditDir`), a postgres:// URL
+   * (shared by several gates or servers, each with its own audit log: docs/approvals.md,
+   * "PostgreSQL"), or an open store.
+   */
   approvals?: string | ApprovalStore;
+  /** Options of a PostgreSQL approvals store opened from a URL (schema, table, instance, auditLeaseMs). */
+  approvalsPostgres?: PostgresStoreOptions;
   /** Called when an approval is created (see `webhookNotifier`). */
   notifier?: Notifier;
   /** Audit log options (docs/audit.md); the gate's default `batchWindowMs` is 0, not the log's 2 ms. */
@@ -122,8 +129,9 @@ export class Gate {
       }
       // Every transition (approve, deny, expire — here or in another process) is its own record;
       // once the log has failed, approve and deny refuse at once (the approval stays pending).
-      const approvals = recorder.openApprovals({
+      const approvals = await recorder.openApprovals({
         store: options.approvals ?? join(options.auditDir, "approvals.db"),
+        ...(options.approvalsPostgres !== undefined ? { postgres: options.approvalsPostgres } : {}),
         notifier: options.notifier,
         onError: options.onError,
         now: options.now,
@@ -287,7 +295,7 @@ export class Gate {
 
   /** Stops expiry timers, syncs and checkpoints the audit log. Pending approvals stay in the store. */
   async close(): Promise<void> {
-    this.approvals.close();
+    await this.approvals.close();
     await this.audit.close();
     await this.shadowLog?.close();
     if (this.ownsStore) await this.shared?.store.close();
@@ -302,7 +310,12 @@ export class Gate {
     });
   }
 
+  /** The pending gauge, once the store has counted (a store that cannot be read leaves it as it is). */
   private updatePending(): void {
-    this.metricsRegistry.setPendingApprovals(this.current.name, this.approvals.pendingCount());
+    const name = this.current.name;
+    this.approvals.pendingCount().then(
+      (n) => this.metricsRegistry.setPendingApprovals(name, n),
+      () => undefined,
+    );
   }
 }

@@ -10,6 +10,7 @@ import type { Document, Node as YamlNode } from "yaml";
 import { parseDuration } from "../duration.js";
 import { formatProblem } from "../errors.js";
 import type { PolicyProblem } from "../errors.js";
+import { isPostgresUrl } from "../approvals/store-api.js";
 
 export interface StdioUpstream {
   kind: "stdio";
@@ -87,7 +88,7 @@ usage:
 options:
   --policy FILE          the policy (embedded mode: decisions, audit log and approvals in this process)
   --audit DIR            the audit log (default: $XDG_STATE_HOME/tollgate/mcp/NAME/audit)
-  --approvals FILE       the SQLite file of approvals (default: DIR/approvals.db)
+  --approvals FILE|URL   the SQLite file of approvals (default: DIR/approvals.db), or a postgres:// URL
   --control-plane URL    decide with \`tollgate serve\` at URL instead of --policy
   --token TOKEN          the agent's bearer token for the control plane (default: $TOLLGATE_TOKEN)
   --name NAME            the upstream's name after --: tools are NAME.TOOL in the policy (default: upstream)
@@ -249,7 +250,7 @@ function readFile(path: string, env: NodeJS.ProcessEnv): Partial {
       case "name": out.name = str(p, v); break;
       case "policy": { const s = str(p, v); if (s) out.policy = resolve(base, s); break; }
       case "audit": { const s = str(p, v); if (s) out.audit = resolve(base, s); break; }
-      case "approvals": { const s = str(p, v); if (s) out.approvals = resolve(base, s); break; }
+      case "approvals": { const s = str(p, v); if (s) out.approvals = isPostgresUrl(s) ? s : resolve(base, s); break; }
       case "agent": out.agent = str(p, v); break;
       case "session":
         if (v === "connection") out.session = null;
@@ -442,7 +443,7 @@ export function parseMcpArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     if (s("audit") !== undefined || s("approvals") !== undefined || file.audit !== undefined || file.approvals !== undefined) problems.push("--audit and --approvals are for embedded mode: with a control plane, the server keeps the audit log and approvals");
   } else if (policy !== undefined) {
     const auditDir = s("audit") !== undefined ? resolve(cwd, s("audit")!) : file.audit ?? defaultAuditDir(gatewayName, env);
-    const approvals = s("approvals") !== undefined ? resolve(cwd, s("approvals")!) : file.approvals ?? join(auditDir, "approvals.db");
+    const approvals = s("approvals") !== undefined ? (isPostgresUrl(s("approvals")!) ? s("approvals")! : resolve(cwd, s("approvals")!)) : file.approvals ?? join(auditDir, "approvals.db");
     decisions = { mode: "embedded", policy, auditDir, approvals };
   } else {
     problems.push("no policy: give --policy FILE (embedded) or --control-plane URL");

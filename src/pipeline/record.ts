@@ -34,11 +34,15 @@ export interface RecorderApprovalsOptions extends Omit<ApprovalsOptions, "audit"
    * and each commit (synchronous: it blocks the event loop for an fsync) is followed by a pause
    * at least as long as it took, so approvals get at most half of the process's time however
    * many escalations arrive — for a process that records for many clients (the server's primary).
+   * (A PostgreSQL store does not block: its commits overlap, each followed by no pause.)
    */
   batch?: "call" | "turn";
   /** A store transaction that failed: every approval in it gets `err`. */
   onBatchError?: (err: Error, count: number) => void;
-  /** After each transition record is durable (Gate updates its pending gauge). */
+  /**
+   * After each transition record is durable (Gate updates its pending gauge and settles pending
+   * counter contributions) — and for each transition another instance recorded (a shared store).
+   */
   onTransition?: (approval: Approval) => void;
 }
 
@@ -104,11 +108,11 @@ export class Recorder {
    * Opens the approvals store this recorder writes to: an approval for each escalation it
    * records, and a record for each transition (approve, deny, expire — here or in another
    * process: `recordTransition`); approve and deny are refused at once (the approval stays
-   * pending) once the log has failed. Throws what `Approvals.open` throws.
+   * pending) once the log has failed. Rejects with what `Approvals.open` rejects with.
    */
-  openApprovals(options: RecorderApprovalsOptions): Approvals {
+  async openApprovals(options: RecorderApprovalsOptions): Promise<Approvals> {
     const { batch, onBatchError, onTransition, ...rest } = options;
-    const approvals = Approvals.open({
+    const approvals = await Approvals.open({
       ...rest,
       audit: onTransition === undefined
         ? this.recordTransition
@@ -118,6 +122,7 @@ export class Recorder {
           return appended;
         },
       auditReady: () => this.failure === null,
+      ...(onTransition !== undefined ? { onRecordedElsewhere: onTransition } : {}),
     });
     this.approvalsStore = approvals;
     this.batch = batch ?? "call";
@@ -205,8 +210,8 @@ export class Recorder {
 
   /**
    * Redeems approval `req.id` for the action `req` describes (docs/approvals.md, "Redeeming"):
-   * the claim is one SQLite transaction (ApprovalStore#claim: exactly one of racing redemptions
-   * wins), then its record — allow, or deny with the check that failed — is appended, linked to
+   * the claim is one store transaction (ApprovalStore#claim: exactly one of racing redemptions
+   * wins, across processes and instances), then its record — allow, or deny with the check that failed — is appended, linked to
    * the approval's records; resolves once it is durable. If the record cannot be written the
    * claim is undone (the approval stays redeemable) and it rejects with ApprovalError
    * "unavailable". Nothing is evaluated or counted.
@@ -215,17 +220,17 @@ export class Recorder {
     const approvals = this.approvalsStore;
     if (approvals === null) throw new ApprovalError("closed", req.id, "no approvals store is open");
     if (this.failure !== null) throw new ApprovalError("unavailable", req.id, `approval ${req.id} cannot be redeemed now: the audit log cannot be written (${this.failure.message})`);
-    const r = approvals.store.claim(req.id, { digest: req.digest, agent: req.agent, at: new Date(approvals.now()).toISOString(), requireRecord: true });
+    const r = await approvals.store.claim(req.id, { digest: req.digest, agent: req.agent, at: new Date(approvals.now()).toISOString(), requireRecord: true });
     const entry = redemptionEntry(r, req);
     let appended: Appended;
     try {
       appended = await this.audit.append(entry);
     } catch (err) {
       this.noteFailure(err);
-      if (r.ok) approvals.store.unclaim(r.approval);
+      if (r.ok) await approvals.store.unclaim(r.approval).catch(() => false); // the store failed too: it stays claimed, unrecorded
       throw new ApprovalError("unavailable", req.id, `approval ${req.id} was not redeemed: its audit record could not be written (${(err as Error)?.message ?? String(err)})`, { cause: err });
     }
-    if (r.ok) approvals.store.markRedeemed(req.id, appended.seq, appended.hash);
+    if (r.ok) await approvals.store.markRedeemed(req.id, appended.seq, appended.hash);
     return { decision: entry.decision as RedemptionDecision, policy_hash: entry.policy_hash, seq: appended.seq, hash: appended.hash };
   }
 
@@ -245,7 +250,7 @@ export class Recorder {
     return new Promise((resolve) => {
       const group: ApprovalGroup = { entries, decisions, actions, escalations, seq, hashes, resolve };
       if (this.batch === "call") {
-        this.commit([group]);
+        void this.commit([group]);
         return;
       }
       this.queue.push(group);
@@ -262,13 +267,14 @@ export class Recorder {
     const groups = this.queue;
     this.queue = [];
     const started = performance.now();
-    this.commit(groups);
+    // A SQLite store commits synchronously, inside this call: what it blocked is measured.
+    void this.commit(groups);
     this.lastCommitEnd = performance.now();
     this.lastCommitMs = this.lastCommitEnd - started;
   };
 
   /** One store transaction for the escalations of `groups`; each group gets its approvals or errors. */
-  private commit(groups: readonly ApprovalGroup[]): void {
+  private async commit(groups: readonly ApprovalGroup[]): Promise<void> {
     let count = 0;
     for (const g of groups) count += g.escalations.length;
     let created: (Approval | Error)[];
@@ -288,7 +294,7 @@ export class Recorder {
           };
         }
       }
-      created = this.approvalsStore!.createMany(inputs);
+      created = await this.approvalsStore!.createMany(inputs);
     } catch (err) {
       this.onBatchError?.(err as Error, count);
       created = new Array<Error>(count).fill(err as Error);

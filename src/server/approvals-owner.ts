@@ -1,5 +1,6 @@
-// The primary's approvals: the SQLite store (one owner: the process with the audit log, which
-// writes the transition records), opened through the Recorder so that escalations get their
+// The primary's approvals: the store — SQLite (one owner: the process with the audit log, which
+// writes the transition records) or PostgreSQL (shared by several instances, each writing the
+// records of the transitions it makes) — opened through the Recorder so that escalations get their
 // approvals and transitions their records, and the approval RPCs of the workers — every check
 // of who may see, list or resolve what through access.ts.
 
@@ -15,6 +16,18 @@ import type { Principal } from "./tokens.js";
 import type { Recorder } from "../pipeline/record.js";
 import type { Redeemed } from "../pipeline/redeem.js";
 
+/** A postgres:// URL without its password (for messages); anything else as it is. */
+export function redactUrl(location: string): string {
+  if (!/^postgres(ql)?:\/\//i.test(location)) return location;
+  try {
+    const u = new URL(location);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "postgres://…";
+  }
+}
+
 export class ApprovalsOwner {
   /** Long polls (`approval-wait`), aborted at shutdown: they answer the approval as it is. */
   private readonly waits = new AbortController();
@@ -27,12 +40,12 @@ export class ApprovalsOwner {
   ) {}
 
   /** Opens the store (a startupError if it cannot be). */
-  static open(config: ServerConfig, logger: Log, audit: AuditOwner): ApprovalsOwner {
+  static async open(config: ServerConfig, logger: Log, audit: AuditOwner): Promise<ApprovalsOwner> {
     try {
-      const approvals = audit.recorder.openApprovals({
+      const approvals = await audit.recorder.openApprovals({
         store: config.approvals,
         onError: (e) => logger.warn("approvals", { detail: e.message }),
-        // Escalations are opened in one SQLite transaction per event-loop turn: the store commits
+        // Escalations are opened in one store transaction per event-loop turn: SQLite commits
         // with synchronous=FULL, and one fsync per escalation would stall the primary at a few
         // hundred/s. A commit blocks the primary's event loop, so it is followed by a pause at
         // least as long as it took: the audit acknowledgements of other decisions keep flowing.
@@ -43,17 +56,17 @@ export class ApprovalsOwner {
       });
       return new ApprovalsOwner(approvals, logger, audit.recorder);
     } catch (err) {
-      throw startupError(err, "the approvals database", config.approvals);
+      throw startupError(err, "the approvals database", redactUrl(config.approvals));
     }
   }
 
-  get(p: RpcParams["approval-get"], who: Principal): Approval {
-    return visibleApproval(this.approvals.get(p.id), p.id, who);
+  async get(p: RpcParams["approval-get"], who: Principal): Promise<Approval> {
+    return visibleApproval(await this.approvals.get(p.id), p.id, who);
   }
 
   async wait(p: RpcParams["approval-wait"], who: Principal): Promise<Approval | undefined> {
     const { id } = p;
-    visibleApproval(this.approvals.get(id), id, who);
+    visibleApproval(await this.approvals.get(id), id, who);
     if (this.stopping) return this.approvals.get(id);
     try {
       return await this.approvals.wait(id, { timeoutMs: p.timeoutMs, signal: this.waits.signal });
@@ -63,7 +76,7 @@ export class ApprovalsOwner {
     }
   }
 
-  list(p: RpcParams["approval-list"], who: Principal): Approval[] {
+  async list(p: RpcParams["approval-list"], who: Principal): Promise<Approval[]> {
     requireRole("approval-list", who);
     const state = p.state as Approval["state"] | undefined;
     const { approver } = p;
@@ -74,21 +87,21 @@ export class ApprovalsOwner {
       return this.approvals.list({ ...(state ? { state } : {}), ...(approver ? { approver } : {}), limit });
     }
     // An approver without ?approver=: the approvals of each approver it names.
-    const mine = scope.flatMap((name) => this.approvals.list({ ...(state ? { state } : {}), approver: name, limit }));
+    const mine = (await Promise.all(scope.map((name) => this.approvals.list({ ...(state ? { state } : {}), approver: name, limit })))).flat();
     mine.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
     return mine.slice(0, limit);
   }
 
-  resolve(p: RpcParams["approval-resolve"], who: Principal): Promise<Approval> {
+  async resolve(p: RpcParams["approval-resolve"], who: Principal): Promise<Approval> {
     requireRole("approval-resolve", who);
     const { id } = p;
-    resolvableApproval(this.approvals.get(id), id, who);
+    resolvableApproval(await this.approvals.get(id), id, who);
     const input = { by: who.identity, ...(typeof p.note === "string" ? { note: p.note } : {}) };
     return p.verb === "approve" ? this.approvals.approve(id, input) : this.approvals.deny(id, input);
   }
 
   /**
-   * Redeems an approval (POST /v1/decide with approval_id): one SQLite transaction claims it
+   * Redeems an approval (POST /v1/decide with approval_id): one store transaction claims it
    * (exactly one of racing redemptions wins), then its record is written (Recorder#redeem). An
    * agent redeems as itself: the worker bound agent.id to the token; so does this.
    */
@@ -97,10 +110,10 @@ export class ApprovalsOwner {
     return this.recorder.redeem({ ...p, agent: who.role === "agent" ? who.identity : p.agent });
   }
 
-  /** The number of pending approvals, or null once the store is closed. */
-  pendingCount(): number | null {
+  /** The number of pending approvals, or null once the store is closed (or cannot be read). */
+  async pendingCount(): Promise<number | null> {
     try {
-      return this.approvals.pendingCount();
+      return await this.approvals.pendingCount();
     } catch {
       return null; // closed
     }
@@ -112,9 +125,9 @@ export class ApprovalsOwner {
     this.waits.abort(new Error("shutting down"));
   }
 
-  close(): void {
+  async close(): Promise<void> {
     try {
-      this.approvals.close();
+      await this.approvals.close();
     } catch (err) {
       this.logger.error("closing approvals failed", { detail: (err as Error).message });
     }

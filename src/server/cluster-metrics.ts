@@ -18,7 +18,7 @@ export class ClusterMetrics {
    * scraped (an indexed count), under the name of the policy being served (count null: not
    * counted, the store is closed).
    */
-  async collect(pending: () => { policy: string; count: number | null }): Promise<string> {
+  async collect(pending: () => { policy: string; count: number | null | Promise<number | null> }): Promise<string> {
     const workers = connectedWorkers();
     const id = this.nextId++;
     const parts = await new Promise<unknown[][]>((resolve) => {
@@ -30,7 +30,9 @@ export class ClusterMetrics {
         if (this.requests.delete(id)) resolve(req.parts);
       }, 2000).unref();
     });
-    const { policy, count } = pending();
+    const now = pending();
+    const policy = now.policy;
+    const count = await now.count;
     if (count !== null) this.metrics.setPendingApprovals(policy, count);
     parts.push((await this.metrics.registry.getMetricsAsJSON()) as unknown[]);
     // HDR percentiles cannot be summed across workers: the largest is the conservative figure.

@@ -6,6 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
 import { isWitnessUrl } from "../audit/witness.js";
+import { isPostgresUrl } from "../approvals/store-api.js";
 import { parseDuration } from "../duration.js";
 import { defaultShadowLog } from "../pipeline/shadow.js";
 
@@ -16,7 +17,7 @@ export interface ServerConfig {
   auditDir: string;
   /** tokens.yaml: SHA-256 hashes of bearer tokens → identity and role. */
   tokens: string;
-  /** The SQLite file of the approvals (default `<auditDir>/approvals.db`). */
+  /** The SQLite file of the approvals (default `<auditDir>/approvals.db`), or a postgres:// URL (shared by several instances). */
   approvals: string;
   /** Where every audit checkpoint also goes: a file outside the audit directory or an http(s) URL. */
   auditWitness?: string;
@@ -60,7 +61,7 @@ export class ConfigError extends Error {
 }
 
 export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] [--persist-policy] [--otel] | serve --hash-token TOKEN";
+  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE|postgres://...] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] [--persist-policy] [--otel] | serve --hash-token TOKEN";
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
@@ -71,7 +72,7 @@ const OPTIONS = {
   "audit-witness": { kind: "path-or-url" },
   state: { kind: "string" },
   tokens: { kind: "path" },
-  approvals: { kind: "path" },
+  approvals: { kind: "path-or-postgres" },
   host: { kind: "string" },
   port: { kind: "int" },
   workers: { kind: "int" },
@@ -94,9 +95,11 @@ function coerce(name: string, kind: string, value: unknown, base: string): strin
   switch (kind) {
     case "path":
     case "path-or-url":
+    case "path-or-postgres":
     case "string":
       if (typeof value !== "string" || value === "") throw new ConfigError(`${name}: expected a non-empty string`);
       if (kind === "path-or-url" && isWitnessUrl(value)) return value;
+      if (kind === "path-or-postgres" && isPostgresUrl(value)) return value;
       return kind === "string" ? value : resolve(base, value);
     case "int": {
       const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;

@@ -10,7 +10,7 @@ import Fastify from "fastify";
 import type { FastifyInstance } from "fastify";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import type { ApprovalEvent, ApprovalListener } from "../approvals/approvals.js";
-import { ApprovalStore } from "../approvals/store.js";
+import { SqliteApprovalStore } from "../approvals/store.js";
 import { listableApprovers, requireRole, resolvableApproval, visibleApproval } from "./access.js";
 import { ApprovalFeed } from "./approval-feed.js";
 import { authHook, errorHandler } from "./app.js";
@@ -56,8 +56,11 @@ export class StoreWatcher {
   private version = -1;
   private timer: ReturnType<typeof setInterval> | undefined;
 
+  /** Scans run one after another (each reads the file, then compares with the last one). */
+  private scanning: Promise<void> = Promise.resolve();
+
   constructor(
-    private readonly store: ApprovalStore,
+    private readonly store: SqliteApprovalStore,
     private readonly pollMs = 250,
   ) {}
 
@@ -72,9 +75,11 @@ export class StoreWatcher {
   start(): void {
     if (this.timer !== undefined) return;
     this.version = this.store.dataVersion();
-    this.known = new Map(this.current().map((a) => [a.id, key(a)]));
     this.timer = setInterval(() => this.poll(), this.pollMs);
     this.timer.unref?.();
+    this.scanning = this.scanning.then(async () => {
+      this.known = new Map((await this.current()).map((a) => [a.id, key(a)]));
+    }).catch(() => undefined);
   }
 
   stop(): void {
@@ -88,35 +93,40 @@ export class StoreWatcher {
       const v = this.store.dataVersion();
       if (v === this.version) return;
       this.version = v;
-      this.scan();
+      void this.scan();
     } catch {
       // the file is busy or gone for a moment: look again next time
     }
   }
 
   /** Announces what changed since the last look (also after a change made through this very connection, which data_version does not count). */
-  scan(): void {
-    if (this.timer === undefined) return;
-    const now = this.current();
-    const seen = new Map(now.map((a) => [a.id, a]));
-    // Pending before and not among the recent ones now: resolved long after it was created.
-    for (const [id, k] of this.known) {
-      if (!seen.has(id) && k.startsWith("pending:")) {
-        const a = this.store.get(id);
-        if (a !== undefined) seen.set(id, a);
+  scan(): Promise<void> {
+    const run = async (): Promise<void> => {
+      if (this.timer === undefined) return;
+      const now = await this.current();
+      const seen = new Map(now.map((a) => [a.id, a]));
+      // Pending before and not among the recent ones now: resolved long after it was created.
+      for (const [id, k] of this.known) {
+        if (!seen.has(id) && k.startsWith("pending:")) {
+          const a = await this.store.get(id);
+          if (a !== undefined) seen.set(id, a);
+        }
       }
-    }
-    const next = new Map<string, string>();
-    for (const a of seen.values()) {
-      const k = key(a);
-      next.set(a.id, k);
-      if (this.known.get(a.id) !== k) this.emit({ type: a.state === "pending" ? "created" : "resolved", approval: a });
-    }
-    this.known = next;
+      const next = new Map<string, string>();
+      for (const a of seen.values()) {
+        const k = key(a);
+        next.set(a.id, k);
+        if (this.known.get(a.id) !== k) this.emit({ type: a.state === "pending" ? "created" : "resolved", approval: a });
+      }
+      this.known = next;
+    };
+    this.scanning = this.scanning.then(run).catch(() => undefined); // a busy file: the next look sees it
+    return this.scanning;
   }
 
-  private current(): Approval[] {
-    return [this.store.list({ state: "pending", limit: 10_000 }), ...RESOLVED.map((state) => this.store.list({ state, limit: 200 }))].flat();
+  private async current(): Promise<Approval[]> {
+    const lists = await Promise.all([this.store.list({ state: "pending", limit: 10_000 }), ...RESOLVED.map((state) => this.store.list({ state, limit: 200 }))]);
+    return lists.flat();
   }
 
   private emit(e: ApprovalEvent): void {
@@ -129,26 +139,26 @@ function key(a: Approval): string {
 }
 
 /** The approval RPCs the console uses, on the file, with the same rules as the server's primary (access.ts). */
-function localBackend(store: ApprovalStore, feed: ApprovalFeed, watcher: StoreWatcher): Backend {
+function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: StoreWatcher): Backend {
   const handlers: Partial<{ [M in RpcMethod]: (p: RpcParams[M], who: Principal) => unknown }> = {
-    "approval-get": (p, who) => visibleApproval(store.get(p.id), p.id, who),
-    "approval-list": (p, who) => {
+    "approval-get": async (p, who) => visibleApproval(await store.get(p.id), p.id, who),
+    "approval-list": async (p, who) => {
       requireRole("approval-list", who);
       const state = p.state as ApprovalState | undefined;
       const scope = listableApprovers(who, p.approver);
       if (scope === "all") return store.list({ state, approver: p.approver, limit: p.limit });
-      const mine = scope.flatMap((approver) => store.list({ state, approver, limit: p.limit }));
+      const mine = (await Promise.all(scope.map((approver) => store.list({ state, approver, limit: p.limit })))).flat();
       mine.sort((a, b) => (a.created < b.created ? -1 : a.created > b.created ? 1 : 0));
       return mine.slice(0, p.limit);
     },
-    "approval-resolve": (p, who) => {
+    "approval-resolve": async (p, who) => {
       requireRole("approval-resolve", who);
-      resolvableApproval(store.get(p.id), p.id, who);
+      resolvableApproval(await store.get(p.id), p.id, who);
       const to = p.verb === "approve" ? "approved" : "denied";
       try {
-        return store.resolve(p.id, to, { by: who.identity, note: p.note, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
+        return await store.resolve(p.id, to, { by: who.identity, note: p.note, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
       } finally {
-        watcher.scan(); // its own change (or the expiry it made instead), which data_version does not show
+        void watcher.scan(); // its own change (or the expiry it made instead), which data_version does not show
       }
     },
     "approval-wait": () => {
@@ -181,7 +191,7 @@ function localBackend(store: ApprovalStore, feed: ApprovalFeed, watcher: StoreWa
 
 /** Starts the console's server on `db` (which must exist). */
 export async function startLocalConsole(opts: LocalConsoleOptions): Promise<LocalConsole> {
-  const store = ApprovalStore.open(opts.db);
+  const store = SqliteApprovalStore.open(opts.db);
   const tokens = Tokens.fromYaml(JSON.stringify({ tokens: { [hashToken(opts.token)]: { identity: opts.who.identity, role: opts.who.role, approvers: [...opts.who.approvers] } } }), "<console token>");
   const watcher = new StoreWatcher(store, opts.pollMs);
   const feed = new ApprovalFeed(store);

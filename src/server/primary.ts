@@ -49,7 +49,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
       counters.retain(summary);
       shadow.onLivePolicy(summary.hash); // promoting the candidate ends shadowing
     };
-    approvals = ApprovalsOwner.open(config, log, audit);
+    approvals = await ApprovalsOwner.open(config, log, audit);
   } catch (err) {
     await audit.log.close().catch(() => undefined);
     throw err;

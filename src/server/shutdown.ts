@@ -61,7 +61,7 @@ export class Shutdown {
     clearTimeout(timer);
     await policy.close();
     await shadow.close();
-    approvals.close();
+    await approvals.close();
     if (!(await audit.close())) exitCode = 1;
     this.resolveDone(exitCode);
   }

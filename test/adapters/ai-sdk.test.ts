@@ -201,7 +201,7 @@ describe("AI SDK adapter (generateText + MockLanguageModelV3)", () => {
     expect(seen.get("call-1")!.value).toBe(
       "Tollgate: the call to shop.refund needs approval by finance (rule: big-refund; reason: Refunds over 500 need finance). This agent does not wait for approvals, so the tool was not run.",
     );
-    expect(gate.approvals.pendingCount()).toBe(0);
+    expect(await gate.approvals.pendingCount()).toBe(0);
     const rs = records(dir);
     expect(rs.map((r) => r.decision.decision)).toEqual(["escalate", "deny"]);
     expect(rs[1]!.decision.approval).toMatchObject({ state: "denied", by: WITHDRAWN_BY });
@@ -217,7 +217,7 @@ describe("AI SDK adapter (generateText + MockLanguageModelV3)", () => {
     controller.abort();
     await expect(running).rejects.toThrow(); // the SDK ends the run on abort
     expect(ran).toEqual([]);
-    expect(gate.approvals.pendingCount()).toBe(1);
+    expect(await gate.approvals.pendingCount()).toBe(1);
   });
 
   it("counters apply: the 4th lookup of a session is denied by the rate limit, across steps and parallel calls", async () => {

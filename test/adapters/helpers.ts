@@ -52,7 +52,7 @@ export function records(dir: string): Record<string, any>[] {
 export async function pendingApproval(gate: Gate, timeoutMs = 10_000): Promise<Approval> {
   const until = Date.now() + timeoutMs;
   for (;;) {
-    const [a] = gate.approvals.list({ state: "pending" });
+    const [a] = await gate.approvals.list({ state: "pending" });
     if (a) return a;
     if (Date.now() > until) throw new Error("no pending approval appeared");
     await new Promise((r) => setTimeout(r, 5));

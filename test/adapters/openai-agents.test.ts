@@ -197,7 +197,7 @@ describe("OpenAI Agents adapter (Runner + scripted Model)", () => {
     expect(seen.get("call-1")).toBe(
       "Tollgate: the call to shop.refund needs approval by finance (rule: big-refund; reason: Refunds over 500 need finance). This agent does not wait for approvals, so the tool was not run.",
     );
-    expect(gate.approvals.pendingCount()).toBe(0);
+    expect(await gate.approvals.pendingCount()).toBe(0);
     expect(records(dir)[1]!.decision.approval).toMatchObject({ state: "denied", by: WITHDRAWN_BY });
   });
 

@@ -1,21 +1,23 @@
-// `tollgate approvals list|show|approve|deny`: output, exit codes, and the owner noticing a
-// resolution made on the command line (polling, one audit record, the waiter woken).
+// `tollgate approvals list|show|approve|deny`, with --db a SQLite file or a postgres:// URL:
+// output, exit codes, and the owner noticing a resolution made on the command line (polling or
+// LISTEN/NOTIFY, one audit record, the waiter woken).
 
 import { existsSync } from "node:fs";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Approval } from "../../src/approvals/approval.js";
 import { Approvals } from "../../src/approvals/approvals.js";
 import { runCli as run } from "../cli-helpers.js";
-import { escalate, fakeAudit, input, tempDb } from "./helpers.js";
+import { escalate, fakeAudit, input, storeKinds } from "./helpers.js";
 
 const owners: Approvals[] = [];
-afterEach(() => {
-  for (const m of owners.splice(0)) m.close();
+afterEach(async () => {
+  await Promise.all(owners.splice(0).map((m) => m.close()));
 });
 
+for (const kind of storeKinds("test/approvals/cli.test.ts")) describe.skipIf(!kind.available)(`tollgate approvals (${kind.name})`, () => {
 async function seeded(): Promise<{ db: string; m: Approvals; a: Approval; b: Approval; c: Approval }> {
-  const db = tempDb("approvals-cli");
-  const m = Approvals.open({ store: db, pollMs: 0 });
+  const db = await kind.fresh("approvals-cli");
+  const m = await Approvals.open({ store: db, pollMs: 0 });
   owners.push(m);
   const a = await m.create(input(escalate("deny", 3_600_000)));
   const b = await m.create(input({ ...escalate("allow", 3_600_000), approver: "security" }));
@@ -24,7 +26,7 @@ async function seeded(): Promise<{ db: string; m: Approvals; a: Approval; b: App
   return { db, m, a, b, c };
 }
 
-describe("tollgate approvals", () => {
+describe("commands", () => {
   it("list shows pending approvals as a table by default", async () => {
     const { db, a, b } = await seeded();
     const r = await run(["approvals", "list", "--db", db]);
@@ -70,12 +72,12 @@ describe("tollgate approvals", () => {
     const ok = await run(["approvals", "approve", a.id, "--db", db, "--by", "alice", "--note", "known customer"]);
     expect(ok.code).toBe(0);
     expect(ok.out).toMatch(new RegExp(`^approved ${a.id} \\(outcome allow\\) by alice at \\S+Z\\n$`));
-    expect(m.get(a.id)).toMatchObject({ state: "approved", outcome: "allow", resolved_by: "alice", note: "known customer" });
+    expect(await m.get(a.id)).toMatchObject({ state: "approved", outcome: "allow", resolved_by: "alice", note: "known customer" });
     const again = await run(["approvals", "deny", a.id, "--db", db, "--by", "bob"]);
     expect(again.code).toBe(1);
     expect(again.err).toMatch(new RegExp(`^tollgate: approval ${a.id} was already approved by alice at \\S+Z \\(note: known customer\\)\\n$`));
     expect((await run(["approvals", "deny", b.id, "--db", db, "--by", "bob"])).code).toBe(0);
-    expect(m.get(b.id)).toMatchObject({ state: "denied", outcome: "deny" });
+    expect(await m.get(b.id)).toMatchObject({ state: "denied", outcome: "deny" });
     expect((await run(["approvals", "approve", c.id, "--db", db, "--by", "alice"])).err).toContain(`was already denied by bob`);
     const missing = await run(["approvals", "approve", "nope", "--db", db, "--by", "alice"]);
     expect(missing).toMatchObject({ code: 1, err: "tollgate: approval nope not found\n" });
@@ -87,7 +89,7 @@ describe("tollgate approvals", () => {
     expect(r).toMatchObject({ code: 1, out: "" });
     expect(r.err).toBe(`tollgate: 'note' contains a lone surrogate (it is not Unicode text and cannot be stored or recorded as it is)\n`);
     expect((await run(["approvals", "deny", a.id, "--db", db, "--by", "\udc00"])).code).toBe(1);
-    expect(m.get(a.id)).toMatchObject({ state: "pending", note: null });
+    expect(await m.get(a.id)).toMatchObject({ state: "pending", note: null });
   });
 
   it("exits 64 on bad usage and 1 on a missing database (without creating it)", async () => {
@@ -110,18 +112,24 @@ describe("tollgate approvals", () => {
       expect({ args, code: r.code }).toEqual({ args, code: 64 });
       expect(r.err).toContain("usage: tollgate approvals list");
     }
-    const gone = `${db}.missing`;
-    const r = await run(["approvals", "list", "--db", gone]);
-    expect(r).toMatchObject({ code: 1, err: `tollgate: no approvals database at ${gone}\n` });
-    expect(existsSync(gone)).toBe(false);
+    if (kind.name === "sqlite") {
+      const gone = `${db}.missing`;
+      const r = await run(["approvals", "list", "--db", gone]);
+      expect(r).toMatchObject({ code: 1, err: `tollgate: no approvals database at ${gone}\n` });
+      expect(existsSync(gone)).toBe(false);
+    } else {
+      const r = await run(["approvals", "list", "--db", "postgres://nobody:secret@127.0.0.1:1/none"]);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/^tollgate: cannot open postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: /);
+    }
     expect((await run(["help"])).out).toContain("tollgate approvals approve ID --db FILE --by NAME");
     expect(await run(["approvals", "--help"])).toMatchObject({ code: 0, out: expect.stringContaining("usage: tollgate approvals list") });
   });
 
-  it("the owner notices a CLI resolution by polling: one audit record, then the waiter wakes", async () => {
-    const db = tempDb("approvals-cli-owner");
+  it("the owner notices a CLI resolution: one audit record, then the waiter wakes", async () => {
+    const db = await kind.fresh("approvals-cli-owner");
     const audit = fakeAudit();
-    const m = Approvals.open({ store: db, audit, pollMs: 20 });
+    const m = await Approvals.open({ store: db, audit, pollMs: 20 });
     owners.push(m);
     const a = await m.create(input());
     const waiting = m.wait(a.id);
@@ -134,4 +142,5 @@ describe("tollgate approvals", () => {
     const shown = await run(["approvals", "show", a.id, "--db", db]);
     expect(shown.out).toMatch(/resolution:\s+audit seq 1001, hash/);
   });
+});
 });

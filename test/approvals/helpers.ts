@@ -1,14 +1,54 @@
-// Shared fixtures for the approvals tests: escalate decisions, inputs, temp databases, a fake audit.
+// Shared fixtures for the approvals tests: escalate decisions, inputs, temp databases (SQLite
+// files and PostgreSQL schemas: every store test runs on both), a fake audit.
 
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Approval } from "../../src/approvals/approval.js";
 import type { CreateInput, TransitionAudit } from "../../src/approvals/approvals.js";
+import { openApprovalStore } from "../../src/approvals/open-store.js";
+import type { PostgresStoreOptions } from "../../src/approvals/open-store.js";
+import type { ApprovalStore } from "../../src/approvals/store-api.js";
 import type { Decision } from "../../src/decision.js";
+import { postgresDatabase, postgresServer } from "../support/services/postgres.js";
 
 export function tempDb(name = "approvals"): string {
   return join(mkdtempSync(join(tmpdir(), `tollgate-${name}-`)), "approvals.db");
+}
+
+export interface StoreKind {
+  name: "sqlite" | "postgres";
+  /** false: PostgreSQL is not installed here (the tests of this kind skip, and say so at the end). */
+  available: boolean;
+  /** A new, empty store: a new SQLite file, or a new schema (`?schema=`) in this test file's PostgreSQL database. */
+  fresh(name?: string): Promise<string>;
+}
+
+let database: Promise<string> | null = null;
+let schemas = 0;
+
+/** The stores every approvals test runs on: SQLite, and PostgreSQL (a server started for the run). */
+export function storeKinds(what: string): StoreKind[] {
+  const pg = postgresServer(what);
+  return [
+    { name: "sqlite", available: true, fresh: async (name) => tempDb(name) },
+    {
+      name: "postgres",
+      available: pg.available,
+      fresh: async () => {
+        database ??= postgresDatabase();
+        return `${await database}?schema=s${schemas++}`;
+      },
+    },
+  ];
+}
+
+/**
+ * Another connection to the store at `location`, as another process has — the command line by
+ * default (it writes no audit records: `writesAudit: false`).
+ */
+export function openStore(location: string, postgres: PostgresStoreOptions = { writesAudit: false }): Promise<ApprovalStore> {
+  return openApprovalStore(location, postgres);
 }
 
 export function escalate(on_timeout: "allow" | "deny" = "deny", timeout_ms = 60_000): Decision {

@@ -1,5 +1,5 @@
 // Concurrent approve/deny across processes: several child processes and the owner resolve the
-// same approvals in the same SQLite file at once. Exactly one resolution wins per approval;
+// same approvals in the same store (SQLite file, PostgreSQL database) at once. Exactly one resolution wins per approval;
 // every other gets ApprovalAlreadyResolved naming the winner; the owner writes exactly one
 // audit record per transition and wakes its waiters.
 
@@ -9,16 +9,15 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ApprovalAlreadyResolved } from "../../src/approvals/approval.js";
 import { Approvals } from "../../src/approvals/approvals.js";
-import { ApprovalStore } from "../../src/approvals/store.js";
 import { transpileForChild } from "../cli-helpers.js";
-import { fakeAudit, input, tempDb } from "./helpers.js";
+import { fakeAudit, input, openStore, storeKinds } from "./helpers.js";
 
 let out: string;
 
 /** Node 20 cannot run TypeScript: transpile the worker and what it imports (inside the repo, so
  *  that `better-sqlite3` resolves from node_modules). */
 beforeAll(() => {
-  out = transpileForChild("tollgate-approvals-race-", ["src/approvals/approval.ts", "src/approvals/store.ts", "src/audit/recordable.ts", "src/canonical.ts", "test/approvals/race-worker.ts"]);
+  out = transpileForChild("tollgate-approvals-race-", ["src/approvals/approval.ts", "src/approvals/store.ts", "src/approvals/store-api.ts", "src/approvals/open-store.ts", "src/approvals/postgres-store.ts", "src/audit/recordable.ts", "src/canonical.ts", "test/approvals/race-worker.ts"]);
 });
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 
@@ -58,11 +57,11 @@ function worker(db: string, name: string, offset: number, ids: string[]): Worker
   return { ready, go: () => child.stdin.end("go\n"), results };
 }
 
-describe("approve/deny races across processes", () => {
+for (const kind of storeKinds("test/approvals/race.test.ts")) describe.skipIf(!kind.available)(`approve/deny races across processes (${kind.name})`, () => {
   it("exactly one of 8 processes and the owner wins each approval; one audit record each", async () => {
-    const db = tempDb("approvals-race");
+    const db = await kind.fresh("approvals-race");
     const audit = fakeAudit();
-    const owner = Approvals.open({ store: db, audit, pollMs: 20 });
+    const owner = await Approvals.open({ store: db, audit, pollMs: 20 });
     try {
       const approvals = await Promise.all(Array.from({ length: 60 }, () => owner.create(input())));
       const ids = approvals.map((a) => a.id);
@@ -85,12 +84,12 @@ describe("approve/deny races across processes", () => {
       const all = [...mine, ...(await Promise.all(workers.map((w) => w.results))).flat()];
       expect(all.filter((r) => r.error)).toEqual([]);
       expect(all).toHaveLength(60 * 9);
-      const store = ApprovalStore.open(db);
+      const store = await openStore(db);
       for (const id of ids) {
         const tries = all.filter((r) => r.id === id);
         const winners = tries.filter((r) => r.won);
         expect(winners).toHaveLength(1);
-        const stored = store.get(id)!;
+        const stored = (await store.get(id))!;
         expect(stored.resolved_by).toBe(winners[0]!.by);
         for (const r of tries) if (!r.won) expect(r.message).toMatch(new RegExp(`^approval ${id} was already (approved|denied) by ${winners[0]!.by} at `));
       }
@@ -99,21 +98,21 @@ describe("approve/deny races across processes", () => {
       expect(woken.every((w) => w.state !== "pending" && w.resolution_seq !== null)).toBe(true);
       await new Promise((r) => setTimeout(r, 200));
       expect(audit.calls.map((c) => c.id).sort()).toEqual([...ids].sort());
-      expect(store.unaudited()).toEqual([]);
-      store.close();
+      expect(await store.unaudited()).toEqual([]);
+      await store.close();
     } finally {
-      owner.close();
+      await owner.close();
     }
   });
 
   it("8 processes creating the same fresh database at once agree on one schema", async () => {
-    const db = tempDb("approvals-fresh");
+    const db = await kind.fresh("approvals-fresh");
     const workers = Array.from({ length: 8 }, (_, k) => worker(db, `proc-${k}`, k, []));
     await Promise.all(workers.map((w) => w.ready));
     for (const w of workers) w.go();
     expect((await Promise.all(workers.map((w) => w.results))).flat()).toEqual([]);
-    const store = ApprovalStore.open(db);
-    expect(store.list()).toEqual([]);
-    store.close();
+    const store = await openStore(db);
+    expect(await store.list()).toEqual([]);
+    await store.close();
   });
 });

@@ -1,10 +1,23 @@
-// ApprovalStore redemption (claim: the checks and one conditional UPDATE in one transaction) and
-// the migration of a version 1 database (before approvals were bound to their action).
+// ApprovalStore redemption (claim: the checks and one conditional UPDATE in one transaction), on
+// SQLite and PostgreSQL, and the migration of a version 1 SQLite database (before approvals were
+// bound to their action).
 
 import Database from "better-sqlite3";
-import { describe, expect, it } from "vitest";
-import { ApprovalStore, SCHEMA_VERSION } from "../../src/approvals/store.js";
-import { pending, tempDb } from "./helpers.js";
+import { afterEach, describe, expect, it } from "vitest";
+import { openApprovalStore } from "../../src/approvals/open-store.js";
+import type { ApprovalStore } from "../../src/approvals/store-api.js";
+import { SCHEMA_VERSION, SqliteApprovalStore } from "../../src/approvals/store.js";
+import { pending, storeKinds, tempDb } from "./helpers.js";
+
+const opened: ApprovalStore[] = [];
+async function open(location: string): Promise<ApprovalStore> {
+  const s = await openApprovalStore(location);
+  opened.push(s);
+  return s;
+}
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((s) => s.close()));
+});
 
 const T0 = Date.UTC(2025, 0, 1);
 const iso = (t: number) => new Date(t).toISOString();
@@ -30,51 +43,48 @@ function bound(id: string, agent = "bot") {
   return { ...pending(id, T0), action_digest: D, agent };
 }
 
-describe("ApprovalStore#claim", () => {
-  it("redeems an approved, bound approval once; checks agent, state, redemption and digest in that order", () => {
-    const store = ApprovalStore.open(tempDb());
-    store.insert(bound("a"));
+for (const kind of storeKinds("test/approvals/redeem.test.ts")) describe.skipIf(!kind.available)(`ApprovalStore#claim (${kind.name})`, () => {
+  it("redeems an approved, bound approval once; checks agent, state, redemption and digest in that order", async () => {
+    const store = await open(await kind.fresh());
+    await store.insert(bound("a"));
     const at = iso(T0 + 10);
-    expect(store.claim("nope", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "not-found" });
-    expect(store.claim("a", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "pending" });
-    expect(store.claim("a", { digest: D, agent: "bot", at: iso(T0 + 60_000) })).toMatchObject({ ok: false, check: "expired" });
-    store.resolve("a", "approved", { by: "alice", at, outcome: "allow" });
-    expect(store.claim("a", { digest: D, agent: "bot", at, requireRecord: true })).toMatchObject({ ok: false, check: "pending" });
-    expect(store.claim("a", { digest: D, agent: "other", at })).toMatchObject({ ok: false, check: "agent" });
-    expect(store.claim("a", { digest: "e".repeat(64), agent: "bot", at })).toMatchObject({ ok: false, check: "digest" });
-    const won = store.claim("a", { digest: D, agent: "bot", at });
+    expect(await store.claim("nope", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "not-found" });
+    expect(await store.claim("a", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "pending" });
+    expect(await store.claim("a", { digest: D, agent: "bot", at: iso(T0 + 60_000) })).toMatchObject({ ok: false, check: "expired" });
+    await store.resolve("a", "approved", { by: "alice", at, outcome: "allow" });
+    expect(await store.claim("a", { digest: D, agent: "bot", at, requireRecord: true })).toMatchObject({ ok: false, check: "pending" });
+    expect(await store.claim("a", { digest: D, agent: "other", at })).toMatchObject({ ok: false, check: "agent" });
+    expect(await store.claim("a", { digest: "e".repeat(64), agent: "bot", at })).toMatchObject({ ok: false, check: "digest" });
+    const won = await store.claim("a", { digest: D, agent: "bot", at });
     expect(won).toMatchObject({ ok: true, approval: { id: "a", redeemed_at: at } });
-    expect(store.claim("a", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "redeemed" });
+    expect(await store.claim("a", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "redeemed" });
     // Undone (its record could not be written): redeemable again; then recorded.
-    expect(store.unclaim(won.approval!)).toBe(true);
-    expect(store.get("a")!.redeemed_at).toBeNull();
-    expect(store.claim("a", { digest: D, agent: "bot", at }).ok).toBe(true);
-    store.markRedeemed("a", 7, "h".repeat(64));
-    expect(store.get("a")).toMatchObject({ redemption_seq: 7, redemption_hash: "h".repeat(64) });
-    store.insert(bound("b"));
-    store.resolve("b", "denied", { by: "alice", at, outcome: "deny" });
-    expect(store.claim("b", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "denied" });
-    store.insert(bound("c"));
-    store.resolve("c", "expired", { by: "timeout", at, outcome: "allow" });
-    expect(store.claim("c", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "expired" });
-    store.close();
+    expect(await store.unclaim(won.approval!)).toBe(true);
+    expect((await store.get("a"))!.redeemed_at).toBeNull();
+    expect((await store.claim("a", { digest: D, agent: "bot", at })).ok).toBe(true);
+    await store.markRedeemed("a", 7, "h".repeat(64));
+    expect(await store.get("a")).toMatchObject({ redemption_seq: 7, redemption_hash: "h".repeat(64) });
+    await store.insert(bound("b"));
+    await store.resolve("b", "denied", { by: "alice", at, outcome: "deny" });
+    expect(await store.claim("b", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "denied" });
+    await store.insert(bound("c"));
+    await store.resolve("c", "expired", { by: "timeout", at, outcome: "allow" });
+    expect(await store.claim("c", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "expired" });
   });
 
-  it("two connections racing on one approval: exactly one claim wins", () => {
-    const path = tempDb();
-    const s1 = ApprovalStore.open(path);
-    const s2 = ApprovalStore.open(path);
-    s1.insert(bound("a"));
-    s1.resolve("a", "approved", { by: "alice", at: iso(T0 + 1), outcome: "allow" });
-    const results = Array.from({ length: 10 }, (_, i) => (i % 2 ? s1 : s2).claim("a", { digest: D, agent: "bot", at: iso(T0 + 2 + i) }));
+  it("connections racing on one approval: exactly one claim wins", async () => {
+    const path = await kind.fresh();
+    const stores = await Promise.all(Array.from({ length: 4 }, () => open(path)));
+    await stores[0]!.insert(bound("a"));
+    await stores[0]!.resolve("a", "approved", { by: "alice", at: iso(T0 + 1), outcome: "allow" });
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => stores[i % 4]!.claim("a", { digest: D, agent: "bot", at: iso(T0 + 2 + i) })));
     expect(results.filter((r) => r.ok)).toHaveLength(1);
-    s1.close();
-    s2.close();
+    expect(results.filter((r) => !r.ok).map((r) => (r as { check: string }).check)).toEqual(new Array(19).fill("redeemed"));
   });
 });
 
 describe("ApprovalStore migration", () => {
-  it("migrates a version 1 database to version 2: old approvals are kept, resolve as before, and cannot be redeemed (unbound)", () => {
+  it("migrates a version 1 database to version 2: old approvals are kept, resolve as before, and cannot be redeemed (unbound)", async () => {
     const path = tempDb();
     const db = new Database(path);
     db.exec(SCHEMA_V1);
@@ -85,20 +95,20 @@ describe("ApprovalStore migration", () => {
     db.pragma("user_version = 1");
     db.close();
 
-    const store = ApprovalStore.open(path);
+    const store = SqliteApprovalStore.open(path);
     expect(SCHEMA_VERSION).toBe(2);
-    expect(store.get("old")).toEqual(old); // every new column null
-    store.resolve("old", "approved", { by: "alice", at: iso(T0 + 5), outcome: "allow" });
-    expect(store.claim("old", { digest: D, agent: null, at: iso(T0 + 6) })).toMatchObject({ ok: false, check: "unbound" });
-    store.insert(bound("new"));
-    expect(store.get("new")).toMatchObject({ action_digest: D, agent: "bot" });
-    store.close();
+    expect(await store.get("old")).toEqual(old); // every new column null
+    await store.resolve("old", "approved", { by: "alice", at: iso(T0 + 5), outcome: "allow" });
+    expect(await store.claim("old", { digest: D, agent: null, at: iso(T0 + 6) })).toMatchObject({ ok: false, check: "unbound" });
+    await store.insert(bound("new"));
+    expect(await store.get("new")).toMatchObject({ action_digest: D, agent: "bot" });
+    await store.close();
     const check = new Database(path);
     expect(check.pragma("user_version", { simple: true })).toBe(2);
     check.close();
     // Opening again changes nothing.
-    const again = ApprovalStore.open(path);
-    expect(again.get("old")!.state).toBe("approved");
-    again.close();
+    const again = SqliteApprovalStore.open(path);
+    expect((await again.get("old"))!.state).toBe("approved");
+    await again.close();
   });
 });

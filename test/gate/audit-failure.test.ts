@@ -53,10 +53,10 @@ describe("Gate.approve while the audit log cannot be written", () => {
     const err = await gate.approve(d.approval_id!, { by: "alice" }).catch((e) => e);
     expect(err).toBeInstanceOf(ApprovalError);
     expect(err).toMatchObject({ code: "unavailable" });
-    expect(gate.approvals.get(d.approval_id!)).toMatchObject({ state: "pending", resolved_by: null });
+    expect(await gate.approvals.get(d.approval_id!)).toMatchObject({ state: "pending", resolved_by: null });
     diskFull = false; // space again, but this log has failed for good: still refused, still pending
     await expect(gate.deny(d.approval_id!, { by: "bob" })).rejects.toMatchObject({ code: "unavailable" });
-    expect(gate.approvals.get(d.approval_id!)!.state).toBe("pending");
+    expect((await gate.approvals.get(d.approval_id!))!.state).toBe("pending");
     await gate.close().catch(() => undefined);
     gates.length = 0;
 
@@ -76,11 +76,11 @@ describe("Gate.approve while the audit log cannot be written", () => {
     diskFull = true;
     const err = await gate.approve(d.approval_id!, { by: "alice" }).catch((e) => e);
     expect(err).toMatchObject({ code: "unavailable", message: expect.stringMatching(/stays pending: the audit record to approve it could not be written \(.*ENOSPC/) });
-    expect(gate.approvals.get(d.approval_id!)).toMatchObject({ state: "pending", resolved_by: null, note: null, resolved_at: null });
-    expect(gate.approvals.store.unaudited()).toEqual([]);
+    expect(await gate.approvals.get(d.approval_id!)).toMatchObject({ state: "pending", resolved_by: null, note: null, resolved_at: null });
+    expect(await gate.approvals.store.unaudited()).toEqual([]);
     await expect(gate.approve(d.approval_id!, { by: "alice" })).rejects.toMatchObject({ code: "unavailable" });
     await new Promise((r) => setTimeout(r, 300)); // a poll: nothing to retry, nobody woken
     expect(woken).toBe(false);
-    expect(gate.approvals.get(d.approval_id!)!.state).toBe("pending");
+    expect((await gate.approvals.get(d.approval_id!))!.state).toBe("pending");
   });
 });

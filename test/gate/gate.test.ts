@@ -83,7 +83,7 @@ describe("Gate.check", () => {
       expect(d).toMatchObject({ decision: "deny", rule: null, reason: UNRECORDABLE_TEXT, error: UNRECORDABLE_TEXT, undetermined: false, policy: "gate-test" });
       expect(d.approval_id).toBeUndefined();
     }
-    expect(gate.approvals.pendingCount()).toBe(0);
+    expect(await gate.approvals.pendingCount()).toBe(0);
     const recs = records(dir);
     expect(recs.map((r) => [r.action, r.decision.decision, r.decision.error, r.eval_ns])).toEqual(cases.map(() => ["[not JSON]", "deny", UNRECORDABLE_TEXT, 0]));
     expect(gate.metricsSnapshot()!.decisions).toEqual({ allow: 0, deny: cases.length, escalate: 0 });
@@ -137,7 +137,7 @@ describe("escalation and approvals", () => {
     const d = await gate.check({ tool: "payments.refund", args: { amount: 900, card_number: "4111" } });
     expect(d).toMatchObject({ decision: "escalate", approver: "finance", timeout_ms: 600_000, on_timeout: "deny" });
     expect(d.approval_id).toBeTruthy();
-    const pending = gate.approvals.get(d.approval_id!)!;
+    const pending = (await gate.approvals.get(d.approval_id!))!;
     expect(pending).toMatchObject({ state: "pending", approver: "finance", decision_seq: d.audit_seq, decision_hash: d.audit_id });
     expect((pending.action as any).args.card_number).toBe("[redacted]");
     const approved = await gate.approve(d.approval_id!, { by: "alice", note: "ok" });
@@ -196,10 +196,10 @@ describe("escalation and approvals", () => {
     const denied = gate.enforce({ tool: "payments.refund", args: { amount: 900 } }, runDeny);
     const allowed = gate.enforce({ tool: "ops.restart" }, runAllow);
     denied.catch(() => undefined);
-    await vi.waitFor(() => expect(gate.approvals.pendingCount()).toBe(2));
+    await vi.waitFor(async () => expect(await gate.approvals.pendingCount()).toBe(2));
     await vi.advanceTimersByTimeAsync(60_000 + 1); // ops: 1m, on_timeout allow
     await expect(allowed).resolves.toBe("restarted");
-    expect(gate.approvals.pendingCount()).toBe(1);
+    expect(await gate.approvals.pendingCount()).toBe(1);
     await vi.advanceTimersByTimeAsync(10 * 60_000); // finance: 10m, on_timeout deny
     await expect(denied).rejects.toThrow(/expired/);
     expect(runDeny).not.toHaveBeenCalled();
@@ -218,7 +218,7 @@ describe("escalation and approvals", () => {
     await gate.close();
     gates.length = 0;
     const { gate: again } = await openGate(dir);
-    expect(again.approvals.get(d.approval_id!)!.state).toBe("pending");
+    expect((await again.approvals.get(d.approval_id!))!.state).toBe("pending");
     const waiting = again.approvals.wait(d.approval_id!);
     await again.approve(d.approval_id!, { by: "carol" });
     await expect(waiting).resolves.toMatchObject({ state: "approved", outcome: "allow" });

@@ -54,12 +54,12 @@ describe("Gate: redeeming approvals", () => {
     const { gate, dir } = await openGate();
     const action = pay(150);
     const id = await approved(gate, action);
-    const a = gate.approvals.get(id)!;
+    const a = (await gate.approvals.get(id))!;
     expect(a.action_digest).toBe(sha256Hex(canonicalJson(action)));
     expect(a.agent).toBe("bot");
     const r = await gate.check(action, { approvalId: id });
     expect(r).toMatchObject({ decision: "allow", rule: "budget", approval_id: id, approved_by: "alice", redemption: { check: null, decision_hash: a.decision_hash, resolution_hash: a.resolution_hash } });
-    expect(gate.approvals.get(id)).toMatchObject({ redemption_seq: r.audit_seq, redemption_hash: r.audit_id });
+    expect(await gate.approvals.get(id)).toMatchObject({ redemption_seq: r.audit_seq, redemption_hash: r.audit_id });
     const again = await gate.check(action, { approvalId: id });
     expect(again).toMatchObject({ decision: "deny", redemption: { check: "redeemed" } });
     expect(await verifyLog(dir, { allowUnsignedTail: true })).toMatchObject({ ok: true, records: 4 });
@@ -106,12 +106,12 @@ describe("Gate: redeeming approvals", () => {
     let id: string | undefined;
     while (id === undefined) {
       await new Promise((r) => setTimeout(r, 5));
-      id = gate.approvals.list({ state: "pending" })[0]?.id;
+      id = (await gate.approvals.list({ state: "pending" }))[0]?.id;
     }
     await gate.approve(id, { by: "alice" });
     expect(await ran).toBe(1);
     expect(runs).toBe(1);
-    expect(gate.approvals.get(id)!.redeemed_at).not.toBeNull();
+    expect((await gate.approvals.get(id))!.redeemed_at).not.toBeNull();
     expect(await gate.check(action, { approvalId: id })).toMatchObject({ decision: "deny", redemption: { check: "redeemed" } });
     // The approved contribution (150) stays, once: the redemption counted nothing.
     expect((await gate.check({ ...action, args: { amount: 0 } })).counters).toEqual({ spent: 150 });
@@ -125,7 +125,7 @@ describe("Gate: redeeming approvals", () => {
     let id: string | undefined;
     while (id === undefined) {
       await new Promise((r) => setTimeout(r, 5));
-      id = gate.approvals.list({ state: "pending" })[0]?.id;
+      id = (await gate.approvals.list({ state: "pending" }))[0]?.id;
     }
     await gate.deny(id, { by: "alice" });
     await expect(ran).rejects.toBeInstanceOf(ActionDenied);

@@ -37,6 +37,13 @@ describe("parseServeArgs", () => {
     });
   });
 
+  it("takes a postgres:// URL for --approvals as it is (not as a path)", () => {
+    const url = "postgres://tollgate:secret@db.internal:5432/tollgate?schema=approvals";
+    expect(cfg(["--policy", "p.yaml", "--audit-dir", "audit", "--tokens", "t.yaml", "--approvals", url]).approvals).toBe(url);
+    expect(cfg(["--policy", "p.yaml", "--audit-dir", "audit", "--tokens", "t.yaml", "--approvals", "postgresql://h/db"]).approvals).toBe("postgresql://h/db");
+    expect(cfg(["--policy", "p.yaml", "--audit-dir", "audit", "--tokens", "t.yaml", "--approvals", "my.db"]).approvals).toBe("/srv/my.db");
+  });
+
   it("reads a YAML config file (paths relative to it); the command line wins", () => {
     const dir = tempDir();
     const file = join(dir, "serve.yaml");
