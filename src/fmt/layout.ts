@@ -42,9 +42,23 @@ const RENDER = { indent: 2, indentSeq: true, lineWidth: 0, minContentWidth: 0 } 
 
 /** The text in canonical layout. `text` must be a policy that loads (its YAML parses). */
 export function formatPolicyText(text: string): string {
+  // The yaml package places a comment after the last entry of a nested collection by its
+  // indentation when it reads it, which the text it writes can change once more: formatted
+  // again until the text is stable (one more pass at most, in practice), so fmt is idempotent.
+  let out = formatOnce(text);
+  for (let pass = 0; pass < 4; pass++) {
+    const again = formatOnce(out);
+    if (again === out) break;
+    out = again;
+  }
+  return out;
+}
+
+function formatOnce(text: string): string {
   text = text.replace(/\r(?!\n)/g, "\n");
   const doc = parse(text);
   arrange(doc, (m, sorted) => reorder(m, sorted));
+  itemComments(doc);
   try {
     return doc.toString(RENDER);
   } catch (err) {
@@ -62,7 +76,41 @@ export function formatPolicyText(text: string): string {
       undo();
     }
   });
+  itemComments(careful);
   return careful.toString(RENDER);
+}
+
+/**
+ * A comment (or blank line) before the first key of a block mapping that is a list item is written
+ * before its `- `: the yaml package would write `-` alone on a line, then the comment and the key,
+ * which it reads back with the comment before the item. Written so at once, fmt is idempotent;
+ * so it is without a blank line before a nested collection's first entry (written with spaces).
+ */
+function itemComments(doc: Document): void {
+  Y().visit(doc, {
+    Map(_key, map) {
+      // No blank line between a nested mapping's key and its first entry (nor its first item's `-`).
+      const first = map.items[0] ? keyNode(map.items[0]) : null;
+      if (first) first.spaceBefore = false;
+    },
+    Seq(_key, seq) {
+      for (const item of seq.items) {
+        if (!Y().isMap(item) || item.flow || item.items.length === 0) continue;
+        const first = keyNode(item.items[0]!);
+        if (!first) continue;
+        if (first.commentBefore) {
+          item.commentBefore = item.commentBefore ? `${item.commentBefore}\n${first.commentBefore}` : first.commentBefore;
+          first.commentBefore = undefined;
+        }
+        if (first.spaceBefore) {
+          item.spaceBefore = true;
+          first.spaceBefore = false;
+        }
+      }
+      const head = seq.items[0];
+      if (Y().isNode(head)) head.spaceBefore = false;
+    },
+  });
 }
 
 function parse(text: string): Document {
