@@ -34,7 +34,8 @@ function render(manifest: Manifest, layout: Layout): { text: string; comments: s
   let k = 0;
   const next = (): number => layout.seed[k++ % layout.seed.length]! + k;
   const comments: string[] = [];
-  const doc = new YAML.Document(manifest, { version: "1.2", schema: "core" });
+  // As JSON, as a manifest is loaded (the action generators may put an Infinity where null is meant).
+  const doc = new YAML.Document(JSON.parse(JSON.stringify(manifest)), { version: "1.2", schema: "core" });
   const visit = (node: unknown, depth: number): void => {
     if (YAML.isMap(node) || YAML.isSeq(node)) {
       if (YAML.isMap(node)) {
