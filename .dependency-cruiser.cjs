@@ -152,6 +152,13 @@ module.exports = {
       to: { path: "^console/" },
     },
     {
+      name: "fmt-knows-only-yaml",
+      severity: "error",
+      comment: "tollgate fmt's layout (src/fmt/) edits YAML documents and knows nothing else of src/: the command (src/cli/fmt.ts) loads the policy before and after, so the layout cannot come to depend on the engine.",
+      from: { path: "^src/fmt/" },
+      to: { path: "^src/", pathNot: "^src/fmt/" },
+    },
+    {
       name: "no-unresolvable",
       severity: "error",
       comment:

@@ -18,6 +18,7 @@ import { ValueSet } from "./value-set";
 
 const OPERATOR_NAMES: Array<string> = operatorNames();
 
+// scripts/gen-schema.mjs reads this declaration (a plain array of string literals).
 const COMBINATORS: Array<string> = ["all", "any", "not"];
 
 /** The counters a condition may reference (spec section 8, "Names and references"). */

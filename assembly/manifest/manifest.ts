@@ -15,15 +15,28 @@ import { Cond, CondOp, Rule } from "../compile/program";
 import { JKind, JValue } from "../json/value";
 import { parseDuration } from "./duration";
 
+// The keys of each kind of mapping and the ones it requires (a `*_KEYS` and its `*_REQUIRED`), and
+// the words some keys take. scripts/gen-schema.mjs reads these declarations (and the operator
+// table, compile/operators.ts) to generate schema/tollgate.schema.json: keep each one a plain
+// array of string literals. Requirements that depend on another key (a deny rule's 'reason', an
+// escalate rule's 'approver') are checked in readRule, and written as conditions in the schema.
 const TOP_KEYS: Array<string> = ["tollgate", "name", "description", "default", "approvers", "audit", "counters", "rules", "tests"];
+const TOP_REQUIRED: Array<string> = ["tollgate", "name", "rules"];
 const COUNTER_KEYS: Array<string> = ["per", "window", "when", "sum"];
+const COUNTER_REQUIRED: Array<string> = ["window"];
 const APPROVER_KEYS: Array<string> = ["timeout", "on_timeout"];
+const APPROVER_REQUIRED: Array<string> = ["timeout"];
 const AUDIT_KEYS: Array<string> = ["redact"];
 const RULE_KEYS: Array<string> = ["id", "effect", "when", "reason", "approver", "timeout", "description"];
+const RULE_REQUIRED: Array<string> = ["id", "effect"];
 const GROUP_KEYS: Array<string> = ["group", "when", "rules", "description"];
+const GROUP_REQUIRED: Array<string> = ["rules"];
 const TEST_KEYS: Array<string> = ["name", "action", "expect", "rule"];
+const TEST_REQUIRED: Array<string> = ["name", "action", "expect"];
 const SEQUENCE_TEST_KEYS: Array<string> = ["name", "steps"];
+const SEQUENCE_TEST_REQUIRED: Array<string> = ["name"];
 const STEP_KEYS: Array<string> = ["action", "expect", "rule", "at", "resolve"];
+const STEP_REQUIRED: Array<string> = ["action", "expect"];
 const RESOLUTIONS: Array<string> = ["approved", "denied"];
 const EFFECTS: Array<string> = ["allow", "deny", "escalate"];
 const DEFAULTS: Array<string> = ["allow", "deny"];
@@ -123,7 +136,7 @@ export class ManifestReader {
       return false;
     }
     this.unknownKeys(doc, "", TOP_KEYS, "policy");
-    this.required(doc, "", ["tollgate", "name", "rules"], "policy");
+    this.required(doc, "", TOP_REQUIRED, "policy");
 
     const version = doc.get("tollgate");
     if (version != null) {
@@ -205,7 +218,7 @@ export class ManifestReader {
         continue;
       }
       this.unknownKeys(settings, ptr, APPROVER_KEYS, "approver '" + name + "'");
-      this.required(settings, ptr, ["timeout"], "approver '" + name + "'");
+      this.required(settings, ptr, APPROVER_REQUIRED, "approver '" + name + "'");
       let timeout: f64 = -1;
       const t = settings.get("timeout");
       if (t != null) timeout = this.duration(t, child(ptr, "timeout"));
@@ -274,7 +287,7 @@ export class ManifestReader {
 
   private readGroup(g: JValue, ptr: string, enclosing: Array<Cond>, whens: Array<string>): void {
     this.unknownKeys(g, ptr, GROUP_KEYS, "group");
-    this.required(g, ptr, ["rules"], "group");
+    this.required(g, ptr, GROUP_REQUIRED, "group");
     const name = g.get("group")!;
     if (!name.isString || name.str.length == 0) {
       this.errors.value(child(ptr, "group"), "group name must be a non-empty string");
@@ -305,7 +318,7 @@ export class ManifestReader {
     this.ruleCount++;
     const before = this.errors.count;
     this.unknownKeys(r, ptr, RULE_KEYS, "rule");
-    this.required(r, ptr, ["id", "effect"], "rule");
+    this.required(r, ptr, RULE_REQUIRED, "rule");
     const info = new RuleInfo();
 
     const id = r.get("id");
@@ -437,7 +450,7 @@ export class ManifestReader {
       }
       const what = "counter '" + name + "'";
       this.unknownKeys(c, ptr, COUNTER_KEYS, what);
-      this.required(c, ptr, ["window"], what);
+      this.required(c, ptr, COUNTER_REQUIRED, what);
       const w = c.get("window");
       if (w != null) {
         const wp = child(ptr, "window");
@@ -519,7 +532,7 @@ export class ManifestReader {
       const steps = t.get("steps");
       if (steps == null) {
         this.unknownKeys(t, ptr, TEST_KEYS, "test");
-        this.required(t, ptr, ["name", "action", "expect"], "test");
+        this.required(t, ptr, TEST_REQUIRED, "test");
         this.expectation(t, ptr, "test");
         continue;
       }
@@ -537,7 +550,7 @@ export class ManifestReader {
         : didYouMean(key, SEQUENCE_TEST_KEYS);
       this.errors.key(child(ptr, key), "unknown key '" + key + "' in sequence test" + hint);
     }
-    this.required(t, ptr, ["name"], "test");
+    this.required(t, ptr, SEQUENCE_TEST_REQUIRED, "test");
     const sp = child(ptr, "steps");
     if (!steps.isArray || steps.items.length == 0) {
       this.errors.value(sp, "'steps' must be a non-empty list of steps, not " + (steps.isArray ? "an empty list" : steps.typeName));
@@ -556,7 +569,7 @@ export class ManifestReader {
         continue;
       }
       this.unknownKeys(s, p, STEP_KEYS, "step");
-      this.required(s, p, ["action", "expect"], "step");
+      this.required(s, p, STEP_REQUIRED, "step");
       this.expectation(s, p, "step");
       const resolve = s.get("resolve");
       if (resolve != null) {

@@ -4,6 +4,8 @@ import { APPROVALS_USAGE, approvalsCommand } from "./approvals.js";
 import { AUDIT_USAGE, auditCommand } from "./audit.js";
 import { check } from "./check.js";
 import { EVAL_USAGE, evalCommand } from "./eval.js";
+import { fmtCommand, FMT_USAGE } from "./fmt.js";
+import { initCommand, INIT_USAGE } from "./init.js";
 import { EXIT_USAGE, write, type CommandIo } from "./io.js";
 import { mcpCommand, MCP_USAGE } from "./mcp.js";
 import { serveCommand, SERVE_USAGE } from "./serve.js";
@@ -14,9 +16,11 @@ export type { CommandIo } from "./io.js";
 type Command = (args: string[], io: CommandIo) => Promise<number>;
 
 const COMMANDS: Record<string, { run: Command; usage: string; minArgs: number; maxArgs: number }> = {
+  init: { run: initCommand, usage: INIT_USAGE, minArgs: 0, maxArgs: 3 },
   check: { run: check, usage: "tollgate check POLICY.yaml", minArgs: 1, maxArgs: 1 },
   eval: { run: evalCommand, usage: EVAL_USAGE, minArgs: 1, maxArgs: 5 },
   test: { run: testCommand, usage: "tollgate test [--coverage] [--format text|json] POLICY.yaml", minArgs: 1, maxArgs: 4 },
+  fmt: { run: fmtCommand, usage: FMT_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
   lint: { run: (args, io) => import("./lint.js").then((m) => m.lintCommand(args, io)), usage: "tollgate lint POLICY.yaml...", minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },
   audit: { run: auditCommand, usage: AUDIT_USAGE, minArgs: 2, maxArgs: 10 },
   approvals: { run: approvalsCommand, usage: APPROVALS_USAGE, minArgs: 1, maxArgs: Number.POSITIVE_INFINITY },

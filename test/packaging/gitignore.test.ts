@@ -17,6 +17,12 @@ describe("packaging: what the README's commands write is ignored", () => {
     expect(written).toEqual(expect.arrayContaining(["audit", "audit-py"]));
   });
 
+  it("ignores policy.yaml, which the README's `npx tollgate init` writes", () => {
+    expect(readme).toMatch(/npx tollgate init\s/);
+    const out = execFileSync("git", ["check-ignore", "--no-index", "policy.yaml"], { cwd: root, encoding: "utf8" });
+    expect(out.trim()).toBe("policy.yaml");
+  });
+
   it.each(written)("./%s is ignored", (dir) => {
     // check-ignore exits 0 when the path is ignored, 1 when not (execFileSync throws then).
     const out = execFileSync("git", ["check-ignore", "--no-index", `${dir}/approvals.db`], { cwd: root, encoding: "utf8" });

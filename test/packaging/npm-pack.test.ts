@@ -4,7 +4,7 @@
 // against it and runs its CLI.
 
 import { execFileSync } from "node:child_process";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { tempDir } from "../server/helpers.js";
@@ -26,7 +26,7 @@ function pack(args: string[]): Packed {
 describe("packaging: npm pack", () => {
   it("holds the core, the compiled host with its types and the CLI, and nothing of tests, benchmarks or sources", () => {
     const files = pack(["--dry-run"]).files.map((f) => f.path);
-    for (const needed of ["package.json", "README.md", "bin/tollgate.js", "build/tollgate.wasm", "build/dist/src/index.js", "build/dist/src/index.d.ts", "build/dist/src/cli/main.js", "build/dist/src/adapters/ai-sdk.d.ts", "examples/billing-agent.yaml"]) {
+    for (const needed of ["package.json", "README.md", "bin/tollgate.js", "build/tollgate.wasm", "build/dist/src/index.js", "build/dist/src/index.d.ts", "build/dist/src/cli/main.js", "build/dist/src/adapters/ai-sdk.d.ts", "examples/billing-agent.yaml", "schema/tollgate.schema.json"]) {
       expect(files).toContain(needed);
     }
     const unwanted = files.filter((f) => /^(test|bench|assembly|src|python|scripts|docs|\.ci)\/|^build\/dist\/(test|bench|scripts)\/|\.map$|\.test\.|\.wat$/.test(f));
@@ -77,6 +77,15 @@ export { verdict, gateTools };
       expect(readdirSync(join(project, "node_modules", ".bin"))).toContain("tollgate");
       const out = execFileSync(npm, ["exec", "--no", "--", "tollgate", "check", "node_modules/tollgate/examples/billing-agent.yaml"], { cwd: project, encoding: "utf8" });
       expect(out).toMatch(/^ok: \d+ rules/);
+    });
+
+    it("writes a starter policy whose schema line names the installed schema (npx tollgate init)", () => {
+      execFileSync(npm, ["exec", "--no", "--", "tollgate", "init"], { cwd: project, encoding: "utf8" });
+      const first = readFileSync(join(project, "policy.yaml"), "utf8").split("\n")[0];
+      expect(first).toBe("# yaml-language-server: $schema=./node_modules/tollgate/schema/tollgate.schema.json");
+      expect(existsSync(join(project, "node_modules/tollgate/schema/tollgate.schema.json"))).toBe(true);
+      const out = execFileSync(npm, ["exec", "--no", "--", "tollgate", "test", "policy.yaml"], { cwd: project, encoding: "utf8" });
+      expect(out).toBe("6 passed, 0 failed\n");
     });
   });
 });

@@ -1,0 +1,107 @@
+// `tollgate fmt [--check] POLICY.yaml...`: rewrites each policy in canonical layout (src/fmt/layout.ts:
+// keys in spec order, two-space indentation, comments kept). A policy that does not load is
+// reported with its errors (as `check` prints them) and left alone: exit 2. The formatted text must
+// load to the same policy (the same hash: the canonical JSON of the manifest) or the file is not
+// written. Writes are atomic (a temporary file beside it, then rename). With --check nothing is
+// written: the files that are not formatted are listed, one per line, and the exit is 1.
+//
+// Arguments are read here, simply (--check, --help, files), so that the command line's parser
+// can take them over.
+
+import { readFileSync, statSync } from "node:fs";
+import { replaceFile } from "../audit/fsutil.js";
+import { formatPolicyText } from "../fmt/layout.js";
+import { Policy } from "../policy.js";
+import { PolicyError } from "../errors.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, EXIT_USAGE, write, type CommandIo } from "./io.js";
+
+export const FMT_USAGE = "tollgate fmt [--check] POLICY.yaml...";
+
+const HELP = `usage: ${FMT_USAGE}
+
+Rewrites each policy in canonical layout: keys in the spec's order, two-space
+indentation; comments, quoting and the order of rules, tests and conditions kept.
+  --check   write nothing; list the files that are not formatted and exit 1
+Exit: 0 formatted (or already), 1 --check found unformatted files, 2 a policy does not load.
+`;
+
+function parse(args: string[]): { check: boolean; files: string[] } | string | "help" {
+  let check = false;
+  const files: string[] = [];
+  for (const a of args) {
+    if (a === "--help" || a === "-h") return "help";
+    if (a === "--check") check = true;
+    else if (a.startsWith("-") && a !== "-") return `unknown option '${a}'`;
+    else files.push(a);
+  }
+  return files.length === 0 ? "at least one policy file is required" : { check, files };
+}
+
+/** The policy in `text`, or its errors. */
+function load(text: string, file: string): Policy | PolicyError {
+  try {
+    return Policy.fromYaml(text, { filename: file });
+  } catch (err) {
+    if (err instanceof PolicyError) return err;
+    throw err;
+  }
+}
+
+export async function fmtCommand(args: string[], io: CommandIo): Promise<number> {
+  const opts = parse(args);
+  if (opts === "help") {
+    await write(io.stdout, HELP);
+    return EXIT_OK;
+  }
+  if (typeof opts === "string") {
+    await write(io.stderr, `tollgate fmt: ${opts}\nusage: ${FMT_USAGE}\n`);
+    return EXIT_USAGE;
+  }
+  let invalid = false;
+  const unformatted: string[] = [];
+  for (const file of opts.files) {
+    let text: string;
+    try {
+      text = readFileSync(file, "utf8");
+    } catch (err) {
+      // The same report as `tollgate check` (Policy.fromFile knows how to say it).
+      const loaded = (() => {
+        try {
+          return Policy.fromFile(file);
+        } catch (e) {
+          return e;
+        }
+      })();
+      await write(io.stderr, (loaded instanceof PolicyError ? loaded.format() : `${file}: ${(err as Error).message}`) + "\n");
+      invalid = true;
+      continue;
+    }
+    const original = load(text, file);
+    if (original instanceof PolicyError) {
+      await write(io.stderr, original.format() + "\n");
+      invalid = true;
+      continue;
+    }
+    const formatted = formatPolicyText(text);
+    if (formatted === text) continue;
+    const after = load(formatted, file);
+    if (after instanceof PolicyError || after.hash !== original.hash) {
+      // Never write a file whose meaning would change (e.g. an alias moved before its anchor).
+      const why = after instanceof PolicyError ? `the formatted text does not load:\n${after.format()}` : "the formatted text is a different policy";
+      await write(io.stderr, `tollgate fmt: ${file}: not formatted: ${why}\n`);
+      invalid = true;
+      continue;
+    }
+    if (opts.check) {
+      unformatted.push(file);
+      continue;
+    }
+    await replaceFile(file, formatted, statSync(file).mode & 0o777);
+    await write(io.stdout, `formatted ${file}\n`);
+  }
+  if (opts.check && unformatted.length > 0) {
+    await write(io.stdout, unformatted.map((f) => `${f}\n`).join(""));
+    await write(io.stderr, `${unformatted.length} ${unformatted.length === 1 ? "file is" : "files are"} not formatted: run tollgate fmt ${unformatted.join(" ")}\n`);
+  }
+  return invalid ? EXIT_POLICY_ERROR : unformatted.length > 0 ? EXIT_FAILED : EXIT_OK;
+}
