@@ -27,6 +27,12 @@ const COMMANDS: Record<string, { spec: () => Promise<CommandSpec>; run: () => Pr
   hook: { spec: () => import("../hook/options.js").then((m) => m.HOOK), run: () => import("./hook.js").then((m) => (args, io) => m.hookCommand(args, io)) },
 };
 
+/** Every command's declaration, by name (what --help prints; tests hold the docs to them). */
+export async function commandSpecs(): Promise<Record<string, CommandSpec>> {
+  const entries = await Promise.all(Object.entries(COMMANDS).map(async ([name, c]) => [name, await c.spec()] as const));
+  return Object.fromEntries(entries);
+}
+
 /** The package's version (package.json, found above this file in the source tree and the build). */
 export function version(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
@@ -50,8 +56,9 @@ function brief(summary: string): string {
 
 /** `tollgate --help`: the commands, and (in full) the usage of each. */
 async function overview(full = true): Promise<string> {
-  const specs = await Promise.all(Object.values(COMMANDS).map((c) => c.spec()));
-  const names = Object.keys(COMMANDS);
+  const all = await commandSpecs();
+  const names = Object.keys(all);
+  const specs = Object.values(all);
   return (
     `${full ? `Tollgate ${version()}: a policy engine and control plane for AI agents.\n\n` : ""}` +
     `usage: tollgate COMMAND [ARGS...]\n       tollgate help [COMMAND]   (or tollgate COMMAND --help)\n       tollgate --version\n\n` +
