@@ -4,7 +4,7 @@
 // deny on stdout with exit 2 (which blocks by itself), and a failure to write the answer is exit 2.
 
 import { wantsHelp } from "../argv.js";
-import { HOOK, HOOK_HELP, parseHookOptions, UsageError } from "../hook/options.js";
+import { HOOK, hookHelp, parseHookOptions, UsageError } from "../hook/options.js";
 import { failureAnswer } from "../hook/protocol.js";
 import { runHook } from "../hook/run.js";
 import { write, type CommandIo } from "./io.js";
@@ -18,7 +18,7 @@ const HOOKS = ["claude-code"];
 
 export async function hookCommand(args: string[], io: CommandIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
   if (args[0] === "help" || wantsHelp(HOOK, args)) {
-    await write(io.stdout, HOOK_HELP);
+    await write(io.stdout, hookHelp());
     return 0;
   }
   let options;

@@ -46,7 +46,10 @@ and a command that fails to start lets the tool call run):
 
 export const HOOK_USAGE = formatUsage(HOOK).replace(/^usage: /, "").trimEnd();
 
-export const HOOK_HELP = formatHelp(HOOK);
+/** The --help text (written when asked: the hook's start-up does not pay for it). */
+export function hookHelp(): string {
+  return formatHelp(HOOK);
+}
 
 export interface HookOptions {
   /** The policy file; absent with --control-plane. */
