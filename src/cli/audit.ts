@@ -3,7 +3,7 @@
 
 import { readFile } from "node:fs/promises";
 import { subcommand, type CommandSpec } from "../argv.js";
-import { findRecord, tailLines } from "../audit/read.js";
+import { findRecord, followLines, tail } from "../audit/read.js";
 import { sealLog } from "../audit/seal.js";
 import { verifyLog, verifyReport } from "../audit/verify.js";
 import type { VerifyOptions } from "../audit/verify.js";
@@ -37,9 +37,12 @@ const SEAL = {
 
 const TAIL = {
   name: "audit tail",
-  summary: "Print the last records as written (JSON lines).",
+  summary: "Print the last records as written (JSON lines); with -f, then every record appended, as it is written.",
   args: "DIR",
-  options: { lines: { type: "string", short: "n", arg: "N", default: "10", description: "how many records" } },
+  options: {
+    lines: { type: "string", short: "n", arg: "N", default: "10", description: "how many records" },
+    follow: { type: "boolean", short: "f", description: "keep printing the records a running writer appends, across segments, until interrupted (Ctrl-C)" },
+  },
 } as const satisfies CommandSpec;
 
 const SHOW = {
@@ -62,7 +65,17 @@ function count(text: string | undefined): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-export async function auditCommand(args: string[], io: CommandIo): Promise<number> {
+/** Aborted on SIGINT/SIGTERM (and then no longer listening): how `tail -f` stops on a terminal. */
+function interrupted(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return { signal: controller.signal, dispose: () => (process.off("SIGINT", stop), process.off("SIGTERM", stop)) };
+}
+
+/** `signal` stops `tail -f` (default: SIGINT or SIGTERM). */
+export async function auditCommand(args: string[], io: CommandIo, signal?: AbortSignal): Promise<number> {
   const { spec, args: rest } = subcommand(AUDIT, args);
   const sub = spec.name.split(" ")[1];
   if (sub === undefined) return usageError(AUDIT, args[0] === undefined ? undefined : `unknown command '${args[0]}'`, io);
@@ -111,8 +124,23 @@ export async function auditCommand(args: string[], io: CommandIo): Promise<numbe
     if (typeof parsed === "number") return parsed;
     const n = parsed.values.lines === undefined ? 10 : count(parsed.values.lines);
     if (n === null) return usageError(TAIL, `-n takes a number of records, not '${parsed.values.lines}'`, io, AUDIT);
-    const lines = await tailLines(parsed.positionals[0]!, n);
+    const dir = parsed.positionals[0]!;
+    const found = await tail(dir, n).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT" && err.code !== "ENOTDIR") throw err;
+      await write(io.stderr, `tollgate: no audit log at ${dir}\n`);
+      return null;
+    });
+    if (found === null) return EXIT_FAILED;
+    const { lines, end } = found;
     if (lines.length > 0) await write(io.stdout, lines.join("\n") + "\n");
+    if (parsed.values.follow === true) {
+      const stop = signal === undefined ? interrupted() : { signal, dispose: () => {} };
+      try {
+        await followLines(dir, end, (more) => write(io.stdout, more.join("\n") + "\n"), { signal: stop.signal });
+      } finally {
+        stop.dispose();
+      }
+    }
     return EXIT_OK;
   }
   const parsed = await parseOrUsage(SHOW, rest, io, AUDIT);

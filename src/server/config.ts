@@ -107,7 +107,7 @@ export const SERVE: CommandSpec = {
           ...("arg" in o && { arg: o.arg }),
           ...("default" in o && { default: o.default }),
           ...("required" in o && { required: o.required }),
-          ...(name === "watch" && { negatable: true }),
+          ...(o.kind === "bool" && "default" in o && o.default === "on" && { negatable: true }),
           description: o.description,
         },
       ]),
