@@ -1,18 +1,72 @@
-// Reading records for people: the last N (`audit tail`) and one by seq (`audit show`).
+// Reading records for people: the last N (`audit tail`), the ones appended since (`audit tail
+// -f`), and one by seq (`audit show`).
 
-import { readFile } from "node:fs/promises";
+import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { listSegments, splitLines } from "./segments.js";
+import { setTimeout as sleep } from "node:timers/promises";
+import { listSegments, splitLineBytes, splitLines } from "./segments.js";
+
+/** Where the whole lines read so far end: a segment's name and a byte offset in it. */
+export interface LogPosition {
+  segment: string | null;
+  offset: number;
+}
+
+/** The last `n` whole lines of the log, oldest first (as written, without "\n"), and where they end. */
+export async function tail(dir: string, n: number): Promise<{ lines: string[]; end: LogPosition }> {
+  const segments = await listSegments(dir);
+  const out: string[] = [];
+  let end: LogPosition = { segment: null, offset: 0 };
+  for (let s = segments.length - 1; s >= 0 && (out.length < n || end.segment === null); s--) {
+    const bytes = await readFile(join(dir, segments[s]!.name));
+    const { lines, torn } = splitLineBytes(bytes);
+    if (end.segment === null) end = { segment: segments[s]!.name, offset: bytes.length - (torn?.length ?? 0) };
+    const text = lines.map((l) => l.toString("utf8"));
+    out.unshift(...text.slice(Math.max(0, text.length - (n - out.length))));
+  }
+  return { lines: out, end };
+}
 
 /** The last `n` whole lines of the log, oldest first (as written, without "\n"). */
 export async function tailLines(dir: string, n: number): Promise<string[]> {
-  const segments = await listSegments(dir);
-  const out: string[] = [];
-  for (let s = segments.length - 1; s >= 0 && out.length < n; s--) {
-    const { lines } = splitLines(await readFile(join(dir, segments[s]!.name), "utf8"));
-    out.unshift(...lines.slice(Math.max(0, lines.length - (n - out.length))));
+  return (await tail(dir, n)).lines;
+}
+
+/**
+ * Follows a live log from `from` (as `tail -f`): every `pollMs`, the whole lines appended since,
+ * given to `onLines` in order, across segment rotations; until `signal` aborts. A torn last line
+ * is waited for until it is whole.
+ */
+export async function followLines(dir: string, from: LogPosition, onLines: (lines: string[]) => Promise<void>, { pollMs = 250, signal }: { pollMs?: number; signal: AbortSignal }): Promise<void> {
+  let at = { ...from };
+  while (!signal.aborted) {
+    const segments = await listSegments(dir);
+    let i = at.segment === null ? 0 : segments.findIndex((s) => s.name === at.segment);
+    if (i < 0) i = segments.findIndex((s) => at.segment === null || s.name > at.segment); // gone (never, in a log): the next one
+    let moved = false;
+    for (; i >= 0 && i < segments.length; i++) {
+      const name = segments[i]!.name;
+      if (name !== at.segment) at = { segment: name, offset: 0 };
+      const file = await open(join(dir, name), "r").catch(() => null);
+      if (file === null) break;
+      let bytes: Buffer;
+      try {
+        const size = (await file.stat()).size;
+        bytes = Buffer.alloc(Math.max(0, size - at.offset));
+        if (bytes.length > 0) await file.read(bytes, 0, bytes.length, at.offset);
+      } finally {
+        await file.close();
+      }
+      const { lines, torn } = splitLineBytes(bytes);
+      if (lines.length > 0) {
+        await onLines(lines.map((l) => l.toString("utf8")));
+        at.offset += bytes.length - (torn?.length ?? 0);
+        moved = true;
+      }
+      if (torn !== null) break; // the writer is still writing this line
+    }
+    if (!moved) await sleep(pollMs, undefined, { signal }).catch(() => undefined);
   }
-  return out;
 }
 
 /** The line of the record with `seq`, found through the segment names; null if there is none. */

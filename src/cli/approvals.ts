@@ -7,73 +7,66 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
-import { parseArgs } from "node:util";
+import { subcommand, type CommandSpec, type OptionSpec } from "../argv.js";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
+import { openApprovalStore } from "../approvals/open-store.js";
 import type { ApprovalStore } from "../approvals/store-api.js";
 import { isPostgresUrl } from "../approvals/store-api.js";
-import { openApprovalStore } from "../approvals/open-store.js";
 import { startLocalConsole } from "../server/console-local.js";
 import type { Principal } from "../server/tokens.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
+import { EXIT_FAILED, EXIT_OK, write, type CommandIo } from "./io.js";
+import { parseOrUsage, usageError } from "./usage.js";
 
-export const APPROVALS_USAGE =
-  "tollgate approvals list --db FILE|postgres://... [--state pending|approved|denied|expired|all] [--approver NAME] [--limit N] [--json]\n" +
-  "  tollgate approvals show ID --db FILE [--json]\n" +
-  "  tollgate approvals approve ID --db FILE --by NAME [--note TEXT]\n" +
-  "  tollgate approvals deny ID --db FILE --by NAME [--note TEXT]\n" +
-  "  tollgate approvals console --db FILE [--host 127.0.0.1] [--port 8790] [--token TOKEN] [--by NAME] [--approver NAME[,NAME...]]";
-
+/** Every option of the subcommands (which takes which: SUBCOMMANDS); parsing and --help come from here. */
 const OPTIONS = {
-  db: { type: "string" },
-  state: { type: "string" },
-  approver: { type: "string" },
-  limit: { type: "string" },
-  json: { type: "boolean" },
-  by: { type: "string" },
-  note: { type: "string" },
-  host: { type: "string" },
-  port: { type: "string" },
-  token: { type: "string" },
-} as const;
+  db: { type: "string", arg: "FILE|postgres://...", description: "the approvals store: a SQLite file (e.g. AUDIT_DIR/approvals.db) or a postgres:// URL (console: a SQLite file)" },
+  state: { type: "string", choices: ["pending", "approved", "denied", "expired", "all"], default: "pending", description: "which approvals to list" },
+  approver: { type: "string", arg: "NAME", description: "list: only those waiting for this approver; console: the approvers it acts for (NAME[,NAME...]; default: all, as an admin)" },
+  limit: { type: "string", arg: "N", description: "at most N, newest first" },
+  json: { type: "boolean", description: "JSON instead of a table (list: one object per line)" },
+  by: { type: "string", arg: "NAME", description: "who resolves it (kept in the approval and its audit record)" },
+  note: { type: "string", arg: "TEXT", description: "why (kept with the resolution)" },
+  host: { type: "string", arg: "ADDR", default: "127.0.0.1", description: "console: the address to listen on" },
+  port: { type: "string", arg: "N", default: "8790", description: "console: the port (0: any free one)" },
+  token: { type: "string", arg: "TOKEN", description: "console: the token that signs in (default: $TOLLGATE_CONSOLE_TOKEN, else one made up and printed)" },
+} as const satisfies Record<string, OptionSpec>;
 
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "boolean" ? boolean : string };
 
-/** Which options each subcommand takes, and how many positionals (the approval id). */
-const SUBCOMMANDS: Record<string, { options: (keyof typeof OPTIONS)[]; required: (keyof typeof OPTIONS)[]; id: boolean }> = {
-  list: { options: ["db", "state", "approver", "limit", "json"], required: ["db"], id: false },
-  show: { options: ["db", "json"], required: ["db"], id: true },
-  approve: { options: ["db", "by", "note"], required: ["db", "by"], id: true },
-  deny: { options: ["db", "by", "note"], required: ["db", "by"], id: true },
-  console: { options: ["db", "host", "port", "token", "by", "approver"], required: ["db"], id: false },
+/** Which options each subcommand takes, which it requires, and whether it takes the approval id. */
+const SUBCOMMANDS: Record<string, { options: (keyof typeof OPTIONS)[]; required: (keyof typeof OPTIONS)[]; id: boolean; summary: string }> = {
+  list: { options: ["db", "state", "approver", "limit", "json"], required: ["db"], id: false, summary: "List approvals, newest first (pending ones by default), as a table." },
+  show: { options: ["db", "json"], required: ["db"], id: true, summary: "Show one approval: its state, rule, reason, policy, times, audit records and action." },
+  approve: { options: ["db", "by", "note"], required: ["db", "by"], id: true, summary: "Approve a pending approval (the action is allowed); the process owning the audit log writes the record." },
+  deny: { options: ["db", "by", "note"], required: ["db", "by"], id: true, summary: "Deny a pending approval (the action is refused); the process owning the audit log writes the record." },
+  console: { options: ["db", "host", "port", "token", "by", "approver"], required: ["db"], id: false, summary: "Serve the approvals web console for a SQLite file on a local HTTP server, until Ctrl-C (docs/approvals.md, \"The console\")." },
+};
+
+/** The console serves a SQLite file (with PostgreSQL, `tollgate serve` serves it at /console/). */
+const CONSOLE_DB = { arg: "FILE", description: "the SQLite file of the approvals" } as const;
+
+export const APPROVALS: CommandSpec = {
+  name: "approvals",
+  summary: "Look at and resolve approvals. The approvals escalations wait for, in their store directly: a SQLite file or a postgres:// URL (docs/approvals.md).",
+  options: {},
+  subcommands: Object.entries(SUBCOMMANDS).map(([name, s]) => ({
+    name: `approvals ${name}`,
+    summary: s.summary,
+    ...(s.id && { args: "ID" }),
+    options: Object.fromEntries(s.options.map((o) => [o, { ...OPTIONS[o], ...(s.required.includes(o) && { required: true }), ...(name === "console" && o === "db" && CONSOLE_DB) }])),
+  })),
 };
 
 export async function approvalsCommand(args: string[], io: CommandIo): Promise<number> {
-  const [sub, ...rest] = args;
-  const usage = async (why?: string) => {
-    await write(io.stderr, `${why ? `tollgate approvals: ${why}\n` : ""}usage: ${APPROVALS_USAGE}\n`);
-    return EXIT_USAGE;
-  };
-  if (sub === "help" || sub === "--help" || sub === "-h") {
-    await write(io.stdout, `usage: ${APPROVALS_USAGE}\n`);
-    return 0;
-  }
-  const spec = sub === undefined ? undefined : SUBCOMMANDS[sub];
-  if (!spec) return usage(sub === undefined ? undefined : `unknown subcommand '${sub}'`);
-  let values: Values;
-  let positionals: string[];
-  try {
-    ({ values, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] });
-  } catch (err) {
-    return usage((err as Error).message);
-  }
-  for (const key of Object.keys(values) as (keyof typeof OPTIONS)[]) {
-    if (!spec.options.includes(key)) return usage(`'${sub}' does not take --${key}`);
-  }
-  for (const key of spec.required) {
-    if (values[key] === undefined || values[key] === "") return usage(`'${sub}' needs --${key}`);
-  }
-  if (positionals.length !== (spec.id ? 1 : 0)) return usage(spec.id ? `'${sub}' needs exactly one approval ID` : `'${sub}' takes no arguments`);
+  const { spec, args: rest } = subcommand(APPROVALS, args);
+  const sub = spec.name.split(" ")[1];
+  if (sub === undefined) return usageError(APPROVALS, args[0] === undefined ? undefined : `unknown subcommand '${args[0]}'`, io);
+  const usage = (why: string): Promise<number> => usageError(spec, why, io, APPROVALS);
+  const parsed = await parseOrUsage(spec, rest, io, APPROVALS);
+  if (typeof parsed === "number") return parsed;
+  const values: Values = parsed.values;
+  const positionals = parsed.positionals;
   let state: ApprovalState | undefined;
   if (sub === "list") {
     const s = values.state ?? "pending";

@@ -2,62 +2,62 @@
 // (docs/audit.md).
 
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
-import { findRecord, tailLines } from "../audit/read.js";
+import { subcommand, type CommandSpec } from "../argv.js";
+import { findRecord, followLines, tail } from "../audit/read.js";
 import { sealLog } from "../audit/seal.js";
 import { verifyLog, verifyReport } from "../audit/verify.js";
 import type { VerifyOptions } from "../audit/verify.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
+import { EXIT_FAILED, EXIT_OK, write, type CommandIo } from "./io.js";
+import { parseOrUsage, usageError } from "./usage.js";
 
-export const AUDIT_USAGE =
-  "tollgate audit verify DIR [--public-key FILE] [--witness FILE|URL] [--allow-unsigned-tail] | seal DIR --reason TEXT [--public-key FILE] [--witness FILE|URL] | tail DIR [-n N] | show DIR --seq N";
+const PUBLIC_KEY = { type: "string", arg: "FILE", default: "DIR/audit.pub", description: "verify the signatures with this public key (SPKI PEM), kept outside the audit directory" } as const;
+const WITNESS = { type: "string", arg: "FILE|URL", description: "also check the log against the checkpoint kept by this witness (the file, or the URL, `tollgate serve --audit-witness` wrote to)" } as const;
 
-/** verify and seal: DIR and their options; null on a usage error. */
-function parseCheckArgs(args: string[], seal: boolean): { dir: string; publicKey?: string; witness?: string; allowUnsignedTail: boolean; reason?: string } | null {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      allowPositionals: true,
-      strict: true,
-      options: seal
-        ? { "public-key": { type: "string" }, witness: { type: "string" }, reason: { type: "string" } }
-        : { "public-key": { type: "string" }, witness: { type: "string" }, "allow-unsigned-tail": { type: "boolean" } },
-    });
-    if (positionals.length !== 1) return null;
-    const v = values as Record<string, string | boolean | undefined>;
-    if (seal && (typeof v.reason !== "string" || v.reason.trim() === "")) return null;
-    return {
-      dir: positionals[0]!,
-      publicKey: v["public-key"] as string | undefined,
-      witness: v.witness as string | undefined,
-      allowUnsignedTail: v["allow-unsigned-tail"] === true,
-      reason: v.reason as string | undefined,
-    };
-  } catch {
-    return null;
-  }
-}
+const VERIFY = {
+  name: "audit verify",
+  summary: "Check an audit log: hash chain, segments, canonical records, signed checkpoint (and witness); `ok: N records in M segments`, or the first problem as FILE:LINE: error: MESSAGE (exit 1).",
+  args: "DIR",
+  options: {
+    "public-key": PUBLIC_KEY,
+    witness: WITNESS,
+    "allow-unsigned-tail": { type: "boolean", description: "accept records after the last checkpoint (a live log has up to one checkpoint interval of them)" },
+  },
+} as const satisfies CommandSpec;
 
-/** Parses `DIR [--flag VALUE]` with the one flag a subcommand allows; null on a usage error. */
-function parse(args: string[], flag: string | null, alias?: string): { dir: string; value: string | undefined } | null {
-  let dir: string | undefined;
-  let value: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (flag !== null && (a === flag || a === alias)) {
-      if (value !== undefined || i + 1 >= args.length) return null;
-      value = args[++i];
-    } else if (flag !== null && a.startsWith(`${flag}=`)) {
-      if (value !== undefined) return null;
-      value = a.slice(flag.length + 1);
-    } else if (dir === undefined && !a.startsWith("-")) {
-      dir = a;
-    } else {
-      return null;
-    }
-  }
-  return dir === undefined ? null : { dir, value };
-}
+const SEAL = {
+  name: "audit seal",
+  summary: "Continue past damage, visibly: when verify fails, write a signed seal record (with the reason) from which the log verifies again; the writer must be stopped. Nothing is written when verify passes.",
+  args: "DIR",
+  options: {
+    reason: { type: "string", arg: "TEXT", required: true, description: "why (kept in the seal record, shown by every later verify)" },
+    "public-key": PUBLIC_KEY,
+    witness: WITNESS,
+  },
+} as const satisfies CommandSpec;
+
+const TAIL = {
+  name: "audit tail",
+  summary: "Print the last records as written (JSON lines); with -f, then every record appended, as it is written.",
+  args: "DIR",
+  options: {
+    lines: { type: "string", short: "n", arg: "N", default: "10", description: "how many records" },
+    follow: { type: "boolean", short: "f", description: "keep printing the records a running writer appends, across segments, until interrupted (Ctrl-C)" },
+  },
+} as const satisfies CommandSpec;
+
+const SHOW = {
+  name: "audit show",
+  summary: "Print one record, indented, after a `# FILE:LINE` line (exit 1 if there is none).",
+  args: "DIR",
+  options: { seq: { type: "string", arg: "N", required: true, description: "the record's seq" } },
+} as const satisfies CommandSpec;
+
+export const AUDIT: CommandSpec = {
+  name: "audit",
+  summary: "Check, seal and read an audit log. See docs/audit.md.",
+  options: {},
+  subcommands: [VERIFY, SEAL, TAIL, SHOW],
+};
 
 function count(text: string | undefined): number | null {
   if (text === undefined || !/^\d+$/.test(text)) return null;
@@ -65,15 +65,26 @@ function count(text: string | undefined): number | null {
   return Number.isSafeInteger(n) ? n : null;
 }
 
-export async function auditCommand(args: string[], io: CommandIo): Promise<number> {
-  const [sub, ...rest] = args;
-  const usage = async () => {
-    await write(io.stderr, `usage: ${AUDIT_USAGE}\n`);
-    return EXIT_USAGE;
-  };
+/** Aborted on SIGINT/SIGTERM (and then no longer listening): how `tail -f` stops on a terminal. */
+function interrupted(): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return { signal: controller.signal, dispose: () => (process.off("SIGINT", stop), process.off("SIGTERM", stop)) };
+}
+
+/** `signal` stops `tail -f` (default: SIGINT or SIGTERM). */
+export async function auditCommand(args: string[], io: CommandIo, signal?: AbortSignal): Promise<number> {
+  const { spec, args: rest } = subcommand(AUDIT, args);
+  const sub = spec.name.split(" ")[1];
+  if (sub === undefined) return usageError(AUDIT, args[0] === undefined ? undefined : `unknown command '${args[0]}'`, io);
   if (sub === "verify" || sub === "seal") {
-    const p = parseCheckArgs(rest, sub === "seal");
-    if (!p) return usage();
+    const parsed = sub === "seal" ? await parseOrUsage(SEAL, rest, io, AUDIT) : await parseOrUsage(VERIFY, rest, io, AUDIT);
+    if (typeof parsed === "number") return parsed;
+    const v: { "public-key"?: string; witness?: string; "allow-unsigned-tail"?: boolean; reason?: string } = parsed.values;
+    if (sub === "seal" && v.reason!.trim() === "") return usageError(SEAL, "--reason must say why", io, AUDIT);
+    const p = { dir: parsed.positionals[0]!, publicKey: v["public-key"], witness: v.witness, allowUnsignedTail: v["allow-unsigned-tail"] === true, reason: v.reason };
     const options: VerifyOptions = { allowUnsignedTail: p.allowUnsignedTail };
     if (p.witness !== undefined) options.witness = p.witness;
     if (p.publicKey !== undefined) {
@@ -109,25 +120,39 @@ export async function auditCommand(args: string[], io: CommandIo): Promise<numbe
     return EXIT_OK;
   }
   if (sub === "tail") {
-    const p = parse(rest, "-n", "--lines");
-    if (!p) return usage();
-    const n = p.value === undefined ? 10 : count(p.value);
-    if (n === null) return usage();
-    const lines = await tailLines(p.dir, n);
+    const parsed = await parseOrUsage(TAIL, rest, io, AUDIT);
+    if (typeof parsed === "number") return parsed;
+    const n = parsed.values.lines === undefined ? 10 : count(parsed.values.lines);
+    if (n === null) return usageError(TAIL, `-n takes a number of records, not '${parsed.values.lines}'`, io, AUDIT);
+    const dir = parsed.positionals[0]!;
+    const found = await tail(dir, n).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== "ENOENT" && err.code !== "ENOTDIR") throw err;
+      await write(io.stderr, `tollgate: no audit log at ${dir}\n`);
+      return null;
+    });
+    if (found === null) return EXIT_FAILED;
+    const { lines, end } = found;
     if (lines.length > 0) await write(io.stdout, lines.join("\n") + "\n");
-    return EXIT_OK;
-  }
-  if (sub === "show") {
-    const p = parse(rest, "--seq");
-    const seq = count(p?.value);
-    if (!p || seq === null) return usage();
-    const found = await findRecord(p.dir, seq);
-    if (!found) {
-      await write(io.stderr, `tollgate: no record with seq ${seq} in ${p.dir}\n`);
-      return EXIT_FAILED;
+    if (parsed.values.follow === true) {
+      const stop = signal === undefined ? interrupted() : { signal, dispose: () => {} };
+      try {
+        await followLines(dir, end, (more) => write(io.stdout, more.join("\n") + "\n"), { signal: stop.signal });
+      } finally {
+        stop.dispose();
+      }
     }
-    await write(io.stdout, `# ${found.file}:${found.line}\n${JSON.stringify(JSON.parse(found.text), null, 2)}\n`);
     return EXIT_OK;
   }
-  return usage();
+  const parsed = await parseOrUsage(SHOW, rest, io, AUDIT);
+  if (typeof parsed === "number") return parsed;
+  const dir = parsed.positionals[0]!;
+  const seq = count(parsed.values.seq);
+  if (seq === null) return usageError(SHOW, `--seq takes a record's number, not '${parsed.values.seq}'`, io, AUDIT);
+  const found = await findRecord(dir, seq);
+  if (!found) {
+    await write(io.stderr, `tollgate: no record with seq ${seq} in ${dir}\n`);
+    return EXIT_FAILED;
+  }
+  await write(io.stdout, `# ${found.file}:${found.line}\n${JSON.stringify(JSON.parse(found.text), null, 2)}\n`);
+  return EXIT_OK;
 }

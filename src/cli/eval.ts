@@ -5,34 +5,34 @@
 
 import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
-import { EXIT_OK, EXIT_POLICY_ERROR, EXIT_USAGE, write, type CommandIo } from "./io.js";
+import type { CommandSpec } from "../argv.js";
+import { EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { readLines } from "./lines.js";
 import { loadPolicy } from "./load.js";
 import { formatExplanation } from "./explain-format.js";
 import type { Policy } from "../policy.js";
 import type { Explanation } from "../explain.js";
+import { parseOrUsage } from "./usage.js";
 
 const BATCH = 1024;
 
-export const EVAL_USAGE = "tollgate eval [--explain [--format text|json]] POLICY.yaml [ACTIONS.jsonl|-]";
+export const EVAL = {
+  name: "eval",
+  summary: "Decide actions with a policy. Reads one JSON action per line (from a file, or stdin) and prints one compact JSON decision per line, in order; a line that is not JSON is a deny with `error`.",
+  args: "POLICY.yaml [ACTIONS.jsonl|-]",
+  options: {
+    explain: { type: "boolean", description: "print why instead: every rule evaluated for the tool, each test with the value it saw, the deciding rule, and the closest allow rules" },
+    format: { type: "string", choices: ["text", "json"], default: "text", description: "with --explain: an indented tree per action (text), or one JSON explanation per line" },
+  },
+  examples: ["tollgate eval examples/billing-agent.yaml examples/actions.jsonl", "echo '{\"tool\":\"payments.refund\",\"args\":{\"amount\":20}}' | tollgate eval --explain examples/billing-agent.yaml"],
+} as const satisfies CommandSpec;
 
 export async function evalCommand(argv: string[], io: CommandIo): Promise<number> {
-  const args: string[] = [];
-  let explain = false;
-  let format = "text";
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--explain") explain = true;
-    else if (a === "--format" && (argv[i + 1] === "text" || argv[i + 1] === "json")) format = argv[++i]!;
-    else if (a.startsWith("--")) {
-      await write(io.stderr, `usage: ${EVAL_USAGE}\n`);
-      return EXIT_USAGE;
-    } else args.push(a);
-  }
-  if (args.length < 1 || args.length > 2) {
-    await write(io.stderr, `usage: ${EVAL_USAGE}\n`);
-    return EXIT_USAGE;
-  }
+  const parsed = await parseOrUsage(EVAL, argv, io);
+  if (typeof parsed === "number") return parsed;
+  const args = parsed.positionals;
+  const explain = parsed.values.explain === true;
+  const format = parsed.values.format ?? "text";
   const policy = await loadPolicy(args[0]!, io.stderr);
   if (!policy) return EXIT_POLICY_ERROR;
   const source = args[1] ?? "-";

@@ -5,37 +5,16 @@
 // written. Writes are atomic (a temporary file beside it, then rename). With --check nothing is
 // written: the files that are not formatted are listed, one per line, and the exit is 1.
 //
-// Arguments are read here, simply (--check, --help, files), so that the command line's parser
-// can take them over.
+// Its arguments are declared in FMT (src/argv.ts parses them and writes --help).
 
 import { readFileSync, statSync } from "node:fs";
 import { replaceFile } from "../audit/fsutil.js";
 import { formatPolicyText } from "../fmt/layout.js";
 import { Policy } from "../policy.js";
 import { PolicyError } from "../errors.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, EXIT_USAGE, write, type CommandIo } from "./io.js";
-
-export const FMT_USAGE = "tollgate fmt [--check] POLICY.yaml...";
-
-const HELP = `usage: ${FMT_USAGE}
-
-Rewrites each policy in canonical layout: keys in the spec's order, two-space
-indentation; comments, quoting and the order of rules, tests and conditions kept.
-  --check   write nothing; list the files that are not formatted and exit 1
-Exit: 0 formatted (or already), 1 --check found unformatted files, 2 a policy does not load.
-`;
-
-function parse(args: string[]): { check: boolean; files: string[] } | string | "help" {
-  let check = false;
-  const files: string[] = [];
-  for (const a of args) {
-    if (a === "--help" || a === "-h") return "help";
-    if (a === "--check") check = true;
-    else if (a.startsWith("-") && a !== "-") return `unknown option '${a}'`;
-    else files.push(a);
-  }
-  return files.length === 0 ? "at least one policy file is required" : { check, files };
-}
+import type { CommandSpec } from "../argv.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
+import { parseOrUsage } from "./usage.js";
 
 /** The policy in `text`, or its errors. */
 function load(text: string, file: string): Policy | PolicyError {
@@ -47,16 +26,18 @@ function load(text: string, file: string): Policy | PolicyError {
   }
 }
 
+export const FMT = {
+  name: "fmt",
+  summary: "Rewrite policies in canonical layout: keys in the spec's order, two-space indentation; comments, quoting and the order of rules, tests and conditions kept. Exit 0 formatted (or already), 1 --check found unformatted files, 2 a policy does not load.",
+  args: "POLICY.yaml...",
+  options: { check: { type: "boolean", description: "write nothing; list the files that are not formatted and exit 1" } },
+  examples: ["tollgate fmt policy.yaml", "tollgate fmt --check policies/*.yaml"],
+} as const satisfies CommandSpec;
+
 export async function fmtCommand(args: string[], io: CommandIo): Promise<number> {
-  const opts = parse(args);
-  if (opts === "help") {
-    await write(io.stdout, HELP);
-    return EXIT_OK;
-  }
-  if (typeof opts === "string") {
-    await write(io.stderr, `tollgate fmt: ${opts}\nusage: ${FMT_USAGE}\n`);
-    return EXIT_USAGE;
-  }
+  const parsed = await parseOrUsage(FMT, args, io);
+  if (typeof parsed === "number") return parsed;
+  const opts = { check: parsed.values.check === true, files: parsed.positionals };
   let invalid = false;
   const unformatted: string[] = [];
   for (const file of opts.files) {

@@ -3,12 +3,13 @@
 // and lets the call go ahead when a hook exits with anything but 0 or 2, so a usage error is a
 // deny on stdout with exit 2 (which blocks by itself), and a failure to write the answer is exit 2.
 
-import { HOOK_HELP, parseHookOptions, UsageError } from "../hook/options.js";
+import { wantsHelp } from "../argv.js";
+import { HOOK, hookHelp, parseHookOptions, UsageError } from "../hook/options.js";
 import { failureAnswer } from "../hook/protocol.js";
 import { runHook } from "../hook/run.js";
 import { write, type CommandIo } from "./io.js";
 
-export { HOOK_USAGE } from "../hook/options.js";
+export { HOOK, HOOK_USAGE } from "../hook/options.js";
 
 /** Exit code 2: Claude Code blocks the tool call and shows stderr. */
 export const EXIT_HOOK_BLOCK = 2;
@@ -16,8 +17,8 @@ export const EXIT_HOOK_BLOCK = 2;
 const HOOKS = ["claude-code"];
 
 export async function hookCommand(args: string[], io: CommandIo, env: NodeJS.ProcessEnv = process.env): Promise<number> {
-  if (args[0] === "help" || args.includes("--help") || args.includes("-h")) {
-    await write(io.stdout, HOOK_HELP);
+  if (args[0] === "help" || wantsHelp(HOOK, args)) {
+    await write(io.stdout, hookHelp());
     return 0;
   }
   let options;

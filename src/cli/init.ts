@@ -4,24 +4,15 @@
 // `tollgate fmt` layout (test/cli/init.test.ts). Its first line points editors at the JSON Schema
 // (schema/tollgate.schema.json), so that the VS Code YAML extension completes keys and operators.
 //
-// Arguments are read here, simply (--force, --help, one name), so that the command line's parser
-// can take them over.
+// Its arguments are declared in INIT (src/argv.ts parses them and writes --help).
 
 import { existsSync } from "node:fs";
 import { basename, dirname, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { replaceFile } from "../audit/fsutil.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, write, type CommandIo } from "./io.js";
-
-export const INIT_USAGE = "tollgate init [--force] [NAME]   (writes NAME.yaml, or policy.yaml)";
-
-const HELP = `usage: ${INIT_USAGE}
-
-Writes a commented starter policy with tests: allow, deny and escalate rules, an
-approver, a redacted field and a counter. NAME.yaml (or NAME as given when it ends
-in .yaml or .yml); policy.yaml without NAME.
-  --force   replace the file if it exists
-`;
+import type { CommandSpec } from "../argv.js";
+import { EXIT_FAILED, EXIT_OK, write, type CommandIo } from "./io.js";
+import { parseOrUsage } from "./usage.js";
 
 /** The schema file of the running package (schema/ beside src/ or build/dist/src/). */
 function schemaFile(): string | null {
@@ -145,29 +136,18 @@ tests:
 `;
 }
 
-function parse(args: string[]): { force: boolean; name: string | undefined } | string | "help" {
-  let force = false;
-  let name: string | undefined;
-  for (const a of args) {
-    if (a === "--help" || a === "-h") return "help";
-    if (a === "--force") force = true;
-    else if (a.startsWith("-")) return `unknown option '${a}'`;
-    else if (name !== undefined) return "at most one NAME";
-    else name = a;
-  }
-  return { force, name };
-}
+export const INIT = {
+  name: "init",
+  summary: "Write a commented starter policy with tests to NAME.yaml (or policy.yaml), with its first line pointing editors at the JSON Schema; then run tollgate test and tollgate eval on it.",
+  args: "[NAME]",
+  options: { force: { type: "boolean", description: "replace the file if it exists" } },
+  examples: ["tollgate init", "tollgate init billing-agent"],
+} as const satisfies CommandSpec;
 
 export async function initCommand(args: string[], io: CommandIo): Promise<number> {
-  const opts = parse(args);
-  if (opts === "help") {
-    await write(io.stdout, HELP);
-    return EXIT_OK;
-  }
-  if (typeof opts === "string") {
-    await write(io.stderr, `tollgate init: ${opts}\nusage: ${INIT_USAGE}\n`);
-    return EXIT_USAGE;
-  }
+  const parsed = await parseOrUsage(INIT, args, io);
+  if (typeof parsed === "number") return parsed;
+  const opts = { force: parsed.values.force === true, name: parsed.positionals[0] };
   const file = opts.name === undefined ? "policy.yaml" : /\.ya?ml$/i.test(opts.name) ? opts.name : `${opts.name}.yaml`;
   if (existsSync(file) && !opts.force) {
     await write(io.stderr, `tollgate init: ${file} exists; not replaced (--force replaces it)\n`);

@@ -6,15 +6,25 @@
 import { readFileSync } from "node:fs";
 import { lintManifest } from "../lint/index.js";
 import { loadYaml } from "../yaml.js";
+import type { CommandSpec } from "../argv.js";
 import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { loadPolicy } from "./load.js";
+import { parseOrUsage } from "./usage.js";
 
-export const LINT_USAGE = "tollgate lint POLICY.yaml...";
+export const LINT = {
+  name: "lint",
+  summary: "Find what a policy probably does not mean. Rules that can never decide, deny or escalate rules on fields no test provides, unused approvers and counters, literal patterns: each as FILE:LINE:COL: warning: MESSAGE (exit 1 if any), `ok: FILE` for a clean policy.",
+  args: "POLICY.yaml...",
+  options: {},
+  examples: ["tollgate lint examples/*-agent.yaml"],
+} as const satisfies CommandSpec;
 
 export async function lintCommand(args: string[], io: CommandIo): Promise<number> {
+  const parsed = await parseOrUsage(LINT, args, io);
+  if (typeof parsed === "number") return parsed;
   let invalid = false;
   let found = false;
-  for (const file of args) {
+  for (const file of parsed.positionals) {
     const policy = await loadPolicy(file, io.stdout);
     if (!policy) {
       invalid = true;

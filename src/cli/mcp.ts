@@ -63,7 +63,7 @@ export async function mcpCommand(args: string[], io: CommandIo): Promise<number>
     return EXIT_POLICY_ERROR;
   }
   if (config === "help") {
-    await write(io.stdout, `${MCP_HELP}\n`);
+    await write(io.stdout, MCP_HELP);
     return 0;
   }
   const log = new McpLog(config.logLevel, io.stderr);

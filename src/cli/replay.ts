@@ -11,31 +11,38 @@ import { replay } from "../replay/replay.js";
 import type { ReplayPolicy } from "../replay/replay.js";
 import { openSource, ReplayInputError } from "../replay/sources.js";
 import type { Source } from "../replay/sources.js";
-import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, EXIT_USAGE, write, type CommandIo } from "./io.js";
+import type { CommandSpec } from "../argv.js";
+import { EXIT_FAILED, EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 import { loadPolicy } from "./load.js";
+import { parseOrUsage, usageError } from "./usage.js";
 
-export const REPLAY_USAGE = "tollgate replay [--against CURRENT.yaml] [--format text|json] [--examples N] [--no-verify] CANDIDATE.yaml SOURCE...   (SOURCE: an audit directory or an actions .jsonl, - for stdin)";
+export const REPLAY = {
+  name: "replay",
+  summary: "Show what a policy change would have changed. Decides every action of every SOURCE (an audit directory, or an actions .jsonl; - for stdin) under the candidate, counters replayed at record time, and compares with the recorded decisions or with --against's. Exit 0 when nothing changes, 1 when something does.",
+  args: "CANDIDATE.yaml SOURCE...",
+  options: {
+    against: { type: "string", arg: "CURRENT.yaml", description: "compare with this policy's decisions (both decide every action) instead of the recorded ones; needed for an actions .jsonl" },
+    format: { type: "string", choices: ["text", "json"], default: "text", description: "json: the report as one JSON document" },
+    examples: { type: "string", arg: "N", default: "3", description: "how many examples of each change to show (0-9999)" },
+    "no-verify": { type: "boolean", description: "read an audit directory without verifying its hash chain and signatures first" },
+  },
+  examples: [
+    "tollgate replay candidate.yaml ./audit",
+    "tollgate replay candidate.yaml examples/actions.jsonl --against examples/billing-agent.yaml",
+    "tollgate replay --format json candidate.yaml ./audit > report.json",
+  ],
+} as const satisfies CommandSpec;
 
 export async function replayCommand(argv: string[], io: CommandIo): Promise<number> {
-  const args: string[] = [];
-  let against: string | null = null;
-  let format = "text";
-  let examples = 3;
-  let verify = true;
-  const usage = async (why: string): Promise<number> => {
-    await write(io.stderr, `tollgate replay: ${why}\nusage: ${REPLAY_USAGE}\n`);
-    return EXIT_USAGE;
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === "--against" && i + 1 < argv.length) against = argv[++i]!;
-    else if (a === "--format" && (argv[i + 1] === "text" || argv[i + 1] === "json")) format = argv[++i]!;
-    else if (a === "--examples" && /^\d{1,4}$/.test(argv[i + 1] ?? "")) examples = Number(argv[++i]);
-    else if (a === "--no-verify") verify = false;
-    else if (a.startsWith("--")) return usage(`unknown or incomplete option '${a}'`);
-    else args.push(a);
-  }
-  if (args.length < 2) return usage("a candidate policy and at least one source are needed");
+  const parsed = await parseOrUsage(REPLAY, argv, io);
+  if (typeof parsed === "number") return parsed;
+  const usage = (why: string): Promise<number> => usageError(REPLAY, why, io);
+  const args = parsed.positionals;
+  const against = parsed.values.against ?? null;
+  const format = parsed.values.format ?? "text";
+  if (parsed.values.examples !== undefined && !/^\d{1,4}$/.test(parsed.values.examples)) return usage(`--examples takes a number from 0 to 9999, not '${parsed.values.examples}'`);
+  const examples = parsed.values.examples === undefined ? 3 : Number(parsed.values.examples);
+  const verify = parsed.values["no-verify"] !== true;
   const [candidateFile, ...sourcePaths] = args as [string, ...string[]];
   if (sourcePaths.filter((s) => s === "-").length > 1) return usage("stdin (-) can be read only once");
 

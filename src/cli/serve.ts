@@ -1,26 +1,33 @@
 // `tollgate serve`: the control plane server (docs/server.md).
 
 import { PolicyError } from "../errors.js";
-import { ConfigError, parseServeArgs, SERVE_USAGE } from "../server/config.js";
+import { wantsHelp } from "../argv.js";
+import { ConfigError, parseServeArgs, SERVE, SERVE_HELP, SERVE_USAGE, ServeUsageError } from "../server/config.js";
 import { Log } from "../server/log.js";
 import { outlive } from "../server/log-output.js";
 import { runPrimary } from "../server/primary.js";
 import { hashToken, TokenError } from "../server/tokens.js";
-import { write, type CommandIo } from "./io.js";
+import { EXIT_USAGE, write, type CommandIo } from "./io.js";
 
-export { SERVE_USAGE };
+export { SERVE, SERVE_USAGE };
 
-/** Exit status for a configuration that cannot be used (bad option, policy, tokens file). */
+/** Exit status for a configuration that cannot be used (a bad or missing option value, policy, tokens file). */
 const EXIT_CONFIG = 2;
 
 export async function serveCommand(args: string[], io: CommandIo): Promise<number> {
+  if (wantsHelp(SERVE, args)) {
+    await write(io.stdout, SERVE_HELP);
+    return 0;
+  }
   let parsed;
   try {
     parsed = parseServeArgs(args);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    await write(io.stderr, `tollgate serve: ${err.message}\nusage: ${SERVE_USAGE}\n`);
-    return EXIT_CONFIG;
+    await write(io.stderr, `tollgate serve: ${err.message}\nusage: ${SERVE_USAGE}\nrun 'tollgate serve --help' for the options\n`);
+    // A command line that does not parse is a usage error (64); one that parses but cannot be
+    // used (a required option missing, a bad value, a bad --config file) a configuration error (2).
+    return err instanceof ServeUsageError ? EXIT_USAGE : EXIT_CONFIG;
   }
   if ("hashToken" in parsed) {
     await write(io.stdout, `${hashToken(parsed.hashToken)}\n`);

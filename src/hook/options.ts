@@ -1,34 +1,28 @@
-// `tollgate hook claude-code` options (node:util parseArgs) and the usage text.
+// `tollgate hook claude-code` options: declared once (src/argv.ts: node:util parseArgs, and the
+// help written from the same table), and the help text.
 
-import { parseArgs } from "node:util";
+import { formatHelp, formatUsage, parseCommand, UsageError, type CommandSpec } from "../argv.js";
 
-export const HOOK_USAGE = "tollgate hook claude-code --policy FILE [--audit DIR] | --control-plane URL [--token-file FILE]   [--agent ID] [--timeout SECONDS] [--defer-allow] [--no-cache]";
+export { UsageError };
 
-export const HOOK_HELP = `usage: ${HOOK_USAGE}
-
-Claude Code PreToolUse hook: reads the tool call (JSON) on stdin, decides the action
-  {tool: tool_name, args: tool_input, agent: {id: --agent}, session: {id: session_id},
-   context: {cwd, hook: "claude-code", tool_use_id, permission_mode, project_dir, file: {path, in_project}}}
-and answers on stdout: allow -> "allow", escalate -> "ask" (Claude Code asks the user),
-deny -> "deny" with the rule and the reason. Any failure (a bad policy, bad input, an audit
-log that cannot be written, a timeout) is answered "deny": the hook fails closed.
+export const HOOK = {
+  name: "hook claude-code",
+  summary: "Decide a coding agent's tool calls. A Claude Code PreToolUse hook: reads the tool call (JSON) on stdin, decides it as an action, and answers on stdout: allow -> \"allow\", escalate -> \"ask\" (Claude Code asks the user), deny -> \"deny\" with the rule and the reason. Any failure (a bad policy, bad input, an audit log that cannot be written, a timeout) is answered \"deny\": the hook fails closed.",
+  synopsis: ["hook claude-code --policy FILE [--audit DIR] [OPTIONS]", "hook claude-code --control-plane URL [--token-file FILE] [OPTIONS]"],
+  options: {
+    policy: { type: "string", arg: "FILE", description: "the policy (YAML); its validated form is cached by content hash (TOLLGATE_CACHE_DIR, default ~/.cache/tollgate; --no-cache to skip). Required unless --control-plane" },
+    audit: { type: "string", arg: "DIR", description: "the audit log (hash-chained, signed); it also keeps the counters across tool calls. Required when the policy has counters. Concurrent hooks take turns (DIR/hook.lock)" },
+    agent: { type: "string", arg: "ID", default: "claude-code", description: "agent.id of every action" },
+    "control-plane": { type: "string", arg: "URL", description: "decide with a tollgate serve (POST URL/v1/decide) instead: audit, counters and approvals live there" },
+    "token-file": { type: "string", arg: "FILE", description: "with --control-plane: the file holding the agent's bearer token (default: $TOLLGATE_TOKEN)" },
+    token: { type: "string", arg: "TOKEN", description: "with --control-plane: the token itself (it shows in ps: prefer --token-file)" },
+    timeout: { type: "string", arg: "SECONDS", default: "20", description: "answer deny if no decision within this (keep it below the hook's \"timeout\" in settings, 60 by default)" },
+    "defer-allow": { type: "boolean", description: "on allow, answer nothing: Claude Code's own permission rules and prompts still apply (default: \"allow\", which skips its prompt)" },
+    "no-cache": { type: "boolean", description: "always parse the YAML policy" },
+  },
+  details: `The action: {tool: tool_name, args: tool_input, agent: {id: --agent}, session: {id: session_id},
+  context: {cwd, hook: "claude-code", tool_use_id, permission_mode, project_dir, file: {path, in_project}}}.
 MCP tools arrive as mcp__<server>__<tool> (match them with tool: { prefix: "mcp__github__" }).
-
-options:
-  --policy FILE          the policy (YAML); its validated form is cached by content hash
-                         (TOLLGATE_CACHE_DIR, default ~/.cache/tollgate; --no-cache to skip)
-  --audit DIR            the audit log (hash-chained, signed); it also keeps the counters across
-                         tool calls. Required when the policy has counters. Concurrent hooks take
-                         turns (DIR/hook.lock)
-  --agent ID             agent.id of every action (default: claude-code)
-  --control-plane URL    decide with a tollgate serve (POST URL/v1/decide) instead: audit,
-                         counters and approvals live there. Token: --token-file FILE, or
-                         $TOLLGATE_TOKEN (--token TOKEN works but shows in ps)
-  --timeout SECONDS      answer deny if no decision within this (default 20; keep it below the
-                         hook's "timeout" in settings, 60 by default)
-  --defer-allow          on allow, answer nothing: Claude Code's own permission rules and
-                         prompts still apply (default: "allow", which skips its prompt)
-  --no-cache             always parse the YAML policy
 
 .claude/settings.json (call the binary by its path: npx adds about a second per tool call,
 and a command that fails to start lets the tool call run):
@@ -41,13 +35,21 @@ and a command that fails to start lets the tool call run):
       ]
     }
   }
+`,
+  examples: [
+    `echo '{"hook_event_name":"PreToolUse","session_id":"s1","cwd":"/tmp","tool_name":"Bash","tool_input":{"command":"rm -rf /"}}' \\`,
+    "  | tollgate hook claude-code --policy examples/coding-agent.yaml --audit /tmp/tollgate-try",
+    "tollgate hook claude-code --policy policy.yaml --audit ~/.tollgate/claude-code --agent alice-laptop",
+    "tollgate hook claude-code --control-plane https://tollgate.internal:8181 --token-file ~/.tollgate/token",
+  ],
+} as const satisfies CommandSpec;
 
-examples:
-  echo '{"hook_event_name":"PreToolUse","session_id":"s1","cwd":"/tmp","tool_name":"Bash","tool_input":{"command":"rm -rf /"}}' \\
-    | tollgate hook claude-code --policy examples/coding-agent.yaml --audit /tmp/tollgate-try
-  tollgate hook claude-code --policy policy.yaml --audit ~/.tollgate/claude-code --agent alice-laptop
-  tollgate hook claude-code --control-plane https://tollgate.internal:8181 --token-file ~/.tollgate/token
-`;
+export const HOOK_USAGE = formatUsage(HOOK).replace(/^usage: /, "").trimEnd();
+
+/** The --help text (written when asked: the hook's start-up does not pay for it). */
+export function hookHelp(): string {
+  return formatHelp(HOOK);
+}
 
 export interface HookOptions {
   /** The policy file; absent with --control-plane. */
@@ -62,33 +64,9 @@ export interface HookOptions {
   cache: boolean;
 }
 
-export class UsageError extends Error {
-  override name = "UsageError";
-}
-
 /** The options of `hook claude-code` (the arguments after `claude-code`). Throws UsageError. */
 export function parseHookOptions(args: string[]): HookOptions {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        policy: { type: "string" },
-        audit: { type: "string" },
-        agent: { type: "string" },
-        "control-plane": { type: "string" },
-        token: { type: "string" },
-        "token-file": { type: "string" },
-        timeout: { type: "string" },
-        "defer-allow": { type: "boolean" },
-        "no-cache": { type: "boolean" },
-      },
-    });
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const parsed = parseCommand(HOOK, args, { checkRequired: false });
   const v = parsed.values;
   if (v["control-plane"] === undefined && (v.policy === undefined || v.policy === "")) throw new UsageError("--policy FILE is required (or --control-plane URL)");
   if (v["control-plane"] !== undefined && v.policy !== undefined) throw new UsageError("--policy and --control-plane exclude each other (the control plane decides with its own policy)");

@@ -4,9 +4,9 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
 import type { Document, Node as YamlNode } from "yaml";
+import { formatHelp, formatUsage, parseCommand, UsageError, type CommandSpec } from "../argv.js";
 import { parseDuration } from "../duration.js";
 import { formatProblem } from "../errors.js";
 import type { PolicyProblem } from "../errors.js";
@@ -74,39 +74,42 @@ export class McpConfigError extends Error {
   }
 }
 
-export const MCP_USAGE = `tollgate mcp --policy POLICY.yaml [--name NAME] [--agent ID] [--session ID] [--audit DIR] [--approvals DB]
-               [--hide-denied] [--listen HOST:PORT] [--log-level info] -- COMMAND [ARGS...]
-  tollgate mcp --control-plane URL [--token TOKEN] [options] -- COMMAND [ARGS...]
-  tollgate mcp --config FILE.yaml [options]`;
+/** The command line: parsed with this table (src/argv.ts), and --help is written from it. */
+export const MCP = {
+  name: "mcp",
+  summary: "Run an MCP gateway. It serves MCP to the agent (stdio, or Streamable HTTP with --listen) and forwards each tools/call to an upstream MCP server only if the policy allows it. Every decision is audited.",
+  synopsis: [
+    "mcp --policy POLICY.yaml [OPTIONS] -- COMMAND [ARGS...]",
+    "mcp --control-plane URL [--token TOKEN] [OPTIONS] -- COMMAND [ARGS...]",
+    "mcp --config FILE.yaml [OPTIONS]",
+  ],
+  passThrough: "the upstream command",
+  options: {
+    policy: { type: "string", arg: "FILE", description: "the policy (embedded mode: decisions, audit log and approvals in this process)" },
+    audit: { type: "string", arg: "DIR", default: "$XDG_STATE_HOME/tollgate/mcp/NAME/audit", description: "the audit log" },
+    approvals: { type: "string", arg: "FILE|URL", default: "DIR/approvals.db", description: "the SQLite file of approvals, or a postgres:// URL" },
+    "control-plane": { type: "string", arg: "URL", description: "decide with `tollgate serve` at URL instead of --policy" },
+    token: { type: "string", arg: "TOKEN", default: "$TOLLGATE_TOKEN", description: "the agent's bearer token for the control plane" },
+    name: { type: "string", arg: "NAME", default: "upstream", description: "the upstream's name after --: tools are NAME.TOOL in the policy" },
+    agent: { type: "string", arg: "ID", default: "NAME", description: "action.agent.id" },
+    session: { type: "string", arg: "ID", default: "a new id per agent connection", description: "action.session.id" },
+    "hide-denied": { type: "boolean", description: "leave out of tools/list the tools the policy denies whatever their arguments" },
+    listen: { type: "string", arg: "HOST:PORT", description: "serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio (clients must send $TOLLGATE_MCP_TOKEN as a bearer token when it is set; required off loopback)" },
+    "progress-interval": { type: "string", arg: "D", default: "5s", description: "progress notifications while waiting for an approval" },
+    "max-message-bytes": { type: "string", arg: "N", default: "67108864", description: "largest JSON-RPC message" },
+    "log-level": { type: "string", arg: "LEVEL", default: "info", description: "error, warn, info or debug; logs go to stderr only" },
+    config: { type: "string", arg: "FILE", description: "a YAML file with these options and several upstreams (docs/mcp.md); the command line wins" },
+  },
+  examples: [
+    "tollgate mcp --policy policy.yaml --name fs -- npx -y @modelcontextprotocol/server-filesystem /srv/data",
+    "tollgate mcp --control-plane http://127.0.0.1:8181 --name github -- npx -y @modelcontextprotocol/server-github",
+    "TOLLGATE_MCP_TOKEN=secret tollgate mcp --config gateway.yaml --listen 127.0.0.1:8765",
+  ],
+} as const satisfies CommandSpec;
 
-export const MCP_HELP = `An MCP gateway: serves MCP to the agent (stdio, or Streamable HTTP with --listen) and forwards
-each tools/call to an upstream MCP server only if the policy allows it. Every decision is audited.
+export const MCP_USAGE = formatUsage(MCP).replace(/^usage: /, "").trimEnd();
 
-usage:
-  ${MCP_USAGE}
-
-options:
-  --policy FILE          the policy (embedded mode: decisions, audit log and approvals in this process)
-  --audit DIR            the audit log (default: $XDG_STATE_HOME/tollgate/mcp/NAME/audit)
-  --approvals FILE|URL   the SQLite file of approvals (default: DIR/approvals.db), or a postgres:// URL
-  --control-plane URL    decide with \`tollgate serve\` at URL instead of --policy
-  --token TOKEN          the agent's bearer token for the control plane (default: $TOLLGATE_TOKEN)
-  --name NAME            the upstream's name after --: tools are NAME.TOOL in the policy (default: upstream)
-  --agent ID             action.agent.id (default: NAME)
-  --session ID           action.session.id (default: a new id per agent connection)
-  --hide-denied          leave out of tools/list the tools the policy denies whatever their arguments
-  --listen HOST:PORT     serve Streamable HTTP at http://HOST:PORT/mcp instead of stdio
-                         (clients must send $TOLLGATE_MCP_TOKEN as a bearer token when it is set;
-                         required off loopback)
-  --progress-interval D  progress notifications while waiting for an approval (default 5s)
-  --max-message-bytes N  largest JSON-RPC message (default 67108864)
-  --log-level LEVEL      error|warn|info|debug (default info); logs go to stderr only
-  --config FILE          a YAML file with these options and several upstreams (docs/mcp.md)
-
-examples:
-  tollgate mcp --policy policy.yaml --name fs -- npx -y @modelcontextprotocol/server-filesystem /srv/data
-  tollgate mcp --control-plane http://127.0.0.1:8181 --name github -- npx -y @modelcontextprotocol/server-github
-  TOLLGATE_MCP_TOKEN=secret tollgate mcp --config gateway.yaml --listen 127.0.0.1:8765`;
+export const MCP_HELP = formatHelp(MCP);
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_PROGRESS_MS = 5_000;
@@ -368,39 +371,17 @@ function readUpstreams(
  */
 export function parseMcpArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): McpConfig | "help" {
   const sep = argv.indexOf("--");
-  const opts = sep < 0 ? argv.slice() : argv.slice(0, sep);
-  const command = sep < 0 ? [] : argv.slice(sep + 1);
   let values: Record<string, string | boolean | undefined>;
-  let positionals: string[];
+  let command: string[];
   try {
-    ({ values, positionals } = parseArgs({
-      args: opts,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        help: { type: "boolean", short: "h" },
-        config: { type: "string" },
-        policy: { type: "string" },
-        audit: { type: "string" },
-        approvals: { type: "string" },
-        "control-plane": { type: "string" },
-        token: { type: "string" },
-        name: { type: "string" },
-        agent: { type: "string" },
-        session: { type: "string" },
-        "hide-denied": { type: "boolean" },
-        listen: { type: "string" },
-        "progress-interval": { type: "string" },
-        "max-message-bytes": { type: "string" },
-        "log-level": { type: "string" },
-      },
-    }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
+    const parsed = parseCommand(MCP, argv, { checkRequired: false });
+    if (parsed.help) return "help";
+    ({ values, rest: command } = parsed);
   } catch (err) {
-    throw new McpConfigError([(err as Error).message]);
+    if (!(err instanceof UsageError)) throw err;
+    throw new McpConfigError([err.message]);
   }
-  if (values.help) return "help";
   const problems: string[] = [];
-  if (positionals.length > 0) problems.push(`unexpected argument '${positionals[0]}' (the upstream command goes after --)`);
   const file: Partial = typeof values.config === "string" ? readFile(resolve(cwd, values.config), env) : {};
   const s = (k: string): string | undefined => {
     const v = values[k];

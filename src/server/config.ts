@@ -1,10 +1,12 @@
-// `tollgate serve` options: the command line (node:util parseArgs) over an optional YAML file.
+// `tollgate serve` options: the command line (node:util parseArgs, through src/argv.ts) over an
+// optional YAML file. OPTIONS is the one list of them: the command line, the file's keys and
+// `tollgate serve --help` all come from it (and test/cli-help.test.ts holds the README's table to it).
 
 import { availableParallelism } from "node:os";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { parse as parseYaml } from "yaml";
+import { formatHelp, formatUsage, parseCommand, UsageError, type CommandSpec, type OptionSpec } from "../argv.js";
 import { isWitnessUrl } from "../audit/witness.js";
 import { isPostgresUrl } from "../approvals/store-api.js";
 import { parseDuration } from "../duration.js";
@@ -60,36 +62,72 @@ export class ConfigError extends Error {
   }
 }
 
-export const SERVE_USAGE =
-  "tollgate serve --policy FILE --audit-dir DIR --tokens FILE [--audit-witness FILE|URL] [--state memory|redis://HOST:PORT] [--port 8181] [--host 127.0.0.1] [--workers N] [--approvals FILE|postgres://...] [--shadow CANDIDATE.yaml] [--shadow-log FILE] [--config FILE.yaml] [--log-level info] [--no-watch] [--persist-policy] [--otel] | serve --hash-token TOKEN";
-
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-/** Every option: command-line name, YAML key (the same name; snake_case also accepted), kind. */
+/** Every option: command-line name, YAML key (the same name; snake_case also accepted), kind, and
+ *  for --help the value's name, the default (as shown) and what it does. */
 const OPTIONS = {
-  policy: { kind: "path" },
-  "audit-dir": { kind: "path" },
-  "audit-witness": { kind: "path-or-url" },
-  state: { kind: "string" },
-  tokens: { kind: "path" },
-  approvals: { kind: "path-or-postgres" },
-  host: { kind: "string" },
-  port: { kind: "int" },
-  workers: { kind: "int" },
-  "log-level": { kind: "string" },
-  watch: { kind: "bool" },
-  "persist-policy": { kind: "bool" },
-  otel: { kind: "bool" },
-  "body-limit": { kind: "int" },
-  "request-timeout": { kind: "duration" },
-  "keep-alive-timeout": { kind: "duration" },
-  "max-wait": { kind: "duration" },
-  "shutdown-timeout": { kind: "duration" },
-  "max-batch": { kind: "int" },
-  shadow: { kind: "path" },
-  "shadow-log": { kind: "path" },
+  policy: { kind: "path", arg: "FILE", required: true, description: "the policy (YAML); reloaded on SIGHUP, when the file changes, or by PUT /v1/policy (a PUT policy is served only until the next reload from the file, unless --persist-policy)" },
+  "audit-dir": { kind: "path", arg: "DIR", required: true, description: "the audit log directory (created; one writer)" },
+  "audit-witness": { kind: "path-or-url", arg: "FILE|URL", default: "none", description: "a copy of every signed audit checkpoint, kept outside the audit directory (a file, replaced atomically, or a webhook that gets a POST); checked at start and by tollgate audit verify --witness" },
+  state: { kind: "string", arg: "memory|redis://HOST:PORT", default: "memory", description: "where counters live: in the primary (rebuilt from the audit log at start), or in a Redis shared by several servers and library processes; an unreachable Redis answers 503" },
+  tokens: { kind: "path", arg: "FILE", required: true, description: "tokens.yaml (SHA-256 of each token -> identity, role, approvers); re-read on SIGHUP" },
+  approvals: { kind: "path-or-postgres", arg: "FILE|postgres://...", default: "<audit-dir>/approvals.db", description: "the SQLite file of the approvals, or a postgres:// URL: several instances share one queue (docs/approvals.md, \"PostgreSQL\")" },
+  host: { kind: "string", arg: "ADDR", default: "127.0.0.1", description: "address to listen on (0.0.0.0 for all interfaces)" },
+  port: { kind: "int", arg: "N", default: "8181", description: "port; 0 picks a free one (see the listening log line)" },
+  workers: { kind: "int", arg: "N", default: "one per core (os.availableParallelism())", description: "HTTP worker processes, each with its own Wasm instance" },
+  "log-level": { kind: "string", arg: "L", default: "info", description: "fatal, error, warn, info, debug (also logs every request), trace, silent; JSON lines on stdout" },
+  watch: { kind: "bool", default: "on", description: "reload the policy when its file changes (--no-watch, or watch: false in the file, turns it off)" },
+  "persist-policy": { kind: "bool", default: "off", description: "PUT /v1/policy writes the accepted policy to the --policy file (atomically: temporary file, fsync, rename) before serving it, so a reload cannot bring the old one back; a PUT that cannot be written answers 503 and changes nothing" },
+  otel: { kind: "bool", default: "off", description: "OpenTelemetry (also on when OTEL_EXPORTER_OTLP_ENDPOINT is set): a span per decide request (tollgate.decide, tollgate.decide_batch) with the decision, rule, policy hash and audit id, a child of the caller's traceparent; exporter, protocol and sampler from the standard OTEL_* variables (docs/server.md, \"Traces\")" },
+  "body-limit": { kind: "int", arg: "BYTES", default: "1048576", description: "largest request body (413 above); PUT /v1/policy allows 16 MiB" },
+  "request-timeout": { kind: "duration", arg: "D", default: "10s", description: "a request (headers and body) must arrive within this, else 408 and the connection is closed" },
+  "keep-alive-timeout": { kind: "duration", arg: "D", default: "72s", description: "idle keep-alive connections are closed after this" },
+  "max-wait": { kind: "duration", arg: "D", default: "60s", description: "cap on GET /v1/approvals/{id}/wait?timeout=" },
+  "shutdown-timeout": { kind: "duration", arg: "D", default: "30s", description: "on SIGTERM, in-flight requests get this long before workers are killed (exit 1)" },
+  "max-batch": { kind: "int", arg: "N", default: "10000", description: "most actions in one POST /v1/decide/batch" },
+  shadow: { kind: "path", arg: "CANDIDATE.yaml", default: "none", description: "a candidate policy taking every decision too (never answered, never recorded); disagreements go to --shadow-log (docs/server.md, \"Shadow\")" },
+  "shadow-log": { kind: "path", arg: "FILE", default: "<audit-dir>-shadow.jsonl", description: "the shadow's disagreement log (JSON lines)" },
 } as const;
 type OptionName = keyof typeof OPTIONS;
+
+/** Options of the command line only (not keys of the --config file). */
+const COMMAND_LINE_ONLY = {
+  config: { type: "string", arg: "FILE.yaml", description: "a YAML file of these options (the same names; snake_case accepted; paths relative to the file); the command line wins" },
+  "hash-token": { type: "string", arg: "TOKEN", description: "print the SHA-256 to put in tokens.yaml, and exit" },
+} as const satisfies Record<string, OptionSpec>;
+
+/** `tollgate serve`'s declaration (src/argv.ts): parsing and --help. */
+export const SERVE: CommandSpec = {
+  name: "serve",
+  summary: "Run the control plane. Every agent asks it before it acts (POST /v1/decide); it decides with the policy, keeps the audit log, the counters and the approvals, and serves the approval queue (docs/server.md).",
+  synopsis: ["serve --policy FILE --audit-dir DIR --tokens FILE [OPTIONS]", "serve --config FILE.yaml [OPTIONS]", "serve --hash-token TOKEN"],
+  options: {
+    ...Object.fromEntries(
+      Object.entries(OPTIONS).map(([name, o]): [string, OptionSpec] => [
+        name,
+        {
+          type: o.kind === "bool" ? "boolean" : "string",
+          ...("arg" in o && { arg: o.arg }),
+          ...("default" in o && { default: o.default }),
+          ...("required" in o && { required: o.required }),
+          ...(o.kind === "bool" && "default" in o && o.default === "on" && { negatable: true }),
+          description: o.description,
+        },
+      ]),
+    ),
+    ...COMMAND_LINE_ONLY,
+  },
+  details: "Every option but --config and --hash-token is also a key of the --config file (the required\nones may come from there).\n",
+  examples: [
+    "tollgate serve --policy examples/billing-agent.yaml --audit-dir ./audit --tokens tokens.yaml --port 8181",
+    "tollgate serve --config serve.yaml --log-level debug",
+    'tollgate serve --hash-token "$TOKEN"',
+  ],
+};
+
+export const SERVE_USAGE = formatUsage(SERVE).replace(/^usage: /, "").trimEnd();
+export const SERVE_HELP = formatHelp(SERVE);
 
 function coerce(name: string, kind: string, value: unknown, base: string): string | number | boolean {
   switch (kind) {
@@ -119,17 +157,24 @@ function coerce(name: string, kind: string, value: unknown, base: string): strin
   throw new ConfigError(`${name}: unknown option`);
 }
 
+/** A command line that does not parse (an unknown option, a missing value, an argument): exit 64. */
+export class ServeUsageError extends ConfigError {
+  constructor(message: string) {
+    super(message);
+    this.name = "ServeUsageError";
+  }
+}
+
 export type ServeArgs = { hashToken: string } | { config: ServerConfig };
 
 /** Parses `tollgate serve` arguments (and the --config file). Throws ConfigError. */
 export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
-  const spec: Record<string, { type: "string" | "boolean" }> = { config: { type: "string" }, "hash-token": { type: "string" }, "no-watch": { type: "boolean" } };
-  for (const [name, o] of Object.entries(OPTIONS)) spec[name] = { type: o.kind === "bool" ? "boolean" : "string" };
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args, options: spec, allowPositionals: false, strict: true }) as { values: Record<string, string | boolean | undefined> });
+    ({ values } = parseCommand(SERVE, args, { checkRequired: false }) as { values: Record<string, string | boolean | undefined> });
   } catch (err) {
-    throw new ConfigError((err as Error).message);
+    if (!(err instanceof UsageError)) throw err;
+    throw new ServeUsageError(err.message);
   }
   if (typeof values["hash-token"] === "string") return { hashToken: values["hash-token"] };
 
@@ -155,7 +200,6 @@ export function parseServeArgs(args: string[], cwd = process.cwd()): ServeArgs {
     const v = values[name];
     if (v !== undefined) merged.set(name, coerce(`--${name}`, o.kind, v, cwd));
   }
-  if (values["no-watch"] === true) merged.set("watch", false);
 
   const need = (name: OptionName): string => {
     const v = merged.get(name);

@@ -122,7 +122,7 @@ describe("commands", () => {
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/^tollgate: cannot open postgres:\/\/nobody:\*\*\*@127\.0\.0\.1:1\/none: /);
     }
-    expect((await run(["help"])).out).toContain("tollgate approvals approve ID --db FILE --by NAME");
+    expect((await run(["help", "approvals"])).out).toContain("tollgate approvals approve ID --db FILE|postgres://... --by NAME");
     expect(await run(["approvals", "--help"])).toMatchObject({ code: 0, out: expect.stringContaining("usage: tollgate approvals list") });
   });
 

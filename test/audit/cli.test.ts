@@ -2,8 +2,10 @@
 
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { PassThrough, Readable } from "node:stream";
 import { beforeAll, describe, expect, it } from "vitest";
 import { AuditLog } from "../../src/audit/log.js";
+import { auditCommand } from "../../src/cli/audit.js";
 import { runCli as run } from "../cli-helpers.js";
 import { entry, fakeClock, tempDir } from "./helpers.js";
 
@@ -46,6 +48,31 @@ describe("tollgate audit", () => {
     expect(r.out).toMatch(/^# .*audit-00000000000000000004\.jsonl:2\n/);
     expect(JSON.parse(r.out.split("\n").slice(1).join("\n"))).toMatchObject({ seq: 5, action: { args: { card_number: "[redacted]" } } });
     expect((await run(["audit", "show", dir, "--seq", "99"])).code).toBe(1);
+  });
+
+  it("tail -f prints the last records, then each one appended, across segments, until stopped", async () => {
+    const live = tempDir("audit-cli-follow");
+    const log = await AuditLog.open(live, { now: fakeClock(), segmentBytes: 2000 });
+    for (let i = 0; i < 3; i++) await log.append(entry(i));
+    let out = "";
+    const stdout = new PassThrough().on("data", (d) => (out += d));
+    const stop = new AbortController();
+    const seqs = () => out.trim().split("\n").filter((l) => l !== "").map((l) => (JSON.parse(l) as { seq: number }).seq);
+    const until = async (n: number) => {
+      for (let t = 0; t < 400 && seqs().length < n; t++) await new Promise((r) => setTimeout(r, 25));
+    };
+    const running = auditCommand(["tail", live, "-n", "2", "-f"], { stdin: Readable.from([]), stdout, stderr: new PassThrough() }, stop.signal);
+    await until(2);
+    expect(seqs()).toEqual([2, 3]);
+    for (let i = 3; i < 9; i++) await log.append(entry(i)); // past a segment rotation (2000 bytes)
+    await until(8);
+    expect(readdirSync(live).filter((f) => f.endsWith(".jsonl")).length).toBeGreaterThan(1);
+    expect(seqs()).toEqual([2, 3, 4, 5, 6, 7, 8, 9]);
+    stop.abort();
+    expect(await running).toBe(0);
+    await log.close();
+    const none = join(live, "none");
+    expect(await run(["audit", "tail", none, "-f"])).toEqual({ code: 1, out: "", err: `tollgate: no audit log at ${none}\n` });
   });
 
   it("rejects bad usage", async () => {
