@@ -238,6 +238,18 @@ def test_generator_actions_match_node() -> None:
     compare(policy_path, lines)
 
 
+def test_a_sum_past_the_double_range_matches_node() -> None:
+    # Two allowed amounts near 1.8e308 overflow the window sum: JSON has no infinity, and both
+    # hosts print what the core reports (null), never raise (seeds 963 and 8161 drew such amounts).
+    policy = _TMP / "overflow.yaml"
+    policy.write_text(
+        "tollgate: 1\nname: overflow\ncounters:\n  total: { per: [agent.id], window: 1h, sum: args.amount }\n"
+        "rules:\n  - { id: never, effect: deny, reason: r, when: { $total: { lt: 0 } } }\n  - { id: ok, effect: allow }\n"
+    )
+    big = '{"tool":"x","agent":{"id":"a"},"args":{"amount":1.7976931348623157e+308}}'
+    compare(policy, [big, big, '{"tool":"x","agent":{"id":"a"},"args":{"amount":1}}'])
+
+
 def test_numbers_that_need_care_match_node() -> None:
     policy = _TMP / "numbers.yaml"
     policy.write_text(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Union
 
@@ -71,7 +73,9 @@ class Decision:
         if self.error is not None:
             d["error"] = self.error
         if self.counters is not None:
-            d["counters"] = dict(self.counters)
+            # A sum past the double range (amounts near 1.8e308) is infinite in the core, compared
+            # as such; JSON has no infinity, so it is null here, as the Node host's JSON has it.
+            d["counters"] = {k: (v if v is None or math.isfinite(v) else None) for k, v in self.counters.items()}
         d["policy"] = self.policy
         return d
 
