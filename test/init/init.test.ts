@@ -94,9 +94,9 @@ describe("tollgate init", () => {
   });
 
   it("usage: --help, an unknown option, two names", async () => {
-    expect((await runCli(["init", "--help"])).out).toMatch(/^usage: tollgate init \[--force\] \[NAME\]/);
+    expect((await runCli(["init", "--help"])).out).toMatch(/^usage: tollgate init \[NAME\] \[--force\]/);
     expect((await runCli(["init", "--nope"])).code).toBe(64);
     expect((await runCli(["init", "a", "b"])).code).toBe(64);
-    expect((await runCli(["help"])).out).toMatch(/tollgate init \[--force\] \[NAME\]/);
+    expect((await runCli(["help"])).out).toMatch(/tollgate init \[NAME\] \[--force\]/);
   });
 });
