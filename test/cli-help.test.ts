@@ -64,7 +64,7 @@ describe("help", () => {
     const serve = await runCli(["serve", "--help"]);
     expect(serve.code).toBe(0);
     for (const o of ["--shadow CANDIDATE.yaml", "--shadow-log FILE", "--persist-policy", "--[no-]watch", "--config FILE.yaml", "--hash-token TOKEN", "--max-batch N"]) expect(serve.out).toContain(o);
-    expect(await runCli(["approvals", "list", "--bogus", "--help"])).toMatchObject({ code: 0, out: expect.stringContaining("usage: tollgate approvals list --db FILE") });
+    expect(await runCli(["approvals", "list", "--bogus", "--help"])).toMatchObject({ code: 0, out: expect.stringContaining("usage: tollgate approvals list [OPTIONS]") });
     expect(await runCli(["audit", "help", "seal"])).toMatchObject({ code: 0, out: expect.stringContaining("--reason TEXT") });
   });
 

@@ -13,7 +13,7 @@ import pg from "pg";
 import type { Approval, ClaimResult, RedeemClaim } from "./approval.js";
 import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalError, ApprovalNotFound } from "./approval.js";
 import type { ApprovalChange, ApprovalFilter, ApprovalStore, Resolution } from "./store-api.js";
-import { checkText, redeemCheck, refused } from "./store-api.js";
+import { checkText, prefixPattern, redeemCheck, refused } from "./store-api.js";
 
 /** The schema version this code reads and writes (the `version` row of `<table>_schema`). */
 export const PG_SCHEMA_VERSION = 1;
@@ -264,6 +264,15 @@ CREATE TRIGGER ${ident(`${this.table}_notify`)} AFTER INSERT OR UPDATE ON ${t} F
   async get(id: string): Promise<Approval | undefined> {
     const r = await this.pool.query<Row>(`SELECT ${SELECT_COLUMNS} FROM ${this.t} WHERE id = $1`, [id]);
     return r.rowCount === 0 ? undefined : fromRow(r.rows[0]!);
+  }
+
+  async idsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    if (prefix.includes("\u0000")) return []; // PostgreSQL text cannot hold it: no id does
+    const r = await this.pool.query<{ id: string }>(
+      `SELECT id FROM ${this.t} WHERE id LIKE $1 ESCAPE '\\' ORDER BY id COLLATE "C" LIMIT $2`,
+      [prefixPattern(prefix), limit],
+    );
+    return r.rows.map((row) => row.id);
   }
 
   async list(filter: ApprovalFilter = {}): Promise<Approval[]> {

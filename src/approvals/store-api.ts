@@ -53,6 +53,11 @@ export interface ApprovalStore {
   /** Inserts all of `as` in one transaction (one commit): all or none. */
   insertMany(as: readonly Approval[]): Promise<void>;
   get(id: string): Promise<Approval | undefined>;
+  /**
+   * The ids that start with `prefix` (compared exactly, case and all; `%` and `_` are literal),
+   * in byte order, at most `limit` of them: for looking an approval up by a prefix of its id.
+   */
+  idsWithPrefix(prefix: string, limit: number): Promise<string[]>;
   /** Newest first; all states unless `state` is given. */
   list(filter?: ApprovalFilter): Promise<Approval[]>;
   /**
@@ -142,6 +147,11 @@ export function redeemCheck(a: Approval | undefined, c: RedeemClaim): RedeemChec
 /** A refused claim. */
 export function refused(check: RedeemCheck, a: Approval | undefined): ClaimResult {
   return { ok: false, check, approval: a };
+}
+
+/** `prefix` as a LIKE pattern that matches the strings starting with it (escape character `\`). */
+export function prefixPattern(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
 /** Whether `location` names a PostgreSQL database (postgres:// or postgresql://) rather than a SQLite file. */

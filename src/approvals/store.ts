@@ -8,7 +8,7 @@ import Database from "better-sqlite3";
 import type { Approval, ClaimResult, RedeemClaim } from "./approval.js";
 import { APPROVAL_STATES, ApprovalAlreadyResolved, ApprovalNotFound } from "./approval.js";
 import type { ApprovalFilter, ApprovalStore, Resolution } from "./store-api.js";
-import { checkText, redeemCheck, refused } from "./store-api.js";
+import { checkText, prefixPattern, redeemCheck, refused } from "./store-api.js";
 
 export type { ApprovalFilter, ApprovalStore, Resolution } from "./store-api.js";
 
@@ -95,6 +95,8 @@ export class SqliteApprovalStore implements ApprovalStore {
            @action_digest, @agent, @redeemed_at, @redemption_seq, @redemption_hash)`,
       ),
       get: db.prepare(`SELECT * FROM approvals WHERE id = ?`),
+      // SQLite's LIKE ignores ASCII case: the substr comparison keeps the match exact.
+      byPrefix: db.prepare(`SELECT id FROM approvals WHERE id LIKE @pattern ESCAPE '\\' AND substr(id, 1, length(@prefix)) = @prefix ORDER BY id LIMIT @limit`),
       // approve/deny only before `expires`: past it, the approval has expired even if no timer ran.
       decide: db.prepare(
         `UPDATE approvals SET state = @to, outcome = @outcome, resolved_by = @by, note = @note, resolved_at = @at
@@ -173,6 +175,10 @@ export class SqliteApprovalStore implements ApprovalStore {
 
   get(id: string): Promise<Approval | undefined> {
     return now(() => this.getRow(id));
+  }
+
+  idsWithPrefix(prefix: string, limit: number): Promise<string[]> {
+    return now(() => this.stmts.byPrefix.pluck().all({ pattern: prefixPattern(prefix), prefix, limit }) as string[]);
   }
 
   private getRow(id: string): Approval | undefined {

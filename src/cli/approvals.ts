@@ -1,18 +1,25 @@
 // `tollgate approvals list|show|approve|deny|console`: people looking at and resolving approvals in
 // the store directly — a SQLite file, or a postgres:// URL (docs/approvals.md); `console` serves
-// the web console for a SQLite file on a local HTTP server. The process that owns the audit log
-// (SQLite: by polling; PostgreSQL: one of the instances, told by NOTIFY) notices resolutions made
-// here and writes their audit records.
+// the web console for a SQLite file on a local HTTP server. An approval is named by its id or a
+// unique prefix of it. The audit record of a resolution made here: with --audit-dir, written here
+// at once if no process holds the log's writer lock; else the process that owns the audit log
+// (SQLite: by polling; PostgreSQL: one of the instances, told by NOTIFY) notices the resolution
+// and writes it (at once if it runs, else when it next opens).
 
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
+import { join } from "node:path";
 import { subcommand, type CommandSpec, type OptionSpec } from "../argv.js";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
 import { openApprovalStore } from "../approvals/open-store.js";
 import type { ApprovalStore } from "../approvals/store-api.js";
 import { isPostgresUrl } from "../approvals/store-api.js";
+import { PRIVATE_KEY_FILE } from "../audit/keys.js";
+import { AuditLockHeld } from "../audit/lock.js";
+import { AuditLog } from "../audit/log.js";
+import { transitionEntry } from "../pipeline/transition.js";
 import { startLocalConsole } from "../server/console-local.js";
 import type { Principal } from "../server/tokens.js";
 import { EXIT_FAILED, EXIT_OK, write, type CommandIo } from "./io.js";
@@ -20,11 +27,12 @@ import { parseOrUsage, usageError } from "./usage.js";
 
 /** Every option of the subcommands (which takes which: SUBCOMMANDS); parsing and --help come from here. */
 const OPTIONS = {
-  db: { type: "string", arg: "FILE|postgres://...", description: "the approvals store: a SQLite file (e.g. AUDIT_DIR/approvals.db) or a postgres:// URL (console: a SQLite file)" },
+  db: { type: "string", arg: "FILE|postgres://...", description: "the approvals store: a SQLite file or a postgres:// URL (console: a SQLite file); default: AUDIT_DIR/approvals.db with --audit-dir, else $TOLLGATE_APPROVALS" },
+  "audit-dir": { type: "string", arg: "DIR", description: "the gate's audit directory: --db defaults to DIR/approvals.db; approve/deny write the resolution's audit record to its log at once when no gate or server holds it" },
   state: { type: "string", choices: ["pending", "approved", "denied", "expired", "all"], default: "pending", description: "which approvals to list" },
   approver: { type: "string", arg: "NAME", description: "list: only those waiting for this approver; console: the approvers it acts for (NAME[,NAME...]; default: all, as an admin)" },
   limit: { type: "string", arg: "N", description: "at most N, newest first" },
-  json: { type: "boolean", description: "JSON instead of a table (list: one object per line)" },
+  json: { type: "boolean", description: "JSON instead of a table (list: one JSON array)" },
   by: { type: "string", arg: "NAME", description: "who resolves it (kept in the approval and its audit record)" },
   note: { type: "string", arg: "TEXT", description: "why (kept with the resolution)" },
   host: { type: "string", arg: "ADDR", default: "127.0.0.1", description: "console: the address to listen on" },
@@ -36,15 +44,21 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extend
 
 /** Which options each subcommand takes, which it requires, and whether it takes the approval id. */
 const SUBCOMMANDS: Record<string, { options: (keyof typeof OPTIONS)[]; required: (keyof typeof OPTIONS)[]; id: boolean; summary: string }> = {
-  list: { options: ["db", "state", "approver", "limit", "json"], required: ["db"], id: false, summary: "List approvals, newest first (pending ones by default), as a table." },
-  show: { options: ["db", "json"], required: ["db"], id: true, summary: "Show one approval: its state, rule, reason, policy, times, audit records and action." },
-  approve: { options: ["db", "by", "note"], required: ["db", "by"], id: true, summary: "Approve a pending approval (the action is allowed); the process owning the audit log writes the record." },
-  deny: { options: ["db", "by", "note"], required: ["db", "by"], id: true, summary: "Deny a pending approval (the action is refused); the process owning the audit log writes the record." },
-  console: { options: ["db", "host", "port", "token", "by", "approver"], required: ["db"], id: false, summary: "Serve the approvals web console for a SQLite file on a local HTTP server, until Ctrl-C (docs/approvals.md, \"The console\")." },
+  list: { options: ["db", "audit-dir", "state", "approver", "limit", "json"], required: [], id: false, summary: "List approvals, newest first (pending ones by default), as a table." },
+  show: { options: ["db", "audit-dir", "json"], required: [], id: true, summary: "Show one approval (ID: its id or a unique prefix of it): its state, rule, reason, policy, times, audit records and action." },
+  approve: { options: ["db", "audit-dir", "by", "note"], required: ["by"], id: true, summary: "Approve a pending approval (the action is allowed). With --audit-dir and no gate holding the log, its record is written here; else the process owning the audit log writes it." },
+  deny: { options: ["db", "audit-dir", "by", "note"], required: ["by"], id: true, summary: "Deny a pending approval (the action is refused). With --audit-dir and no gate holding the log, its record is written here; else the process owning the audit log writes it." },
+  console: { options: ["db", "audit-dir", "host", "port", "token", "by", "approver"], required: [], id: false, summary: "Serve the approvals web console for a SQLite file on a local HTTP server, until Ctrl-C (docs/approvals.md, \"The console\")." },
 };
 
 /** The console serves a SQLite file (with PostgreSQL, `tollgate serve` serves it at /console/). */
-const CONSOLE_DB = { arg: "FILE", description: "the SQLite file of the approvals" } as const;
+const CONSOLE_DB = { arg: "FILE", description: "the SQLite file of the approvals; default: AUDIT_DIR/approvals.db with --audit-dir, else $TOLLGATE_APPROVALS" } as const;
+
+/** The environment variable --db defaults to (after --audit-dir): a SQLite file or a postgres:// URL. */
+export const APPROVALS_ENV = "TOLLGATE_APPROVALS";
+
+/** A prefix names an approval only if it is at least this long (a full id may be anything). */
+export const MIN_PREFIX = 4;
 
 export const APPROVALS: CommandSpec = {
   name: "approvals",
@@ -85,7 +99,10 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     port = Number(values.port);
   }
 
-  const location = values.db!;
+  const auditDir = values["audit-dir"];
+  const fromEnv = process.env[APPROVALS_ENV];
+  const location = values.db ?? (auditDir !== undefined ? join(auditDir, "approvals.db") : fromEnv !== undefined && fromEnv !== "" ? fromEnv : undefined);
+  if (location === undefined) return usage(`which approvals store? give --db FILE|postgres://..., or --audit-dir DIR (DIR/approvals.db), or set $${APPROVALS_ENV}`);
   const pg = isPostgresUrl(location);
   const path = pg ? shown(location) : location;
   if (sub === "console" && pg) return usage("'console' serves a SQLite file (--db FILE); with PostgreSQL, use tollgate serve's /console/");
@@ -104,10 +121,15 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
   try {
     if (sub === "list") {
       const rows = await store.list({ state, approver: values.approver, limit });
-      await write(io.stdout, values.json ? rows.map((a) => JSON.stringify(a)).join("\n") + (rows.length ? "\n" : "") : table(rows));
+      await write(io.stdout, values.json ? `${JSON.stringify(rows, null, 2)}\n` : table(rows));
       return EXIT_OK;
     }
-    const id = positionals[0]!;
+    const found = await lookUp(store, positionals[0]!);
+    if (typeof found !== "string") {
+      await write(io.stderr, `tollgate: ${found.error ?? `approval ${positionals[0]} not found in ${path}`}\n`);
+      return EXIT_FAILED;
+    }
+    const id = found;
     if (sub === "show") {
       const a = await store.get(id);
       if (!a) {
@@ -120,6 +142,7 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     const to = sub === "approve" ? "approved" : "denied";
     const a = await store.resolve(id, to, { by: values.by!, note: values.note ?? null, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
     await write(io.stdout, `${a.state} ${a.id} (outcome ${a.outcome}) by ${a.resolved_by} at ${a.resolved_at}\n`);
+    await write(io.stdout, `${await record(store, a, auditDir)}\n`);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof ApprovalError) {
@@ -130,6 +153,56 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
   } finally {
     await store.close();
   }
+}
+
+/**
+ * The approval `given` names: the id itself, else the one id it is a prefix of (at least
+ * MIN_PREFIX characters); otherwise `error` says why not (ambiguous, with the candidates), or
+ * nothing does (not found).
+ */
+async function lookUp(store: ApprovalStore, given: string): Promise<string | { error?: string }> {
+  if (await store.get(given)) return given;
+  if (given.length < MIN_PREFIX) return {};
+  const ids = await store.idsWithPrefix(given, 11);
+  if (ids.length === 1) return ids[0]!;
+  if (ids.length === 0) return {};
+  const candidates = ids.slice(0, 10).map((i) => `  ${i}\n`).join("") + (ids.length > 10 ? "  ...\n" : "");
+  return { error: `approval id prefix '${given}' is ambiguous; it matches:\n${candidates}give more of the id` };
+}
+
+/**
+ * Writes the audit record of the transition `a` this command made, as the gate owning the log
+ * would (transitionEntry, then markAudited), if the log's writer lock is free; says what happened.
+ * The resolution stands whatever happens here: a record not written is written by the gate that
+ * next opens the log (it looks for unaudited transitions).
+ */
+async function record(store: ApprovalStore, a: Approval, auditDir: string | undefined): Promise<string> {
+  if (auditDir === undefined) return "audit record: written by the process that owns the audit log (at once if it runs, else when it next opens)";
+  // Opening would create a log (and its key) where there is none: only the gate starts a log.
+  if (!existsSync(join(auditDir, PRIVATE_KEY_FILE))) return `audit record: no audit log in ${auditDir}; the process that owns the audit log writes it when it next opens`;
+  let log: AuditLog;
+  try {
+    log = await AuditLog.open(auditDir, { batchWindowMs: 0 });
+  } catch (err) {
+    if (err instanceof AuditLockHeld) return `audit record: the audit log in ${auditDir} is open (process ${err.pid}): its owner writes the record`;
+    return `audit record: not written (${(err as Error).message}); the process that owns the audit log writes it when it next opens`;
+  }
+  let said: string;
+  try {
+    // On PostgreSQL exactly one writer: the claim fails if an instance has taken the record on.
+    if (!(await store.claimAudit(a))) {
+      said = "audit record: an instance that shares the store writes it";
+    } else {
+      const at = await log.append(transitionEntry(a));
+      await store.markAudited(a.id, at.seq, at.hash);
+      said = `audit record: seq ${at.seq}, hash ${at.hash} in ${auditDir}`;
+    }
+  } catch (err) {
+    said = `audit record: not written (${(err as Error).message}); the process that owns the audit log writes it when it next opens`;
+  }
+  // Closing syncs and signs a final checkpoint, and frees the lock.
+  await log.close().catch((err: unknown) => (said += ` (closing the log: ${(err as Error).message})`));
+  return said;
 }
 
 /** A postgres:// URL without its password. */
