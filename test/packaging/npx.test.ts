@@ -1,7 +1,8 @@
 // The README's commands start with `npx tollgate`. In this repository npm exec would link the
-// checkout into its npx cache the first time (25-40 s, silently); `npm install` does that once
-// (scripts/link-bin.mjs, run by prepare) and links node_modules/.bin/tollgate, so the documented
-// command runs at once on a fresh clone. `--no` makes npm exec refuse to install anything: it
+// checkout into its npx cache the first time, running its prepare script — the whole build (25-40
+// s, silently); `npm install` makes that link once with scripts off (scripts/link-bin.mjs, run by
+// prepare) and links node_modules/.bin/tollgate, so the documented command runs at once on a
+// fresh clone. `--no` makes npm exec refuse to install anything: it
 // succeeds only if nothing is left to prepare.
 
 import { execFileSync } from "node:child_process";
