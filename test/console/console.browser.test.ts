@@ -14,37 +14,12 @@ import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken } from "../../src/server/tokens.js";
 import { chromiumBrowser, launchChromium } from "../support/services/chromium.js";
-import { auditRecords, http, root, startServer, tempDir } from "../server/helpers.js";
+import { approvalsPolicy, auditRecords, http, root, startServer, tempDir } from "../server/helpers.js";
 import type { Server } from "../server/helpers.js";
 
 const availability = chromiumBrowser("test/console/console.browser.test.ts");
 
-const POLICY = `tollgate: 1
-name: console-test
-default: deny
-approvers:
-  finance-oncall: { timeout: 15m, on_timeout: deny }
-  quick: { timeout: 6s, on_timeout: deny }
-  other-team: { timeout: 15m }
-rules:
-  - id: big-refund
-    effect: escalate
-    approver: finance-oncall
-    reason: Refunds over 200 need finance
-    when: { tool: payments.refund, args.amount: { gt: 200 } }
-  - id: quick
-    effect: escalate
-    approver: quick
-    reason: Quick ones expire in seconds
-    when: { tool: quick }
-  - id: other
-    effect: escalate
-    approver: other-team
-    reason: Another team's
-    when: { tool: other }
-audit:
-  redact: [args.card_number]
-`;
+const POLICY = approvalsPolicy("console-test", { timeout: "6s", onTimeout: "deny", reason: "Quick ones expire in seconds" }, "audit:\n  redact: [args.card_number]\n");
 
 const T = { agent: "console-agent", alice: "console-alice", bob: "console-bob" };
 const TOKENS = `tokens:

@@ -4,33 +4,10 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { auditRecords, http, startServer, tempDir } from "./helpers.js";
+import { approvalsPolicy, auditRecords, http, startServer, tempDir } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
-const POLICY = `tollgate: 1
-name: approvals-test
-default: deny
-approvers:
-  finance-oncall: { timeout: 15m, on_timeout: deny }
-  quick: { timeout: 1s, on_timeout: allow }
-  other-team: { timeout: 15m }
-rules:
-  - id: big-refund
-    effect: escalate
-    approver: finance-oncall
-    reason: Refunds over 200 need finance
-    when: { tool: payments.refund, args.amount: { gt: 200 } }
-  - id: quick
-    effect: escalate
-    approver: quick
-    reason: Quick ones expire in a second
-    when: { tool: quick }
-  - id: other
-    effect: escalate
-    approver: other-team
-    reason: Another team's
-    when: { tool: other }
-`;
+const POLICY = approvalsPolicy("approvals-test", { timeout: "1s", onTimeout: "allow", reason: "Quick ones expire in a second" });
 
 let s: Server;
 

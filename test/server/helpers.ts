@@ -206,6 +206,38 @@ export async function http(server: Server | string, method: string, path: string
   return { status: r.status, headers: r.headers, body: parsed, text };
 }
 
+/**
+ * The approvals tests' policy (approvals, stream and console tests): three approvers —
+ * finance-oncall, a short-lived `quick` one and other-team — and an escalate rule for each
+ * (refunds over 200, tool `quick`, tool `other`). `extra` is appended as it is (e.g. an audit section).
+ */
+export function approvalsPolicy(name: string, quick: { timeout: string; onTimeout: "allow" | "deny"; reason: string }, extra = ""): string {
+  return `tollgate: 1
+name: ${name}
+default: deny
+approvers:
+  finance-oncall: { timeout: 15m, on_timeout: deny }
+  quick: { timeout: ${quick.timeout}, on_timeout: ${quick.onTimeout} }
+  other-team: { timeout: 15m }
+rules:
+  - id: big-refund
+    effect: escalate
+    approver: finance-oncall
+    reason: Refunds over 200 need finance
+    when: { tool: payments.refund, args.amount: { gt: 200 } }
+  - id: quick
+    effect: escalate
+    approver: quick
+    reason: ${quick.reason}
+    when: { tool: quick }
+  - id: other
+    effect: escalate
+    approver: other-team
+    reason: Another team's
+    when: { tool: other }
+${extra}`;
+}
+
 export const REFUND_SMALL = { tool: "payments.refund", args: { order_id: "ord_4821abcd", amount: 49.9, currency: "EUR" } };
 export const REFUND_ESCALATE = { tool: "payments.refund", args: { order_id: "ord_4821abcd", amount: 350, currency: "USD" } };
 

@@ -7,35 +7,12 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken } from "../../src/server/tokens.js";
-import { http, startServer, tempDir } from "./helpers.js";
+import { approvalsPolicy, http, startServer, tempDir } from "./helpers.js";
 import type { Server } from "./helpers.js";
 import { openSse } from "./sse.js";
 import type { SseStream } from "./sse.js";
 
-const POLICY = `tollgate: 1
-name: stream-test
-default: deny
-approvers:
-  finance-oncall: { timeout: 15m, on_timeout: deny }
-  quick: { timeout: 1500ms, on_timeout: allow }
-  other-team: { timeout: 15m }
-rules:
-  - id: big-refund
-    effect: escalate
-    approver: finance-oncall
-    reason: Refunds over 200 need finance
-    when: { tool: payments.refund, args.amount: { gt: 200 } }
-  - id: quick
-    effect: escalate
-    approver: quick
-    reason: Quick ones expire
-    when: { tool: quick }
-  - id: other
-    effect: escalate
-    approver: other-team
-    reason: Another team's
-    when: { tool: other }
-`;
+const POLICY = approvalsPolicy("stream-test", { timeout: "1500ms", onTimeout: "allow", reason: "Quick ones expire" });
 
 const T = {
   agent: "stream-agent-token",
