@@ -5,9 +5,10 @@
 // from the file serves it again instead of silently going back to the file's.
 
 import type { Worker } from "node:cluster";
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, unlinkSync, watch, writeFileSync } from "node:fs";
+import { readFileSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
+import { replaceFile } from "../audit/fsutil.js";
 import { PolicyError } from "../errors.js";
 import { Policy } from "../policy.js";
 import { requireRole } from "./access.js";
@@ -127,7 +128,7 @@ export class PolicySync {
     const run = async (): Promise<Installed> => {
       const policy = await this.checker.check(yaml, filename); // throws PolicyError: the old one keeps serving
       // Written before it is served: a PUT that cannot be persisted fails and changes nothing.
-      if (persist && yaml !== this.current.yaml) this.persist(yaml);
+      if (persist && yaml !== this.current.yaml) await this.persist(yaml);
       if (policy.hash === this.current.policy.hash) return { policy: policy.name, policy_hash: policy.hash, changed: false };
       const previous = this.current;
       this.current = { policy, yaml, filename };
@@ -143,34 +144,16 @@ export class PolicySync {
   }
 
   /**
-   * Replaces the policy file with `yaml` atomically: a temporary file beside it, fsync, rename
-   * over it, fsync of the directory. A reader (or a crash) sees the old file or the new one,
-   * never part of one. Its own change event then reloads the same policy: nothing changes.
+   * Replaces the policy file with `yaml` atomically (replaceFile: a temporary file beside it,
+   * fsync, rename, fsync of the directory; off the event loop, which keeps writing the audit
+   * records decisions wait for). A reader or a crash sees the old file or the new one. Its own
+   * change event then reloads the same policy: nothing changes.
    */
-  private persist(yaml: string): void {
+  private async persist(yaml: string): Promise<void> {
     const file = this.config.policy;
-    const tmp = `${dirname(file)}/.${basename(file)}.${process.pid}.tmp`;
     try {
-      const fd = openSync(tmp, "w", 0o644);
-      try {
-        writeFileSync(fd, yaml);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      renameSync(tmp, file);
-      const dir = openSync(dirname(file), "r");
-      try {
-        fsyncSync(dir);
-      } finally {
-        closeSync(dir);
-      }
+      await replaceFile(file, yaml);
     } catch (err) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // not created, or already renamed
-      }
       this.log.error("PUT /v1/policy: cannot write the policy file; the old policy keeps serving", { file, detail: (err as Error).message });
       throw new RpcError(503, "unavailable", `the policy was not installed: --persist-policy could not write ${file} (${(err as Error).message})`);
     }

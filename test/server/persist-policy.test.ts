@@ -74,7 +74,7 @@ describe("PUT /v1/policy and the policy file", () => {
     server = s;
     const before = await served(s);
     // The temporary file's name is taken by a directory: the write fails (root ignores modes).
-    mkdirSync(join(dirname(file), `.policy.yaml.${s.proc.pid}.tmp`));
+    mkdirSync(join(dirname(file), ".policy.yaml.tmp"));
     const put = await http(s, "PUT", "/v1/policy", { token: "admin", body: STRICTER, headers: YAML });
     expect(put.status).toBe(503);
     expect(put.body.error.message).toContain("--persist-policy could not write");
