@@ -42,10 +42,10 @@ import os
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any, Dict, Optional, Tuple, Union
 
 from .audit import AuditEntry, AuditLog, _action_text, _redact_paths, redact
+from .audit.writer import _iso_ms
 from .canonical import canonical_bytes, canonicalize
 from .counted import Escalation, PendingByRecord, rebuild_counters
 from .metrics import Metrics
@@ -108,7 +108,7 @@ def _refusal_reason(check: str, approval_id: str, o: Optional[_Open]) -> str:
         by = o.resolved_by if o is not None else None
         return f"approval {approval_id} was denied" + (f" by {by}" if by else "")
     if check == "expired":
-        return f"approval {approval_id} expired at {_iso(o.expires_at) if o is not None else 'its expiry'}"
+        return f"approval {approval_id} expired at {_iso_ms(int(o.expires_at)) if o is not None else 'its expiry'}"
     if check == "redeemed":
         return f"approval {approval_id} was already redeemed at {o.redeemed_at if o is not None else 'an earlier time'}"
     if check == "unbound":
@@ -145,10 +145,6 @@ def _forgettable(o: _Open, now: Union[int, float]) -> bool:
     if o.state == "approved":
         return (o.redeemed_at is not None and o.redeemed_at != "claiming") or o.expires_at <= now
     return o.state == "pending" and o.expires_at <= now
-
-
-def _iso(ms: Union[int, float]) -> str:
-    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Gate:
@@ -361,7 +357,7 @@ class Gate:
             raise
         if check is None:
             with self._pending_lock:
-                o.redeemed_at = _iso(time.time_ns() // 1_000_000)  # type: ignore[union-attr]
+                o.redeemed_at = _iso_ms(time.time_ns() // 1_000_000)  # type: ignore[union-attr]
         self._metrics.record_decision(d, 0)
         return {**d, "audit_id": appended.hash, "audit_seq": appended.seq}
 
