@@ -5,10 +5,9 @@
 // (global-setup.ts) — or, with TOLLGATE_REQUIRE_SERVICES=1 (CI), the file fails with the reason.
 
 import { spawnSync } from "node:child_process";
-import { appendFileSync } from "node:fs";
 import { chromium } from "playwright-core";
 import type { Browser } from "playwright-core";
-import { SKIPPED_SERVICES_ENV } from "./redis.js";
+import { unavailable } from "./redis.js";
 
 export const CHROMIUM = process.env.TOLLGATE_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -39,11 +38,7 @@ export function chromiumBrowser(what: string): { available: boolean; reason: str
         ? { available: true, reason: "" }
         : { available: false, reason: `${CHROMIUM} is not installed (${r.error?.message ?? `exit ${r.status}`}); install it with: apt-get install chromium` };
   }
-  if (!probed.available) {
-    if (process.env.TOLLGATE_REQUIRE_SERVICES === "1") throw new Error(`TOLLGATE_REQUIRE_SERVICES=1 and ${probed.reason}`);
-    const file = process.env[SKIPPED_SERVICES_ENV];
-    if (file) appendFileSync(file, `${what}\t${probed.reason}\n`);
-  }
+  if (!probed.available) unavailable(what, probed.reason);
   return probed;
 }
 

@@ -10,13 +10,12 @@
 // TOLLGATE_REQUIRE_SERVICES=1 (CI), it throws, failing the file with the reason.
 
 import { spawn, spawnSync } from "node:child_process";
-import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { chownSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import pg from "pg";
-import { SKIPPED_SERVICES_ENV } from "./redis.js";
+import { freePort, unavailable } from "./redis.js";
 
 /** Where the run's server is described (set by the global setup; else one per test process). */
 export const POSTGRES_RUN_DIR_ENV = "TOLLGATE_POSTGRES_RUN_DIR";
@@ -85,23 +84,8 @@ export function postgresServer(what: string): PostgresAvailability {
     }
     probed = { available: reason === "", reason };
   }
-  if (!probed.available) {
-    if (process.env.TOLLGATE_REQUIRE_SERVICES === "1") throw new Error(`TOLLGATE_REQUIRE_SERVICES=1 and ${probed.reason}`);
-    const file = process.env[SKIPPED_SERVICES_ENV];
-    if (file) appendFileSync(file, `${what}\t${probed.reason}\n`);
-  }
+  if (!probed.available) unavailable(what, probed.reason);
   return probed;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Real time even under a test's fake timers (they replace the global setTimeout, not this one). */

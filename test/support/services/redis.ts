@@ -30,6 +30,16 @@ export interface RedisAvailability {
   reason: string;
 }
 
+/**
+ * A service `what` (a test file) needs is missing: with TOLLGATE_REQUIRE_SERVICES=1 (CI) that
+ * fails the file with `reason`; else the skip is recorded for the end-of-run banner.
+ */
+export function unavailable(what: string, reason: string): void {
+  if (process.env.TOLLGATE_REQUIRE_SERVICES === "1") throw new Error(`TOLLGATE_REQUIRE_SERVICES=1 and ${reason}`);
+  const file = process.env[SKIPPED_SERVICES_ENV];
+  if (file) appendFileSync(file, `${what}\t${reason}\n`);
+}
+
 let probed: RedisAvailability | null = null;
 
 /** Whether redis-server can run here. With TOLLGATE_REQUIRE_SERVICES=1, throws when it cannot;
@@ -42,15 +52,12 @@ export function redisServer(what: string): RedisAvailability {
         ? { available: true, reason: "" }
         : { available: false, reason: `${REDIS_SERVER} is not installed (${r.error?.message ?? `exit ${r.status}`}); install it with: apt-get install redis-server` };
   }
-  if (!probed.available) {
-    if (process.env.TOLLGATE_REQUIRE_SERVICES === "1") throw new Error(`TOLLGATE_REQUIRE_SERVICES=1 and ${probed.reason}`);
-    const file = process.env[SKIPPED_SERVICES_ENV];
-    if (file) appendFileSync(file, `${what}\t${probed.reason}\n`);
-  }
+  if (!probed.available) unavailable(what, probed.reason);
   return probed;
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (for a service a test starts). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once("error", reject);
