@@ -19,10 +19,19 @@
 // requests at the end, which the server still decides and audits, and the record count could
 // then not equal the decisions answered.
 //
+// Then the open loop (bench/server-open-loop.ts, bench/open-loop.ts): a fresh server per policy —
+// the stateless benchmark policy, the same with 4 counters (bench/counters-workload.ts) and the
+// 10,000-rule policy — offered 50% of fastify alone's decide @ BIG rate at constant intervals
+// over BIG connections, latency counted from each request's scheduled time, with every GC pause
+// and the event-loop delay of the primary and the workers recorded (src/server/pauses.ts). And a
+// table of issue 19's targets, each with its ceiling and ratio from this run.
+//
 // Options: --quick (short scenarios), --workers N (default 2), --connections N (default 10000),
 // --batch N (actions per batch request, default 100), --policy FILE, --actions FILE, --cli FILE
 // (the tollgate CLI to start, default bin/tollgate.js), --out DIR, --skip-ceiling (no ceiling
-// peers). Writes <out>/server-latest.{json,md,svg}.
+// peers), --open-rate N (the open loop's offered rate; default 50% of fastify alone's decide @ BIG,
+// else of @ 256), --open-seconds N (default 20), --skip-open-loop. Writes
+// <out>/server-latest.{json,md,svg}.
 
 import { spawnSync } from "node:child_process";
 import { hash } from "node:crypto";
@@ -37,6 +46,9 @@ import type { TopLevelSpec } from "vega-lite";
 import { svgOf } from "./chart.js";
 import { repoRoot } from "./paths.js";
 import { startListening } from "../test/support/server-child.js";
+import { withCounters } from "./counters-workload.js";
+import { openLoopRun } from "./server-open-loop.js";
+import type { OpenLoopRun } from "./server-open-loop.js";
 import type { Exit, ListeningChild } from "../test/support/server-child.js";
 
 const root = repoRoot();
@@ -51,6 +63,9 @@ const { values: opts } = parseArgs({
     out: { type: "string", default: join(root, "bench/results") },
     cli: { type: "string", default: join(root, "bin/tollgate.js") },
     "skip-ceiling": { type: "boolean", default: false },
+    "open-rate": { type: "string" },
+    "open-seconds": { type: "string" },
+    "skip-open-loop": { type: "boolean", default: false },
   },
 });
 const QUICK = opts.quick === true;
@@ -442,6 +457,35 @@ async function main(): Promise<void> {
     };
   }
 
+  // The open loop, once everything else has stopped: a fresh server per policy.
+  const openLoop: OpenLoopRun[] = [];
+  let openRate = opts["open-rate"] === undefined ? 0 : Number(opts["open-rate"]);
+  let openRateFrom = "--open-rate";
+  if (openRate <= 0 && ceiling !== null) {
+    const fastify = ceiling.runs.find((r) => r.stack === "fastify");
+    const ref = fastify?.results.find((r) => r.scenario === bigDecide.name) ?? fastify?.results.find((r) => r.scenario === "decide @ 256 connections");
+    if (ref) {
+      openRate = Math.round(ref.requests_per_s / 2);
+      openRateFrom = `50% of fastify alone's ${n(ref.requests_per_s)} requests/s (${ref.scenario})`;
+    }
+  }
+  if (!opts["skip-open-loop"] && openRate > 0) {
+    const statefulFile = join(dir, "policy-counters.yaml");
+    writeFileSync(statefulFile, withCounters(policyText));
+    const bigFile = join(root, "bench/policies/generated-10000.yaml");
+    const policies = [
+      { label: "stateless", file: policyFile, name: opts.policy!.slice(root.length + 1), actions: opts.actions! },
+      { label: "4 counters", file: statefulFile, name: `${opts.policy!.slice(root.length + 1)} + 4 counters (bench/counters-workload.ts)`, actions: opts.actions! },
+      { label: "10,000 rules", file: bigFile, name: "bench/policies/generated-10000.yaml", actions: join(root, "bench/policies/generated-10000.actions.jsonl") },
+    ];
+    for (const p of policies) {
+      openLoop.push(await openLoopRun({
+        cli: opts.cli!, label: p.label, policyFile: p.file, policyName: p.name, tokensFile: join(dir, "tokens.yaml"), tokens, actionsFile: p.actions,
+        workers: opts.workers!, maxBatch: MAX_BATCH, rate: openRate, connections: BIG, seconds: Number(opts["open-seconds"] ?? (QUICK ? 6 : 20)),
+      }));
+    }
+  }
+
   const summary: Summary = {
     date: new Date().toISOString(),
     node: process.version,
@@ -461,7 +505,9 @@ async function main(): Promise<void> {
     records_equal_answered: records === answered,
     failed_requests: failed,
     ceiling,
+    open_loop: openLoop.length === 0 ? null : { rate: openRate, rate_from: openRateFrom, connections: BIG, runs: openLoop, load_average_after: loadavg()[0]! },
   };
+  summary.targets = targets(summary);
   mkdirSync(opts.out!, { recursive: true });
   writeFileSync(join(opts.out!, "server-latest.json"), JSON.stringify(summary, null, 2) + "\n");
   writeFileSync(join(opts.out!, "server-latest.md"), markdown(summary));
@@ -472,7 +518,8 @@ async function main(): Promise<void> {
   // A run that ended before all its reloads happened did not test what it claims.
   const missingReloads = scenarios.reduce((a, sc, i) => a + Math.max(0, sc.reloads - results[i]!.reloads - results[i]!.reload_failures), 0);
   if (missingReloads > 0) console.error(`${missingReloads} policy reload(s) did not happen during their run`);
-  if (!summary.records_equal_answered || verify.status !== 0 || failed > 0 || early || ceilingBad || missingReloads > 0) process.exitCode = 1;
+  const openBad = openLoop.some((r) => r.result.failed > 0 || r.server_exit_code !== 0);
+  if (!summary.records_equal_answered || verify.status !== 0 || failed > 0 || early || ceilingBad || missingReloads > 0 || openBad) process.exitCode = 1;
 }
 
 interface Summary {
@@ -502,6 +549,39 @@ interface Summary {
     tollgate_share: Share[];
     failed_requests: number;
   } | null;
+  open_loop: { rate: number; rate_from: string; connections: number; runs: OpenLoopRun[]; load_average_after: number } | null;
+  targets?: Target[];
+}
+
+/** One target of issue 19, measured in this run. */
+interface Target {
+  what: string;
+  target: string;
+  measured: string;
+  met: boolean | null;
+}
+
+/** Issue 19's targets, each against its ceiling from this run (null: not measured in this run). */
+function targets(s: Summary): Target[] {
+  const out: Target[] = [];
+  const fastify = s.ceiling?.runs.find((r) => r.stack === "fastify");
+  const pct = (a: number, b: number) => (b > 0 ? Math.round((1000 * a) / b) / 10 : 0);
+  for (const name of ["decide @ 64 connections", "decide @ 256 connections"]) {
+    const t = s.results.find((r) => r.scenario === name);
+    const f = fastify?.results.find((r) => r.scenario === name);
+    if (!t || !f) continue;
+    out.push({ what: `/v1/decide ${name.slice(9)}: requests/s vs fastify alone`, target: ">= 85%", measured: `${n(t.requests_per_s)} vs ${n(f.requests_per_s)} = ${pct(t.requests_per_s, f.requests_per_s)}%`, met: t.requests_per_s >= 0.85 * f.requests_per_s });
+    out.push({ what: `/v1/decide ${name.slice(9)}: p99 vs fastify alone's`, target: "<= 2x", measured: `${t.latency_ms.p99} vs ${f.latency_ms.p99} ms = ${(t.latency_ms.p99 / f.latency_ms.p99).toFixed(2)}x`, met: t.latency_ms.p99 <= 2 * f.latency_ms.p99 });
+  }
+  const batch = s.results.find((r) => r.scenario === `batch(${BATCH}) @ 64 connections`);
+  const fb = fastify?.results.find((r) => r.scenario === `batch(${BATCH}) @ 64 connections`);
+  if (batch && fb) out.push({ what: `/v1/decide/batch (${BATCH}/request) @ 64: decisions/s vs fastify alone`, target: ">= 60%", measured: `${n(batch.decisions_per_s)} vs ${n(fb.decisions_per_s)} = ${pct(batch.decisions_per_s, fb.decisions_per_s)}%`, met: batch.decisions_per_s >= 0.6 * fb.decisions_per_s });
+  for (const r of s.open_loop?.runs ?? []) {
+    const l = r.result.latency_ms;
+    out.push({ what: `open loop, ${r.label}: p99 / p99.9 per decision, failed`, target: "<= 5 ms / <= 20 ms, 0", measured: `${l.p99} / ${l.p99_9} ms, ${r.result.failed}`, met: l.p99 <= 5 && l.p99_9 <= 20 && r.result.failed === 0 });
+    out.push({ what: `open loop, ${r.label}: longest GC pause; event-loop delay p99.9 (any process)`, target: "<= 5 ms; <= 10 ms", measured: `${r.pauses.gc_max_ms} ms; ${r.pauses.eld_p999_ms} ms`, met: r.pauses.gc_max_ms <= 5 && r.pauses.eld_p999_ms <= 10 });
+  }
+  return out;
 }
 
 const n = (x: number) => x.toLocaleString("en-US");
@@ -516,7 +596,7 @@ function markdown(s: Summary): string {
 
 ${s.date} — node ${s.node}, ${s.cpus}, ${s.workers} workers + primary, load generator (autocannon) in the same machine; load average ${s.load_average_before.toFixed(2)} before, ${s.load_average_after.toFixed(2)} after.
 Policy \`${s.policy}\`, actions \`${s.actions}\` (+ examples/actions.jsonl), audit on (fdatasync before each answer), approvals on (SQLite).
-
+${targetsMarkdown(s)}
 | endpoint | connections | decisions/s | requests/s | p50 ms | p99 ms | p99.9 ms | max ms | failed | reloads | client CPU |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows.join("\n")}
@@ -525,7 +605,38 @@ ${rows.join("\n")}
 - Server exit after SIGTERM: ${s.server_exit_code}${s.server_exited_early ? " (it had exited DURING the run)" : ""}. Audit verify: ${s.audit_verify}.
 - Audit records ${n(s.audit_records)} vs decisions answered ${n(s.decisions_answered)} (incl. warm-up and calibration runs): ${s.records_equal_answered ? "equal" : "DIFFERENT"}.
 - Failed requests (errors, timeouts, non-2xx, failed reloads): ${s.failed_requests}.
-${s.ceiling === null ? "" : ceilingMarkdown(s, s.ceiling)}`;
+${s.ceiling === null ? "" : ceilingMarkdown(s, s.ceiling)}${s.open_loop === null ? "" : openLoopMarkdown(s.open_loop)}`;
+}
+
+function targetsMarkdown(s: Summary): string {
+  if (!s.targets || s.targets.length === 0) return "";
+  return `
+## Targets (issue 19), from this run
+
+| what | target | measured | met |
+|---|---|---|---|
+${s.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.met === null ? "-" : t.met ? "yes" : "**no**"} |`).join("\n")}
+`;
+}
+
+function openLoopMarkdown(o: NonNullable<Summary["open_loop"]>): string {
+  const rows = o.runs.map((r) => {
+    const l = r.result.latency_ms;
+    return `| ${r.label} | ${n(r.result.offered_per_s)} | ${n(r.result.ok)} | ${r.result.failed} | ${l.p50} | ${l.p90} | ${l.p99} | ${l.p99_9} | ${l.max} | ${r.pauses.gc_max_ms} | ${r.pauses.gc_pauses} | ${r.pauses.eld_p999_ms} | ${r.pauses.eld_max_ms} | ${r.result.max_send_lag_ms} | ${r.result.client_cpu_pct}% |`;
+  });
+  const procs = o.runs.map((r) => `- ${r.label} (\`${r.policy}\`): ${r.pauses.processes.map((p) => `${p.role} ${p.gc_pauses} GC pauses, longest ${p.gc_max_ms} ms, ${p.gc_total_ms} ms in all, event-loop delay up to ${p.eld_max_ms} ms`).join("; ")}.`);
+  return `
+## Open loop: ${n(o.connections)} connections at a constant ${n(o.rate)} decisions/s
+
+Offered rate: ${o.rate_from}. \`bench/open-loop.ts\` (its own process, undici, one keep-alive connection per agent session, opened in groups of 1,000) sends request *i* at start + *i* / rate whatever the answers, and counts each latency from that scheduled time (no coordinated omission). A fresh \`tollgate serve\` per policy (same workers, audit durable, approvals on), with \`TOLLGATE_PAUSE_LOG\` (src/server/pauses.ts): every GC pause (perf_hooks) and each second's event-loop delay (monitorEventLoopDelay, 1 ms resolution) of the primary and the workers, taken inside the generator's window. Load average after: ${o.load_average_after.toFixed(2)}.
+
+| policy | offered /s | answered | failed | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | longest GC ms | GC pauses | event-loop delay p99.9 ms | max ms | generator lag ms | generator CPU |
+|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
+${rows.join("\n")}
+
+- Event-loop delay p99.9 is the largest per-second p99.9 of any process (per-second histograms cannot be merged exactly: an upper bound); "generator lag" is how far the sender fell behind its own schedule at worst (a busy generator delays requests, and that delay is counted in their latency).
+${procs.join("\n")}
+`;
 }
 
 function ceilingMarkdown(s: Summary, c: NonNullable<Summary["ceiling"]>): string {

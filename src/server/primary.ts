@@ -19,6 +19,7 @@ import type { ServerConfig } from "./config.js";
 import type { ToPrimary, ToWorker } from "./ipc.js";
 import type { Log } from "./log.js";
 import { PolicySync } from "./policy-sync.js";
+import { startPauseLog } from "./pauses.js";
 import { serveRpc } from "./rpc.js";
 import { ShadowSync } from "./shadow-sync.js";
 import type { RpcHandlers } from "./rpc.js";
@@ -34,6 +35,7 @@ export interface PrimaryHandle {
 export async function runPrimary(config: ServerConfig, log: Log): Promise<PrimaryHandle> {
   // Everything that can be wrong with the configuration fails here, before any worker starts.
   Tokens.fromFile(config.tokens);
+  startPauseLog("primary");
   const policy = new PolicySync(config, log);
   const shadow = new ShadowSync(config, log, () => policy.policy.hash);
   const metrics = new ClusterMetrics();

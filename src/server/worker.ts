@@ -2,7 +2,9 @@
 // shared listening socket. It runs the decide half of the pipeline (routes/decide.ts); the
 // Decided go to the primary, which records them, over IPC (ipc.ts), as do approval RPCs.
 
+import cluster from "node:cluster";
 import { Registry } from "prom-client";
+import { startPauseLog } from "./pauses.js";
 import { Policy } from "../policy.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { Decided } from "../pipeline/message.js";
@@ -218,6 +220,7 @@ export async function runWorker(): Promise<void> {
   process.on("SIGINT", () => undefined);
   process.on("SIGTERM", () => undefined);
   process.on("SIGHUP", () => undefined);
+  startPauseLog(`worker-${cluster.worker?.id ?? process.pid}`);
 
   const tokens = Tokens.fromFile(config.tokens);
   const registry = new Registry();

@@ -30,8 +30,8 @@ export interface ListeningChild {
  * level warn and above, and any that are not JSON, are copied to this process's stderr; its
  * stderr is inherited. Rejects if the process exits first or does not listen within timeoutMs.
  */
-export function startListening(args: string[], { timeoutMs = 60_000 }: { timeoutMs?: number } = {}): Promise<ListeningChild> {
-  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"] });
+export function startListening(args: string[], { timeoutMs = 60_000, env }: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<ListeningChild> {
+  const proc = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "inherit"], env: env ?? process.env });
   let exit: Exit | null = null;
   let stopping = false;
   const exited = new Promise<Exit>((resolve) => proc.on("exit", (code, signal) => resolve((exit = { code, signal }))));
