@@ -38,8 +38,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages
 from ._deprecated import deprecated_names, warn
-from .canonical import format_number, fix_surrogates
 from .errors import PolicyError, PolicyProblem
+from .yaml_schema import CoreResolver, Unsupported, js_key, typed_scalar
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -54,40 +54,7 @@ __all__ = [
 # MAX_MANIFEST_BYTES (16 MiB: larger manifests are rejected with an error at 1:1),
 # MAX_ALIAS_EXPANSIONS and the messages come from abi/constants.json (tollgate._abi).
 
-_YAML_ORG = "tag:yaml.org,2002:"
-_STR = _YAML_ORG + "str"
-_NULL = _YAML_ORG + "null"
-_BOOL = _YAML_ORG + "bool"
-_INT = _YAML_ORG + "int"
-_FLOAT = _YAML_ORG + "float"
-_UNSUPPORTED_SCALAR_TAGS = (_YAML_ORG + "binary", _YAML_ORG + "timestamp")
-
-# The core schema's tests, as in the yaml package (schema/core/*.js).
-_NULL_RE = re.compile(r"^(?:~|[Nn]ull|NULL)?$")
-_BOOL_RE = re.compile(r"^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$")
-_INT_OCT_RE = re.compile(r"^0o[0-7]+$")
-_INT_RE = re.compile(r"^[-+]?[0-9]+$")
-_INT_HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT_NAN_RE = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$")
-_FLOAT_EXP_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
-_FLOAT_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-
-
-class _CoreResolver(yaml.resolver.BaseResolver):
-    """Implicit tags of the YAML 1.2 core schema (and nothing of YAML 1.1)."""
-
-    yaml_implicit_resolvers: Dict[Any, Any] = {}
-
-
-_CoreResolver.add_implicit_resolver(_NULL, _NULL_RE, ["~", "n", "N", ""])
-_CoreResolver.add_implicit_resolver(_BOOL, _BOOL_RE, list("tTfF"))
-_CoreResolver.add_implicit_resolver(_INT, _INT_OCT_RE, ["0"])
-_CoreResolver.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
-_CoreResolver.add_implicit_resolver(_INT, _INT_HEX_RE, ["0"])
-_CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_NAN_RE, list("-+."))
-_CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_EXP_RE, list("-+.0123456789"))
-_CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+.0123456789"))
 
 
 class AliasNode(Node):
@@ -124,81 +91,30 @@ class _TreeComposer(Composer):
         return node
 
 
-class _PyComposer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _TreeComposer, _CoreResolver):
+class _PyComposer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _TreeComposer, CoreResolver):
     def __init__(self, stream: str) -> None:
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
         _TreeComposer.__init__(self)
-        _CoreResolver.__init__(self)
+        CoreResolver.__init__(self)
 
 
 _Composer: Any = _PyComposer
 if getattr(yaml, "__with_libyaml__", False):  # libyaml scans and parses; the tree is composed here
 
-    class _CComposer(_TreeComposer, yaml.cyaml.CParser, _CoreResolver):  # type: ignore[misc]
+    class _CComposer(_TreeComposer, yaml.cyaml.CParser, CoreResolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             yaml.cyaml.CParser.__init__(self, stream)
             _TreeComposer.__init__(self)
-            _CoreResolver.__init__(self)
+            CoreResolver.__init__(self)
 
     _Composer = _CComposer
 
 
-class _Unsupported(Exception):
-    pass
-
-
 def _scalar(node: ScalarNode) -> Any:
     """The JSON value of a scalar, as the yaml package's core schema resolves it."""
-    tag, text = node.tag, node.value
-    if tag == _STR or not tag.startswith(_YAML_ORG):
-        return fix_surrogates(text)
-    if tag == _NULL:
-        if _NULL_RE.match(text):
-            return None
-    elif tag == _BOOL:
-        if _BOOL_RE.match(text):
-            return text[0] in "tT"
-    elif tag == _INT:
-        if _INT_OCT_RE.match(text):
-            return int(text[2:], 8)
-        if _INT_RE.match(text):
-            return int(text)
-        if _INT_HEX_RE.match(text):
-            return int(text[2:], 16)
-    elif tag == _FLOAT:
-        if _FLOAT_NAN_RE.match(text):
-            return math.nan if text[-3:].lower() == "nan" else (-math.inf if text[0] == "-" else math.inf)
-        if _FLOAT_EXP_RE.match(text) or _FLOAT_RE.match(text):
-            return float(text)
-    elif tag in _UNSUPPORTED_SCALAR_TAGS:
-        raise _Unsupported()
-    return fix_surrogates(text)  # a tag the text does not fit: the yaml package keeps the string
-
-
-def js_key(value: Any) -> str:
-    """A scalar mapping key as JavaScript's ``String(value ?? "null")`` prints it."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        try:
-            value = float(value)
-        except OverflowError:
-            return "Infinity" if value > 0 else "-Infinity"
-    if value != value:
-        return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return format_number(value)
+    return typed_scalar(node.tag, node.value)
 
 
 def _value_identity(v: Any) -> Any:
@@ -239,7 +155,7 @@ class _Builder:
         if isinstance(node, ScalarNode):
             try:
                 value = _scalar(node)
-            except _Unsupported:
+            except Unsupported:
                 self.problems.append((node.start_mark, Messages.unsupported_value("object")))
                 return None
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
@@ -273,7 +189,7 @@ class _Builder:
                 continue
             try:
                 raw = _scalar(target)
-            except _Unsupported:
+            except Unsupported:
                 raw = target.value
             if isinstance(key_node, ScalarNode):
                 ident = _value_identity(raw)
@@ -415,7 +331,7 @@ def _is_index(token: str) -> bool:
 def _key_text(key_node: ScalarNode) -> str:
     try:
         return js_key(_scalar(key_node))
-    except _Unsupported:
+    except Unsupported:
         return key_node.value
 
 
