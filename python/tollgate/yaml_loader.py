@@ -1,9 +1,12 @@
 """YAML manifests: text -> JSON value, plus the map from JSON pointers back to positions.
 
 This mirrors ``src/yaml.ts`` of the Node host, which uses the ``yaml`` npm
-package with the YAML 1.2 core schema. PyYAML produces the events; the node
-tree is composed here, keeping aliases as nodes (so that their expansions
-are counted and their positions known) and letting an anchor be redefined
+package with the YAML 1.2 core schema. Common manifests are read by the fast
+path (``tollgate.yaml_fast``: libyaml's events straight into values, no
+positions); anything it does not handle comes here, as do the positions of
+errors the core finds later. PyYAML produces the events; the node tree is
+composed here, keeping aliases as nodes (so that their expansions are
+counted and their positions known) and letting an anchor be redefined
 (YAML 1.2). Plain scalars are resolved by the core schema, not YAML 1.1:
 ``yes``/``no``/``on``/``off`` stay strings, ``0o17`` is octal and ``017``
 decimal, ``1_000`` and ``2001-01-01`` are strings, ``<<`` is an ordinary key.
@@ -39,6 +42,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages
 from ._deprecated import deprecated_names, warn
 from .errors import PolicyError, PolicyProblem
+from .yaml_fast import GIVE_UP, fast_value
 from .yaml_schema import CoreResolver, Unsupported, js_key, typed_scalar
 
 __all__ = [
@@ -268,15 +272,35 @@ def _skip_properties(text: str, index: int) -> int:
 
 
 class LoadedYaml:
-    """A parsed manifest: its JSON ``value`` and the node tree to locate JSON pointers in."""
+    """A parsed manifest: its JSON ``value`` and the node tree to locate JSON pointers in.
 
-    __slots__ = ("value", "filename", "_root", "_positions")
+    A manifest read by the fast path (``tollgate.yaml_fast``) has no tree: it keeps its text,
+    and the first :meth:`locate` composes the tree (only an error needs a position).
+    """
 
-    def __init__(self, value: Any, filename: str, root: Optional[Node], positions: Optional[_Positions] = None) -> None:
+    __slots__ = ("value", "filename", "_root", "_positions", "_text")
+
+    def __init__(
+        self,
+        value: Any,
+        filename: str,
+        root: Optional[Node],
+        positions: Optional[_Positions] = None,
+        *,
+        text: Optional[str] = None,
+    ) -> None:
         self.value = value
         self.filename = filename
         self._root = root
         self._positions = positions
+        self._text = text
+
+    def _tree(self) -> None:
+        """Compose the node tree of a manifest the fast path read."""
+        text, self._text = self._text, None
+        if text is not None:
+            slow = _load_tree(text, self.filename)
+            self._root, self._positions = slow._root, slow._positions
 
     def locate(self, pointer: str, at: str = "value") -> Tuple[int, int]:
         """1-based (line, column) of the node that ``pointer`` names (as ``locate`` of ``src/yaml.ts``).
@@ -285,6 +309,8 @@ class LoadedYaml:
         entry. A pointer that goes past the tree resolves to the deepest node
         that exists.
         """
+        if self._text is not None:
+            self._tree()
         node = self._root
         if node is None or self._positions is None:
             return (1, 1)
@@ -367,6 +393,14 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
     text = _LONE_CR.sub("\n", text)
+    value = fast_value(text)
+    if value is not GIVE_UP:
+        return LoadedYaml(value, filename, None, text=text)
+    return _load_tree(text, filename)
+
+
+def _load_tree(text: str, filename: str) -> LoadedYaml:
+    """``load_yaml`` by the node tree, for a text already checked for size and lone CRs."""
     positions = _Positions(text)
     composer = _Composer(text)
     try:
