@@ -7,7 +7,11 @@ For the example policies and the 100-rule benchmark policy it measures:
 - the same for a plain-Python reference evaluator (``bench/python_reference.py``),
   run in the same process as the baseline, and how often it agrees with the engine;
 - cold start: a fresh interpreter doing ``import tollgate``, loading the
-  100-rule policy and deciding once, with the compiled module cache warm and cold.
+  100-rule policy and deciding once, with the compiled module cache warm and cold;
+- load: ``Policy.from_yaml`` of bench/policies/generated-{100,1000,10000}.yaml (YAML text to a
+  policy ready to decide; median of 5 fresh policies, 3 for 10,000 rules with ``--quick``), the
+  YAML stage of it (``load_yaml``), and the RSS each loaded policy holds (issue 18: 10,000 rules
+  in <= 0.5 s).
 
 Targets (the issue): 100-rule policy, single ``evaluate`` p99 <= 20 us; batch >= 200,000
 decisions/s. Results are printed and written to ``bench/results/python-latest.{json,md}``.
@@ -202,6 +206,61 @@ def _cold_start(path: Path, action: Any, runs: int) -> Dict[str, Any]:
             "import_to_first_decision_ms": 1000 * statistics.median(a + b + c for a, b, c in zip(imports, loads, firsts)),
         }
     return result
+
+
+def _load_times(quick: bool) -> List[Dict[str, Any]]:
+    """Load time (YAML text to a policy ready to decide) and RSS per policy, by policy size."""
+    from tollgate.yaml_loader import load_yaml
+
+    rows = []
+    for rules in (100, 1000, 10000):
+        path = ROOT / "bench" / "policies" / f"generated-{rules}.yaml"
+        if not path.exists():
+            continue
+        text = path.read_text(encoding="utf-8")
+        Policy.from_yaml(text, str(path))  # warm: the module, the caches
+        runs = 3 if quick and rules >= 10000 else 5
+        loads, yamls = [], []
+        for _ in range(runs):
+            gc.collect()
+            t0 = time.perf_counter()
+            policy = Policy.from_yaml(text, str(path))
+            loads.append(time.perf_counter() - t0)
+            del policy
+            gc.collect()
+            t0 = time.perf_counter()
+            load_yaml(text, str(path))
+            yamls.append(time.perf_counter() - t0)
+        copies = 2 if rules >= 10000 else 4
+        gc.collect()
+        rss0 = _rss_bytes()
+        keep = [Policy.from_yaml(text, str(path)) for _ in range(copies)]
+        gc.collect()
+        rss1 = _rss_bytes()
+        del keep
+        gc.collect()
+        rows.append(
+            {
+                "rules": rules,
+                "bytes": len(text.encode("utf-8")),
+                "load_ms": 1000 * statistics.median(loads),
+                "load_min_ms": 1000 * min(loads),
+                "yaml_ms": 1000 * statistics.median(yamls),
+                "rss_per_policy_bytes": (rss1 - rss0) / copies,
+                "runs": runs,
+            }
+        )
+    return rows
+
+
+def _load_text(rows: List[Dict[str, Any]]) -> str:
+    lines = ["load (Policy.from_yaml, YAML text to a policy ready to decide; median, fresh policy each):"]
+    for r in rows:
+        lines.append(
+            f"  {r['rules']:>6} rules ({r['bytes'] / 1e6:.2f} MB)  load {r['load_ms']:7.1f} ms (min {r['load_min_ms']:.1f})  "
+            f"of which YAML {r['yaml_ms']:6.1f} ms  RSS per policy {r['rss_per_policy_bytes'] / 2**20:6.1f} MiB"
+        )
+    return "\n".join(lines)
 
 
 def _rss_bytes() -> int:
@@ -400,6 +459,8 @@ def main() -> int:
     gen = [w for w in _workloads() if "100" in w[0]][-1]
     report["cold_start"] = _cold_start(gen[1], gen[2][0], runs=3 if args.quick else 7)
     print(_cold_text(report["cold_start"]))
+    report["load"] = _load_times(quick=args.quick)
+    print(_load_text(report["load"]), flush=True)
     big = report["workloads"][-1]
     report["verdict"] = {
         "p99_ok": big["evaluate"]["p99_us"] <= TARGET_P99_US,
@@ -468,6 +529,19 @@ def _markdown(report: Dict[str, Any]) -> str:
             f"{r['evaluate_batch_per_s']:,.0f} | {ref['p50_us']:.2f} µs | {r['reference_per_s']:,.0f} | "
             f"{100 * r['reference_agreement']:.1f}% |"
         )
+    if report.get("load"):
+        lines += [
+            "",
+            "Load (`Policy.from_yaml`: YAML text to a policy ready to decide; median, a fresh policy each time):",
+            "",
+            "| rules | YAML size | load | of which YAML | RSS per policy |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for r in report["load"]:
+            lines.append(
+                f"| {r['rules']:,} | {r['bytes'] / 1e6:.2f} MB | {r['load_ms']:.1f} ms | {r['yaml_ms']:.1f} ms | "
+                f"{r['rss_per_policy_bytes'] / 2**20:.1f} MiB |"
+            )
     lines += ["", "Cold start (import + load 100-rule policy + first decision, fresh interpreter):", ""]
     for label, x in report["cold_start"].items():
         lines.append(

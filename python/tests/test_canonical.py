@@ -10,7 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tollgate.canonical import canonical_bytes, canonicalize, format_number, policy_hash
+from tollgate.canonical import (
+    canonical_bytes,
+    canonicalize,
+    canonicalize_parsed,
+    fast_canonical_or_none,
+    format_number,
+    policy_hash,
+)
 
 from conftest import REPO, node_available, run_node
 
@@ -181,3 +188,76 @@ def test_values_match_node(values: list) -> None:
     results = _node_canonicalize(cases)
     for value, result in zip(values, results):
         assert canonicalize(value) == result["value"]
+
+
+# --- the fast path (json.dumps, checked) ------------------------------------------------------
+
+# Characters where sorting by code point and by UTF-16 code unit disagree, escapes, surrogates,
+# quotes and backslashes next to digits (the number check counts quotes), number-like texts.
+_tricky_text = st.text(
+    alphabet=st.sampled_from(['"', "\\", "1", "5", ".", "e", "E", ":", ",", "[", "-", "a", "\n", "\x00", "\x7f",
+                              "\u2028", "\ue000", "\uffff", "\U0001F600", "\U00010000", "é", "\ud800", "\udc00"]),
+    max_size=12,
+)
+_numbers = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.integers(min_value=-(10**16), max_value=10**16)
+    | st.sampled_from([0.5, 1.0, -0.0, 1e16, 1e21, 1e-7, 123.25, 10**15 - 1, 10**15, 2**53, 2**53 + 1, 10**21])
+)
+fast_values = st.recursive(
+    st.none() | st.booleans() | _numbers | st.text(max_size=10) | _tricky_text,
+    lambda children: st.lists(children, max_size=5)
+    | st.dictionaries(st.text(max_size=6) | _tricky_text, children, max_size=5),
+    max_leaves=30,
+)
+
+
+def _outcome(f, value):
+    try:
+        return ("text", f(value))
+    except (TypeError, ValueError) as err:
+        return ("error", type(err))
+
+
+@settings(max_examples=1500, deadline=None, database=None)
+@given(fast_values)
+def test_fast_canonical_is_the_exact_text(value) -> None:
+    fast = fast_canonical_or_none(value)
+    exact = _outcome(canonicalize, value)
+    if fast is not None:
+        assert exact == ("text", fast)
+    assert _outcome(canonicalize_parsed, value) == exact
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(min_value=-(10**15) + 1, max_value=10**15 - 1)
+        | st.text(alphabet=st.characters(max_codepoint=0xD7FF), max_size=10),
+        lambda children: st.lists(children, max_size=5)
+        | st.dictionaries(st.text(alphabet=st.characters(max_codepoint=0xD7FF), max_size=6), children, max_size=5),
+        max_leaves=30,
+    )
+)
+def test_fast_canonical_takes_plain_values(value) -> None:
+    # No floats, short ints, no character past U+D7FF: the fast text is always taken.
+    assert fast_canonical_or_none(value) == canonicalize(value)
+
+
+def test_fast_canonical_cases() -> None:
+    cases = [
+        ({"a": 1.5, "b": "x1.0"}, '{"a":1.5,"b":"x1.0"}'),  # a float written alike
+        ({"a": 1.0}, None),  # 1.0 -> 1
+        ([1e21, 1e-7], None),  # 1e+21 is alike, 1e-07 is not
+        ({"s": 'q\\"1.0', "n": 2}, '{"n":2,"s":"q\\\\\\"1.0"}'),  # an escaped quote before a number-like text
+        ({"s": "\\", "n": 2.0}, None),  # an escaped backslash before the closing quote
+        (10**16, "10000000000000000"),
+        (10**16 + 1, None),
+        ({"\uffff": 1, "\U0001F600": 2}, None),  # code point order differs
+        ({"\ud83d\ude00": 1}, None),  # surrogates
+        ({1: "x"}, None),  # not a loader value: must not come here (the json module accepts it)
+    ]
+    for value, fast in cases:
+        if fast is not None or not isinstance(value, dict) or all(isinstance(k, str) for k in value):
+            assert fast_canonical_or_none(value) == fast, value

@@ -12,9 +12,17 @@ import hashlib
 import json
 import math
 import re
-from typing import Any, List
+from typing import Any, List, Optional
 
-__all__ = ["canonicalize", "canonical_bytes", "policy_hash", "format_number", "fix_surrogates"]
+__all__ = [
+    "canonicalize",
+    "canonical_bytes",
+    "canonicalize_parsed",
+    "fast_canonical_or_none",
+    "policy_hash",
+    "format_number",
+    "fix_surrogates",
+]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _json_string = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
@@ -156,6 +164,68 @@ def canonicalize(value: Any) -> str:
     out: List[str] = []
     _write(value, out)
     return "".join(out)
+
+
+# The fast path: the json module's key-sorted compact text. It is the RFC 8785 text when every
+# string is well-formed, no key holds a character past U+FFFF (code points then sort as UTF-16
+# code units do) and every number is written as format_number writes it. Ints of at most 15
+# digits are (they are exactly doubles). A float's repr has a digit then '.' or 'e', and a longer
+# int 16 digits in a row: each such place outside the strings (counting the quotes before it;
+# inside a string it is a false alarm) is a number token to compare with format_number's text.
+_fast_json = json.JSONEncoder(ensure_ascii=False, allow_nan=False, sort_keys=True, separators=(",", ":")).encode
+_NOT_INT15 = re.compile(r"[0-9](?:[.eE]|[0-9]{15})")
+_NOT_UTF16_ORDER = re.compile("[\ud800-\udfff\U00010000-\U0010ffff]")
+
+
+_NUMBER_TOKEN = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+
+
+def _same_number(text: str, at: int) -> bool:
+    """Whether the number token of the fast text around ``at`` is as format_number writes it."""
+    start = max(text.rfind(":", 0, at), text.rfind(",", 0, at), text.rfind("[", 0, at)) + 1
+    token = _NUMBER_TOKEN.match(text, start)
+    if token is None:  # pragma: no cover - a number token always matches
+        return False
+    written = token.group()
+    return format_number(float(written)) == written
+
+
+def fast_canonical_or_none(value: Any) -> Optional[str]:
+    """The RFC 8785 text of a value made by the JSON or YAML loaders (dicts with str keys, lists,
+    str, int, float, bool, None) when the fast text is certainly that text, else ``None`` (the
+    caller takes :func:`canonicalize`). Not for other values: the json module would write a key
+    ``1`` as ``"1"`` where :func:`canonicalize` refuses it. As ``fastCanonicalOrNull`` of
+    ``src/canonical.ts``; ``tests/test_canonical.py`` holds it equal to :func:`canonicalize`.
+    """
+    try:
+        text = _fast_json(value)
+    except (TypeError, ValueError, RecursionError):
+        return None
+    if not text.isascii() and _NOT_UTF16_ORDER.search(text) is not None:
+        return None
+    hits = _NOT_INT15.finditer(text)
+    hit = next(hits, None)
+    if hit is not None:
+        # Escapes blanked out (the same length): every '"' left opens or closes a string.
+        quotes_only = text.replace("\\\\", "  ").replace('\\"', "  ")
+        count = quotes_only.count
+        quotes = 0
+        start = 0
+        while hit is not None:
+            at = hit.start()
+            quotes += count('"', start, at)
+            if not quotes & 1 and not _same_number(text, at):
+                return None
+            start = at
+            hit = next(hits, None)
+    return text
+
+
+def canonicalize_parsed(value: Any) -> str:
+    """:func:`canonicalize` for a value made by the JSON or YAML loaders: the same text or error,
+    by :func:`fast_canonical_or_none` where it can."""
+    text = fast_canonical_or_none(value)
+    return canonicalize(value) if text is None else text
 
 
 def canonical_bytes(value: Any) -> bytes:

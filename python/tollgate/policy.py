@@ -34,7 +34,7 @@ from ._abi import (
     Messages,
 )
 from ._deprecated import warn
-from .canonical import canonical_bytes
+from .canonical import canonicalize_parsed
 from .counters import (
     CounterEntry,
     CounterInfo,
@@ -245,7 +245,7 @@ class Policy:
     @classmethod
     def _compile(cls, loaded: LoadedYaml, fast: Optional[bool]) -> "Policy":
         try:
-            manifest_bytes = canonical_bytes(loaded.value)
+            manifest_bytes = canonicalize_parsed(loaded.value).encode("utf-8")
         except (TypeError, ValueError) as err:  # a lone surrogate: canonicalize (npm) refuses it too
             raise PolicyError.single(loaded.filename, 1, 1, f"the manifest cannot be canonicalized: {err}") from None
         self = object.__new__(cls)

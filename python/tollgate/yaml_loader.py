@@ -1,9 +1,12 @@
 """YAML manifests: text -> JSON value, plus the map from JSON pointers back to positions.
 
 This mirrors ``src/yaml.ts`` of the Node host, which uses the ``yaml`` npm
-package with the YAML 1.2 core schema. PyYAML produces the events; the node
-tree is composed here, keeping aliases as nodes (so that their expansions
-are counted and their positions known) and letting an anchor be redefined
+package with the YAML 1.2 core schema. Common manifests are read by the fast
+path (``tollgate.yaml_fast``: libyaml's events straight into values, no
+positions); anything it does not handle comes here, as do the positions of
+errors the core finds later. PyYAML produces the events; the node tree is
+composed here, keeping aliases as nodes (so that their expansions are
+counted and their positions known) and letting an anchor be redefined
 (YAML 1.2). Plain scalars are resolved by the core schema, not YAML 1.1:
 ``yes``/``no``/``on``/``off`` stay strings, ``0o17`` is octal and ``017``
 decimal, ``1_000`` and ``2001-01-01`` are strings, ``<<`` is an ordinary key.
@@ -38,8 +41,9 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages
 from ._deprecated import deprecated_names, warn
-from .canonical import format_number, fix_surrogates
 from .errors import PolicyError, PolicyProblem
+from .yaml_fast import GIVE_UP, fast_value
+from .yaml_schema import CoreResolver, Unsupported, js_key, typed_scalar
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -54,40 +58,7 @@ __all__ = [
 # MAX_MANIFEST_BYTES (16 MiB: larger manifests are rejected with an error at 1:1),
 # MAX_ALIAS_EXPANSIONS and the messages come from abi/constants.json (tollgate._abi).
 
-_YAML_ORG = "tag:yaml.org,2002:"
-_STR = _YAML_ORG + "str"
-_NULL = _YAML_ORG + "null"
-_BOOL = _YAML_ORG + "bool"
-_INT = _YAML_ORG + "int"
-_FLOAT = _YAML_ORG + "float"
-_UNSUPPORTED_SCALAR_TAGS = (_YAML_ORG + "binary", _YAML_ORG + "timestamp")
-
-# The core schema's tests, as in the yaml package (schema/core/*.js).
-_NULL_RE = re.compile(r"^(?:~|[Nn]ull|NULL)?$")
-_BOOL_RE = re.compile(r"^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$")
-_INT_OCT_RE = re.compile(r"^0o[0-7]+$")
-_INT_RE = re.compile(r"^[-+]?[0-9]+$")
-_INT_HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT_NAN_RE = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$")
-_FLOAT_EXP_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
-_FLOAT_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$")
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
-
-
-class _CoreResolver(yaml.resolver.BaseResolver):
-    """Implicit tags of the YAML 1.2 core schema (and nothing of YAML 1.1)."""
-
-    yaml_implicit_resolvers: Dict[Any, Any] = {}
-
-
-_CoreResolver.add_implicit_resolver(_NULL, _NULL_RE, ["~", "n", "N", ""])
-_CoreResolver.add_implicit_resolver(_BOOL, _BOOL_RE, list("tTfF"))
-_CoreResolver.add_implicit_resolver(_INT, _INT_OCT_RE, ["0"])
-_CoreResolver.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
-_CoreResolver.add_implicit_resolver(_INT, _INT_HEX_RE, ["0"])
-_CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_NAN_RE, list("-+."))
-_CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_EXP_RE, list("-+.0123456789"))
-_CoreResolver.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+.0123456789"))
 
 
 class AliasNode(Node):
@@ -124,81 +95,30 @@ class _TreeComposer(Composer):
         return node
 
 
-class _PyComposer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _TreeComposer, _CoreResolver):
+class _PyComposer(yaml.reader.Reader, yaml.scanner.Scanner, yaml.parser.Parser, _TreeComposer, CoreResolver):
     def __init__(self, stream: str) -> None:
         yaml.reader.Reader.__init__(self, stream)
         yaml.scanner.Scanner.__init__(self)
         yaml.parser.Parser.__init__(self)
         _TreeComposer.__init__(self)
-        _CoreResolver.__init__(self)
+        CoreResolver.__init__(self)
 
 
 _Composer: Any = _PyComposer
 if getattr(yaml, "__with_libyaml__", False):  # libyaml scans and parses; the tree is composed here
 
-    class _CComposer(_TreeComposer, yaml.cyaml.CParser, _CoreResolver):  # type: ignore[misc]
+    class _CComposer(_TreeComposer, yaml.cyaml.CParser, CoreResolver):  # type: ignore[misc]
         def __init__(self, stream: str) -> None:
             yaml.cyaml.CParser.__init__(self, stream)
             _TreeComposer.__init__(self)
-            _CoreResolver.__init__(self)
+            CoreResolver.__init__(self)
 
     _Composer = _CComposer
 
 
-class _Unsupported(Exception):
-    pass
-
-
 def _scalar(node: ScalarNode) -> Any:
     """The JSON value of a scalar, as the yaml package's core schema resolves it."""
-    tag, text = node.tag, node.value
-    if tag == _STR or not tag.startswith(_YAML_ORG):
-        return fix_surrogates(text)
-    if tag == _NULL:
-        if _NULL_RE.match(text):
-            return None
-    elif tag == _BOOL:
-        if _BOOL_RE.match(text):
-            return text[0] in "tT"
-    elif tag == _INT:
-        if _INT_OCT_RE.match(text):
-            return int(text[2:], 8)
-        if _INT_RE.match(text):
-            return int(text)
-        if _INT_HEX_RE.match(text):
-            return int(text[2:], 16)
-    elif tag == _FLOAT:
-        if _FLOAT_NAN_RE.match(text):
-            return math.nan if text[-3:].lower() == "nan" else (-math.inf if text[0] == "-" else math.inf)
-        if _FLOAT_EXP_RE.match(text) or _FLOAT_RE.match(text):
-            return float(text)
-    elif tag in _UNSUPPORTED_SCALAR_TAGS:
-        raise _Unsupported()
-    return fix_surrogates(text)  # a tag the text does not fit: the yaml package keeps the string
-
-
-def js_key(value: Any) -> str:
-    """A scalar mapping key as JavaScript's ``String(value ?? "null")`` prints it."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if isinstance(value, int):
-        try:
-            value = float(value)
-        except OverflowError:
-            return "Infinity" if value > 0 else "-Infinity"
-    if value != value:
-        return "NaN"
-    if value == math.inf:
-        return "Infinity"
-    if value == -math.inf:
-        return "-Infinity"
-    return format_number(value)
+    return typed_scalar(node.tag, node.value)
 
 
 def _value_identity(v: Any) -> Any:
@@ -239,7 +159,7 @@ class _Builder:
         if isinstance(node, ScalarNode):
             try:
                 value = _scalar(node)
-            except _Unsupported:
+            except Unsupported:
                 self.problems.append((node.start_mark, Messages.unsupported_value("object")))
                 return None
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
@@ -273,7 +193,7 @@ class _Builder:
                 continue
             try:
                 raw = _scalar(target)
-            except _Unsupported:
+            except Unsupported:
                 raw = target.value
             if isinstance(key_node, ScalarNode):
                 ident = _value_identity(raw)
@@ -352,15 +272,35 @@ def _skip_properties(text: str, index: int) -> int:
 
 
 class LoadedYaml:
-    """A parsed manifest: its JSON ``value`` and the node tree to locate JSON pointers in."""
+    """A parsed manifest: its JSON ``value`` and the node tree to locate JSON pointers in.
 
-    __slots__ = ("value", "filename", "_root", "_positions")
+    A manifest read by the fast path (``tollgate.yaml_fast``) has no tree: it keeps its text,
+    and the first :meth:`locate` composes the tree (only an error needs a position).
+    """
 
-    def __init__(self, value: Any, filename: str, root: Optional[Node], positions: Optional[_Positions] = None) -> None:
+    __slots__ = ("value", "filename", "_root", "_positions", "_text")
+
+    def __init__(
+        self,
+        value: Any,
+        filename: str,
+        root: Optional[Node],
+        positions: Optional[_Positions] = None,
+        *,
+        text: Optional[str] = None,
+    ) -> None:
         self.value = value
         self.filename = filename
         self._root = root
         self._positions = positions
+        self._text = text
+
+    def _tree(self) -> None:
+        """Compose the node tree of a manifest the fast path read."""
+        text, self._text = self._text, None
+        if text is not None:
+            slow = _load_tree(text, self.filename)
+            self._root, self._positions = slow._root, slow._positions
 
     def locate(self, pointer: str, at: str = "value") -> Tuple[int, int]:
         """1-based (line, column) of the node that ``pointer`` names (as ``locate`` of ``src/yaml.ts``).
@@ -369,6 +309,8 @@ class LoadedYaml:
         entry. A pointer that goes past the tree resolves to the deepest node
         that exists.
         """
+        if self._text is not None:
+            self._tree()
         node = self._root
         if node is None or self._positions is None:
             return (1, 1)
@@ -415,7 +357,7 @@ def _is_index(token: str) -> bool:
 def _key_text(key_node: ScalarNode) -> str:
     try:
         return js_key(_scalar(key_node))
-    except _Unsupported:
+    except Unsupported:
         return key_node.value
 
 
@@ -451,6 +393,14 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
     text = _LONE_CR.sub("\n", text)
+    value = fast_value(text)
+    if value is not GIVE_UP:
+        return LoadedYaml(value, filename, None, text=text)
+    return _load_tree(text, filename)
+
+
+def _load_tree(text: str, filename: str) -> LoadedYaml:
+    """``load_yaml`` by the node tree, for a text already checked for size and lone CRs."""
     positions = _Positions(text)
     composer = _Composer(text)
     try:
