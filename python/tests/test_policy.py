@@ -278,6 +278,11 @@ _STUB_WAT = f"""
   (func (export "result_capacity") (result i32) i32.const 64)
   (func (export "counter_count") (result i32) i32.const 0)
   (func (export "counter_ptr") (result i32) i32.const 0)
+  ;; an evaluation image of 16 bytes, loaded as is (docs/abi.md, "Images")
+  (func (export "image_size") (result i32) i32.const 16)
+  (func (export "image_ptr") (result i32) i32.const 1024)
+  (func (export "image_buffer") (param i32) (result i32) i32.const 1024)
+  (func (export "load_image") (param i32) (result i32) i32.const 0)
   ;; traps when a record's first slot holds a string; otherwise decides the default
   (func (export "evaluate") (param $n i32) (result i32)
     (local $i i32) (local $rec i32)
