@@ -4,7 +4,8 @@ import {
   ABI_VERSION, COUNTER_ENTRY_SIZE, ENTRY_SIZE, ERR_MALFORMED, ERR_NONE, ERR_TOO_LARGE, FLAG_ERROR, MAX_DATA_BYTES,
   MAX_KNOWN_STATUS, MAX_RESULTS_PER_CALL, RECORD_HEADER, RESULT_SIZE, DECISION_DENY, TRACE_ENTRY_SIZE,
 } from "./abi";
-import { emitRules } from "./compile/code";
+import { CodeBlock, emitRules } from "./compile/code";
+import { Evaluation, readImage, writeImage } from "./compile/image";
 import { Rule } from "./compile/program";
 import { ToolIndex } from "./compile/tool-index";
 import { JsonParser } from "./json/parser";
@@ -36,6 +37,14 @@ let counterStart: usize = 0;
 // Explain (docs/abi.md, "Explain"): the rules, and what explain_prepare builds on first use.
 let rules: Array<Rule> = [];
 let explainTable: ExplainTable | null = null;
+// Images (docs/abi.md, "Images"): what this instance compiled, kept for image_size; the image once
+// written; and whether this instance loaded one (it then has no rule trees: no explain).
+let compiledCode: CodeBlock | null = null;
+let compiledEval: Evaluation | null = null;
+let image: usize = 0;
+let imageBuf: usize = 0;
+let imageCapacity: i32 = 0;
+let fromImage = false;
 let traceStart: usize = 0;
 let marks: StaticArray<u32> = new StaticArray<u32>(0);
 let markSerial: u32 = 0;
@@ -72,15 +81,25 @@ export function compile(len: i32): i32 {
     return reader.errors.count;
   }
   const m = reader.m;
-  fieldCount = m.fields.count;
   const whens = new Array<Rule>(m.counters.length);
   for (let i = 0; i < m.counters.length; i++) whens[i] = m.counters[i].when;
-  emitRules(m.rules, whens);
-  counters = StaticArray.fromArray<CounterInfo>(m.counters);
-  index = new ToolIndex(m.fields.find(["tool"]), m.rules);
+  compiledCode = emitRules(m.rules, whens);
+  const e = new Evaluation(new ToolIndex(m.fields.find(["tool"]), m.rules), m.defaultDecision, m.fields.count,
+    StaticArray.fromArray<CounterInfo>(m.counters));
+  compiledEval = e;
   rules = m.rules;
-  defaultDecision = m.defaultDecision;
   report = String.UTF8.encode(policyTable(m));
+  manifestBuf = null;
+  begin(e);
+  return 0;
+}
+
+/** Makes `e` the policy this instance decides with, and allocates the regions evaluate uses. */
+function begin(e: Evaluation): void {
+  index = e.index;
+  defaultDecision = e.defaultDecision;
+  fieldCount = e.fieldCount;
+  counters = e.counters;
   // One maximal record always fits (docs/abi.md); the region is 8-byte aligned.
   inputSize = RECORD_HEADER + fieldCount * ENTRY_SIZE + MAX_DATA_BYTES + 64 * 1024;
   inputStart = (heap.alloc(<usize>inputSize + 8) + 7) & ~<usize>7;
@@ -92,8 +111,41 @@ export function compile(len: i32): i32 {
     memory.fill(values, 0, <usize>(counters.length * 16));
     setCounterValues(values);
   }
-  manifestBuf = null;
   compiled = true;
+}
+
+/**
+ * After a successful compile: writes the evaluation image (docs/abi.md, "Images") on first use
+ * and returns its byte length, or -1 when this instance compiled nothing. May grow memory.
+ */
+export function image_size(): i32 {
+  const e = compiledEval;
+  if (e == null) return -1;
+  if (image == 0) image = writeImage(e, changetype<CodeBlock>(compiledCode));
+  return load<i32>(image, 8);
+}
+
+export function image_ptr(): usize { return image; }
+
+/** Reserves `len` bytes (8-byte aligned) for an image to load; may grow memory. */
+export function image_buffer(len: i32): usize {
+  imageBuf = (heap.alloc(<usize>max(len, 0) + 8) + 7) & ~<usize>7;
+  imageCapacity = max(len, 0);
+  return imageBuf;
+}
+
+/**
+ * Loads the image of `len` bytes written at image_buffer() in place of compiling: 0 on success,
+ * -1 if this instance already compiled or loaded, or the bytes are not an image of this ABI.
+ * May grow memory.
+ */
+export function load_image(len: i32): i32 {
+  if (attempted || imageBuf == 0 || len < 0 || len > imageCapacity) return -1;
+  attempted = true;
+  const e = readImage(imageBuf, len);
+  if (e == null) return -1;
+  fromImage = true;
+  begin(e);
   return 0;
 }
 
@@ -166,7 +218,7 @@ export function evaluate(count: i32): i32 {
  * compile. May grow memory (once): a host re-creates its views after it.
  */
 export function explain_prepare(): i32 {
-  if (!compiled) return -1;
+  if (!compiled || fromImage) return -1;
   let t = explainTable;
   if (t == null) {
     t = prepareExplain(rules);

@@ -34,6 +34,10 @@ export interface CoreExports {
   explain_table_ptr(): number;
   explain_ptr(): number;
   explain(): number;
+  image_size(): number;
+  image_ptr(): number;
+  image_buffer(len: number): number;
+  load_image(len: number): number;
 }
 
 /** One instance of the core: its raw exports, and the loader's helpers for the cold path. */

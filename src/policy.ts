@@ -206,6 +206,9 @@ export class Policy {
   private readonly decisions: DecisionTable;
   /** What explanations are built from, made on the first `explain` (null until then). */
   private explainContext: ExplainContext | null = null;
+  /** The instance `explain` runs in: `session`'s instance loaded an image and has no rule trees
+   *  (docs/abi.md, "Images"), so the first `explain` compiles the manifest into one of its own. */
+  private explainSession: CoreSession | null = null;
 
   private constructor(canonical: string, session: CoreSession, table: PolicyTable, manifest: Record<string, unknown>) {
     this.canonical = canonical;
@@ -435,12 +438,11 @@ export class Policy {
    * index.
    */
   decideWithCounters(action: unknown, sumOf: SumOf): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
-    return this.withCounters(action, sumOf, () => this.callCore(1));
+    return this.withCounters(this.session, action, sumOf, () => this.callCore(1));
   }
 
-  /** decideWithCounters with `call` running the core on the record (evaluate, or explain). */
-  private withCounters(action: unknown, sumOf: SumOf, call: () => boolean): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
-    const s = this.session;
+  /** decideWithCounters in session `s` with `call` running the core on the record (evaluate, or explain). */
+  private withCounters(s: CoreSession, action: unknown, sumOf: SumOf, call: () => boolean): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
     const region = s.counters;
     if (region === null) return { decision: this.evaluate(action), entries: [], keys: [] };
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
@@ -474,7 +476,7 @@ export class Policy {
       for (let i = 0; i < n; i++) keys[i] = texts[i] = null;
     }
     if (!call()) return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
-    let decision = this.decode(s.resultPtr);
+    let decision = this.decode(s.resultPtr, s);
     if (decision.error !== undefined) return { decision, entries: [], keys };
     if (this.carrier !== null) decision = this.carrier.carry(decision, region);
     return { decision, entries: region.entries(keys, texts), keys };
@@ -488,12 +490,14 @@ export class Policy {
    */
   explain(action: unknown, options: ExplainOptions = {}): Explanation {
     const ctx = this.prepareExplain();
+    const s = this.explainSession!;
     const now = options.now ?? Date.now();
     let count = 0;
+    let trapped = false;
     const call = (): boolean => {
       let rc: number;
       try {
-        rc = this.session.core.explain();
+        rc = s.core.explain();
       } catch {
         rc = -2;
       }
@@ -501,23 +505,23 @@ export class Policy {
         count = rc;
         return true;
       }
-      this.reset();
+      trapped = true;
       return false;
     };
     let decision: Decision;
-    const s = this.session;
     const region = s.counters;
     if (region === null) {
       const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
       if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
-      decision = call() ? this.decode(s.resultPtr) : this.decisions.error(ErrorCode.Trap);
+      decision = call() ? this.decode(s.resultPtr, s) : this.decisions.error(ErrorCode.Trap);
     } else {
       const store = this.store!;
       if (options.sumOf === undefined && store instanceof AdoptedState) store.refuse();
-      decision = this.withCounters(action, options.sumOf ?? ((counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i)), call).decision;
+      decision = this.withCounters(s, action, options.sumOf ?? ((counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i)), call).decision;
     }
-    // After a trap, reset() made a fresh session whose explain table is not prepared.
-    if (this.session !== s) {
+    // After a trap the explaining instance is suspect: the next explain compiles a fresh one.
+    if (trapped) {
+      this.explainSession = null;
       this.explainContext = null;
       count = 0;
     }
@@ -532,15 +536,14 @@ export class Policy {
     return buildExplanation(ctx, bytes, count, action, decision, rule, values, counters);
   }
 
-  /** The core's explain table, built on first use; memory may grow then, so views are re-made. */
+  /** The explaining instance and its explain table, made on first use (docs/abi.md, "Explain"). */
   private prepareExplain(): ExplainContext {
-    if (this.explainContext !== null) return this.explainContext;
-    const core = this.session.core;
+    if (this.explainContext !== null && this.explainSession !== null) return this.explainContext;
+    const { core, rc } = compileCore(this.canonical);
+    if (rc !== 0) throw new Error("explain: the core rejected a manifest it compiled before");
     const len = core.explain_prepare();
     if (len < 0) throw new Error("explain: the core has no compiled policy");
-    if (core.memory.buffer !== this.session.results.buffer) {
-      this.session = { ...openSession(core, this.fields, this.counters), evaluate: this.session.evaluate };
-    }
+    this.explainSession = openSession(core, this.fields, this.counters); // after the growth
     const text = Buffer.from(core.memory.buffer, core.explain_table_ptr(), len).toString("utf8");
     this.explainContext = {
       manifest: JSON.parse(this.canonical) as unknown,
@@ -553,9 +556,8 @@ export class Policy {
     return this.explainContext;
   }
 
-  /** The decision of the 8-byte result at `at` (docs/abi.md, "Result region"). */
-  private decode(at: number): Decision {
-    const s = this.session;
+  /** The decision of the 8-byte result at `at` of session `s` (docs/abi.md, "Result region"). */
+  private decode(at: number, s: CoreSession = this.session): Decision {
     const bytes = s.results;
     return this.decisions.fromResult(bytes[at]!, bytes[at + 1]!, bytes[at + 2]! | (bytes[at + 3]! << 8), s.resultWords[(at + 4) >> 2]!);
   }
@@ -667,8 +669,26 @@ function tooManyCounters(e: { pointer: string; message: string }, declared: read
   return "/counters/" + declared[MAX_COUNTERS]!.replaceAll("~", "~0").replaceAll("/", "~1");
 }
 
-/** A new core instance with `canonical` compiled into it, and the compile report (docs/abi.md). */
+/**
+ * The instance a policy decides with, and the compile report (docs/abi.md): `canonical` is
+ * compiled in a throw-away instance and a fresh one loads its evaluation image (docs/abi.md,
+ * "Images"), so everything compiling allocated (the stub runtime frees nothing) goes with the
+ * throw-away instance. When compiling fails, the compiling instance (its report has the errors).
+ */
 function compileInFreshCore(canonical: string): { core: Core; rc: number; report: unknown } {
+  const compiled = compileCore(canonical);
+  if (compiled.rc !== 0) return compiled;
+  const from = compiled.core;
+  const len = from.image_size();
+  const core = instantiateCore();
+  const at = core.image_buffer(len);
+  new Uint8Array(core.memory.buffer, at, len).set(new Uint8Array(from.memory.buffer, from.image_ptr(), len));
+  if (core.load_image(len) !== 0) throw new Error("the core refused the image it wrote");
+  return { core, rc: 0, report: compiled.report };
+}
+
+/** A new core instance with `canonical` compiled into it (it can explain), and the compile report. */
+function compileCore(canonical: string): { core: Core; rc: number; report: unknown } {
   const core = instantiateCore();
   const bytes = Buffer.from(canonical, "utf8");
   const ptr = core.manifest_buffer(bytes.length);

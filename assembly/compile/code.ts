@@ -178,11 +178,17 @@ function testMatchers(t: Test, map: Map<usize, usize>): void {
   for (let i = 0; i < t.children.length; i++) testMatchers(t.children[i], map);
 }
 
+/** Where emitRules put the flat code: one block of `words` 32-bit words (an image copies it). */
+export class CodeBlock {
+  constructor(public base: usize, public words: i32) {}
+}
+
 /**
  * Compiles every rule, and every counter's `when` (as a rule of one condition, `code` 0 when it
- * has none), to flat code and sets each one's `code` address.
+ * has none), to flat code and sets each one's `code` address. The block holds the rules' nodes
+ * back to back, then the counters' (compile/image.ts walks it node by node).
  */
-export function emitRules(rules: Array<Rule>, counterWhens: Array<Rule>): void {
+export function emitRules(rules: Array<Rule>, counterWhens: Array<Rule>): CodeBlock {
   const w = new CodeWriter();
   relocateMatchers(counterWhens, w.matchers);
   relocateMatchers(rules, w.matchers);
@@ -197,6 +203,7 @@ export function emitRules(rules: Array<Rule>, counterWhens: Array<Rule>): void {
   for (let i = 0; i < counterWhens.length; i++) {
     counterWhens[i].code = counterOffsets[i] < 0 ? 0 : base + (<usize>counterOffsets[i] << 2);
   }
+  return new CodeBlock(base, w.words.length);
 }
 
 import { ValueSet as ValueSet_ } from "./value-set";

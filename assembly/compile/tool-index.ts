@@ -89,6 +89,33 @@ class FlatWriter {
   }
 }
 
+/**
+ * Adds `delta` to every rule code address of the frozen index at `base` (FlatWriter's layout;
+ * the `*At` are word offsets from `base`): an image stores them relative to its code block.
+ */
+export function rebaseIndex(base: usize, allAt: i32, unconstrainedAt: i32, exactAt: i32, prefixAt: i32, delta: u32): void {
+  rebaseBucket(base + (<usize>allAt << 2), delta);
+  rebaseBucket(base + (<usize>unconstrainedAt << 2), delta);
+  rebaseTable(base, exactAt, delta);
+  rebaseTable(base, prefixAt, delta);
+}
+
+function rebaseBucket(b: usize, delta: u32): void {
+  const n = load<i32>(b) + load<i32>(b, 4) + load<i32>(b, 8);
+  for (let i = 0, p = b + 16; i < n; i++, p += 8) store<u32>(p, load<u32>(p) + delta);
+}
+
+function rebaseTable(base: usize, at: i32, delta: u32): void {
+  const t = base + (<usize>at << 2);
+  const mask = load<i32>(t);
+  for (let s = 0; s <= mask; s++) {
+    const off = load<i32>(t + 4 + (<usize>s << 2));
+    if (off < 0) continue;
+    const e = base + (<usize>off << 2);
+    rebaseBucket(e + 8 + (<usize>((load<i32>(e, 4) + 3) & ~3)), delta);
+  }
+}
+
 /** The bucket of the bytes [ptr, ptr+len) with FNV-1a hash `h` in the table at `t`, or 0. */
 function findIn(t: usize, ptr: usize, len: i32, h: u32): usize {
   const mask = load<u32>(t);
@@ -129,14 +156,42 @@ export class ToolIndex {
   /** Scratch for the candidate sources of one action (bucket addresses): preallocated, reused. */
   sources: StaticArray<usize> = new StaticArray<usize>(0);
   /** The frozen index (FlatWriter): bucket addresses and name tables. */
-  private allBucket: usize = 0;
-  private unconstrainedBucket: usize = 0;
+  allBucket: usize = 0;
+  unconstrainedBucket: usize = 0;
   /** Per exact tool name: every candidate (unconstrained, exact, matching prefixes), merged. */
-  private exactTable: usize = 0;
-  private exactCount: i32 = 0;
-  private prefixTable: usize = 0;
+  exactTable: usize = 0;
+  exactCount: i32 = 0;
+  prefixTable: usize = 0;
+  /** The FlatWriter block (its first word) and its size in words: what an image copies. */
+  flat: usize = 0;
+  flatWords: i32 = 0;
 
-  constructor(public toolSlot: i32, rules: Array<Rule>) {
+  /** Indexes `rules`; with null, an empty shell that `adopt` fills from an image. */
+  constructor(public toolSlot: i32, rules: Array<Rule> | null) {
+    if (rules != null) this.build(rules);
+  }
+
+  /**
+   * Takes over a frozen index already in memory at `base` (`words` words, laid out by FlatWriter,
+   * its rule code addresses final): what loading an image does (compile/image.ts). The `*At`
+   * arguments are word offsets from `base`.
+   */
+  adopt(base: usize, words: i32, allAt: i32, unconstrainedAt: i32, exactAt: i32, exactCount: i32, prefixAt: i32,
+        prefixLengths: StaticArray<i32>): void {
+    flatBase = base;
+    this.flat = base;
+    this.flatWords = words;
+    this.allBucket = base + (<usize>allAt << 2);
+    this.unconstrainedBucket = base + (<usize>unconstrainedAt << 2);
+    this.exactTable = base + (<usize>exactAt << 2);
+    this.exactCount = exactCount;
+    this.prefixTable = base + (<usize>prefixAt << 2);
+    this.prefixLengths = prefixLengths;
+    this.sources = new StaticArray<usize>(2 + prefixLengths.length);
+  }
+
+  private build(rules: Array<Rule>): void {
+    const toolSlot = this.toolSlot;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i];
       this.all.add(r);
@@ -165,6 +220,8 @@ export class ToolIndex {
     const prefixAt = w.table(this.prefixKeys, this.prefixBuckets);
     const base = w.finish();
     flatBase = base;
+    this.flat = base;
+    this.flatWords = w.words.length;
     this.allBucket = base + (<usize>allAt << 2);
     this.unconstrainedBucket = base + (<usize>unconstrainedAt << 2);
     this.exactTable = base + (<usize>exactAt << 2);

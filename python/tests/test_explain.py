@@ -277,7 +277,9 @@ def test_evaluate_keeps_working_after_the_first_explain_grew_memory() -> None:
 def test_after_a_trap_a_fresh_instance_explains(monkeypatch: pytest.MonkeyPatch) -> None:
     p = Policy.from_file(BILLING_STATELESS)
     expected = p.explain(refund(amount=49.9))
-    core = p._core  # type: ignore[attr-defined]
+    deciding = p._core  # type: ignore[attr-defined]
+    core = p._explain_core  # type: ignore[attr-defined]  # explain compiles its own instance
+    assert core is not deciding
     real = core.call
 
     def trap(name: str, *args: int) -> int:
@@ -288,6 +290,7 @@ def test_after_a_trap_a_fresh_instance_explains(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(core, "call", trap)
     e = p.explain(refund(amount=49.9))
     assert e["decision"]["error"] and (e["rules"], e["closest"]) == ([], [])
-    assert p._core is not core  # type: ignore[attr-defined]
-    assert p.explain(refund(amount=49.9)) == expected  # the fresh instance prepares its own table
+    assert p.explain(refund(amount=49.9)) == expected  # a fresh instance prepares its own table
+    assert p._explain_core is not core  # type: ignore[attr-defined]
+    assert p._core is deciding  # type: ignore[attr-defined]  # deciding never used the trapped one
     assert p.evaluate(refund(amount=49.9)).rule == "small-refund"

@@ -278,6 +278,11 @@ _STUB_WAT = f"""
   (func (export "result_capacity") (result i32) i32.const 64)
   (func (export "counter_count") (result i32) i32.const 0)
   (func (export "counter_ptr") (result i32) i32.const 0)
+  ;; an evaluation image of 16 bytes, loaded as is (docs/abi.md, "Images")
+  (func (export "image_size") (result i32) i32.const 16)
+  (func (export "image_ptr") (result i32) i32.const 1024)
+  (func (export "image_buffer") (param i32) (result i32) i32.const 1024)
+  (func (export "load_image") (param i32) (result i32) i32.const 0)
   ;; traps when a record's first slot holds a string; otherwise decides the default
   (func (export "evaluate") (param $n i32) (result i32)
     (local $i i32) (local $rec i32)
@@ -424,3 +429,23 @@ def test_redact(billing: Policy) -> None:
         assert billing.redact(action) == red
     with pytest.warns(DeprecationWarning, match="Policy.redact_paths"):
         assert billing.redact_paths is billing.redact
+
+
+# --- evaluation images (docs/abi.md, "Images") ----------------------------------------------
+
+_GENERATED = REPO / "bench" / "policies"
+
+
+def test_a_loaded_policy_decides_in_a_small_instance_as_the_compiling_one() -> None:
+    """The deciding instance loaded the image of a throw-away compiling instance: it holds a few
+    MiB (the compiling one 124 at 10,000 rules) and decides as an instance that compiled the
+    manifest (explain runs in one: its decision is that instance's ``evaluate``)."""
+    big = Policy.from_file(str(_GENERATED / "generated-10000.yaml"))
+    core = big._core  # type: ignore[attr-defined]
+    assert core.call("report_len") == 0  # it never compiled
+    assert core.memory.data_len(core.store) < 16 * 1024 * 1024
+    p = Policy.from_file(str(_GENERATED / "generated-100.yaml"))
+    lines = (_GENERATED / "generated-100.actions.jsonl").read_text(encoding="utf-8").splitlines()
+    actions = [json.loads(line) for line in lines[:300]]
+    assert [p.evaluate(a).to_dict() for a in actions] == [p.explain(a)["decision"] for a in actions]
+    assert p._explain_core is not p._core  # type: ignore[attr-defined]

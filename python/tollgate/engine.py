@@ -247,7 +247,7 @@ class CoreInstance:
         self._exports: Dict[str, Any] = {name: exports[name] for name in exports}
         for name in ("memory", "abi_version", "manifest_buffer", "compile", "report_ptr", "report_len",
                      "field_count", "input_ptr", "input_capacity", "result_ptr", "result_capacity", "evaluate",
-                     "counter_count", "counter_ptr"):
+                     "counter_count", "counter_ptr", "image_size", "image_ptr", "image_buffer", "load_image"):
             if name not in self._exports:
                 raise EngineError(f"the Tollgate core does not export '{name}' (is it an older build?)")
         self.memory: wasmtime.Memory = self._exports["memory"]
@@ -316,16 +316,35 @@ class CoreInstance:
         rp, rl = self.call("report_ptr"), self.call("report_len")
         report = json.loads(bytes(self.view[rp : rp + rl]).decode("utf-8"))
         if rc == 0:
-            self.field_count = self.call("field_count")
-            self.input_ptr = self.call("input_ptr")
-            self.input_capacity = self.call("input_capacity")
-            self.result_ptr = self.call("result_ptr")
-            self.result_capacity = self.call("result_capacity")
-            # Counters (docs/abi.md, "Counters"): 0 and 0 for a stateless policy.
-            self.counter_count = self.call("counter_count")
-            self.counter_ptr = self.call("counter_ptr")
-            self.view = self._make_view()
+            self._read_regions()
         return rc, report
+
+    def load_image_of(self, compiled: "CoreInstance") -> None:
+        """Load the evaluation image of ``compiled`` (an instance whose ``compile`` succeeded)
+        instead of compiling (docs/abi.md, "Images"): this instance then decides exactly as
+        ``compiled`` does, without the garbage compiling left there. It cannot explain."""
+        n = compiled.call("image_size")
+        if n < 0:
+            raise EngineError("the compiling instance has no evaluation image")
+        compiled.view = compiled._make_view()
+        src = compiled.call("image_ptr")
+        at = self.call("image_buffer", n)
+        self.view = self._make_view()
+        self.view[at : at + n] = compiled.view[src : src + n]
+        if self.call("load_image", n) != 0:
+            raise EngineError("the core refused the evaluation image it wrote")
+        self._read_regions()
+
+    def _read_regions(self) -> None:
+        self.field_count = self.call("field_count")
+        self.input_ptr = self.call("input_ptr")
+        self.input_capacity = self.call("input_capacity")
+        self.result_ptr = self.call("result_ptr")
+        self.result_capacity = self.call("result_capacity")
+        # Counters (docs/abi.md, "Counters"): 0 and 0 for a stateless policy.
+        self.counter_count = self.call("counter_count")
+        self.counter_ptr = self.call("counter_ptr")
+        self.view = self._make_view()
 
     def evaluate(self, count: int) -> int:
         """Call ``evaluate(count)``; raises :class:`CoreTrap` on a trap."""

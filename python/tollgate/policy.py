@@ -262,8 +262,11 @@ class Policy:
         return self
 
     def _new_core(self, loaded: Optional[LoadedYaml]) -> Tuple[CoreInstance, Dict[str, Any]]:
-        core = CoreInstance(self._fast)
-        rc, report = core.compile(self._manifest_bytes)
+        """The instance this policy decides with: the manifest is compiled in a throw-away
+        instance and a fresh one loads its evaluation image (docs/abi.md, "Images"), so what
+        compiling allocated (the core frees nothing) goes with the throw-away one."""
+        compiler = CoreInstance(False)
+        rc, report = compiler.compile(self._manifest_bytes)
         if rc != 0:
             if loaded is None:  # pragma: no cover - recompiling a policy that compiled before
                 raise RuntimeError(f"the core rejected a manifest it compiled before: {report}")
@@ -277,6 +280,8 @@ class Policy:
                 for e in report.get("errors", [])
             ] or [PolicyProblem(loaded.filename, 1, 1, f"the core rejected the manifest (code {rc})")]
             raise PolicyError(sort_errors(errors))
+        core = CoreInstance(self._fast)
+        core.load_image_of(compiler)
         return core, report
 
     def _install(self, core: CoreInstance, report: Dict[str, Any]) -> None:
@@ -747,13 +752,14 @@ class Policy:
         self, buf: bytearray, sums: Optional[List[float]]
     ) -> Optional[Tuple[Any, int, bytes, int, Optional[Tuple[Any, ...]]]]:
         """One record through the core's ``explain`` (lock held): (context, result key, trace
-        bytes, entry count, counter region), or None after a trap (a fresh instance took over)."""
-        core = self._core
-        ctx = self._explain_context(core)
+        bytes, entry count, counter region), or None after a trap (the next explain compiles a
+        fresh explaining instance)."""
+        ctx = self._explain_context()
+        core = self._explain_core
         view = core.view
-        ip = self._input_ptr
+        ip = core.input_ptr
         view[ip : ip + len(buf)] = buf
-        region = self._region
+        region = self._explain_region
         if sums is not None and region is not None:
             region.write_sums(view, sums)
         try:
@@ -761,24 +767,30 @@ class Policy:
             if count < 0:
                 raise CoreTrap("explain refused the record")
         except CoreTrap:
-            self._recover()
+            self._explain_ctx = None
             return None
         if core.memory.data_len(core.store) != len(view):  # explain allocates nothing; be sure
             core.view = view = core._make_view()
-        key = _unpack_key(view, self._result_ptr)[0]
+        key = _unpack_key(view, core.result_ptr)[0]
         at = core.call("explain_ptr")
         trace = bytes(view[at : at + count * TRACE_ENTRY_SIZE])
         table = region.read(view) if region is not None else None
         return ctx, key, trace, count, table
 
-    def _explain_context(self, core: CoreInstance) -> Any:
-        """The explain table of ``core``, prepared on first use (memory may grow then: the view
-        is re-made). A fresh instance (after a trap) is prepared again. Lock held."""
+    def _explain_context(self) -> Any:
+        """The explaining instance (``_explain_core``) and its explain table, made on first use
+        (and again after a trap). The instance that decides loaded an image and has no rule
+        trees (docs/abi.md, "Images"), so explain compiles the manifest into one of its own.
+        Lock held."""
         from .explain import ExplainContext
 
         ctx = getattr(self, "_explain_ctx", None)
-        if ctx is not None and self._explain_core is core:
+        if ctx is not None:
             return ctx
+        core = CoreInstance(False)
+        rc, _report = core.compile(self._manifest_bytes)
+        if rc != 0:  # pragma: no cover - it compiled before
+            raise RuntimeError("explain: the core rejected a manifest it compiled before")
         try:
             n = core.call("explain_prepare")
         except CoreTrap as err:  # pragma: no cover - a compiled policy always prepares
@@ -788,12 +800,15 @@ class Policy:
         core.view = core._make_view()
         at = core.call("explain_table_ptr")
         pointers = json.loads(bytes(core.view[at : at + n]).decode("utf-8"))
-        manifest = ctx.manifest if ctx is not None else json.loads(self._manifest_bytes.decode("utf-8"))
+        manifest = getattr(self, "_explain_manifest", None)
+        if manifest is None:
+            manifest = self._explain_manifest = json.loads(self._manifest_bytes.decode("utf-8"))
         ctx = ExplainContext(
             manifest, [r.id for r in self.rules], self.fields, self.redact, [c.name for c in self.counters], pointers
         )
-        self._explain_ctx = ctx
         self._explain_core = core
+        self._explain_region = CounterRegion(self.counters, self.fields, core.counter_ptr) if self.counters else None
+        self._explain_ctx = ctx
         return ctx
 
     # -- helpers -----------------------------------------------------------------
