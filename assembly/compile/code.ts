@@ -71,10 +71,28 @@ export class CodeWriter {
     }
   }
 
-  /** A rule's effective condition: the conjunction of its conds. Returns its word offset. */
+  /** Word offset of the last rule's condition without its implied tool cond (-1: none). */
+  reducedAt: i32 = -1;
+
+  /**
+   * A rule's effective condition: the conjunction of its conds. Returns its word offset. A rule
+   * with an implied tool cond is written All(that cond, All(the others)), which is the same
+   * conjunction (Kleene AND is associative and commutative), and `reducedAt` is the inner All:
+   * the tool index's name buckets, whose lookup proves the tool cond TRUE, point there.
+   */
   rule(r: Rule): i32 {
     const at = this.begin(CondOp.All);
-    for (let i = 0; i < r.conds.length; i++) this.cond(r.conds[i]);
+    this.reducedAt = -1;
+    const k = r.impliedCond;
+    if (k >= 0) {
+      this.cond(r.conds[k]);
+      const inner = this.begin(CondOp.All);
+      for (let i = 0; i < r.conds.length; i++) if (i != k) this.cond(r.conds[i]);
+      this.end(inner);
+      this.reducedAt = inner;
+    } else {
+      for (let i = 0; i < r.conds.length; i++) this.cond(r.conds[i]);
+    }
     this.end(at);
     return at;
   }
@@ -193,13 +211,20 @@ export function emitRules(rules: Array<Rule>, counterWhens: Array<Rule>): CodeBl
   relocateMatchers(counterWhens, w.matchers);
   relocateMatchers(rules, w.matchers);
   const offsets = new Array<i32>(rules.length);
-  for (let i = 0; i < rules.length; i++) offsets[i] = w.rule(rules[i]);
+  const reduced = new Array<i32>(rules.length);
+  for (let i = 0; i < rules.length; i++) {
+    offsets[i] = w.rule(rules[i]);
+    reduced[i] = w.reducedAt;
+  }
   const counterOffsets = new Array<i32>(counterWhens.length);
   for (let i = 0; i < counterWhens.length; i++) counterOffsets[i] = counterWhens[i].conds.length == 0 ? -1 : w.rule(counterWhens[i]);
   const base = w.finish();
   // A test shared by several rules (a group's `when`) is written once per rule, identically.
   for (let i = 0; i < w.placed.length; i++) w.placed[i].code = base + (<usize>w.placedAt[i] << 2);
-  for (let i = 0; i < rules.length; i++) rules[i].code = base + (<usize>offsets[i] << 2);
+  for (let i = 0; i < rules.length; i++) {
+    rules[i].code = base + (<usize>offsets[i] << 2);
+    rules[i].reducedCode = reduced[i] < 0 ? 0 : base + (<usize>reduced[i] << 2);
+  }
   for (let i = 0; i < counterWhens.length; i++) {
     counterWhens[i].code = counterOffsets[i] < 0 ? 0 : base + (<usize>counterOffsets[i] << 2);
   }

@@ -69,6 +69,12 @@ export class Rule {
   ) {}
   /** Address of the rule's flat condition (compile/code.ts), set once every rule is compiled. */
   code: usize = 0;
+  /** The top-level cond the tool index keys this rule by, when the lookup that finds the rule
+   *  already proves it TRUE (compile/tool-index.ts, impliedToolCond); -1 when none. */
+  impliedCond: i32 = -1;
+  /** Address of the rule's condition without that cond (0 when none): what the tool index's
+   *  name buckets point at, so a decision does not test the tool again. */
+  reducedCode: usize = 0;
   // For explain: the rule's pointer, and its `when`s as written (enclosing groups' outermost
   // first, then its own), each with the pointer of that `when`; `conds` has them spliced and sorted.
   pointer: string = "";

@@ -41,14 +41,17 @@ export class Bucket {
 class FlatWriter {
   words: Array<i32> = [];
 
-  bucket(b: Bucket): i32 {
+  /** `named`: a bucket found by the action's tool name (an exact name or a prefix of it), where
+   *  a rule's implied tool cond is TRUE: its code without that cond (Rule#reducedCode). */
+  bucket(b: Bucket, named: bool): i32 {
     const at = this.words.length;
     for (let e = 0; e < 3; e++) this.words.push(b.lists[e].length);
     for (let e = 0; e < 3; e++) {
       const list = b.lists[e];
       for (let i = 0; i < list.length; i++) {
-        this.words.push(list[i].index);
-        this.words.push(<i32>list[i].code);
+        const r = list[i];
+        this.words.push(r.index);
+        this.words.push(<i32>(named && r.reducedCode != 0 ? r.reducedCode : r.code));
       }
     }
     return at;
@@ -76,7 +79,7 @@ class FlatWriter {
         for (let k = 0; k < 4 && i + k < len; k++) w |= (<u32>load<u8>(ptr + <usize>(i + k))) << (<u32>k * 8);
         this.words.push(<i32>w);
       }
-      this.bucket(buckets[id]);
+      this.bucket(buckets[id], true);
     }
     return at;
   }
@@ -142,6 +145,36 @@ class Constraint {
   exact: Array<ArrayBuffer> = [];
   prefix: ArrayBuffer = new ArrayBuffer(0);
   rank: i32 = -1; // higher is more selective
+  /** Proven TRUE by the lookup that finds the rule by this key: the test is `eq`, `in` or
+   *  `prefix` itself (a glob's literal prefix proves nothing about the rest of the glob). */
+  implied: bool = false;
+}
+
+/**
+ * Sets each rule's `impliedCond`: the top-level cond the index keys it by, when that cond is a
+ * `tool` test of one operator that finding the rule by the action's tool name proves TRUE
+ * (`tool: x`, `tool: [x, y]`, `tool: {prefix: p}`). Called before the rules are written
+ * (compile/code.ts), with the slot the index is built on.
+ */
+export function markImpliedToolConds(rules: Array<Rule>, toolSlot: i32): void {
+  if (toolSlot < 0) return;
+  for (let i = 0; i < rules.length; i++) {
+    const conds = rules[i].conds;
+    let best = new Constraint();
+    let top = -1;
+    for (let k = 0; k < conds.length; k++) {
+      const next = fromCond(conds[k], toolSlot, best);
+      if (next != best) {
+        best = next;
+        top = k;
+      }
+    }
+    if (best.kind == KIND_NONE || !best.implied || top < 0) continue;
+    const c = conds[top];
+    // Only a cond that is that one test: not an All of conds, nor a test with other operators.
+    if (c.op != CondOp.Field || changetype<Test>(c.test).op == TestOp.All) continue;
+    rules[i].impliedCond = top;
+  }
 }
 
 export class ToolIndex {
@@ -214,8 +247,8 @@ export class ToolIndex {
     this.prefixLengths = StaticArray.fromArray<i32>(lengths);
     this.sources = new StaticArray<usize>(2 + lengths.length);
     const w = new FlatWriter();
-    const allAt = w.bucket(this.all);
-    const unconstrainedAt = w.bucket(this.unconstrained);
+    const allAt = w.bucket(this.all, false);
+    const unconstrainedAt = w.bucket(this.unconstrained, false);
     const exactAt = w.table(this.exactKeys, merged);
     const prefixAt = w.table(this.prefixKeys, this.prefixBuckets);
     const base = w.finish();
@@ -337,12 +370,14 @@ function fromTest(t: Test, best: Constraint): Constraint {
       if (k.tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(k.buf));
     }
     c.rank = 1000000 - c.exact.length;
+    c.implied = true;
   } else if (row.toolKey == ToolKey.Prefix) {
     c.kind = KIND_PREFIX;
     c.prefix = row.operand == Operand.Glob
       ? String.UTF8.encode(literalPrefix(t.pattern))
       : changetype<ArrayBuffer>(changetype<Const_>(t.constant).buf);
     c.rank = c.prefix.byteLength;
+    c.implied = row.operand != Operand.Glob;
   } else {
     return best;
   }
