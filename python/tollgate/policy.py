@@ -327,17 +327,9 @@ class Policy:
 
     def _build_templates(self) -> None:
         name = self.name
-        rule_decisions = []
-        for r in self.rules:
-            pair = []
-            for undetermined in (False, True):
-                if r.effect == "escalate":
-                    d = Decision(r.effect, r.id, r.reason, undetermined, name, r.approver, r.timeout_ms, r.on_timeout)
-                else:
-                    d = Decision(r.effect, r.id, r.reason, undetermined, name)
-                pair.append(d)
-            rule_decisions.append(tuple(pair))
-        self._rule_decisions = tuple(rule_decisions)
+        # A rule's two decisions (determined, undetermined) are made on its first decision: a
+        # 10,000-rule policy would otherwise make 20,000 objects at load that most never use.
+        self._rule_decisions: List[Optional[Tuple[Decision, Decision]]] = [None] * len(self.rules)
         self._default_decision = Decision(
             self.default, None, Messages.DEFAULT_DENY_REASON if self.default == "deny" else None, False, name
         )
@@ -360,9 +352,21 @@ class Policy:
                 return self._error_decisions[ErrorCode.MALFORMED]
             return self._default_decision
         try:
-            return self._rule_decisions[index][1 if flags & FLAG_UNDETERMINED else 0]
+            pair = self._rule_decisions[index]
         except IndexError:
             return self._error_decisions[ErrorCode.MALFORMED]
+        if pair is None:
+            pair = self._rule_decisions[index] = self._rule_pair(index)
+        return pair[1 if flags & FLAG_UNDETERMINED else 0]
+
+    def _rule_pair(self, index: int) -> Tuple[Decision, Decision]:
+        r = self.rules[index]
+        if r.effect == "escalate":
+            return (
+                Decision(r.effect, r.id, r.reason, False, self.name, r.approver, r.timeout_ms, r.on_timeout),
+                Decision(r.effect, r.id, r.reason, True, self.name, r.approver, r.timeout_ms, r.on_timeout),
+            )
+        return (Decision(r.effect, r.id, r.reason, False, self.name), Decision(r.effect, r.id, r.reason, True, self.name))
 
     def _from_key(self, key: int) -> Decision:
         """A result read as one little-endian int64 -> its decision (memoised: a policy has few)."""
