@@ -39,7 +39,7 @@ import { parse as parseYaml } from "yaml";
 import { Policy } from "../src/index.js";
 import type { Decision } from "../src/index.js";
 import { canonicalJson } from "../src/canonical.js";
-import { loadYaml } from "../src/yaml.js";
+import { loadYaml, loadYamlExactly } from "../src/yaml.js";
 import { generateActions, generatePolicy, policyToYaml } from "../test/support/workload/generate.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -209,7 +209,7 @@ function timeMs(f: () => void): number {
 // ---------------------------------------------------------------------------------------------
 // Per-size run
 
-interface LoadStats { fromYamlMs: number; yamlParseMs: number; canonicalMs: number; coreCompileMs: number; fromObjectMs: number; referenceCtorMs: number | null; yamlBytes: number; reps: number }
+interface LoadStats { fromYamlMs: number; yamlParseMs: number; yamlExactMs: number; canonicalMs: number; coreCompileMs: number; fromObjectMs: number; referenceCtorMs: number | null; yamlBytes: number; reps: number }
 interface BatchStats { decisionsPerSec: number; perDecisionP50Ns: number; perDecisionP99Ns: number; perDecisionP999Ns: number; batchMeanMs: number; samples: number }
 interface TinyStats { name: string; meanNs: number; p50Ns: number; p99Ns: number; p999Ns: number; opsPerSec: number; decisionsPerSec: number; samples: number }
 interface Breakdown { encodeNsPerDecision: number; coreNsPerDecision: number; decodeNsPerDecision: number; singleEncodeNs: number; singleCoreNs: number; note: string }
@@ -239,12 +239,14 @@ function decisionKey(d: { decision: string; rule: string | null; undetermined: b
 
 function measureLoad(w: Workload, n: number, Ref: ReferenceCtor | null): LoadStats {
   const reps = n >= 10000 ? 2 : n >= 1000 ? 4 : 9;
-  const full: number[] = [], yamlT: number[] = [], canonT: number[] = [], objT: number[] = [], refT: number[] = [];
+  const full: number[] = [], yamlT: number[] = [], exactT: number[] = [], canonT: number[] = [], objT: number[] = [], refT: number[] = [];
   for (let r = 0; r < reps; r++) {
     gc();
     let loaded: ReturnType<typeof loadYaml> | undefined;
     yamlT.push(timeMs(() => { loaded = loadYaml(w.yaml, "bench.yaml"); }));
     if (!loaded || !loaded.ok) throw new Error("generated policy does not parse");
+    // The yaml package's reading (positions kept): every load's path before issue 18.
+    if (r < 2) exactT.push(timeMs(() => { sink += loadYamlExactly(w.yaml, "bench.yaml").ok ? 1 : 0; }));
     const value = loaded.yaml.value;
     canonT.push(timeMs(() => { sink += canonicalJson(value).length; }));
     gc();
@@ -257,7 +259,7 @@ function measureLoad(w: Workload, n: number, Ref: ReferenceCtor | null): LoadSta
   }
   const fromYamlMs = median(full), yamlParseMs = median(yamlT), canonicalMs = median(canonT);
   return {
-    fromYamlMs, yamlParseMs, canonicalMs,
+    fromYamlMs, yamlParseMs, yamlExactMs: median(exactT), canonicalMs,
     coreCompileMs: Math.max(0, fromYamlMs - yamlParseMs - canonicalMs), // includes instantiation, hashing and the report
     fromObjectMs: median(objT),
     referenceCtorMs: Ref ? median(refT) : null,
@@ -455,14 +457,19 @@ function targets(results: SizeResult[]): Target[] {
     }
   }
   if (r100 && r10k) {
+    // Issue 18 (big policies): latency of 10,000 rules against 100, in this run.
     const p50 = r10k.single.perCall.p50 / r100.single.perCall.p50;
-    out.push({ name: "10,000 vs 100 rules: single evaluate p50", target: "<= 3x", measured: `${us(r10k.single.perCall.p50)} µs vs ${us(r100.single.perCall.p50)} µs`, ratio: `${p50.toFixed(2)}x`, pass: p50 <= 3 });
-    const m = r10k.single.perCall.mean / r100.single.perCall.mean;
-    out.push({ name: "10,000 vs 100 rules: single evaluate mean", target: "<= 3x", measured: `${us(r10k.single.perCall.mean)} µs vs ${us(r100.single.perCall.mean)} µs`, ratio: `${m.toFixed(2)}x`, pass: m <= 3 });
+    out.push({ name: "10,000 vs 100 rules: single evaluate p50", target: "<= 1.5x", measured: `${us(r10k.single.perCall.p50)} µs vs ${us(r100.single.perCall.p50)} µs`, ratio: `${p50.toFixed(2)}x`, pass: p50 <= 1.5 });
     const p = r10k.single.perCall.p99 / r100.single.perCall.p99;
-    out.push({ name: "10,000 vs 100 rules: single evaluate p99", target: "<= 3x", measured: `${us(r10k.single.perCall.p99)} µs vs ${us(r100.single.perCall.p99)} µs`, ratio: `${p.toFixed(2)}x`, pass: p <= 3 });
-    const b = r100.batch.decisionsPerSec / r10k.batch.decisionsPerSec;
-    out.push({ name: "10,000 vs 100 rules: batch time per decision", target: "<= 3x", measured: `${rate(r10k.batch.decisionsPerSec)}/s vs ${rate(r100.batch.decisionsPerSec)}/s`, ratio: `${b.toFixed(2)}x`, pass: b <= 3 });
+    out.push({ name: "10,000 vs 100 rules: single evaluate p99", target: "<= 2x", measured: `${us(r10k.single.perCall.p99)} µs vs ${us(r100.single.perCall.p99)} µs`, ratio: `${p.toFixed(2)}x`, pass: p <= 2 });
+    const hp = r10k.hot.p99 / r100.hot.p99;
+    out.push({ name: "10,000 vs 100 rules: hot p99 (min of 30 per action; robust to a busy machine)", target: "<= 2x", measured: `${us(r10k.hot.p99)} µs vs ${us(r100.hot.p99)} µs`, ratio: `${hp.toFixed(2)}x`, pass: hp <= 2 });
+    const b = r10k.batch.decisionsPerSec / r100.batch.decisionsPerSec;
+    out.push({ name: "10,000 vs 100 rules: evaluateBatch rate", target: ">= 50%", measured: `${rate(r10k.batch.decisionsPerSec)}/s vs ${rate(r100.batch.decisionsPerSec)}/s`, ratio: `${(100 * b).toFixed(0)}%`, pass: b >= 0.5 });
+    const l = r10k.load;
+    out.push({ name: "10,000 rules: load (fromYaml, YAML text to a policy ready to decide)", target: "<= 500 ms", measured: `${l.fromYamlMs.toFixed(0)} ms`, ratio: `${(l.fromYamlMs / 500).toFixed(2)}x of budget`, pass: l.fromYamlMs <= 500 });
+    const before = l.yamlExactMs + l.canonicalMs + l.coreCompileMs;
+    out.push({ name: "10,000 rules: load vs reading with the yaml package (the path before issue 18)", target: "<= 1/4", measured: `${l.fromYamlMs.toFixed(0)} ms vs ${before.toFixed(0)} ms`, ratio: `${(l.fromYamlMs / before).toFixed(2)}`, pass: l.fromYamlMs <= before / 4 });
   }
   for (const r of results) {
     if (r.rules === 100 || !r.reference) continue;
@@ -489,10 +496,10 @@ function report(results: SizeResult[], env: Record<string, unknown>, refNote: st
   const tinyRows: string[][] = [["rules", "tinybench task", "mean µs/iter", "p50 µs/iter", "p99 µs/iter", "decisions/s", "samples"]];
   for (const r of results) for (const t of r.tinybench) tinyRows.push([String(r.rules), t.name, us(t.meanNs), us(t.p50Ns), us(t.p99Ns), rate(t.decisionsPerSec), String(t.samples)]);
 
-  const loadRows: string[][] = [["rules", "YAML KiB", "fromYaml ms", "YAML parse ms", "canonical ms", "core compile ms", "fromObject ms", "reference ctor ms"]];
+  const loadRows: string[][] = [["rules", "YAML KiB", "fromYaml ms", "YAML parse ms", "YAML parse by the yaml package ms", "canonical ms", "core compile ms", "fromObject ms", "reference ctor ms"]];
   for (const r of results) {
     const l = r.load;
-    loadRows.push([String(r.rules), (l.yamlBytes / 1024).toFixed(0), l.fromYamlMs.toFixed(1), l.yamlParseMs.toFixed(1), l.canonicalMs.toFixed(1), l.coreCompileMs.toFixed(1), l.fromObjectMs.toFixed(1), l.referenceCtorMs === null ? "-" : l.referenceCtorMs.toFixed(1)]);
+    loadRows.push([String(r.rules), (l.yamlBytes / 1024).toFixed(0), l.fromYamlMs.toFixed(1), l.yamlParseMs.toFixed(1), l.yamlExactMs.toFixed(1), l.canonicalMs.toFixed(1), l.coreCompileMs.toFixed(1), l.fromObjectMs.toFixed(1), l.referenceCtorMs === null ? "-" : l.referenceCtorMs.toFixed(1)]);
   }
   const bdRows: string[][] = [["rules", "batch: encode ns/dec", "core ns/dec", "decode+rest ns/dec", "single: encode ns", "core call ns", "rest (p50 - both) ns"]];
   for (const r of results) {
@@ -521,7 +528,7 @@ function report(results: SizeResult[], env: Record<string, unknown>, refNote: st
     `# Tollgate engine benchmark`, "", `${env.date} — ${envLine}`, "", method, "",
     "## Per-decision latency and throughput", "", mdTable(rows), "",
     "## tinybench (per task iteration)", "", mdTable(tinyRows), "",
-    "## Load / compile", "", "core compile = fromYaml - YAML parse - canonical JSON (includes instantiation, hashing, the report).", "", mdTable(loadRows), "",
+    "## Load / compile", "", "core compile = fromYaml - YAML parse - canonical JSON (includes instantiation, hashing, the report, the image a fresh instance loads). YAML parse is the fast path (src/yaml-fast.ts); the yaml package's reading (positions kept, the only path before issue 18) is timed beside it.", "", mdTable(loadRows), "",
     "## Where evaluate time goes (diagnostic, through Policy's private session)", "", mdTable(bdRows), "",
     "## Workload", "", mdTable(mixRows), "",
     "## Targets", "", mdTable(tgRows), "",
