@@ -111,6 +111,9 @@ export function elementList(op: string, operand: unknown): (string | number | bo
 }
 
 export function checkPath(path: string): void {
+  // `$name` reads a counter (spec section 8): state over a sequence of actions, which no peer's
+  // request of one action holds.
+  if (path.startsWith("$")) throw new Untranslatable(`counter ${path}: state over a sequence of actions, not a field of the action`);
   try {
     parsePath(path);
   } catch (e) {
