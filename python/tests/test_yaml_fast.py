@@ -189,7 +189,10 @@ _text_extra = st.lists(st.text(max_size=12), max_size=6)
 @settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), extra=_text_extra)
 def test_usual_documents_take_the_fast_path_and_agree(seed: int, extra: List[str]) -> None:
-    doc = _Doc(random.Random(seed), unusual=False, extra=extra)
+    _fast_and_agreeing(_Doc(random.Random(seed), unusual=False, extra=extra))
+
+
+def _fast_and_agreeing(doc: "_Doc") -> None:
     text = doc.text()
     fast = _check(text)
     if "errors" not in _slow(text) and not doc.refused:
@@ -200,11 +203,7 @@ def test_usual_documents_take_the_fast_path_and_agree(seed: int, extra: List[str
 @settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1), extra=_text_extra)
 def test_documents_with_aliases_take_the_fast_path_and_agree(seed: int, extra: List[str]) -> None:
-    doc = _Doc(random.Random(seed), unusual=False, extra=extra, aliases=True)
-    text = doc.text()
-    fast = _check(text)
-    if "errors" not in _slow(text) and not doc.refused:
-        assert fast is not GIVE_UP, text
+    _fast_and_agreeing(_Doc(random.Random(seed), unusual=False, extra=extra, aliases=True))
 
 
 @settings(max_examples=400, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
