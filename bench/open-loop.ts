@@ -71,6 +71,7 @@ export async function openLoop(c: OpenLoopConfig): Promise<OpenLoopResult> {
 
   const h = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
   const total = Math.round(c.rate * c.seconds);
+  if (!(total > 0)) throw new Error(`open loop: nothing to send at ${c.rate}/s for ${c.seconds} s`);
   const interval = 1000 / c.rate;
   const statuses: Record<string, number> = {};
   const errors: string[] = [];
