@@ -37,10 +37,23 @@ export class ErrorList {
 
 /** Appends one RFC 6901 reference token to a pointer. */
 export function child(pointer: string, token: string): string {
-  if (token.indexOf("~") < 0 && token.indexOf("/") < 0) return pointer + "/" + token;
-  return pointer + "/" + token.replaceAll("~", "~0").replaceAll("/", "~1");
+  if (token.indexOf("~") < 0 && token.indexOf("/") < 0) return joined(pointer, token);
+  return joined(pointer, token.replaceAll("~", "~0").replaceAll("/", "~1"));
 }
 
 export function childIndex(pointer: string, index: i32): string {
-  return pointer + "/" + index.toString();
+  return joined(pointer, index.toString());
+}
+
+/** `pointer + "/" + token` as one new string: a compile makes one per manifest node, and the
+ *  intermediate `pointer + "/"` was as much garbage again (nothing is ever freed). */
+function joined(pointer: string, token: string): string {
+  const a = <usize>pointer.length << 1;
+  const b = <usize>token.length << 1;
+  const out = changetype<string>(__new(a + 2 + b, idof<string>()));
+  const p = changetype<usize>(out);
+  memory.copy(p, changetype<usize>(pointer), a);
+  store<u16>(p + a, 0x2f);
+  memory.copy(p + a + 2, changetype<usize>(token), b);
+  return out;
 }

@@ -4,7 +4,7 @@
 import { MAX_CONDITION_DEPTH, MAX_LIST_ITEMS, MAX_PATTERN_CHARS } from "../abi";
 import { JKind, JValue } from "../json/value";
 import { child, childIndex, ErrorList } from "../common/diagnostics";
-import { parsePath } from "../common/path";
+import { ParsedPath, parsePath } from "../common/path";
 import { didYouMean } from "../common/suggest";
 import { codePoints } from "../common/text";
 import { compileGlob } from "../glob";
@@ -52,6 +52,8 @@ function firstSegment(key: string): string {
 export class ConditionCompiler {
   /** One matcher per distinct pattern: policies repeat the same regex across many rules. */
   private patterns: Map<string, CompiledPattern> = new Map();
+  /** Parsed field paths by their text: thousands of rules test the same few fields. */
+  private paths: Map<string, ParsedPath> = new Map();
 
   constructor(private errors: ErrorList, private fields: FieldTable, private counters: CounterNames = new CounterNames()) {}
 
@@ -123,7 +125,12 @@ export class ConditionCompiler {
   private field(key: string, v: JValue, ptr: string, depth: i32): Cond | null {
     // A plain first segment starting with '$' is a counter reference, never an action key.
     if (key.length > 0 && key.charCodeAt(0) == 0x24) return this.reference(key, v, ptr, depth);
-    const path = parsePath(key);
+    let path: ParsedPath;
+    if (this.paths.has(key)) path = this.paths.get(key);
+    else {
+      path = parsePath(key);
+      this.paths.set(key, path);
+    }
     if (path.error != null) {
       this.errors.key(ptr, <string>path.error);
       return null;

@@ -140,10 +140,13 @@ const KIND_NONE = 0;
 const KIND_EXACT = 1;
 const KIND_PREFIX = 2;
 
+const NO_NAMES = new Array<ArrayBuffer>(0);
+const NO_PREFIX = new ArrayBuffer(0);
+
 class Constraint {
   kind: i32 = KIND_NONE;
-  exact: Array<ArrayBuffer> = [];
-  prefix: ArrayBuffer = new ArrayBuffer(0);
+  exact: Array<ArrayBuffer> = NO_NAMES; // a fresh list for a KIND_EXACT one
+  prefix: ArrayBuffer = NO_PREFIX;
   rank: i32 = -1; // higher is more selective
   /** Proven TRUE by the lookup that finds the rule by this key: the test is `eq`, `in` or
    *  `prefix` itself (a glob's literal prefix proves nothing about the rest of the glob). */
@@ -158,9 +161,10 @@ class Constraint {
  */
 export function markImpliedToolConds(rules: Array<Rule>, toolSlot: i32): void {
   if (toolSlot < 0) return;
+  const found = new Array<Constraint>(rules.length);
   for (let i = 0; i < rules.length; i++) {
     const conds = rules[i].conds;
-    let best = new Constraint();
+    let best = NONE;
     let top = -1;
     for (let k = 0; k < conds.length; k++) {
       const next = fromCond(conds[k], toolSlot, best);
@@ -169,13 +173,21 @@ export function markImpliedToolConds(rules: Array<Rule>, toolSlot: i32): void {
         top = k;
       }
     }
+    unchecked(found[i] = best);
     if (best.kind == KIND_NONE || !best.implied || top < 0) continue;
     const c = conds[top];
     // Only a cond that is that one test: not an All of conds, nor a test with other operators.
     if (c.op != CondOp.Field || changetype<Test>(c.test).op == TestOp.All) continue;
     rules[i].impliedCond = top;
   }
+  // The index, built next over the same rules, takes these instead of finding them again.
+  foundFor = rules;
+  foundConstraints = found;
 }
+
+/** The constraints markImpliedToolConds found, and for which rules. */
+let foundFor: Array<Rule> | null = null;
+let foundConstraints: Array<Constraint> | null = null;
 
 export class ToolIndex {
   all: Bucket = new Bucket();
@@ -225,10 +237,13 @@ export class ToolIndex {
 
   private build(rules: Array<Rule>): void {
     const toolSlot = this.toolSlot;
+    const known = foundFor == rules ? foundConstraints : null;
+    foundFor = null;
+    foundConstraints = null;
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i];
       this.all.add(r);
-      const c = toolSlot < 0 ? new Constraint() : constraintOf(r.conds, toolSlot);
+      const c = toolSlot < 0 ? NONE : known != null ? unchecked(known[i]) : constraintOf(r.conds, toolSlot);
       if (c.kind == KIND_EXACT) {
         for (let k = 0; k < c.exact.length; k++) this.bucketFor(this.exactIds, this.exactBuckets, c.exact[k]).add(r);
       } else if (c.kind == KIND_PREFIX) {
@@ -334,8 +349,11 @@ export class ToolIndex {
   }
 }
 
+/** No constraint: shared, never changed (fromTest makes a new one for what it finds). */
+const NONE = new Constraint();
+
 function constraintOf(conds: StaticArray<Cond>, toolSlot: i32): Constraint {
-  let best = new Constraint();
+  let best = NONE;
   for (let i = 0; i < conds.length; i++) best = fromCond(conds[i], toolSlot, best);
   return best;
 }
@@ -355,33 +373,45 @@ function fromTest(t: Test, best: Constraint): Constraint {
     return best;
   }
   // What an operator lets the index conclude is its row's toolKey (compile/operators.ts).
+  // What an operator lets the index conclude is its row's toolKey (compile/operators.ts). The
+  // rank is worked out first: a Constraint is made only when it beats `best`.
   const row = operatorOf(t.op);
-  const c = new Constraint();
   if (row.toolKey == ToolKey.Exact) {
     // A non-string operand matches no string tool: the rule is a candidate only for non-strings.
+    let n = 0;
+    if (row.operand == Operand.List) {
+      const items = changetype<ValueSet_>(t.set).items;
+      for (let i = 0; i < items.length; i++) if (items[i].tag == TAG_STRING) n++;
+    } else if (changetype<Const_>(t.constant).tag == TAG_STRING) n = 1;
+    if (1000000 - n <= best.rank) return best;
+    const c = new Constraint();
     c.kind = KIND_EXACT;
+    c.exact = new Array<ArrayBuffer>(0);
     if (row.operand == Operand.List) {
       const items = changetype<ValueSet_>(t.set).items;
       for (let i = 0; i < items.length; i++) {
         if (items[i].tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(items[i].buf));
       }
-    } else {
-      const k = changetype<Const_>(t.constant);
-      if (k.tag == TAG_STRING) c.exact.push(changetype<ArrayBuffer>(k.buf));
+    } else if (n == 1) {
+      c.exact.push(changetype<ArrayBuffer>(changetype<Const_>(t.constant).buf));
     }
-    c.rank = 1000000 - c.exact.length;
+    c.rank = 1000000 - n;
     c.implied = true;
-  } else if (row.toolKey == ToolKey.Prefix) {
-    c.kind = KIND_PREFIX;
-    c.prefix = row.operand == Operand.Glob
+    return c;
+  }
+  if (row.toolKey == ToolKey.Prefix) {
+    const prefix = row.operand == Operand.Glob
       ? String.UTF8.encode(literalPrefix(t.pattern))
       : changetype<ArrayBuffer>(changetype<Const_>(t.constant).buf);
-    c.rank = c.prefix.byteLength;
+    if (prefix.byteLength <= best.rank) return best;
+    const c = new Constraint();
+    c.kind = KIND_PREFIX;
+    c.prefix = prefix;
+    c.rank = prefix.byteLength;
     c.implied = row.operand != Operand.Glob;
-  } else {
-    return best;
+    return c;
   }
-  return c.rank > best.rank ? c : best;
+  return best;
 }
 
 /** The text a glob's matches must start with: everything before its first special character. */

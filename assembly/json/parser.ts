@@ -130,9 +130,10 @@ export class JsonParser {
       } else { this.fail("invalid escape"); return null; }
       runStart = this.pos;
     }
-    out += String.UTF8.decodeUnsafe(runStart, this.pos - runStart);
+    const run = String.UTF8.decodeUnsafe(runStart, this.pos - runStart);
     this.pos++; // closing quote
-    return out;
+    // Without an escape the run is the string (every escape adds a character to `out`).
+    return out.length == 0 ? run : out + run;
   }
 
   private hex4(): i32 {

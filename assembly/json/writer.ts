@@ -5,7 +5,16 @@ export class JsonWriter {
 
   raw(s: string): JsonWriter { this.parts.push(s); return this; }
 
-  str(s: string): JsonWriter { this.parts.push(quote(s)); return this; }
+  str(s: string): JsonWriter {
+    // Plain text goes in as it is, between two quote parts: `"\"" + s + "\""` would copy it
+    // twice more, and a policy table quotes every rule's id and reason.
+    if (plain(s)) {
+      this.parts.push("\"");
+      this.parts.push(s);
+      this.parts.push("\"");
+    } else this.parts.push(quote(s));
+    return this;
+  }
 
   strOrNull(s: string | null): JsonWriter { return s == null ? this.raw("null") : this.str(s); }
 
@@ -20,13 +29,17 @@ export class JsonWriter {
 
 const HEX = "0123456789abcdef";
 
-export function quote(s: string): string {
-  let needs = false;
+/** No character of `s` needs an escape in JSON. */
+function plain(s: string): bool {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c < 0x20 || c == 0x22 || c == 0x5c) { needs = true; break; }
+    if (c < 0x20 || c == 0x22 || c == 0x5c) return false;
   }
-  if (!needs) return "\"" + s + "\"";
+  return true;
+}
+
+export function quote(s: string): string {
+  if (plain(s)) return "\"" + s + "\"";
   const out = new Array<string>();
   out.push("\"");
   for (let i = 0; i < s.length; i++) {
