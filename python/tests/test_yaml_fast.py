@@ -155,22 +155,22 @@ class _Doc:
         )
 
 
-def _slow(text: str) -> Dict[str, Any]:
+def _outcome(load: Any, text: str) -> Dict[str, Any]:
+    """The value `load` reads from `text`, or its errors (file, line, column, message)."""
     try:
-        return {"value": repr(_load_tree(text, "f.yaml").value)}
+        return {"value": repr(load(text, "f.yaml").value)}
     except PolicyError as err:
         return {"errors": [(e.file, e.line, e.column, e.message) for e in err.errors]}
     except Exception as err:  # a lone surrogate in the text: PyYAML cannot encode it
         return {"exception": repr(err)}
+
+
+def _slow(text: str) -> Dict[str, Any]:
+    return _outcome(_load_tree, text)
 
 
 def _public(text: str) -> Dict[str, Any]:
-    try:
-        return {"value": repr(load_yaml(text, "f.yaml").value)}
-    except PolicyError as err:
-        return {"errors": [(e.file, e.line, e.column, e.message) for e in err.errors]}
-    except Exception as err:  # a lone surrogate in the text: PyYAML cannot encode it
-        return {"exception": repr(err)}
+    return _outcome(load_yaml, text)
 
 
 def _check(text: str) -> Any:
