@@ -391,3 +391,19 @@ def test_fast_and_tree_loads_give_the_same_policy_hash() -> None:
     from tollgate.canonical import policy_hash
 
     assert Policy.from_yaml(text).hash == policy_hash(_load_tree(text, "x").value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: &x [1, &x 2]\nb: *x\n",  # an inner node redefines the anchor: *x is the inner one
+        "a: &x {k: &x v}\nb: *x\n",
+        "a: &x 1\nb: &x [2]\nc: *x\n",
+        "a: &x [1, 2]\nb: *x\n",
+    ],
+)
+def test_an_alias_means_the_latest_definition_of_its_anchor(text: str) -> None:
+    # Found by test_documents_with_aliases_take_the_fast_path_and_agree (seed 22384502): the
+    # fast path let a collection take its anchor back when it ended.
+    assert _public(text) == _slow(text)
+    assert _check(text) is not GIVE_UP

@@ -134,12 +134,17 @@ def _node(get: Any) -> Any:
     words = _WORDS
     numeric = _NUMERIC_START
     key_text = js_key
-    stack: List[Any] = []  # (collection, key, anchor, expansions) of the enclosing collections
+    stack: List[Any] = []  # (collection, key, anchor, expansions, definition) of the enclosing collections
     container: Any = None  # the collection being filled
     key: Any = _ROOT  # _IN_LIST, _WANT_KEY (in a dict, before a key), or the key read in a dict
     # Anchors of finished nodes: name -> (value, alias expansions inside it, depth). An anchor is
     # dropped while its collection is open: an alias inside it (endless) gives up.
     anchors: Dict[str, Any] = {}
+    # Where each anchor name was last defined (a count of definitions): an alias means the most
+    # recent definition by position, so a collection whose anchor an inner node redefined does
+    # not take it back when it ends (`&x [1, &x 2]` then `*x` is 2, as in the yaml package).
+    defined: Dict[str, int] = {}
+    definitions = 0
     expansions = 0  # as the node-tree path counts them: an alias, and the aliases inside its node
     while True:
         event = get()
@@ -164,13 +169,18 @@ def _node(get: Any) -> Any:
                 continue
             if event.anchor is not None:
                 anchors[event.anchor] = (value, 0, 0)
+                definitions += 1
+                defined[event.anchor] = definitions
         elif cls is MappingStartEvent or cls is SequenceStartEvent:
             if event.tag is not None or key is _WANT_KEY or len(stack) >= MAX_DEPTH:
                 raise _GiveUp()  # ... or a collection as a key, or too deep
             anchor = event.anchor
+            started = 0
             if anchor is not None:
                 anchors.pop(anchor, None)
-            stack.append((container, key, anchor, expansions))
+                definitions += 1
+                defined[anchor] = started = definitions
+            stack.append((container, key, anchor, expansions, started))
             if cls is MappingStartEvent:
                 container, key = {}, _WANT_KEY
             else:
@@ -178,8 +188,8 @@ def _node(get: Any) -> Any:
             continue
         elif cls is MappingEndEvent or cls is SequenceEndEvent:
             value = container
-            container, key, anchor, before = stack.pop()
-            if anchor is not None:
+            container, key, anchor, before, started = stack.pop()
+            if anchor is not None and defined[anchor] == started:
                 anchors[anchor] = (value, expansions - before, _depth(value))
         elif cls is AliasEvent:
             target = anchors.get(event.anchor)
