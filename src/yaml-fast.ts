@@ -59,12 +59,12 @@ function unusualMarkers(text: string): boolean {
   return MARKER.exec(text) !== null;
 }
 
-/** A line that is, after blanks, `---` or `...` and a blank, a line break or the end. */
-const MARKER = /^[ ]*(?:---|\.\.\.)(?=[ \n]|$)/gm;
+/** A line that is, after blanks, `---` or `...` and a blank, a line break (CRLF too) or the end. */
+const MARKER = /^[ ]*(?:---|\.\.\.)(?=[ \r\n]|$)/gm;
 
 /** Offset of the first line that is not blank or a comment. */
 function firstContent(text: string): number {
-  const m = /^(?:[ ]*(?:#[^\n]*)?\n)*/.exec(text);
+  const m = /^(?:[ ]*(?:#[^\r\n]*)?\r?\n)*/.exec(text);
   return m === null ? 0 : m[0].length;
 }
 
