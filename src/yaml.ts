@@ -31,12 +31,12 @@ export interface LoadedYaml {
 export type YamlResult = { ok: true; yaml: LoadedYaml } | { ok: false; problems: PolicyProblem[] };
 
 export function loadYaml(text: string, file: string): YamlResult {
-  if (Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES) {
-    return { ok: false, problems: [{ file, line: 1, column: 1, message: Messages.manifestTooLarge }] };
-  }
+  const tooLarge = sizeProblem(text, file);
+  if (tooLarge !== null) return tooLarge;
+  text = lineBreaks(text);
   // The common case (src/yaml-fast.ts), ~10x faster; positions, only asked for when there is
   // something to place (an error, a lint finding), come from the `yaml` package's reading.
-  const value = fastYamlValue(text.replace(/\r(?!\n)/g, "\n"));
+  const value = fastYamlValue(text);
   if (value !== undefined) {
     let exact: LoadedYaml | undefined;
     return {
@@ -45,7 +45,7 @@ export function loadYaml(text: string, file: string): YamlResult {
         value,
         locate(pointer, at) {
           if (exact === undefined) {
-            const slow = loadYamlExactly(text, file);
+            const slow = readExactly(text, file);
             // Never seen (test/property/yaml-fast.test.ts holds the readers equal); were it to
             // happen, the error being placed is still reported, at the start of the file.
             if (!slow.ok) return { line: 1, column: 1 };
@@ -56,17 +56,27 @@ export function loadYaml(text: string, file: string): YamlResult {
       },
     };
   }
-  return loadYamlExactly(text, file);
+  return readExactly(text, file);
 }
 
 /** The `yaml` package's reading: the authority for values, errors and positions. */
 export function loadYamlExactly(text: string, file: string): YamlResult {
-  if (Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES) {
-    return { ok: false, problems: [{ file, line: 1, column: 1, message: Messages.manifestTooLarge }] };
-  }
-  // A lone CR is a line break in YAML 1.2 (as CRLF and LF are), which the parser does not take:
-  // made an LF, one character for one, so offsets and positions do not move.
-  text = text.replace(/\r(?!\n)/g, "\n");
+  return sizeProblem(text, file) ?? readExactly(lineBreaks(text), file);
+}
+
+function sizeProblem(text: string, file: string): YamlResult | null {
+  if (Buffer.byteLength(text, "utf8") <= MAX_MANIFEST_BYTES) return null;
+  return { ok: false, problems: [{ file, line: 1, column: 1, message: Messages.manifestTooLarge }] };
+}
+
+/** A lone CR is a line break in YAML 1.2 (as CRLF and LF are), which the parser does not take:
+ *  made an LF, one character for one, so offsets and positions do not move. */
+function lineBreaks(text: string): string {
+  return text.replace(/\r(?!\n)/g, "\n");
+}
+
+/** loadYamlExactly on text already checked for size and with its line breaks made LF or CRLF. */
+function readExactly(text: string, file: string): YamlResult {
   const lineCounter = new (Y().LineCounter)();
   const doc = Y().parseDocument(text, {
     lineCounter,
