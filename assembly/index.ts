@@ -7,7 +7,7 @@ import {
 import { CodeBlock, emitRules } from "./compile/code";
 import { Evaluation, readImage, writeImage } from "./compile/image";
 import { Rule } from "./compile/program";
-import { markImpliedToolConds, ToolIndex } from "./compile/tool-index";
+import { toolConstraints, ToolIndex } from "./compile/tool-index";
 import { JsonParser } from "./json/parser";
 import { ErrorList } from "./common/diagnostics";
 import { CounterInfo, ManifestReader } from "./manifest/manifest";
@@ -84,9 +84,9 @@ export function compile(len: i32): i32 {
   const whens = new Array<Rule>(m.counters.length);
   for (let i = 0; i < m.counters.length; i++) whens[i] = m.counters[i].when;
   const toolSlot = m.fields.find(["tool"]);
-  markImpliedToolConds(m.rules, toolSlot);
+  const constraints = toolConstraints(m.rules, toolSlot); // sets the rules' impliedCond
   compiledCode = emitRules(m.rules, whens);
-  const e = new Evaluation(new ToolIndex(toolSlot, m.rules), m.defaultDecision, m.fields.count,
+  const e = new Evaluation(new ToolIndex(toolSlot, m.rules, constraints), m.defaultDecision, m.fields.count,
     StaticArray.fromArray<CounterInfo>(m.counters));
   compiledEval = e;
   rules = m.rules;

@@ -143,7 +143,8 @@ const KIND_PREFIX = 2;
 const NO_NAMES = new Array<ArrayBuffer>(0);
 const NO_PREFIX = new ArrayBuffer(0);
 
-class Constraint {
+/** What a rule's top-level conjunction says of the tool: nothing, exact names or a prefix. */
+export class Constraint {
   kind: i32 = KIND_NONE;
   exact: Array<ArrayBuffer> = NO_NAMES; // a fresh list for a KIND_EXACT one
   prefix: ArrayBuffer = NO_PREFIX;
@@ -154,23 +155,25 @@ class Constraint {
 }
 
 /**
- * Sets each rule's `impliedCond`: the top-level cond the index keys it by, when that cond is a
- * `tool` test of one operator that finding the rule by the action's tool name proves TRUE
- * (`tool: x`, `tool: [x, y]`, `tool: {prefix: p}`). Called before the rules are written
- * (compile/code.ts), with the slot the index is built on.
+ * Each rule's constraint on the tool (the most selective its top-level conjunction has), for
+ * the index, which is built once the rules are written. Sets each rule's `impliedCond`: the
+ * top-level cond that constraint comes from, when that cond is a `tool` test of one operator
+ * that finding the rule by the action's tool name proves TRUE (`tool: x`, `tool: [x, y]`,
+ * `tool: {prefix: p}`). Called before the rules are written (compile/code.ts).
  */
-export function markImpliedToolConds(rules: Array<Rule>, toolSlot: i32): void {
-  if (toolSlot < 0) return;
+export function toolConstraints(rules: Array<Rule>, toolSlot: i32): Array<Constraint> {
   const found = new Array<Constraint>(rules.length);
   for (let i = 0; i < rules.length; i++) {
     const conds = rules[i].conds;
     let best = NONE;
     let top = -1;
-    for (let k = 0; k < conds.length; k++) {
-      const next = fromCond(conds[k], toolSlot, best);
-      if (next != best) {
-        best = next;
-        top = k;
+    if (toolSlot >= 0) {
+      for (let k = 0; k < conds.length; k++) {
+        const next = fromCond(conds[k], toolSlot, best);
+        if (next != best) {
+          best = next;
+          top = k;
+        }
       }
     }
     unchecked(found[i] = best);
@@ -180,14 +183,8 @@ export function markImpliedToolConds(rules: Array<Rule>, toolSlot: i32): void {
     if (c.op != CondOp.Field || changetype<Test>(c.test).op == TestOp.All) continue;
     rules[i].impliedCond = top;
   }
-  // The index, built next over the same rules, takes these instead of finding them again.
-  foundFor = rules;
-  foundConstraints = found;
+  return found;
 }
-
-/** The constraints markImpliedToolConds found, and for which rules. */
-let foundFor: Array<Rule> | null = null;
-let foundConstraints: Array<Constraint> | null = null;
 
 export class ToolIndex {
   all: Bucket = new Bucket();
@@ -211,9 +208,10 @@ export class ToolIndex {
   flat: usize = 0;
   flatWords: i32 = 0;
 
-  /** Indexes `rules`; with null, an empty shell that `adopt` fills from an image. */
-  constructor(public toolSlot: i32, rules: Array<Rule> | null) {
-    if (rules != null) this.build(rules);
+  /** Indexes `rules` by their `constraints` (toolConstraints); with null rules, an empty shell
+   *  that `adopt` fills from an image. */
+  constructor(public toolSlot: i32, rules: Array<Rule> | null, constraints: Array<Constraint> | null = null) {
+    if (rules != null) this.build(rules, changetype<Array<Constraint>>(constraints));
   }
 
   /**
@@ -235,15 +233,11 @@ export class ToolIndex {
     this.sources = new StaticArray<usize>(2 + prefixLengths.length);
   }
 
-  private build(rules: Array<Rule>): void {
-    const toolSlot = this.toolSlot;
-    const known = foundFor == rules ? foundConstraints : null;
-    foundFor = null;
-    foundConstraints = null;
+  private build(rules: Array<Rule>, constraints: Array<Constraint>): void {
     for (let i = 0; i < rules.length; i++) {
       const r = rules[i];
       this.all.add(r);
-      const c = toolSlot < 0 ? NONE : known != null ? unchecked(known[i]) : constraintOf(r.conds, toolSlot);
+      const c = constraints[i];
       if (c.kind == KIND_EXACT) {
         for (let k = 0; k < c.exact.length; k++) this.bucketFor(this.exactIds, this.exactBuckets, c.exact[k]).add(r);
       } else if (c.kind == KIND_PREFIX) {
@@ -351,12 +345,6 @@ export class ToolIndex {
 
 /** No constraint: shared, never changed (fromTest makes a new one for what it finds). */
 const NONE = new Constraint();
-
-function constraintOf(conds: StaticArray<Cond>, toolSlot: i32): Constraint {
-  let best = NONE;
-  for (let i = 0; i < conds.length; i++) best = fromCond(conds[i], toolSlot, best);
-  return best;
-}
 
 function fromCond(c: Cond, toolSlot: i32, best: Constraint): Constraint {
   if (c.op == CondOp.All) {
