@@ -51,6 +51,7 @@ from .counted import Escalation, PendingByRecord, rebuild_counters
 from .metrics import Metrics
 from .pipeline import UNRECORDABLE, Recorder, decide, unrecordable_decision
 from .policy import Policy
+from .shadow import Shadow, ShadowLog, ShadowMetrics, default_shadow_log
 from .state.memory_store import Pending, encode_key
 
 __all__ = ["Gate", "UNRECORDABLE", "unrecordable_decision"]
@@ -154,7 +155,15 @@ class Gate:
     audit records share ``fdatasync`` calls (group commit).
     """
 
-    def __init__(self, policy: Policy, audit: Optional[AuditLog] = None, metrics: Optional[Metrics] = None, state: Any = None) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        audit: Optional[AuditLog] = None,
+        metrics: Optional[Metrics] = None,
+        state: Any = None,
+        shadow: Union[Policy, str, "os.PathLike[str]", None] = None,
+        shadow_log: Union[str, "os.PathLike[str]", None] = None,
+    ) -> None:
         self.policy = policy
         self._metrics = metrics if metrics is not None else Metrics.for_policy(policy)
         self._recorder: Optional[Recorder] = Recorder(audit, self._metrics) if audit is not None else None
@@ -169,6 +178,16 @@ class Gate:
         self._recording = 0
         self._shared = state
         self._owns_state = False
+        # Shadow (docs/change-safety.md): the candidate, its counts and its disagreement log
+        # (default beside the audit directory; none without one unless shadow_log is given).
+        self._shadow: Optional[Shadow] = None
+        self._shadow_metrics: Optional[ShadowMetrics] = None
+        log_path = shadow_log
+        if log_path is None and audit is not None:
+            log_path = default_shadow_log(audit.dir)
+        self._shadow_log: Optional[ShadowLog] = ShadowLog(log_path) if log_path is not None else None
+        if shadow is not None:
+            self.set_shadow(shadow)
 
     @property
     def audit(self) -> Optional[AuditLog]:
@@ -196,6 +215,8 @@ class Gate:
         policy: Union[Policy, str, "os.PathLike[str]"],
         audit_dir: Union[str, "os.PathLike[str]", None] = None,
         state: Any = None,
+        shadow: Union[Policy, str, "os.PathLike[str]", None] = None,
+        shadow_log: Union[str, "os.PathLike[str]", None] = None,
         **audit_options: Any,
     ) -> "Gate":
         """A gate for ``policy`` (a :class:`Policy` or a manifest path), auditing to ``audit_dir`` if given.
@@ -204,9 +225,14 @@ class Gate:
         The gate closes the log it opened in :meth:`close`. ``state``: where counters live —
         None (this process; rebuilt from the audit log), a ``redis://`` URL or a
         :class:`~tollgate.state.RedisCounterStore` (shared; a URL's store is closed by :meth:`close`).
+        ``shadow``: a candidate policy (or its path) that takes every decision too (see
+        :meth:`set_shadow`); ``shadow_log``: where disagreements go (default
+        ``<audit_dir>-shadow.jsonl``).
         """
         if not isinstance(policy, Policy):
             policy = Policy.from_file(policy)
+        if shadow is not None and not isinstance(shadow, Policy):
+            shadow = Policy.from_file(shadow)  # a bad candidate fails before anything is opened
         audit = AuditLog.open(audit_dir, **audit_options) if audit_dir is not None else None
         try:
             shared = None
@@ -222,7 +248,7 @@ class Gate:
                 from .counters import counter_definitions
 
                 shared.retain(counter_definitions(policy.counters))
-            gate = cls(policy, audit, state=shared)
+            gate = cls(policy, audit, state=shared, shadow=shadow, shadow_log=shadow_log)
             gate._owns_state = owns_state
             if shared is None and policy.stateful and audit_dir is not None:
                 # Counters are a view of the log's last window: rebuilt before the first decision.
@@ -270,6 +296,10 @@ class Gate:
             step = self._shared_step(policy, action)
         decided = decide(policy, action, self._metrics, step=step)
         out = decided.decision.to_dict()
+        # The candidate decides now (the caller may change the action once check returns) and
+        # is compared once the live record is durable (the log names it).
+        shadow = self._shadow
+        shadowed = shadow.decide(action, decided.decision, decided.decision.error == UNRECORDABLE) if shadow is not None else None
         recorder = self._recorder
         if recorder is not None:
             escalating = decided.decision.decision == "escalate"
@@ -309,7 +339,33 @@ class Gate:
                     self._resolved.notify_all()
         if decided.pending is not None:
             out["pending_id"] = decided.pending
+        if shadowed is not None:
+            shadow.report(policy, action, decided.decision, shadowed, out.get("audit_seq"), out.get("audit_id"))  # type: ignore[union-attr]
         return out
+
+    @property
+    def shadow(self) -> Optional[Policy]:
+        """The candidate policy taking every decision too (None: none)."""
+        s = self._shadow
+        return s.policy if s is not None else None
+
+    def set_shadow(self, policy: Union[Policy, str, "os.PathLike[str]", None]) -> Optional[Policy]:
+        """Starts (or replaces, or with None stops) shadowing: every later :meth:`check` is also
+        decided by ``policy`` (a :class:`Policy` or a manifest path; a bad one raises
+        :class:`~tollgate.PolicyError` and nothing changes), with counters of its own. The live
+        answers, records and counters are never affected; a decision that differs is counted
+        (:meth:`metrics` ``["shadow"]``) and appended to the disagreement log. A Policy object
+        must be one of its own, not the live one: its in-memory counter store is the candidate's."""
+        if policy is None:
+            self._shadow = None
+            return None
+        p = policy if isinstance(policy, Policy) else Policy.from_file(policy)
+        if p is self.policy:
+            raise TypeError("the shadow policy must be a Policy of its own, not the live one (its counters are the candidate's)")
+        if self._shadow_metrics is None:
+            self._shadow_metrics = ShadowMetrics()
+        self._shadow = Shadow(p, self._shadow_metrics, self._shadow_log)
+        return p
 
     def _redeem(self, policy: Policy, action: Any, approval_id: str) -> Optional[Dict[str, Any]]:
         """Redeems an approval for ``action`` (see :meth:`check`), recorded; None for an action
@@ -469,11 +525,17 @@ class Gate:
                 self._resolved.wait(min(step, 1.0) if o.state == "resolving" else step)
 
     def metrics(self) -> Dict[str, Any]:
-        """The metrics snapshot (see :mod:`tollgate.metrics`)."""
-        return self.metrics_recorder.snapshot()
+        """The metrics snapshot (see :mod:`tollgate.metrics`), with ``shadow``
+        (:meth:`ShadowMetrics.snapshot <tollgate.shadow.ShadowMetrics.snapshot>`) once a shadow was set."""
+        snap = self.metrics_recorder.snapshot()
+        if self._shadow_metrics is not None:
+            snap["shadow"] = self._shadow_metrics.snapshot()
+        return snap
 
     def close(self) -> None:
-        """Closes the audit log (and the shared counter store) if the gate opened it."""
+        """Closes the audit log (and the shared counter store) if the gate opened it, and the disagreement log."""
+        if self._shadow_log is not None:
+            self._shadow_log.close()
         if self.audit is not None and self._owns_audit:
             self.audit.close()
         if self._shared is not None and self._owns_state:
