@@ -61,7 +61,7 @@ export async function replayCommand(argv: string[], io: CommandIo): Promise<numb
   const sources: Source[] = [];
   try {
     for (const path of sourcePaths) {
-      bar?.phase(path === "-" ? "reading stdin" : `verifying ${path}`);
+      bar?.phase(path === "-" ? "reading stdin" : `opening ${path}`); // an audit log is verified as it opens
       const source = await openSource(path, io.stdin, start, { verify, onBytes: (n) => bar?.addBytes(n) });
       if (source.kind === "actions" && current === null) {
         bar?.done();

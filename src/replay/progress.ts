@@ -34,7 +34,7 @@ export class Progress {
     this.draw(true);
   }
 
-  /** What is happening now ("verifying audit/", a source's name). */
+  /** What is happening now ("opening audit/", a source's name). */
   phase(label: string): void {
     this.label = label;
     this.draw(true);
