@@ -181,7 +181,7 @@ function App() {
         <section class="history" aria-labelledby="history-title">
           <h2 id="history-title">History</h2>
           {resolved.length === 0 ? <p class="empty">No resolved approvals yet.</p> : (
-            <ol class="history-list">{resolved.map((a) => <Resolved key={a.id} a={a} />)}</ol>
+            <ol class="history-list">{resolved.map((a) => <Resolved key={a.id} a={a} token={token} />)}</ol>
           )}
         </section>
       </main>
@@ -252,7 +252,49 @@ function Pending({ a, now, onResolve }: { a: Approval; now: number; onResolve(a:
   );
 }
 
-function Resolved({ a }: { a: Approval }) {
+/** One of an approval's audit records, as GET /v1/approvals/{id}/records answers. */
+interface AuditRecord {
+  kind: "escalation" | "resolution" | "redemption";
+  seq: number;
+  hash: string;
+  record: unknown;
+  missing?: string;
+}
+
+/** The approval's audit records, fetched when asked for (they are read from the server's log). */
+function Records({ a, token }: { a: Approval; token: string }) {
+  const [records, setRecords] = useState<AuditRecord[] | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+  const load = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const r = await api<{ records: AuditRecord[] }>(token, "GET", `/v1/approvals/${encodeURIComponent(a.id)}/records`);
+      setRecords(r.records);
+    } catch (e) {
+      setError(e instanceof ApiError ? e.message : String(e));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div class="records">
+      <button type="button" class="secondary show-records" disabled={busy} onClick={() => void load()}>
+        {busy ? "Reading the audit log…" : records === null ? "Show the audit records" : "Read them again"}
+      </button>
+      {error !== null && <p class="notice notice-error" role="alert">Could not read the records: {error}</p>}
+      {records !== null && records.map((r) => (
+        <section class="record" key={`${r.kind}-${r.seq}`} data-kind={r.kind} data-seq={r.seq}>
+          <h4>{r.kind} · seq {r.seq}</h4>
+          {r.record === null ? <p class="hint">{r.missing}</p> : <pre class="action">{JSON.stringify(r.record, null, 2)}</pre>}
+        </section>
+      ))}
+    </div>
+  );
+}
+
+function Resolved({ a, token }: { a: Approval; token: string }) {
   return (
     <li class="resolved" data-id={a.id}>
       <div class="line">
@@ -271,6 +313,7 @@ function Resolved({ a }: { a: Approval }) {
           <dt>Resolution</dt><dd>{a.resolution_seq === null ? "not written yet" : <>seq <b>{a.resolution_seq}</b> <code class="hash">{a.resolution_hash}</code></>}</dd>
           {a.redemption_seq != null && <><dt>Redemption</dt><dd>seq <b>{a.redemption_seq}</b> <code class="hash">{a.redemption_hash}</code></dd></>}
         </dl>
+        <Records a={a} token={token} />
         <p class="hint">On the server: <code>tollgate audit show AUDIT_DIR --seq {a.resolution_seq ?? a.decision_seq}</code></p>
         <details>
           <summary>Approval JSON</summary>

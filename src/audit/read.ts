@@ -1,10 +1,12 @@
 // Reading records for people: the last N (`audit tail`), the ones appended since (`audit tail
 // -f`), and one by seq (`audit show`).
 
+import { createReadStream } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { createInterface } from "node:readline";
 import { setTimeout as sleep } from "node:timers/promises";
-import { listSegments, splitLineBytes, splitLines } from "./segments.js";
+import { listSegments, splitLineBytes } from "./segments.js";
 
 /** Where the whole lines read so far end: a segment's name and a byte offset in it. */
 export interface LogPosition {
@@ -69,22 +71,36 @@ export async function followLines(dir: string, from: LogPosition, onLines: (line
   }
 }
 
-/** The line of the record with `seq`, found through the segment names; null if there is none. */
+/**
+ * The line of the record with `seq`, found through the segment names; null if there is none.
+ * The segment is read line by line (a segment may be 64 MiB; a server answers this too), and a
+ * line is parsed only when it is where the record should be or mentions its seq.
+ */
 export async function findRecord(dir: string, seq: number): Promise<{ file: string; line: number; text: string } | null> {
   const segments = await listSegments(dir);
   let s = segments.length - 1;
   while (s >= 0 && segments[s]!.firstSeq > seq) s--;
   if (s < 0) return null;
   const file = join(dir, segments[s]!.name);
-  const { lines } = splitLines(await readFile(file, "utf8"));
   const guess = seq - segments[s]!.firstSeq;
-  const candidates = guess < lines.length ? [guess, ...lines.keys()] : [...lines.keys()];
-  for (const i of candidates) {
-    try {
-      if ((JSON.parse(lines[i]!) as { seq?: unknown }).seq === seq) return { file, line: i + 1, text: lines[i]! };
-    } catch {
-      // not a record: skip
+  const mention = `"seq":${seq}`;
+  const stream = createReadStream(file, { encoding: "utf8" });
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let i = 0;
+  try {
+    for await (const text of lines) {
+      if (i === guess || text.includes(mention)) {
+        try {
+          if ((JSON.parse(text) as { seq?: unknown }).seq === seq) return { file, line: i + 1, text };
+        } catch {
+          // not a record (a torn last line): skip
+        }
+      }
+      i++;
     }
+  } finally {
+    lines.close();
+    stream.destroy();
   }
   return null;
 }

@@ -9,7 +9,7 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { subcommand, type CommandSpec, type OptionSpec } from "../argv.js";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
@@ -240,7 +240,9 @@ async function consoleCommand(path: string, values: Values, port: number, io: Co
   }
   let server;
   try {
-    server = await startLocalConsole({ db: path, host, port, token, who });
+    // The records are read from the gate's audit directory: --audit-dir, else the file's own
+    // directory (where a gate keeps approvals.db by default).
+    server = await startLocalConsole({ db: path, host, port, token, who, auditDir: values["audit-dir"] ?? dirname(resolve(path)) });
   } catch (err) {
     await write(io.stderr, `tollgate approvals console: ${(err as Error).message}\n`);
     return EXIT_FAILED;

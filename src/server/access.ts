@@ -22,6 +22,8 @@ export const ROLES = {
   "approval-get": "any",
   /** GET /v1/approvals/{id}/wait: as approval-get */
   "approval-wait": "any",
+  /** GET /v1/approvals/{id}/records: the approvals an approver may see (visibleApproval); not agents */
+  "approval-records": ["approver", "admin"],
   /** POST /v1/approvals/{id}/approve, /deny: approvers only their approvers' (resolvableApproval) */
   "approval-resolve": ["approver", "admin"],
   /**
@@ -63,6 +65,7 @@ const REFUSED: Partial<Record<RpcMethod, string>> = {
   "put-shadow": "only admins may change the shadow policy",
   "delete-shadow": "only admins may change the shadow policy",
   "approval-list": "agents may not list approvals",
+  "approval-records": "agents may not read audit records",
   "approval-resolve": "agents may not resolve approvals",
   "approval-ticket": "agents may not watch the approvals queue",
   "approval-snapshot": "agents may not watch the approvals queue",

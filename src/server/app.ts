@@ -36,6 +36,7 @@ export const ROUTES: readonly (readonly [string, string])[] = [
   ["GET", "/v1/approvals"],
   ["GET", "/v1/approvals/:id"],
   ["GET", "/v1/approvals/:id/wait"],
+  ["GET", "/v1/approvals/:id/records"],
   ["POST", "/v1/approvals/:id/approve"],
   ["POST", "/v1/approvals/:id/deny"],
   ["POST", "/v1/approvals/stream/ticket"],

@@ -8,6 +8,8 @@ import type { Approval } from "../approvals/approval.js";
 import type { Approvals } from "../approvals/approvals.js";
 import type { ServerConfig } from "./config.js";
 import { listableApprovers, requireRole, resolvableApproval, visibleApproval } from "./access.js";
+import { approvalRecords } from "./approval-records.js";
+import type { ApprovalRecord } from "./approval-records.js";
 import type { AuditOwner } from "./audit-owner.js";
 import { startupError } from "./audit-owner.js";
 import type { RpcParams } from "./ipc.js";
@@ -62,6 +64,12 @@ export class ApprovalsOwner {
 
   async get(p: RpcParams["approval-get"], who: Principal): Promise<Approval> {
     return visibleApproval(await this.approvals.get(p.id), p.id, who);
+  }
+
+  /** The approval's audit records, from this instance's log (approval-records.ts). */
+  async records(p: RpcParams["approval-records"], who: Principal, auditDir: string): Promise<ApprovalRecord[]> {
+    requireRole("approval-records", who);
+    return approvalRecords(auditDir, visibleApproval(await this.approvals.get(p.id), p.id, who));
   }
 
   async wait(p: RpcParams["approval-wait"], who: Principal): Promise<Approval | undefined> {

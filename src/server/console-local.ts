@@ -12,6 +12,7 @@ import type { Approval, ApprovalState } from "../approvals/approval.js";
 import type { ApprovalEvent, ApprovalListener } from "../approvals/approvals.js";
 import { SqliteApprovalStore } from "../approvals/store.js";
 import { listableApprovers, requireRole, resolvableApproval, visibleApproval } from "./access.js";
+import { approvalRecords } from "./approval-records.js";
 import { ApprovalFeed } from "./approval-feed.js";
 import { authHook, errorHandler } from "./app.js";
 import { consoleRoutes } from "./console.js";
@@ -34,6 +35,8 @@ export interface LocalConsoleOptions {
   who: Principal;
   /** How often the file is looked at while a stream is open; default 250 ms. */
   pollMs?: number;
+  /** The gate's audit directory, where the approvals' records are read (null: none shown). */
+  auditDir?: string | null;
 }
 
 export interface LocalConsole {
@@ -139,9 +142,13 @@ function key(a: Approval): string {
 }
 
 /** The approval RPCs the console uses, on the file, with the same rules as the server's primary (access.ts). */
-function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: StoreWatcher): Backend {
+function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: StoreWatcher, auditDir: string | null): Backend {
   const handlers: Partial<{ [M in RpcMethod]: (p: RpcParams[M], who: Principal) => unknown }> = {
     "approval-get": async (p, who) => visibleApproval(await store.get(p.id), p.id, who),
+    "approval-records": async (p, who) => {
+      requireRole("approval-records", who);
+      return approvalRecords(auditDir, visibleApproval(await store.get(p.id), p.id, who));
+    },
     "approval-list": async (p, who) => {
       requireRole("approval-list", who);
       const state = p.state as ApprovalState | undefined;
@@ -197,7 +204,7 @@ export async function startLocalConsole(opts: LocalConsoleOptions): Promise<Loca
   const feed = new ApprovalFeed(store);
   const hub = new StreamHub((on) => (on ? watcher.start() : watcher.stop()));
   watcher.subscribe((e) => hub.publish(e));
-  const backend = localBackend(store, feed, watcher);
+  const backend = localBackend(store, feed, watcher, opts.auditDir ?? null);
 
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true, routerOptions: { ignoreTrailingSlash: true } });
   app.decorateRequest("principal", null);

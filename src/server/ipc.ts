@@ -74,6 +74,8 @@ export interface RpcParams {
   "delete-shadow": null;
   "approval-get": { id: string };
   "approval-wait": { id: string; timeoutMs: number };
+  /** GET /v1/approvals/{id}/records: the approval's audit records (approval-records.ts). */
+  "approval-records": { id: string };
   "approval-list": { state?: string; approver?: string; limit: number };
   "approval-resolve": { id: string; verb: "approve" | "deny"; note: string | null };
   /** POST /v1/decide with approval_id (pipeline/redeem.ts: RedeemRequest). */

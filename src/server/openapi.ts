@@ -193,6 +193,20 @@ export const OPENAPI = {
         responses: { "200": json({ $ref: "#/components/schemas/Approval" }, "The approval"), ...common401, "404": err("No such approval (or not yours)") },
       },
     },
+    "/v1/approvals/{id}/records": {
+      get: {
+        summary: "An approval's audit records",
+        security: bearer,
+        description: "Roles: approver (the approvals of its approvers), admin. The records of the approval's escalation, resolution and redemption (once written), read from this instance's audit log and checked against the hashes the approval holds; a record this log does not hold (another instance sharing the approvals wrote it) has `record: null` and `missing` saying why.",
+        parameters: [idParam],
+        responses: {
+          "200": json({ type: "object", properties: { records: { type: "array", items: { type: "object", required: ["kind", "seq", "hash", "record"], properties: { kind: { enum: ["escalation", "resolution", "redemption"] }, seq: { type: "integer" }, hash: { type: "string" }, record: { type: ["object", "null"], description: "the record as written" }, missing: { type: "string" } } } } } }, "The records, in that order"),
+          ...common401,
+          "403": err("Agents may not read audit records"),
+          "404": err("No such approval (or not yours)"),
+        },
+      },
+    },
     "/v1/approvals/{id}/wait": {
       get: {
         summary: "Long poll until an approval is resolved",

@@ -76,6 +76,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
     "delete-shadow": (p, who) => shadow.delete(p, who),
     "approval-get": (p, who) => approvals.get(p, who),
     "approval-wait": (p, who) => approvals.wait(p, who),
+    "approval-records": (p, who) => approvals.records(p, who, config.auditDir),
     "approval-list": (p, who) => approvals.list(p, who),
     "approval-resolve": (p, who) => approvals.resolve(p, who),
     "approval-redeem": (p, who) => approvals.redeem(p, who),

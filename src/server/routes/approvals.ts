@@ -45,6 +45,12 @@ export async function approvalRoutes(app: FastifyInstance, { backend, maxWaitMs 
     return JSON.stringify(r);
   });
 
+  app.get("/v1/approvals/:id/records", { config: { roles: ROLES["approval-records"] }, schema: { params: idParams } }, async (req, reply) => {
+    const r = await backend.rpc("approval-records", { id: (req.params as { id: string }).id }, req.principal!);
+    reply.type("application/json");
+    return JSON.stringify({ records: r });
+  });
+
   app.get("/v1/approvals/:id/wait", {
     config: { roles: ROLES["approval-wait"] },
     schema: { params: idParams, querystring: { type: "object", additionalProperties: false, properties: { timeout: { type: "string", maxLength: 32 } } } },
