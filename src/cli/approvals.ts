@@ -9,17 +9,14 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { userInfo } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join } from "node:path";
 import { subcommand, type CommandSpec, type OptionSpec } from "../argv.js";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import { APPROVAL_STATES, ApprovalError } from "../approvals/approval.js";
 import { openApprovalStore } from "../approvals/open-store.js";
 import type { ApprovalStore } from "../approvals/store-api.js";
 import { isPostgresUrl } from "../approvals/store-api.js";
-import { PRIVATE_KEY_FILE } from "../audit/keys.js";
-import { AuditLockHeld } from "../audit/lock.js";
-import { AuditLog } from "../audit/log.js";
-import { transitionEntry } from "../pipeline/transition.js";
+import { logBeside, recordTransition } from "../pipeline/offline-transition.js";
 import { startLocalConsole } from "../server/console-local.js";
 import type { Principal } from "../server/tokens.js";
 import { EXIT_FAILED, EXIT_OK, write, type CommandIo } from "./io.js";
@@ -142,7 +139,7 @@ export async function approvalsCommand(args: string[], io: CommandIo): Promise<n
     const to = sub === "approve" ? "approved" : "denied";
     const a = await store.resolve(id, to, { by: values.by!, note: values.note ?? null, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
     await write(io.stdout, `${a.state} ${a.id} (outcome ${a.outcome}) by ${a.resolved_by} at ${a.resolved_at}\n`);
-    await write(io.stdout, `${await record(store, a, auditDir)}\n`);
+    await write(io.stdout, `${await recordTransition(store, a, auditDir ?? (pg ? undefined : await logBeside(path, a)))}\n`);
     return EXIT_OK;
   } catch (err) {
     if (err instanceof ApprovalError) {
@@ -168,41 +165,6 @@ async function lookUp(store: ApprovalStore, given: string): Promise<string | { e
   if (ids.length === 0) return {};
   const candidates = ids.slice(0, 10).map((i) => `  ${i}\n`).join("") + (ids.length > 10 ? "  ...\n" : "");
   return { error: `approval id prefix '${given}' is ambiguous; it matches:\n${candidates}give more of the id` };
-}
-
-/**
- * Writes the audit record of the transition `a` this command made, as the gate owning the log
- * would (transitionEntry, then markAudited), if the log's writer lock is free; says what happened.
- * The resolution stands whatever happens here: a record not written is written by the gate that
- * next opens the log (it looks for unaudited transitions).
- */
-async function record(store: ApprovalStore, a: Approval, auditDir: string | undefined): Promise<string> {
-  if (auditDir === undefined) return "audit record: written by the process that owns the audit log (at once if it runs, else when it next opens)";
-  // Opening would create a log (and its key) where there is none: only the gate starts a log.
-  if (!existsSync(join(auditDir, PRIVATE_KEY_FILE))) return `audit record: no audit log in ${auditDir}; the process that owns the audit log writes it when it next opens`;
-  let log: AuditLog;
-  try {
-    log = await AuditLog.open(auditDir, { batchWindowMs: 0 });
-  } catch (err) {
-    if (err instanceof AuditLockHeld) return `audit record: the audit log in ${auditDir} is open (process ${err.pid}): its owner writes the record`;
-    return `audit record: not written (${(err as Error).message}); the process that owns the audit log writes it when it next opens`;
-  }
-  let said: string;
-  try {
-    // On PostgreSQL exactly one writer: the claim fails if an instance has taken the record on.
-    if (!(await store.claimAudit(a))) {
-      said = "audit record: an instance that shares the store writes it";
-    } else {
-      const at = await log.append(transitionEntry(a));
-      await store.markAudited(a.id, at.seq, at.hash);
-      said = `audit record: seq ${at.seq}, hash ${at.hash} in ${auditDir}`;
-    }
-  } catch (err) {
-    said = `audit record: not written (${(err as Error).message}); the process that owns the audit log writes it when it next opens`;
-  }
-  // Closing syncs and signs a final checkpoint, and frees the lock.
-  await log.close().catch((err: unknown) => (said += ` (closing the log: ${(err as Error).message})`));
-  return said;
 }
 
 /** A postgres:// URL without its password. */
@@ -240,9 +202,7 @@ async function consoleCommand(path: string, values: Values, port: number, io: Co
   }
   let server;
   try {
-    // The records are read from the gate's audit directory: --audit-dir, else the file's own
-    // directory (where a gate keeps approvals.db by default).
-    server = await startLocalConsole({ db: path, host, port, token, who, auditDir: values["audit-dir"] ?? dirname(resolve(path)) });
+    server = await startLocalConsole({ db: path, host, port, token, who, auditDir: values["audit-dir"] ?? null });
   } catch (err) {
     await write(io.stderr, `tollgate approvals console: ${(err as Error).message}\n`);
     return EXIT_FAILED;

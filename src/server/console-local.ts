@@ -12,6 +12,7 @@ import type { Approval, ApprovalState } from "../approvals/approval.js";
 import type { ApprovalEvent, ApprovalListener } from "../approvals/approvals.js";
 import { SqliteApprovalStore } from "../approvals/store.js";
 import { listableApprovers, requireRole, resolvableApproval, visibleApproval } from "./access.js";
+import { logBeside, recordTransition } from "../pipeline/offline-transition.js";
 import { approvalRecords } from "./approval-records.js";
 import { ApprovalFeed } from "./approval-feed.js";
 import { authHook, errorHandler } from "./app.js";
@@ -35,7 +36,11 @@ export interface LocalConsoleOptions {
   who: Principal;
   /** How often the file is looked at while a stream is open; default 250 ms. */
   pollMs?: number;
-  /** The gate's audit directory, where the approvals' records are read (null: none shown). */
+  /**
+   * The gate's audit directory (--audit-dir): where the approvals' records are read, and where a
+   * resolution made here has its record written at once when no gate holds the log. Null: the
+   * database's own directory when it holds the log that recorded the approval's escalation.
+   */
   auditDir?: string | null;
 }
 
@@ -142,12 +147,14 @@ function key(a: Approval): string {
 }
 
 /** The approval RPCs the console uses, on the file, with the same rules as the server's primary (access.ts). */
-function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: StoreWatcher, auditDir: string | null): Backend {
+function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: StoreWatcher, db: string, given: string | null): Backend {
+  const auditDirOf = async (a: Approval): Promise<string | undefined> => given ?? (await logBeside(db, a));
   const handlers: Partial<{ [M in RpcMethod]: (p: RpcParams[M], who: Principal) => unknown }> = {
     "approval-get": async (p, who) => visibleApproval(await store.get(p.id), p.id, who),
     "approval-records": async (p, who) => {
       requireRole("approval-records", who);
-      return approvalRecords(auditDir, visibleApproval(await store.get(p.id), p.id, who));
+      const a = visibleApproval(await store.get(p.id), p.id, who);
+      return approvalRecords((await auditDirOf(a)) ?? null, a);
     },
     "approval-list": async (p, who) => {
       requireRole("approval-list", who);
@@ -163,7 +170,10 @@ function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: S
       resolvableApproval(await store.get(p.id), p.id, who);
       const to = p.verb === "approve" ? "approved" : "denied";
       try {
-        return await store.resolve(p.id, to, { by: who.identity, note: p.note, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
+        const a = await store.resolve(p.id, to, { by: who.identity, note: p.note, at: new Date().toISOString(), outcome: to === "approved" ? "allow" : "deny" });
+        // Its record, at once when no gate holds the log (else the gate writes it).
+        await recordTransition(store, a, await auditDirOf(a));
+        return (await store.get(a.id)) ?? a;
       } finally {
         void watcher.scan(); // its own change (or the expiry it made instead), which data_version does not show
       }
@@ -204,7 +214,7 @@ export async function startLocalConsole(opts: LocalConsoleOptions): Promise<Loca
   const feed = new ApprovalFeed(store);
   const hub = new StreamHub((on) => (on ? watcher.start() : watcher.stop()));
   watcher.subscribe((e) => hub.publish(e));
-  const backend = localBackend(store, feed, watcher, opts.auditDir ?? null);
+  const backend = localBackend(store, feed, watcher, opts.db, opts.auditDir ?? null);
 
   const app: FastifyInstance = Fastify({ logger: false, bodyLimit: 1024 * 1024, forceCloseConnections: true, routerOptions: { ignoreTrailingSlash: true } });
   app.decorateRequest("principal", null);

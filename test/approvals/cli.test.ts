@@ -2,7 +2,7 @@
 // output, exit codes, and the owner noticing a resolution made on the command line (polling or
 // LISTEN/NOTIFY, one audit record, the waiter woken).
 
-import { existsSync } from "node:fs";
+import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Approval } from "../../src/approvals/approval.js";
@@ -281,6 +281,39 @@ describe("the audit record of a resolution made on the command line", () => {
     expect(ok.code).toBe(0);
     expect(ok.out).toContain(`audit record: no audit log in ${dir}; the process that owns the audit log writes it when it next opens\n`);
     expect(existsSync(join(dir, "audit.key"))).toBe(false);
+  });
+
+  it.runIf(kind.name === "sqlite")("--db or $TOLLGATE_APPROVALS naming DIR/approvals.db: the log beside it is the approval's, so the record is written at once", async () => {
+    const dir = tempDir("cli-record-beside");
+    const id = await escalated(dir);
+    const db = join(dir, "approvals.db");
+    const r = await run(["approvals", "approve", id, "--db", db, "--by", "alice"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(new RegExp(`audit record: seq \\d+, hash [0-9a-f]{64} in ${dir.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\n$`));
+    expect(await transitions(dir, id)).toHaveLength(1);
+
+    const id2 = await escalated(dir);
+    vi.stubEnv("TOLLGATE_APPROVALS", db);
+    const e = await run(["approvals", "deny", id2, "--by", "bob"]);
+    expect(e.code).toBe(0);
+    expect(e.out).toContain("audit record: seq ");
+    expect(await transitions(dir, id2)).toHaveLength(1);
+    expect(await run(["audit", "verify", dir])).toMatchObject({ code: 0 });
+  });
+
+  it.runIf(kind.name === "sqlite")("a log beside the file that did not record the escalation is left alone", async () => {
+    // The approvals of the gate on `dir`, copied beside another gate's log (same seqs, other records).
+    const dir = tempDir("cli-record-theirs");
+    const id = await escalated(dir);
+    const other = tempDir("cli-record-other");
+    await escalated(other);
+    const db = join(other, "copied.db");
+    copyFileSync(join(dir, "approvals.db"), db);
+    const before = await tailLines(other, 1_000_000);
+    const r = await run(["approvals", "approve", id, "--db", db, "--by", "alice"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("audit record: written by the process that owns the audit log");
+    expect(await tailLines(other, 1_000_000)).toEqual(before);
   });
 });
 });
