@@ -1,7 +1,8 @@
 // The README promises Node.js 20.19 or later (package.json "engines"). Every package `npm install`
 // puts in node_modules must accept that too, or npm warns EBADENGINE on a fresh install and the
 // package may not work there (cookie@2, through fastify → light-my-request, wants Node 22:
-// package.json "overrides" pins light-my-request to the 6.6 line, which takes cookie@1; and
+// tollgate depends on light-my-request ~6.6 itself, which takes cookie@1 and which fastify then
+// shares — an "overrides" entry would not reach a project that installs tollgate; and
 // @fastify/static is pinned to 10.1.3, the last to take content-disposition@2: 3 wants Node 22).
 
 import { readFileSync } from "node:fs";

@@ -3,7 +3,7 @@
 // benchmarks or sources — and a project that installs that tarball imports it, type-checks
 // against it and runs its CLI.
 
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -35,6 +35,7 @@ describe("packaging: npm pack", () => {
 
   describe("a project that installs the tarball", () => {
     let project: string;
+    let installLog = "";
     beforeAll(() => {
       const dir = tempDir();
       const tarball = join(dir, pack(["--pack-destination", dir]).filename);
@@ -44,8 +45,19 @@ describe("packaging: npm pack", () => {
       // From the npm cache where it can (the registry otherwise); --ignore-scripts skips
       // better-sqlite3's native build (Policy and the CLI below do not open SQLite; a real
       // install runs it, and Gate's approvals then work as in this checkout).
-      execFileSync(npm, ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", tarball], { cwd: project, stdio: "pipe", timeout: 240_000 });
+      const installed = spawnSync(npm, ["install", "--prefer-offline", "--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev", tarball], { cwd: project, encoding: "utf8", timeout: 240_000 });
+      expect(installed.status, installed.stderr).toBe(0);
+      installLog = `${installed.stdout}\n${installed.stderr}`;
     }, 300_000);
+
+    it("installs without an engine warning on the Node the README names (our overrides do not reach a consumer)", () => {
+      // fastify's light-my-request >= 6.8 wants cookie@2 (Node >= 22): tollgate depends on
+      // light-my-request ~6.6 itself, which the consumer's tree then shares (package.json).
+      expect(installLog).not.toMatch(/EBADENGINE/);
+      const lmr = JSON.parse(readFileSync(join(project, "node_modules", "light-my-request", "package.json"), "utf8")) as { version: string };
+      expect(lmr.version).toMatch(/^6\.6\./);
+      expect(existsSync(join(project, "node_modules", "fastify", "node_modules", "light-my-request"))).toBe(false);
+    });
 
     it("imports it by name and decides", () => {
       const script = `import { Policy, PolicyError } from "tollgate";
