@@ -84,7 +84,7 @@ export function compile(len: i32): i32 {
   const whens = new Array<Rule>(m.counters.length);
   for (let i = 0; i < m.counters.length; i++) whens[i] = m.counters[i].when;
   const toolSlot = m.fields.find(["tool"]);
-  const constraints = toolConstraints(m.rules, toolSlot); // sets the rules' impliedCond
+  const constraints = toolConstraints(m.rules, toolSlot); // sets the rules' impliedConds
   compiledCode = emitRules(m.rules, whens);
   const e = new Evaluation(new ToolIndex(toolSlot, m.rules, constraints), m.defaultDecision, m.fields.count,
     StaticArray.fromArray<CounterInfo>(m.counters));

@@ -27,13 +27,25 @@ const MANIFEST = {
     { group: "g", when: { tool: { prefix: "net." } }, rules: [{ id: "grouped", effect: "deny", reason: "r", when: { tool: "net.get", "args.url": { contains: "evil" } } }] },
     // The same tool tested twice (own and group's): one is skipped, the other kept.
     { group: "h", when: { tool: "sh.run" }, rules: [{ id: "twice", effect: "allow", when: { tool: "sh.run", "args.n": { exists: true } } }] },
+    // Groups' `tool` tests the lookup also proves (every name of the rule passes them) or does
+    // not (a name outside the group's prefix; a prefix under a longer one; a glob's prefix).
+    { group: "k", when: { tool: { prefix: "kv." } }, rules: [
+      { group: "k2", when: { tool: { prefix: "kv.put" } }, rules: [
+        { id: "kv-put", effect: "deny", reason: "r", when: { tool: ["kv.put", "kv.putx"], "args.n": { gt: 3 } } },
+        { id: "kv-outside", effect: "deny", reason: "r", when: { tool: ["kv.putmany", "kv.get"], "args.n": { gt: 1 } } },
+        { id: "kv-prefix", effect: "escalate", approver: "ops", reason: "r", when: { tool: { prefix: "kv.putm" }, "args.n": { lt: 0 } } },
+        { id: "kv-glob", effect: "allow", when: { tool: { glob: "kv.put*y" } } },
+      ] },
+      { id: "kv-in-group", effect: "allow", when: { tool: { in: ["kv.get", "other"] }, "args.n": { eq: 2 } } },
+      { id: "kv-eq-outside", effect: "allow", when: { tool: "other" } },
+    ] },
     // An exact key whose other test is UNKNOWN for actions without args.n.
     { id: "unknown", effect: "deny", reason: "r", when: { tool: "unk.x", "args.n": { gt: 0 } } },
   ],
 };
 
-const TOOLS: unknown[] = ["pay.get", "pay.put", "pay.x", "payx.ok", "pay.ok", "pay", "fs.read", "fs.write", "fs", "db.q", "db.r", "net.get", "net.put", "sh.run", "unk.x", "other", "", 7, null, true, ["pay.get"], undefined];
-const ARGS: unknown[] = [undefined, {}, { n: 0 }, { n: 3 }, { n: 10 }, { n: 60 }, { n: 200 }, { n: "x" }, { url: "http://evil" }, { n: 2, url: "evil" }];
+const TOOLS: unknown[] = ["kv.put", "kv.putx", "kv.putmany", "kv.putmy", "kv.puty", "kv.get", "kv.", "kv.pu", "pay.get", "pay.put", "pay.x", "payx.ok", "pay.ok", "pay", "fs.read", "fs.write", "fs", "db.q", "db.r", "net.get", "net.put", "sh.run", "unk.x", "other", "", 7, null, true, ["pay.get"], undefined];
+const ARGS: unknown[] = [undefined, {}, { n: -1 }, { n: 2 }, { n: 0 }, { n: 3 }, { n: 10 }, { n: 60 }, { n: 200 }, { n: "x" }, { url: "http://evil" }, { n: 2, url: "evil" }];
 
 describe("tool index: skipping the tool test the lookup proves", () => {
   it("decides every tool and argument shape as the reference interpreter does", () => {

@@ -83,11 +83,11 @@ export class CodeWriter {
   rule(r: Rule): i32 {
     const at = this.begin(CondOp.All);
     this.reducedAt = -1;
-    const k = r.impliedCond;
-    if (k >= 0) {
-      this.cond(r.conds[k]);
+    const implied = r.impliedConds;
+    if (implied != null) {
+      for (let i = 0; i < r.conds.length; i++) if (implied[i]) this.cond(r.conds[i]);
       const inner = this.begin(CondOp.All);
-      for (let i = 0; i < r.conds.length; i++) if (i != k) this.cond(r.conds[i]);
+      for (let i = 0; i < r.conds.length; i++) if (!implied[i]) this.cond(r.conds[i]);
       this.end(inner);
       this.reducedAt = inner;
     } else {

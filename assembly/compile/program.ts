@@ -69,10 +69,11 @@ export class Rule {
   ) {}
   /** Address of the rule's flat condition (compile/code.ts), set once every rule is compiled. */
   code: usize = 0;
-  /** The top-level cond the tool index keys this rule by, when the lookup that finds the rule
-   *  already proves it TRUE (compile/tool-index.ts, impliedToolCond); -1 when none. */
-  impliedCond: i32 = -1;
-  /** Address of the rule's condition without that cond (0 when none): what the tool index's
+  /** Per top-level cond: true for the `tool` tests that the lookup finding the rule by the
+   *  action's tool name already proves TRUE (compile/tool-index.ts, toolConstraints); null
+   *  when there are none. */
+  impliedConds: StaticArray<bool> | null = null;
+  /** Address of the rule's condition without those conds (0 when none): what the tool index's
    *  name buckets point at, so a decision does not test the tool again. */
   reducedCode: usize = 0;
   // For explain: the rule's pointer, and its `when`s as written (enclosing groups' outermost

@@ -156,10 +156,10 @@ export class Constraint {
 
 /**
  * Each rule's constraint on the tool (the most selective its top-level conjunction has), for
- * the index, which is built once the rules are written. Sets each rule's `impliedCond`: the
- * top-level cond that constraint comes from, when that cond is a `tool` test of one operator
- * that finding the rule by the action's tool name proves TRUE (`tool: x`, `tool: [x, y]`,
- * `tool: {prefix: p}`). Called before the rules are written (compile/code.ts).
+ * the index, which is built once the rules are written. Sets each rule's `impliedConds`: the
+ * top-level conds that are `tool` tests of one operator which finding the rule by the action's
+ * tool name proves TRUE (`tool: x`, `tool: [x, y]`, `tool: {prefix: p}`: the rule's own and its
+ * groups'). Called before the rules are written (compile/code.ts).
  */
 export function toolConstraints(rules: Array<Rule>, toolSlot: i32): Array<Constraint> {
   const found = new Array<Constraint>(rules.length);
@@ -177,13 +177,54 @@ export function toolConstraints(rules: Array<Rule>, toolSlot: i32): Array<Constr
       }
     }
     unchecked(found[i] = best);
-    if (best.kind == KIND_NONE || !best.implied || top < 0) continue;
-    const c = conds[top];
-    // Only a cond that is that one test: not an All of conds, nor a test with other operators.
-    if (c.op != CondOp.Field || changetype<Test>(c.test).op == TestOp.All) continue;
-    rules[i].impliedCond = top;
+    if (best.kind == KIND_NONE || top < 0) continue;
+    let implied: StaticArray<bool> | null = null;
+    for (let k = 0; k < conds.length; k++) {
+      const c = conds[k];
+      // Only a cond that is one test of the tool: not an All of conds, nor a test of several operators.
+      if (c.op != CondOp.Field || c.slot != toolSlot || changetype<Test>(c.test).op == TestOp.All) continue;
+      if (!provenBy(best, changetype<Test>(c.test))) continue;
+      if (implied == null) implied = new StaticArray<bool>(conds.length);
+      implied[k] = true;
+    }
+    rules[i].impliedConds = implied;
   }
   return found;
+}
+
+/**
+ * Whether every tool that a name lookup by `c` finds passes the tool test `t`: for an exact
+ * constraint the tool is one of its names (each checked); for a prefix it starts with the
+ * prefix (a group's `tool: {prefix: p}` is proven by any longer prefix, or name, under p).
+ * Only `eq`, `in` and `prefix` are decided here; anything else is not proven.
+ */
+function provenBy(c: Constraint, t: Test): bool {
+  if (c.kind == KIND_EXACT) {
+    if (c.exact.length == 0) return false;
+    for (let i = 0; i < c.exact.length; i++) {
+      const name = c.exact[i];
+      if (!passes(t, changetype<usize>(name), name.byteLength, false)) return false;
+    }
+    return true;
+  }
+  if (c.kind == KIND_PREFIX) return passes(t, changetype<usize>(c.prefix), c.prefix.byteLength, true);
+  return false;
+}
+
+/** Whether the string tool (ptr, len) passes `t` (`eq`, `in` or `prefix`), statically; with
+ *  `onlyPrefix`, (ptr, len) is the start of the tool, so only a `prefix` test can be proven. */
+function passes(t: Test, ptr: usize, len: i32, onlyPrefix: bool): bool {
+  if (t.op == TestOp.Prefix) {
+    const p = changetype<Const_>(t.constant);
+    return p.tag == TAG_STRING && p.len <= len && memory.compare(p.ptr, ptr, <usize>p.len) == 0;
+  }
+  if (onlyPrefix) return false;
+  if (t.op == TestOp.Eq) {
+    const e = changetype<Const_>(t.constant);
+    return e.tag == TAG_STRING && e.len == len && memory.compare(e.ptr, ptr, <usize>len) == 0;
+  }
+  if (t.op == TestOp.In) return changetype<ValueSet_>(t.set).find(TAG_STRING, 0, ptr, len) >= 0;
+  return false;
 }
 
 export class ToolIndex {
