@@ -16,32 +16,12 @@ import pytest
 from tollgate import Gate, Policy, PolicyError
 from tollgate.audit import segment_name
 
-from conftest import node_available, run_node
+from conftest import REPO, node_available, run_node
 
-# Live: 5 per agent an hour.
-LIVE = """tollgate: 1
-name: live
-default: allow
-audit: { redact: [args.secret] }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: t } }
-rules:
-  - { id: cap, effect: deny, reason: more than 5, when: { tool: t, $n: { gt: 5 } } }
-  - { id: no-drop, effect: deny, reason: no drops, when: { tool: drop } }
-"""
-
-# Candidate: 2 per agent an hour, drops escalate, and a redacted field of its own.
-CANDIDATE = """tollgate: 1
-name: candidate
-default: allow
-approvers: { ops: { timeout: 10m } }
-audit: { redact: [args.token] }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: t } }
-rules:
-  - { id: tight-cap, effect: deny, reason: more than 2, when: { tool: t, $n: { gt: 2 } } }
-  - { id: drop-review, effect: escalate, approver: ops, reason: review drops, when: { tool: drop } }
-"""
+# Live: 5 per agent an hour; the candidate: 2, drops escalate, a redacted field of its own
+# (the policies of the Node gate's shadow test too).
+LIVE = (REPO / "test" / "fixtures" / "shadow-live.yaml").read_text()
+CANDIDATE = (REPO / "test" / "fixtures" / "shadow-candidate.yaml").read_text()
 
 ACT = {"tool": "t", "agent": {"id": "a"}, "args": {"secret": "s3", "token": "tk"}}
 

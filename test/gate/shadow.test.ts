@@ -10,30 +10,9 @@ import { Policy } from "../../src/policy.js";
 import { tempDir } from "../audit/helpers.js";
 import { auditRecords } from "../server/helpers.js";
 
-/** Live: 5 per agent an hour. */
-const LIVE = `tollgate: 1
-name: live
-default: allow
-audit: { redact: [args.secret] }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: t } }
-rules:
-  - { id: cap, effect: deny, reason: more than 5, when: { tool: t, $n: { gt: 5 } } }
-  - { id: no-drop, effect: deny, reason: no drops, when: { tool: drop } }
-`;
-
-/** Candidate: 2 per agent an hour, drops escalate, and a redacted field of its own. */
-const CANDIDATE = `tollgate: 1
-name: candidate
-default: allow
-approvers: { ops: { timeout: 10m } }
-audit: { redact: [args.token] }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: t } }
-rules:
-  - { id: tight-cap, effect: deny, reason: more than 2, when: { tool: t, $n: { gt: 2 } } }
-  - { id: drop-review, effect: escalate, approver: ops, reason: review drops, when: { tool: drop } }
-`;
+// Live: 5 per agent an hour; the candidate: 2, drops escalate, a redacted field of its own.
+const LIVE = readFileSync(join(import.meta.dirname, "../fixtures/shadow-live.yaml"), "utf8");
+const CANDIDATE = readFileSync(join(import.meta.dirname, "../fixtures/shadow-candidate.yaml"), "utf8");
 
 const gates: Gate[] = [];
 afterEach(async () => {

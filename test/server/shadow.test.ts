@@ -23,17 +23,7 @@ rules:
 `;
 
 /** Candidate: 2 per agent an hour; drops escalate; a redacted field of its own. */
-const CANDIDATE = `tollgate: 1
-name: candidate
-default: allow
-approvers: { ops: { timeout: 10m } }
-audit: { redact: [args.token] }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: t } }
-rules:
-  - { id: tight-cap, effect: deny, reason: more than 2, when: { tool: t, $n: { gt: 2 } } }
-  - { id: drop-review, effect: escalate, approver: ops, reason: review drops, when: { tool: drop } }
-`;
+const CANDIDATE = readFileSync(join(import.meta.dirname, "../fixtures/shadow-candidate.yaml"), "utf8");
 
 /** A stateless candidate: everything allowed. */
 const OPEN = `tollgate: 1
