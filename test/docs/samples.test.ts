@@ -19,6 +19,7 @@
 // with "abc".
 //
 // `<!-- sample: ... -->` on the line(s) above a fence changes this (test/docs/blocks.ts):
+// (a setup's script may write setup-replace.json, [from, to] pairs applied to the sample then)
 // `setup=NAME` (test/docs/setups.ts), `exit=N`, `server=NAME` (a `tollgate serve` command: run
 // until it prints its shown output, then SIGTERM, exit 0), `with-server=NAME` (a script run while
 // that server runs; its port 8181 is a free port), `fragment` (JSON members), `parse (why)` (a
@@ -429,6 +430,14 @@ async function runBlock(block: Block): Promise<void> {
     writeFileSync(join(dir, "setup.mjs"), setup.script);
     const r = await run(process.execPath, ["setup.mjs"], dir);
     if (r.code !== 0) throw failed(b, `setup ${b.directives.setup}`, r);
+    // What only the setup knows (an approval's id): it writes the replacements it makes.
+    const made = join(dir, "setup-replace.json");
+    if (existsSync(made)) {
+      for (const [from, to] of JSON.parse(readFileSync(made, "utf8")) as [string, string][]) {
+        if (!b.text.includes(from)) throw new Error(`${where(b)}: setup ${b.directives.setup} replaces '${from}', which the sample does not contain`);
+        b = { ...b, text: b.text.split(from).join(to) };
+      }
+    }
   }
   switch (b.lang) {
     case "ts":

@@ -16,8 +16,30 @@ export interface Setup {
   wrapYaml?(text: string): string;
   /** An ES module run in the sample's directory before the sample (after `files`). */
   script?: string;
-  /** Text replaced in the sample before it runs: paths of a real deployment made local. */
+  /** Text replaced in the sample before it runs: paths of a real deployment made local. (A
+   *  script may also write setup-replace.json: pairs known only once it ran, such as ids.) */
   replace?: [string, string][];
+}
+
+/**
+ * A script for the approvals CLI samples: a gate on `dir` escalates `n` refunds and closes
+ * (nothing holds the log then, as when no gate runs), and setup-replace.json turns the sample's
+ * placeholder ids (`ids[i]`, matched with the spaces around them) into the real ones.
+ */
+function escalations(dir: string, placeholders: [string, number][]): string {
+  return `import { writeFileSync } from "node:fs";
+import { Gate } from "tollgate";
+const gate = await Gate.open({ policy: "examples/billing-agent.yaml", auditDir: ${JSON.stringify(dir)} });
+const ids = [];
+for (let i = 0; i < 2; i++) {
+  const d = await gate.check({ ...${JSON.stringify(LARGE_REFUND)}, agent: { id: "bot-" + i } });
+  if (d.decision !== "escalate") throw new Error("expected an escalation, got " + JSON.stringify(d));
+  ids.push(d.approval_id);
+}
+await gate.close();
+const placeholders = ${JSON.stringify(placeholders)};
+writeFileSync("setup-replace.json", JSON.stringify(placeholders.map(([p, i]) => [" " + p + " ", " " + ids[i].slice(0, Math.max(8, p.length)) + " "])));
+`;
 }
 
 /** A refund the billing example allows: small, on a known order, in EUR, from an agent. */
@@ -77,6 +99,10 @@ export const SETUPS: Record<string, Setup> = {
    * `./audit`: an audit log of 45 records (the billing example's gate), its witness in
    * `/mnt/other/` (here `other/`) and a copy of its public key in `~/keys/audit.pub`.
    */
+  /** Two pending approvals in ./audit (the README's approvals CLI: ids 1df6 and 1df6d420). */
+  "pending-approvals": { script: escalations("./audit", [["1df6d420", 1], ["1df6", 0]]) },
+  /** Two pending approvals of the MCP gateway's log in ~/.local/state/tollgate/mcp/fs/audit ($HOME is the sample's directory). */
+  "mcp-approvals": { script: escalations(".local/state/tollgate/mcp/fs/audit", [["ID", 0]]) },
   "audit-log": {
     files(dir) {
       mkdirSync(join(dir, "other"));
