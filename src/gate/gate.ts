@@ -95,6 +95,8 @@ export class Gate {
   private shadowing: Shadow | null = null;
   private shadowLog: ShadowLog | null = null;
   private onError: (err: Error) => void = () => undefined;
+  /** Counts of the pending gauge asked for so far: only the latest one asked sets it. */
+  private pendingCounts = 0;
 
   private constructor(
     private current: Policy,
@@ -144,7 +146,7 @@ export class Gate {
       gate.onError = options.onError ?? (() => undefined);
       gate.shadowLog = new ShadowLog(options.shadowLog ?? defaultShadowLog(options.auditDir), (e) => gate?.onError(e));
       if (options.shadow !== undefined) gate.setShadow(options.shadow);
-      gate.updatePending();
+      await gate.updatePending();
       return gate;
     } catch (err) {
       await audit.close();
@@ -224,7 +226,7 @@ export class Gate {
     if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };
     const a = await approval;
     if (a instanceof Error) throw a;
-    this.updatePending();
+    await this.updatePending();
     return { ...decision, audit_id: hash, audit_seq: seq, approval_id: a.id, expires: a.expires };
   }
 
@@ -283,12 +285,22 @@ export class Gate {
     return this.approvals.deny(id, resolution);
   }
 
-  /** Prometheus text exposition of this gate's metrics. */
-  metrics(): Promise<string> {
+  /**
+   * Prometheus text exposition of this gate's metrics. The pending gauge is counted in the store
+   * now (as `tollgate serve` does at each scrape): with PostgreSQL, it includes the approvals
+   * other gates and servers sharing the store opened or resolved.
+   */
+  async metrics(): Promise<string> {
+    await this.updatePending();
     return this.metricsRegistry.prometheus();
   }
 
-  /** The current policy's figures as JSON (counts, latency percentiles in ns, pending approvals). */
+  /**
+   * The current policy's figures as JSON (counts, latency percentiles in ns, pending approvals).
+   * The pending count is the store's as of this gate's last count: when check returns an
+   * escalation, in the background after each transition (approve, deny, expiry, or one made
+   * elsewhere and noticed), and at `metrics()` — a snapshot does not read the store.
+   */
   metricsSnapshot(): PolicyMetricsSnapshot | undefined {
     return this.metricsRegistry.snapshot().policies[this.current.name];
   }
@@ -303,18 +315,27 @@ export class Gate {
 
   /** An approval was approved, denied or expired: its pending contributions follow (spec section 8). */
   private onTransition(a: Approval): void {
-    this.updatePending();
+    void this.updatePending();
     settleTransition(this.pending, a, (id, resolution) => {
       if (this.shared === null) this.current.resolve(id, resolution, Date.now());
       else void this.shared.store.resolve(id, resolution, Date.now()).catch(() => undefined);
     });
   }
 
-  /** The pending gauge, once the store has counted (a store that cannot be read leaves it as it is). */
-  private updatePending(): void {
+  /**
+   * The pending gauge, once the store has counted (a store that cannot be read leaves it as it
+   * is). check and metrics() wait for it (a PostgreSQL store counts in a round trip, where
+   * SQLite's answer is already settled); after a transition it runs in the background, so that
+   * approve and deny resolve, and waiters wake, as before. Counts may finish out of order (a
+   * pool of connections): only the latest one asked for sets the gauge.
+   */
+  private updatePending(): Promise<void> {
     const name = this.current.name;
-    this.approvals.pendingCount().then(
-      (n) => this.metricsRegistry.setPendingApprovals(name, n),
+    const asked = ++this.pendingCounts;
+    return this.approvals.pendingCount().then(
+      (n) => {
+        if (asked === this.pendingCounts) this.metricsRegistry.setPendingApprovals(name, n);
+      },
       () => undefined,
     );
   }

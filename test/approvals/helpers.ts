@@ -1,7 +1,7 @@
 // Shared fixtures for the approvals tests: escalate decisions, inputs, temp databases (SQLite
 // files and PostgreSQL schemas: every store test runs on both), a fake audit.
 
-import { mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Approval } from "../../src/approvals/approval.js";
@@ -41,6 +41,26 @@ export function storeKinds(what: string): StoreKind[] {
       },
     },
   ];
+}
+
+/**
+ * Where `tollgate serve` (`--approvals`) or `Gate.open` (`approvals:`) keeps its approvals on this
+ * kind of store: a new PostgreSQL schema's URL; for SQLite, undefined — the default file,
+ * AUDIT_DIR/approvals.db (what a test of the server or the gate checks it used: `usesStore`).
+ */
+export async function approvalsLocation(kind: StoreKind): Promise<string | undefined> {
+  return kind.name === "postgres" ? kind.fresh() : undefined;
+}
+
+/** `tollgate serve`'s arguments for a new store of this kind (none for SQLite: the default file). */
+export async function serveApprovalsArgs(kind: StoreKind): Promise<string[]> {
+  const location = await approvalsLocation(kind);
+  return location === undefined ? [] : ["--approvals", location];
+}
+
+/** Whether a server or gate with this audit directory keeps its approvals where `kind` says: the default SQLite file there, or not (PostgreSQL). */
+export function usesStore(kind: StoreKind, auditDir: string): boolean {
+  return existsSync(join(auditDir, "approvals.db")) === (kind.name === "sqlite");
 }
 
 /**

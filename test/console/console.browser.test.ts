@@ -3,7 +3,8 @@
 // two workers — sign-in, a wrong token and an agent's, live arrival of an escalation made while
 // the page is open (and no polling), approve and deny with a note by keyboard and by mouse
 // (checked in the server's state and the audit log), expiry while the page is open, two
-// approvers racing on one approval, a phone-sized screen.
+// approvers racing on one approval, a phone-sized screen. On both approvals stores: the default
+// SQLite file and PostgreSQL (--approvals postgres://...); one browser for both.
 //
 // TOLLGATE_CONSOLE_SCREENSHOT=docs/images/console.png makes the last test save the README's
 // screenshot there.
@@ -13,6 +14,7 @@ import { join, resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken } from "../../src/server/tokens.js";
+import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
 import { chromiumBrowser, launchChromium } from "../support/services/chromium.js";
 import { approvalsPolicy, auditRecords, http, root, startServer, tempDir } from "../server/helpers.js";
 import type { Server } from "../server/helpers.js";
@@ -72,16 +74,23 @@ const resolvedItem = (page: Page, id: string) => page.locator(`li.resolved[data-
 
 describe.skipIf(!availability.available)("the approvals console in a browser", () => {
   beforeAll(async () => {
+    browser = await launchChromium();
+  });
+  afterAll(async () => {
+    await browser?.close();
+  });
+
+for (const kind of storeKinds("test/console/console.browser.test.ts")) describe.skipIf(!kind.available)(`on ${kind.name}`, () => {
+  beforeAll(async () => {
     const dir = tempDir();
     writeFileSync(join(dir, "policy.yaml"), POLICY);
     writeFileSync(join(dir, "tokens.yaml"), TOKENS);
-    s = await startServer({ policy: join(dir, "policy.yaml"), tokens: join(dir, "tokens.yaml"), workers: 2 });
-    browser = await launchChromium();
+    s = await startServer({ policy: join(dir, "policy.yaml"), tokens: join(dir, "tokens.yaml"), workers: 2, args: await serveApprovalsArgs(kind) });
+    expect(usesStore(kind, s.auditDir)).toBe(true);
   });
 
   afterAll(async () => {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await browser?.close();
+    for (const c of contexts.splice(0)) await c.close().catch(() => undefined);
     if (s) expect(await s.stop()).toBe(0);
   });
 
@@ -242,7 +251,7 @@ describe.skipIf(!availability.available)("the approvals console in a browser", (
     await page.getByLabel("Approver token").waitFor();
     expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
     const out = process.env.TOLLGATE_CONSOLE_SCREENSHOT;
-    if (out) {
+    if (out && kind.name === "sqlite") { // one picture
       // The README's picture: a few pending approvals and some history.
       await escalate("payments.refund", { amount: 1250, order_id: "ord_7f3a9c", currency: "EUR", card_number: "4111111111111111" });
       await escalate("quick", { host: "db-prod-2", command: "systemctl restart postgres" });
@@ -251,4 +260,5 @@ describe.skipIf(!availability.available)("the approvals console in a browser", (
       await shot.screenshot({ path: resolve(root, out) });
     }
   });
+});
 });

@@ -2,6 +2,11 @@
 // approvals) in headless Chromium: the generated token signs in through the URL's fragment,
 // an escalation of a Gate in this process arrives live, approving it in the page resolves it in
 // the file, and the gate (which owns the audit log) records it and wakes its waiter.
+//
+// SQLite only, on purpose: this console is for an embedded gate's SQLite file (it sees other
+// processes' changes through PRAGMA data_version); with PostgreSQL, `tollgate serve` serves the
+// console at /console/ (test/console/console.browser.test.ts runs it on both stores), and
+// `approvals console --db postgres://...` is refused, saying so (the last test here).
 
 import { spawn } from "node:child_process";
 import type { ChildProcess } from "node:child_process";
@@ -10,6 +15,7 @@ import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Gate } from "../../src/gate/gate.js";
 import { Policy } from "../../src/policy.js";
+import { runCli } from "../cli-helpers.js";
 import { chromiumBrowser, launchChromium } from "../support/services/chromium.js";
 import { auditRecords, buildCli, http, tempDir } from "../server/helpers.js";
 
@@ -115,5 +121,14 @@ describe.skipIf(!availability.available)("tollgate approvals console --db", () =
     await item.locator("summary", { hasText: "Audit records" }).click();
     await expect.poll(() => item.locator(".audit").textContent(), { timeout: 10_000 }).toContain(done.resolution_hash!);
     await page.close();
+  });
+});
+
+describe("tollgate approvals console --db postgres://...", () => {
+  it("is refused (a usage error, before connecting), pointing to tollgate serve's /console/", async () => {
+    const r = await runCli(["approvals", "console", "--db", "postgres://tollgate@127.0.0.1:1/approvals", "--port", "0"]);
+    expect(r.code).toBe(64);
+    expect(r.out).toBe("");
+    expect(r.err).toContain("'console' serves a SQLite file (--db FILE); with PostgreSQL, use tollgate serve's /console/");
   });
 });

@@ -1,5 +1,6 @@
 // Action-bound, single-use approvals in the Gate (docs/gate.md, "Redeeming an approval"):
-// gate.check(action, { approvalId }) and Gate.enforce, which redeems after an approval.
+// gate.check(action, { approvalId }) and Gate.enforce, which redeems after an approval. On both
+// approvals stores: the default SQLite file and PostgreSQL (Gate.open({ approvals: URL })).
 
 import { afterEach, describe, expect, it } from "vitest";
 import { Gate } from "../../src/gate/gate.js";
@@ -8,6 +9,8 @@ import { canonicalJson, sha256Hex } from "../../src/canonical.js";
 import { verifyLog } from "../../src/audit/verify.js";
 import { Policy } from "../../src/policy.js";
 import { tempDir } from "../audit/helpers.js";
+import { approvalsLocation, storeKinds, usesStore } from "../approvals/helpers.js";
+import type { StoreKind } from "../approvals/helpers.js";
 
 const POLICY = `tollgate: 1
 name: gate-redeem
@@ -28,10 +31,13 @@ rules:
 
 const gates: Gate[] = [];
 let clock = Date.now();
-async function openGate(): Promise<{ gate: Gate; dir: string }> {
+/** A gate on a new store of `kind` (SQLite: the default file in its audit directory). */
+async function openGate(kind: StoreKind): Promise<{ gate: Gate; dir: string }> {
   const dir = tempDir("gate-redeem");
-  const gate = await Gate.open({ policy: Policy.fromYaml(POLICY), auditDir: dir, audit: { batchWindowMs: 0 }, now: () => clock });
+  const approvals = await approvalsLocation(kind);
+  const gate = await Gate.open({ policy: Policy.fromYaml(POLICY), auditDir: dir, audit: { batchWindowMs: 0 }, now: () => clock, ...(approvals !== undefined && { approvals }) });
   gates.push(gate);
+  expect(usesStore(kind, dir)).toBe(true);
   return { gate, dir };
 }
 afterEach(async () => {
@@ -49,9 +55,9 @@ async function approved(gate: Gate, action: unknown): Promise<string> {
   return d.approval_id!;
 }
 
-describe("Gate: redeeming approvals", () => {
+for (const kind of storeKinds("test/gate/redeem.test.ts")) describe.skipIf(!kind.available)(`Gate: redeeming approvals (${kind.name})`, () => {
   it("stores the digest of the action as given (not redacted) and its agent; check with approvalId allows once, recorded and linked", async () => {
-    const { gate, dir } = await openGate();
+    const { gate, dir } = await openGate(kind);
     const action = pay(150);
     const id = await approved(gate, action);
     const a = (await gate.approvals.get(id))!;
@@ -66,7 +72,7 @@ describe("Gate: redeeming approvals", () => {
   });
 
   it("refuses, saying which check failed: digest, agent, pending, denied, expired, not-found", async () => {
-    const { gate } = await openGate();
+    const { gate } = await openGate(kind);
     const action = pay(150);
     const id = await approved(gate, action);
     expect(await gate.check({ ...action, args: { ...action.args, amount: 9999 } }, { approvalId: id })).toMatchObject({ decision: "deny", redemption: { check: "digest" } });
@@ -90,7 +96,7 @@ describe("Gate: redeeming approvals", () => {
   });
 
   it("20 concurrent redemptions → exactly one allow", async () => {
-    const { gate } = await openGate();
+    const { gate } = await openGate(kind);
     const action = pay(150);
     const id = await approved(gate, action);
     const rs = await Promise.all(Array.from({ length: 20 }, () => gate.check(action, { approvalId: id })));
@@ -99,7 +105,7 @@ describe("Gate: redeeming approvals", () => {
   });
 
   it("enforce redeems after an approval: the action runs once; the approval cannot be redeemed again; counters count it once", async () => {
-    const { gate, dir } = await openGate();
+    const { gate, dir } = await openGate(kind);
     const action = pay(150);
     let runs = 0;
     const ran = gate.enforce(action, () => ++runs);
@@ -119,7 +125,7 @@ describe("Gate: redeeming approvals", () => {
   });
 
   it("enforce with a denied approval throws ActionDenied and runs nothing", async () => {
-    const { gate } = await openGate();
+    const { gate } = await openGate(kind);
     let runs = 0;
     const ran = gate.enforce(pay(150), () => ++runs);
     let id: string | undefined;

@@ -1,24 +1,17 @@
 // Approvals end to end: escalate → wait → approve → the agent proceeds; deny; expiry → on_timeout;
-// who may see and resolve what.
+// who may see and resolve what. On both approvals stores: the default SQLite file and PostgreSQL
+// (--approvals postgres://...).
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
 import { approvalsPolicy, auditRecords, http, startServer, tempDir } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
 const POLICY = approvalsPolicy("approvals-test", { timeout: "1s", onTimeout: "allow", reason: "Quick ones expire in a second" });
 
 let s: Server;
-
-beforeAll(async () => {
-  const dir = tempDir();
-  writeFileSync(join(dir, "policy.yaml"), POLICY);
-  s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2 });
-});
-afterAll(async () => {
-  expect(await s?.stop()).toBe(0);
-});
 
 async function escalate(tool = "payments.refund", token: "agent" | "agent2" = "agent"): Promise<{ approval_id: string; audit_seq: number; audit_id: string }> {
   const r = await http(s, "POST", "/v1/decide", { token, body: { action: { tool, args: { amount: 500 } } } });
@@ -28,7 +21,17 @@ async function escalate(tool = "payments.refund", token: "agent" | "agent2" = "a
   return r.body;
 }
 
-describe("approvals", () => {
+for (const kind of storeKinds("test/server/approvals.test.ts")) describe.skipIf(!kind.available)(`approvals (${kind.name})`, () => {
+  beforeAll(async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2, args: await serveApprovalsArgs(kind) });
+    expect(usesStore(kind, s.auditDir)).toBe(true);
+  });
+  afterAll(async () => {
+    expect(await s?.stop()).toBe(0);
+  });
+
   it("escalate → the agent waits → the approver approves → the agent proceeds; the transition is audited", async () => {
     const d = await escalate();
     const waiting = http(s, "GET", `/v1/approvals/${d.approval_id}/wait?timeout=20s`, { token: "agent" });

@@ -1,12 +1,14 @@
 // Action-bound, single-use approvals in `tollgate serve` (docs/approvals.md, "Redeeming"):
 // POST /v1/decide {action, approval_id} allows only the very action that was approved, only for
-// the agent it was issued to, once — across workers, under a race — recorded and linked.
+// the agent it was issued to, once — across workers, under a race — recorded and linked. On both
+// approvals stores: the default SQLite file and PostgreSQL (--approvals postgres://...).
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalJson, sha256Hex } from "../../src/canonical.js";
 import { verifyLog } from "../../src/audit/verify.js";
+import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
 import { auditRecords, http, startServer, tempDir } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
@@ -31,15 +33,6 @@ rules:
 
 let s: Server;
 let session = 0;
-
-beforeAll(async () => {
-  const dir = tempDir();
-  writeFileSync(join(dir, "policy.yaml"), POLICY);
-  s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2 });
-});
-afterAll(async () => {
-  expect(await s?.stop()).toBe(0);
-});
 
 type Token = "agent" | "agent2" | "admin";
 const pay = (amount: number, sid = `s${++session}`) => ({ tool: "pay", session: { id: sid }, args: { amount, card_number: "4111 1111 1111 1111" } });
@@ -70,7 +63,17 @@ async function expectVerifies(): Promise<void> {
   expect(v, JSON.stringify(v)).toMatchObject({ ok: true });
 }
 
-describe("redeeming approvals over HTTP", () => {
+for (const kind of storeKinds("test/server/redeem.test.ts")) describe.skipIf(!kind.available)(`redeeming approvals over HTTP (${kind.name})`, () => {
+  beforeAll(async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2, args: await serveApprovalsArgs(kind) });
+    expect(usesStore(kind, s.auditDir)).toBe(true);
+  });
+  afterAll(async () => {
+    expect(await s?.stop()).toBe(0);
+  });
+
   it("the approval stores the SHA-256 of the canonical action as sent (agent bound to the token, not redacted), the agent and the policy hash", async () => {
     const action = pay(150);
     const id = await escalate({ ...action, agent: { id: "someone-else" } });

@@ -1,12 +1,14 @@
 // The approvals stream (GET /v1/approvals/stream, docs/approvals.md "The console") over HTTP:
 // who may open it and how (bearer header, single-use ticket), what each caller sees (only what
 // it may resolve), events from every worker, heartbeats... and the end: `bye` on shutdown and on
-// a revoked token. The console's files at /console/. The browser scenarios: test/console/.
+// a revoked token. The console's files at /console/. On both approvals stores: the default SQLite
+// file and PostgreSQL (--approvals postgres://...). The browser scenarios: test/console/.
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken } from "../../src/server/tokens.js";
+import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
 import { approvalsPolicy, http, startServer, tempDir } from "./helpers.js";
 import type { Server } from "./helpers.js";
 import { openSse } from "./sse.js";
@@ -59,16 +61,18 @@ async function escalate(tool: string): Promise<string> {
   return r.body.approval_id as string;
 }
 
+for (const kind of storeKinds("test/server/stream.test.ts")) describe.skipIf(!kind.available)(`approvals stream (${kind.name})`, () => {
 beforeAll(async () => {
   const dir = tempDir();
   writeFileSync(join(dir, "policy.yaml"), POLICY);
   tokensFile = join(dir, "tokens.yaml");
   writeFileSync(tokensFile, tokensYaml(true));
-  s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2, tokens: tokensFile });
+  s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2, tokens: tokensFile, args: await serveApprovalsArgs(kind) });
+  expect(usesStore(kind, s.auditDir)).toBe(true);
 });
 
 afterAll(async () => {
-  for (const o of open) o.close();
+  for (const o of open.splice(0)) o.close();
   if (s && s.proc.exitCode === null) await s.stop();
 });
 
@@ -206,4 +210,5 @@ describe("shutdown", () => {
     }
     expect(await code).toBe(0);
   });
+});
 });
