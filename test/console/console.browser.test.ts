@@ -163,6 +163,12 @@ for (const kind of storeKinds("test/console/console.browser.test.ts")) describe.
     // The audit link: the records' seq and hash.
     await done.locator("summary", { hasText: "Audit records" }).click();
     expect(await done.locator(".audit").textContent()).toContain(a.resolution_hash);
+    // ... and the records themselves, as the server's log holds them (GET /v1/approvals/{id}/records).
+    await done.getByRole("button", { name: "Show the audit records" }).click();
+    const shown = done.locator(".record");
+    await expect.poll(() => shown.count()).toBe(2);
+    expect(await shown.nth(0).getAttribute("data-seq")).toBe(String(a.decision_seq));
+    expect(JSON.parse((await shown.nth(1).locator("pre").textContent())!)).toEqual(rec);
   });
 
   it("deny with a note: the server has it denied, with its audit record", async () => {
