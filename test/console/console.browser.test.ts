@@ -9,14 +9,13 @@
 // TOLLGATE_CONSOLE_SCREENSHOT=docs/images/console.png makes the last test save the README's
 // screenshot there.
 
-import { writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashToken } from "../../src/server/tokens.js";
-import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
+import { storeKinds } from "../approvals/helpers.js";
 import { chromiumBrowser, launchChromium } from "../support/services/chromium.js";
-import { approvalsPolicy, auditRecords, http, root, startServer, tempDir } from "../server/helpers.js";
+import { approvalsPolicy, auditRecords, http, root, startOnStore } from "../server/helpers.js";
 import type { Server } from "../server/helpers.js";
 
 const availability = chromiumBrowser("test/console/console.browser.test.ts");
@@ -82,11 +81,7 @@ describe.skipIf(!availability.available)("the approvals console in a browser", (
 
 for (const kind of storeKinds("test/console/console.browser.test.ts")) describe.skipIf(!kind.available)(`on ${kind.name}`, () => {
   beforeAll(async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
-    writeFileSync(join(dir, "tokens.yaml"), TOKENS);
-    s = await startServer({ policy: join(dir, "policy.yaml"), tokens: join(dir, "tokens.yaml"), workers: 2, args: await serveApprovalsArgs(kind) });
-    expect(usesStore(kind, s.auditDir)).toBe(true);
+    s = await startOnStore(kind, POLICY, { workers: 2, files: { "tokens.yaml": TOKENS } });
   });
 
   afterAll(async () => {

@@ -1,13 +1,13 @@
 // GET /v1/approvals/{id}/records (the console's link from an approval to its audit records):
 // the escalation's, resolution's and redemption's records as the log holds them, for approvers
 // who may see the approval and admins; agents get 403; a record this instance's log does not
-// hold (another instance wrote it) is reported missing, never another record of that seq.
+// hold (another instance wrote it) is reported missing, never another record of that seq. On
+// both approvals stores.
 
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { approvalRecords } from "../../src/server/approval-records.js";
-import { auditRecords, http, startServer, tempDir } from "./helpers.js";
+import { storeKinds } from "../approvals/helpers.js";
+import { auditRecords, http, startOnStore } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
 const POLICY = `tollgate: 1
@@ -24,19 +24,16 @@ rules:
 `;
 
 let s: Server;
-
-beforeAll(async () => {
-  const dir = tempDir();
-  writeFileSync(join(dir, "policy.yaml"), POLICY);
-  s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2 });
-});
-afterAll(async () => {
-  expect(await s?.stop()).toBe(0);
-});
-
 const PAY = { tool: "pay", args: { amount: 500, card_number: "4111 1111 1111 1111" } };
 
-describe("GET /v1/approvals/{id}/records", () => {
+for (const kind of storeKinds("test/server/approval-records.test.ts")) describe.skipIf(!kind.available)(`GET /v1/approvals/{id}/records (${kind.name})`, () => {
+  beforeAll(async () => {
+    s = await startOnStore(kind, POLICY, { workers: 2 });
+  });
+  afterAll(async () => {
+    expect(await s?.stop()).toBe(0);
+  });
+
   it("answers the escalation's, resolution's and redemption's records as the log holds them", async () => {
     const d = await http(s, "POST", "/v1/decide", { token: "agent", body: { action: PAY } });
     expect(d.body.decision).toBe("escalate");

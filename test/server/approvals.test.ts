@@ -2,11 +2,9 @@
 // who may see and resolve what. On both approvals stores: the default SQLite file and PostgreSQL
 // (--approvals postgres://...).
 
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
-import { approvalsPolicy, auditRecords, http, startServer, tempDir } from "./helpers.js";
+import { storeKinds } from "../approvals/helpers.js";
+import { approvalsPolicy, auditRecords, http, startOnStore } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
 const POLICY = approvalsPolicy("approvals-test", { timeout: "1s", onTimeout: "allow", reason: "Quick ones expire in a second" });
@@ -23,10 +21,7 @@ async function escalate(tool = "payments.refund", token: "agent" | "agent2" = "a
 
 for (const kind of storeKinds("test/server/approvals.test.ts")) describe.skipIf(!kind.available)(`approvals (${kind.name})`, () => {
   beforeAll(async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
-    s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2, args: await serveApprovalsArgs(kind) });
-    expect(usesStore(kind, s.auditDir)).toBe(true);
+    s = await startOnStore(kind, POLICY, { workers: 2 });
   });
   afterAll(async () => {
     expect(await s?.stop()).toBe(0);

@@ -7,7 +7,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import ts from "typescript";
-import { afterAll } from "vitest";
+import { afterAll, expect } from "vitest";
+import { serveApprovalsArgs, usesStore } from "../approvals/helpers.js";
+import type { StoreKind } from "../approvals/helpers.js";
 
 export const root = join(import.meta.dirname, "../..");
 
@@ -175,6 +177,21 @@ export async function startServer(opts: StartOptions = {}): Promise<Server> {
       return exited;
     },
   };
+}
+
+/**
+ * A server on the policy `yaml` (written to a new directory, with `files` beside it: name →
+ * text, e.g. tokens.yaml) whose approvals are in a new store of `kind`, checked to be there.
+ */
+export async function startOnStore(kind: StoreKind, yaml: string, opts: StartOptions & { files?: Record<string, string> } = {}): Promise<Server> {
+  const dir = tempDir();
+  writeFileSync(join(dir, "policy.yaml"), yaml);
+  for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), text);
+  const { files, ...rest } = opts;
+  const tokens = files?.["tokens.yaml"] !== undefined ? join(dir, "tokens.yaml") : rest.tokens;
+  const s = await startServer({ ...rest, policy: join(dir, "policy.yaml"), ...(tokens !== undefined && { tokens }), args: [...(rest.args ?? []), ...(await serveApprovalsArgs(kind))] });
+  expect(usesStore(kind, s.auditDir)).toBe(true);
+  return s;
 }
 
 export interface Res {

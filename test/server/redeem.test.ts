@@ -3,13 +3,11 @@
 // the agent it was issued to, once — across workers, under a race — recorded and linked. On both
 // approvals stores: the default SQLite file and PostgreSQL (--approvals postgres://...).
 
-import { writeFileSync } from "node:fs";
-import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalJson, sha256Hex } from "../../src/canonical.js";
 import { verifyLog } from "../../src/audit/verify.js";
-import { serveApprovalsArgs, storeKinds, usesStore } from "../approvals/helpers.js";
-import { auditRecords, http, startServer, tempDir } from "./helpers.js";
+import { storeKinds } from "../approvals/helpers.js";
+import { auditRecords, http, startOnStore } from "./helpers.js";
 import type { Server } from "./helpers.js";
 
 const POLICY = `tollgate: 1
@@ -65,10 +63,7 @@ async function expectVerifies(): Promise<void> {
 
 for (const kind of storeKinds("test/server/redeem.test.ts")) describe.skipIf(!kind.available)(`redeeming approvals over HTTP (${kind.name})`, () => {
   beforeAll(async () => {
-    const dir = tempDir();
-    writeFileSync(join(dir, "policy.yaml"), POLICY);
-    s = await startServer({ policy: join(dir, "policy.yaml"), workers: 2, args: await serveApprovalsArgs(kind) });
-    expect(usesStore(kind, s.auditDir)).toBe(true);
+    s = await startOnStore(kind, POLICY, { workers: 2 });
   });
   afterAll(async () => {
     expect(await s?.stop()).toBe(0);
