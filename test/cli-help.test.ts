@@ -86,6 +86,14 @@ describe("help", () => {
     expect((await runCli(["help", "audit", "nope"])).code).toBe(64);
   });
 
+  it("help about help is the overview (help help, help --help, help -h)", async () => {
+    const overview = (await runCli(["help"])).out;
+    for (const args of [["help", "help"], ["help", "--help"], ["help", "-h"], ["--help", "help"]]) {
+      expect(await runCli(args), args.join(" ")).toMatchObject({ code: 0, out: overview, err: "" });
+    }
+    expect((await runCli(["help", "help", "serve"])).out).toBe((await runCli(["help", "serve"])).out);
+  });
+
   it("mcp: --help before -- is the gateway's; after --, the upstream's", async () => {
     expect(wantsHelp(MCP, ["--policy", "p.yaml", "--", "server", "--help"])).toBe(false);
     const c = parseMcpArgs(["--policy", "p.yaml", "--audit", dir, "--", "server", "--help", "-h"], {}, dir);

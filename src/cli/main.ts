@@ -82,6 +82,8 @@ async function help(words: string[], io: CommandIo): Promise<number> {
     return EXIT_OK;
   }
   const [name, ...rest] = words as [string, ...string[]];
+  // `tollgate help help`, `tollgate help --help`: help about help is the overview.
+  if (name === "help" || name === "--help" || name === "-h") return help(rest.filter((w) => w !== "--help" && w !== "-h" && w !== "help"), io);
   const command = COMMANDS[name];
   if (!command) return unknownCommand(name, io);
   const { spec, args } = subcommand(await command.spec(), rest);

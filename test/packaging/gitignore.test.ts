@@ -23,6 +23,13 @@ describe("packaging: what the README's commands write is ignored", () => {
     expect(out.trim()).toBe("policy.yaml");
   });
 
+  it("ignores the shadow log beside ./audit (serve --shadow) and the tarball npm pack writes", () => {
+    expect(readme).toMatch(/npm pack/);
+    for (const path of ["audit-shadow.jsonl", "audit-py-shadow.jsonl", "tollgate-0.1.0.tgz"]) {
+      expect(execFileSync("git", ["check-ignore", "--no-index", path], { cwd: root, encoding: "utf8" }).trim()).toBe(path);
+    }
+  });
+
   it.each(written)("./%s is ignored", (dir) => {
     // check-ignore exits 0 when the path is ignored, 1 when not (execFileSync throws then).
     const out = execFileSync("git", ["check-ignore", "--no-index", `${dir}/approvals.db`], { cwd: root, encoding: "utf8" });
