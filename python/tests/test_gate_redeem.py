@@ -109,6 +109,12 @@ def test_pending_denied_unknown_and_expired_approvals_are_refused(tmp_path: Path
         assert gate.check(REFUND, approval_id=e["approval_id"])["redemption"]["check"] == "expired"
         assert gate.resolve(e["audit_id"], "approved") is False
         assert gate.check(REFUND, approval_id=e["approval_id"])["redemption"]["check"] == "expired"
+        # Approved in time but redeemed after its expiry: refused as expired, not redeemable forever.
+        late = gate.check(REFUND)
+        assert gate.resolve(late["audit_id"], "approved", by="alice")
+        time.sleep(0.08)
+        refused = gate.check(REFUND, approval_id=late["approval_id"])
+        assert refused["decision"] == "deny" and refused["redemption"]["check"] == "expired"
         gate.audit.close()
 
 

@@ -129,6 +129,8 @@ def _claim_check(o: Optional[_Open], digest: str, agent: Optional[str], now: Uni
         return "pending"  # its approval's record is not on disk yet
     if o.state in ("denied", "expired"):
         return o.state
+    if o.redeemed_at is None and now >= o.expires_at:
+        return "expired"  # approved, but not redeemed by its expiry (as the Node store)
     if o.redeemed_at is not None:
         return "redeemed"
     if o.digest is None:

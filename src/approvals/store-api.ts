@@ -135,6 +135,9 @@ export function redeemCheck(a: Approval | undefined, c: RedeemClaim): RedeemChec
   if (a.state === "pending") return Date.parse(a.expires) <= Date.parse(c.at) ? "expired" : "pending";
   if (a.state === "denied") return "denied";
   if (a.state === "expired") return "expired";
+  // Approved but not redeemed by its expiry: an approval lets the action run for as long as the
+  // approver had to answer, not forever (a stale approval must be asked for again).
+  if (a.redeemed_at === null && Date.parse(a.expires) <= Date.parse(c.at)) return "expired";
   if (a.redeemed_at !== null) return "redeemed";
   // Approved, but the approval's record is not written yet (approved by another process, the
   // owner has not recorded it): not yet — the redemption's record must follow it.
