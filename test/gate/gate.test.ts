@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { Gate } from "../../src/gate/gate.js";
 import { ActionDenied } from "../../src/gate/denied.js";
 import { ApprovalAlreadyResolved } from "../../src/approvals/approval.js";
@@ -9,6 +9,7 @@ import { verifyLog } from "../../src/audit/verify.js";
 import { Policy } from "../../src/policy.js";
 import { PolicyError } from "../../src/errors.js";
 import { tempDir } from "../audit/helpers.js";
+import { approvalsLocation, storeKinds, usesStore } from "../approvals/helpers.js";
 
 const POLICY = `tollgate: 1
 name: gate-test
@@ -26,7 +27,7 @@ rules:
 `;
 
 const gates: Gate[] = [];
-async function openGate(dir = tempDir("gate"), extra: Partial<Parameters<typeof Gate.open>[0]> = {}): Promise<{ gate: Gate; dir: string }> {
+async function openGateOn(dir = tempDir("gate"), extra: Partial<Parameters<typeof Gate.open>[0]> = {}): Promise<{ gate: Gate; dir: string }> {
   const gate = await Gate.open({ policy: Policy.fromYaml(POLICY), auditDir: dir, audit: { batchWindowMs: 0 }, ...extra });
   gates.push(gate);
   return { gate, dir };
@@ -46,7 +47,7 @@ afterEach(async () => {
 
 describe("Gate.check", () => {
   it("returns the decision with the durable audit record's hash and seq", async () => {
-    const { gate, dir } = await openGate();
+    const { gate, dir } = await openGateOn();
     const d = await gate.check({ tool: "payments.refund", args: { amount: 20, card_number: "4111" } });
     expect(d).toMatchObject({ decision: "allow", rule: "refunds", policy: "gate-test", audit_seq: 1 });
     expect(d.audit_id).toMatch(/^[0-9a-f]{64}$/);
@@ -60,13 +61,13 @@ describe("Gate.check", () => {
   });
 
   it("denies (and records) an action that is not an object, never throwing", async () => {
-    const { gate } = await openGate();
+    const { gate } = await openGateOn();
     const d = await gate.check("rm -rf /");
     expect(d).toMatchObject({ decision: "deny", rule: null, error: "action is not a JSON object" });
   });
 
   it("denies, unevaluated, an action that cannot be recorded faithfully; the deny is recorded", async () => {
-    const { gate, dir } = await openGate();
+    const { gate, dir } = await openGateOn();
     const deep = JSON.parse(`{"tool":"db.query","args":{"sql":"select 1","x":${"[".repeat(600)}${"]".repeat(600)}}}`);
     const cyclic: Record<string, any> = { tool: "db.query", args: { sql: "select 1" } };
     cyclic.args.self = cyclic;
@@ -96,13 +97,13 @@ describe("Gate.check", () => {
   });
 
   it("fails closed: when the record cannot be written the check rejects", async () => {
-    const { gate } = await openGate();
+    const { gate } = await openGateOn();
     await gate.audit.close();
     await expect(gate.check({ tool: "db.query", args: { sql: "select 1" } })).rejects.toThrow(/closed/);
   });
 
   it("counts decisions and latencies", async () => {
-    const { gate } = await openGate();
+    const { gate } = await openGateOn();
     for (let i = 0; i < 5; i++) await gate.check({ tool: "db.query", args: { sql: "select 1" } });
     await gate.check({ tool: "payments.refund", args: { amount: 900 } });
     const s = gate.metricsSnapshot()!;
@@ -117,7 +118,7 @@ describe("Gate.check", () => {
   });
 
   it("reloads atomically: a bad policy is refused with its position and the old one keeps deciding", async () => {
-    const { gate, dir } = await openGate();
+    const { gate, dir } = await openGateOn();
     const before = gate.policy.hash;
     const bad = join(dir, "bad.yaml");
     (await import("node:fs")).writeFileSync(bad, "tollgate: 1\nname: x\nrules:\n  - id: a\n    effect: maybe\n");
@@ -131,7 +132,18 @@ describe("Gate.check", () => {
   });
 });
 
-describe("escalation and approvals", () => {
+for (const kind of storeKinds("test/gate/gate.test.ts")) describe.skipIf(!kind.available)(`escalation and approvals (${kind.name})`, () => {
+  // A new store per test (PostgreSQL: a new schema; SQLite: the default file in the audit directory).
+  let approvals: string | undefined;
+  beforeEach(async () => {
+    approvals = await approvalsLocation(kind);
+  });
+  const openGate = async (dir?: string, extra: Partial<Parameters<typeof Gate.open>[0]> = {}) => {
+    const opened = await openGateOn(dir, { ...(approvals !== undefined && { approvals }), ...extra });
+    expect(usesStore(kind, opened.dir)).toBe(true);
+    return opened;
+  };
+
   it("check opens an approval; approve resolves it with its own linked audit record", async () => {
     const { gate, dir } = await openGate();
     const d = await gate.check({ tool: "payments.refund", args: { amount: 900, card_number: "4111" } });
