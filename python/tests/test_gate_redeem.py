@@ -167,3 +167,28 @@ def test_an_action_that_cannot_be_recorded_is_denied_as_such(gate: Gate) -> None
     r = gate.check({**REFUND, "args": {"x": float("nan")}}, approval_id=e["approval_id"])
     assert r["decision"] == "deny" and "redemption" not in r and r.get("error")
     assert gate.check(REFUND, approval_id=e["approval_id"])["decision"] == "allow"
+
+
+def test_an_approval_is_redeemable_for_the_approvers_timeout_from_its_approval() -> None:
+    # As the Node stores (redeemCheck): approved at t, redeemable until t + timeout — not forever,
+    # and not cut short when the approval came just before the escalation's expiry.
+    from tollgate.gate import _claim_check, _Open
+
+    o = _Open("a", 1_000 + 60_000, 1, {"timeout_ms": 60_000}, "{}", ("d" * 64, "bot"))
+    o.state, o.redeem_by = "approved", 60_999 + 60_000  # approved 1 ms before its expiry
+    assert _claim_check(o, "d" * 64, "bot", 61_500) is None  # past the escalation's expiry: still good
+    assert _claim_check(o, "d" * 64, "bot", 60_999 + 60_000) == "expired"
+    o.redeemed_at = "2026-01-01T00:00:00.000Z"
+    assert _claim_check(o, "d" * 64, "bot", 200_000) == "redeemed"
+
+
+def test_a_late_approval_sets_the_redemption_deadline_from_the_approval(tmp_path: Path) -> None:
+    policy = Policy.from_yaml(Path(BILLING_STATELESS).read_text().replace("timeout: 15m", "timeout: 60s"))
+    with Gate(policy, audit=AuditLog.open(tmp_path / "a")) as gate:
+        e = gate.check(REFUND)
+        before = time.time_ns() // 1_000_000
+        assert gate.resolve(e["audit_id"], "approved", by="alice")
+        o = gate._open[e["audit_id"]]
+        assert before <= o.redeem_by - 60_000 <= time.time_ns() // 1_000_000
+        assert gate.check(REFUND, approval_id=e["approval_id"])["decision"] == "allow"
+        gate.audit.close()

@@ -61,7 +61,7 @@ class _Open:
     """An escalation this gate decided, open to :meth:`Gate.resolve`, :meth:`Gate.wait` and
     redemption (``check(action, approval_id=...)``)."""
 
-    __slots__ = ("id", "expires_at", "seq", "decision", "action_json", "state", "digest", "agent", "resolved_by", "resolution_seq", "resolution_hash", "redeemed_at", "policy_hash")
+    __slots__ = ("id", "expires_at", "seq", "decision", "action_json", "state", "digest", "agent", "resolved_by", "resolution_seq", "resolution_hash", "redeemed_at", "policy_hash", "redeem_by")
 
     def __init__(self, id: str, expires_at: Union[int, float], seq: int, decision: Dict[str, Any], action_json: str, binding: Tuple[Optional[str], Optional[str]]) -> None:
         self.id = id
@@ -78,6 +78,8 @@ class _Open:
         self.resolution_hash: Optional[str] = None
         self.redeemed_at: Optional[str] = None  # "claiming" while its record is written
         self.policy_hash = ""  # the policy it was decided under: a redemption's record names it
+        # Once approved: until when it may be redeemed (its approval time plus the approver's timeout).
+        self.redeem_by: Union[int, float] = expires_at
 
 
 def _agent_of(action: Any) -> Optional[str]:
@@ -129,8 +131,8 @@ def _claim_check(o: Optional[_Open], digest: str, agent: Optional[str], now: Uni
         return "pending"  # its approval's record is not on disk yet
     if o.state in ("denied", "expired"):
         return o.state
-    if o.redeemed_at is None and now >= o.expires_at:
-        return "expired"  # approved, but not redeemed by its expiry (as the Node store)
+    if o.redeemed_at is None and now >= o.redeem_by:
+        return "expired"  # approved, but not redeemed within the approver's timeout of its approval (as the Node store)
     if o.redeemed_at is not None:
         return "redeemed"
     if o.digest is None:
@@ -142,11 +144,11 @@ def _claim_check(o: Optional[_Open], digest: str, agent: Optional[str], now: Uni
 
 def _forgettable(o: _Open, now: Union[int, float]) -> bool:
     """What the gate may forget once it holds 1,024 escalations: those that are over (an approved
-    one once redeemed, or unredeemed past its escalation's expiry)."""
+    one once redeemed, or unredeemed past its redemption deadline)."""
     if o.state in ("denied", "expired"):
         return True
     if o.state == "approved":
-        return (o.redeemed_at is not None and o.redeemed_at != "claiming") or o.expires_at <= now
+        return (o.redeemed_at is not None and o.redeemed_at != "claiming") or o.redeem_by <= now
     return o.state == "pending" and o.expires_at <= now
 
 
@@ -490,6 +492,7 @@ class Gate:
             with self._pending_lock:
                 o.state = resolution
                 o.resolved_by = by
+                o.redeem_by = now + int(o.decision.get("timeout_ms") or 0)
                 if self._recorder is not None:
                     o.resolution_seq, o.resolution_hash = recorded.seq, recorded.hash
                 self._resolved.notify_all()

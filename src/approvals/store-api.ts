@@ -135,9 +135,10 @@ export function redeemCheck(a: Approval | undefined, c: RedeemClaim): RedeemChec
   if (a.state === "pending") return Date.parse(a.expires) <= Date.parse(c.at) ? "expired" : "pending";
   if (a.state === "denied") return "denied";
   if (a.state === "expired") return "expired";
-  // Approved but not redeemed by its expiry: an approval lets the action run for as long as the
-  // approver had to answer, not forever (a stale approval must be asked for again).
-  if (a.redeemed_at === null && Date.parse(a.expires) <= Date.parse(c.at)) return "expired";
+  // Approved but not redeemed in time: an approval lets the action run for as long as the
+  // approver had to answer (its timeout), counted from the approval — not forever (a stale
+  // approval must be asked for again), and not cut short when it came just before `expires`.
+  if (a.redeemed_at === null && redeemDeadline(a) <= Date.parse(c.at)) return "expired";
   if (a.redeemed_at !== null) return "redeemed";
   // Approved, but the approval's record is not written yet (approved by another process, the
   // owner has not recorded it): not yet — the redemption's record must follow it.
@@ -145,6 +146,17 @@ export function redeemCheck(a: Approval | undefined, c: RedeemClaim): RedeemChec
   if (a.action_digest === null) return "unbound";
   if (a.action_digest !== c.digest) return "digest";
   return null;
+}
+
+/**
+ * Until when (ms) an approved approval may be redeemed: its approval time plus the approver's
+ * timeout (`expires - created`). An approval without its time (never for an approved one) has
+ * only its `expires`.
+ */
+export function redeemDeadline(a: Approval): number {
+  const resolved = a.resolved_at === null ? NaN : Date.parse(a.resolved_at);
+  const timeout = Date.parse(a.expires) - Date.parse(a.created);
+  return Number.isFinite(resolved) && Number.isFinite(timeout) ? resolved + timeout : Date.parse(a.expires);
 }
 
 /** A refused claim. */

@@ -70,13 +70,17 @@ for (const kind of storeKinds("test/approvals/redeem.test.ts")) describe.skipIf(
     await store.insert(bound("c"));
     await store.resolve("c", "expired", { by: "timeout", at, outcome: "allow" });
     expect(await store.claim("c", { digest: D, agent: "bot", at })).toMatchObject({ ok: false, check: "expired" });
-    // Approved in time, redeemed too late: an approval is good until its expiry, not forever.
+    // Approved at T0+10: redeemable for the approver's timeout (60 s) from then, not forever.
     await store.insert(bound("d"));
     await store.resolve("d", "approved", { by: "alice", at, outcome: "allow" });
-    expect(await store.claim("d", { digest: D, agent: "bot", at: iso(T0 + 60_000) })).toMatchObject({ ok: false, check: "expired" });
-    expect(await store.claim("d", { digest: D, agent: "bot", at: iso(T0 + 59_999) })).toMatchObject({ ok: true });
+    expect(await store.claim("d", { digest: D, agent: "bot", at: iso(T0 + 10 + 60_000) })).toMatchObject({ ok: false, check: "expired" });
+    expect(await store.claim("d", { digest: D, agent: "bot", at: iso(T0 + 10 + 59_999) })).toMatchObject({ ok: true });
     // Once redeemed, a later attempt is told it was redeemed.
     expect(await store.claim("d", { digest: D, agent: "bot", at: iso(T0 + 90_000) })).toMatchObject({ ok: false, check: "redeemed" });
+    // Approved in the last millisecond before its expires: the agent still gets the whole timeout.
+    await store.insert(bound("e"));
+    await store.resolve("e", "approved", { by: "alice", at: iso(T0 + 59_999), outcome: "allow" });
+    expect(await store.claim("e", { digest: D, agent: "bot", at: iso(T0 + 60_500) })).toMatchObject({ ok: true });
   });
 
   it("connections racing on one approval: exactly one claim wins", async () => {
