@@ -104,7 +104,22 @@ def _utf16_key(s: str) -> bytes:
     return s.encode("utf-16-be", "surrogatepass")
 
 
-def _write(v: Any, out: List[str]) -> None:
+def _index_key(k: str) -> bool:
+    """Whether JavaScript orders ``k`` as an array index (before the other keys, ascending)."""
+    return k.isdigit() and k.isascii() and (k == "0" or k[0] != "0") and int(k) < 4294967295
+
+
+def _js_order(keys: List[str]) -> List[str]:
+    """The order in which ``JSON.stringify`` writes an object's keys: array-index keys
+    ascending, then the others in insertion order."""
+    index = [k for k in keys if _index_key(k)]
+    if not index:
+        return keys
+    index.sort(key=int)
+    return index + [k for k in keys if not _index_key(k)]
+
+
+def _write(v: Any, out: List[str], sort: bool = True) -> None:
     t = type(v)
     if t is str:
         out.append(_string(v))
@@ -124,7 +139,10 @@ def _write(v: Any, out: List[str]) -> None:
         for k in keys:
             if not isinstance(k, str):
                 raise TypeError(f"object key {k!r} is not a string")
-        keys.sort(key=_utf16_key)
+        if sort:
+            keys.sort(key=_utf16_key)
+        else:
+            keys = _js_order(keys)
         out.append("{")
         first = True
         for k in keys:
@@ -134,14 +152,14 @@ def _write(v: Any, out: List[str]) -> None:
                 out.append(",")
             out.append(_string(k))
             out.append(":")
-            _write(v[k], out)
+            _write(v[k], out, sort)
         out.append("}")
     elif isinstance(v, (list, tuple)):
         out.append("[")
         for i, item in enumerate(v):
             if i:
                 out.append(",")
-            _write(item, out)
+            _write(item, out, sort)
         out.append("]")
     elif isinstance(v, bool):  # pragma: no cover - bool subclasses cannot exist
         out.append("true" if v else "false")
@@ -153,6 +171,14 @@ def _write(v: Any, out: List[str]) -> None:
         out.append(_string(str(v)))
     else:
         raise TypeError(f"{type(v).__name__} is not JSON")
+
+
+def js_json(value: Any) -> str:
+    """``JSON.stringify(value)`` as the Node host writes it: the canonical form's strings and
+    numbers, object keys in JavaScript's order (array indexes ascending, then as inserted)."""
+    out: List[str] = []
+    _write(value, out, False)
+    return "".join(out)
 
 
 def canonicalize(value: Any) -> str:

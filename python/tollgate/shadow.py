@@ -24,7 +24,8 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .audit import _action_text, redact
+from .audit import redact
+from .canonical import js_json
 from .audit.writer import _iso_ms
 from .metrics import DEFAULT_RULE
 
@@ -161,7 +162,7 @@ class Shadow:
                 return False
             self._metrics.disagreed(live.decision, shadow.decision, shadow.rule if shadow.rule is not None else DEFAULT_RULE)
             if self._log is not None:
-                text = _action_text(redact(redact(action, live_policy.redact), self.policy.redact))
+                text = _json_text(redact(redact(action, live_policy.redact), self.policy.redact))
                 line = "".join((
                     '{"time":', _json(_iso_ms(time.time_ns() // 1_000_000)),
                     ',"audit_id":', _json(audit_id), ',"audit_seq":', _json(seq),
@@ -175,6 +176,14 @@ class Shadow:
         except Exception as err:  # the live answer stands
             self._on_error(err)
             return False
+
+
+def _json_text(action: Any) -> Optional[str]:
+    """The action as the Node gate's line has it (``JSON.stringify``: keys in the order given)."""
+    try:
+        return js_json(action)
+    except (TypeError, ValueError):
+        return None
 
 
 def _json(v: Any) -> str:
