@@ -5,7 +5,16 @@
 // missing here, with where to look, rather than another record of the same seq.
 
 import type { Approval } from "../approvals/approval.js";
-import { findRecord } from "../audit/read.js";
+import { RecordIndex } from "../audit/record-index.js";
+
+/** One index per audit directory: a record is then one positioned read (audit/record-index.ts). */
+const indexes = new Map<string, RecordIndex>();
+
+function indexOf(dir: string): RecordIndex {
+  let i = indexes.get(dir);
+  if (i === undefined) indexes.set(dir, (i = new RecordIndex(dir)));
+  return i;
+}
 
 export interface ApprovalRecord {
   kind: "escalation" | "resolution" | "redemption";
@@ -36,7 +45,7 @@ async function oneRecord(auditDir: string | null, kind: ApprovalRecord["kind"], 
   if (auditDir === null) return { kind, seq, hash, record: null, missing: "no audit directory was given" };
   let found;
   try {
-    found = await findRecord(auditDir, seq);
+    found = await indexOf(auditDir).find(seq);
   } catch (err) {
     return { kind, seq, hash, record: null, missing: `the audit log could not be read: ${(err as Error).message}` };
   }
