@@ -99,6 +99,7 @@ export class PostgresApprovalStore implements ApprovalStore {
   /** The NOTIFY channel of this table. */
   readonly channel: string;
   private readonly t: string;
+  private readonly tickets: string;
   private readonly appName: string;
   private readonly leaseSecs: number;
   /** audit_owner of the transitions this process makes: itself, or nobody (the command line). */
@@ -122,6 +123,7 @@ export class PostgresApprovalStore implements ApprovalStore {
     this.instance = instance;
     this.appName = appName;
     this.t = `${ident(schema)}.${ident(table)}`;
+    this.tickets = `${ident(schema)}.${ident(`${table}_tickets`)}`;
     this.channel = `tollgate_approvals_${createHash("sha256").update(`${schema}.${table}`).digest("hex").slice(0, 16)}`;
     this.leaseSecs = (opts.auditLeaseMs ?? 60_000) / 1000;
     this.owner = opts.writesAudit === false ? null : instance;
@@ -166,6 +168,8 @@ export class PostgresApprovalStore implements ApprovalStore {
       } else if (version !== PG_SCHEMA_VERSION) {
         throw new Error(`${this.location} (${this.schema}.${this.table}): approvals schema version ${version} is not supported (this version of tollgate reads version ${PG_SCHEMA_VERSION})`);
       }
+      // The consoles' stream tickets (SharedTickets): a table of its own, added to any version.
+      await c.query(`CREATE TABLE IF NOT EXISTS ${this.tickets} (hash TEXT PRIMARY KEY, data TEXT NOT NULL, expires BIGINT NOT NULL)`);
       await c.query("COMMIT");
     } catch (err) {
       await c.query("ROLLBACK").catch(() => undefined);
@@ -338,6 +342,19 @@ CREATE TRIGGER ${ident(`${this.table}_notify`)} AFTER INSERT OR UPDATE ON ${t} F
       [a.id, a.state, a.resolved_by, a.note, a.resolved_at],
     );
     return r.rowCount === 1 ? fromRow(r.rows[0]!) : undefined;
+  }
+
+  /** SharedTickets#putTicket; tickets past their expiry are dropped on the way. */
+  async putTicket(hash: string, data: string, expires: number, now: number): Promise<void> {
+    await this.pool.query(`DELETE FROM ${this.tickets} WHERE expires <= $1`, [now]);
+    await this.pool.query(`INSERT INTO ${this.tickets} (hash, data, expires) VALUES ($1, $2, $3)`, [hash, data, expires]);
+  }
+
+  /** SharedTickets#takeTicket: one DELETE ... RETURNING, so a ticket is taken once. */
+  async takeTicket(hash: string, now: number): Promise<string | null> {
+    const r = await this.pool.query<{ data: string; expires: string }>(`DELETE FROM ${this.tickets} WHERE hash = $1 RETURNING data, expires`, [hash]);
+    if (r.rowCount !== 1) return null;
+    return Number(r.rows[0]!.expires) > now ? r.rows[0]!.data : null;
   }
 
   /** ApprovalStore#claim: SELECT ... FOR UPDATE, the checks, and a conditional UPDATE, in one transaction. */

@@ -32,6 +32,17 @@ export interface ApprovalChange {
   kind?: "created" | "resolved" | "audited" | "redeemed";
 }
 
+/**
+ * Single-use stream tickets kept where every instance sharing the store finds them (PostgreSQL):
+ * a console behind a load balancer may get its ticket from one instance and open the stream on
+ * another. `hash` is the ticket's SHA-256 (the ticket itself is never stored); `take` removes it,
+ * so of any number of racing takes at most one gets its data, and only before `expires` (ms).
+ */
+export interface SharedTickets {
+  putTicket(hash: string, data: string, expires: number, now: number): Promise<void>;
+  takeTicket(hash: string, now: number): Promise<string | null>;
+}
+
 export interface ApprovalStore {
   /** "sqlite" or "postgres". */
   readonly kind: "sqlite" | "postgres";

@@ -4,11 +4,12 @@
 // manager's events to the workers that have streams open (StreamWorkers). Which events a
 // stream's caller may see is decided where the stream is (stream.ts, access.ts mayResolve).
 
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Worker } from "node:cluster";
 import type { Approval, ApprovalState } from "../approvals/approval.js";
 import type { Approvals } from "../approvals/approvals.js";
 import type { ApprovalFilter } from "../approvals/store.js";
+import type { SharedTickets } from "../approvals/store-api.js";
 import { listableApprovers, requireRole } from "./access.js";
 import { RpcError } from "./ipc.js";
 import type { ApprovalSnapshot, RedeemedTicket, RpcParams, StreamTicket } from "./ipc.js";
@@ -52,30 +53,46 @@ type Source = { list(filter?: ApprovalFilter): Approval[] | Promise<Approval[]> 
 export class ApprovalFeed {
   private readonly tickets = new Map<string, { who: Principal; token_hash: string | null; expires: number }>();
 
+  /**
+   * `shared`: where tickets live when several instances share the store (PostgreSQL), so that a
+   * ticket from one instance opens a stream on another; else in this process's memory.
+   */
   constructor(
     private readonly approvals: Source,
     private readonly now: () => number = Date.now,
+    private readonly shared: SharedTickets | null = null,
   ) {}
 
   /** POST /v1/approvals/stream/ticket: a random single-use ticket, valid TICKET_TTL_MS. */
-  ticket(p: RpcParams["approval-ticket"], who: Principal): StreamTicket {
+  ticket(p: RpcParams["approval-ticket"], who: Principal): StreamTicket | Promise<StreamTicket> {
     requireRole("approval-ticket", who);
     const now = this.now();
+    const ticket = randomBytes(32).toString("base64url");
+    const answer: StreamTicket = { ticket, expires_in_ms: TICKET_TTL_MS, now: new Date(now).toISOString() };
+    if (this.shared !== null) {
+      return this.shared.putTicket(ticketHash(ticket), JSON.stringify({ who, token_hash: p.token_hash }), now + TICKET_TTL_MS, now).then(() => answer);
+    }
     for (const [t, v] of this.tickets) {
-      if (v.expires > now) break; // issued in order, so expiring in order
+      if (v.expires > now) break;
       this.tickets.delete(t);
     }
     if (this.tickets.size >= MAX_TICKETS) throw new RpcError(429, "too_many_requests", `more than ${MAX_TICKETS} stream tickets are waiting to be used; try again in a few seconds`);
-    const ticket = randomBytes(32).toString("base64url");
     this.tickets.set(ticket, { who, token_hash: p.token_hash, expires: now + TICKET_TTL_MS });
-    return { ticket, expires_in_ms: TICKET_TTL_MS, now: new Date(now).toISOString() };
+    return answer;
   }
 
   /** GET /v1/approvals/stream?ticket=: the ticket's principal; the ticket is used up. 401 if unknown, used or expired. */
-  redeem(p: RpcParams["approval-ticket-redeem"]): RedeemedTicket {
+  redeem(p: RpcParams["approval-ticket-redeem"]): RedeemedTicket | Promise<RedeemedTicket> {
+    const refused = () => new RpcError(401, "unauthorized", "unknown, used or expired stream ticket (get a new one: POST /v1/approvals/stream/ticket)");
+    if (this.shared !== null) {
+      return this.shared.takeTicket(ticketHash(p.ticket), this.now()).then((data) => {
+        if (data === null) throw refused();
+        return JSON.parse(data) as RedeemedTicket;
+      });
+    }
     const t = this.tickets.get(p.ticket);
     this.tickets.delete(p.ticket);
-    if (t === undefined || t.expires <= this.now()) throw new RpcError(401, "unauthorized", "unknown, used or expired stream ticket (get a new one: POST /v1/approvals/stream/ticket)");
+    if (t === undefined || t.expires <= this.now()) throw refused();
     return { who: t.who, token_hash: t.token_hash };
   }
 
@@ -103,6 +120,11 @@ export class ApprovalFeed {
   close(): void {
     this.tickets.clear();
   }
+}
+
+/** A ticket as stored where instances share it: its SHA-256, never the ticket itself. */
+function ticketHash(ticket: string): string {
+  return createHash("sha256").update(ticket).digest("hex");
 }
 
 function cmp(a: string, b: string): number {

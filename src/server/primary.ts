@@ -23,6 +23,7 @@ import { startPauseLog } from "./pauses.js";
 import { serveRpc } from "./rpc.js";
 import { ShadowSync } from "./shadow-sync.js";
 import type { RpcHandlers } from "./rpc.js";
+import type { SharedTickets } from "../approvals/store-api.js";
 import { Shutdown } from "./shutdown.js";
 import { Tokens } from "./tokens.js";
 import { broadcast, sendTo, Workers } from "./workers.js";
@@ -58,7 +59,10 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   }
   audit.startProbe();
   // The approvals stream: tickets and snapshots here, events to the workers with streams open.
-  const feed = new ApprovalFeed(approvals.approvals);
+  // With PostgreSQL, stream tickets live in the database: the console behind a load balancer may
+  // get its ticket from one instance and open its stream on another.
+  const store = approvals.approvals.store;
+  const feed = new ApprovalFeed(approvals.approvals, Date.now, "putTicket" in store && "takeTicket" in store ? (store as unknown as SharedTickets) : null);
   const streams = new StreamWorkers(approvals.approvals);
   cluster.on("exit", (w: Worker) => streams.set(w, false));
 

@@ -233,6 +233,9 @@ export async function streamRoutes(app: FastifyInstance, { backend, tokens, hub 
       "content-type": "text/event-stream; charset=utf-8",
       "cache-control": "no-store",
       "x-accel-buffering": "no", // proxies: do not buffer the stream
+      // The connection ends with the stream (it is never reused): nothing is left for a
+      // shutdown to wait on when a client has stopped reading without closing it.
+      connection: "close",
     });
     res.write(": tollgate approvals stream\n\n");
     const stream = hub.open(res, who, tokenHash);

@@ -3,6 +3,7 @@
 // Decided go to the primary, which records them, over IPC (ipc.ts), as do approval RPCs.
 
 import cluster from "node:cluster";
+import type { Socket } from "node:net";
 import { Registry } from "prom-client";
 import { startPauseLog } from "./pauses.js";
 import { Policy } from "../policy.js";
@@ -255,6 +256,8 @@ export async function runWorker(): Promise<void> {
   };
 
   let app: ReturnType<typeof buildApp> | null = null;
+  /** The server's open connections (the drain closes those that never sent a request). */
+  const sockets = new Set<Socket>();
   let tracing: Tracing | null = null;
   let closing = false;
   const shutdown = async () => {
@@ -266,7 +269,13 @@ export async function runWorker(): Promise<void> {
       // Streams never finish by themselves: they end first, with a `bye` event.
       hub.close("the server is shutting down");
       const server = app.server;
-      const sweep = setInterval(() => server.closeIdleConnections(), 50);
+      // Idle keep-alive connections close as they go idle; a connection that never sent a byte
+      // (a client's spare connection, a load balancer's pre-opened one) holds no request and is
+      // not "idle" to Node: it is closed too, or it would hold the drain until the kill.
+      const sweep = setInterval(() => {
+        server.closeIdleConnections();
+        for (const socket of sockets) if (socket.bytesRead === 0) socket.destroy();
+      }, 50);
       await app.close();
       clearInterval(sweep);
     }
@@ -352,6 +361,10 @@ export async function runWorker(): Promise<void> {
   app.addHook("onSend", (_req, reply, payload, done) => {
     if (closing) reply.header("connection", "close");
     done(null, payload);
+  });
+  app.server.on("connection", (socket: Socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
   });
   await app.listen({ port: config.port, host: config.host, backlog: 4096 }); // a burst of new sessions must not overflow the accept queue
   const addr = app.server.address();

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { postgresDatabase, postgresServer } from "../support/services/postgres.js";
 import { auditRecords, http, startServer, tempDir } from "./helpers.js";
+import { openSse } from "./sse.js";
 import type { Server } from "./helpers.js";
 
 const POLICY = `tollgate: 1
@@ -79,5 +80,32 @@ describe.skipIf(!pg.available)("two instances on one PostgreSQL approvals store"
     await new Promise((r) => setTimeout(r, 300));
     const records = [a, b].flatMap((s) => auditRecords(s.auditDir).filter((r) => (r.decision.approval as { id?: string } | undefined)?.id === id));
     expect(records).toHaveLength(1);
+  });
+
+  it("a console's stream ticket from A opens the stream on B (a load balancer may split them), once", async () => {
+    const t = await http(a, "POST", "/v1/approvals/stream/ticket", { token: "approver" });
+    expect(t.status, t.text).toBe(200);
+    const stream = await openSse(`${b.url}/v1/approvals/stream?ticket=${t.body.ticket}`);
+    try {
+      expect(stream.status).toBe(200);
+      expect((await stream.next((e) => e.event === "snapshot")).data.who.identity).toBe("alice");
+    } finally {
+      stream.close();
+    }
+    // Used up, on every instance.
+    for (const s of [a, b]) {
+      const again = await http(s, "GET", `/v1/approvals/stream?ticket=${t.body.ticket}`);
+      expect(again.status).toBe(401);
+    }
+    // Racing on one ticket across both instances: exactly one stream opens.
+    const u = await http(b, "POST", "/v1/approvals/stream/ticket", { token: "approver" });
+    const raced = await Promise.all([a, b, a, b].map(async (s) => {
+      const abort = new AbortController();
+      const res = await fetch(`${s.url}/v1/approvals/stream?ticket=${u.body.ticket}`, { headers: { accept: "text/event-stream" }, signal: abort.signal });
+      if (res.status === 200) abort.abort(); // the stream: closed at once
+      else await res.text();
+      return res.status;
+    }));
+    expect(raced.sort()).toEqual([200, 401, 401, 401]);
   });
 });
