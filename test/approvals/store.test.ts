@@ -212,7 +212,7 @@ describe.skipIf(!pgKind.available)("ApprovalStore (postgres) of its own", () => 
     const c = await admin(url);
     try {
       const tables = await c.query("SELECT table_name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1", [schema]);
-      expect(tables.rows.map((r) => r.table_name)).toEqual(["tollgate_approvals", "tollgate_approvals_schema"]);
+      expect(tables.rows.map((r) => r.table_name)).toEqual(["tollgate_approvals", "tollgate_approvals_schema", "tollgate_approvals_tickets"]);
       const v = await c.query(`SELECT value FROM "${schema}".tollgate_approvals_schema WHERE key = 'version'`);
       expect(v.rows[0].value).toBe(String(PG_SCHEMA_VERSION));
       await c.query(`UPDATE "${schema}".tollgate_approvals_schema SET value = '99' WHERE key = 'version'`);
