@@ -73,7 +73,7 @@ export class ApprovalFeed {
       return this.shared.putTicket(ticketHash(ticket), JSON.stringify({ who, token_hash: p.token_hash }), now + TICKET_TTL_MS, now).then(() => answer);
     }
     for (const [t, v] of this.tickets) {
-      if (v.expires > now) break;
+      if (v.expires > now) break; // issued in order, so expiring in order
       this.tickets.delete(t);
     }
     if (this.tickets.size >= MAX_TICKETS) throw new RpcError(429, "too_many_requests", `more than ${MAX_TICKETS} stream tickets are waiting to be used; try again in a few seconds`);
