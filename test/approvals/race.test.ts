@@ -49,9 +49,14 @@ function worker(db: string, name: string, offset: number, ids: string[]): Worker
   });
   const results = new Promise<Result[]>((resolve, reject) => {
     child.on("error", reject);
-    child.on("exit", (code) => {
+    // "close", not "exit": stdout may still hold the results when the process has exited.
+    child.on("close", (code) => {
       if (code !== 0) return reject(new Error(`${name} exited with ${code}: ${text}`));
-      resolve(JSON.parse(text.slice("ready\n".length)) as Result[]);
+      try {
+        resolve(JSON.parse(text.slice("ready\n".length)) as Result[]);
+      } catch (err) {
+        reject(new Error(`${name}: no results on stdout (${(err as Error).message}): ${text}`));
+      }
     });
   });
   return { ready, go: () => child.stdin.end("go\n"), results };

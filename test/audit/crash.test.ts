@@ -61,7 +61,7 @@ function crashRound(dir: string, afterAcks: number, delayMs: number, inFlight: n
       }
     });
     child.on("error", reject);
-    child.on("exit", (code, signal) => {
+    child.on("close", (code, signal) => { // after stdout is read: every acknowledgement it printed
       if (signal !== "SIGKILL") return reject(new Error(`writer exited with ${code ?? signal} before it was killed`));
       resolve({ acked, startSeq });
     });

@@ -187,6 +187,6 @@ export function runTollgate(args: string[], env: Record<string, string> = {}): P
     let err = "";
     p.stdout.on("data", (c) => (out += c));
     p.stderr.on("data", (c) => (err += c));
-    p.on("exit", (code) => resolve({ code, out, err }));
+    p.on("close", (code) => resolve({ code, out, err })); // after stdout and stderr are read
   });
 }

@@ -112,7 +112,7 @@ export function runCli(args: string[]): Promise<{ code: number | null; out: stri
     let err = "";
     p.stdout.on("data", (c) => (out += c));
     p.stderr.on("data", (c) => (err += c));
-    p.on("exit", (code) => resolve({ code, out, err }));
+    p.on("close", (code) => resolve({ code, out, err })); // after stdout and stderr are read
   });
 }
 

@@ -54,7 +54,15 @@ describe.skipIf(!availability.available)("servers sharing counters in Redis", ()
     let out = "";
     p.stdout.setEncoding("utf8");
     const done = new Promise<{ decision: string; n: number }[]>((resolve, reject) => {
-      p.on("exit", (code) => (code === 0 ? resolve(JSON.parse(out.split("\n").filter(Boolean).pop()!)) : reject(new Error(`python gate exited ${code}: ${out}`))));
+      // "close", not "exit": stdout may still hold the last line when the process has exited.
+      p.on("close", (code) => {
+        try {
+          if (code !== 0) throw new Error(`python gate exited ${code}: ${out}`);
+          resolve(JSON.parse(out.split("\n").filter(Boolean).pop()!));
+        } catch (err) {
+          reject(err);
+        }
+      });
     });
     return new Promise((resolve) => {
       p.stdout.on("data", (c: string) => {
