@@ -42,7 +42,7 @@ class FlatWriter {
   words: Array<i32> = [];
 
   /** `named`: a bucket found by the action's tool name (an exact name or a prefix of it), where
-   *  a rule's implied tool cond is TRUE: its code without that cond (Rule#reducedCode). */
+   *  the tool conds it implies are TRUE: a rule's code without them (Rule#reducedCode). */
   bucket(b: Bucket, named: bool): i32 {
     const at = this.words.length;
     for (let e = 0; e < 3; e++) this.words.push(b.lists[e].length);
@@ -149,9 +149,6 @@ export class Constraint {
   exact: Array<ArrayBuffer> = NO_NAMES; // a fresh list for a KIND_EXACT one
   prefix: ArrayBuffer = NO_PREFIX;
   rank: i32 = -1; // higher is more selective
-  /** Proven TRUE by the lookup that finds the rule by this key: the test is `eq`, `in` or
-   *  `prefix` itself (a glob's literal prefix proves nothing about the rest of the glob). */
-  implied: bool = false;
 }
 
 /**
@@ -425,7 +422,6 @@ function fromTest(t: Test, best: Constraint): Constraint {
       c.exact.push(changetype<ArrayBuffer>(changetype<Const_>(t.constant).buf));
     }
     c.rank = 1000000 - n;
-    c.implied = true;
     return c;
   }
   if (row.toolKey == ToolKey.Prefix) {
@@ -437,7 +433,6 @@ function fromTest(t: Test, best: Constraint): Constraint {
     c.kind = KIND_PREFIX;
     c.prefix = prefix;
     c.rank = prefix.byteLength;
-    c.implied = row.operand != Operand.Glob;
     return c;
   }
   return best;
