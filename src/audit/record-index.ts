@@ -22,10 +22,31 @@ interface Learned {
   scanned: number;
 }
 
+/** One index per audit directory, shared by everything in this process that looks records up. */
+const byDir = new Map<string, RecordIndex>();
+
+export function recordIndexOf(dir: string): RecordIndex {
+  let i = byDir.get(dir);
+  if (i === undefined) byDir.set(dir, (i = new RecordIndex(dir)));
+  return i;
+}
+
 export class RecordIndex {
   private readonly segments = new Map<string, Learned>();
 
   constructor(private readonly dir: string) {}
+
+  /** The record with `seq` (parsed) if it is there and has `hash` (the one an approval names), else null. */
+  async withHash(seq: number, hash: string): Promise<{ hash?: unknown } | null> {
+    const found = await this.find(seq);
+    if (found === null) return null;
+    try {
+      const record = JSON.parse(found.text) as { hash?: unknown };
+      return record.hash === hash ? record : null;
+    } catch {
+      return null;
+    }
+  }
 
   /** The line of the record with `seq`, as findRecord answers, or null. */
   async find(seq: number): Promise<{ file: string; line: number; text: string } | null> {

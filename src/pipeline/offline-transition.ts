@@ -10,7 +10,7 @@ import type { ApprovalStore } from "../approvals/store-api.js";
 import { PRIVATE_KEY_FILE } from "../audit/keys.js";
 import { AuditLockHeld } from "../audit/lock.js";
 import { AuditLog } from "../audit/log.js";
-import { findRecord } from "../audit/read.js";
+import { recordIndexOf } from "../audit/record-index.js";
 import { transitionEntry } from "./transition.js";
 
 /**
@@ -23,8 +23,7 @@ export async function logBeside(db: string, a: Approval): Promise<string | undef
   const dir = dirname(resolve(db));
   if (!existsSync(join(dir, PRIVATE_KEY_FILE))) return undefined;
   try {
-    const found = await findRecord(dir, a.decision_seq);
-    return found !== null && (JSON.parse(found.text) as { hash?: unknown }).hash === a.decision_hash ? dir : undefined;
+    return (await recordIndexOf(dir).withHash(a.decision_seq, a.decision_hash)) !== null ? dir : undefined;
   } catch {
     return undefined;
   }

@@ -5,16 +5,7 @@
 // missing here, with where to look, rather than another record of the same seq.
 
 import type { Approval } from "../approvals/approval.js";
-import { RecordIndex } from "../audit/record-index.js";
-
-/** One index per audit directory: a record is then one positioned read (audit/record-index.ts). */
-const indexes = new Map<string, RecordIndex>();
-
-function indexOf(dir: string): RecordIndex {
-  let i = indexes.get(dir);
-  if (i === undefined) indexes.set(dir, (i = new RecordIndex(dir)));
-  return i;
-}
+import { recordIndexOf } from "../audit/record-index.js";
 
 export interface ApprovalRecord {
   kind: "escalation" | "resolution" | "redemption";
@@ -43,19 +34,13 @@ export async function approvalRecords(auditDir: string | null, a: Approval): Pro
 
 async function oneRecord(auditDir: string | null, kind: ApprovalRecord["kind"], seq: number, hash: string): Promise<ApprovalRecord> {
   if (auditDir === null) return { kind, seq, hash, record: null, missing: "no audit directory was given" };
-  let found;
+  let record;
   try {
-    found = await indexOf(auditDir).find(seq);
+    record = await recordIndexOf(auditDir).withHash(seq, hash);
   } catch (err) {
     return { kind, seq, hash, record: null, missing: `the audit log could not be read: ${(err as Error).message}` };
   }
-  let record: { hash?: unknown } | null = null;
-  try {
-    record = found === null ? null : (JSON.parse(found.text) as { hash?: unknown });
-  } catch {
-    record = null;
-  }
-  if (record === null || record.hash !== hash) {
+  if (record === null) {
     return { kind, seq, hash, record: null, missing: `not in this audit log (another instance sharing the approvals may have written it; tollgate audit show AUDIT_DIR --seq ${seq} there)` };
   }
   return { kind, seq, hash, record };
