@@ -105,6 +105,13 @@ export function encodeKey(key: Key): string {
   return out;
 }
 
+/** A bucket's numbers in CounterSlot#b: BUCKET of them, at these offsets. */
+const BUCKET = 4;
+const SUM = 0;
+const COMP = 1;
+const COUNTING = 2;
+const QUEUED = 3;
+
 /** Entry flags (CounterSlot#flags). */
 const REMOVED = 1;
 const PENDING = 2;
@@ -117,7 +124,7 @@ const PENDING = 2;
  * Keys ("buckets") are numbered: `ids` maps a key's text to its number; per number the
  * Neumaier running sum (`sum` + `comp`), the entries that count and the entries in the queue.
  * The queue is a ring of entries in time order: time, amount, bucket, flags (removed; pending,
- * with its approval in `pendingOf`). Entry numbers (`seq`) grow from 0 and are never reused;
+ * with its approval in `approvalOf`). Entry numbers (`seq`) grow from 0 and are never reused;
  * the ring holds `headSeq .. headSeq + size - 1`; an entry below `headSeq` has been evicted.
  */
 class CounterSlot {
@@ -125,17 +132,18 @@ class CounterSlot {
   /** Per bucket: its key text (undefined when the number is free). */
   private keys: (string | undefined)[] = [];
   private free: number[] = [];
-  sum = new Float64Array(16);
-  comp = new Float64Array(16);
-  counting = new Int32Array(16);
-  queued = new Int32Array(16);
+  /** Per bucket, side by side (one cache line holds a bucket, rather than four arrays each
+   *  missed per lookup): the Neumaier running sum and its compensation, the entries that count
+   *  and the entries in the queue. */
+  b = new Float64Array(16 * BUCKET);
 
   t = new Float64Array(16);
   amount = new Float64Array(16);
   bucket = new Int32Array(16);
   flags = new Uint8Array(16);
-  /** The approval of each pending entry, by entry number. */
-  readonly pendingOf = new Map<number, ApprovalState>();
+  /** The approval of each pending entry, by ring index (null for the others): an array beside
+   *  the ring rather than a map by entry number, which cost a hash-table miss per entry. */
+  approvalOf: (ApprovalState | null)[] = new Array<ApprovalState | null>(16).fill(null);
   /** Ring index of the oldest entry, entries held, number of the oldest entry. */
   head = 0;
   size = 0;
@@ -160,42 +168,45 @@ class CounterSlot {
       id = this.free.pop();
       if (id === undefined) {
         id = this.keys.length;
-        if (id === this.sum.length) this.growBuckets();
+        if (id * BUCKET === this.b.length) this.growBuckets();
       }
       this.keys[id] = key;
-      this.sum[id] = this.comp[id] = 0;
-      this.counting[id] = this.queued[id] = 0;
+      this.b.fill(0, id * BUCKET, id * BUCKET + BUCKET);
       this.ids.set(key, id);
     }
     return id;
   }
 
   private growBuckets(): void {
-    const n = this.sum.length * 2;
-    this.sum = grow(this.sum, new Float64Array(n));
-    this.comp = grow(this.comp, new Float64Array(n));
-    this.counting = grow(this.counting, new Int32Array(n));
-    this.queued = grow(this.queued, new Int32Array(n));
+    const b = new Float64Array(this.b.length * 2);
+    b.set(this.b);
+    this.b = b;
   }
 
   /** Neumaier summation (Bucket#add before the typed arrays; the same arithmetic). */
   add(id: number, x: number): void {
-    const sum = this.sum[id]!;
+    const b = this.b;
+    const at = id * BUCKET;
+    const sum = b[at + SUM]!;
     const s = sum + x;
-    if (Math.abs(sum) >= Math.abs(x)) this.comp[id]! += sum - s + x;
-    else this.comp[id]! += x - s + sum;
-    this.sum[id] = s;
+    if (Math.abs(sum) >= Math.abs(x)) b[at + COMP]! += sum - s + x;
+    else b[at + COMP]! += x - s + sum;
+    b[at + SUM] = s;
   }
 
   /** Stops counting `amount`; back to exactly 0 when nothing counts. */
   take(id: number, amount: number): void {
-    if (--this.counting[id]! === 0) this.sum[id] = this.comp[id] = 0;
+    const b = this.b;
+    const at = id * BUCKET;
+    if (--b[at + COUNTING]! === 0) b[at + SUM] = b[at + COMP] = 0;
     else this.add(id, -amount);
   }
 
   value(id: number): number {
-    if (this.counting[id] === 0) return 0;
-    const v = this.sum[id]! + this.comp[id]!;
+    const b = this.b;
+    const at = id * BUCKET;
+    if (b[at + COUNTING] === 0) return 0;
+    const v = b[at + SUM]! + b[at + COMP]!;
     return v > 0 ? v : 0;
   }
 
@@ -211,11 +222,11 @@ class CounterSlot {
       this.flags[i] = 0;
     } else {
       this.flags[i] = PENDING;
-      this.pendingOf.set(seq, approval);
+      this.approvalOf[i] = approval;
     }
     this.size++;
-    this.queued[id]!++;
-    this.counting[id]!++;
+    this.b[id * BUCKET + QUEUED]!++;
+    this.b[id * BUCKET + COUNTING]!++;
     this.add(id, amount);
     return seq;
   }
@@ -228,7 +239,7 @@ class CounterSlot {
   /** Removes the oldest entry (the caller has read it); frees its bucket when it was the last. */
   shift(): void {
     const id = this.bucket[this.head]!;
-    if (--this.queued[id]! === 0) {
+    if (--this.b[id * BUCKET + QUEUED]! === 0) {
       this.ids.delete(this.keys[id]!);
       this.keys[id] = undefined;
       this.free.push(id);
@@ -246,12 +257,7 @@ class CounterSlot {
     if (this.ids.size === 0 && this.keys.length > 0) {
       this.keys = [];
       this.free = [];
-      if (this.sum.length > 64) {
-        this.sum = new Float64Array(16);
-        this.comp = new Float64Array(16);
-        this.counting = new Int32Array(16);
-        this.queued = new Int32Array(16);
-      }
+      if (this.b.length > 64 * BUCKET) this.b = new Float64Array(16 * BUCKET);
     }
   }
 
@@ -261,6 +267,7 @@ class CounterSlot {
     const amount = new Float64Array(cap);
     const bucket = new Int32Array(cap);
     const flags = new Uint8Array(cap);
+    const approvalOf = new Array<ApprovalState | null>(cap).fill(null);
     const mask = this.t.length - 1;
     for (let k = 0; k < this.size; k++) {
       const i = (this.head + k) & mask;
@@ -268,18 +275,15 @@ class CounterSlot {
       amount[k] = this.amount[i]!;
       bucket[k] = this.bucket[i]!;
       flags[k] = this.flags[i]!;
+      approvalOf[k] = this.approvalOf[i]!;
     }
+    this.approvalOf = approvalOf;
     this.t = t;
     this.amount = amount;
     this.bucket = bucket;
     this.flags = flags;
     this.head = 0;
   }
-}
-
-function grow<T extends Float64Array | Int32Array>(from: T, to: T): T {
-  to.set(from);
-  return to;
 }
 
 interface ApprovalState {
@@ -291,14 +295,21 @@ interface ApprovalState {
   seqs: number[];
   /** Entries not yet evicted. */
   live: number;
+  /** Set when the store forgets it: its heap item, if any, is then stale (an id may be reused). */
+  forgotten: boolean;
 }
 
 export class MemoryCounterStore {
   private slots = new Map<string, CounterSlot>();
   private readonly approvals = new Map<string, ApprovalState>();
   /** Min-heap by expiresAt; items whose approval the store has forgotten are
-   *  stale and skipped (compacted when they are the majority). */
+   *  stale and skipped (compacted when they are the majority). The keys are
+   *  kept inline (`heapAt`, parallel to `heap`): a sift compares numbers in
+   *  one array instead of following a pointer per level to an approval
+   *  object somewhere in the heap of the process (a cache miss each, with
+   *  thousands pending: most of an escalation's cost before). */
   private heap: ApprovalState[] = [];
+  private heapAt = new Float64Array(16);
   private stale = 0;
   private now = -Infinity;
 
@@ -377,7 +388,7 @@ export class MemoryCounterStore {
         // Already expired: for every sum from now on it is settled.
         if (pending.onTimeout === "deny") return;
       } else {
-        approval = { id: pending.id, expiresAt: pending.expiresAt, onTimeout: pending.onTimeout, slots: [], seqs: [], live: 0 };
+        approval = { id: pending.id, expiresAt: pending.expiresAt, onTimeout: pending.onTimeout, slots: [], seqs: [], live: 0, forgotten: false };
         this.approvals.set(approval.id, approval);
         this.push(approval);
       }
@@ -458,9 +469,9 @@ export class MemoryCounterStore {
   private advance(now: number): void {
     if (!(now > this.now)) return;
     this.now = now;
-    while (this.heap.length > 0 && this.heap[0].expiresAt <= now) {
+    while (this.heap.length > 0 && this.heapAt[0]! <= now) {
       const a = this.pop();
-      if (this.approvals.get(a.id) === a) this.settle(a, a.onTimeout === "allow");
+      if (!a.forgotten) this.settle(a, a.onTimeout === "allow");
       else this.stale--;
     }
     for (const slot of this.slots.values()) this.evict(slot);
@@ -475,11 +486,11 @@ export class MemoryCounterStore {
       if ((f & REMOVED) === 0) slot.take(slot.bucket[i]!, slot.amount[i]!);
       let a: ApprovalState | undefined;
       if ((f & PENDING) !== 0) {
-        a = slot.pendingOf.get(slot.headSeq);
-        slot.pendingOf.delete(slot.headSeq);
+        a = slot.approvalOf[i] ?? undefined;
+        slot.approvalOf[i] = null;
       }
       slot.shift();
-      if (a !== undefined && --a.live === 0 && this.approvals.get(a.id) === a) this.forget(a);
+      if (a !== undefined && --a.live === 0 && !a.forgotten) this.forget(a);
     } while (slot.size > 0 && !(limit < slot.t[slot.head]!));
     slot.trim();
   }
@@ -491,7 +502,7 @@ export class MemoryCounterStore {
       const slot = a.slots[k]!;
       const i = slot.index(a.seqs[k]!);
       if (i < 0) continue; // evicted
-      slot.pendingOf.delete(a.seqs[k]!);
+      slot.approvalOf[i] = null;
       const f = slot.flags[i]!;
       if (!approved && (f & REMOVED) === 0) {
         slot.flags[i] = REMOVED;
@@ -507,11 +518,12 @@ export class MemoryCounterStore {
 
   private forget(a: ApprovalState): void {
     this.approvals.delete(a.id);
+    a.forgotten = true;
     for (let k = 0; k < a.slots.length; k++) {
       const slot = a.slots[k]!;
       const i = slot.index(a.seqs[k]!);
       if (i < 0) continue;
-      slot.pendingOf.delete(a.seqs[k]!);
+      slot.approvalOf[i] = null;
       slot.flags[i]! &= ~PENDING;
     }
     a.slots = [];
@@ -530,8 +542,9 @@ export class MemoryCounterStore {
   }
 
   private compact(): void {
-    const live = this.heap.filter((a) => this.approvals.get(a.id) === a);
+    const live = this.heap.filter((a) => !a.forgotten);
     this.heap = [];
+    this.heapAt = new Float64Array(Math.max(16, live.length * 2));
     this.stale = 0;
     for (const a of live) this.push(a);
   }
@@ -540,30 +553,44 @@ export class MemoryCounterStore {
     const h = this.heap;
     let i = h.length;
     h.push(a);
+    if (i >= this.heapAt.length) {
+      const at = new Float64Array(this.heapAt.length * 2);
+      at.set(this.heapAt);
+      this.heapAt = at;
+    }
+    const at = this.heapAt;
+    const key = a.expiresAt;
     while (i > 0) {
       const p = (i - 1) >> 1;
-      if (h[p].expiresAt <= a.expiresAt) break;
-      h[i] = h[p];
+      if (at[p]! <= key) break;
+      h[i] = h[p]!;
+      at[i] = at[p]!;
       i = p;
     }
     h[i] = a;
+    at[i] = key;
   }
 
   private pop(): ApprovalState {
     const h = this.heap;
-    const top = h[0];
+    const at = this.heapAt;
+    const top = h[0]!;
     const last = h.pop()!;
-    if (h.length > 0) {
+    const n = h.length;
+    if (n > 0) {
+      const key = at[n]!;
       let i = 0;
       for (;;) {
         const l = 2 * i + 1;
-        if (l >= h.length) break;
-        const c = l + 1 < h.length && h[l + 1].expiresAt < h[l].expiresAt ? l + 1 : l;
-        if (h[c].expiresAt >= last.expiresAt) break;
-        h[i] = h[c];
+        if (l >= n) break;
+        const c = l + 1 < n && at[l + 1]! < at[l]! ? l + 1 : l;
+        if (at[c]! >= key) break;
+        h[i] = h[c]!;
+        at[i] = at[c]!;
         i = c;
       }
       h[i] = last;
+      at[i] = key;
     }
     return top;
   }
