@@ -287,6 +287,18 @@ export class CounterRegion {
     }
     return out;
   }
+
+  /** `entries` with the keys as read per group (`read[g]`, null when UNKNOWN). */
+  recorded(read: readonly (ReadKey | null)[]): CounterEntry[] {
+    const out: CounterEntry[] = [];
+    for (let i = 0; i < this.counters.length; i++) {
+      if ((this.flags(i) & COUNTER_RECORD) === 0) continue;
+      const r = read[this.groupOf[i]!];
+      if (r === null || r === undefined) throw new Error(`counter '${this.counters[i]!.name}': the core recorded a contribution for an unknown key`);
+      out.push({ counter: this.counters[i]!.name, key: r.key, amount: this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]!, keyText: r.text });
+    }
+    return out;
+  }
 }
 
 /** `counter` + encoded key: one text per (counter, key). */

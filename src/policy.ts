@@ -7,6 +7,7 @@ import { canonicalJson, sha256Hex } from "./canonical.js";
 import { counterDefinitions, counterInfos, CounterRegion, refText } from "./counters.js";
 import type { CounterEntry, CounterInfo, ReadKey } from "./counters.js";
 import { MemoryCounterStore } from "./state/memory-store.js";
+import type { CounterHandle } from "./state/memory-store.js";
 import type { Key, Resolution } from "./state/memory-store.js";
 import { DecisionTable, ErrorCode } from "./decision.js";
 import type { Decision, PolicyTable, RuleInfo } from "./decision.js";
@@ -201,6 +202,11 @@ export class Policy {
   private store: MemoryCounterStore | null;
   private pendingBase: string | null = null;
   private pendingSeq = 0;
+  /** The in-memory store's handles of the counters (`stepInMemory`), for its table `handlesOf`. */
+  private handlesOf: object | null = null;
+  private handles: (CounterHandle | null)[] = [];
+  /** The keys `stepInMemory` read, per group of counters (reused: a step is synchronous). */
+  private readonly readScratch: (ReadKey | null)[] = [];
 
   private session: CoreSession;
   private readonly decisions: DecisionTable;
@@ -364,7 +370,7 @@ export class Policy {
     const store = this.store === null ? null : options.state ?? this.store;
     if (store instanceof AdoptedState) store.refuse();
     if (store === null) return { decision: this.evaluate(action), entries: [], pending: null, now };
-    const decided = this.decideWithCounters(action, (counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i));
+    const decided = this.stepInMemory(store, action, now);
     let pending: string | null = null;
     if (decided.entries.length > 0) {
       const d = decided.decision;
@@ -376,6 +382,52 @@ export class Policy {
       }
     }
     return { decision: decided.decision, entries: decided.entries, pending, now };
+  }
+
+  /**
+   * `decideWithCounters` reading the sums from an in-memory store at `now`: the same decision and
+   * entries, without what the general path pays per decision for any store (a closure, a lookup
+   * of each counter by name, a check of the time and of the clock per counter, arrays per call).
+   * The clock moves at the first sum read, as `sumMemo` moves it.
+   */
+  private stepInMemory(store: MemoryCounterStore, action: unknown, now: number): { decision: Decision; entries: CounterEntry[] } {
+    const s = this.session;
+    const region = s.counters!;
+    if (store.table !== this.handlesOf) {
+      this.handles = store.handles(this.counters.map((c) => c.name));
+      this.handlesOf = store.table;
+    }
+    const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
+    if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
+    const read = this.readScratch;
+    const groups = region.groups;
+    if (s.encoder.statusAt(s.inputStart) === 0) {
+      for (let g = 0; g < groups; g++) read[g] = region.readKey(s.inputStart, g);
+      const counters = this.counters;
+      const groupOf = region.groupOf;
+      const handles = this.handles;
+      let timed = false;
+      for (let i = 0; i < counters.length; i++) {
+        const r = read[groupOf[i]!]!;
+        let sum = 0;
+        if (r !== null && counters[i]!.referenced) {
+          if (!timed) {
+            store.at(now);
+            timed = true;
+          }
+          const h = handles[i]!;
+          sum = h === null ? store.sum(counters[i]!.name, r.key, now, r.text) : store.sumAt(h, r.text, r.memo, i);
+        }
+        region.setSum(i, sum);
+      }
+    } else {
+      for (let g = 0; g < groups; g++) read[g] = null;
+    }
+    if (!this.callCore(1)) return { decision: this.decisions.error(ErrorCode.Trap), entries: [] };
+    let decision = this.decode(s.resultPtr, s);
+    if (decision.error !== undefined) return { decision, entries: [] };
+    if (this.carrier !== null) decision = this.carrier.carry(decision, region);
+    return { decision, entries: region.recorded(read) };
   }
 
   /** A new pending id: unique as a UUID is (its random part is one), without drawing 122 random

@@ -81,6 +81,11 @@ export interface CounterDefinition {
 
 export type Resolution = "approved" | "denied";
 
+/** A counter of a store as `handles` gives it, for `sumAt`: valid while `table` is unchanged. */
+export interface CounterHandle {
+  readonly name: string;
+}
+
 /** What the store holds: entries in the windows (removed ones included until
  *  they leave), keys with at least one entry, approvals it can still resolve,
  *  and the expiry heap's length (stale items included). */
@@ -425,6 +430,36 @@ export class MemoryCounterStore {
     checkTime(now, "now");
     const slot = this.slotOf(counter);
     this.advance(now);
+    let id = memo[at]!;
+    if (!slot.holds(id, keyText)) {
+      id = slot.ids.get(keyText) ?? -1;
+      memo[at] = id;
+      if (id < 0) return 0;
+    }
+    return slot.value(id);
+  }
+
+  /** Identifies the store's counters: replaced by every `retain` (handles are then stale). */
+  get table(): object {
+    return this.slots;
+  }
+
+  /** Handles of the named counters, in order, for `sumAt` while `table` is unchanged; null for
+   *  a counter the store does not have (`sum` then says so). */
+  handles(names: readonly string[]): (CounterHandle | null)[] {
+    return names.map((n) => this.slots.get(n) ?? null);
+  }
+
+  /** Moves the clock to `now` (nothing when earlier): what `sum` does first. */
+  at(now: number): void {
+    checkTime(now, "now");
+    this.advance(now);
+  }
+
+  /** `sumMemo` at the clock for a counter's handle (call `at(now)` first): the hot path of a
+   *  decision, which reads several counters at one time. */
+  sumAt(handle: CounterHandle, keyText: string, memo: number[], at: number): number {
+    const slot = handle as CounterSlot;
     let id = memo[at]!;
     if (!slot.holds(id, keyText)) {
       id = slot.ids.get(keyText) ?? -1;
