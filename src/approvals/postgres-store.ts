@@ -344,10 +344,16 @@ CREATE TRIGGER ${ident(`${this.table}_notify`)} AFTER INSERT OR UPDATE ON ${t} F
     return r.rowCount === 1 ? fromRow(r.rows[0]!) : undefined;
   }
 
-  /** SharedTickets#putTicket; tickets past their expiry are dropped on the way. */
-  async putTicket(hash: string, data: string, expires: number, now: number): Promise<void> {
+  /** SharedTickets#putTicket; tickets past their expiry are dropped on the way. The cap is
+   *  checked in the INSERT itself; instances inserting at the same moment may pass it by a few
+   *  (it bounds the table, it is not a quota). */
+  async putTicket(hash: string, data: string, expires: number, now: number, max: number): Promise<boolean> {
     await this.pool.query(`DELETE FROM ${this.tickets} WHERE expires <= $1`, [now]);
-    await this.pool.query(`INSERT INTO ${this.tickets} (hash, data, expires) VALUES ($1, $2, $3)`, [hash, data, expires]);
+    const r = await this.pool.query(
+      `INSERT INTO ${this.tickets} (hash, data, expires) SELECT $1, $2, $3 WHERE (SELECT count(*) FROM ${this.tickets}) < $4`,
+      [hash, data, expires, max],
+    );
+    return r.rowCount === 1;
   }
 
   /** SharedTickets#takeTicket: one DELETE ... RETURNING, so a ticket is taken once. */

@@ -39,7 +39,8 @@ export interface ApprovalChange {
  * so of any number of racing takes at most one gets its data, and only before `expires` (ms).
  */
 export interface SharedTickets {
-  putTicket(hash: string, data: string, expires: number, now: number): Promise<void>;
+  /** Stores a ticket unless `max` tickets are already outstanding (false then). */
+  putTicket(hash: string, data: string, expires: number, now: number, max: number): Promise<boolean>;
   takeTicket(hash: string, now: number): Promise<string | null>;
 }
 

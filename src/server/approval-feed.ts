@@ -18,8 +18,8 @@ import { sendTo } from "./workers.js";
 
 /** How long a stream ticket may wait to be used. */
 export const TICKET_TTL_MS = 30_000;
-/** Tickets outstanding at once (issued, not used, not expired). */
-const MAX_TICKETS = 10_000;
+/** Tickets outstanding at once (issued, not used, not expired), per process or per shared store. */
+export const MAX_TICKETS = 10_000;
 /** Pending approvals a snapshot holds at most. */
 const MAX_PENDING = 1000;
 const RESOLVED: readonly ApprovalState[] = ["approved", "denied", "expired"];
@@ -61,6 +61,7 @@ export class ApprovalFeed {
     private readonly approvals: Source,
     private readonly now: () => number = Date.now,
     private readonly shared: SharedTickets | null = null,
+    private readonly maxTickets: number = MAX_TICKETS,
   ) {}
 
   /** POST /v1/approvals/stream/ticket: a random single-use ticket, valid TICKET_TTL_MS. */
@@ -69,14 +70,18 @@ export class ApprovalFeed {
     const now = this.now();
     const ticket = randomBytes(32).toString("base64url");
     const answer: StreamTicket = { ticket, expires_in_ms: TICKET_TTL_MS, now: new Date(now).toISOString() };
+    const tooMany = () => new RpcError(429, "too_many_requests", `more than ${this.maxTickets} stream tickets are waiting to be used; try again in a few seconds`);
     if (this.shared !== null) {
-      return this.shared.putTicket(ticketHash(ticket), JSON.stringify({ who, token_hash: p.token_hash }), now + TICKET_TTL_MS, now).then(() => answer);
+      return this.shared.putTicket(ticketHash(ticket), JSON.stringify({ who, token_hash: p.token_hash }), now + TICKET_TTL_MS, now, this.maxTickets).then((stored) => {
+        if (!stored) throw tooMany();
+        return answer;
+      });
     }
     for (const [t, v] of this.tickets) {
       if (v.expires > now) break; // issued in order, so expiring in order
       this.tickets.delete(t);
     }
-    if (this.tickets.size >= MAX_TICKETS) throw new RpcError(429, "too_many_requests", `more than ${MAX_TICKETS} stream tickets are waiting to be used; try again in a few seconds`);
+    if (this.tickets.size >= this.maxTickets) throw tooMany();
     this.tickets.set(ticket, { who, token_hash: p.token_hash, expires: now + TICKET_TTL_MS });
     return answer;
   }
