@@ -7,13 +7,14 @@ import { createReadStream } from "node:fs";
 import type { Readable } from "node:stream";
 import type { CommandSpec } from "../argv.js";
 import { EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
-import { readLines } from "./lines.js";
+import { readLineBatches, readLines } from "./lines.js";
 import { loadPolicy } from "./load.js";
 import { formatExplanation } from "./explain-format.js";
 import type { Policy } from "../policy.js";
 import type { Explanation } from "../explain.js";
 import { parseOrUsage } from "./usage.js";
 
+/** Lines decided in one call at most (lines that arrived together are decided together). */
 const BATCH = 1024;
 
 export const EVAL = {
@@ -60,21 +61,17 @@ export async function evalCommand(argv: string[], io: CommandIo): Promise<number
     }
     return EXIT_OK;
   }
-  let pending: string[] = [];
-  const flush = async () => {
-    if (pending.length === 0) return;
-    const decisions = policy.evaluateLines(pending);
-    pending = [];
-    await write(io.stdout, decisions.map((d) => JSON.stringify(d)).join("\n") + "\n");
-  };
-  for await (const line of readLines(input)) {
-    // Every line is decided, a blank one too (it is not valid JSON: a deny with error), so
-    // that output line N is the decision for input line N. A final newline ends the last
-    // line; it does not start another.
-    pending.push(line);
-    if (pending.length >= BATCH) await flush();
+  // Every line is decided, a blank one too (it is not valid JSON: a deny with error), so that
+  // output line N is the decision for input line N. A final newline ends the last line; it does
+  // not start another. Lines are decided as they arrive, at that time (spec section 8: counters
+  // see each line at the current time), and their decisions printed before more input is awaited:
+  // a program that writes an action and waits for its decision gets it.
+  for await (const lines of readLineBatches(input)) {
+    for (let i = 0; i < lines.length; i += BATCH) {
+      const decisions = policy.evaluateLines(i === 0 && lines.length <= BATCH ? lines : lines.slice(i, i + BATCH));
+      await write(io.stdout, decisions.map((d) => JSON.stringify(d)).join("\n") + "\n");
+    }
   }
-  await flush();
   return EXIT_OK;
 }
 

@@ -14,7 +14,17 @@ export const NOT_UTF8 = "\uFFFD";
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** The lines of `input`, one by one. */
 export async function* readLines(input: Readable): AsyncGenerator<string> {
+  for await (const lines of readLineBatches(input)) yield* lines;
+}
+
+/**
+ * The lines of `input`, as each chunk read completes them: a reader that acts on a line as soon
+ * as it has arrived (`tollgate eval` decides it then, at that time, and prints its decision before
+ * waiting for more), while lines that arrived together are handled together.
+ */
+export async function* readLineBatches(input: Readable): AsyncGenerator<string[]> {
   const decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
   const decode = (bytes: Uint8Array): string => {
     try {
@@ -27,6 +37,7 @@ export async function* readLines(input: Readable): AsyncGenerator<string> {
   let afterCr = false; // the last chunk ended with "\r": a "\n" first in the next belongs to it
   for await (const raw of input as AsyncIterable<Buffer | string>) {
     const chunk = typeof raw === "string" ? Buffer.from(raw, "utf8") : raw;
+    const lines: string[] = [];
     let start = 0;
     if (afterCr) {
       afterCr = false;
@@ -36,7 +47,7 @@ export async function* readLines(input: Readable): AsyncGenerator<string> {
       const b = chunk[i];
       if (b !== LF && b !== CR) continue;
       pieces.push(chunk.subarray(start, i));
-      yield decode(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces));
+      lines.push(decode(pieces.length === 1 ? pieces[0]! : Buffer.concat(pieces)));
       pieces = [];
       if (b === CR) {
         if (i + 1 === chunk.length) afterCr = true;
@@ -45,7 +56,8 @@ export async function* readLines(input: Readable): AsyncGenerator<string> {
       start = i + 1;
     }
     if (start < chunk.length) pieces.push(chunk.subarray(start));
+    if (lines.length > 0) yield lines;
   }
   // Text after the last line break is a last line; nothing after a final break is not a line.
-  if (pieces.length > 0) yield decode(Buffer.concat(pieces));
+  if (pieces.length > 0) yield [decode(Buffer.concat(pieces))];
 }
