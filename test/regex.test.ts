@@ -286,7 +286,7 @@ const REGEX_REJECTS: Array<[string, string]> = [
   ["\\Z", "'\\Z' is not supported"],
   ["\\A", "'\\A' is not supported (use '^'"],
   ["\\Qa.b\\E", "'\\Q...\\E' quoting is not supported"],
-  ["(a{1000}){1000}", "pattern too large: the compiled program would exceed 20000 instructions"],
+  ["(a{1000}){1000}", "pattern too large: the compiled program would exceed 65536 instructions"],
   ["((a{100}){100}){100}", "pattern too large"],
   ["(.{1000}){20}", "pattern too large"],
   ["(", "missing closing ')' for the group opened (at offset 0)"],
@@ -341,6 +341,17 @@ describe("regular expressions", () => {
       "(?:a|(?:b".repeat(50) + ")*)+".repeat(50), "((((((((((((((((((((x))))))))))))))))))))"]) {
       expect(compile(REGEX, p).error, p).toBeUndefined();
     }
+  });
+
+  it("compiles every pattern of the spec's 4,096 characters made of the costliest atoms, and matches with it", () => {
+    // '.' is 8 program states (UTF-8 sequences): 4,096 of them passed the old 20,000-state bound
+    for (const p of [".".repeat(4096), "[^a]".repeat(1024), "\\W".repeat(2048), "(?:.|\\s)".repeat(512), "(abcdefghijklmnopqrst){1000}"]) {
+      expect(compile(REGEX, p).error, p.slice(0, 20)).toBeUndefined();
+    }
+    expect(matches(REGEX, "^" + ".".repeat(4094) + "$", "é".repeat(4094))).toBe(true);
+    expect(matches(REGEX, "^" + ".".repeat(4094) + "$", "é".repeat(4093))).toBe(false);
+    expect(matches(REGEX, "^(abcdefghijklmnopqrst){1000}$", "abcdefghijklmnopqrst".repeat(1000))).toBe(true);
+    expect(matches(REGEX, "^(abcdefghijklmnopqrst){1000}$", "abcdefghijklmnopqrst".repeat(999))).toBe(false);
   });
 
   it("uses the literal fast paths where it can", () => {
@@ -424,6 +435,16 @@ describe("globs", () => {
     expect(c.error).toBeDefined();
     expect(c.error!.startsWith("invalid glob: ")).toBe(true);
     expect(c.error).toContain(message);
+  });
+
+  it("compiles every glob of the spec's 4,096 characters made of the costliest atoms, and matches with it", () => {
+    for (const p of ["?".repeat(4096), "*a".repeat(2048), "[!a]".repeat(1024), "**/".repeat(1365)]) {
+      expect(compile(GLOB, p).error, p.slice(0, 20)).toBeUndefined();
+    }
+    expect(matches(GLOB, "?".repeat(4096), "é".repeat(4096))).toBe(true);
+    expect(matches(GLOB, "?".repeat(4096), "é".repeat(4095))).toBe(false);
+    expect(matches(GLOB, "*a".repeat(2048), "xa".repeat(2048))).toBe(true);
+    expect(matches(GLOB, "*a".repeat(2048), "xa".repeat(2047))).toBe(false);
   });
 
   it("uses the literal fast paths for literal globs", () => {
