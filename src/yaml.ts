@@ -34,6 +34,8 @@ export function loadYaml(text: string, file: string): YamlResult {
   const tooLarge = sizeProblem(text, file);
   if (tooLarge !== null) return tooLarge;
   text = lineBreaks(text);
+  const unprintable = unprintableProblem(text, file);
+  if (unprintable !== null) return unprintable;
   // The common case (src/yaml-fast.ts), ~10x faster; positions, only asked for when there is
   // something to place (an error, a lint finding), come from the `yaml` package's reading.
   const value = fastYamlValue(text);
@@ -61,7 +63,29 @@ export function loadYaml(text: string, file: string): YamlResult {
 
 /** The `yaml` package's reading: the authority for values, errors and positions. */
 export function loadYamlExactly(text: string, file: string): YamlResult {
-  return sizeProblem(text, file) ?? readExactly(lineBreaks(text), file);
+  const tooLarge = sizeProblem(text, file);
+  if (tooLarge !== null) return tooLarge;
+  text = lineBreaks(text);
+  return unprintableProblem(text, file) ?? readExactly(text, file);
+}
+
+/** Characters a YAML stream may not hold (YAML 1.2 c-printable: C0 controls but tab and line
+ *  breaks, DEL, C1 controls, U+FFFE, U+FFFF), and NEL (U+0085), a character in YAML 1.2 but a
+ *  line break to PyYAML. The yaml package reads them all; the Python host's reader refuses them
+ *  or breaks a line at NEL: both hosts refuse them here, at the first one, so they never read a
+ *  manifest differently. (Lone surrogates are refused later, where the manifest is made
+ *  canonical JSON.) */
+const UNPRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uFFFE\uFFFF]/;
+
+function unprintableProblem(text: string, file: string): YamlResult | null {
+  const m = UNPRINTABLE.exec(text);
+  if (m === null) return null;
+  const at = m.index;
+  const code = text.charCodeAt(at).toString(16).padStart(4, "0");
+  let line = 1;
+  for (let i = text.indexOf("\n"); i >= 0 && i < at; i = text.indexOf("\n", i + 1)) line++;
+  const column = at - (text.lastIndexOf("\n", at - 1) + 1) + 1;
+  return { ok: false, problems: [{ file, line, column, message: Messages.unprintableCharacter(`U+${code.toUpperCase()}`, code) }] };
 }
 
 function sizeProblem(text: string, file: string): YamlResult | null {
@@ -93,7 +117,9 @@ function readExactly(text: string, file: string): YamlResult {
   if (doc.errors.length > 0) {
     return {
       ok: false,
-      problems: doc.errors.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e) })),
+      // In position order, as every list of errors (the package reports an inner duplicate key
+      // before the outer one that holds it).
+      problems: inPositionOrder(doc.errors.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e) }))),
     };
   }
   const problems: PolicyProblem[] = [];
@@ -107,7 +133,7 @@ function readExactly(text: string, file: string): YamlResult {
     if (!(err instanceof RangeError)) throw err;
     return { ok: false, problems: [{ file, line: 1, column: 1, message: TOO_DEEP }] };
   }
-  if (problems.length > 0) return { ok: false, problems };
+  if (problems.length > 0) return { ok: false, problems: inPositionOrder(problems) };
   return {
     ok: true,
     yaml: {
@@ -117,6 +143,11 @@ function readExactly(text: string, file: string): YamlResult {
       },
     },
   };
+}
+
+/** Problems sorted by line, then column (a stable sort: those at one position keep their order). */
+function inPositionOrder(problems: PolicyProblem[]): PolicyProblem[] {
+  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
 }
 
 /** When the YAML nests deeper than a parser's stack allows (hundreds of levels; 64 are legal). */

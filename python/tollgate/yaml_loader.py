@@ -379,6 +379,10 @@ def _yaml_error(filename: str, err: yaml.YAMLError, positions: _Positions) -> Po
 
 
 _LONE_CR = re.compile(r"\r(?!\n)")
+# Characters a YAML stream may not hold (YAML 1.2 c-printable), and NEL (a line break to PyYAML,
+# a character to the yaml package): refused at the first one, with the Node host's position and
+# message (src/yaml.ts, unprintableProblem).
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
 
 
 def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
@@ -393,6 +397,11 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
     text = _LONE_CR.sub("\n", text)
+    bad = _UNPRINTABLE.search(text)
+    if bad is not None:
+        code = f"{ord(bad.group()):04x}"
+        line, column = _Positions(text).at(bad.start())
+        raise PolicyError.single(filename, line, column, Messages.unprintable_character(f"U+{code.upper()}", code))
     value = fast_value(text)
     if value is not GIVE_UP:
         return LoadedYaml(value, filename, None, text=text)

@@ -60,7 +60,7 @@ function formatOnce(text: string): string {
   arrange(doc, (m, sorted) => reorder(m, sorted));
   itemComments(doc);
   try {
-    return doc.toString(RENDER);
+    return escapeUnprintable(doc.toString(RENDER));
   } catch (err) {
     if (!isUnresolvedAlias(err)) throw err;
   }
@@ -77,7 +77,20 @@ function formatOnce(text: string): string {
     }
   });
   itemComments(careful);
-  return careful.toString(RENDER);
+  return escapeUnprintable(careful.toString(RENDER));
+}
+
+/** Characters a YAML stream may not hold (src/yaml.ts refuses them). */
+const UNPRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uFFFE\uFFFF]/g;
+
+/**
+ * The yaml package writes DEL, the C1 controls and U+FFFE/U+FFFF as they are, even in a
+ * double-quoted scalar. A loaded policy can hold them only as escapes of a double-quoted scalar
+ * (written raw, the load refuses them), whose style is kept: so each is inside one, and is
+ * written back as an escape. (The command checks that the result loads to the same policy.)
+ */
+function escapeUnprintable(text: string): string {
+  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /**

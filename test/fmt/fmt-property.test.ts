@@ -35,7 +35,11 @@ function render(manifest: Manifest, layout: Layout): { text: string; comments: s
   const next = (): number => layout.seed[k++ % layout.seed.length]! + k;
   const comments: string[] = [];
   // As JSON, as a manifest is loaded (the action generators may put an Infinity where null is meant).
-  const doc = new YAML.Document(JSON.parse(JSON.stringify(manifest)), { version: "1.2", schema: "core" });
+  // DEL, C1 controls, U+FFFE and U+FFFF become '?': the yaml package would write them raw, in a
+  // plain or single-quoted scalar too, where no escape exists (src/yaml.ts refuses such a text;
+  // C0 controls it escapes, in double quotes). JSON.stringify writes these raw, never escaped.
+  const json = JSON.stringify(manifest).replace(/[\x7F-\x9F\uFFFE\uFFFF]/g, "?");
+  const doc = new YAML.Document(JSON.parse(json), { version: "1.2", schema: "core" });
   const visit = (node: unknown, depth: number): void => {
     if (YAML.isMap(node) || YAML.isSeq(node)) {
       if (YAML.isMap(node)) {

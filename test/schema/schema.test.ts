@@ -71,6 +71,7 @@ describe("schema/tollgate.schema.json", () => {
     "error-paths.yaml": "field path syntax in condition keys",
     "error-rule-limit.yaml": "the number of rules across groups (10,000)",
     "error-yaml-duplicate-key.yaml": "duplicate YAML keys (the YAML text's, gone from the parsed value a schema sees)",
+    "error-yaml-unprintable.yaml": "characters a YAML stream may not hold (the YAML text's; the parsed value holds a string)",
   };
 
   it("agrees with the core on every conformance case: valid ones validate, error ones are rejected where a schema can tell", () => {

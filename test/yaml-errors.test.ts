@@ -1,0 +1,45 @@
+// Errors of reading a manifest's YAML (src/yaml.ts): in position order, and characters a YAML
+// stream may not hold refused at the first one, on both readers (the fast path and the yaml
+// package's), as the Python host refuses them.
+import { describe, expect, it } from "vitest";
+import { PolicyError } from "../src/errors.js";
+import { Policy } from "../src/policy.js";
+import { loadYamlExactly } from "../src/yaml.js";
+
+function errorsOf(text: string): string[] {
+  try {
+    Policy.fromYaml(text, { filename: "p.yaml" });
+  } catch (e) {
+    if (e instanceof PolicyError) return e.errors.map((x) => `${x.line}:${x.column}: ${x.message}`);
+    throw e;
+  }
+  return [];
+}
+
+describe("YAML errors", () => {
+  it("are in position order: an outer duplicate key before the inner one it holds", () => {
+    const errors = errorsOf("tollgate: 1\nname: d\nrules:\n  - id: r\n    effect: allow\n    when: { any: [{ a: 1 }], any: [{ b: 1, b: 2 }] }\n");
+    expect(errors.map((e) => e.split(":").slice(0, 2).join(":"))).toEqual(["6:30", "6:44"]);
+  });
+
+  it.each([
+    ["\u0001", "U+0001", "\\u0001"],
+    ["\u001f", "U+001F", "\\u001f"],
+    ["\u007f", "U+007F", "\\u007f"],
+    ["\u0090", "U+0090", "\\u0090"],
+    ["\ufffe", "U+FFFE", "\\ufffe"],
+    ["\u0085", "U+0085", "\\u0085"], // NEL: a character in YAML 1.2, a line break to PyYAML
+  ])("refuses %j where it is, with its escape", (ch, code, escape) => {
+    const text = `tollgate: 1\nname: x\n# é ${ch}\ndescription: "a${ch}"\nrules: []\n`;
+    const message = `character ${code} is not allowed in YAML (write it as an escape, ${escape}, in a double-quoted string)`;
+    expect(errorsOf(text)).toEqual([`3:5: ${message}`]);
+    const exact = loadYamlExactly(text, "p.yaml");
+    expect(exact.ok).toBe(false);
+    if (!exact.ok) expect(exact.problems).toEqual([{ file: "p.yaml", line: 3, column: 5, message }]);
+  });
+
+  it("takes tabs, line breaks, non-ASCII and astral characters, and escapes of the refused ones", () => {
+    const p = Policy.fromYaml(`tollgate: 1\r\nname: x\ndescription:\t"a é 😀 \\u0001 \\x7f \\u0085"\rrules: []\n`);
+    expect(p.name).toBe("x");
+  });
+});
