@@ -18,7 +18,7 @@ import { buildExplanation } from "./explain.js";
 import type { ExplainContext, Explanation } from "./explain.js";
 import { PolicyError } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
-import { loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
+import { escapeWrittenRaw, loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
 import type { Json, LoadedYaml } from "./yaml.js";
 
 export interface LoadOptions {
@@ -298,7 +298,10 @@ export class Policy {
     if (text === undefined) {
       throw new PolicyError([{ file: options.filename ?? "<policy>", line: 1, column: 1, message: Messages.notRepresentable }]);
     }
-    return Policy.fromYaml(text, options);
+    // JSON.stringify writes DEL, the C1 controls and U+FFFE/U+FFFF as they are, which a YAML
+    // text may not hold (src/yaml.ts): in JSON they can only be inside strings, where an escape
+    // says the same.
+    return Policy.fromYaml(escapeWrittenRaw(text), options);
   }
 
   /**
@@ -326,7 +329,7 @@ export class Policy {
         // an error: the YAML path reports it, with positions
       }
     }
-    return Policy.fromYaml(text, options);
+    return Policy.fromYaml(escapeWrittenRaw(text), options);
   }
 
   private static compile(yaml: LoadedYaml, file: string): Policy {

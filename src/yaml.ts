@@ -77,6 +77,19 @@ export function loadYamlExactly(text: string, file: string): YamlResult {
  *  canonical JSON.) */
 const UNPRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uFFFE\uFFFF]/;
 
+/** The characters of UNPRINTABLE that JSON.stringify and the yaml package write as they are. */
+const WRITTEN_RAW = /[\x7F-\x9F\uFFFE\uFFFF]/g;
+
+/**
+ * `text` with DEL, the C1 controls and U+FFFE/U+FFFF written as `\uXXXX` escapes: for a text in
+ * which they can only be inside double-quoted strings (JSON from JSON.stringify, or what the yaml
+ * package writes for a loaded policy, whose only way to hold them is an escape in double quotes),
+ * where the escape says the same and the text becomes one a YAML reader takes.
+ */
+export function escapeWrittenRaw(text: string): string {
+  return text.replace(WRITTEN_RAW, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+}
+
 function unprintableProblem(text: string, file: string): YamlResult | null {
   const m = UNPRINTABLE.exec(text);
   if (m === null) return null;
@@ -172,7 +185,7 @@ function yamlMessage(error: YAMLError): string {
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 /** Such a string has no UTF-8 form (spec section 1 compares strings as UTF-8): a policy error at
  *  its node, where canonical JSON would otherwise fail without a position. */
-const LONE_SURROGATE_TEXT = "a string with a lone surrogate (\\ud800-\\udfff not in a pair) is not Unicode text: a policy cannot hold it";
+const LONE_SURROGATE_TEXT = Messages.loneSurrogate;
 
 class JsonConverter {
   private expansions = 0;

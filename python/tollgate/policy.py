@@ -7,6 +7,7 @@ import json
 import math
 import os
 import random
+import re
 import struct
 import time
 import uuid
@@ -72,6 +73,8 @@ def _key_bytes(key: int) -> bytes:
 
 
 
+
+_JSON_UNPRINTABLE = re.compile("[\x7f-\x9f\ufffe\uffff]")
 
 class _NotJson:
     """Marks an input line that is not JSON, so that it is decided (as an error) in order."""
@@ -240,6 +243,9 @@ class Policy:
             text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError):
             raise PolicyError.single(filename, 1, 1, "the manifest cannot be represented as JSON") from None
+        # DEL, the C1 controls and U+FFFE/U+FFFF, which json.dumps writes as they are and a YAML
+        # text may not hold, can only be inside strings here: escaped, as Node's fromObject does.
+        text = _JSON_UNPRINTABLE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
         return cls.from_yaml(text, filename=filename, fast=fast)
 
     @classmethod

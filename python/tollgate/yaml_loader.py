@@ -116,9 +116,21 @@ if getattr(yaml, "__with_libyaml__", False):  # libyaml scans and parses; the tr
     _Composer = _CComposer
 
 
+_SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
+
+
+def _joined(text: str) -> str:
+    """``text`` with each surrogate pair (two ``\\u`` escapes, as JSON writes a character beyond
+    the BMP) made the one character it stands for, as the yaml package reads it; a lone surrogate
+    stays (the manifest is refused where it is made canonical JSON, as in Node)."""
+    if _SURROGATE_CHAR.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
 def _scalar(node: ScalarNode) -> Any:
     """The JSON value of a scalar, as the yaml package's core schema resolves it."""
-    return typed_scalar(node.tag, node.value)
+    return typed_scalar(node.tag, _joined(node.value))
 
 
 def _value_identity(v: Any) -> Any:
@@ -165,6 +177,9 @@ class _Builder:
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
                 self.problems.append((node.start_mark, Messages.not_json_number(node.value)))
                 return None
+            if isinstance(value, str) and _SURROGATE_CHAR.search(value) is not None:
+                self.problems.append((node.start_mark, Messages.LONE_SURROGATE))  # (pairs are joined)
+                return None
             return value
         if isinstance(node, SequenceNode):
             self.active.add(id(node))
@@ -195,6 +210,9 @@ class _Builder:
                 raw = _scalar(target)
             except Unsupported:
                 raw = target.value
+            if isinstance(raw, str) and _SURROGATE_CHAR.search(raw) is not None:
+                self.problems.append((key_node.start_mark, Messages.LONE_SURROGATE))
+                continue
             if isinstance(key_node, ScalarNode):
                 ident = _value_identity(raw)
                 if ident is not None:
@@ -408,15 +426,26 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     return _load_tree(text, filename)
 
 
+def _compose(composer_class: Any, text: str) -> Any:
+    """The node tree of ``text``. libyaml refuses a ``\\u`` escape of a surrogate, which JSON
+    writes in pairs for a character beyond the BMP (``json.dumps`` of an emoji): PyYAML's own
+    scanner reads those (the pairs are joined in ``_scalar``), with the same marks."""
+    composer = composer_class(text)
+    try:
+        return composer.get_single_node()
+    except yaml.YAMLError as err:
+        if composer_class is _PyComposer or "invalid Unicode character escape code" not in str(getattr(err, "problem", "")):
+            raise
+    finally:
+        composer.dispose()
+    return _compose(_PyComposer, text)
+
+
 def _load_tree(text: str, filename: str) -> LoadedYaml:
     """``load_yaml`` by the node tree, for a text already checked for size and lone CRs."""
     positions = _Positions(text)
-    composer = _Composer(text)
     try:
-        try:
-            root = composer.get_single_node()
-        finally:
-            composer.dispose()
+        root = _compose(_Composer, text)
     except ComposerError as err:
         if err.problem and "but found another document" in err.problem:
             line, column = positions.mark(err.problem_mark)

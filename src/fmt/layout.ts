@@ -60,7 +60,7 @@ function formatOnce(text: string): string {
   arrange(doc, (m, sorted) => reorder(m, sorted));
   itemComments(doc);
   try {
-    return escapeUnprintable(doc.toString(RENDER));
+    return escapeWrittenRaw(doc.toString(RENDER));
   } catch (err) {
     if (!isUnresolvedAlias(err)) throw err;
   }
@@ -77,21 +77,9 @@ function formatOnce(text: string): string {
     }
   });
   itemComments(careful);
-  return escapeUnprintable(careful.toString(RENDER));
+  return escapeWrittenRaw(careful.toString(RENDER));
 }
 
-/** Characters a YAML stream may not hold (src/yaml.ts refuses them). */
-const UNPRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uFFFE\uFFFF]/g;
-
-/**
- * The yaml package writes DEL, the C1 controls and U+FFFE/U+FFFF as they are, even in a
- * double-quoted scalar. A loaded policy can hold them only as escapes of a double-quoted scalar
- * (written raw, the load refuses them), whose style is kept: so each is inside one, and is
- * written back as an escape. (The command checks that the result loads to the same policy.)
- */
-function escapeUnprintable(text: string): string {
-  return text.replace(UNPRINTABLE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
-}
 
 /**
  * A comment (or blank line) before the first key of a block mapping that is a list item is written
@@ -218,6 +206,17 @@ function reorder(m: YAMLMap, sorted: Pair[]): () => void {
     m.items = before;
     if (head && next) [head.commentBefore, head.spaceBefore, next.commentBefore, next.spaceBefore] = saved;
   };
+}
+
+/**
+ * The yaml package writes DEL, the C1 controls and U+FFFE/U+FFFF as they are, even in a
+ * double-quoted scalar, and a YAML text may not hold them (src/yaml.ts refuses them). A loaded
+ * policy holds them only as escapes of a double-quoted scalar, whose style is kept: so each is
+ * inside one, and is written back as an escape. (The command checks that the result loads to
+ * the same policy.)
+ */
+function escapeWrittenRaw(text: string): string {
+  return text.replace(/[\x7F-\x9F\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function keyNode(p: Pair): YamlNode | null {

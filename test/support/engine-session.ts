@@ -27,7 +27,7 @@ import { PolicyError, type PolicyProblem } from "../../src/errors.js";
 import { Policy } from "../../src/policy.js";
 import { runPolicyTests } from "../../src/policy-tests.js";
 import type { MemoryCounterStore } from "../../src/state/memory-store.js";
-import { loadYaml } from "../../src/yaml.js";
+import { escapeWrittenRaw, loadYaml } from "../../src/yaml.js";
 import {
   type Decision, type PolicyErrorItem, type Resolution, type ResolveOutcome, checkManifest as referenceCheck,
 } from "./reference/index.js";
@@ -151,7 +151,8 @@ function nodesByPosition(value: unknown, locate: (pointer: string, at: "key" | "
 
 /** The engine's policy errors of `manifest` as {pointer, at, message}: each
  *  position mapped back to the node that starts there in the text the engine
- *  read (JSON.stringify(manifest, null, 2), as Policy.fromObject prints it). */
+ *  read (JSON.stringify(manifest, null, 2) with escapes for what YAML may not hold, as
+ *  Policy.fromObject prints it). */
 export function engineCheckManifest(manifest: unknown): PolicyErrorItem[] {
   let problems: readonly PolicyProblem[] = [];
   try {
@@ -161,7 +162,7 @@ export function engineCheckManifest(manifest: unknown): PolicyErrorItem[] {
     problems = e.errors;
   }
   if (problems.length === 0) return [];
-  const loaded = loadYaml(JSON.stringify(manifest, null, 2), "manifest.json");
+  const loaded = loadYaml(escapeWrittenRaw(JSON.stringify(manifest, null, 2)), "manifest.json");
   if (!loaded.ok) throw new Error(`the manifest's JSON text does not load: ${JSON.stringify(loaded.problems)}`);
   const { value, locate } = loaded.yaml;
   const reference = referenceCheck(manifest);
