@@ -1,5 +1,7 @@
 // "did you mean ...?" for misspelt keys and values: the closest candidate by edit distance.
 
+import { JValue } from "../json/value";
+
 function distance(a: string, b: string): i32 {
   const n = b.length;
   let prev = new Array<i32>(n + 1);
@@ -26,6 +28,17 @@ export function closest(word: string, candidates: Array<string>): string | null 
     if (d < bestD) { bestD = d; best = candidates[i]; }
   }
   return bestD <= limit ? best : null;
+}
+
+/** Whether a key of `v` outside `allowed` is the misspelling of `key` (its "did you mean"). */
+export function misspelt(v: JValue, key: string, allowed: Array<string>): bool {
+  for (let i = 0; i < v.keys.length; i++) {
+    const k = v.keys[i];
+    if (allowed.includes(k)) continue;
+    const s = closest(k, allowed);
+    if (s != null && s == key) return true;
+  }
+  return false;
 }
 
 /** " (did you mean 'x'?)" or "" (`shownPrefix` is written before the candidate, as '$' for counters). */

@@ -7,7 +7,7 @@ import {
 } from "../abi";
 import { child, childIndex, ErrorList } from "../common/diagnostics";
 import { parsePath } from "../common/path";
-import { didYouMean, listWords } from "../common/suggest";
+import { didYouMean, listWords, misspelt } from "../common/suggest";
 import { codePoints } from "../common/text";
 import { condCost, ConditionCompiler, CounterNames } from "../compile/condition";
 import { FieldTable } from "../compile/fields";
@@ -136,7 +136,7 @@ export class ManifestReader {
       return false;
     }
     this.unknownKeys(doc, "", TOP_KEYS, "policy");
-    this.required(doc, "", TOP_REQUIRED, "policy");
+    this.required(doc, "", TOP_REQUIRED, "policy", TOP_KEYS);
 
     const version = doc.get("tollgate");
     if (version != null) {
@@ -192,9 +192,12 @@ export class ManifestReader {
     }
   }
 
-  private required(v: JValue, ptr: string, keys: Array<string>, what: string): void {
+  /** Missing keys of `keys` in `v` (whose known keys are `allowed`), each an error at `v` — but
+   *  not a key an unknown key of `v` is the misspelling of: the unknown key's error says it (with
+   *  "did you mean"), and a second error for one typo would only point away from it. */
+  private required(v: JValue, ptr: string, keys: Array<string>, what: string, allowed: Array<string>): void {
     for (let i = 0; i < keys.length; i++) {
-      if (v.indexOf(keys[i]) < 0) this.errors.value(ptr, "missing required key '" + keys[i] + "' in " + what);
+      if (v.indexOf(keys[i]) < 0 && !misspelt(v, keys[i], allowed)) this.errors.value(ptr, "missing required key '" + keys[i] + "' in " + what);
     }
   }
 
@@ -218,7 +221,7 @@ export class ManifestReader {
         continue;
       }
       this.unknownKeys(settings, ptr, APPROVER_KEYS, "approver '" + name + "'");
-      this.required(settings, ptr, APPROVER_REQUIRED, "approver '" + name + "'");
+      this.required(settings, ptr, APPROVER_REQUIRED, "approver '" + name + "'", APPROVER_KEYS);
       let timeout: f64 = -1;
       const t = settings.get("timeout");
       if (t != null) timeout = this.duration(t, child(ptr, "timeout"));
@@ -287,7 +290,7 @@ export class ManifestReader {
 
   private readGroup(g: JValue, ptr: string, enclosing: Array<Cond>, whens: Array<string>): void {
     this.unknownKeys(g, ptr, GROUP_KEYS, "group");
-    this.required(g, ptr, GROUP_REQUIRED, "group");
+    this.required(g, ptr, GROUP_REQUIRED, "group", GROUP_KEYS);
     const name = g.get("group")!;
     if (!name.isString || name.str.length == 0) {
       this.errors.value(child(ptr, "group"), "group name must be a non-empty string");
@@ -318,7 +321,7 @@ export class ManifestReader {
     this.ruleCount++;
     const before = this.errors.count;
     this.unknownKeys(r, ptr, RULE_KEYS, "rule");
-    this.required(r, ptr, RULE_REQUIRED, "rule");
+    this.required(r, ptr, RULE_REQUIRED, "rule", RULE_KEYS);
     const info = new RuleInfo();
 
     const id = r.get("id");
@@ -343,7 +346,7 @@ export class ManifestReader {
 
     const reason = r.get("reason");
     if (reason == null) {
-      if (needsReason) this.errors.value(ptr, "missing required key 'reason' in " + info.effect + " rule");
+      if (needsReason && !misspelt(r, "reason", RULE_KEYS)) this.errors.value(ptr, "missing required key 'reason' in " + info.effect + " rule");
     } else if (!reason.isString) {
       this.errors.value(child(ptr, "reason"), "'reason' must be a string, not " + reason.typeName);
     } else if (codePoints(reason.str) > MAX_REASON_CHARS) {
@@ -353,7 +356,7 @@ export class ManifestReader {
 
     const approver = r.get("approver");
     if (approver == null) {
-      if (isEscalate) this.errors.value(ptr, "missing required key 'approver' in escalate rule");
+      if (isEscalate && !misspelt(r, "approver", RULE_KEYS)) this.errors.value(ptr, "missing required key 'approver' in escalate rule");
     } else if (info.effect != "" && !isEscalate) {
       this.errors.key(child(ptr, "approver"), "'approver' is only allowed on escalate rules");
     } else if (!approver.isString) {
@@ -450,7 +453,7 @@ export class ManifestReader {
       }
       const what = "counter '" + name + "'";
       this.unknownKeys(c, ptr, COUNTER_KEYS, what);
-      this.required(c, ptr, COUNTER_REQUIRED, what);
+      this.required(c, ptr, COUNTER_REQUIRED, what, COUNTER_KEYS);
       const w = c.get("window");
       if (w != null) {
         const wp = child(ptr, "window");
@@ -532,7 +535,7 @@ export class ManifestReader {
       const steps = t.get("steps");
       if (steps == null) {
         this.unknownKeys(t, ptr, TEST_KEYS, "test");
-        this.required(t, ptr, TEST_REQUIRED, "test");
+        this.required(t, ptr, TEST_REQUIRED, "test", TEST_KEYS);
         this.expectation(t, ptr, "test");
         continue;
       }
@@ -550,7 +553,7 @@ export class ManifestReader {
         : didYouMean(key, SEQUENCE_TEST_KEYS);
       this.errors.key(child(ptr, key), "unknown key '" + key + "' in sequence test" + hint);
     }
-    this.required(t, ptr, SEQUENCE_TEST_REQUIRED, "test");
+    this.required(t, ptr, SEQUENCE_TEST_REQUIRED, "test", SEQUENCE_TEST_KEYS);
     const sp = child(ptr, "steps");
     if (!steps.isArray || steps.items.length == 0) {
       this.errors.value(sp, "'steps' must be a non-empty list of steps, not " + (steps.isArray ? "an empty list" : steps.typeName));
@@ -569,7 +572,7 @@ export class ManifestReader {
         continue;
       }
       this.unknownKeys(s, p, STEP_KEYS, "step");
-      this.required(s, p, STEP_REQUIRED, "step");
+      this.required(s, p, STEP_REQUIRED, "step", STEP_KEYS);
       this.expectation(s, p, "step");
       const resolve = s.get("resolve");
       if (resolve != null) {

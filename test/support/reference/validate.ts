@@ -164,8 +164,10 @@ class Checker {
       if (!allowed.includes(k)) this.key(child(ptr, k), `unknown key '${k}' in ${what}${didYouMean(k, allowed)}`);
     }
   }
-  required(v: Record<string, unknown>, ptr: string, keys: string[], what: string) {
-    for (const k of keys) if (!(k in v)) this.value(ptr, `missing required key '${k}' in ${what}`);
+  /** As the core: a missing key that an unknown key of `v` misspells is said by that key's error. */
+  required(v: Record<string, unknown>, ptr: string, keys: string[], what: string, allowed: readonly string[]) {
+    const misspelt = (key: string) => Object.keys(v).some((k) => !allowed.includes(k) && didYouMean(k, allowed) === ` (did you mean '${key}'?)`);
+    for (const k of keys) if (!(k in v) && !misspelt(k)) this.value(ptr, `missing required key '${k}' in ${what}`);
   }
 
   /** A field path that is not a condition key: `per` items and `sum`. */
@@ -206,7 +208,7 @@ class Checker {
       }
       const what = `counter '${name}'`;
       this.unknownKeys(c, ptr, COUNTER_KEYS, what);
-      this.required(c, ptr, ["window"], what);
+      this.required(c, ptr, ["window"], what, COUNTER_KEYS);
       if ("window" in c) {
         const w = c.window;
         if (typeof w !== "string") {
@@ -304,7 +306,7 @@ class Checker {
       if ("name" in t && typeof t.name !== "string") this.value(child(ptr, "name"), `test 'name' must be a string, not ${typeName(t.name)}`);
       if (!("steps" in t)) {
         this.unknownKeys(t, ptr, SINGLE_TEST_KEYS, "test");
-        this.required(t, ptr, ["name", "action", "expect"], "test");
+        this.required(t, ptr, ["name", "action", "expect"], "test", SINGLE_TEST_KEYS);
         this.expectation(t, ptr, "test");
         return;
       }
@@ -314,7 +316,7 @@ class Checker {
         const hint = SINGLE_TEST_KEYS.includes(k) ? " (a sequence test gives 'action', 'expect' and 'rule' in each step)" : didYouMean(k, SEQUENCE_TEST_KEYS);
         this.key(child(ptr, k), `unknown key '${k}' in sequence test${hint}`);
       }
-      this.required(t, ptr, ["name"], "test");
+      this.required(t, ptr, ["name"], "test", SEQUENCE_TEST_KEYS);
       const steps = t.steps;
       const sp = child(ptr, "steps");
       if (!Array.isArray(steps) || steps.length === 0) {
@@ -330,7 +332,7 @@ class Checker {
           return;
         }
         this.unknownKeys(s, p, STEP_KEYS, "step");
-        this.required(s, p, ["action", "expect"], "step");
+        this.required(s, p, ["action", "expect"], "step", STEP_KEYS);
         this.expectation(s, p, "step");
         if ("resolve" in s) {
           if (typeof s.resolve !== "string" || !RESOLUTIONS.includes(s.resolve)) {
