@@ -313,8 +313,10 @@ export class Policy {
    */
   static fromJson(text: string, options: LoadOptions = {}): Policy {
     let value: unknown;
+    let json = false; // the text is JSON: what YAML may not hold raw can only be inside its strings
     try {
       value = Buffer.byteLength(text, "utf8") > MAX_MANIFEST_BYTES ? undefined : JSON.parse(text);
+      json = value !== undefined;
       if (JSON.stringify(value) !== text) value = undefined;
     } catch {
       value = undefined;
@@ -329,7 +331,7 @@ export class Policy {
         // an error: the YAML path reports it, with positions
       }
     }
-    return Policy.fromYaml(escapeWrittenRaw(text), options);
+    return Policy.fromYaml(json ? escapeWrittenRaw(text) : text, options);
   }
 
   private static compile(yaml: LoadedYaml, file: string): Policy {
@@ -373,7 +375,14 @@ export class Policy {
     const store = this.store === null ? null : options.state ?? this.store;
     if (store instanceof AdoptedState) store.refuse();
     if (store === null) return { decision: this.evaluate(action), entries: [], pending: null, now };
-    const decided = this.stepInMemory(store, action, now);
+    if (store.table !== this.handlesOf) {
+      this.handles = store.handles(this.counters.map((c) => c.name));
+      this.handlesOf = store.table;
+    }
+    // A store without one of the counters: the general path says so, as it always has.
+    const decided = this.handles.includes(null)
+      ? this.decideWithCounters(action, (counter, _key, keyText, read, i) => store.sumMemo(counter, keyText, now, read.memo, i))
+      : this.stepInMemory(store, action, now);
     let pending: string | null = null;
     if (decided.entries.length > 0) {
       const d = decided.decision;
@@ -388,7 +397,8 @@ export class Policy {
   }
 
   /**
-   * `decideWithCounters` reading the sums from an in-memory store at `now`: the same decision and
+   * `decideWithCounters` reading the sums from an in-memory store at `now` (which has every
+   * counter: `this.handles` holds no null): the same decision and
    * entries, without what the general path pays per decision for any store (a closure, a lookup
    * of each counter by name, a check of the time and of the clock per counter, arrays per call).
    * The clock moves at the first sum read, as `sumMemo` moves it.
@@ -396,10 +406,6 @@ export class Policy {
   private stepInMemory(store: MemoryCounterStore, action: unknown, now: number): { decision: Decision; entries: CounterEntry[] } {
     const s = this.session;
     const region = s.counters!;
-    if (store.table !== this.handlesOf) {
-      this.handles = store.handles(this.counters.map((c) => c.name));
-      this.handlesOf = store.table;
-    }
     const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
     if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
     const read = this.readScratch;
@@ -418,8 +424,7 @@ export class Policy {
             store.at(now);
             timed = true;
           }
-          const h = handles[i]!;
-          sum = h === null ? store.sum(counters[i]!.name, r.key, now, r.text) : store.sumAt(h, r.text, r.memo, i);
+          sum = store.sumAt(handles[i]!, r.text, r.memo, i);
         }
         region.setSum(i, sum);
       }

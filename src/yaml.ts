@@ -70,15 +70,16 @@ export function loadYamlExactly(text: string, file: string): YamlResult {
 }
 
 /** Characters a YAML stream may not hold (YAML 1.2 c-printable: C0 controls but tab and line
- *  breaks, DEL, C1 controls, U+FFFE, U+FFFF), and NEL (U+0085), a character in YAML 1.2 but a
- *  line break to PyYAML. The yaml package reads them all; the Python host's reader refuses them
+ *  breaks, DEL, C1 controls, U+FFFE, U+FFFF), and NEL, LS and PS (U+0085, U+2028, U+2029),
+ *  characters in YAML 1.2 but line breaks to PyYAML. The yaml package reads them all; the Python host's reader refuses them
  *  or breaks a line at NEL: both hosts refuse them here, at the first one, so they never read a
  *  manifest differently. (Lone surrogates are refused later, where the manifest is made
  *  canonical JSON.) */
-const UNPRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\uFFFE\uFFFF]/;
+const UNPRINTABLE = /[\x00-\x08\x0B\x0C\x0E-\x1F\x7F-\x9F\u2028\u2029\uFFFE\uFFFF]/;
 
-/** The characters of UNPRINTABLE that JSON.stringify and the yaml package write as they are. */
-const WRITTEN_RAW = /[\x7F-\x9F\uFFFE\uFFFF]/g;
+/** The characters of UNPRINTABLE that JSON.stringify and the yaml package write as they are
+ *  (both escape C0 controls). */
+const WRITTEN_RAW = /[\x7F-\x9F\u2028\u2029\uFFFE\uFFFF]/g;
 
 /**
  * `text` with DEL, the C1 controls and U+FFFE/U+FFFF written as `\uXXXX` escapes: for a text in

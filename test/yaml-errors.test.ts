@@ -28,7 +28,9 @@ describe("YAML errors", () => {
     ["\u007f", "U+007F", "\\u007f"],
     ["\u0090", "U+0090", "\\u0090"],
     ["\ufffe", "U+FFFE", "\\ufffe"],
-    ["\u0085", "U+0085", "\\u0085"], // NEL: a character in YAML 1.2, a line break to PyYAML
+    ["\u0085", "U+0085", "\\u0085"], // NEL, LS, PS: characters in YAML 1.2, line breaks to PyYAML
+    ["\u2028", "U+2028", "\\u2028"],
+    ["\u2029", "U+2029", "\\u2029"],
   ])("refuses %j where it is, with its escape", (ch, code, escape) => {
     const text = `tollgate: 1\nname: x\n# é ${ch}\ndescription: "a${ch}"\nrules: []\n`;
     const message = `character ${code} is not allowed in YAML (write it as an escape, ${escape}, in a double-quoted string)`;
@@ -41,5 +43,12 @@ describe("YAML errors", () => {
   it("takes tabs, line breaks, non-ASCII and astral characters, and escapes of the refused ones", () => {
     const p = Policy.fromYaml(`tollgate: 1\r\nname: x\ndescription:\t"a é 😀 \\u0001 \\x7f \\u0085"\rrules: []\n`);
     expect(p.name).toBe("x");
+  });
+
+  it("Policy.fromJson escapes a JSON text only: a YAML text with a raw DEL is refused, not read as '\\u007f'", () => {
+    expect(() => Policy.fromJson("tollgate: 1\nname: x\ndescription: 'a\u007f'\nrules: []\n")).toThrow("U+007F");
+    // JSON, though not as JSON.stringify writes it (so read by the YAML path), with DEL in a string
+    const p = Policy.fromJson('{\n "tollgate": 1, "name": "x", "description": "a\u007f\u2028", "rules": []}');
+    expect(p.hash).toBe(Policy.fromObject({ tollgate: 1, name: "x", description: "a\u007f\u2028", rules: [] }).hash);
   });
 });

@@ -219,3 +219,22 @@ def test_lone_cr_is_a_line_break() -> None:
     with pytest.raises(PolicyError) as err:
         load_yaml("a: 1\rb: [\r", "f.yaml")
     assert err.value.errors[0].line > 1
+
+
+@pytest.mark.parametrize("ch", ["\x01", "\x7f", "\x85", "\x9b", "\u2028", "\u2029", "\ufffe"])
+def test_a_character_yaml_may_not_hold_is_refused_where_it_is(ch: str) -> None:
+    """As the Node host refuses it (src/yaml.ts): position and message alike."""
+    text = f"tollgate: 1\nname: x\n# \u00e9 {ch}\ndescription: \"a{ch}\"\nrules: []\n"
+    with pytest.raises(PolicyError) as info:
+        load_yaml(text, "p.yaml")
+    code = f"{ord(ch):04x}"
+    assert [(e.line, e.column, e.message) for e in info.value.errors] == [
+        (3, 5, f"character U+{code.upper()} is not allowed in YAML (write it as an escape, \\u{code}, in a double-quoted string)")
+    ]
+
+
+def test_surrogate_pair_escapes_are_one_character_and_lone_ones_an_error_not_a_crash() -> None:
+    assert load_yaml('a: "x\\ud83d\\ude00"\n', "p.yaml").value == {"a": "x\U0001F600"}
+    for text in ['a: "\\ud800"\n', 'a: "x\ud800"\n', 'a: "\\U00110000"\n']:
+        with pytest.raises(PolicyError):
+            load_yaml(text, "p.yaml")

@@ -74,7 +74,7 @@ def _key_bytes(key: int) -> bytes:
 
 
 
-_JSON_UNPRINTABLE = re.compile("[\x7f-\x9f\ufffe\uffff]")
+_JSON_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 class _NotJson:
     """Marks an input line that is not JSON, so that it is decided (as an error) in order."""
@@ -243,8 +243,9 @@ class Policy:
             text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError):
             raise PolicyError.single(filename, 1, 1, "the manifest cannot be represented as JSON") from None
-        # DEL, the C1 controls and U+FFFE/U+FFFF, which json.dumps writes as they are and a YAML
-        # text may not hold, can only be inside strings here: escaped, as Node's fromObject does.
+        # DEL, the C1 controls, U+2028/U+2029 and U+FFFE/U+FFFF, which json.dumps writes as they
+        # are and a YAML text may not hold, can only be inside strings here: escaped, as Node's
+        # fromObject does; and surrogates (a lone one is then refused at its node, as in Node).
         text = _JSON_UNPRINTABLE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
         return cls.from_yaml(text, filename=filename, fast=fast)
 

@@ -397,10 +397,10 @@ def _yaml_error(filename: str, err: yaml.YAMLError, positions: _Positions) -> Po
 
 
 _LONE_CR = re.compile(r"\r(?!\n)")
-# Characters a YAML stream may not hold (YAML 1.2 c-printable), and NEL (a line break to PyYAML,
-# a character to the yaml package): refused at the first one, with the Node host's position and
+# Characters a YAML stream may not hold (YAML 1.2 c-printable), and NEL, LS and PS (line breaks
+# to PyYAML, characters to the yaml package): refused at the first one, with the Node host's position and
 # message (src/yaml.ts, unprintableProblem).
-_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
 
 
 def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
@@ -415,6 +415,10 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
     text = _LONE_CR.sub("\n", text)
+    lone = _SURROGATE_CHAR.search(text)
+    if lone is not None:  # (a raw one; a str from a file never holds one: it is decoded with "replace")
+        line, column = _Positions(text).at(lone.start())
+        raise PolicyError.single(filename, line, column, Messages.LONE_SURROGATE)
     bad = _UNPRINTABLE.search(text)
     if bad is not None:
         code = f"{ord(bad.group()):04x}"
@@ -436,9 +440,13 @@ def _compose(composer_class: Any, text: str) -> Any:
     except yaml.YAMLError as err:
         if composer_class is _PyComposer or "invalid Unicode character escape code" not in str(getattr(err, "problem", "")):
             raise
+        refused = err
     finally:
         composer.dispose()
-    return _compose(_PyComposer, text)
+    try:
+        return _compose(_PyComposer, text)
+    except ValueError:  # an escape past U+10FFFF (libyaml's same message): libyaml's error stands
+        raise refused from None
 
 
 def _load_tree(text: str, filename: str) -> LoadedYaml:

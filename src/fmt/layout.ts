@@ -209,14 +209,14 @@ function reorder(m: YAMLMap, sorted: Pair[]): () => void {
 }
 
 /**
- * The yaml package writes DEL, the C1 controls and U+FFFE/U+FFFF as they are, even in a
+ * The yaml package writes DEL, the C1 controls, U+2028/U+2029 and U+FFFE/U+FFFF as they are, even in a
  * double-quoted scalar, and a YAML text may not hold them (src/yaml.ts refuses them). A loaded
  * policy holds them only as escapes of a double-quoted scalar, whose style is kept: so each is
  * inside one, and is written back as an escape. (The command checks that the result loads to
  * the same policy.)
  */
 function escapeWrittenRaw(text: string): string {
-  return text.replace(/[\x7F-\x9F\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return text.replace(/[\x7F-\x9F\u2028\u2029\uFFFE\uFFFF]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 function keyNode(p: Pair): YamlNode | null {

@@ -88,10 +88,10 @@ describe("fmt layout", () => {
     expect(Policy.fromYaml(FORMATTED).hash).toBe(Policy.fromYaml(MESSY).hash);
   });
 
-  it("writes back as escapes the characters the yaml package would write raw (DEL, C1, NEL, U+FFFE)", () => {
-    const text = 'name: x\ntollgate: 1\ndescription: "a\\x7f \\x85 \\x90 \\uFFFE \\x01 b"\nrules: []\n';
+  it("writes back as escapes the characters the yaml package would write raw (DEL, C1, NEL, LS, U+FFFE)", () => {
+    const text = 'name: x\ntollgate: 1\ndescription: "a\\x7f \\x85 \\x90 \\uFFFE \\u2028 \\x01 b"\nrules: []\n';
     const out = formatPolicyText(text);
-    expect(out).toBe('tollgate: 1\nname: x\ndescription: "a\\u007f \\u0085 \\u0090 \\ufffe \\x01 b"\nrules: []\n');
+    expect(out).toBe('tollgate: 1\nname: x\ndescription: "a\\u007f \\u0085 \\u0090 \\ufffe \\u2028 \\x01 b"\nrules: []\n');
     expect(Policy.fromYaml(out).hash).toBe(Policy.fromYaml(text).hash);
   });
 

@@ -72,15 +72,21 @@ describe("Policy.step with an in-memory store", () => {
     fresh.retain([{ name: "refunded", windowMs: 3_600_000, definition: p.counters.find((c) => c.name === "refunded")!.definition }]);
     fresh.retain(p.counters.map((c) => ({ name: c.name, windowMs: c.windowMs, definition: c.definition })));
     expect(fresh.sum("calls", ["y"], 13)).toBe(0);
-    expect(p.evaluate(pay("y"), { now: 13 }).decision).toBe("allow");
+    // read from the new, empty counter (a handle of the dropped one would still see y's call at 12)
+    expect(p.evaluate(pay("y"), { now: 13 })).toMatchObject({ decision: "allow", counters: { calls: 1 } });
     expect(fresh.sum("calls", ["y"], 13)).toBe(1);
   });
 
   it("a store that lacks a counter the policy reads is an error, as the store says it", () => {
     const p = Policy.fromYaml(yaml);
     const other = new MemoryCounterStore([{ name: "refunded", windowMs: 3_600_000, definition: "x" }]);
-    expect(() => p.step(pay("z"), { now: 1, state: other })).toThrow("unknown counter 'calls'");
+    other.record([{ counter: "refunded", key: ["z"], amount: 1 }], 0);
+    expect(() => p.step(pay("z"), { now: 5000, state: other })).toThrow("unknown counter 'calls'");
+    // refused before the store was touched: its clock and entries as they were
+    expect(other.clock).toBe(0);
+    expect(other.size().entries).toBe(1);
     // no key: no sum is read, so nothing is missed
     expect(p.step(pay(undefined), { now: 2, state: other }).decision).toMatchObject({ decision: "deny", undetermined: true });
+    expect(other.clock).toBe(0);
   });
 });
