@@ -20,6 +20,12 @@ const OPERATOR_NAMES: Array<string> = operatorNames();
 
 // scripts/gen-schema.mjs reads this declaration (a plain array of string literals).
 const COMBINATORS: Array<string> = ["all", "any", "not"];
+/** Program states of all the distinct patterns of one policy: a state costs its matcher about
+ *  200 bytes of core memory, never freed under the stub runtime, so a policy of many large
+ *  patterns would exhaust it (a trap, not a policy error: 200 patterns of 4,000 '.' did). 16
+ *  patterns of the largest size fit, or 32 of 4,000 '.'; the 10,000-rule benchmark policy's 194
+ *  distinct patterns use a few thousand. */
+const MAX_POLICY_PATTERN_STATES: i64 = 1 << 20;
 
 /** The counters a condition may reference (spec section 8, "Names and references"). */
 export class CounterNames {
@@ -52,6 +58,8 @@ function firstSegment(key: string): string {
 export class ConditionCompiler {
   /** One matcher per distinct pattern: policies repeat the same regex across many rules. */
   private patterns: Map<string, CompiledPattern> = new Map();
+  /** Program states of the distinct patterns compiled so far (MAX_POLICY_PATTERN_STATES). */
+  private patternStates: i64 = 0;
   /** Parsed field paths by their text: thousands of rules test the same few fields. */
   private paths: Map<string, ParsedPath> = new Map();
 
@@ -271,8 +279,21 @@ export class ConditionCompiler {
     const key = row.name + "\u0000" + v.str;
     let compiled: CompiledPattern;
     if (this.patterns.has(key)) compiled = this.patterns.get(key);
-    else {
+    else if (this.patternStates > MAX_POLICY_PATTERN_STATES) {
+      // over the budget already (and reported): not compiled, so memory stops growing here
+      compiled = CompiledPattern.fail("the policy's regular expressions and globs compile to more than " +
+        MAX_POLICY_PATTERN_STATES.toString() + " program states in all: use fewer or simpler patterns");
+      this.patterns.set(key, compiled);
+    } else {
       compiled = glob ? compileGlob(v.str) : compileRegex(v.str);
+      if (compiled.matcher != null) {
+        this.patternStates += compiled.matcher!.prog.nstates;
+        if (this.patternStates > MAX_POLICY_PATTERN_STATES) {
+          compiled = CompiledPattern.fail("the policy's regular expressions and globs compile to more than " +
+            MAX_POLICY_PATTERN_STATES.toString() + " program states in all (this one brings them to " + this.patternStates.toString() +
+            "): use fewer or simpler patterns");
+        }
+      }
       this.patterns.set(key, compiled);
     }
     if (compiled.matcher == null) {

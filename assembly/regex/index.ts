@@ -168,7 +168,11 @@ export class CompiledPattern {
  */
 export function buildMatcher(root: Node, anchored: bool, what: string): CompiledPattern {
   const cr = compileProgram(root, anchored);
-  if (cr.error != null) return CompiledPattern.fail("invalid " + what + ": " + cr.error!);
+  if (cr.error != null) {
+    // a glob has no counted repetition: its only remedy is a shorter pattern
+    const e = what == "glob" && cr.error!.startsWith("pattern too large") ? cr.error!.replace("(reduce nested or counted repetition)", "(use a shorter pattern)") : cr.error!;
+    return CompiledPattern.fail("invalid " + what + ": " + e);
+  }
   const prog = cr.prog!;
 
   // Literal analysis: [^] literal* [$]  -> a byte-string test.

@@ -20,9 +20,11 @@ export const OP_SPLIT: i32 = 1;
 export const OP_BYTES: i32 = 2;
 export const OP_ASSERT: i32 = 3;
 
-/** Compiled-program size limits (RE2 has the same kind of bound). Every pattern the spec allows
- *  without nested repetition fits: 4,096 characters of the costliest atom (`.` or a glob `*`, ~8-10
- *  states each) stay well below; repetition multiplied by nesting, such as (a{1000}){1000}, does not. */
+/** Compiled-program size limits (RE2 has the same kind of bound). 4,096 characters of the
+ *  costliest single-character atom (`.`, a glob `?` or `*`, a negated class: ~8 states each) fit;
+ *  counted repetition multiplies what it repeats (`.{1000}` is ~8,000 states), so a few large counts,
+ *  or nested ones such as (a{1000}){1000}, do not. A policy's patterns together are bounded too
+ *  (compile/condition.ts, MAX_POLICY_PATTERN_STATES). */
 export const MAX_STATES: i32 = 65536;
 export const MAX_TRANSITIONS: i32 = 655360;
 

@@ -447,3 +447,13 @@ def test_a_loaded_policy_decides_in_a_small_instance_as_the_compiling_one() -> N
     actions = [json.loads(line) for line in lines[:300]]
     assert [p.evaluate(a).to_dict() for a in actions] == [p.explain(a)["decision"] for a in actions]
     assert p._explain_core is not p._core  # type: ignore[attr-defined]
+
+
+def test_many_large_patterns_are_a_policy_error_not_a_trap() -> None:
+    """The core bounds a policy's patterns together (as in Node: test/pattern-budget.test.ts)."""
+    rules = "".join(
+        f'  - id: r{i}\n    effect: deny\n    reason: x\n    when: {{ a: {{ matches: "{"." * 4000}{i}" }} }}\n' for i in range(60)
+    )
+    with pytest.raises(PolicyError) as info:
+        Policy.from_yaml(f"tollgate: 1\nname: many\nrules:\n{rules}", "many.yaml")
+    assert "program states in all" in info.value.errors[0].message
