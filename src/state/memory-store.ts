@@ -430,13 +430,7 @@ export class MemoryCounterStore {
     checkTime(now, "now");
     const slot = this.slotOf(counter);
     this.advance(now);
-    let id = memo[at]!;
-    if (!slot.holds(id, keyText)) {
-      id = slot.ids.get(keyText) ?? -1;
-      memo[at] = id;
-      if (id < 0) return 0;
-    }
-    return slot.value(id);
+    return this.sumAt(slot, keyText, memo, at);
   }
 
   /** Identifies the store's counters: replaced by every `retain` (handles are then stale). */
