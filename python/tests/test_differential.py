@@ -65,7 +65,8 @@ def _policy_files() -> List[Path]:
         spec = load_yaml(path.read_text(encoding="utf-8"), str(path)).value
         if spec.get("policy") is not None:
             target = conf / path.name
-            target.write_text(json.dumps(spec["policy"], indent=2, ensure_ascii=False), encoding="utf-8")
+            # as YAML text: escaped, as Policy.from_object escapes it (DEL and C1 may not be raw in YAML)
+            target.write_text(json.dumps(spec["policy"], indent=2).replace("\x7f", "\\u007f"), encoding="utf-8")
             files.append(target)
         elif spec.get("policy_text") is not None and spec.get("errors") is None:
             target = conf / path.name
