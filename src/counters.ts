@@ -276,19 +276,8 @@ export class CounterRegion {
     return (this.flags(i) & COUNTER_CONTRIBUTION_KNOWN) !== 0 ? this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]! : null;
   }
 
-  /** The contributions the core marked for recording (allow or escalate), with their keys. */
-  entries(keys: readonly (Key | null)[], texts: readonly (string | null)[]): CounterEntry[] {
-    const out: CounterEntry[] = [];
-    for (let i = 0; i < this.counters.length; i++) {
-      if ((this.flags(i) & COUNTER_RECORD) === 0) continue;
-      const key = keys[i];
-      if (key === null || key === undefined) throw new Error(`counter '${this.counters[i]!.name}': the core recorded a contribution for an unknown key`);
-      out.push({ counter: this.counters[i]!.name, key, amount: this.f64[(this.region + i * COUNTER_ENTRY_SIZE + 16) >> 3]!, keyText: texts[i]! });
-    }
-    return out;
-  }
-
-  /** `entries` with the keys as read per group (`read[g]`, null when UNKNOWN). */
+  /** The contributions the core marked for recording (allow or escalate), with their keys as
+   *  read per group (`read[g]`, null when UNKNOWN). */
   recorded(read: readonly (ReadKey | null)[]): CounterEntry[] {
     const out: CounterEntry[] = [];
     for (let i = 0; i < this.counters.length; i++) {

@@ -205,7 +205,8 @@ export class Policy {
   /** The in-memory store's handles of the counters (`stepInMemory`), for its table `handlesOf`. */
   private handlesOf: object | null = null;
   private handles: (CounterHandle | null)[] = [];
-  /** The keys `stepInMemory` read, per group of counters (reused: a step is synchronous). */
+  /** The keys a decision with counters read, per group of counters (readCounterKeys; reused: a
+   *  decision is synchronous). */
   private readonly readScratch: (ReadKey | null)[] = [];
 
   private session: CoreSession;
@@ -406,12 +407,8 @@ export class Policy {
   private stepInMemory(store: MemoryCounterStore, action: unknown, now: number): { decision: Decision; entries: CounterEntry[] } {
     const s = this.session;
     const region = s.counters!;
-    const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
-    if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
-    const read = this.readScratch;
-    const groups = region.groups;
-    if (s.encoder.statusAt(s.inputStart) === 0) {
-      for (let g = 0; g < groups; g++) read[g] = region.readKey(s.inputStart, g);
+    if (this.readCounterKeys(s, region, action)) {
+      const read = this.readScratch;
       const counters = this.counters;
       const groupOf = region.groupOf;
       const handles = this.handles;
@@ -428,14 +425,32 @@ export class Policy {
         }
         region.setSum(i, sum);
       }
-    } else {
-      for (let g = 0; g < groups; g++) read[g] = null;
     }
-    if (!this.callCore(1)) return { decision: this.decisions.error(ErrorCode.Trap), entries: [] };
+    return this.decideCounted(s, region, this.callCore(1));
+  }
+
+  /**
+   * The first half of a decision with counters: encodes `action` into session `s` and reads each
+   * group's key into `readScratch` (null: UNKNOWN; counters with the same `per` paths share one
+   * key). False when the record has an error status: no key is read, and no sum is to be written.
+   */
+  private readCounterKeys(s: CoreSession, region: CounterRegion, action: unknown): boolean {
+    const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
+    if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
+    const ok = s.encoder.statusAt(s.inputStart) === 0;
+    const read = this.readScratch;
+    for (let g = 0; g < region.groups; g++) read[g] = ok ? region.readKey(s.inputStart, g) : null;
+    return ok;
+  }
+
+  /** The second half, once the sums are written and the core has run (`ran`: it did not trap):
+   *  the decision with the counters it carries, and the contributions to record. */
+  private decideCounted(s: CoreSession, region: CounterRegion, ran: boolean): { decision: Decision; entries: CounterEntry[] } {
+    if (!ran) return { decision: this.decisions.error(ErrorCode.Trap), entries: [] };
     let decision = this.decode(s.resultPtr, s);
     if (decision.error !== undefined) return { decision, entries: [] };
     if (this.carrier !== null) decision = this.carrier.carry(decision, region);
-    return { decision, entries: region.recorded(read) };
+    return { decision, entries: region.recorded(this.readScratch) };
   }
 
   /** A new pending id: unique as a UUID is (its random part is one), without drawing 122 random
@@ -505,41 +520,24 @@ export class Policy {
   private withCounters(s: CoreSession, action: unknown, sumOf: SumOf, call: () => boolean): { decision: Decision; entries: CounterEntry[]; keys: (Key | null)[] } {
     const region = s.counters;
     if (region === null) return { decision: this.evaluate(action), entries: [], keys: [] };
-    const pos = s.encoder.encode(action, s.inputStart, s.inputEnd);
-    if (pos === NO_ROOM) s.encoder.writeStatus(s.inputStart, ErrorCode.TooLarge);
+    const ok = this.readCounterKeys(s, region, action);
+    const read = this.readScratch;
     const n = this.counters.length;
     const keys: (Key | null)[] = new Array(n);
-    const texts: (string | null)[] = new Array(n);
-    if (s.encoder.statusAt(s.inputStart) === 0) {
-      // Counters with the same `per` paths share one key: read once (region.readKey).
-      const groups = region.groups;
-      const read: (ReadKey | null)[] = new Array(groups);
-      for (let g = 0; g < groups; g++) read[g] = region.readKey(s.inputStart, g);
-      for (let i = 0; i < n; i++) {
-        const r = read[region.groupOf[i]!]!;
-        let sum = 0;
-        if (r === null) {
-          keys[i] = texts[i] = null;
-        } else {
-          keys[i] = r.key;
-          texts[i] = r.text;
-          const c = this.counters[i]!;
-          if (c.referenced) {
-            const v = sumOf(c.name, r.key, r.text, r, i);
-            if (v === undefined) throw new MissingSum(c.name, r.key);
-            sum = v;
-          }
-        }
-        region.setSum(i, sum);
+    for (let i = 0; i < n; i++) {
+      const r = read[region.groupOf[i]!]!;
+      keys[i] = r === null ? null : r.key;
+      if (!ok) continue;
+      let sum = 0;
+      const c = this.counters[i]!;
+      if (r !== null && c.referenced) {
+        const v = sumOf(c.name, r.key, r.text, r, i);
+        if (v === undefined) throw new MissingSum(c.name, r.key);
+        sum = v;
       }
-    } else {
-      for (let i = 0; i < n; i++) keys[i] = texts[i] = null;
+      region.setSum(i, sum);
     }
-    if (!call()) return { decision: this.decisions.error(ErrorCode.Trap), entries: [], keys };
-    let decision = this.decode(s.resultPtr, s);
-    if (decision.error !== undefined) return { decision, entries: [], keys };
-    if (this.carrier !== null) decision = this.carrier.carry(decision, region);
-    return { decision, entries: region.entries(keys, texts), keys };
+    return { ...this.decideCounted(s, region, call()), keys };
   }
 
   /**
