@@ -8,6 +8,12 @@ export interface PolicyProblem {
   message: string;
 }
 
+/** Sorted by line, then column, in place (a stable sort: those at one position keep their order):
+ *  the order every list of errors and findings is reported in. */
+export function inPositionOrder<T extends { line: number; column: number }>(items: T[]): T[] {
+  return items.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
 export function formatProblem(p: PolicyProblem): string {
   return `${p.file}:${p.line}:${p.column}: error: ${p.message}`;
 }

@@ -16,7 +16,7 @@ import type { Core } from "./engine.js";
 import { ActionEncoder, NO_ROOM } from "./encode.js";
 import { buildExplanation } from "./explain.js";
 import type { ExplainContext, Explanation } from "./explain.js";
-import { PolicyError } from "./errors.js";
+import { inPositionOrder, PolicyError } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
 import { escapeWrittenRaw, loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
 import type { Json, LoadedYaml } from "./yaml.js";
@@ -342,8 +342,7 @@ export class Policy {
       const declared = documentOrder(declarationOrder(yaml.value), yaml);
       const problems: PolicyProblem[] = (report as { errors: { pointer: string; at: "key" | "value"; message: string }[] }).errors
         .map((e) => ({ file, ...yaml.locate(tooManyCounters(e, declared), e.at), message: e.message }));
-      problems.sort((a, b) => a.line - b.line || a.column - b.column);
-      throw new PolicyError(problems);
+      throw new PolicyError(inPositionOrder(problems));
     }
     const table = report as PolicyTable;
     const counters = counterInfos(table.counters ?? [], yaml.value as Record<string, unknown>);
@@ -715,7 +714,7 @@ function declarationOrder(manifest: unknown): string[] {
  */
 function documentOrder(names: readonly string[], yaml: LoadedYaml): string[] {
   const at = names.map((name) => ({ name, ...yaml.locate("/counters/" + name.replaceAll("~", "~0").replaceAll("/", "~1"), "key") }));
-  return at.sort((a, b) => a.line - b.line || a.column - b.column).map((x) => x.name);
+  return inPositionOrder(at).map((x) => x.name);
 }
 
 /**

@@ -4,6 +4,7 @@
 import { createRequire } from "node:module";
 import type { Document, Node as YamlNode, ParsedNode, Scalar, YAMLError } from "yaml";
 import { MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages } from "./abi.generated.js";
+import { inPositionOrder } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
 import { fastYamlValue } from "./yaml-fast.js";
 
@@ -159,11 +160,6 @@ function readExactly(text: string, file: string): YamlResult {
   };
 }
 
-/** Problems sorted by line, then column (a stable sort: those at one position keep their order). */
-function inPositionOrder(problems: PolicyProblem[]): PolicyProblem[] {
-  return problems.sort((a, b) => a.line - b.line || a.column - b.column);
-}
-
 /** When the YAML nests deeper than a parser's stack allows (hundreds of levels; 64 are legal). */
 const TOO_DEEP = "the YAML is nested too deeply to be read (conditions may nest at most 64 levels)";
 
@@ -182,11 +178,10 @@ function yamlMessage(error: YAMLError): string {
   return first.replace(/ at line \d+, column \d+:?$/, "");
 }
 
-/** A UTF-16 surrogate not in a pair: an escape such as "\ud800" in the YAML (or JSON) text. */
+/** A UTF-16 surrogate not in a pair: an escape such as "\ud800" in the YAML (or JSON) text. Such
+ *  a string has no UTF-8 form (spec section 1 compares strings as UTF-8): a policy error at its
+ *  node (Messages.loneSurrogate), where canonical JSON would otherwise fail without a position. */
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
-/** Such a string has no UTF-8 form (spec section 1 compares strings as UTF-8): a policy error at
- *  its node, where canonical JSON would otherwise fail without a position. */
-const LONE_SURROGATE_TEXT = Messages.loneSurrogate;
 
 class JsonConverter {
   private expansions = 0;
@@ -229,7 +224,7 @@ class JsonConverter {
         }
         const key = keyNode == null ? "" : String((keyNode as Scalar).value ?? "null");
         if (LONE_SURROGATE.test(key)) {
-          this.report(keyNode ?? node, LONE_SURROGATE_TEXT);
+          this.report(keyNode ?? node, Messages.loneSurrogate);
           continue;
         }
         if (Object.prototype.hasOwnProperty.call(out, key)) {
@@ -252,7 +247,7 @@ class JsonConverter {
   private scalar(node: Scalar): Json {
     const v = node.value;
     if (typeof v === "string" && LONE_SURROGATE.test(v)) {
-      this.report(node, LONE_SURROGATE_TEXT);
+      this.report(node, Messages.loneSurrogate);
       return null;
     }
     if (v === null || typeof v === "boolean" || typeof v === "string") return v;

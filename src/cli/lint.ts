@@ -4,6 +4,7 @@
 // prints them). Findings: src/lint/ and docs/change-safety.md, "Lint".
 
 import { readFileSync } from "node:fs";
+import { inPositionOrder } from "../errors.js";
 import { lintManifest } from "../lint/index.js";
 import { loadYaml } from "../yaml.js";
 import type { CommandSpec } from "../argv.js";
@@ -32,9 +33,7 @@ export async function lintCommand(args: string[], io: CommandIo): Promise<number
     }
     const loaded = loadYaml(readFileSync(file, "utf8"), file);
     if (!loaded.ok) throw new Error(`${file}: loaded once, then failed to parse`);
-    const findings = lintManifest(loaded.yaml.value)
-      .map((f) => ({ ...loaded.yaml.locate(f.pointer, f.at), message: f.message }))
-      .sort((a, b) => a.line - b.line || a.column - b.column);
+    const findings = inPositionOrder(lintManifest(loaded.yaml.value).map((f) => ({ ...loaded.yaml.locate(f.pointer, f.at), message: f.message })));
     if (findings.length === 0) {
       await write(io.stdout, `ok: ${file}\n`);
       continue;
