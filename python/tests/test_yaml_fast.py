@@ -32,7 +32,8 @@ from yaml.events import (
 
 from tollgate import Policy, PolicyError
 from tollgate.yaml_fast import GIVE_UP, MAX_DEPTH, fast_value
-from tollgate.yaml_loader import _SURROGATE_CHAR, _UNPRINTABLE, _load_tree, load_yaml, parse_pointer
+from tollgate.canonical import SURROGATE
+from tollgate.yaml_loader import _UNPRINTABLE, _load_tree, load_yaml, parse_pointer
 
 from conftest import CONFORMANCE, EXAMPLES, REPO
 
@@ -304,7 +305,7 @@ def test_unusual_constructs_fall_back(text: str, outcome: Any) -> None:
     slow = _slow(text)
     if outcome is not None:
         assert outcome in slow, slow
-    if _SURROGATE_CHAR.search(text) is not None:
+    if SURROGATE.search(text) is not None:
         # refused by load_yaml before either path reads it: a policy error, where the tree path
         # (libyaml) cannot even encode the text
         errors = _public(text).get("errors")

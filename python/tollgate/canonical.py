@@ -22,9 +22,11 @@ __all__ = [
     "policy_hash",
     "format_number",
     "fix_surrogates",
+    "SURROGATE",
 ]
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+#: A surrogate code point: in a Python str, half of a pair (see fix_surrogates) or a lone one.
+SURROGATE = re.compile("[\ud800-\udfff]")
 _json_string = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
 try:  # the C accelerator, same output
     from _json import encode_basestring as _c_encode  # type: ignore
@@ -40,15 +42,15 @@ def fix_surrogates(s: str) -> str:
     Python strings can hold a high and a low surrogate as two code points,
     which a JavaScript string reads as one character; lone ones are kept.
     """
-    if _SURROGATE.search(s) is None:
+    if SURROGATE.search(s) is None:
         return s
     return s.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
 
 
 def _string(s: str) -> str:
-    if _SURROGATE.search(s) is not None:
+    if SURROGATE.search(s) is not None:
         s = fix_surrogates(s)
-        if _SURROGATE.search(s) is not None:
+        if SURROGATE.search(s) is not None:
             # canonicalize (npm) refuses strings that are not well-formed UTF-16.
             raise ValueError("string contains a lone surrogate (not well-formed Unicode)")
     return _json_string(s)

@@ -27,7 +27,6 @@ Python values and the record:
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Mapping
 from typing import Any, Callable, Dict, List, Sequence, Tuple
@@ -49,7 +48,7 @@ from ._abi import (
     ErrorCode,
 )
 from ._deprecated import deprecated_names
-from .canonical import fix_surrogates
+from .canonical import SURROGATE, fix_surrogates
 
 __all__ = [
     "ActionEncoder",
@@ -65,7 +64,6 @@ __all__ = [
 # ErrorCode, ERROR_TEXT, the tags and the limits come from abi/constants.json (tollgate._abi).
 
 _ABSENT: Any = object()
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 _pack_number = struct.Struct("<B3xId").pack_into  # tag, 0, f64
 _pack_ref = struct.Struct("<B3xII4x").pack_into  # tag, offset, length/count
@@ -86,7 +84,7 @@ def encode_string(s: str) -> bytes:
     try:
         return s.encode("utf-8")
     except UnicodeEncodeError:
-        return _SURROGATE.sub("\ufffd", fix_surrogates(s)).encode("utf-8")
+        return SURROGATE.sub("\ufffd", fix_surrogates(s)).encode("utf-8")
 
 
 def _mapping_get(m: Mapping, key: str) -> Any:

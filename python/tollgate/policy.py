@@ -7,7 +7,6 @@ import json
 import math
 import os
 import random
-import re
 import struct
 import time
 import uuid
@@ -57,7 +56,7 @@ from .engine import CoreInstance, CoreTrap
 from .errors import PolicyError, PolicyProblem
 from .jsonline import NotJson, parse_json_text
 from .state.memory_store import MemoryCounterStore, Pending, _as_float
-from .yaml_loader import LoadedYaml, load_yaml, read_manifest_file, sort_errors
+from .yaml_loader import LoadedYaml, escape_written_raw, load_yaml, read_manifest_file, sort_errors
 
 __all__ = ["Policy", "RuleInfo", "RedactPaths", "Step", "Decided", "MissingSum"]
 
@@ -73,8 +72,6 @@ def _key_bytes(key: int) -> bytes:
 
 
 
-
-_JSON_UNPRINTABLE = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
 
 class _NotJson:
     """Marks an input line that is not JSON, so that it is decided (as an error) in order."""
@@ -243,10 +240,8 @@ class Policy:
             text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
         except (TypeError, ValueError):
             raise PolicyError.single(filename, 1, 1, "the manifest cannot be represented as JSON") from None
-        # DEL, the C1 controls, U+2028/U+2029 and U+FFFE/U+FFFF, which json.dumps writes as they
-        # are and a YAML text may not hold, can only be inside strings here: escaped, as Node's
-        # fromObject does; and surrogates (a lone one is then refused at its node, as in Node).
-        text = _JSON_UNPRINTABLE.sub(lambda m: "\\u%04x" % ord(m.group()), text)
+        # What json.dumps writes raw and a YAML text may not hold: escaped, as Node's fromObject does.
+        text = escape_written_raw(text)
         return cls.from_yaml(text, filename=filename, fast=fast)
 
     @classmethod

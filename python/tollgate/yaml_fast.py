@@ -27,7 +27,6 @@ fresh copy of its anchor's value, as the node-tree path builds it.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Dict, List
 
 import yaml
@@ -45,6 +44,7 @@ from yaml.events import (
 )
 
 from ._abi import MAX_ALIAS_EXPANSIONS
+from .canonical import SURROGATE
 from .yaml_schema import CoreResolver, js_key, typed_scalar
 
 __all__ = ["GIVE_UP", "MAX_DEPTH", "fast_value"]
@@ -58,7 +58,6 @@ MAX_DEPTH = 64
 _CParser: Any = None
 if getattr(yaml, "__with_libyaml__", False):
     from yaml.cyaml import CParser as _CParser
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _INF = math.inf
 _NINF = -math.inf
 _MISSING: Any = object()
@@ -105,7 +104,7 @@ def fast_value(text: str) -> Any:
     When it returns a value, ``yaml_loader``'s node-tree path returns an equal one (same keys in
     the same order) and raises no error for the text.
     """
-    if _CParser is None or _SURROGATE.search(text) is not None:
+    if _CParser is None or SURROGATE.search(text) is not None:
         return GIVE_UP
     parser = _CParser(text)
     try:

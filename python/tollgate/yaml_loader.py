@@ -41,6 +41,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages
 from ._deprecated import deprecated_names, warn
+from .canonical import SURROGATE
 from .errors import PolicyError, PolicyProblem
 from .yaml_fast import GIVE_UP, fast_value
 from .yaml_schema import CoreResolver, Unsupported, js_key, typed_scalar
@@ -116,21 +117,10 @@ if getattr(yaml, "__with_libyaml__", False):  # libyaml scans and parses; the tr
     _Composer = _CComposer
 
 
-_SURROGATE_CHAR = re.compile("[\ud800-\udfff]")
-
-
-def _joined(text: str) -> str:
-    """``text`` with each surrogate pair (two ``\\u`` escapes, as JSON writes a character beyond
-    the BMP) made the one character it stands for, as the yaml package reads it; a lone surrogate
-    stays (the manifest is refused where it is made canonical JSON, as in Node)."""
-    if _SURROGATE_CHAR.search(text) is None:
-        return text
-    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
-
-
 def _scalar(node: ScalarNode) -> Any:
-    """The JSON value of a scalar, as the yaml package's core schema resolves it."""
-    return typed_scalar(node.tag, _joined(node.value))
+    """The JSON value of a scalar, as the yaml package's core schema resolves it (a string's
+    surrogate pairs, two ``\\u`` escapes as JSON writes a character beyond the BMP, joined)."""
+    return typed_scalar(node.tag, node.value)
 
 
 def _value_identity(v: Any) -> Any:
@@ -177,8 +167,8 @@ class _Builder:
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
                 self.problems.append((node.start_mark, Messages.not_json_number(node.value)))
                 return None
-            if isinstance(value, str) and _SURROGATE_CHAR.search(value) is not None:
-                self.problems.append((node.start_mark, Messages.LONE_SURROGATE))  # (pairs are joined)
+            if isinstance(value, str) and SURROGATE.search(value) is not None:
+                self.problems.append((node.start_mark, Messages.LONE_SURROGATE))  # (pairs are joined: lone)
                 return None
             return value
         if isinstance(node, SequenceNode):
@@ -210,7 +200,7 @@ class _Builder:
                 raw = _scalar(target)
             except Unsupported:
                 raw = target.value
-            if isinstance(raw, str) and _SURROGATE_CHAR.search(raw) is not None:
+            if isinstance(raw, str) and SURROGATE.search(raw) is not None:
                 self.problems.append((key_node.start_mark, Messages.LONE_SURROGATE))
                 continue
             if isinstance(key_node, ScalarNode):
@@ -401,6 +391,17 @@ _LONE_CR = re.compile(r"\r(?!\n)")
 # to PyYAML, characters to the yaml package): refused at the first one, with the Node host's position and
 # message (src/yaml.ts, unprintableProblem).
 _UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+# Those of them json.dumps writes as they are (it escapes C0 controls), and surrogates, which it
+# writes raw too where JSON.stringify escapes them (src/yaml.ts, escapeWrittenRaw).
+_WRITTEN_RAW = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
+def escape_written_raw(text: str) -> str:
+    """``text`` with what ``_WRITTEN_RAW`` matches written as ``\\uXXXX`` escapes: for a text in
+    which they can only be inside double-quoted strings (JSON from ``json.dumps``), where the escape
+    says the same and the text becomes one a YAML reader takes (a lone surrogate is then refused
+    at its node, as in Node)."""
+    return _WRITTEN_RAW.sub(lambda m: "\\u%04x" % ord(m.group()), text)
 
 
 def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
@@ -415,7 +416,7 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
     text = _LONE_CR.sub("\n", text)
-    lone = _SURROGATE_CHAR.search(text)
+    lone = SURROGATE.search(text)
     if lone is not None:  # (a raw one; a str from a file never holds one: it is decoded with "replace")
         line, column = _Positions(text).at(lone.start())
         raise PolicyError.single(filename, line, column, Messages.LONE_SURROGATE)
@@ -433,7 +434,7 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
 def _compose(composer_class: Any, text: str) -> Any:
     """The node tree of ``text``. libyaml refuses a ``\\u`` escape of a surrogate, which JSON
     writes in pairs for a character beyond the BMP (``json.dumps`` of an emoji): PyYAML's own
-    scanner reads those (the pairs are joined in ``_scalar``), with the same marks."""
+    scanner reads those (the pairs are joined by ``typed_scalar``), with the same marks."""
     composer = composer_class(text)
     try:
         return composer.get_single_node()
