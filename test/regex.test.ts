@@ -445,6 +445,8 @@ describe("globs", () => {
     expect(matches(GLOB, "?".repeat(4096), "é".repeat(4095))).toBe(false);
     expect(matches(GLOB, "*a".repeat(2048), "xa".repeat(2048))).toBe(true);
     expect(matches(GLOB, "*a".repeat(2048), "xa".repeat(2047))).toBe(false);
+    // past the bound (longer than a manifest may write): a glob's remedy, not a regex's
+    expect(compile(GLOB, "?".repeat(9000)).error).toBe("invalid glob: pattern too large: the compiled program would exceed 65536 instructions (use a shorter pattern)");
   });
 
   it("uses the literal fast paths for literal globs", () => {

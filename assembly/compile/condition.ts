@@ -27,6 +27,11 @@ const COMBINATORS: Array<string> = ["all", "any", "not"];
  *  distinct patterns use a few thousand. */
 const MAX_POLICY_PATTERN_STATES: i64 = 1 << 20;
 
+function tooManyStates(detail: string): string {
+  return "the policy's regular expressions and globs compile to more than " + MAX_POLICY_PATTERN_STATES.toString() +
+    " program states in all" + detail + ": use fewer or simpler patterns";
+}
+
 /** The counters a condition may reference (spec section 8, "Names and references"). */
 export class CounterNames {
   names: Array<string> = [];
@@ -281,17 +286,14 @@ export class ConditionCompiler {
     if (this.patterns.has(key)) compiled = this.patterns.get(key);
     else if (this.patternStates > MAX_POLICY_PATTERN_STATES) {
       // over the budget already (and reported): not compiled, so memory stops growing here
-      compiled = CompiledPattern.fail("the policy's regular expressions and globs compile to more than " +
-        MAX_POLICY_PATTERN_STATES.toString() + " program states in all: use fewer or simpler patterns");
+      compiled = CompiledPattern.fail(tooManyStates(""));
       this.patterns.set(key, compiled);
     } else {
       compiled = glob ? compileGlob(v.str) : compileRegex(v.str);
       if (compiled.matcher != null) {
         this.patternStates += compiled.matcher!.prog.nstates;
         if (this.patternStates > MAX_POLICY_PATTERN_STATES) {
-          compiled = CompiledPattern.fail("the policy's regular expressions and globs compile to more than " +
-            MAX_POLICY_PATTERN_STATES.toString() + " program states in all (this one brings them to " + this.patternStates.toString() +
-            "): use fewer or simpler patterns");
+          compiled = CompiledPattern.fail(tooManyStates(" (this one brings them to " + this.patternStates.toString() + ")"));
         }
       }
       this.patterns.set(key, compiled);

@@ -170,8 +170,8 @@ export function buildMatcher(root: Node, anchored: bool, what: string): Compiled
   const cr = compileProgram(root, anchored);
   if (cr.error != null) {
     // a glob has no counted repetition: its only remedy is a shorter pattern
-    const e = what == "glob" && cr.error!.startsWith("pattern too large") ? cr.error!.replace("(reduce nested or counted repetition)", "(use a shorter pattern)") : cr.error!;
-    return CompiledPattern.fail("invalid " + what + ": " + e);
+    const remedy = !cr.tooLarge ? "" : what == "glob" ? " (use a shorter pattern)" : " (reduce nested or counted repetition)";
+    return CompiledPattern.fail("invalid " + what + ": " + cr.error! + remedy);
   }
   const prog = cr.prog!;
 

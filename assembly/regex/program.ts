@@ -84,6 +84,8 @@ export class Program {
 export class CompileResult {
   prog: Program | null = null;
   error: string | null = null;
+  /** The error is the program's size (MAX_STATES / MAX_TRANSITIONS). */
+  tooLarge: bool = false;
 }
 
 class Compiler {
@@ -229,8 +231,9 @@ export function compileProgram(root: Node, anchoredByConstruction: bool): Compil
   const match = c.newState(OP_MATCH, 0, 0);
   const start = c.compile(root, match);
   if (c.tooBig) {
-    res.error = "pattern too large: the compiled program would exceed " +
-      MAX_STATES.toString() + " instructions (reduce nested or counted repetition)";
+    // (the remedy depends on the language: buildMatcher says it)
+    res.error = "pattern too large: the compiled program would exceed " + MAX_STATES.toString() + " instructions";
+    res.tooLarge = true;
     return res;
   }
   const ops = new StaticArray<i32>(c.ops.length);
