@@ -19,7 +19,7 @@ import { sendTo } from "./workers.js";
 /** How long a stream ticket may wait to be used. */
 export const TICKET_TTL_MS = 30_000;
 /** Tickets outstanding at once (issued, not used, not expired), per process or per shared store. */
-export const MAX_TICKETS = 10_000;
+const MAX_TICKETS = 10_000;
 /** Pending approvals a snapshot holds at most. */
 const MAX_PENDING = 1000;
 const RESOLVED: readonly ApprovalState[] = ["approved", "denied", "expired"];
