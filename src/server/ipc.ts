@@ -57,7 +57,9 @@ export type ToWorker =
   | { t: "approval-event"; e: ApprovalEvent }
   /** Send the metrics registry as JSON (`metrics-res`). */
   | { t: "metrics-req"; id: number }
-  | { t: "shutdown" };
+  | { t: "shutdown" }
+  /** Several of the above sent in one event-loop turn (workers.ts, `sendTo`), in order. */
+  | { t: "many"; m: ToWorker[] };
 
 /** A shadow (candidate) policy as the primary sends it (docs/server.md, "Shadow"). */
 export interface ShadowSource {

@@ -285,9 +285,11 @@ export async function runWorker(): Promise<void> {
     process.exit(0);
   };
 
-  process.on("message", (msg: ToWorker | { type?: string }) => {
-    if (!("t" in msg)) return;
+  const onMessage = (msg: ToWorker): void => {
     switch (msg.t) {
+      case "many":
+        for (const m of msg.m) onMessage(m);
+        break;
       case "audit":
         audit.onAck(msg);
         break;
@@ -352,6 +354,9 @@ export async function runWorker(): Promise<void> {
         void shutdown();
         break;
     }
+  };
+  process.on("message", (msg: ToWorker | { type?: string }) => {
+    if ("t" in msg) onMessage(msg);
   });
 
   send({ t: "hello" });
