@@ -4,8 +4,9 @@
 // approvals on) on loopback, with one token per agent (the server sets `agent.id` from the
 // token: 1,000 agents need 1,000 tokens); autocannon drives it from this process.
 
+import { execFileSync } from "node:child_process";
 import { hash } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import autocannon from "autocannon";
@@ -27,6 +28,49 @@ export interface ServeRun {
   latency_ms: { p50: number; p90: number; p99: number; max: number };
   errors: number;
   non2xx: number;
+  /** CPU time of the server's processes per decision, µs (see `ServerCpu`); absent where /proc is not. */
+  cpu_us_per_decision?: { primary: number; workers: number[] };
+}
+
+/**
+ * CPU time (user + system) of a server's primary and its workers, read from /proc (Linux): the
+ * server's own work per decision, without the time it waited for a CPU that the load generator or
+ * another process held (what decisions/s on a shared 2-core machine mixes in); and the workers'
+ * split shows when one worker took most of the connections (SCHED_NONE: whichever accepts first).
+ */
+export class ServerCpu {
+  private constructor(
+    private readonly pids: number[],
+    private readonly start: number[],
+  ) {}
+
+  /** Starts counting for `primary` and its child processes; null where /proc cannot be read. */
+  static start(primary: number): ServerCpu | null {
+    try {
+      const children = execFileSync("pgrep", ["-P", String(primary)], { encoding: "utf8" }).trim().split("\n").filter(Boolean).map(Number);
+      const pids = [primary, ...children];
+      return new ServerCpu(pids, pids.map(cpuMs));
+    } catch {
+      return null;
+    }
+  }
+
+  /** µs of CPU per decision since `start`, for the primary and each worker. */
+  perDecision(decisions: number): { primary: number; workers: number[] } | undefined {
+    try {
+      const used = this.pids.map((pid, i) => ((cpuMs(pid) - this.start[i]!) * 1000) / Math.max(1, decisions));
+      const round = (x: number) => Math.round(x * 10) / 10;
+      return { primary: round(used[0]!), workers: used.slice(1).map(round) };
+    } catch {
+      return undefined; // a process exited meanwhile
+    }
+  }
+}
+
+/** utime + stime of `pid` in ms (fields 14 and 15 of /proc/PID/stat, in clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /** A directory with tokens for AGENTS agents and the policies. */

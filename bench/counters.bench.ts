@@ -37,7 +37,7 @@ import { consumesOf, interleaved, limit, measureAsync, memoryLimiters, policyVar
 import type { Percentiles, VariantResult } from "./counters-inprocess.js";
 import { exactness, peerRedis, tollgateRedis } from "./counters-redis.js";
 import type { Exactness, FlightRun } from "./counters-redis.js";
-import { decideRequests, drive, ServeEnv } from "./counters-server.js";
+import { decideRequests, drive, ServerCpu, ServeEnv } from "./counters-server.js";
 import type { ServeRun } from "./counters-server.js";
 import { ActionStream, AGENTS, COUNTER_RULES_YAML, COUNTERS_YAML, LIMITS, loadWorkload, SESSIONS_PER_AGENT } from "./counters-workload.js";
 import { pythonExecutable } from "./peers-python.js";
@@ -153,8 +153,10 @@ async function servers(): Promise<Servers> {
         const s = await env.start(opts.cli!, files[kind], WORKERS);
         try {
           await drive([s.url], requests, CONNECTIONS, 2, "warm-up", WORKERS);
+          const cpu = ServerCpu.start(s.proc.pid!);
           const r = await drive([s.url], requests, CONNECTIONS, SERVE_SECONDS, kind === "stateless" ? "without counters" : "with 4 counters", WORKERS);
-          log(`serve ${kind} (round ${round + 1}): ${r.decisions_per_s} decisions/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, errors ${r.errors + r.non2xx}`);
+          r.cpu_us_per_decision = cpu?.perDecision(r.decisions);
+          log(`serve ${kind} (round ${round + 1}): ${r.decisions_per_s} decisions/s, p50 ${r.latency_ms.p50} ms, p99 ${r.latency_ms.p99} ms, errors ${r.errors + r.non2xx}, server CPU ${cpuText(r)} µs/decision`);
           out[kind].push(r);
         } finally {
           await s.stop();
@@ -165,6 +167,18 @@ async function servers(): Promise<Servers> {
     env.close();
   }
   return out;
+}
+
+/** The server's CPU per decision, all its processes (null when not measured). */
+function serverCpu(r: ServeRun): number | null {
+  const c = r.cpu_us_per_decision;
+  return c === undefined ? null : c.primary + c.workers.reduce((a, b) => a + b, 0);
+}
+
+/** "total (primary + worker + worker)", or "-". */
+function cpuText(r: ServeRun): string {
+  const c = r.cpu_us_per_decision;
+  return c === undefined ? "-" : `${serverCpu(r)!.toFixed(1)} (${[c.primary, ...c.workers].map((x) => x.toFixed(1)).join(" + ")})`;
 }
 
 interface RedisPart {
@@ -314,16 +328,20 @@ ${s.targets.map((t) => `| ${t.what} | ${t.target} | ${t.measured} | ${t.met === 
 - Python: ${py.ok ? `${py.python}, separate process, same actions and method (${py.variants?.[0]?.latency_us.samples ?? "?"} timed decisions per variant); store after the run: ${JSON.stringify(py.store)}` : `**not measured**: ${py.note}`}.
 - rate-limiter-flexible ${"11.4"}: one \`RateLimiterMemory\` per limit (fixed windows of the same lengths; the day budget consumes the amount rounded up, as its Redis limiter takes whole points only), each applicable \`consume\` of an action in parallel, awaited. Its secrets limit runs for ~24.8 days instead of 30: \`RateLimiterMemory\` expires a key with a \`setTimeout\`, and Node fires a timer longer than 2^31 - 1 ms after 1 ms (the key would be forgotten at once).`);
   if (s.servers !== null) {
-    const row = (label: string, r: ServeRun) => `| ${label} | ${n(r.decisions_per_s)} | ${r.latency_ms.p50} | ${r.latency_ms.p90} | ${r.latency_ms.p99} | ${r.errors + r.non2xx} |`;
+    const row = (label: string, r: ServeRun) => `| ${label} | ${n(r.decisions_per_s)} | ${r.latency_ms.p50} | ${r.latency_ms.p90} | ${r.latency_ms.p99} | ${r.errors + r.non2xx} | ${cpuText(r)} |`;
+    const cpuOf = (runs: ServeRun[]) => runs.map((r) => serverCpu(r)).filter((x): x is number => x !== null);
+    const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+    const [cpuOff, cpuOn] = [cpuOf(s.servers.stateless), cpuOf(s.servers.stateful)];
     lines.push(`
 ## 2. \`tollgate serve\` (${WORKERS} workers, audit and approvals on), POST /v1/decide at ${CONNECTIONS} connections
 
-| policy, run | decisions/s | p50 ms | p90 ms | p99 ms | failed |
-|---|---:|---:|---:|---:|---:|
+| policy, run | decisions/s | p50 ms | p90 ms | p99 ms | failed | server CPU µs/decision: primary + workers |
+|---|---:|---:|---:|---:|---:|---:|
 ${s.servers.stateless.map((r, i) => row(`no counters, ${i + 1}`, r)).join("\n")}
 ${s.servers.stateful.map((r, i) => row(`4 counters, ${i + 1}`, r)).join("\n")}
 
-- ${SERVE_SECONDS} s per run after 2 s of warm-up, runs alternating (no counters, counters, no counters, counters); each request the next action of the stream with its agent's token (1,000 tokens: the server sets \`agent.id\` from the token). With counters, the primary owns the state: per worker turn one \`sums\` message, and the commits travel with the audit entries.`);
+- ${SERVE_SECONDS} s per run after 2 s of warm-up, runs alternating (no counters, counters, no counters, counters); each request the next action of the stream with its agent's token (1,000 tokens: the server sets \`agent.id\` from the token). With counters, the primary owns the state: per worker turn one \`sums\` message, and the commits travel with the audit entries.
+- Server CPU: user + system time of the primary and each worker (/proc) during the run, per decision: the server's own work, without the time it waited for a CPU the load generator or another process held (it still varies from run to run: a busier machine gives each event-loop turn fewer requests to share its costs). The workers' split shows a run where one worker took most connections (SCHED_NONE).${cpuOff.length > 0 && cpuOn.length > 0 ? ` Mean over the runs: ${mean(cpuOff).toFixed(1)} µs without counters, ${mean(cpuOn).toFixed(1)} µs with (${mean(cpuOff) > 0 ? ((100 * mean(cpuOff)) / mean(cpuOn)).toFixed(0) : "?"}%: the decisions/s the same CPU would give with counters, as a share of without).` : ""}`);
   }
   if (s.redis !== null) {
     const r = s.redis;
