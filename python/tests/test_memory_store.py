@@ -16,6 +16,7 @@ import math
 import random
 import struct
 import subprocess
+import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -62,6 +63,27 @@ def test_a_contribution_counts_from_t_until_t_plus_window_exactly():
     assert s.sum("n", ["a"], 1099) == 1
     assert s.sum("n", ["a"], 1099.5) == 1
     assert s.sum("n", ["a"], 1100) == 0
+
+
+def test_a_sum_that_overflows_is_infinity_until_its_entries_leave_never_zero():
+    # Never 0: a limit would fail open. As in Node (test/state/memory-store.test.ts).
+    s = store(10)
+    s.record([c("n", [], 1)], 0)
+    s.record([c("n", [], 1e308)], 1)
+    s.record([c("n", [], 1e308)], 2)
+    assert s.sum("n", [], 2) == math.inf
+    s.record([c("n", [], 2)], 3)
+    assert s.sum("n", [], 3) == math.inf
+    assert s.sum("n", [], 10) == math.inf
+    assert s.sum("n", [], 11) == 1e308 + 2
+    assert s.sum("n", [], 12) == 2
+    assert s.sum("n", [], 13) == 0
+    s.record([c("n", [], 5)], 20)
+    s.record([c("n", [], sys.float_info.max)], 21, esc("p", 1000))
+    s.record([c("n", [], sys.float_info.max)], 21)
+    assert s.sum("n", [], 21) == math.inf
+    assert s.resolve("p", "denied", 22) is True
+    assert s.sum("n", [], 22) == 5 + sys.float_info.max
 
 
 def test_sums_several_contributions_and_lets_them_leave_one_by_one():

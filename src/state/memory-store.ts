@@ -188,23 +188,44 @@ class CounterSlot {
     this.b = b;
   }
 
-  /** Neumaier summation (Bucket#add before the typed arrays; the same arithmetic). */
+  /** Neumaier summation (Bucket#add before the typed arrays; the same arithmetic). A sum that
+   *  overflows is Infinity with no compensation (which would be -Infinity, and the value NaN,
+   *  read as 0: a limit failing open); it stays so until an entry leaves (`take`). */
   add(id: number, x: number): void {
     const b = this.b;
     const at = id * BUCKET;
     const sum = b[at + SUM]!;
     const s = sum + x;
+    if (s === Infinity) {
+      b[at + SUM] = s;
+      b[at + COMP] = 0;
+      return;
+    }
     if (Math.abs(sum) >= Math.abs(x)) b[at + COMP]! += sum - s + x;
     else b[at + COMP]! += x - s + sum;
     b[at + SUM] = s;
   }
 
-  /** Stops counting `amount`; back to exactly 0 when nothing counts. */
-  take(id: number, amount: number): void {
+  /** Stops counting `amount`, the entry at ring index `leaving`; back to exactly 0 when nothing
+   *  counts. An overflowed sum cannot have an amount taken back (Infinity - x): it is summed
+   *  again from the entries that still count, oldest first. */
+  take(id: number, amount: number, leaving: number): void {
     const b = this.b;
     const at = id * BUCKET;
     if (--b[at + COUNTING]! === 0) b[at + SUM] = b[at + COMP] = 0;
+    else if (b[at + SUM] === Infinity) this.resum(id, leaving);
     else this.add(id, -amount);
+  }
+
+  /** The bucket's sum from its counting entries (all but `leaving` and the removed ones). */
+  private resum(id: number, leaving: number): void {
+    const at = id * BUCKET;
+    this.b[at + SUM] = this.b[at + COMP] = 0;
+    const mask = this.t.length - 1;
+    for (let k = 0; k < this.size; k++) {
+      const i = (this.head + k) & mask;
+      if (i !== leaving && this.bucket[i] === id && (this.flags[i]! & REMOVED) === 0) this.add(id, this.amount[i]!);
+    }
   }
 
   value(id: number): number {
@@ -512,7 +533,7 @@ export class MemoryCounterStore {
     do {
       const i = slot.head;
       const f = slot.flags[i]!;
-      if ((f & REMOVED) === 0) slot.take(slot.bucket[i]!, slot.amount[i]!);
+      if ((f & REMOVED) === 0) slot.take(slot.bucket[i]!, slot.amount[i]!, i);
       let a: ApprovalState | undefined;
       if ((f & PENDING) !== 0) {
         a = slot.approvalOf[i] ?? undefined;
@@ -535,7 +556,7 @@ export class MemoryCounterStore {
       const f = slot.flags[i]!;
       if (!approved && (f & REMOVED) === 0) {
         slot.flags[i] = REMOVED;
-        slot.take(slot.bucket[i]!, slot.amount[i]!);
+        slot.take(slot.bucket[i]!, slot.amount[i]!, i);
       } else {
         slot.flags[i] = f & ~PENDING;
       }

@@ -25,6 +25,27 @@ describe("windows", () => {
     expect(s.sum("n", ["a"], 1100)).toBe(0);
   });
 
+  it("a sum that overflows is Infinity until the entries that made it leave, never 0 (a limit failing open)", () => {
+    const s = store(10);
+    s.record([{ counter: "n", key: [], amount: 1 }], 0);
+    s.record([{ counter: "n", key: [], amount: 1e308 }], 1);
+    s.record([{ counter: "n", key: [], amount: 1e308 }], 2);
+    expect(s.sum("n", [], 2)).toBe(Infinity);
+    s.record([{ counter: "n", key: [], amount: 2 }], 3);
+    expect(s.sum("n", [], 3)).toBe(Infinity);
+    expect(s.sum("n", [], 10)).toBe(Infinity); // 1 left; 1e308 + 1e308 + 2 still overflow
+    expect(s.sum("n", [], 11)).toBe(1e308 + 2); // one 1e308 left: summed again from what counts
+    expect(s.sum("n", [], 12)).toBe(2);
+    expect(s.sum("n", [], 13)).toBe(0);
+    // A pending overflowing contribution denied: the rest is summed again.
+    s.record([{ counter: "n", key: [], amount: 5 }], 20);
+    s.record([{ counter: "n", key: [], amount: Number.MAX_VALUE }], 21, { id: "p", expiresAt: 1000, onTimeout: "deny" });
+    s.record([{ counter: "n", key: [], amount: Number.MAX_VALUE }], 21);
+    expect(s.sum("n", [], 21)).toBe(Infinity);
+    expect(s.resolve("p", "denied", 22)).toBe(true);
+    expect(s.sum("n", [], 22)).toBe(5 + Number.MAX_VALUE);
+  });
+
   it("sums several contributions and lets them leave one by one", () => {
     const s = store(10);
     s.record([{ counter: "n", key: [], amount: 1 }], 0);

@@ -216,7 +216,14 @@ class _Bucket:
         self.val = 0.0
 
     def add(self, x: float) -> None:
+        """Neumaier summation. A sum that overflows is infinity with no compensation (which
+        would be -infinity, and the value NaN, read as 0: a limit failing open); it stays so
+        until an entry leaves (``take``)."""
         s = self.sum + x
+        if s == math.inf:
+            self.sum = self.val = s
+            self.comp = 0.0
+            return
         if abs(self.sum) >= abs(x):
             self.comp += self.sum - s + x
         else:
@@ -226,12 +233,23 @@ class _Bucket:
         self.val = v if v > 0 and self.counting else 0.0
 
     def take(self, amount: float) -> None:
-        """Stops counting ``amount``; back to exactly 0 when nothing counts."""
+        """Stops counting ``amount`` (its entry already out of the queue, or marked removed);
+        back to exactly 0 when nothing counts. An overflowed sum cannot have an amount taken
+        back (infinity - x): it is summed again from the entries that still count."""
         self.counting -= 1
         if self.counting == 0:
             self.sum = self.comp = self.val = 0.0
+        elif self.sum == math.inf:
+            self.resum()
         else:
             self.add(-amount)
+
+    def resum(self) -> None:
+        """The sum from the counting entries of this key in its counter's queue, oldest first."""
+        self.sum = self.comp = self.val = 0.0
+        for e in self.counter.queue:
+            if e[_BUCKET] is self and not e[_REMOVED]:
+                self.add(e[_AMOUNT])
 
     def value(self) -> float:
         if self.counting == 0:
@@ -256,6 +274,7 @@ class _Approval:
 # escalated decision makes one per contribution), read and written by these indexes.
 _Entry = List[Any]
 _T, _AMOUNT, _BUCKET, _APPROVAL, _REMOVED, _EVICTED = range(6)
+_INF = math.inf
 
 
 class _CounterSlot:
@@ -432,13 +451,17 @@ class MemoryCounterStore:
             # bucket.add(amount), inline (the same steps)
             total = bucket.sum
             s = total + amount
-            if abs(total) >= abs(amount):
-                comp = bucket.comp = bucket.comp + (total - s + amount)
+            if s == _INF:  # overflowed: see _Bucket.add
+                bucket.sum = bucket.val = s
+                bucket.comp = 0.0
             else:
-                comp = bucket.comp = bucket.comp + (amount - s + total)
-            bucket.sum = s
-            v = s + comp  # (counting > 0)
-            bucket.val = v if v > 0 else 0.0
+                if abs(total) >= abs(amount):
+                    comp = bucket.comp = bucket.comp + (total - s + amount)
+                else:
+                    comp = bucket.comp = bucket.comp + (amount - s + total)
+                bucket.sum = s
+                v = s + comp  # (counting > 0)
+                bucket.val = v if v > 0 else 0.0
             if approval is not None:
                 approval.entries.append(e)
                 approval.live += 1
@@ -526,6 +549,8 @@ class MemoryCounterStore:
                 b.counting -= 1
                 if b.counting == 0:
                     b.sum = b.comp = b.val = 0.0
+                elif b.sum == math.inf:
+                    b.resum()  # (e has left the queue)
                 else:
                     x = -e[1]
                     total = b.sum
