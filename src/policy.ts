@@ -175,6 +175,36 @@ class CountersCarrier {
 
 export { refText };
 
+/**
+ * JSON.stringify's replacer for `Policy.fromObject`: what JSON cannot hold is an error, never
+ * something else in its place (JSON.stringify writes NaN and the infinities as null, an array's
+ * undefined, functions and symbols as null, a Date or any toJSON as what it returns, a Map or a
+ * boxed number as an object): a manifest with `{ in: [1, NaN] }` would load as `[1, null]` and
+ * decide differently from what was written. A property whose value is undefined is absent, as
+ * in JSON.stringify (an object spread with `when: undefined` has no `when`).
+ */
+function onlyJson(this: unknown, key: string, value: unknown): unknown {
+  const raw = (this as Record<string, unknown>)[key];
+  switch (typeof raw) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      if (Number.isFinite(raw)) return value;
+      break;
+    case "undefined":
+      if (!Array.isArray(this)) return value;
+      break;
+    case "object": {
+      if (raw === null || Array.isArray(raw)) return value;
+      const proto = Object.getPrototypeOf(raw) as unknown;
+      if ((proto === Object.prototype || proto === null) && typeof (raw as { toJSON?: unknown }).toJSON !== "function") return value;
+      break;
+    }
+  }
+  throw new TypeError(`not JSON: ${key}`);
+}
+
 export class Policy {
   /** The policy's `name`. */
   readonly name: string;
@@ -292,7 +322,7 @@ export class Policy {
   static fromObject(manifest: unknown, options: LoadOptions = {}): Policy {
     let text: string | undefined;
     try {
-      text = JSON.stringify(manifest, null, 2);
+      text = JSON.stringify(manifest, onlyJson, 2);
     } catch {
       text = undefined;
     }

@@ -60,6 +60,38 @@ describe("Policy loading", () => {
     expect(policy.tests).toHaveLength(1);
   });
 
+  it("fromObject refuses what JSON cannot hold, instead of loading something else in its place", () => {
+    const withWhen = (when: unknown) => ({ tollgate: 1, name: "p", default: "allow", rules: [{ id: "d", effect: "deny", reason: "r", when }] });
+    const refused = [
+      withWhen({ "args.amount": Infinity }), // JSON.stringify: null, so {amount: null} was denied and 5 allowed
+      withWhen({ "args.amount": NaN }),
+      withWhen({ "args.amount": { in: [1, NaN] } }),
+      withWhen({ "args.amount": { in: [1, undefined] } }),
+      withWhen({ "args.amount": { in: [1, , 2] } }), // a hole
+      withWhen({ "args.at": new Date(0) }), // its toJSON string
+      withWhen({ "args.at": { toJSON: () => "x" } }),
+      withWhen(new Map([["tool", "x"]])), // {}
+      withWhen({ "args.n": Object(5) }),
+      withWhen({ "args.n": 5n }),
+      withWhen({ tool: () => "x" }),
+      withWhen({ tool: Symbol("x") }),
+    ];
+    for (const m of refused) {
+      let err: unknown;
+      try {
+        Policy.fromObject(m);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, String(m.rules[0]!.when)).toBeInstanceOf(PolicyError);
+      expect((err as PolicyError).message).toContain("the manifest cannot be represented as JSON");
+    }
+    // Plain values load; a property that is undefined is absent, as in JSON.stringify.
+    const ok = Policy.fromObject({ ...withWhen({ "args.amount": { in: [1, 2.5, -0] }, "args.s": "x", "args.b": true, "args.z": null }), description: undefined });
+    expect(ok.evaluate({ args: { amount: 2.5, s: "x", b: true, z: null } }).rule).toBe("d");
+    expect(() => Policy.fromObject(Object.assign(Object.create(null), { tollgate: 1, name: "n", rules: [] }))).not.toThrow();
+  });
+
   it("hashes the canonical manifest: formatting and key order do not change the hash", () => {
     const reordered = Policy.fromObject(JSON.parse(JSON.stringify({ rules: [], name: "x", tollgate: 1 })));
     const same = Policy.fromYaml("name: x\nrules: []\ntollgate: 1.0\n");
