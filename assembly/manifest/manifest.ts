@@ -564,6 +564,7 @@ export class ManifestReader {
     }
     let lastMs: f64 = 0;
     let lastText = "0s";
+    let lastIndex = 0; // the step lastMs is from (a step whose time is invalid is skipped)
     for (let k = 0; k < steps.items.length; k++) {
       const s = steps.items[k];
       const p = childIndex(sp, k);
@@ -601,10 +602,11 @@ export class ManifestReader {
       if (ms < lastMs) {
         const here = at != null ? child(p, "at") : p;
         const mine = at != null ? "'" + text + "'" : "time 0 (no 'at')";
-        this.errors.value(here, "step " + k.toString() + " at " + mine + " is earlier than step " + (k - 1).toString() + " at '" + lastText + "': steps must be in non-decreasing 'at' order");
+        this.errors.value(here, "step " + k.toString() + " at " + mine + " is earlier than step " + lastIndex.toString() + " at '" + lastText + "': steps must be in non-decreasing 'at' order");
       }
       lastMs = ms;
       lastText = text;
+      lastIndex = k;
     }
   }
 }

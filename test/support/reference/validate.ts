@@ -324,7 +324,7 @@ class Checker {
         return;
       }
       if (steps.length > MAX_STEPS) this.value(sp, `the test has ${steps.length} steps; the limit is ${MAX_STEPS}`);
-      let last: { ms: number; text: string } = { ms: 0, text: "0s" };
+      let last: { ms: number; text: string; index: number } = { ms: 0, text: "0s", index: 0 };
       steps.forEach((s, k) => {
         const p = child(sp, k);
         if (!isPlainObject(s)) {
@@ -357,9 +357,9 @@ class Checker {
         if (at.ms < last.ms) {
           const here = "at" in s ? child(p, "at") : p;
           const mine = "at" in s ? `'${at.text}'` : "time 0 (no 'at')";
-          this.value(here, `step ${k} at ${mine} is earlier than step ${k - 1} at '${last.text}': steps must be in non-decreasing 'at' order`);
+          this.value(here, `step ${k} at ${mine} is earlier than step ${last.index} at '${last.text}': steps must be in non-decreasing 'at' order`);
         }
-        last = at;
+        last = { ...at, index: k };
       });
     });
   }
