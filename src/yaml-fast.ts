@@ -71,6 +71,8 @@ function firstContent(text: string): number {
 /** Gives up: caught by fastYamlValue. */
 class GiveUp extends Error {}
 const GIVE_UP = new GiveUp("not the common case");
+/** Keys longer than this (in UTF-16 units of the source, quotes aside) go to the `yaml` package. */
+const LONG_KEY = 1000;
 
 /** A plain scalar's value under the core schema, as the `yaml` package resolves it. */
 export function resolvePlain(text: string): Value {
@@ -153,6 +155,9 @@ class Builder {
           // compact mappings differ) or is `__proto__` (which an assignment would not store as a
           // key): the `yaml` path.
           if (k.type !== SCALAR || k.anchorStart !== -1 || k.tagStart !== -1 || k.valueStart === -1) throw GIVE_UP;
+          // A long key: YAML 1.2 limits an implicit key to 1024 characters, which this reader
+          // does not check (the `yaml` package does, and says where).
+          if (k.valueEnd - k.valueStart > LONG_KEY) throw GIVE_UP;
           const key = this.keyText(k);
           if (key === "__proto__" || Object.prototype.hasOwnProperty.call(out, key)) throw GIVE_UP;
           out[key] = this.node();

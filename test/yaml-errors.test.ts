@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { PolicyError } from "../src/errors.js";
 import { Policy } from "../src/policy.js";
 import { loadYamlExactly } from "../src/yaml.js";
+import { fastYamlValue } from "../src/yaml-fast.js";
 
 function errorsOf(text: string): string[] {
   try {
@@ -38,6 +39,16 @@ describe("YAML errors", () => {
     const exact = loadYamlExactly(text, "p.yaml");
     expect(exact.ok).toBe(false);
     if (!exact.ok) expect(exact.problems).toEqual([{ file: "p.yaml", line: 3, column: 5, message }]);
+  });
+
+  it("refuses an implicit block key over 1024 characters (YAML 1.2), as PyYAML does: the fast path leaves long keys to the yaml package", () => {
+    const policy = (key: string) => `tollgate: 1\nname: p\nrules:\n  - id: d\n    effect: deny\n    reason: r\n    when:\n      ${key}: 1\n`;
+    const long = `args["${"k".repeat(1020)}"]`;
+    expect(fastYamlValue(policy(long))).toBeUndefined();
+    expect(errorsOf(policy(long))).toEqual(["8:7: The : indicator must be at most 1024 chars after the start of an implicit block mapping key"]);
+    const fine = `args["${"k".repeat(990)}"]`;
+    expect(fastYamlValue(policy(fine))).toBeDefined();
+    expect(Policy.fromYaml(policy(fine)).evaluate({ args: { ["k".repeat(990)]: 1 } }).rule).toBe("d");
   });
 
   it("takes tabs, line breaks, non-ASCII and astral characters, and escapes of the refused ones", () => {
