@@ -109,6 +109,21 @@ def test_a_contribution_counts_until_t_plus_window_exactly(open_store):
     assert total(s, "n", ["a"], 1100) == 0
 
 
+def test_a_sum_that_overflows_is_infinity_until_its_entries_leave_never_zero(open_store):
+    # As MemoryCounterStore (test_memory_store.py) and Node (test/state/redis-store.test.ts).
+    s = open_store([d("n", 10)])
+    record(s, [c("n", [], 1)], 0)
+    record(s, [c("n", [], 1e308)], 1)
+    record(s, [c("n", [], 1e308)], 2)
+    assert total(s, "n", [], 2) == math.inf
+    record(s, [c("n", [], 2)], 3)  # its commit carries the infinite sum it read
+    assert total(s, "n", [], 3) == math.inf
+    assert total(s, "n", [], 10) == math.inf
+    assert total(s, "n", [], 11) == 1e308 + 2
+    assert total(s, "n", [], 12) == 2
+    assert total(s, "n", [], 13) == 0
+
+
 def test_numbers_compare_as_doubles_and_never_equal_strings(open_store):
     s = open_store([d("n", 100)])
     record(s, [c("n", [0], 1), c("n", [-0.0], 1), c("n", [1], 10), c("n", ["1"], 100), c("n", [2**53 + 1], 1000)], 0)

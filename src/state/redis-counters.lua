@@ -122,9 +122,15 @@ local function names(b)
   end
 end
 
--- Neumaier summation, as Bucket#add.
+-- Neumaier summation, as Bucket#add: a sum that overflows is infinity with no compensation
+-- (-inf would make the value NaN, read as 0: a limit failing open) until an entry leaves.
 local function add(b, x)
   local s = b.sum + x
+  if s == math.huge then
+    b.sum = s
+    b.comp = 0
+    return
+  end
   if math.abs(b.sum) >= math.abs(x) then
     b.comp = b.comp + (b.sum - s + x)
   else
@@ -133,12 +139,26 @@ local function add(b, x)
   b.sum = s
 end
 
--- Stops counting `amount`; back to exactly 0 when nothing counts (Bucket#take).
+-- An overflowed sum from the entries that still count (in the queue, not marked r<seq>).
+local function resum(b)
+  names(b)
+  b.sum = 0
+  b.comp = 0
+  for _, e in ipairs(redis.call('LRANGE', b.q, 0, -1)) do
+    local seq, _, amount = parse(e)
+    if redis.call('HEXISTS', b.h, 'r' .. seq) == 0 then add(b, amount) end
+  end
+end
+
+-- Stops counting `amount` (its entry already out of the queue or marked r<seq>); back to
+-- exactly 0 when nothing counts (Bucket#take); an overflowed sum is summed again.
 local function take(b, amount)
   b.cnt = b.cnt - 1
   if b.cnt == 0 then
     b.sum = 0
     b.comp = 0
+  elseif b.sum == math.huge then
+    resum(b)
   else
     add(b, -amount)
   end

@@ -182,7 +182,7 @@ export class RedisCounterStore implements SharedCounterStore {
     if (refs.length === 0) return [];
     // `reads`: each distinct counter+key once, packed (docs/redis.md).
     const reply = (await this.run([call.keys[0]!], ["reads", String(this.now), this.grace, call.keys.join("\n"), call.windows()])) as unknown[];
-    return refIdx.map((i) => Number(String(reply[i])));
+    return refIdx.map((i) => numberOf(reply[i]));
   }
 
   /** Records `entries` at `now` (pending on `pending`) if the sums of `refs` at `now` still
@@ -206,7 +206,8 @@ export class RedisCounterStore implements SharedCounterStore {
     for (const c of commits) {
       const { refs, sums, entries, pending } = c;
       if (!Array.isArray(sums) || sums.length !== refs.length) throw new TypeError("commit needs one sum per ref");
-      for (const x of sums) if (typeof x !== "number" || !Number.isFinite(x)) throw new TypeError("a sum must be a finite number");
+      // Infinity is a sum (one that overflowed); the script reads "Infinity" as strtod does.
+      for (const x of sums) if (typeof x !== "number" || Number.isNaN(x) || x === -Infinity) throw new TypeError("a sum must be a number (finite, or Infinity)");
       const refIdx = refs.map((r) => call.base(r.counter, r.key, r.keyText));
       const items: [number, number][] = [];
       for (const e of entries) {
@@ -365,7 +366,13 @@ export class RedisCounterStore implements SharedCounterStore {
 
 /** Replies are text (%.17g): strings, or Buffers from a client whose type mapping says so. */
 function numbers(replies: unknown[]): number[] {
-  return replies.map((v) => Number(String(v)));
+  return replies.map(numberOf);
+}
+
+/** A reply's number: %.17g writes an overflowed sum as "inf" (Number() would read NaN). */
+function numberOf(v: unknown): number {
+  const text = String(v);
+  return text === "inf" ? Infinity : Number(text);
 }
 
 

@@ -90,6 +90,22 @@ describe.skipIf(!availability.available)("RedisCounterStore (real redis-server)"
       expect(await sum(s, "n", [], 1005)).toBe(2 ** 39 + 0.5 + 4 * (3 / 1024));
     });
 
+    it("a sum that overflows is Infinity until the entries that made it leave, never 0 (as MemoryCounterStore)", async () => {
+      const s = await open([def("n", 10)]);
+      await record(s, [c("n", [], 1)], 0);
+      await record(s, [c("n", [], 1e308)], 1);
+      await record(s, [c("n", [], 1e308)], 2);
+      expect(await sum(s, "n", [], 2)).toBe(Infinity);
+      await record(s, [c("n", [], 2)], 3);
+      expect(await sum(s, "n", [], 3)).toBe(Infinity);
+      // A commit that read the infinite sum records when it still holds.
+      expect(await s.commit([ref("n", [])], [Infinity], [c("n", [], 0.5)], 3)).toEqual({ ok: true });
+      expect(await sum(s, "n", [], 10)).toBe(Infinity);
+      expect(await sum(s, "n", [], 11)).toBe(1e308 + 2.5);
+      expect(await sum(s, "n", [], 12)).toBe(2.5);
+      expect(await sum(s, "n", [], 13)).toBe(0);
+    });
+
     it("the clock never goes back: an earlier now is taken at the latest time seen", async () => {
       const s = await open([def("n", 100)]);
       await record(s, [c("n", [], 1)], 1000);

@@ -207,8 +207,9 @@ class RedisCounterStore:
         if len(sums) != len(refs):
             raise TypeError("commit needs one sum per ref")
         for s in sums:
-            if not _is_number(s) or not math.isfinite(_as_float(s)):
-                raise TypeError("a sum must be a finite number")
+            # inf is a sum (one that overflowed); the script reads "inf" as strtod does.
+            if not _is_number(s) or math.isnan(_as_float(s)) or _as_float(s) == -math.inf:
+                raise TypeError("a sum must be a number (finite, or inf)")
         call = _Call()
         idx = [self._base(call, counter, key) for counter, key in refs]
         items: List[Tuple[int, float]] = []
