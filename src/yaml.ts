@@ -129,12 +129,19 @@ function readExactly(text: string, file: string): YamlResult {
     const p = lineCounter.linePos(offset);
     return { line: p.line, column: p.col };
   };
-  if (doc.errors.length > 0) {
+  // A directive the package only warns of (unknown, or a YAML version other than 1.1 and 1.2)
+  // is an error, as it is to PyYAML and so in the Python host: a manifest loads in both or in
+  // neither. So is a second %YAML directive (YAML 1.2, 6.8.1).
+  const refused = [...doc.errors, ...doc.warnings.filter((w) => w.code === "BAD_DIRECTIVE")];
+  const twice = secondYamlDirective(text);
+  if (refused.length > 0 || twice >= 0) {
+    const problems = refused.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e) }));
+    if (twice >= 0) problems.push({ file, ...pos(twice), message: "found duplicate %YAML directive" });
     return {
       ok: false,
       // In position order, as every list of errors (the package reports an inner duplicate key
       // before the outer one that holds it).
-      problems: inPositionOrder(doc.errors.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e) }))),
+      problems: inPositionOrder(problems),
     };
   }
   const problems: PolicyProblem[] = [];
@@ -169,6 +176,24 @@ const TOO_DEEP = "the YAML is nested too deeply to be read (conditions may nest 
  * texts; any other keeps the package's message (its first line, without a position: those end
  * with a code frame and "at line L, column C" when prettyErrors is on).
  */
+/** The offset of a second `%YAML` directive among the lines before the document, or -1. */
+function secondYamlDirective(text: string): number {
+  let seen = false;
+  for (let at = 0; at < text.length; ) {
+    const end = text.indexOf("\n", at);
+    const line = text.slice(at, end === -1 ? text.length : end);
+    if (line.startsWith("%YAML ") || line.startsWith("%YAML\t")) {
+      if (seen) return at;
+      seen = true;
+    } else if (!(line.startsWith("%") || line.startsWith("#") || line.trim() === "")) {
+      return -1; // the document (or its `---`) starts: directives are only before it
+    }
+    if (end === -1) break;
+    at = end + 1;
+  }
+  return -1;
+}
+
 function yamlMessage(error: YAMLError): string {
   switch (error.code) {
     case "RESOURCE_EXHAUSTION": return TOO_DEEP;

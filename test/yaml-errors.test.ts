@@ -51,6 +51,17 @@ describe("YAML errors", () => {
     expect(Policy.fromYaml(policy(fine)).evaluate({ args: { ["k".repeat(990)]: 1 } }).rule).toBe("d");
   });
 
+  it("refuses an unknown directive, a YAML version other than 1.1 and 1.2, and a second %YAML, as PyYAML does", () => {
+    const body = "---\ntollgate: 1\nname: p\nrules: []\n";
+    expect(errorsOf(`%FOO bar\n${body}`)).toEqual(["1:1: Unknown directive %FOO"]);
+    expect(errorsOf(`%YAML 1.3\n${body}`)).toEqual(["1:7: Unsupported YAML version 1.3"]);
+    expect(errorsOf(`%YAML 2.0\n${body}`)).toEqual(["1:7: Unsupported YAML version 2.0"]);
+    expect(errorsOf(`%YAML 1.2\n# twice\n%YAML 1.2\n${body}`)).toEqual(["3:1: found duplicate %YAML directive"]);
+    for (const ok of [`%YAML 1.2\n${body}`, `%YAML 1.1\n${body}`, `# c\n%TAG !e! tag:example.com,2000:\n${body}`, `${body}description: |\n  %YAML 1.2\n  %YAML 1.2\n`]) {
+      expect(errorsOf(ok), ok).toEqual([]);
+    }
+  });
+
   it("takes tabs, line breaks, non-ASCII and astral characters, and escapes of the refused ones", () => {
     const p = Policy.fromYaml(`tollgate: 1\r\nname: x\ndescription:\t"a é 😀 \\u0001 \\x7f \\u0085"\rrules: []\n`);
     expect(p.name).toBe("x");
