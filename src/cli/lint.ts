@@ -14,7 +14,7 @@ import { parseOrUsage } from "./usage.js";
 
 export const LINT = {
   name: "lint",
-  summary: "Find what a policy probably does not mean. Rules that can never decide, deny or escalate rules on fields no test provides, unused approvers and counters, literal patterns: each as FILE:LINE:COL: warning: MESSAGE (exit 1 if any), `ok: FILE` for a clean policy.",
+  summary: "Find what a policy probably does not mean. Rules that can never decide, deny or escalate rules on fields no test provides, unused approvers and counters, literal patterns, counters on redacted fields: each as FILE:LINE:COL: warning: MESSAGE (exit 1 if any), `ok: FILE` for a clean policy.",
   args: "POLICY.yaml...",
   options: {},
   examples: ["tollgate lint examples/*-agent.yaml"],
