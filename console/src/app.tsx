@@ -211,7 +211,9 @@ function SignIn({ error, onToken }: { error: string | null; onToken(t: string): 
 function Pending({ a, now, onResolve }: { a: Approval; now: number; onResolve(a: Approval, verb: "approve" | "deny", note: string): Promise<boolean> }) {
   const [note, setNote] = useState("");
   const [busy, setBusy] = useState<"approve" | "deny" | null>(null);
-  const left = Date.parse(a.expires) - now;
+  // Never more than the whole timeout: `now` is the server's clock as estimated from a round trip,
+  // which a loaded machine can leave a second behind (a 6 s approval then showed 0:07).
+  const left = Math.min(Date.parse(a.expires) - now, Date.parse(a.expires) - Date.parse(a.created));
   const overdue = left <= 0;
   const urgent = left < 60_000;
   const act = async (verb: "approve" | "deny") => {
