@@ -29,7 +29,8 @@ export interface RuleSite {
   whens: When[];
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
+/** A JSON object (not null, not an array). */
+export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 export function ruleSites(manifest: unknown): RuleSite[] {
   const out: RuleSite[] = [];

@@ -4,10 +4,8 @@
 // restart), and the decision's `counters` value is a sum of those amounts: so those records hold
 // what the redaction was to keep out of them (docs/semantics.md, "Counters").
 
-import { parsePath, token } from "./manifest.js";
+import { isObject, parsePath, token } from "./manifest.js";
 import type { Finding } from "./finding.js";
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 /** Whether one path is the other or lies under it. */
 function overlaps(a: readonly string[], b: readonly string[]): boolean {

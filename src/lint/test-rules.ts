@@ -2,10 +2,8 @@
 // `rule` names no rule can never pass. It is not a load error (spec section 5 does not list it;
 // `tollgate test` fails that test, docs/semantics.md), so lint points at it before a test run.
 
-import type { RuleSite } from "./manifest.js";
+import { isObject, type RuleSite } from "./manifest.js";
 import type { Finding } from "./finding.js";
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 export function testRuleFindings(manifest: unknown, rules: readonly RuleSite[]): Finding[] {
   const tests = isObject(manifest) && Array.isArray(manifest.tests) ? manifest.tests : [];

@@ -1,10 +1,8 @@
 // Lint, declarations nothing uses: an approver no escalate rule names, a counter no rule's
 // condition reads (`$name`; counters' own `when`s cannot read counters, spec section 8).
 
-import { fieldSites, parsePath, token, type RuleSite } from "./manifest.js";
+import { fieldSites, isObject, parsePath, token, type RuleSite } from "./manifest.js";
 import type { Finding } from "./finding.js";
-
-const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === "object" && !Array.isArray(v);
 
 export function unusedFindings(manifest: unknown, rules: readonly RuleSite[]): Finding[] {
   const m = isObject(manifest) ? manifest : {};
