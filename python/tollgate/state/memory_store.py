@@ -549,7 +549,7 @@ class MemoryCounterStore:
                 b.counting -= 1
                 if b.counting == 0:
                     b.sum = b.comp = b.val = 0.0
-                elif b.sum == math.inf:
+                elif b.sum == _INF:
                     b.resum()  # (e has left the queue)
                 else:
                     x = -e[1]
