@@ -107,7 +107,7 @@ async function generate(): Promise<void> {
       const now = T0 + written * STEP_MS;
       clock = now;
       const step = policy.step(action, { now: Math.floor(now) });
-      const d = countedDecision(step.decision, policy.counters, step.entries, Math.floor(now), step.pending);
+      const d = countedDecision(step.decision, policy, step.entries, Math.floor(now), step.pending, log.countedSeal);
       const at = log.append(auditRecordJson(policy, action, d, 1000));
       if (step.decision.decision === "escalate") escalated.push({ at, action, decision: d });
       last.push(at);

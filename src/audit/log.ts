@@ -11,6 +11,7 @@ import { eventEntry } from "./events.js";
 import { GENESIS, HASH_KEY, recordParts } from "./format.js";
 import type { AuditEntry } from "./format.js";
 import { fsyncDir, writeAll } from "./fsutil.js";
+import { CountedSeal } from "./counted-seal.js";
 import { loadOrCreateKeys, PRIVATE_KEY_FILE } from "./keys.js";
 import type { AuditKeys } from "./keys.js";
 import { acquireLock } from "./lock.js";
@@ -118,6 +119,7 @@ export class AuditLog {
   private readonly startBatch: number;
   private readonly checkpointInterval: number;
   private readonly now: () => Date;
+  private seal: CountedSeal | undefined;
   private readonly systemClock: boolean;
 
   private constructor(
@@ -204,6 +206,11 @@ export class AuditLog {
       else await unlock();
       throw err;
     }
+  }
+
+  /** The seal of counter values a record must not show (counted-seal.ts), from this log's key. */
+  get countedSeal(): CountedSeal {
+    return (this.seal ??= CountedSeal.of(this.keys.privateKey));
   }
 
   /** SPKI PEM of the key checkpoints are signed with (to keep elsewhere for `--public-key`). */

@@ -126,7 +126,7 @@ export class Gate {
         await store.retain(counterDefinitions(policy.counters));
       } else if (policy.stateful) {
         const state = policy.newState();
-        pending = (await rebuildCounters(options.auditDir, policy.counters, state, Date.now())).pending;
+        pending = (await rebuildCounters(options.auditDir, policy.counters, state, Date.now(), audit.countedSeal)).pending;
         policy.useState(state);
       }
       // Every transition (approve, deny, expire — here or in another process) is its own record;
@@ -215,12 +215,12 @@ export class Gate {
     if (this.shared !== null && policy.stateful && recordableText(redact(action, policy.redact)) !== null) {
       decided = await this.shared.decide(policy, action); // rejects if the store cannot be reached
     }
-    const { decision, entry, redacted, pending } = decideOne(policy, action, this.metricsRegistry, undefined, decided);
+    const { decision, recorded, entry, redacted, pending } = decideOne(policy, action, this.audit.countedSeal, this.metricsRegistry, undefined, decided);
     // The candidate decides now (the caller may change the action once check returns); it is
     // compared and logged once the live record is durable (the log names it).
     const shadow = this.shadowing;
     const shadowed = shadow?.decide([action], [decision]);
-    const { seq, hash, approval } = await this.recorder.recordOne(entry, decision, redacted);
+    const { seq, hash, approval } = await this.recorder.recordOne(entry, recorded, redacted);
     if (shadowed !== undefined) shadow!.report(policy, [action], [decision], shadowed, () => ({ seq, hash }));
     rememberPending(this.pending, hash, pending);
     if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };

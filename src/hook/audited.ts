@@ -34,16 +34,16 @@ export async function decideAudited(policy: Policy, action: unknown, auditDir: s
         // After open, the checkpoint signs the log's last record (open writes one if it did not).
         const cp = await readCheckpoint(auditDir);
         if ("error" in cp || cp.checkpoint === null || cp.checkpoint.seq !== log.lastSeq) throw new HookSetupError(`${auditDir}: the checkpoint does not sign the end of the log`);
-        state = (await loadState(auditDir, policy.counters, cp.checkpoint, now)).store;
+        state = (await loadState(auditDir, policy.counters, cp.checkpoint, now, log.countedSeal)).store;
         policy.useState(state);
       }
-      const decided = decideOne(policy, action, null, now);
+      const decided = decideOne(policy, action, log.countedSeal, null, now);
       decision = decided.decision;
-      appended = await log.append(auditEntryOf(decided.entry, decision));
+      appended = await log.append(auditEntryOf(decided.entry, decided.recorded));
     } finally {
       await log.close(); // flush and sign a checkpoint of the last record
     }
-    if (state !== null) await saveState(auditDir, policy.counters, state, appended, now);
+    if (state !== null) await saveState(auditDir, policy, state, appended, now, log.countedSeal);
     return { ...decision, audit_id: appended.hash, audit_seq: appended.seq };
   } finally {
     release();

@@ -17,7 +17,7 @@ export async function decideLocally(policy: Policy, action: unknown, auditDir: s
     if (policy.stateful) {
       throw new HookSetupError(`policy ${policy.name} has counters, which must outlive each tool call: give --audit DIR (or --control-plane URL)`);
     }
-    return decideOne(policy, action).decision;
+    return decideOne(policy, action, null).decision; // nothing is recorded: nothing to seal
   }
   const { decideAudited } = await import("./audited.js");
   return decideAudited(policy, action, auditDir, deadline);

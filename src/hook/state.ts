@@ -8,21 +8,26 @@
 // not match the log's end or the policy's counters (a crash after the append, another writer, a
 // changed policy, a deleted file) is ignored and the state rebuilt from the log. Replaying the
 // same operations in the same order gives the same store: the snapshot changes no decision.
+// Keys and amounts of counters on redacted fields are sealed in it as in the log's records
+// (src/audit/counted-seal.ts).
 
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { isSealed } from "../audit/counted-seal.js";
+import type { CountedSeal, Sealed } from "../audit/counted-seal.js";
 import { counterDefinitions } from "../counters.js";
 import type { CounterInfo } from "../counters.js";
-import { rebuildCounters } from "../pipeline/counted.js";
+import { rebuildCounters, sealedCounters } from "../pipeline/counted.js";
+import type { CountingPolicy } from "../pipeline/counted.js";
 import { MemoryCounterStore } from "../state/memory-store.js";
 import type { Contribution, Key, Pending, Resolution } from "../state/memory-store.js";
 
 export const HOOK_STATE_FILE = "hook-state.json";
 const FORMAT = "tollgate-hook-state/1";
 
-/** One store operation, as replayed. */
+/** One store operation, as replayed (in the snapshot, a redacted field's key or amount sealed). */
 export type StoreOp =
-  | { at: number; add: [counter: string, key: Key, amount: number][]; pending?: Pending }
+  | { at: number; add: [counter: string, key: Key | Sealed, amount: number | Sealed][]; pending?: Pending }
   | { at: number; resolve: string; resolution: Resolution };
 
 interface Snapshot {
@@ -52,11 +57,12 @@ export class RecordingStore extends MemoryCounterStore {
     return changed;
   }
 
-  /** Replays operations (from a snapshot), remembering them again. */
-  replay(ops: readonly StoreOp[]): void {
+  /** Replays operations (from a snapshot), remembering them again; opens sealed values with `seal`. */
+  replay(ops: readonly StoreOp[], seal: CountedSeal): void {
+    const open = <T>(v: T | Sealed): T => (isSealed(v) ? (seal.open(v) as T) : v);
     for (const op of ops) {
       if ("resolve" in op) this.resolve(op.resolve, op.resolution, op.at);
-      else this.record(op.add.map(([counter, key, amount]) => ({ counter, key, amount })), op.at, op.pending);
+      else this.record(op.add.map(([counter, key, amount]) => ({ counter, key: open(key), amount: open(amount) })), op.at, op.pending);
     }
   }
 }
@@ -78,20 +84,20 @@ async function readSnapshot(dir: string): Promise<Snapshot | null> {
  * The counter state for `counters` at `now`, the log in `dir` ending at (`seq`, `hash`): from the
  * snapshot when it matches, else rebuilt from the log. `rebuilt` says which.
  */
-export async function loadState(dir: string, counters: readonly CounterInfo[], end: { seq: number; hash: string }, now: number): Promise<{ store: RecordingStore; rebuilt: boolean }> {
+export async function loadState(dir: string, counters: readonly CounterInfo[], end: { seq: number; hash: string }, now: number, seal: CountedSeal): Promise<{ store: RecordingStore; rebuilt: boolean }> {
   const store = new RecordingStore(counterDefinitions(counters));
   const snap = await readSnapshot(dir);
   const fp = fingerprint(counters);
   if (snap !== null && snap.seq === end.seq && snap.hash === end.hash && snap.counters.length === fp.length && snap.counters.every((c, i) => c === fp[i])) {
     try {
-      store.replay(snap.ops);
+      store.replay(snap.ops, seal);
       return { store, rebuilt: false };
     } catch {
       // a snapshot the store refuses: rebuild below, from a fresh store
     }
   }
   const fresh = new RecordingStore(counterDefinitions(counters));
-  await rebuildCounters(dir, counters, fresh, now);
+  await rebuildCounters(dir, counters, fresh, now, seal);
   return { store: fresh, rebuilt: true };
 }
 
@@ -101,7 +107,9 @@ export async function loadState(dir: string, counters: readonly CounterInfo[], e
  * Atomic (a temporary file renamed over the old one); not synced: a snapshot lost to a crash is
  * rebuilt from the log, which is.
  */
-export async function saveState(dir: string, counters: readonly CounterInfo[], store: RecordingStore, end: { seq: number; hash: string }, now: number): Promise<void> {
+export async function saveState(dir: string, policy: CountingPolicy, store: RecordingStore, end: { seq: number; hash: string }, now: number, seal: CountedSeal): Promise<void> {
+  const { counters } = policy;
+  const sealed = sealedCounters(counters, policy.redact);
   const horizon = now - Math.max(0, ...counters.map((c) => c.windowMs));
   const kept: StoreOp[] = [];
   const pending = new Set<string>();
@@ -109,7 +117,10 @@ export async function saveState(dir: string, counters: readonly CounterInfo[], s
     if ("resolve" in op) {
       if (pending.has(op.resolve)) kept.push(op);
     } else if (op.at > horizon) {
-      kept.push(op);
+      kept.push(sealed.size === 0 ? op : { ...op, add: op.add.map(([counter, key, amount]) => {
+        const parts = sealed.get(counter);
+        return parts === undefined ? [counter, key, amount] : [counter, parts.key ? seal.seal(key) : key, parts.amount ? seal.seal(amount) : amount];
+      }) });
       if (op.pending !== undefined) pending.add(op.pending.id);
     }
   }

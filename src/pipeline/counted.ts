@@ -4,19 +4,25 @@
 // so the in-memory state of a gate or a server is a view of the last window of the log, rebuilt
 // on start. A `kill -9` loses nothing that was acknowledged: an acknowledged decision's record is
 // durable, and with it what it counted. Approval transitions (their records link the escalate
-// record by hash) settle pending contributions.
+// record by hash) settle pending contributions. A counter keyed by, or summing, a field that
+// `audit.redact` removes has those values sealed in the record (src/audit/counted-seal.ts), and
+// its value in the record's `counters` is "[redacted]" when it sums one (spec section 2).
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { listSegments, splitLines } from "../audit/segments.js";
+import { isSealed } from "../audit/counted-seal.js";
+import type { CountedSeal, Sealed } from "../audit/counted-seal.js";
 import type { CounterEntry, CounterInfo } from "../counters.js";
 import type { Decision } from "../decision.js";
+import { REDACTED } from "../redact.js";
 import type { Key, MemoryCounterStore } from "../state/memory-store.js";
 
 /** What a decision recorded in counters, as its audit record carries it. */
 export interface Counted {
   at: number;
-  add: [counter: string, digest: string, key: Key, amount: number][];
+  /** Key and amount as the contribution was made, or sealed (a redacted field's value). */
+  add: [counter: string, digest: string, key: Key | Sealed, amount: number | Sealed][];
   /** The id its pending contributions wait under (escalations only). */
   pending?: string;
 }
@@ -26,14 +32,86 @@ export type CountedDecision = Decision & { readonly counted: Counted };
 /** Counter name -> digest, per policy's counters. */
 const digests = new WeakMap<readonly CounterInfo[], Map<string, string>>();
 
-/** The record's decision: `decision` plus what it counted (the decision itself when nothing). */
-export function countedDecision(decision: Decision, counters: readonly CounterInfo[], entries: readonly CounterEntry[], at: number, pending: string | null): Decision {
-  if (entries.length === 0) return decision;
+/** What a record must seal of a counter's contributions: its key, its amount (spec section 2). */
+export interface SealedParts {
+  key: boolean;
+  amount: boolean;
+}
+
+/** Whether one path is the other or lies under it: redacting either hides the other's value. */
+function overlaps(a: readonly string[], b: readonly string[]): boolean {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+const sealedCache = new WeakMap<readonly CounterInfo[], { redact: readonly (readonly string[])[]; parts: Map<string, SealedParts> }>();
+
+/**
+ * The counters whose contributions the record must seal: keyed by a field (`per`) or summing one
+ * (`sum`) that an `audit.redact` path is, lies under or lies over. Empty for most policies.
+ */
+export function sealedCounters(counters: readonly CounterInfo[], redact: readonly (readonly string[])[]): ReadonlyMap<string, SealedParts> {
+  const cached = sealedCache.get(counters);
+  if (cached !== undefined && cached.redact === redact) return cached.parts;
+  const parts = new Map<string, SealedParts>();
+  if (redact.length > 0) {
+    const hidden = (path: readonly string[]) => redact.some((r) => r.length > 0 && overlaps(r, path));
+    for (const c of counters) {
+      const key = c.per.some(hidden);
+      const amount = c.sum !== null && hidden(c.sum);
+      if (key || amount) parts.set(c.name, { key, amount });
+    }
+  }
+  sealedCache.set(counters, { redact, parts });
+  return parts;
+}
+
+/** What the record's decision needs of a policy. */
+export interface CountingPolicy {
+  readonly counters: readonly CounterInfo[];
+  readonly redact: readonly (readonly string[])[];
+}
+
+/**
+ * The record's decision: `decision` plus what it counted (the decision itself when nothing is
+ * counted or sealed). `seal` is the log's (src/audit/counted-seal.ts); null when the record will
+ * never be written (a hook without an audit directory): sealed parts then become "[redacted]".
+ */
+export function countedDecision(decision: Decision, policy: CountingPolicy, entries: readonly CounterEntry[], at: number, pending: string | null, seal: CountedSeal | null): Decision {
+  const { counters } = policy;
+  const sealed = sealedCounters(counters, policy.redact);
+  let out = decision;
+  if (sealed.size > 0 && decision.counters !== undefined) {
+    // A sum of redacted amounts is theirs to hide too (the first contribution is the sum).
+    let values: Record<string, number | string | null> | undefined;
+    for (const name of Object.keys(decision.counters)) {
+      if (sealed.get(name)?.amount !== true) continue;
+      values ??= { ...decision.counters };
+      values[name] = REDACTED;
+    }
+    if (values !== undefined) out = { ...decision, counters: values } as Decision;
+  }
+  if (entries.length === 0) return out;
   let digest = digests.get(counters);
   if (digest === undefined) digests.set(counters, (digest = new Map(counters.map((c) => [c.name, c.digest]))));
-  const counted: Counted = { at, add: entries.map((e) => [e.counter, digest.get(e.counter)!, e.key as Key, e.amount]) };
+  const hide = (v: Key | number): Key | number | Sealed => (seal === null ? REDACTED as unknown as Key : seal.seal(v));
+  const add: Counted["add"] = entries.map((e) => {
+    const parts = sealed.get(e.counter);
+    const key = e.key as Key;
+    if (parts === undefined) return [e.counter, digest.get(e.counter)!, key, e.amount];
+    return [e.counter, digest.get(e.counter)!, parts.key ? (hide(key) as Key | Sealed) : key, parts.amount ? (hide(e.amount) as number | Sealed) : e.amount];
+  });
+  const counted: Counted = { at, add };
   if (pending !== null) counted.pending = pending;
-  return { ...decision, counted } as CountedDecision;
+  return { ...out, counted } as CountedDecision;
+}
+
+/** A contribution's key or amount as recorded, opened with the log's seal if it was sealed. */
+function opened<T>(v: T | Sealed, seal: CountedSeal | null, what: string): T {
+  if (!isSealed(v)) return v;
+  if (seal === null) throw new Error(`the log holds a sealed counter ${what}, and no key to open it was given`);
+  return seal.open(v) as T;
 }
 
 /** Pending ids of escalations by the hash of their record, for the transitions that settle them. */
@@ -87,8 +165,10 @@ interface ParsedRecord {
  * still count at `now`, and every approval transition that settled one. Reads back from the
  * end only as far as the longest window (+ the longest approval timeout) reaches. Returns the
  * pending ids of escalations still open, by record hash, and how many records it replayed.
+ * Sealed keys and amounts are opened with `seal` (the log's); one that does not open throws:
+ * counting without it would let a limit fail open.
  */
-export async function rebuildCounters(dir: string, counters: readonly CounterInfo[], store: MemoryCounterStore, now: number): Promise<{ pending: PendingByRecord; replayed: number }> {
+export async function rebuildCounters(dir: string, counters: readonly CounterInfo[], store: MemoryCounterStore, now: number, seal: CountedSeal | null): Promise<{ pending: PendingByRecord; replayed: number }> {
   const pending = new PendingByRecord();
   if (counters.length === 0) return { pending, replayed: 0 };
   const known = new Map(counters.map((c) => [c.name, c.digest]));
@@ -115,7 +195,7 @@ export async function rebuildCounters(dir: string, counters: readonly CounterInf
       const r = JSON.parse(line) as ParsedRecord;
       const c = r.decision.counted;
       if (c !== undefined && r.decision.approval === undefined) {
-        const entries = c.add.filter(([counter, digest]) => known.get(counter) === digest).map(([counter, , key, amount]) => ({ counter, key, amount }));
+        const entries = c.add.filter(([counter, digest]) => known.get(counter) === digest).map(([counter, , key, amount]) => ({ counter, key: opened(key, seal, "key"), amount: opened(amount, seal, "amount") }));
         if (entries.length === 0) continue;
         if (c.pending !== undefined && r.decision.timeout_ms !== undefined) {
           const expiresAt = c.at + r.decision.timeout_ms;

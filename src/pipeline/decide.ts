@@ -4,6 +4,7 @@
 // memory: the record half (record.ts) does the I/O. Gate calls `decideOne`; each server worker
 // calls `decideMany` for a request (one engine call for the lot).
 
+import type { CountedSeal } from "../audit/counted-seal.js";
 import { canonicalDecision, NOT_JSON } from "../audit/format.js";
 import { recordableParsedText, recordableText, unrecordableDecision } from "../audit/recordable.js";
 import { redact } from "../redact.js";
@@ -31,6 +32,8 @@ export const NOT_JSON_TEXT = JSON.stringify(NOT_JSON);
 
 export interface DecidedOne {
   decision: Decision;
+  /** The decision as its record holds it (what it counted; a redacted field's sum "[redacted]"). */
+  recorded: Decision;
   entry: Decided;
   /** The action with the policy's `audit.redact` paths redacted (copy-on-write): what an approval keeps. */
   redacted: unknown;
@@ -43,9 +46,10 @@ export interface DecidedOne {
  * first, together with the check that it has one (`recordableText`, one walk): an action without
  * one (a lone surrogate, nesting deeper than 512, a value that is not JSON) is not evaluated but
  * denied with `error` (`unrecordableDecision`), and that deny is recorded as "[not JSON]" with
- * eval_ns 0. `metrics`, when given, counts the decision.
+ * eval_ns 0. `seal`: the log's, for the counter values a record must not show (counted.ts); null
+ * when the record will not be written. `metrics`, when given, counts the decision.
  */
-export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: GateMetrics | null, now?: number, decided?: DecidedStep): DecidedOne {
+export function decideOne(policy: DecidingPolicy, action: unknown, seal: CountedSeal | null, metrics?: GateMetrics | null, now?: number, decided?: DecidedStep): DecidedOne {
   const redacted = redact(action, policy.redact);
   const actionJson = recordableText(redacted); // the record's text, checked and made in one go
   let decision: Decision;
@@ -62,7 +66,7 @@ export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: Gat
     const step = decided ?? policy.step(action, { now });
     evalNs = decided === undefined ? Number(process.hrtime.bigint() - t0) : 0;
     decision = step.decision;
-    recorded = countedDecision(decision, policy.counters, step.entries, step.now, step.pending);
+    recorded = countedDecision(decision, policy, step.entries, step.now, step.pending, seal);
     if (step.pending !== null) pending = { id: step.pending, expiresAt: step.now + decision.timeout_ms! };
   } else {
     const t0 = process.hrtime.bigint();
@@ -72,7 +76,7 @@ export function decideOne(policy: DecidingPolicy, action: unknown, metrics?: Gat
   metrics?.recordDecision(policy.name, decision, evalNs);
   const entry: Decided = [canonicalDecision(recorded), actionJson ?? NOT_JSON_TEXT, policy.name, policy.hash, evalNs];
   if (decision.decision === "escalate") bindEscalation(entry, action);
-  return { decision, entry, redacted, pending };
+  return { decision, recorded, entry, redacted, pending };
 }
 
 export interface DecideManyOptions {

@@ -193,6 +193,9 @@ function localBackend(store: SqliteApprovalStore, feed: ApprovalFeed, watcher: S
     shadow: () => null,
     audit: unsupported,
     sums: unsupported,
+    get countedSeal(): never {
+      return unsupported();
+    },
     notReady: () => null,
     rpc: async (m, p, who) => {
       const h = handlers[m] as ((p: unknown, who: Principal) => unknown) | undefined;

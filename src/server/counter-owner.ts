@@ -6,6 +6,7 @@
 // the outcome is that of a one-at-a-time order. State is rebuilt from the audit log at start
 // (pipeline/counted.ts) and kept across reloads for unchanged counters.
 
+import type { CountedSeal } from "../audit/counted-seal.js";
 import type { Approval } from "../approvals/approval.js";
 import { PendingByRecord, rebuildCounters, rememberPending, settleTransition } from "../pipeline/counted.js";
 import type { Commit } from "../pipeline/message.js";
@@ -39,9 +40,9 @@ export class CounterOwner implements CounterAuthority {
   }
 
   /** The state of `policy`'s counters, rebuilt from the audit log in `auditDir`. */
-  static async open(auditDir: string, policy: PolicySummary): Promise<CounterOwner> {
+  static async open(auditDir: string, policy: PolicySummary, seal: CountedSeal): Promise<CounterOwner> {
     const store = new MemoryCounterStore(policy.counters);
-    const { pending } = await rebuildCounters(auditDir, policy.counters.map((c) => ({ ...c, per: [], sum: null, referenced: false })), store, Date.now());
+    const { pending } = await rebuildCounters(auditDir, policy.counters.map((c) => ({ ...c, per: [], sum: null, referenced: false })), store, Date.now(), seal);
     return new CounterOwner(policy.counters, store, pending);
   }
 

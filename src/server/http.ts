@@ -1,6 +1,7 @@
 // What a worker's HTTP layer shares between app.ts (the fastify instance: auth, errors) and the
 // route plugins (routes/): the backend the routes talk to, and the error body.
 
+import type { CountedSeal } from "../audit/counted-seal.js";
 import type { Policy } from "../policy.js";
 import type { Decided } from "../pipeline/message.js";
 import type { Shadow } from "../pipeline/shadow.js";
@@ -17,6 +18,8 @@ export interface Backend {
   audit(entries: Decided[]): Promise<AuditAck>;
   /** Counter window sums from the primary (spec section 8), read at one `now` for the whole turn. */
   sums(refs: [counter: string, digest: string, key: (string | number)[]][]): Promise<{ now: number; sums: number[] }>;
+  /** The audit log's seal, for the counter values a record must not show (src/audit/counted-seal.ts). */
+  readonly countedSeal: CountedSeal;
   rpc<M extends RpcMethod>(method: M, params: RpcParams[M], who: Principal): Promise<unknown>;
   /** null when ready; else why not (the 503 body of /readyz). */
   notReady(): { code: string; message: string } | null;

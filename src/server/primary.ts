@@ -45,7 +45,7 @@ export async function runPrimary(config: ServerConfig, log: Log): Promise<Primar
   try {
     // Counters live here, with the log they are rebuilt from (before any worker decides).
     const counters: CounterAuthority = config.state === "memory"
-      ? await CounterOwner.open(config.auditDir, policy.policy)
+      ? await CounterOwner.open(config.auditDir, policy.policy, audit.log.countedSeal)
       : await RedisCounterOwner.open(config.state, policy.policy, log);
     audit.counters = counters;
     policy.onInstall = (summary) => {

@@ -112,7 +112,7 @@ export async function decideStateful(backend: Backend, policy: Policy, actions: 
           if (slot !== undefined) local[slot] = local[slot]! + e.amount;
         }
       }
-      const recorded = countedDecision(d, policy.counters, r.entries, now, pending);
+      const recorded = countedDecision(d, policy, r.entries, now, pending, backend.countedSeal);
       const entry: Decided = [canonicalDecision(recorded), texts[i]!, policy.name, policy.hash, evalNs];
       if (commit !== undefined) entry.push(commit);
       if (d.decision === "escalate") bindEscalation(entry, actions[i]);

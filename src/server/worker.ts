@@ -2,6 +2,7 @@
 // shared listening socket. It runs the decide half of the pipeline (routes/decide.ts); the
 // Decided go to the primary, which records them, over IPC (ipc.ts), as do approval RPCs.
 
+import { CountedSeal } from "../audit/counted-seal.js";
 import cluster from "node:cluster";
 import type { Socket } from "node:net";
 import { Registry } from "prom-client";
@@ -224,6 +225,8 @@ export async function runWorker(): Promise<void> {
   startPauseLog(`worker-${cluster.worker?.id ?? process.pid}`);
 
   const tokens = Tokens.fromFile(config.tokens);
+  // The primary opened the log (and made its key) before forking: records seal with it.
+  const countedSeal = await CountedSeal.load(config.auditDir);
   const registry = new Registry();
   const metrics = new GateMetrics({ registry });
   const audit = new AuditClient();
@@ -251,6 +254,7 @@ export async function runWorker(): Promise<void> {
     shadow: () => shadow,
     audit: (entries) => audit.submit(entries),
     sums: (refs) => sums.read(refs),
+    countedSeal,
     rpc: (m, p, who) => rpc.call(m, p, who),
     notReady: () => down ?? (ready && policy !== null ? null : { code: "unavailable", message: "not ready (starting or shutting down)" }),
   };

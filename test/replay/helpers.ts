@@ -34,7 +34,7 @@ export async function writeLog(dir: string, policy: Policy, steps: readonly LogS
       clock = s.at;
       if ("action" in s) {
         const step = policy.step(s.action, { now: s.at, state });
-        const d = countedDecision(step.decision, policy.counters, step.entries, s.at, step.pending);
+        const d = countedDecision(step.decision, policy, step.entries, s.at, step.pending, log.countedSeal);
         const r = await log.append(auditRecord(policy, s.action, d, 1000));
         recorded.push({ seq: r.seq, hash: r.hash, decision: step.decision, pending: step.pending, action: s.action });
         out.push(step.decision);
