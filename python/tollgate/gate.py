@@ -47,7 +47,7 @@ from typing import Any, Dict, Optional, Tuple, Union
 from .audit import AuditEntry, AuditLog, _action_text, _redact_paths, redact
 from .audit.writer import _iso_ms
 from .canonical import canonical_bytes, canonicalize
-from .counted import Escalation, PendingByRecord, rebuild_counters
+from .counted import Escalation, PendingByRecord, rebuild_counters, recorded_decision
 from .metrics import Metrics
 from .pipeline import UNRECORDABLE, Recorder, decide, unrecordable_decision
 from .policy import Policy
@@ -257,7 +257,9 @@ class Gate:
             if shared is None and policy.stateful and audit_dir is not None:
                 # Counters are a view of the log's last window: rebuilt before the first decision.
                 store = policy.new_state()
-                gate._pending = rebuild_counters(audit_dir, policy.counters, store, time.time_ns() // 1_000_000)
+                # (Keys and amounts of counters on redacted fields are sealed in it with the log's key.)
+                assert audit is not None
+                gate._pending = rebuild_counters(audit_dir, policy.counters, store, time.time_ns() // 1_000_000, audit.counted_seal)
                 policy.use_state(store)
         except BaseException:
             if audit is not None:
@@ -298,13 +300,14 @@ class Gate:
         step = None
         if self._shared is not None and policy.stateful and _action_text(redact(action, _redact_paths(policy))) is not None:
             step = self._shared_step(policy, action)
-        decided = decide(policy, action, self._metrics, step=step)
-        out = decided.decision.to_dict()
+        recorder = self._recorder
+        # The record seals what it must not show of counters on redacted fields with the log's key.
+        decided = decide(policy, action, self._metrics, step=step, seal=recorder.audit.counted_seal if recorder is not None else None)
+        out = decided.decision.to_dict()  # the caller's decision: the real counter values (it is not a record)
         # The candidate decides now (the caller may change the action once check returns) and
         # is compared once the live record is durable (the log names it).
         shadow = self._shadow
         shadowed = shadow.decide(action, decided.decision, decided.decision.error == UNRECORDABLE) if shadow is not None else None
-        recorder = self._recorder
         if recorder is not None:
             escalating = decided.decision.decision == "escalate"
             if escalating:
@@ -325,16 +328,19 @@ class Gate:
             out["audit_seq"] = appended.seq
             d = decided.decision
             if escalating:
+                # Its resolution's record copies the decision as the escalation's record holds it
+                # (a sum of redacted amounts "[redacted]"), not as the caller sees it.
+                as_recorded = recorded_decision(d, decided.decision_json)
                 with self._pending_lock:
                     now = time.time_ns() // 1_000_000
                     expires = now + (d.timeout_ms or 0)
                     if decided.pending is not None:
                         self._pending.prune(now)
-                        self._pending.add(appended.hash, Escalation(decided.pending, expires, appended.seq, d.to_dict(), decided.action_json))
+                        self._pending.add(appended.hash, Escalation(decided.pending, expires, appended.seq, as_recorded, decided.action_json))
                     if len(self._open) >= 1024:
                         for h in [h for h, o in self._open.items() if _forgettable(o, now)]:
                             self._approval_ids.pop(self._open.pop(h).id, None)
-                    opened = _Open(decided.pending or str(uuid.uuid4()), expires, appended.seq, d.to_dict(), decided.action_json, binding)
+                    opened = _Open(decided.pending or str(uuid.uuid4()), expires, appended.seq, as_recorded, decided.action_json, binding)
                     opened.policy_hash = policy.hash
                     self._open[appended.hash] = opened
                     self._approval_ids[opened.id] = appended.hash

@@ -12,7 +12,7 @@ like any decision (acting on it is the caller's business).
 
 :class:`~tollgate.gate.Gate` runs both in one process; another enforcement point reuses them::
 
-    decided = decide(policy, action, metrics)
+    decided = decide(policy, action, metrics, seal=log.counted_seal)
     appended = Recorder(log, metrics).record(decided)    # on disk when it returns
 """
 
@@ -23,6 +23,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Union
 
 from .counted import counted_decision_json
 from .audit import Appended, AuditEntry, AuditLog, _action_text, _NOT_JSON_TEXT, _redact_paths, redact
+from .audit.counted_seal import CountedSeal
 from .decision import Decision
 from .metrics import Metrics
 
@@ -57,7 +58,8 @@ class Decided(NamedTuple):
     eval_ns: int
     """Evaluation time in ns; 0 for an action that was not evaluated."""
     decision_json: Optional[str] = None
-    """Counters: the record's decision (the decision plus what it counted, :mod:`tollgate.counted`)."""
+    """Counters: the record's decision (the decision plus what it counted, :mod:`tollgate.counted`;
+    a counter on a redacted field's keys and amounts sealed, its sum ``"[redacted]"``)."""
     pending: Optional[str] = None
     """Counters: for an escalation that counted, the id its pending contributions wait under."""
 
@@ -66,13 +68,20 @@ class Decided(NamedTuple):
         return AuditEntry(self.decision, None, self.policy, self.policy_hash, self.eval_ns, action_json=self.action_json, decision_json=self.decision_json)
 
 
-def decide(policy: Any, action: Any, metrics: Optional[Metrics] = None, now: Optional[Union[int, float]] = None, step: Any = None) -> Decided:
+def decide(policy: Any, action: Any, metrics: Optional[Metrics] = None, now: Optional[Union[int, float]] = None, step: Any = None,
+           seal: Optional[CountedSeal] = None) -> Decided:
     """Decides ``action`` with ``policy`` (a :class:`~tollgate.Policy`), counting it in ``metrics`` if given.
 
     The record's text of the redacted action is made first, together with the check that it has
     one (see :func:`tollgate.audit.recordable`): without one the action is not evaluated but
     denied with ``reason`` and ``error`` :data:`UNRECORDABLE`, and that deny is recorded as
     ``"[not JSON]"`` with ``eval_ns`` 0. The caller's action is never modified.
+
+    ``seal``: the :attr:`~tollgate.audit.AuditLog.counted_seal` of the log the decision will be
+    recorded in. A counter keyed by, or summing, an ``audit.redact`` field has those values sealed
+    with it in the record (the log rebuilds the counts by opening them); without it they are
+    ``"[redacted]"``, which is right only for a decision that will not be recorded (a log cannot
+    rebuild its counts from such a record, and refuses to).
     """
     redacted = redact(action, _redact_paths(policy))
     action_json = _action_text(redacted)  # the record's text, checked and made in one go
@@ -88,7 +97,7 @@ def decide(policy: Any, action: Any, metrics: Optional[Metrics] = None, now: Opt
         else:
             eval_ns = 0
         decision = step.decision
-        decision_json = counted_decision_json(decision, policy.counters, step.entries, step.now, step.pending)
+        decision_json = counted_decision_json(decision, policy, step.entries, step.now, step.pending, seal)
         if metrics is not None:
             metrics.record_decision(decision, eval_ns)
         return Decided(decision, action_json, policy.name, policy.hash, eval_ns, decision_json, step.pending)

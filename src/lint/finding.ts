@@ -1,6 +1,6 @@
 // A lint finding: what a family reports, before positions are resolved.
 
-export type Family = "shadowed" | "untested-field" | "unused-approver" | "unused-counter" | "literal-pattern" | "unknown-test-rule" | "redacted-counter";
+export type Family = "shadowed" | "untested-field" | "unused-approver" | "unused-counter" | "literal-pattern" | "unknown-test-rule";
 
 export interface Finding {
   family: Family;

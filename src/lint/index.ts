@@ -5,12 +5,10 @@
 //   unused.ts           approvers and counters nothing references
 //   patterns.ts         `matches` with a plain literal, `glob` without wildcards
 //   test-rules.ts       tests that expect a rule the policy does not have
-//   redacted.ts         counters keyed by or summing a redacted field
 // Lint reads the manifest as loaded (a valid one: load it with Policy first) and never guesses:
 // a finding is reported only when it is certain.
 
 import { patternFindings } from "./patterns.js";
-import { redactedCounterFindings } from "./redacted.js";
 import { ruleSites } from "./manifest.js";
 import { shadowFindings } from "./shadow.js";
 import { testRuleFindings } from "./test-rules.js";
@@ -31,6 +29,5 @@ export function lintManifest(manifest: unknown): Finding[] {
     ...unusedFindings(manifest, rules),
     ...patternFindings(manifest, rules),
     ...testRuleFindings(manifest, rules),
-    ...redactedCounterFindings(manifest),
   ];
 }

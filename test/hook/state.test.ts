@@ -99,6 +99,23 @@ describe("tollgate hook claude-code --audit", () => {
     expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 10 });
   }, T);
 
+  it("a counter keyed by a redacted field: sealed in the records and the snapshot, counted all the same", async () => {
+    const dir = auditDir();
+    const secretSession = "sess-SECRET-7f3a";
+    const policy = policyFile(readFileSync(LIMITED, "utf8").replace("redact: [args.content]", "redact: [args.content, session.id]"));
+    const hook = () => runHook(["claude-code", "--policy", policy, "--audit", dir], toolCall("Bash", { command: "ls" }, { session_id: secretSession }));
+    const seen: string[] = [];
+    for (let i = 0; i < 4; i++) seen.push(decisionOf(await hook()));
+    const { rmSync } = await import("node:fs");
+    rmSync(join(dir, "hook-state.json")); // rebuilt from the log's sealed keys
+    for (let i = 0; i < 2; i++) seen.push(decisionOf(await hook()));
+    expect(seen).toEqual(["allow", "allow", "allow", "allow", "allow", "deny"]);
+    for (const f of ["audit-00000000000000000001.jsonl", "hook-state.json"]) expect(readFileSync(join(dir, f), "utf8")).not.toContain(secretSession);
+    const records = auditRecords(dir);
+    expect((records[0]!.decision as unknown as { counted: { add: unknown[][] } }).counted.add[0]![2]).toEqual({ sealed: expect.any(String) });
+    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 6 });
+  }, T);
+
   it("counts an asked (escalated) action as pending, as the gate does", async () => {
     const dir = auditDir();
     const hook = (command: string) => runHook(["claude-code", "--policy", LIMITED, "--audit", dir], toolCall("Bash", { command }));

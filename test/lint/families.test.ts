@@ -115,24 +115,3 @@ tests:
   });
 });
 
-describe("lint: counters keyed by or summing a redacted field", () => {
-  const body = (redact: string): string => `audit: { redact: [${redact}] }
-counters:
-  per_card: { window: 1h, per: [args.card] }
-  spend: { window: 1h, per: [agent.id], sum: args.payment.amount }
-rules:
-  - { id: a, effect: deny, reason: r, when: { $per_card: { gt: 5 }, $spend: { gt: 100 } } }
-`;
-  it("fires at the per or sum path a redaction covers (the same path, one under it, or one over it)", () => {
-    const fs = lint(body("args.card, args.payment"));
-    expect(messages(fs, "redacted-counter")).toEqual([
-      "counter 'per_card' is keyed by args.card, which audit.redact removes: the audit records of its decisions still carry those values (in 'counted', to rebuild the counts after a restart, and in its 'counters' value)",
-      "counter 'spend' sums args.payment.amount, which audit.redact (args.payment) covers: the audit records of its decisions still carry those values (in 'counted', to rebuild the counts after a restart, and in its 'counters' value)",
-    ]);
-    expect(fs.filter((f) => f.family === "redacted-counter").map((f) => f.pointer)).toEqual(["/counters/per_card/per/0", "/counters/spend/sum"]);
-    expect(messages(lint(body("args.card.last4")), "redacted-counter")).toHaveLength(1); // a path under the key
-  });
-  it("silent when the counters read no redacted field", () => {
-    expect(messages(lint(body("args.cvv, agent.name, args.payment.currency")), "redacted-counter")).toEqual([]);
-  });
-});

@@ -136,4 +136,38 @@ describe("server counters", () => {
     expect(durable + allowed).toBe(400);
     expect(await again.stop()).toBe(0);
   }, 120_000);
+
+  it("counters on redacted fields: sealed in the records, rebuilt after a restart", async () => {
+    const policy = join(tempDir(), "policy.yaml");
+    writeFileSync(policy, POLICY(3).replace("approvers:", "audit:\n  redact: [session.id, args.amount]\napprovers:"));
+    const auditDir = join(tempDir(), "audit");
+    const SESSION = "sess-SECRET-91c2";
+    const AMOUNT = 71.4375;
+    const t = { tool: "t", session: { id: SESSION } };
+    const pay = (amount: number) => ({ tool: "pay", session: { id: SESSION }, args: { amount } });
+    let s = await startServer({ policy, auditDir, workers: 2 });
+    servers.push(s);
+    const decide = (srv: Server, a: unknown) => http(srv, "POST", "/v1/decide", { token: "admin", body: { action: a } }).then((r) => {
+      expect(r.status, r.text).toBe(200);
+      return r.body;
+    });
+    for (let i = 0; i < 2; i++) expect((await decide(s, t)).decision).toBe("allow");
+    expect(await decide(s, pay(AMOUNT))).toMatchObject({ decision: "allow", counters: { spent: AMOUNT } });
+    expect(await s.stop()).toBe(0);
+    s = await startServer({ policy, auditDir, workers: 2 });
+    servers.push(s);
+    expect(await decide(s, t)).toMatchObject({ decision: "allow", counters: { n: 3 } });
+    expect(await decide(s, t)).toMatchObject({ decision: "deny", rule: "cap", counters: { n: 4 } });
+    const e = await decide(s, pay(30));
+    expect(e).toMatchObject({ decision: "escalate", counters: { spent: AMOUNT + 30 } });
+    const denied = await http(s, "POST", `/v1/approvals/${e.approval_id}/deny`, { token: "admin", body: {} });
+    expect(denied.status, denied.text).toBe(200);
+    expect(await s.stop()).toBe(0);
+    const bytes = readdirSync(auditDir).map((f) => readFileSync(join(auditDir, f)).toString("latin1")).join("\n");
+    for (const secret of [SESSION, String(AMOUNT), String(AMOUNT + 30)]) expect(bytes).not.toContain(secret);
+    const counted = auditRecords(auditDir).filter((r) => r.decision.counted !== undefined && r.decision.approval === undefined);
+    expect(counted.length).toBe(5);
+    for (const r of counted) for (const [, , key] of r.decision.counted.add) expect(key).toEqual({ sealed: expect.any(String) });
+    expect(counted.filter((r) => r.action.tool === "pay").map((r) => r.decision.counters.spent)).toEqual(["[redacted]", "[redacted]"]);
+  }, 90_000);
 });

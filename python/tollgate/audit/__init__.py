@@ -31,6 +31,7 @@ The package, by concern (each module imports only those above it):
 - :mod:`.files`: durable writes and lenient reads;
 - :mod:`.chain`: segments and the hash chain (walking, the seal's prefix digest);
 - :mod:`.keys`, :mod:`.checkpoint`, :mod:`.witness`: the key pair, signed checkpoints, the witness;
+- :mod:`.counted_seal`: counter keys and amounts sealed with a key derived from the log's;
 - :mod:`.lock`, :mod:`.recovery`: one writer per directory, and what opening a log checks;
 - :mod:`.writer`: :class:`AuditLog`;
 - :mod:`.verify`: :func:`verify_log`.
@@ -122,6 +123,7 @@ from .keys import (  # noqa: F401
     _Keys,
     _load_keys,
 )
+from .counted_seal import CountedSeal, is_sealed  # noqa: F401
 from .checkpoint import (  # noqa: F401
     _signing_input,
     _sign_checkpoint,
@@ -176,6 +178,7 @@ from .verify import (  # noqa: F401
 __all__ = [
     "AuditLog",
     "AuditEntry",
+    "CountedSeal",
     "Appended",
     "AuditError",
     "AuditWarning",

@@ -20,6 +20,7 @@ from .record import encode_record, recover_entry
 from .files import _exists, _fsync_dir, _replace_file, _write_all
 from .chain import _Bad, segment_name
 from .keys import _Keys, _load_keys
+from .counted_seal import CountedSeal
 from .checkpoint import _checkpoint_signature_valid, _read_checkpoint, _sign_checkpoint
 from .witness import _deliver_witness
 from .lock import _acquire_lock
@@ -197,6 +198,7 @@ class AuditLog:
         """Warnings: from opening (torn records cut back, key file permissions, an unsigned tail), and witness failures."""
         self._on_warning: Optional[Callable[[AuditWarning], None]] = None
         self._keys = keys
+        self._counted_seal: Optional[CountedSeal] = None
         self._fd = fd
         self._segment_size = size
         self._seq = seq
@@ -238,6 +240,15 @@ class AuditLog:
     def public_key_pem(self) -> str:
         """SPKI PEM of the key checkpoints are signed with (keep a copy elsewhere for verification)."""
         return self._keys.public_key_pem
+
+    @property
+    def counted_seal(self) -> CountedSeal:
+        """The seal of the counter keys and amounts a record must not show (a counter on an
+        ``audit.redact`` field, :mod:`tollgate.counted`), derived from this log's key once."""
+        seal = self._counted_seal
+        if seal is None:
+            seal = self._counted_seal = CountedSeal.of(self._keys.private_key)
+        return seal
 
     @property
     def last_seq(self) -> int:
