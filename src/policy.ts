@@ -1,6 +1,5 @@
 // The Policy API: load (YAML -> canonical JSON -> core compile), then evaluate actions.
 
-import { readFileSync, statSync } from "node:fs";
 import { MAX_COUNTERS, Messages, RECORD_HEADER, RESULT_SIZE, TRACE_ENTRY_SIZE } from "./abi.generated.js";
 import { randomUUID } from "node:crypto";
 import { canonicalJson, sha256Hex } from "./canonical.js";
@@ -17,6 +16,7 @@ import { ActionEncoder, NO_ROOM } from "./encode.js";
 import { buildExplanation } from "./explain.js";
 import type { ExplainContext, Explanation } from "./explain.js";
 import { inPositionOrder, PolicyError } from "./errors.js";
+import { readPolicyFile } from "./policy-text.js";
 import type { PolicyProblem } from "./errors.js";
 import { escapeWrittenRaw, loadYaml, MAX_MANIFEST_BYTES } from "./yaml.js";
 import type { Json, LoadedYaml } from "./yaml.js";
@@ -293,17 +293,7 @@ export class Policy {
 
   /** Loads a policy file. Throws PolicyError (with file:line:column) if it is not valid. */
   static fromFile(path: string): Policy {
-    let text: string;
-    try {
-      if (statSync(path).size > MAX_MANIFEST_BYTES) {
-        throw new PolicyError([{ file: path, line: 1, column: 1, message: Messages.manifestTooLarge }]);
-      }
-      text = readFileSync(path, "utf8");
-    } catch (err) {
-      if (err instanceof PolicyError) throw err;
-      const reason = (err as NodeJS.ErrnoException).code === "ENOENT" ? Messages.noSuchFile : (err as Error).message;
-      throw new PolicyError([{ file: path, line: 1, column: 1, message: Messages.cannotReadPolicy(reason) }]);
-    }
+    const text = readPolicyFile(path);
     return Policy.fromYaml(text, { filename: path });
   }
 

@@ -111,6 +111,9 @@ function sizeProblem(text: string, file: string): YamlResult | null {
 /** A lone CR is a line break in YAML 1.2 (as CRLF and LF are), which the parser does not take:
  *  made an LF, one character for one, so offsets and positions do not move. */
 function lineBreaks(text: string): string {
+  // A byte order mark is not part of the first line (editors do not show it): without it, the
+  // positions on line 1 are those a person sees, and the Python host's (whose reader drops it).
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   return text.replace(/\r(?!\n)/g, "\n");
 }
 

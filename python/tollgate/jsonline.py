@@ -29,16 +29,35 @@ _WS = re.compile(r"[ \t\n\r]*")
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 
 
+def _parse_long_int(s: str) -> Any:
+    return int(s) if len(s) < 4300 else float(s)
+
+
 def parse_json_text(text: Union[str, bytes, bytearray]) -> Any:
     """The value of a JSON text; raises :class:`NotJson` when it is not one."""
     if isinstance(text, (bytes, bytearray)):
-        text = bytes(text).decode("utf-8", "replace")
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as err:
+            # Bytes that are not UTF-8 are not JSON (RFC 8259 section 8.1): the action would be
+            # decided on U+FFFD where the tool gets the real bytes (Node's reader refuses them too).
+            raise NotJson(f"not UTF-8: {err.reason} at byte {err.start}") from None
     try:
         return json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         pass
     except ValueError as err:
-        raise NotJson(str(err)) from None
+        if "integer string conversion" not in str(err) and "Exceeds the limit" not in str(err):
+            raise NotJson(str(err)) from None
+        # An integer longer than CPython's int_max_str_digits (4,300 digits) is still JSON; read
+        # as the double it is in JSON's number model (JavaScript's JSON.parse: inf when too large),
+        # so a field the policy never reads is no reason to refuse the action (spec section 1).
+        try:
+            return json.loads(text, parse_constant=_reject_constant, parse_int=_parse_long_int)
+        except RecursionError:
+            pass
+        except ValueError as err2:
+            raise NotJson(str(err2)) from None
     try:
         return _parse_iterative(text)
     except NotJson:

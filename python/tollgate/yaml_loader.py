@@ -415,9 +415,13 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
         raise PolicyError.single(filename, 1, 1, Messages.MANIFEST_TOO_LARGE)
     # A lone CR is a line break in YAML (as CRLF and LF are); made an LF so that lines count the
     # same in the parser and in positions (one character for one: offsets do not move).
+    if text.startswith("\ufeff"):
+        # A byte order mark is not part of the first line (as src/yaml.ts lineBreaks): positions
+        # are those a person sees, in both hosts.
+        text = text[1:]
     text = _LONE_CR.sub("\n", text)
     lone = SURROGATE.search(text)
-    if lone is not None:  # (a raw one; a str from a file never holds one: it is decoded with "replace")
+    if lone is not None:  # (a raw one; a str from a file never holds one: it is decoded strictly)
         line, column = _Positions(text).at(lone.start())
         raise PolicyError.single(filename, line, column, Messages.LONE_SURROGATE)
     bad = _UNPRINTABLE.search(text)
@@ -480,7 +484,7 @@ def _load_tree(text: str, filename: str) -> LoadedYaml:
 
 
 def read_manifest_file(path: str) -> str:
-    """Read a manifest file (UTF-8; bad bytes become U+FFFD as in Node).
+    """Read a manifest file (UTF-8: a byte that is not is a policy error at its position, as in Node).
 
     Raises :class:`PolicyError` at 1:1 for files over 16 MiB and files that
     cannot be read.
@@ -494,7 +498,21 @@ def read_manifest_file(path: str) -> str:
         raise PolicyError.single(path, 1, 1, Messages.cannot_read_policy(f"{err.strerror or err}")) from None
     if len(data) > MAX_MANIFEST_BYTES:
         raise PolicyError.single(path, 1, 1, Messages.MANIFEST_TOO_LARGE)
-    return data.decode("utf-8", "replace")
+    return policy_text(data, path)
+
+
+def policy_text(data: bytes, path: str) -> str:
+    """The text of a policy's bytes; raises :class:`PolicyError` at the first byte that is not
+    UTF-8 (as ``policyText`` of ``src/policy-text.ts``): a U+FFFD in its place could make a deny
+    rule's operand silently stop matching the real text."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        before = data[: err.start].decode("utf-8")
+        line = before.count("\n") + 1
+        last = before[before.rfind("\n") + 1 :]
+        column = len(last.encode("utf-16-le")) // 2 + 1  # UTF-16 units, as the yaml package counts
+        raise PolicyError.single(path, line, column, Messages.not_utf8(f"{data[err.start]:02X}")) from None
 
 
 def sort_errors(errors: Sequence[PolicyProblem]) -> List[PolicyProblem]:

@@ -7,6 +7,7 @@
 //
 // Its arguments are declared in FMT (src/argv.ts parses them and writes --help).
 
+import { readPolicyFile } from "../policy-text.js";
 import { readFileSync, statSync } from "node:fs";
 import { replaceFile } from "../audit/fsutil.js";
 import { formatPolicyText } from "../fmt/layout.js";
@@ -43,7 +44,7 @@ export async function fmtCommand(args: string[], io: CommandIo): Promise<number>
   for (const file of opts.files) {
     let text: string;
     try {
-      text = readFileSync(file, "utf8");
+      text = readPolicyFile(file); // never rewrites a file it cannot read exactly
     } catch (err) {
       // The same report as `tollgate check` (Policy.fromFile knows how to say it).
       const loaded = (() => {

@@ -3,6 +3,7 @@
 // every policy is clean (`ok: FILE`), 2 when a policy does not load (its errors as `check`
 // prints them). Findings: src/lint/ and docs/change-safety.md, "Lint".
 
+import { readPolicyFile } from "../policy-text.js";
 import { readFileSync } from "node:fs";
 import { inPositionOrder } from "../errors.js";
 import { lintManifest } from "../lint/index.js";
@@ -31,7 +32,7 @@ export async function lintCommand(args: string[], io: CommandIo): Promise<number
       invalid = true;
       continue;
     }
-    const loaded = loadYaml(readFileSync(file, "utf8"), file);
+    const loaded = loadYaml(readPolicyFile(file), file);
     if (!loaded.ok) throw new Error(`${file}: loaded once, then failed to parse`);
     const findings = inPositionOrder(lintManifest(loaded.yaml.value).map((f) => ({ ...loaded.yaml.locate(f.pointer, f.at), message: f.message })));
     if (findings.length === 0) {

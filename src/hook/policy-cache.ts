@@ -7,6 +7,7 @@
 // host's module cache; an empty value turns it off), and only in a directory this user owns
 // that nobody else can write to. Any cache trouble falls back to the YAML.
 
+import { policyText } from "../policy-text.js";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
@@ -102,7 +103,7 @@ export function loadHookPolicy(path: string, options: LoadHookPolicyOptions): Po
     }
   }
   // A miss: parse the YAML once, compile its JSON (as a hit will), keep the JSON.
-  const text = bytes.toString("utf8");
+  const text = policyText(bytes, path); // not UTF-8: a PolicyError at the byte
   const loaded = loadYaml(text, path);
   if (!loaded.ok) throw new PolicyError(loaded.problems);
   const json = JSON.stringify(loaded.yaml.value);

@@ -4,6 +4,7 @@
 // With --persist-policy a PUT policy is written to the file first (atomically), so the next reload
 // from the file serves it again instead of silently going back to the file's.
 
+import { readPolicyFile } from "../policy-text.js";
 import type { Worker } from "node:cluster";
 import { readFileSync, watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
@@ -49,7 +50,7 @@ export class PolicySync {
     private readonly config: ServerConfig,
     private readonly log: Log,
   ) {
-    const yaml = readFileSync(config.policy, "utf8");
+    const yaml = readPolicyFile(config.policy);
     this.current = { policy: summaryOf(Policy.fromYaml(yaml, { filename: config.policy })), yaml, filename: config.policy };
     this.checker = new PolicyChecker((message) => log.warn(message));
   }
@@ -97,9 +98,9 @@ export class PolicySync {
     if (this.stopping) return;
     let yaml: string;
     try {
-      yaml = readFileSync(this.config.policy, "utf8");
+      yaml = readPolicyFile(this.config.policy);
     } catch (err) {
-      this.log.error("policy reload failed: cannot read the file; the old policy keeps serving", { source, file: this.config.policy, detail: (err as Error).message });
+      this.log.error("policy reload failed: cannot read the file; the old policy keeps serving", { source, file: this.config.policy, detail: err instanceof PolicyError ? err.format() : (err as Error).message });
       return;
     }
     this.install(yaml, this.config.policy, source).catch((err) => {
