@@ -100,6 +100,21 @@ describe("YAML and text bodies are for PUT /v1/policy only", () => {
     });
   }
 
+  it("a policy body that is not UTF-8 is an invalid policy at its first bad byte (422), nothing installed", async () => {
+    for (const path of ["/v1/policy", "/v1/policy/shadow"]) {
+      const body = Buffer.concat([Buffer.from("tollgate: 1\nname: x\nrules:\n  - { id: d, effect: deny, reason: r, when: { args.p: { prefix: \"/donn"), Buffer.from([0xe9]), Buffer.from("es\" } } }\n")]);
+      const r = await fetch(s.url + path, { method: "PUT", headers: { authorization: `Bearer ${TOKENS.admin}`, "content-type": "application/yaml" }, body });
+      expect(r.status, path).toBe(422);
+      const file = path === "/v1/policy" ? "<PUT /v1/policy>" : "<PUT /v1/policy/shadow>";
+      expect(((await r.json()) as { error: unknown }).error, path).toEqual({
+        code: "invalid_policy",
+        message: `${file}:4:71: error: the policy is not valid UTF-8 (byte 0xE9 here): save it as UTF-8`,
+        details: { problems: [{ file, line: 4, column: 71, message: "the policy is not valid UTF-8 (byte 0xE9 here): save it as UTF-8" }] },
+      });
+    }
+    expect((await http(s, "GET", "/v1/policy", { token: "admin" })).body.policy).not.toBe("x");
+  });
+
   it("a JSON body to PUT /v1/policy is refused before it is read", async () => {
     const r = await http(s, "PUT", "/v1/policy", { token: "admin", body: { tollgate: 1 } });
     expect(r.status).toBe(415);

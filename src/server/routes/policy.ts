@@ -8,6 +8,8 @@ import { ROLES } from "../access.js";
 import { MAX_POLICY_BYTES, POLICY_BODY, YAML_TYPES } from "../constants.js";
 import type { Backend } from "../http.js";
 import { RpcError } from "../ipc.js";
+import { policyText } from "../../policy-text.js";
+import { rpcErrorOf } from "../rpc.js";
 
 export async function policyRoutes(app: FastifyInstance, { backend }: { backend: Backend }): Promise<void> {
   app.get("/v1/policy", { config: { roles: ROLES["policy-get"] } }, async (_req, reply) => {
@@ -18,7 +20,15 @@ export async function policyRoutes(app: FastifyInstance, { backend }: { backend:
 
   app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser(YAML_TYPES, { parseAs: "string", bodyLimit: MAX_POLICY_BYTES }, (_req, body, done) => done(null, body));
+    // Read as bytes and decoded strictly: a byte that is not UTF-8 is a policy error at its
+    // position (422), never a U+FFFD in a rule (src/policy-text.ts).
+    scope.addContentTypeParser(YAML_TYPES, { parseAs: "buffer", bodyLimit: MAX_POLICY_BYTES }, (req, body, done) => {
+      try {
+        done(null, policyText(body as Buffer, req.url.startsWith("/v1/policy/shadow") ? "<PUT /v1/policy/shadow>" : "<PUT /v1/policy>"));
+      } catch (err) {
+        done(rpcErrorOf(err), undefined);
+      }
+    });
     scope.put("/v1/policy", { config: { roles: ROLES["put-policy"] }, bodyLimit: MAX_POLICY_BYTES }, async (req, reply) => {
       if (req.body !== undefined && typeof req.body !== "string") {
         throw new RpcError(415, "unsupported_media_type", POLICY_BODY);
