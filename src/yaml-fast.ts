@@ -80,9 +80,10 @@ export function resolvePlain(text: string): Value {
   if (!MAYBE_NOT_STRING.test(text)) return text;
   if (NULL.test(text)) return null;
   if (BOOL.test(text)) return text[0] === "t" || text[0] === "T";
-  if (INT_OCT.test(text)) return parseInt(text.substring(2), 8);
-  if (INT.test(text)) return parseInt(text, 10);
-  if (INT_HEX.test(text)) return parseInt(text.substring(2), 16);
+  // An integer beyond a double is not a JSON number: src/yaml.ts reports it where it is.
+  if (INT_OCT.test(text)) return finite(parseInt(text.substring(2), 8));
+  if (INT.test(text)) return finite(parseInt(text, 10));
+  if (INT_HEX.test(text)) return finite(parseInt(text.substring(2), 16));
   if (FLOAT_NAN.test(text)) throw GIVE_UP; // not a JSON number: src/yaml.ts reports it
   if (FLOAT_EXP.test(text) || FLOAT.test(text)) {
     const x = parseFloat(text);
@@ -191,4 +192,9 @@ class Builder {
     if (e.valueStart === -1) return "";
     return e.fast ? this.source.slice(e.valueStart, e.valueEnd) : J().getScalarValue(this.source, e);
   }
+}
+
+function finite(x: number): number {
+  if (!Number.isFinite(x)) throw GIVE_UP;
+  return x;
 }

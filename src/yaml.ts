@@ -170,6 +170,21 @@ function readExactly(text: string, file: string): YamlResult {
   };
 }
 
+const CORE_TAG = "tag:yaml.org,2002:";
+
+/**
+ * The tag of a scalar whose value does not fit it (`!!float 1`, `!!bool yes`) or that the core
+ * schema does not have (`!foo`), as written; null for the others. The yaml package keeps such a
+ * value as its string and only warns (TAG_RESOLVE_FAILED): a deny rule's `eq: !!float 1` would then
+ * silently never match 1. An error instead, as in the Python host (yaml_schema.UnresolvedTag).
+ * The non-specific `!` makes a string (YAML 1.2, 6.9.1), as `!!str` does.
+ */
+function unfitTag(node: Scalar): string | null {
+  const tag = node.tag;
+  if (tag === undefined || tag === "!" || tag === `${CORE_TAG}str` || typeof node.value !== "string") return null;
+  return tag.startsWith(CORE_TAG) ? `!!${tag.slice(CORE_TAG.length)}` : tag;
+}
+
 /** When the YAML nests deeper than a parser's stack allows (hundreds of levels; 64 are legal). */
 const TOO_DEEP = "the YAML is nested too deeply to be read (conditions may nest at most 64 levels)";
 
@@ -250,6 +265,11 @@ class JsonConverter {
           this.report(keyNode, Messages.keyNotScalar);
           continue;
         }
+        const unfit = keyNode == null ? null : unfitTag(keyNode as Scalar);
+        if (unfit !== null) {
+          this.report(keyNode!, Messages.unresolvedTag(unfit));
+          continue;
+        }
         const key = keyNode == null ? "" : String((keyNode as Scalar).value ?? "null");
         if (LONE_SURROGATE.test(key)) {
           this.report(keyNode ?? node, Messages.loneSurrogate);
@@ -273,6 +293,11 @@ class JsonConverter {
   }
 
   private scalar(node: Scalar): Json {
+    const unfit = unfitTag(node);
+    if (unfit !== null) {
+      this.report(node, Messages.unresolvedTag(unfit));
+      return null;
+    }
     const v = node.value;
     if (typeof v === "string" && LONE_SURROGATE.test(v)) {
       this.report(node, Messages.loneSurrogate);
@@ -286,7 +311,15 @@ class JsonConverter {
       }
       return v;
     }
-    if (typeof v === "bigint") return Number(v);
+    if (typeof v === "bigint") {
+      // An integer beyond a double (310 digits and more) is no more a JSON number than 1e999.
+      const n = Number(v);
+      if (!Number.isFinite(n)) {
+        this.report(node, Messages.notJsonNumber(String(node.source ?? v)));
+        return null;
+      }
+      return n;
+    }
     this.report(node, Messages.unsupportedValue(typeof v));
     return null;
   }

@@ -45,7 +45,7 @@ from yaml.events import (
 
 from ._abi import MAX_ALIAS_EXPANSIONS
 from .canonical import SURROGATE
-from .yaml_schema import CoreResolver, js_key, typed_scalar
+from .yaml_schema import CoreResolver, UnresolvedTag, js_key, typed_scalar
 
 __all__ = ["GIVE_UP", "MAX_DEPTH", "fast_value"]
 
@@ -59,6 +59,7 @@ _CParser: Any = None
 if getattr(yaml, "__with_libyaml__", False):
     from yaml.cyaml import CParser as _CParser
 _INF = math.inf
+_BIG = 2**1023  # an int at least this large may not fit a double: the tree path decides
 _NINF = -math.inf
 _MISSING: Any = object()
 _ROOT: Any = object()
@@ -91,9 +92,14 @@ def _plain(text: str) -> Any:
         return text
     for tag, regexp in resolvers:
         if regexp.match(text):
-            value = typed_scalar(tag, text)
+            try:
+                value = typed_scalar(tag, text)
+            except UnresolvedTag:
+                raise _GiveUp() from None  # (never, for an implicit tag: the tree path says why if it does)
             if value.__class__ is float and (value != value or value == _INF or value == _NINF):
                 raise _GiveUp()
+            if value.__class__ is int and not -_BIG < value < _BIG:
+                raise _GiveUp()  # beyond a double: the tree path reports it
             return value
     return text
 

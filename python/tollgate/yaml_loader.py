@@ -44,7 +44,7 @@ from ._deprecated import deprecated_names, warn
 from .canonical import SURROGATE
 from .errors import PolicyError, PolicyProblem
 from .yaml_fast import GIVE_UP, fast_value
-from .yaml_schema import CoreResolver, Unsupported, js_key, typed_scalar
+from .yaml_schema import CoreResolver, UnresolvedTag, Unsupported, js_key, typed_scalar
 
 __all__ = [
     "MAX_MANIFEST_BYTES",
@@ -85,7 +85,12 @@ class _TreeComposer(Composer):
         anchor = event.anchor
         self.descend_resolver(parent, index)
         if self.check_event(ScalarEvent):
+            nonspecific = event.tag == "!"
             node = self.compose_scalar_node(anchor)
+            if nonspecific:
+                # YAML 1.2, 6.9.1: a scalar tagged "!" is a string (the yaml package's reading);
+                # PyYAML resolves it as if untagged, and "! 123" would be the number 123.
+                node.tag = "tag:yaml.org,2002:str"
         elif self.check_event(SequenceStartEvent):
             node = self.compose_sequence_node(anchor)
         elif self.check_event(MappingStartEvent):
@@ -139,6 +144,14 @@ def _value_identity(v: Any) -> Any:
     return ("n", f + 0.0)  # -0 === 0
 
 
+def _fits_double(v: int) -> bool:
+    try:
+        float(v)
+    except OverflowError:
+        return False
+    return True
+
+
 class _Builder:
     """Node tree -> JSON value, collecting problems as ``(mark, message)``, like Node's JsonConverter."""
 
@@ -164,7 +177,14 @@ class _Builder:
             except Unsupported:
                 self.problems.append((node.start_mark, Messages.unsupported_value("object")))
                 return None
+            except UnresolvedTag as err:
+                self.problems.append((node.start_mark, Messages.unresolved_tag(err.tag)))
+                return None
             if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
+                self.problems.append((node.start_mark, Messages.not_json_number(node.value)))
+                return None
+            if isinstance(value, int) and not isinstance(value, bool) and not _fits_double(value):
+                # An integer beyond a double (310 digits and more) is no more a JSON number than 1e999.
                 self.problems.append((node.start_mark, Messages.not_json_number(node.value)))
                 return None
             if isinstance(value, str) and SURROGATE.search(value) is not None:
@@ -200,6 +220,9 @@ class _Builder:
                 raw = _scalar(target)
             except Unsupported:
                 raw = target.value
+            except UnresolvedTag as err:
+                self.problems.append((target.start_mark, Messages.unresolved_tag(err.tag)))
+                continue
             if isinstance(raw, str) and SURROGATE.search(raw) is not None:
                 self.problems.append((key_node.start_mark, Messages.LONE_SURROGATE))
                 continue
@@ -365,7 +388,7 @@ def _is_index(token: str) -> bool:
 def _key_text(key_node: ScalarNode) -> str:
     try:
         return js_key(_scalar(key_node))
-    except Unsupported:
+    except (Unsupported, UnresolvedTag):
         return key_node.value
 
 

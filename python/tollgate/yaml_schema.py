@@ -57,11 +57,25 @@ class Unsupported(Exception):
     """A scalar tag the JSON value of a manifest cannot hold (``!!binary``, ``!!timestamp``)."""
 
 
+class UnresolvedTag(Exception):
+    """An explicit tag the scalar's text does not fit (``!!float 1``, ``!!bool yes``) or that is
+    not the core schema's (``!foo``): a policy error, as in Node (src/yaml.ts, TAG_RESOLVE_FAILED),
+    since keeping the string would make ``eq: !!float 1`` silently never match 1."""
+
+    def __init__(self, tag: str) -> None:
+        super().__init__(tag)
+        self.tag = "!!" + tag[len(_YAML_ORG):] if tag.startswith(_YAML_ORG) else tag
+
+
 def typed_scalar(tag: str, text: str) -> Any:
     """The JSON value of a scalar with its (resolved or explicit) tag, as the yaml package's core
-    schema makes it. Raises :class:`Unsupported` for ``!!binary`` and ``!!timestamp``."""
-    if tag == _STR or not tag.startswith(_YAML_ORG):
+    schema makes it. Raises :class:`Unsupported` for ``!!binary`` and ``!!timestamp``, and
+    :class:`UnresolvedTag` for a tag the text does not fit or that the core schema does not have
+    (the non-specific ``!`` is made ``!!str`` where the tree is composed)."""
+    if tag == _STR:
         return fix_surrogates(text)
+    if not tag.startswith(_YAML_ORG):
+        raise UnresolvedTag(tag)
     if tag == _NULL:
         if _NULL_RE.match(text):
             return None
@@ -72,7 +86,9 @@ def typed_scalar(tag: str, text: str) -> Any:
         if _INT_OCT_RE.match(text):
             return int(text[2:], 8)
         if _INT_RE.match(text):
-            return int(text)
+            # (Past CPython's 4,300-digit limit for int(), the double it is, as in Node: inf when
+            # too large, which the loader refuses as not a JSON number.)
+            return int(text) if len(text) <= 4000 else float(text)
         if _INT_HEX_RE.match(text):
             return int(text[2:], 16)
     elif tag == _FLOAT:
@@ -82,7 +98,7 @@ def typed_scalar(tag: str, text: str) -> Any:
             return float(text)
     elif tag in _UNSUPPORTED_SCALAR_TAGS:
         raise Unsupported()
-    return fix_surrogates(text)  # a tag the text does not fit: the yaml package keeps the string
+    raise UnresolvedTag(tag)  # a tag the text does not fit (the yaml package keeps the string, and warns)
 
 
 def js_key(value: Any) -> str:

@@ -3,7 +3,7 @@
 // `--explain` prints why instead: an indented tree per line (explain-format.ts), or with
 // `--format json` one explanation per line (docs/semantics.md, "Explain").
 
-import { createReadStream } from "node:fs";
+import { createReadStream, statSync } from "node:fs";
 import type { Readable } from "node:stream";
 import type { CommandSpec } from "../argv.js";
 import { EXIT_OK, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
@@ -37,6 +37,11 @@ export async function evalCommand(argv: string[], io: CommandIo): Promise<number
   const policy = await loadPolicy(args[0]!, io.stderr);
   if (!policy) return EXIT_POLICY_ERROR;
   const source = args[1] ?? "-";
+  if (source !== "-" && isDirectory(source)) {
+    // (Opening a directory succeeds; the first read fails: say so before deciding anything.)
+    await write(io.stderr, `tollgate: cannot read ${source}: it is a directory\n`);
+    return EXIT_POLICY_ERROR;
+  }
   const input: Readable = source === "-" ? io.stdin : createReadStream(source);
   const opened = new Promise<void>((resolve, reject) => {
     if (source === "-") resolve();
@@ -88,4 +93,12 @@ function explainLine(policy: Policy, line: string): Explanation {
   const e = policy.explain(action, { now });
   if (policy.stateful) policy.step(action, { now });
   return e;
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false; // missing or unreadable: the open below says why
+  }
 }
