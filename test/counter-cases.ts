@@ -566,6 +566,7 @@ export function counterCases(backend: CounterBackend): void {
         ['["x"]y', `unexpected 'y' in field path '["x"]y'`],
         ["", "empty field path"],
         ["a b", "unexpected ' ' in field path 'a b'"],
+        ["a'b", `unexpected "'" in field path 'a'b'`],
         [k17, `field path '${k17}' has more than 16 segments`],
         // spec section 1: a top-level key named all, any or not is written in brackets
         ["all", `a top-level key named 'all' must be written ["all"] in field path 'all'`],

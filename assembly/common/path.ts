@@ -8,8 +8,9 @@ export class ParsedPath {
 }
 
 function isPlainChar(c: i32): bool {
-  // Characters that force the bracket form: dot, brackets, quote, space.
-  return c != 0x2e && c != 0x5b && c != 0x5d && c != 0x22 && c != 0x20;
+  // Characters that force the bracket form (spec section 1): dot, brackets, a quote (double or
+  // single), space.
+  return c != 0x2e && c != 0x5b && c != 0x5d && c != 0x22 && c != 0x27 && c != 0x20;
 }
 
 export function parsePath(text: string): ParsedPath {
@@ -61,7 +62,8 @@ export function parsePath(text: string): ParsedPath {
       continue;
     }
     if (c == 0x5b) continue;
-    out.error = "unexpected '" + String.fromCharCode(c) + "' in field path '" + text + "'";
+    // (A single quote is shown in double quotes: three single quotes would not read as one.)
+    out.error = "unexpected " + (c == 0x27 ? "\"'\"" : "'" + String.fromCharCode(c) + "'") + " in field path '" + text + "'";
     return out;
   }
   return out;

@@ -46,7 +46,7 @@ export class CounterNames {
 function referenceName(key: string): string | null {
   for (let i = 1; i < key.length; i++) {
     const c = key.charCodeAt(i);
-    if (c == 0x2e || c == 0x5b || c == 0x5d || c == 0x22 || c == 0x20) return null;
+    if (c == 0x2e || c == 0x5b || c == 0x5d || c == 0x22 || c == 0x27 || c == 0x20) return null;
   }
   return key.substring(1);
 }

@@ -30,7 +30,7 @@ export function parsePath(text: string): string[] {
       keys.push(key);
     } else {
       let key = "";
-      while (i < text.length && !'.[]" '.includes(text[i])) key += text[i++];
+      while (i < text.length && !".[]\"' ".includes(text[i])) key += text[i++];
       if (key === "") fail("empty key");
       keys.push(key);
     }

@@ -47,7 +47,7 @@ const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_00
 export function fieldPathError(text: string): string | null {
   const n = text.length;
   if (n === 0) return "empty field path";
-  const plain = (c: string) => !'.[]" '.includes(c);
+  const plain = (c: string) => !".[]\"' ".includes(c);
   let i = 0;
   let segments = 0;
   for (;;) {
@@ -89,7 +89,7 @@ export function fieldPathError(text: string): string | null {
       continue;
     }
     if (text[i] === "[") continue;
-    return `unexpected '${text[i]}' in field path '${text}'`;
+    return `unexpected ${text[i] === "'" ? `"'"` : `'${text[i]}'`} in field path '${text}'`;
   }
 }
 
