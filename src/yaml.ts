@@ -3,7 +3,7 @@
 
 import { createRequire } from "node:module";
 import type { Document, Node as YamlNode, ParsedNode, Scalar, YAMLError } from "yaml";
-import { MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages } from "./abi.generated.js";
+import { MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, MAX_YAML_DEPTH, Messages } from "./abi.generated.js";
 import { inPositionOrder } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
 import { fastYamlValue } from "./yaml-fast.js";
@@ -186,7 +186,7 @@ function unfitTag(node: Scalar): string | null {
 }
 
 /** When the YAML nests deeper than a parser's stack allows (hundreds of levels; 64 are legal). */
-const TOO_DEEP = "the YAML is nested too deeply to be read (conditions may nest at most 64 levels)";
+const TOO_DEEP = Messages.yamlTooDeep;
 
 /**
  * A yaml package error as a problem's message, told apart by its `code`: the composer running out
@@ -228,6 +228,8 @@ const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[
 
 class JsonConverter {
   private expansions = 0;
+  /** Mappings and sequences being converted, one inside the other. */
+  private depth = 0;
   /** Aliased nodes being expanded right now: meeting one again is a cycle (`a: &x [*x]`). */
   private expanding = new Set<YamlNode>();
   constructor(private doc: Document, private report: (node: YamlNode, message: string) => void) {}
@@ -256,6 +258,21 @@ class JsonConverter {
       }
     }
     if (Y().isScalar(node)) return this.scalar(node);
+    // Nesting is bounded by MAX_YAML_DEPTH, not by the stack (which the caller's depth changes):
+    // both hosts refuse the same manifests. The RangeError is reported as TOO_DEEP.
+    if (Y().isSeq(node) || Y().isMap(node)) {
+      if (++this.depth > MAX_YAML_DEPTH) throw new RangeError("MAX_YAML_DEPTH");
+      try {
+        return this.collection(node);
+      } finally {
+        this.depth--;
+      }
+    }
+    this.report(node, Messages.unsupportedNode);
+    return null;
+  }
+
+  private collection(node: YamlNode): Json {
     if (Y().isSeq(node)) return node.items.map((item) => this.convert(item as YamlNode));
     if (Y().isMap(node)) {
       const out: { [key: string]: Json } = Object.create(null);

@@ -156,7 +156,20 @@ describe("Policy loading", () => {
     // Deep enough that the YAML parser runs out of stack: still a policy error with a position.
     const deep = errorOf(() => Policy.fromYaml(nested(5000)));
     expect(deep.line).toBe(6);
-    expect(deep.message).toMatch(/nested too deeply to be read/);
+    expect(deep.message).toMatch(/the YAML is nested too deeply/);
+  });
+
+  it("bounds YAML nesting at 512 mappings and lists, as the Python host does (not at what the stack allows)", () => {
+    const groups = (n: number) => {
+      let s = "tollgate: 1\nname: g\nrules:\n";
+      let ind = "  ";
+      for (let i = 0; i < n; i++, ind += "    ") s += `${ind}- group: g${i}\n${ind}  rules:\n`;
+      return `${s}${ind}- { id: r, effect: allow }\n`;
+    };
+    // The document, its rules, 2 per group, the innermost rule: 254 groups are 511 levels.
+    expect(Policy.fromYaml(groups(254)).rules).toHaveLength(1);
+    const err = errorOf(() => Policy.fromYaml(groups(255)));
+    expect([err.line, err.column, err.message]).toEqual([1, 1, "the YAML is nested too deeply (more than 512 mappings and lists inside one another; conditions may nest at most 64 levels)"]);
   });
 
   it("reads a lone CR as a line break, as YAML 1.2 does, and counts lines by it", () => {

@@ -39,3 +39,27 @@ def test_a_byte_order_mark_is_not_a_column():
     with pytest.raises(PolicyError) as info:
         Policy.from_yaml("\ufefftollgate: 2\nname: x\nrules:\n  - { id: r, effect: deny, reason: r, efect: x }\n", filename="bom.yaml")
     assert [(e.line, e.column) for e in info.value.errors] == [(1, 11), (4, 39)]
+
+
+def _groups(n):
+    s = "tollgate: 1\nname: g\nrules:\n"
+    ind = "  "
+    for i in range(n):
+        s += f"{ind}- group: g{i}\n{ind}  rules:\n"
+        ind += "    "
+    return s + f"{ind}- {{ id: r, effect: allow }}\n"
+
+
+def _at_depth(d, f):
+    return f() if d == 0 else _at_depth(d - 1, f)
+
+
+@pytest.mark.parametrize("caller_depth", [0, 600])
+def test_yaml_nesting_is_bounded_at_512_whatever_the_callers_stack(caller_depth):
+    # As in Node (test/policy-api.test.ts): 254 groups are 511 levels and load, 255 do not; called
+    # from deep in a program's stack, the same (the limit is MAX_YAML_DEPTH, not the stack).
+    assert len(_at_depth(caller_depth, lambda: Policy.from_yaml(_groups(254))).rules) == 1
+    with pytest.raises(PolicyError) as info:
+        _at_depth(caller_depth, lambda: Policy.from_yaml(_groups(255)))
+    e = info.value.errors[0]
+    assert (e.line, e.column, e.message) == (1, 1, "the YAML is nested too deeply (more than 512 mappings and lists inside one another; conditions may nest at most 64 levels)")

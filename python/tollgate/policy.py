@@ -56,7 +56,7 @@ from .engine import CoreInstance, CoreTrap
 from .errors import PolicyError, PolicyProblem
 from .jsonline import NotJson, parse_json_text
 from .state.memory_store import MemoryCounterStore, Pending, _as_float
-from .yaml_loader import LoadedYaml, escape_written_raw, load_yaml, read_manifest_file, sort_errors
+from .yaml_loader import LoadedYaml, escape_written_raw, load_yaml, read_manifest_file, sort_errors, stack_for_nesting
 
 __all__ = ["Policy", "RuleInfo", "RedactPaths", "Step", "Decided", "MissingSum"]
 
@@ -226,8 +226,9 @@ class Policy:
     @classmethod
     def from_yaml(cls, text: str, filename: str = "<policy>", *, fast: Optional[bool] = None) -> "Policy":
         """Load a manifest from YAML text; errors are reported against ``filename``."""
-        loaded = load_yaml(text, filename)
-        return cls._compile(loaded, fast)
+        with stack_for_nesting():  # what loads does not depend on how deep the caller is
+            loaded = load_yaml(text, filename)
+            return cls._compile(loaded, fast)
 
     @classmethod
     def from_object(cls, manifest: Any, filename: str = "<policy>", *, fast: Optional[bool] = None) -> "Policy":

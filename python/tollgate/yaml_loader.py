@@ -32,14 +32,17 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import yaml
 from yaml.composer import Composer, ComposerError
 from yaml.events import AliasEvent, MappingStartEvent, ScalarEvent, SequenceStartEvent
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, Messages
+from ._abi import MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, MAX_YAML_DEPTH, Messages
 from ._deprecated import deprecated_names, warn
 from .canonical import SURROGATE
 from .errors import PolicyError, PolicyProblem
@@ -152,11 +155,48 @@ def _fits_double(v: int) -> bool:
     return True
 
 
+class _TooDeep(Exception):
+    pass
+
+
+@contextmanager
+def stack_for_nesting() -> Iterator[None]:
+    """Enough Python stack for MAX_YAML_DEPTH levels (a few frames each, in the composer, the
+    builder and canonical JSON) above the caller's own frames, so that what loads does not depend
+    on how deep the caller is. Raised while a load runs (re-entrant), then put back."""
+    global _raised, _original
+    depth = 0
+    f = sys._getframe()
+    while f is not None:
+        depth += 1
+        f = f.f_back  # type: ignore[assignment]
+    need = depth + 4 * MAX_YAML_DEPTH + 200
+    with _stack_lock:
+        if _raised == 0:
+            _original = sys.getrecursionlimit()
+        _raised += 1
+        if need > sys.getrecursionlimit():
+            sys.setrecursionlimit(need)
+    try:
+        yield
+    finally:
+        with _stack_lock:
+            _raised -= 1
+            if _raised == 0:
+                sys.setrecursionlimit(_original)
+
+
+_stack_lock = threading.Lock()
+_raised = 0  # loads running (in any thread) with the limit raised
+_original = 1000  # the limit before the first of them
+
+
 class _Builder:
     """Node tree -> JSON value, collecting problems as ``(mark, message)``, like Node's JsonConverter."""
 
     def __init__(self) -> None:
         self.expansions = 0
+        self.depth = 0  # mappings and sequences being built, one inside the other
         self.active: set = set()
         self.yaml_errors: List[Tuple[Any, str]] = []
         self.problems: List[Tuple[Any, str]] = []
@@ -191,18 +231,17 @@ class _Builder:
                 self.problems.append((node.start_mark, Messages.LONE_SURROGATE))  # (pairs are joined: lone)
                 return None
             return value
-        if isinstance(node, SequenceNode):
+        if isinstance(node, (SequenceNode, MappingNode)):
+            # Nesting is bounded by MAX_YAML_DEPTH, as in Node, not by the stack.
+            self.depth += 1
+            if self.depth > MAX_YAML_DEPTH:
+                raise _TooDeep()
             self.active.add(id(node))
             try:
-                return [self.build(item) for item in node.value]
+                return [self.build(item) for item in node.value] if isinstance(node, SequenceNode) else self._mapping(node)
             finally:
                 self.active.discard(id(node))
-        if isinstance(node, MappingNode):
-            self.active.add(id(node))
-            try:
-                return self._mapping(node)
-            finally:
-                self.active.discard(id(node))
+                self.depth -= 1
         self.problems.append((node.start_mark, Messages.UNSUPPORTED_NODE))  # pragma: no cover
         return None
 
@@ -480,6 +519,11 @@ def _compose(composer_class: Any, text: str) -> Any:
 def _load_tree(text: str, filename: str) -> LoadedYaml:
     """``load_yaml`` by the node tree, for a text already checked for size and lone CRs."""
     positions = _Positions(text)
+    with stack_for_nesting():
+        return _load_tree_deep(text, filename, positions)
+
+
+def _load_tree_deep(text: str, filename: str, positions: "_Positions") -> LoadedYaml:
     try:
         root = _compose(_Composer, text)
     except ComposerError as err:
@@ -490,12 +534,12 @@ def _load_tree(text: str, filename: str) -> LoadedYaml:
     except yaml.YAMLError as err:
         raise _yaml_error(filename, err, positions) from None
     except RecursionError:
-        raise PolicyError.single(filename, 1, 1, "the YAML is nested too deeply") from None
+        raise PolicyError.single(filename, 1, 1, Messages.YAML_TOO_DEEP) from None
     builder = _Builder()
     try:
         value = builder.build(root)
-    except RecursionError:
-        raise PolicyError.single(filename, 1, 1, "the YAML is nested too deeply") from None
+    except (RecursionError, _TooDeep):
+        raise PolicyError.single(filename, 1, 1, Messages.YAML_TOO_DEEP) from None
     problems = builder.yaml_errors or builder.problems
     if problems:
         items = []
