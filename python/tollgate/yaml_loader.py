@@ -214,8 +214,8 @@ class _Builder:
         if isinstance(node, ScalarNode):
             try:
                 value = _scalar(node)
-            except Unsupported:
-                self.problems.append((node.start_mark, Messages.unsupported_value("object")))
+            except Unsupported as err:
+                self.problems.append((node.start_mark, Messages.unsupported_value(err.args[0] if err.args else "object")))
                 return None
             except UnresolvedTag as err:
                 self.problems.append((node.start_mark, Messages.unresolved_tag(err.tag)))

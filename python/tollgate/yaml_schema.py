@@ -98,6 +98,8 @@ def typed_scalar(tag: str, text: str) -> Any:
             return float(text)
     elif tag in _UNSUPPORTED_SCALAR_TAGS:
         raise Unsupported()
+    elif tag == _YAML_ORG + "merge":
+        raise Unsupported("symbol")  # the yaml package's merge key: a JavaScript symbol
     raise UnresolvedTag(tag)  # a tag the text does not fit (the yaml package keeps the string, and warns)
 
 
