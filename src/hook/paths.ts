@@ -3,31 +3,48 @@
 // symbolic links resolved, and whether it lies inside the project. "Write outside the project" is
 // then `context.file.in_project: false` in a policy.
 
-import { realpathSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve, sep } from "node:path";
+import { lstatSync, readlinkSync } from "node:fs";
+import { dirname, isAbsolute, resolve, sep } from "node:path";
 
 /** The tool input keys that name a file or directory (Read/Write/Edit/MultiEdit, NotebookEdit, Glob/Grep/LS). */
 export const PATH_KEYS = ["file_path", "notebook_path", "path"] as const;
 
+/** Symbolic links followed before giving up, as the kernel does (ELOOP past 40). */
+const MAX_LINKS = 40;
+
 /**
- * `path` with symbolic links resolved as far as it exists: the deepest existing ancestor is
- * resolved by the file system and the rest appended (a file about to be created through a link
- * to a directory elsewhere is elsewhere).
+ * The file an absolute `path` reaches, as the kernel resolves it: component by component, each
+ * symbolic link replaced by its target — a dangling one too (a write through it creates the
+ * target) — and `..` applied to the directory reached so far, not to the text (`link/..` is the
+ * link target's parent). From the first component that does not exist, the rest is appended.
  */
 export function physicalPath(path: string): string {
-  let head = path;
-  const tail: string[] = [];
-  for (;;) {
-    try {
-      const real = realpathSync(head);
-      return tail.length === 0 ? real : join(real, ...tail.reverse());
-    } catch {
-      const parent = dirname(head);
-      if (parent === head) return path;
-      tail.push(head.slice(parent.length + (parent.endsWith(sep) ? 0 : 1)));
-      head = parent;
+  const rest = path.split("/");
+  let cur = "/";
+  let links = 0;
+  while (rest.length > 0) {
+    const c = rest.shift()!;
+    if (c === "" || c === ".") continue;
+    if (c === "..") {
+      cur = dirname(cur);
+      continue;
     }
+    const next = cur === "/" ? `/${c}` : `${cur}/${c}`;
+    let link: string | null = null;
+    try {
+      if (lstatSync(next).isSymbolicLink()) link = readlinkSync(next);
+    } catch {
+      return resolve(next, ...rest); // does not exist: nothing further can be a link
+    }
+    if (link === null) {
+      cur = next;
+      continue;
+    }
+    if (++links > MAX_LINKS) return next; // a loop: any open of it fails
+    rest.unshift(...link.split("/"));
+    if (link.startsWith("/")) cur = "/";
   }
+  return cur;
 }
 
 function inside(path: string, dir: string): boolean {
@@ -48,9 +65,10 @@ export function projectFacts(toolInput: Record<string, unknown>, cwd: string | u
   if (named === undefined) return facts;
   const base = cwd !== undefined && isAbsolute(cwd) ? cwd : undefined;
   if (!isAbsolute(named) && base === undefined) return facts;
-  const path = physicalPath(resolve(base ?? "/", named));
+  // Joined, not normalized: `..` is applied where the kernel applies it, after links (physicalPath).
+  const path = physicalPath(isAbsolute(named) ? named : `${base}/${named}`);
   const file: Record<string, unknown> = { path };
-  if (facts.project_dir !== undefined) file.in_project = inside(path, physicalPath(resolve(root!)));
+  if (facts.project_dir !== undefined) file.in_project = inside(path, physicalPath(root!));
   facts.file = file;
   return facts;
 }
