@@ -43,7 +43,7 @@ export async function decideAudited(policy: Policy, action: unknown, auditDir: s
     } finally {
       await log.close(); // flush and sign a checkpoint of the last record
     }
-    if (state !== null) await saveState(auditDir, policy, state, appended, now, log.countedSeal);
+    if (state !== null) await saveState(auditDir, policy.counters, state, appended, now, log.countedSeal);
     return { ...decision, audit_id: appended.hash, audit_seq: appended.seq };
   } finally {
     release();

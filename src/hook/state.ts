@@ -8,26 +8,27 @@
 // not match the log's end or the policy's counters (a crash after the append, another writer, a
 // changed policy, a deleted file) is ignored and the state rebuilt from the log. Replaying the
 // same operations in the same order gives the same store: the snapshot changes no decision.
-// Keys and amounts of counters on redacted fields are sealed in it as in the log's records
-// (src/audit/counted-seal.ts).
+// The snapshot is sealed with the log's key (src/audit/counted-seal.ts: AES-256-GCM): it holds no
+// redacted key or amount in the clear, and one edited by anyone without `audit.key` does not
+// open, so it is rebuilt from the log (an emptied snapshot would otherwise reset every counter
+// while the log still verified).
 
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { isSealed } from "../audit/counted-seal.js";
-import type { CountedSeal, Sealed } from "../audit/counted-seal.js";
+import type { CountedSeal } from "../audit/counted-seal.js";
 import { counterDefinitions } from "../counters.js";
 import type { CounterInfo } from "../counters.js";
-import { rebuildCounters, sealedCounters } from "../pipeline/counted.js";
-import type { CountingPolicy } from "../pipeline/counted.js";
+import { rebuildCounters } from "../pipeline/counted.js";
 import { MemoryCounterStore } from "../state/memory-store.js";
 import type { Contribution, Key, Pending, Resolution } from "../state/memory-store.js";
 
 export const HOOK_STATE_FILE = "hook-state.json";
 const FORMAT = "tollgate-hook-state/1";
 
-/** One store operation, as replayed (in the snapshot, a redacted field's key or amount sealed). */
+/** One store operation, as replayed. */
 export type StoreOp =
-  | { at: number; add: [counter: string, key: Key | Sealed, amount: number | Sealed][]; pending?: Pending }
+  | { at: number; add: [counter: string, key: Key, amount: number][]; pending?: Pending }
   | { at: number; resolve: string; resolution: Resolution };
 
 interface Snapshot {
@@ -57,12 +58,11 @@ export class RecordingStore extends MemoryCounterStore {
     return changed;
   }
 
-  /** Replays operations (from a snapshot), remembering them again; opens sealed values with `seal`. */
-  replay(ops: readonly StoreOp[], seal: CountedSeal): void {
-    const open = <T>(v: T | Sealed): T => (isSealed(v) ? (seal.open(v) as T) : v);
+  /** Replays operations (from a snapshot), remembering them again. */
+  replay(ops: readonly StoreOp[]): void {
     for (const op of ops) {
       if ("resolve" in op) this.resolve(op.resolve, op.resolution, op.at);
-      else this.record(op.add.map(([counter, key, amount]) => ({ counter, key: open(key), amount: open(amount) })), op.at, op.pending);
+      else this.record(op.add.map(([counter, key, amount]) => ({ counter, key, amount })), op.at, op.pending);
     }
   }
 }
@@ -71,12 +71,14 @@ function fingerprint(counters: readonly CounterInfo[]): string[] {
   return counters.map((c) => `${c.name} ${c.digest}`).sort();
 }
 
-async function readSnapshot(dir: string): Promise<Snapshot | null> {
+async function readSnapshot(dir: string, seal: CountedSeal): Promise<Snapshot | null> {
   try {
-    const s = JSON.parse(await readFile(join(dir, HOOK_STATE_FILE), "utf8")) as Snapshot;
+    const sealed = JSON.parse(await readFile(join(dir, HOOK_STATE_FILE), "utf8")) as unknown;
+    if (!isSealed(sealed)) return null;
+    const s = seal.open(sealed) as Snapshot; // throws if edited or sealed by another key
     return s !== null && typeof s === "object" && s.format === FORMAT && Array.isArray(s.ops) && Array.isArray(s.counters) ? s : null;
   } catch {
-    return null; // absent or unreadable: rebuilt from the log
+    return null; // absent, unreadable or altered: rebuilt from the log
   }
 }
 
@@ -86,11 +88,11 @@ async function readSnapshot(dir: string): Promise<Snapshot | null> {
  */
 export async function loadState(dir: string, counters: readonly CounterInfo[], end: { seq: number; hash: string }, now: number, seal: CountedSeal): Promise<{ store: RecordingStore; rebuilt: boolean }> {
   const store = new RecordingStore(counterDefinitions(counters));
-  const snap = await readSnapshot(dir);
+  const snap = await readSnapshot(dir, seal);
   const fp = fingerprint(counters);
   if (snap !== null && snap.seq === end.seq && snap.hash === end.hash && snap.counters.length === fp.length && snap.counters.every((c, i) => c === fp[i])) {
     try {
-      store.replay(snap.ops, seal);
+      store.replay(snap.ops);
       return { store, rebuilt: false };
     } catch {
       // a snapshot the store refuses: rebuild below, from a fresh store
@@ -107,9 +109,7 @@ export async function loadState(dir: string, counters: readonly CounterInfo[], e
  * Atomic (a temporary file renamed over the old one); not synced: a snapshot lost to a crash is
  * rebuilt from the log, which is.
  */
-export async function saveState(dir: string, policy: CountingPolicy, store: RecordingStore, end: { seq: number; hash: string }, now: number, seal: CountedSeal): Promise<void> {
-  const { counters } = policy;
-  const sealed = sealedCounters(counters, policy.redact);
+export async function saveState(dir: string, counters: readonly CounterInfo[], store: RecordingStore, end: { seq: number; hash: string }, now: number, seal: CountedSeal): Promise<void> {
   const horizon = now - Math.max(0, ...counters.map((c) => c.windowMs));
   const kept: StoreOp[] = [];
   const pending = new Set<string>();
@@ -117,16 +117,13 @@ export async function saveState(dir: string, policy: CountingPolicy, store: Reco
     if ("resolve" in op) {
       if (pending.has(op.resolve)) kept.push(op);
     } else if (op.at > horizon) {
-      kept.push(sealed.size === 0 ? op : { ...op, add: op.add.map(([counter, key, amount]) => {
-        const parts = sealed.get(counter);
-        return parts === undefined ? [counter, key, amount] : [counter, parts.key ? seal.seal(key) : key, parts.amount ? seal.seal(amount) : amount];
-      }) });
+      kept.push(op);
       if (op.pending !== undefined) pending.add(op.pending.id);
     }
   }
   const snap: Snapshot = { format: FORMAT, seq: end.seq, hash: end.hash, counters: fingerprint(counters), ops: kept };
   const path = join(dir, HOOK_STATE_FILE);
   const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify(snap), { mode: 0o600 });
+  await writeFile(tmp, JSON.stringify(seal.seal(snap)), { mode: 0o600 });
   await rename(tmp, path);
 }

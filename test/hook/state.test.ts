@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { CountedSeal } from "../../src/audit/counted-seal.js";
 import { verifyLog } from "../../src/audit/verify.js";
 import { auditRecords } from "../server/helpers.js";
 import { policyFile, runHook, tempDir, toolCall } from "./helpers.js";
@@ -87,16 +88,29 @@ describe("tollgate hook claude-code --audit", () => {
     const { rmSync } = await import("node:fs");
     rmSync(join(dir, "hook-state.json"));
     expect(decisionOf(await hook("a"))).toBe("deny");
-    const snap = JSON.parse(readFileSync(join(dir, "hook-state.json"), "utf8")) as { seq: number; ops: unknown[] };
+    // Sealed with the log's key: opened with it, it holds the store's operations.
+    const seal = await CountedSeal.load(dir);
+    const sealed = JSON.parse(readFileSync(join(dir, "hook-state.json"), "utf8")) as { sealed: string };
+    const snap = seal.open(sealed) as { seq: number; ops: unknown[] };
     expect(snap.ops).toHaveLength(6); // 5 allows of a, 1 of b; refusals spend nothing
-    writeFileSync(join(dir, "hook-state.json"), JSON.stringify({ ...snap, seq: snap.seq - 1, ops: [] }));
+    // Emptied (sealed again with the right key, but stale) or emptied in the clear (not sealed):
+    // the log says the same.
+    writeFileSync(join(dir, "hook-state.json"), JSON.stringify(seal.seal({ ...snap, seq: snap.seq - 1, ops: [] })));
+    expect(decisionOf(await hook("a"))).toBe("deny");
+    const now = seal.open(JSON.parse(readFileSync(join(dir, "hook-state.json"), "utf8"))) as { seq: number; ops: unknown[] };
+    writeFileSync(join(dir, "hook-state.json"), JSON.stringify({ ...now, ops: [] }));
+    expect(decisionOf(await hook("a"))).toBe("deny");
+    // An edited byte of the sealed text: it does not open, and the log says the same.
+    const raw = Buffer.from((JSON.parse(readFileSync(join(dir, "hook-state.json"), "utf8")) as { sealed: string }).sealed, "base64");
+    raw[20]! ^= 1;
+    writeFileSync(join(dir, "hook-state.json"), JSON.stringify({ sealed: raw.toString("base64") }));
     expect(decisionOf(await hook("a"))).toBe("deny");
     writeFileSync(join(dir, "hook-state.json"), "{not json");
     expect(decisionOf(await hook("b"))).toBe("allow");
     const records = auditRecords(dir);
-    expect(records.map((r) => r.decision.decision)).toEqual(["allow", "allow", "allow", "allow", "allow", "deny", "allow", "deny", "deny", "allow"]);
+    expect(records.map((r) => r.decision.decision)).toEqual(["allow", "allow", "allow", "allow", "allow", "deny", "allow", "deny", "deny", "deny", "deny", "allow"]);
     expect(records[5]!.decision).toMatchObject({ rule: "shell-limit", counters: { shell: 6 } });
-    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 10 });
+    expect(await verifyLog(dir)).toMatchObject({ ok: true, records: 12 });
   }, T);
 
   it("a counter keyed by a redacted field: sealed in the records and the snapshot, counted all the same", async () => {
