@@ -66,6 +66,13 @@ export async function handleCall(ctx: CallContext, params: { name: string; argum
   const target = ctx.names.resolve(params.name);
   const upstream = target === null ? undefined : ctx.upstreams.get(target.upstream);
   if (target === null || upstream === undefined) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${params.name}'`);
+  let listed: boolean;
+  try {
+    listed = await upstream.lists(target.tool);
+  } catch (err) {
+    return refusal(`tollgate could not list the tools of ${target.upstream} to check ${params.name} (${(err as Error).message}). The call was not run.`);
+  }
+  if (!listed) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${params.name}': ${target.upstream} does not list it (names are matched exactly)`);
   const action = callAction(target.upstream, target.tool, params.arguments, ctx.agent, session);
 
   let d: CallDecision;

@@ -96,7 +96,10 @@ export class Upstream {
   /** Every tool of the upstream (all pages). */
   async listTools(): Promise<Tool[]> {
     const client = await this.connect();
-    if (!client.getServerCapabilities()?.tools) return [];
+    if (!client.getServerCapabilities()?.tools) {
+      this.listed = new Set();
+      return [];
+    }
     const tools: Tool[] = [];
     let cursor: string | undefined;
     do {
@@ -104,7 +107,23 @@ export class Upstream {
       tools.push(...page.tools);
       cursor = page.nextCursor;
     } while (cursor !== undefined);
+    this.listed = new Set(tools.map((t) => t.name));
     return tools;
+  }
+
+  /** The names of the tools the upstream listed last (null before its first tools/list). */
+  private listed: Set<string> | null = null;
+
+  /**
+   * Whether the upstream lists `tool`, by exactly that name: the policy decides on the name the
+   * agent called, so a name the upstream does not list (`WRITE_FILE` for `write_file`, a trailing
+   * space) must not reach a server that might match it loosely. Lists again once when the name
+   * is not in the last list (tools can appear).
+   */
+  async lists(tool: string): Promise<boolean> {
+    if (this.listed?.has(tool) === true) return true;
+    await this.listTools();
+    return this.listed?.has(tool) === true;
   }
 
   /** Forwards one tools/call; rejects with UpstreamUnavailable or the upstream's error. */

@@ -41,11 +41,16 @@ describe("malformed requests over stdio", () => {
     send({ jsonrpc: "2.0", id: 4, method: "tools/call", params: { name: "", arguments: {} } });
     send({ jsonrpc: "2.0", id: 5, method: "tools/call", params: { name: "echo", arguments: "not an object" } });
     send({ jsonrpc: "2.0", id: 6, method: "tools/call", params: { name: "echo", arguments: { text: "ok" } } });
+    // Names the upstream does not list, however close: refused, never forwarded (an upstream that
+    // matched names loosely would run a tool the policy decided under another name).
+    send({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "ECHO", arguments: { text: "x" } } });
+    send({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "echo ", arguments: { text: "x" } } });
     expect((await answer(2))?.error?.code).toBe(-32602);
     expect((await answer(3))?.error?.code).toBe(-32601);
     expect((await answer(4))?.error).toMatchObject({ code: -32602, message: expect.stringContaining("unknown tool") });
     expect((await answer(5))?.error?.code).toBe(-32602);
     expect((await answer(6))?.result).toMatchObject({ content: [{ type: "text", text: "local:ok" }] });
+    for (const id of [7, 8]) expect((await answer(id))?.error).toMatchObject({ code: -32602, message: expect.stringContaining("does not list it") });
     expect(stderr).toContain("agent sent an unreadable message");
     // only the good call was decided and forwarded
     expect(seenCalls(ws.callLog)).toEqual([{ tool: "echo", args: { text: "ok" } }]);
