@@ -49,6 +49,11 @@
 //     error to the last bits instead of letting it grow (a huge amount that
 //     leaves the window does not take the small ones' precision with it).
 
+/** An amount at least this large is not taken back from a sum by subtraction but by summing the
+ *  others again (CounterSlot#take): 2^40, far above any budget, far below where a double's
+ *  rounding reaches the units. The Python store and the Redis script use the same bound. */
+export const HUGE_AMOUNT = 2 ** 40;
+
 export type KeyPart = string | number;
 export type Key = readonly KeyPart[];
 
@@ -207,13 +212,15 @@ class CounterSlot {
   }
 
   /** Stops counting `amount`, the entry at ring index `leaving`; back to exactly 0 when nothing
-   *  counts. An overflowed sum cannot have an amount taken back (Infinity - x): it is summed
-   *  again from the entries that still count, oldest first. */
+   *  counts. An overflowed sum cannot have an amount taken back (Infinity - x), nor can a huge
+   *  amount (HUGE_AMOUNT and more) without its rounding in the compensation swamping what the
+   *  smaller amounts add (two of 4e38 and 7e28 leaving left a day's budget reading 0: a limit
+   *  failing open): both are summed again from the entries that still count, oldest first. */
   take(id: number, amount: number, leaving: number): void {
     const b = this.b;
     const at = id * BUCKET;
     if (--b[at + COUNTING]! === 0) b[at + SUM] = b[at + COMP] = 0;
-    else if (b[at + SUM] === Infinity) this.resum(id, leaving);
+    else if (b[at + SUM] === Infinity || amount >= HUGE_AMOUNT) this.resum(id, leaving);
     else this.add(id, -amount);
   }
 

@@ -157,7 +157,9 @@ local function take(b, amount)
   if b.cnt == 0 then
     b.sum = 0
     b.comp = 0
-  elseif b.sum == math.huge then
+  elseif b.sum == math.huge or amount >= 1099511627776 then
+    -- (an overflowed sum, or a huge amount whose rounding would swamp the others: 2^40, as
+    -- HUGE_AMOUNT in src/state/memory-store.ts)
     resum(b)
   else
     add(b, -amount)

@@ -106,6 +106,18 @@ describe.skipIf(!availability.available)("RedisCounterStore (real redis-server)"
       expect(await sum(s, "n", [], 13)).toBe(0);
     });
 
+    it("huge amounts leaving take nothing else with them (as MemoryCounterStore; counters-huge-amounts.yaml)", async () => {
+      const s = await open([def("n", 100)]);
+      await record(s, [c("n", [], 1500)], 0);
+      await record(s, [c("n", [], 4e38)], 1);
+      await record(s, [c("n", [], 7e28)], 2);
+      await record(s, [c("n", [], 1000)], 3);
+      expect(await sum(s, "n", [], 3)).toBe(1500 + 4e38 + 7e28 + 1000);
+      await record(s, [c("n", [], 1)], 101); // 1500 left; 4e38 leaves at 101, 7e28 at 102
+      expect(await sum(s, "n", [], 102)).toBe(1001);
+      expect(await sum(s, "n", [], 103)).toBe(1); // the 1000 left too
+    });
+
     it("the clock never goes back: an earlier now is taken at the latest time seen", async () => {
       const s = await open([def("n", 100)]);
       await record(s, [c("n", [], 1)], 1000);

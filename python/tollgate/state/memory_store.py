@@ -239,8 +239,8 @@ class _Bucket:
         self.counting -= 1
         if self.counting == 0:
             self.sum = self.comp = self.val = 0.0
-        elif self.sum == math.inf:
-            self.resum()
+        elif self.sum == math.inf or amount >= _HUGE_AMOUNT:
+            self.resum()  # (a huge amount's rounding would swamp the others: HUGE_AMOUNT in Node)
         else:
             self.add(-amount)
 
@@ -275,6 +275,9 @@ class _Approval:
 _Entry = List[Any]
 _T, _AMOUNT, _BUCKET, _APPROVAL, _REMOVED, _EVICTED = range(6)
 _INF = math.inf
+# An amount at least this large is taken back from a sum by summing the others again, not by
+# subtraction, whose rounding would swamp them (HUGE_AMOUNT of src/state/memory-store.ts).
+_HUGE_AMOUNT = 2.0**40
 
 
 class _CounterSlot:
@@ -549,7 +552,7 @@ class MemoryCounterStore:
                 b.counting -= 1
                 if b.counting == 0:
                     b.sum = b.comp = b.val = 0.0
-                elif b.sum == _INF:
+                elif b.sum == _INF or e[1] >= _HUGE_AMOUNT:
                     b.resum()  # (e has left the queue)
                 else:
                     x = -e[1]
