@@ -19,8 +19,17 @@ import type { RecordingStore } from "./state.js";
 /** Segments of the hook's log: opening a log reads its last segment whole, once per tool call. */
 const HOOK_SEGMENT_BYTES = 1024 * 1024;
 
+/**
+ * Asked right before the decision's record is appended: false when the hook has already answered
+ * (its timeout: a deny), so that no record says allow for a call that was refused; true makes the
+ * hook wait for this answer instead (the append and its sync are bounded).
+ */
+export interface CommitGate {
+  begin(): boolean;
+}
+
 /** Decides `action` and records it in the log in `auditDir`; waits for the lock until `deadline`. */
-export async function decideAudited(policy: Policy, action: unknown, auditDir: string, deadline: number): Promise<HookDecision> {
+export async function decideAudited(policy: Policy, action: unknown, auditDir: string, deadline: number, commit?: CommitGate): Promise<HookDecision> {
   await mkdir(auditDir, { recursive: true, mode: 0o700 });
   const release = acquireHookLock(auditDir, deadline - Date.now());
   try {
@@ -39,6 +48,7 @@ export async function decideAudited(policy: Policy, action: unknown, auditDir: s
       }
       const decided = decideOne(policy, action, log.countedSeal, null, now);
       decision = decided.decision;
+      if (commit !== undefined && !commit.begin()) throw new HookSetupError("the hook answered (timed out) before the decision was recorded: nothing was recorded");
       appended = await log.append(auditEntryOf(decided.entry, decided.recorded));
     } finally {
       await log.close(); // flush and sign a checkpoint of the last record

@@ -1,6 +1,7 @@
 // One hook invocation: read the tool call, decide it (locally or at the control plane), answer.
 // Every failure is an answer too: deny (fail closed), never an exception, never silence.
 
+import type { CommitGate } from "./audited.js";
 import type { Readable } from "node:stream";
 import { PolicyError } from "../errors.js";
 import type { HookOptions } from "./options.js";
@@ -51,7 +52,7 @@ function messageOf(err: unknown): string {
   return String(err);
 }
 
-async function decide(options: HookOptions, input: HookInput, env: NodeJS.ProcessEnv, deadline: number, signal: AbortSignal): Promise<HookDecision> {
+async function decide(options: HookOptions, input: HookInput, env: NodeJS.ProcessEnv, deadline: number, signal: AbortSignal, commit: CommitGate): Promise<HookDecision> {
   const action = actionOf(input, { agent: options.agent, projectDir: env.CLAUDE_PROJECT_DIR || undefined });
   if (options.controlPlane !== undefined) {
     const { controlPlaneToken, decideRemotely } = await import("./remote.js");
@@ -61,7 +62,7 @@ async function decide(options: HookOptions, input: HookInput, env: NodeJS.Proces
   // Loaded only in this mode: the control plane's client needs neither the engine nor the log.
   const [{ loadHookPolicy }, { decideLocally }] = await Promise.all([import("./policy-cache.js"), import("./local.js")]);
   const policy = loadHookPolicy(options.policy!, { cache: options.cache, env });
-  return decideLocally(policy, action, options.audit, deadline);
+  return decideLocally(policy, action, options.audit, deadline, commit);
 }
 
 /**
@@ -73,8 +74,15 @@ export async function runHook(options: HookOptions, stdin: Readable, env: NodeJS
   const deadline = started + options.timeoutMs;
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  // The timeout answers deny unless the decision's record is already being appended: then that
+  // decision is the answer (a record must never say allow for a call the hook refused).
+  let answered = false;
+  let committing = false;
+  const commit: CommitGate = { begin: () => !answered && (committing = true) };
   const timedOut = new Promise<HookResult>((resolve) => {
     timer = setTimeout(() => {
+      if (committing) return;
+      answered = true;
       const error = `no decision within ${options.timeoutMs / 1000} s`;
       abort.abort(new Error(error));
       resolve({ answer: failureAnswer(error), error });
@@ -83,7 +91,7 @@ export async function runHook(options: HookOptions, stdin: Readable, env: NodeJS
   const work = (async (): Promise<HookResult> => {
     try {
       const input = parseHookInput(await readInput(stdin, abort.signal));
-      const decision = await decide(options, input, env, deadline, abort.signal);
+      const decision = await decide(options, input, env, deadline, abort.signal, commit);
       const permission = permissionOf(decision);
       if (permission === "allow" && options.deferAllow) return { answer: null, decision };
       return { answer: answer(permission, reasonOf(decision)), decision };
