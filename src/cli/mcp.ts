@@ -9,6 +9,7 @@ import { MCP_HELP, MCP_USAGE, McpConfigError, parseMcpArgs } from "../mcp/config
 import type { McpConfig } from "../mcp/config.js";
 import { Gateway, NoUpstreamError } from "../mcp/gateway.js";
 import { listenHttp } from "../mcp/http.js";
+import { answerBatches } from "../mcp/stdio-batches.js";
 import { McpLog } from "../mcp/log.js";
 import { EXIT_FAILED, EXIT_POLICY_ERROR, write, type CommandIo } from "./io.js";
 
@@ -88,7 +89,7 @@ export async function mcpCommand(args: string[], io: CommandIo): Promise<number>
       await signals.done;
       await listener.close();
     } else {
-      const transport = new StdioServerTransport(io.stdin, io.stdout, { maxBufferSize: config.maxMessageBytes });
+      const transport = new StdioServerTransport(answerBatches(io.stdin, io.stdout, config.maxMessageBytes), io.stdout, { maxBufferSize: config.maxMessageBytes });
       transport.onerror = (err) => log.warn("agent sent an unreadable message", { error: err.message });
       const server = gateway.newServer();
       const ended = new Promise<string>((resolve) => {

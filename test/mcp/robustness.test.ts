@@ -25,6 +25,7 @@ describe("malformed requests over stdio", () => {
         const m = JSON.parse(buf.slice(0, i));
         buf = buf.slice(i + 1);
         if (typeof m.id === "number") answers.set(m.id, m);
+        if (m.id === "ten") answers.set(10, m);
       }
     });
     const send = (m: unknown) => p.stdin.write((typeof m === "string" ? m : JSON.stringify(m)) + "\n");
@@ -45,12 +46,17 @@ describe("malformed requests over stdio", () => {
     // matched names loosely would run a tool the policy decided under another name).
     send({ jsonrpc: "2.0", id: 7, method: "tools/call", params: { name: "ECHO", arguments: { text: "x" } } });
     send({ jsonrpc: "2.0", id: 8, method: "tools/call", params: { name: "echo ", arguments: { text: "x" } } });
+    // A JSON-RPC batch (MCP 2025-03-26) over stdio: each request answered with an error at once,
+    // nothing in it run; the notification in it gets no answer.
+    send(`  [{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"batched"}}},{"jsonrpc":"2.0","method":"notifications/x"},{"jsonrpc":"2.0","id":"ten","method":"tools/list"}]`);
     expect((await answer(2))?.error?.code).toBe(-32602);
     expect((await answer(3))?.error?.code).toBe(-32601);
     expect((await answer(4))?.error).toMatchObject({ code: -32602, message: expect.stringContaining("unknown tool") });
     expect((await answer(5))?.error?.code).toBe(-32602);
     expect((await answer(6))?.result).toMatchObject({ content: [{ type: "text", text: "local:ok" }] });
     for (const id of [7, 8]) expect((await answer(id))?.error).toMatchObject({ code: -32602, message: expect.stringContaining("does not list it") });
+    expect((await answer(10))?.error?.code).toBe(-32600);
+    expect((await answer(9))?.error).toMatchObject({ code: -32600, message: expect.stringContaining("batches are not supported over stdio") });
     expect(stderr).toContain("agent sent an unreadable message");
     // only the good call was decided and forwarded
     expect(seenCalls(ws.callLog)).toEqual([{ tool: "echo", args: { text: "ok" } }]);
