@@ -69,6 +69,7 @@ describe("schema/tollgate.schema.json", () => {
     "error-duplicates.yaml": "unique rule ids and group names, duplicate YAML keys",
     "error-nesting.yaml": "condition nesting depth (64 levels)",
     "error-paths.yaml": "field path syntax in condition keys",
+    "error-paths-single-quote.yaml": "field path syntax in condition keys and redact paths",
     "error-rule-limit.yaml": "the number of rules across groups (10,000)",
     "error-yaml-duplicate-key.yaml": "duplicate YAML keys (the YAML text's, gone from the parsed value a schema sees)",
     "error-yaml-unprintable.yaml": "characters a YAML stream may not hold (the YAML text's; the parsed value holds a string)",
