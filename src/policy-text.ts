@@ -48,11 +48,13 @@ export function policyText(bytes: Uint8Array, file: string): string {
     return strict.decode(bytes);
   } catch {
     const at = Math.max(0, firstInvalid(bytes));
-    // Position as the YAML reader counts (lines by \n, columns in UTF-16 units), on the text before it.
-    const before = strict.decode(bytes.subarray(0, at));
-    let line = 1;
-    for (let i = before.indexOf("\n"); i >= 0; i = before.indexOf("\n", i + 1)) line++;
-    const column = before.length - (before.lastIndexOf("\n") + 1) + 1;
+    // Position as policy errors count (src/yaml.ts: a BOM is no column; lines end at LF, CRLF or
+    // a lone CR; columns in UTF-16 units), on the text before it.
+    let before = strict.decode(bytes.subarray(0, at));
+    if (before.charCodeAt(0) === 0xfeff) before = before.slice(1);
+    const lines = before.split(/\r\n|\r|\n/);
+    const line = lines.length;
+    const column = lines[lines.length - 1]!.length + 1;
     throw new PolicyError([{ file, line, column, message: Messages.notUtf8(bytes[at]!.toString(16).padStart(2, "0").toUpperCase()) }]);
   }
 }

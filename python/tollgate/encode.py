@@ -149,6 +149,12 @@ class ActionEncoder:
     def _array(self, buf: bytearray, base: int, entry: int, items: Any, depth: int, limit: int) -> None:
         if depth > MAX_ARRAY_DEPTH:
             raise _Fail(ErrorCode.TOO_DEEP)
+        if type(items) is not tuple:
+            # One snapshot for the count and the entries: a list that grows between len() and the
+            # loop (another thread, a subclass) would write past the entries it has room for, over
+            # strings already encoded, and a deny rule would read broken UTF-8 (fail open). Its
+            # own items, as json.dumps writes them (a subclass's __iter__ is not asked).
+            items = tuple(list.__iter__(items)) if isinstance(items, list) else tuple(tuple.__iter__(items))
         n = len(items)
         pad = -(len(buf) - base) & 7
         if pad:

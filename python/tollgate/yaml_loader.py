@@ -576,9 +576,11 @@ def policy_text(data: bytes, path: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:
         before = data[: err.start].decode("utf-8")
-        line = before.count("\n") + 1
-        last = before[before.rfind("\n") + 1 :]
-        column = len(last.encode("utf-16-le")) // 2 + 1  # UTF-16 units, as the yaml package counts
+        if before.startswith("\ufeff"):
+            before = before[1:]  # a BOM is no column (as load_yaml)
+        lines = re.split(r"\r\n|\r|\n", before)  # lines end at LF, CRLF or a lone CR
+        line = len(lines)
+        column = len(lines[-1].encode("utf-16-le", "surrogatepass")) // 2 + 1  # UTF-16 units, as the yaml package counts
         raise PolicyError.single(path, line, column, Messages.not_utf8(f"{data[err.start]:02X}")) from None
 
 

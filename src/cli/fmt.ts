@@ -8,7 +8,7 @@
 // Its arguments are declared in FMT (src/argv.ts parses them and writes --help).
 
 import { readPolicyFile } from "../policy-text.js";
-import { readFileSync, statSync } from "node:fs";
+import { statSync } from "node:fs";
 import { replaceFile } from "../audit/fsutil.js";
 import { formatPolicyText } from "../fmt/layout.js";
 import { Policy } from "../policy.js";

@@ -4,7 +4,6 @@
 // prints them). Findings: src/lint/ and docs/change-safety.md, "Lint".
 
 import { readPolicyFile } from "../policy-text.js";
-import { readFileSync } from "node:fs";
 import { inPositionOrder } from "../errors.js";
 import { lintManifest } from "../lint/index.js";
 import { loadYaml } from "../yaml.js";

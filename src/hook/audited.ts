@@ -20,9 +20,8 @@ import type { RecordingStore } from "./state.js";
 const HOOK_SEGMENT_BYTES = 1024 * 1024;
 
 /**
- * Asked right before the decision's record is appended: false when the hook has already answered
- * (its timeout: a deny), so that no record says allow for a call that was refused; true makes the
- * hook wait for this answer instead (the append and its sync are bounded).
+ * Asked right before the decision's record is appended: false when the hook has answered (its
+ * timeout: a deny) or is about to, so that no record says allow for a call that was refused.
  */
 export interface CommitGate {
   begin(): boolean;
@@ -48,7 +47,7 @@ export async function decideAudited(policy: Policy, action: unknown, auditDir: s
       }
       const decided = decideOne(policy, action, log.countedSeal, null, now);
       decision = decided.decision;
-      if (commit !== undefined && !commit.begin()) throw new HookSetupError("the hook answered (timed out) before the decision was recorded: nothing was recorded");
+      if (commit !== undefined && !commit.begin()) throw new HookSetupError("no time left before the hook's timeout to record the decision: nothing was recorded");
       appended = await log.append(auditEntryOf(decided.entry, decided.recorded));
     } finally {
       await log.close(); // flush and sign a checkpoint of the last record

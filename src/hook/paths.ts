@@ -66,9 +66,15 @@ export function projectFacts(toolInput: Record<string, unknown>, cwd: string | u
   const base = cwd !== undefined && isAbsolute(cwd) ? cwd : undefined;
   if (!isAbsolute(named) && base === undefined) return facts;
   // Joined, not normalized: `..` is applied where the kernel applies it, after links (physicalPath).
-  const path = physicalPath(isAbsolute(named) ? named : `${base}/${named}`);
+  const joined = isAbsolute(named) ? named : `${base}/${named}`;
+  const path = physicalPath(joined);
   const file: Record<string, unknown> = { path };
-  if (facts.project_dir !== undefined) file.in_project = inside(path, physicalPath(root!));
+  if (facts.project_dir !== undefined) {
+    // A tool that normalizes the text first (`a/link/../x` as `a/x`) reaches another file when a
+    // link precedes a `..`: in the project only if both readings are (fail closed).
+    const project = physicalPath(root!);
+    file.in_project = inside(path, project) && inside(physicalPath(resolve(joined)), project);
+  }
   facts.file = file;
   return facts;
 }

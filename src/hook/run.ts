@@ -69,19 +69,23 @@ async function decide(options: HookOptions, input: HookInput, env: NodeJS.Proces
  * Answers one tool call read from `stdin`. Never throws: a failure is a deny with what went
  * wrong (also returned as `error`), as is no decision within `options.timeoutMs`.
  */
+/** Time kept before the deadline for appending a decision's record (and signing it). */
+const COMMIT_MARGIN_MS = 2000;
+
 export async function runHook(options: HookOptions, stdin: Readable, env: NodeJS.ProcessEnv = process.env): Promise<HookResult> {
   const started = Date.now();
   const deadline = started + options.timeoutMs;
   const abort = new AbortController();
   let timer: NodeJS.Timeout | undefined;
-  // The timeout answers deny unless the decision's record is already being appended: then that
-  // decision is the answer (a record must never say allow for a call the hook refused).
+  // The timeout always answers deny: past it Claude Code would let the tool run. A decision is
+  // appended only while at least COMMIT_MARGIN is left before it, so that its record (and the
+  // checkpoint) are durable before the answer in all but a stalled file system's case — then
+  // the record may say allow for a call answered deny, the safe direction.
   let answered = false;
-  let committing = false;
-  const commit: CommitGate = { begin: () => !answered && (committing = true) };
+  const margin = Math.min(COMMIT_MARGIN_MS, options.timeoutMs / 4);
+  const commit: CommitGate = { begin: () => !answered && Date.now() <= deadline - margin };
   const timedOut = new Promise<HookResult>((resolve) => {
     timer = setTimeout(() => {
-      if (committing) return;
       answered = true;
       const error = `no decision within ${options.timeoutMs / 1000} s`;
       abort.abort(new Error(error));

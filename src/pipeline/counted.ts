@@ -107,11 +107,19 @@ export function countedDecision(decision: Decision, policy: CountingPolicy, entr
   return { ...out, counted } as CountedDecision;
 }
 
-/** A contribution's key or amount as recorded, opened with the log's seal if it was sealed. */
-function opened<T>(v: T | Sealed, seal: CountedSeal | null, what: string): T {
-  if (!isSealed(v)) return v;
-  if (seal === null) throw new Error(`the log holds a sealed counter ${what}, and no key to open it was given`);
-  return seal.open(v) as T;
+/** A contribution's key or amount as recorded, opened with the log's seal if it was sealed; a
+ *  key that is not a list or an amount that is not a number ("[redacted]": decided without the
+ *  log's seal) cannot be counted, and throws rather than count under a wrong key (fail open). */
+function opened<T>(v: T | Sealed, seal: CountedSeal | null, what: "key" | "amount"): T {
+  let out: unknown = v;
+  if (isSealed(v)) {
+    if (seal === null) throw new Error(`the log holds a sealed counter ${what}, and no key to open it was given`);
+    out = seal.open(v);
+  }
+  if (what === "key" ? !Array.isArray(out) : typeof out !== "number") {
+    throw new Error(`the log holds a counter ${what} that is not a ${what === "key" ? "list" : "number"} (${JSON.stringify(out)}): the counts cannot be rebuilt`);
+  }
+  return out as T;
 }
 
 /** Pending ids of escalations by the hash of their record, for the transitions that settle them. */

@@ -19,13 +19,14 @@ export type TransitionDecision = Decision & { readonly approval: ApprovalLink };
 
 /**
  * The record of a resolved approval: the escalate decision turned into its outcome (allow or
- * deny; `approver`, `timeout_ms` and `on_timeout` go, as they belong to escalate decisions only),
+ * deny; `approver`, `timeout_ms` and `on_timeout` go, as they belong to escalate decisions only,
+ * and `counted`: what the escalation counted is in its own record, not counted twice),
  * plus `approval` naming the transition and the decision record it resolves. The action is the
  * one the approval keeps, already redacted; nothing was evaluated, so `eval_ns` is 0.
  */
 export function transitionEntry(approval: Approval): AuditEntry {
   if (approval.state === "pending" || approval.outcome === null) throw new TypeError(`approval ${approval.id} is still pending`);
-  const { approver: _a, timeout_ms: _t, on_timeout: _o, ...rest } = approval.decision;
+  const { approver: _a, timeout_ms: _t, on_timeout: _o, counted: _c, ...rest } = approval.decision as Approval["decision"] & { counted?: unknown };
   const decision: TransitionDecision = {
     ...rest,
     decision: approval.outcome,

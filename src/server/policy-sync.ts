@@ -6,7 +6,7 @@
 
 import { readPolicyFile } from "../policy-text.js";
 import type { Worker } from "node:cluster";
-import { readFileSync, watch } from "node:fs";
+import { watch } from "node:fs";
 import type { FSWatcher } from "node:fs";
 import { basename, dirname } from "node:path";
 import { replaceFile } from "../audit/fsutil.js";

@@ -5,8 +5,8 @@
 // A live reload leaves it in place, except one that installs the candidate itself (the same
 // policy hash: it has been promoted), which ends shadowing.
 
+import { readPolicyFile } from "../policy-text.js";
 import type { Worker } from "node:cluster";
-import { readFileSync } from "node:fs";
 import { Policy } from "../policy.js";
 import { requireRole } from "./access.js";
 import type { ServerConfig } from "./config.js";
@@ -47,7 +47,7 @@ export class ShadowSync {
   ) {
     this.checker = new PolicyChecker((message) => log.warn(message));
     if (config.shadow !== undefined) {
-      const yaml = readFileSync(config.shadow, "utf8");
+      const yaml = readPolicyFile(config.shadow);
       const summary = summaryOf(Policy.fromYaml(yaml, { filename: config.shadow }));
       if (summary.hash !== live()) this.current = { source: { yaml, filename: config.shadow, hash: summary.hash }, summary };
       else log.warn("--shadow is the policy being served: nothing to compare, not shadowing", { file: config.shadow });

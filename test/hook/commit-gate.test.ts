@@ -1,7 +1,7 @@
-// The hook's timeout and its record (src/hook/run.ts, audited.ts): once the hook has answered
-// deny for a call that took too long, that call's decision is not appended — no record may say
-// allow for a call the agent was refused — and once the append has begun, the hook answers with
-// that decision rather than a timeout.
+// The hook's timeout and its record (src/hook/run.ts, audited.ts): once the hook has answered (or
+// is about to) deny for a call that took too long, its decision is not appended — no record may say
+// allow for a call the agent was refused. The timeout itself always answers: past it Claude Code
+// would let the tool run.
 
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -15,7 +15,7 @@ const POLICY = Policy.fromYaml("tollgate: 1\nname: all\ndefault: allow\nrules: [
 describe("the hook's commit gate", () => {
   it("answered already (timed out): the decision is not recorded, and the call fails (a deny)", async () => {
     const dir = join(tempDir("tollgate-gate-"), "audit");
-    await expect(decideAudited(POLICY, { tool: "Bash" }, dir, Date.now() + 10_000, { begin: () => false })).rejects.toThrow(/before the decision was recorded/);
+    await expect(decideAudited(POLICY, { tool: "Bash" }, dir, Date.now() + 10_000, { begin: () => false })).rejects.toThrow(/nothing was recorded/);
     expect(auditRecords(dir)).toHaveLength(0);
   });
 

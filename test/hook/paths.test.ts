@@ -46,13 +46,19 @@ describe("physicalPath", () => {
   });
 
   it("in_project is false for every way out", () => {
-    const { project } = tree();
+    const { project, outside } = tree();
     const facts = (file_path: string) => (projectFacts({ file_path }, project, project).file as { in_project: boolean }).in_project;
     expect(facts("dangling")).toBe(false);
     expect(facts(`${project}/chain`)).toBe(false);
     expect(facts("linkdir/../escaped")).toBe(false);
     expect(facts("real.txt")).toBe(true);
     expect(facts("new/dir/file.ts")).toBe(true);
+    // A link from outside into the project, then `..`: the kernel's reading is inside, a tool that
+    // normalizes the text first would write outside — outside, then (fail closed).
+    mkdirSync(join(project, "sub"));
+    symlinkSync(join(project, "sub"), join(outside, "linkin"));
+    expect(physicalPath(`${outside}/linkin/../x`)).toBe(join(project, "x"));
+    expect(facts(`${outside}/linkin/../x`)).toBe(false);
     expect(facts("notes.md")).toBe(true); // in the project, but it is .claude/settings.local.json:
     expect((projectFacts({ file_path: "notes.md" }, project, project).file as { path: string }).path).toBe(join(project, ".claude/settings.local.json"));
   });
