@@ -165,12 +165,15 @@ def _write(v: Any, out: List[str], sort: bool = True) -> None:
         out.append("]")
     elif isinstance(v, bool):  # pragma: no cover - bool subclasses cannot exist
         out.append("true" if v else "false")
+    # Subclasses by their own value, as json.dumps writes them and the encoder reads them (a
+    # (str, Enum) member or a subclass's __str__/__int__/__float__ would make the record show
+    # something else than what was decided).
     elif isinstance(v, int):
-        out.append(format_number(_int_to_float(int(v))))
+        out.append(format_number(_int_to_float(int.__int__(v))))
     elif isinstance(v, float):
-        out.append(format_number(float(v)))
+        out.append(format_number(float.__float__(v)))
     elif isinstance(v, str):
-        out.append(_string(str(v)))
+        out.append(_string(str.__str__(v)))
     else:
         raise TypeError(f"{type(v).__name__} is not JSON")
 

@@ -152,9 +152,9 @@ class ActionEncoder:
         if type(items) is not tuple:
             # One snapshot for the count and the entries: a list that grows between len() and the
             # loop (another thread, a subclass) would write past the entries it has room for, over
-            # strings already encoded, and a deny rule would read broken UTF-8 (fail open). Its
-            # own items, as json.dumps writes them (a subclass's __iter__ is not asked).
-            items = tuple(list.__iter__(items)) if isinstance(items, list) else tuple(tuple.__iter__(items))
+            # strings already encoded, and a deny rule would read broken UTF-8 (fail open). Read
+            # by iterating, as json.dumps reads a list or tuple subclass.
+            items = tuple(items)
         n = len(items)
         pad = -(len(buf) - base) & 7
         if pad:
@@ -189,9 +189,9 @@ class ActionEncoder:
             if len(buf) > limit:
                 raise _Fail(ErrorCode.TOO_LARGE)
         elif isinstance(v, int):
-            _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(int(v)))
+            _pack_number(buf, entry, TAG_NUMBER, 0, _int_float(int.__int__(v)))  # its own value, as json.dumps writes it
         elif isinstance(v, float):
-            f = float(v)
+            f = float.__float__(v)
             if f - f != 0.0:
                 raise _Fail(ErrorCode.NOT_JSON_VALUE)
             _pack_number(buf, entry, TAG_NUMBER, 0, f)

@@ -35,6 +35,8 @@ def _parse_long_int(s: str) -> Any:
 
 def parse_json_text(text: Union[str, bytes, bytearray]) -> Any:
     """The value of a JSON text; raises :class:`NotJson` when it is not one."""
+    if isinstance(text, memoryview):
+        text = text.tobytes()
     if isinstance(text, (bytes, bytearray)):
         try:
             text = bytes(text).decode("utf-8")

@@ -239,7 +239,7 @@ class Policy:
         """
         try:
             text = json.dumps(manifest, indent=2, ensure_ascii=False, allow_nan=False)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):  # (a cycle, or nesting past the stack: not JSON a policy can be)
             raise PolicyError.single(filename, 1, 1, "the manifest cannot be represented as JSON") from None
         # What json.dumps writes raw and a YAML text may not hold: escaped, as Node's fromObject does.
         text = escape_written_raw(text)
@@ -478,6 +478,8 @@ class Policy:
 
     def evaluate_json(self, line: Union[str, bytes], now: Optional[Union[int, float]] = None) -> Decision:
         """Decide one line of JSON as ``tollgate eval`` does: invalid JSON or a non-object is a deny with ``error``."""
+        if not isinstance(line, (str, bytes, bytearray, memoryview)):
+            return self._error_decisions[ErrorCode.NOT_OBJECT]  # not a text (None, a number): as Node's evaluateLines
         try:
             action = parse_json_text(line)
         except NotJson:
@@ -493,6 +495,9 @@ class Policy:
         a policy with counters decides them one after the other (see :meth:`evaluate_batch`)."""
         actions: List[Any] = []
         for line in lines:
+            if not isinstance(line, (str, bytes, bytearray, memoryview)):
+                actions.append(None)  # not a text: "action is not a JSON object", as in Node
+                continue
             try:
                 actions.append(parse_json_text(line))
             except NotJson:

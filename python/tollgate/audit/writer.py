@@ -483,23 +483,35 @@ class AuditLog:
                         self._lock.acquire()
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                self._lock.release()
+                # Released inside the try: an exception raised between taking the batch and
+                # writing it (a KeyboardInterrupt, a signal handler's) fails the batch and the log,
+                # never leaves it unwritten while later records become durable past it.
+                released = False
                 try:
+                    self._lock.release()
+                    released = True
                     with self._io_lock:
                         self._write_batch(batch)
                 except BaseException as err:
                     error = err
                 finally:
-                    self._lock.acquire()
+                    if released:
+                        self._lock.acquire()
+                    else:
+                        # Interrupted between release() and the flag, or in release() itself:
+                        # take the lock back if it is free (a Lock held by this thread is not).
+                        self._lock.acquire(blocking=False)
                 if error is None:
                     self._durable_seq, self._durable_hash = batch[-1][0], batch[-1][1]
                 else:
-                    failed = self._fail(f"audit write failed: {error}", batch)
+                    failed = self._fail(f"audit write failed: {error or type(error).__name__}", batch)
             finally:
                 self._flushing = False
                 self._cond.notify_all()
             if error is not None:
                 self._settle(failed)
+                if not isinstance(error, Exception):
+                    raise error  # a KeyboardInterrupt reaches the caller (the log stays failed: fail closed)
                 raise self._failure from error  # type: ignore[misc]
             if any(item[3] is not None for item in batch):
                 # Futures are completed once the batch is marked durable and another thread may
