@@ -32,6 +32,14 @@ def node_available() -> bool:
     return shutil.which("node") is not None
 
 
+# The start of a run_node script that reads its JSON input from stdin into `input`.
+READ_STDIN_JS = """
+const chunks = [];
+for await (const c of process.stdin) chunks.push(c);
+const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
+"""
+
+
 def run_node(script: str, stdin: str, timeout: float = 120) -> str:
     """Run an ES module snippet with node from the repository root (so node_modules resolves)."""
     proc = subprocess.run(

@@ -22,7 +22,7 @@ import pytest
 from tollgate import Policy
 from tollgate.audit import GENESIS, AuditLog, audit_record, encode_record, segment_name, verify_log
 
-from conftest import BILLING_STATELESS, EXAMPLES, NODE_CLI, REPO, node_available, run_node
+from conftest import READ_STDIN_JS, BILLING_STATELESS, EXAMPLES, NODE_CLI, REPO, node_available, run_node
 from test_audit_log import TAMPERING, _tampered, entry, fill, segments
 
 AUDIT_JS = REPO / "build" / "dist" / "src" / "audit"
@@ -34,11 +34,7 @@ pytestmark = pytest.mark.skipif(
 
 POLICY = Policy.from_file(BILLING_STATELESS)
 
-_READ_STDIN = """
-const chunks = [];
-for await (const c of process.stdin) chunks.push(c);
-const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-"""
+_READ_STDIN = READ_STDIN_JS
 
 _ENCODE = (
     """

@@ -24,27 +24,9 @@ from tollgate.counted import counted_decision_json, rebuild_counters, sealed_cou
 from tollgate.gate import Gate
 from tollgate.pipeline import Recorder, decide
 
-from conftest import REPO, node_available, run_node
+from conftest import READ_STDIN_JS, REPO, node_available, run_node
 
-POLICY = """tollgate: 1
-name: cards
-default: allow
-audit:
-  redact: [args.card, args.amount]
-approvers:
-  finance: { timeout: 10m }
-counters:
-  per_card:
-    per: [args.card]
-    window: 1h
-  spent:
-    per: [agent.id]
-    window: 1d
-    sum: args.amount
-rules:
-  - { id: card-cap, effect: deny, reason: card used too often, when: { $per_card: { gt: 2 } } }
-  - { id: budget, effect: escalate, approver: finance, reason: over budget, when: { $spent: { gt: 100 } } }
-"""
+POLICY = (REPO / "test" / "fixtures" / "redacted-counters.yaml").read_text(encoding="utf-8")
 
 CARD = "4111-2222-3333-4444"
 OTHER = "5500-0000-0000-0004"
@@ -261,11 +243,7 @@ needs_node = pytest.mark.skipif(
     reason="the Node build is missing (build/dist/src/audit/counted-seal.js; run `npm run build`)",
 )
 
-_READ_STDIN = """
-const chunks = [];
-for await (const c of process.stdin) chunks.push(c);
-const input = JSON.parse(Buffer.concat(chunks).toString("utf8"));
-"""
+_READ_STDIN = READ_STDIN_JS
 
 # Opens what Python sealed, seals what Python will open (infinities as the text "Infinity").
 _NODE_SEAL = (

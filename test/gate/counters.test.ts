@@ -2,13 +2,12 @@
 // so concurrent checks are exact; the audit log makes counters durable (src/pipeline/counted.ts),
 // rebuilt when the gate opens; approvals settle pending contributions.
 
-import { readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { Gate } from "../../src/gate/gate.js";
 import { verifyLog } from "../../src/audit/verify.js";
 import { Policy } from "../../src/policy.js";
 import { tempDir } from "../audit/helpers.js";
+import { gateOpener, records } from "./helpers.js";
 
 const LIMIT = `tollgate: 1
 name: limits
@@ -32,20 +31,7 @@ rules:
   - { id: quick, effect: escalate, approver: quick, reason: quick, when: { tool: q } }
 `;
 
-const gates: Gate[] = [];
-async function open(dir: string, yaml = LIMIT): Promise<Gate> {
-  const gate = await Gate.open({ policy: Policy.fromYaml(yaml), auditDir: dir, audit: { batchWindowMs: 0 } });
-  gates.push(gate);
-  return gate;
-}
-afterEach(async () => {
-  for (const g of gates.splice(0)) await g.close().catch(() => undefined);
-});
-
-function records(dir: string): Record<string, any>[] {
-  return readdirSync(dir).filter((f) => f.endsWith(".jsonl")).sort()
-    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)));
-}
+const { gates, open } = gateOpener(LIMIT);
 
 const t = (agent: string) => ({ tool: "t", agent: { id: agent } });
 const pay = (agent: string, amount: number) => ({ tool: "pay", agent: { id: agent }, args: { amount } });

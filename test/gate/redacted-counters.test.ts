@@ -6,32 +6,13 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { generateKeyPairSync } from "node:crypto";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { CountedSeal } from "../../src/audit/counted-seal.js";
 import { verifyLog } from "../../src/audit/verify.js";
-import { Gate } from "../../src/gate/gate.js";
-import { Policy } from "../../src/policy.js";
 import { tempDir } from "../audit/helpers.js";
+import { gateOpener, records } from "./helpers.js";
 
-const POLICY = `tollgate: 1
-name: cards
-default: allow
-audit:
-  redact: [args.card, args.amount]
-approvers:
-  finance: { timeout: 10m }
-counters:
-  per_card:
-    per: [args.card]
-    window: 1h
-  spent:
-    per: [agent.id]
-    window: 1d
-    sum: args.amount
-rules:
-  - { id: card-cap, effect: deny, reason: card used too often, when: { $per_card: { gt: 2 } } }
-  - { id: budget, effect: escalate, approver: finance, reason: over budget, when: { $spent: { gt: 100 } } }
-`;
+const POLICY = readFileSync(new URL("../fixtures/redacted-counters.yaml", import.meta.url), "utf8");
 
 const CARD = "4111-2222-3333-4444";
 const OTHER = "5500-0000-0000-0004";
@@ -40,20 +21,7 @@ const AMOUNTS = [61.375, 27.8125, 19.0625];
 
 const pay = (card: string, amount: number) => ({ tool: "pay", agent: { id: "a" }, args: { card, amount } });
 
-const gates: Gate[] = [];
-async function open(dir: string): Promise<Gate> {
-  const gate = await Gate.open({ policy: Policy.fromYaml(POLICY), auditDir: dir, audit: { batchWindowMs: 0 } });
-  gates.push(gate);
-  return gate;
-}
-afterEach(async () => {
-  for (const g of gates.splice(0)) await g.close().catch(() => undefined);
-});
-
-function records(dir: string): Record<string, any>[] {
-  return readdirSync(dir).filter((f) => f.endsWith(".jsonl")).sort()
-    .flatMap((f) => readFileSync(join(dir, f), "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l)));
-}
+const { gates, open } = gateOpener(POLICY);
 
 /** Every byte the gate left in its directory (log segments, checkpoint, approvals database...). */
 function everything(dir: string): string {
@@ -117,8 +85,7 @@ describe("counters on redacted fields", () => {
 
   it("a policy without redacted counter fields records keys and amounts as they are", async () => {
     const dir = tempDir("redacted-counters");
-    const gate = await Gate.open({ policy: Policy.fromYaml(POLICY.replace("redact: [args.card, args.amount]", "redact: [args.note]")), auditDir: dir, audit: { batchWindowMs: 0 } });
-    gates.push(gate);
+    const gate = await open(dir, POLICY.replace("redact: [args.card, args.amount]", "redact: [args.note]"));
     await gate.check(pay(CARD, 5));
     await gate.close();
     const [r] = records(dir).filter((x) => x.decision.counted !== undefined);
