@@ -306,7 +306,14 @@ class JsonConverter {
           this.report(keyNode!, Messages.unresolvedTag(unfit));
           continue;
         }
-        const key = keyNode == null ? "" : String((keyNode as Scalar).value ?? "null");
+        const kv = keyNode == null ? null : (keyNode as Scalar).value;
+        if ((typeof kv === "object" && kv !== null) || typeof kv === "symbol") {
+          // A `!!binary`, `!!timestamp` or `!!merge` key: no string a field could be named by
+          // (the Python host's reader gives another text): an error, as such a value is.
+          this.report(keyNode!, Messages.unsupportedValue(typeof kv));
+          continue;
+        }
+        const key = keyNode == null ? "" : String(kv ?? "null");
         if (LONE_SURROGATE.test(key)) {
           this.report(keyNode ?? node, Messages.loneSurrogate);
           continue;

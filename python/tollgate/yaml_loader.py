@@ -257,8 +257,10 @@ class _Builder:
                 continue
             try:
                 raw = _scalar(target)
-            except Unsupported:
-                raw = target.value
+            except Unsupported as err:
+                # A !!binary, !!timestamp or !!merge key: an error, as in Node (src/yaml.ts).
+                self.problems.append((key_node.start_mark, Messages.unsupported_value(err.args[0] if err.args else "object")))
+                continue
             except UnresolvedTag as err:
                 self.problems.append((target.start_mark, Messages.unresolved_tag(err.tag)))
                 continue
