@@ -13,6 +13,9 @@ import type { UpstreamConfig } from "./config.js";
 import type { McpLog } from "./log.js";
 import { GATEWAY_INFO } from "./version.js";
 
+/** How long a name the upstream did not list is refused without listing again. */
+const MISS_TTL_MS = 5000;
+
 /** The upstream cannot be reached (did not start, exited, refused the connection). */
 export class UpstreamUnavailable extends Error {
   constructor(readonly upstream: string, message: string) {
@@ -114,16 +117,28 @@ export class Upstream {
   /** The names of the tools the upstream listed last (null before its first tools/list). */
   private listed: Set<string> | null = null;
 
+  /** The tools/list in flight for `lists` (one at a time, shared by the calls that wait for it). */
+  private listing: Promise<Tool[]> | null = null;
+  /** Names a listing did not have, and when: not listed again for MISS_TTL_MS. */
+  private missed = new Map<string, number>();
+
   /**
    * Whether the upstream lists `tool`, by exactly that name: the policy decides on the name the
    * agent called, so a name the upstream does not list (`WRITE_FILE` for `write_file`, a trailing
-   * space) must not reach a server that might match it loosely. Lists again once when the name
-   * is not in the last list (tools can appear).
+   * space) must not reach a server that might match it loosely. Lists again when the name is not
+   * in the last list (tools can appear) — once for all the calls waiting, and not again for the
+   * same missing name within MISS_TTL_MS (an agent calling unknown names cannot make the
+   * upstream list its tools at every call).
    */
   async lists(tool: string): Promise<boolean> {
     if (this.listed?.has(tool) === true) return true;
-    await this.listTools();
-    return this.listed?.has(tool) === true;
+    const missedAt = this.missed.get(tool);
+    if (missedAt !== undefined && Date.now() - missedAt < MISS_TTL_MS) return false;
+    await (this.listing ??= this.listTools().finally(() => (this.listing = null)));
+    if (this.listed?.has(tool) === true) return true;
+    if (this.missed.size >= 1024) this.missed.clear();
+    this.missed.set(tool, Date.now());
+    return false;
   }
 
   /** Forwards one tools/call; rejects with UpstreamUnavailable or the upstream's error. */
