@@ -46,15 +46,8 @@ export async function fmtCommand(args: string[], io: CommandIo): Promise<number>
     try {
       text = readPolicyFile(file); // never rewrites a file it cannot read exactly
     } catch (err) {
-      // The same report as `tollgate check` (Policy.fromFile knows how to say it).
-      const loaded = (() => {
-        try {
-          return Policy.fromFile(file);
-        } catch (e) {
-          return e;
-        }
-      })();
-      await write(io.stderr, (loaded instanceof PolicyError ? loaded.format() : `${file}: ${(err as Error).message}`) + "\n");
+      // readPolicyFile reports as `tollgate check` does (Policy.fromFile reads through it).
+      await write(io.stderr, (err instanceof PolicyError ? err.format() : `${file}: ${(err as Error).message}`) + "\n");
       invalid = true;
       continue;
     }
