@@ -95,12 +95,12 @@ export function countedDecision(decision: Decision, policy: CountingPolicy, entr
   if (entries.length === 0) return out;
   let digest = digests.get(counters);
   if (digest === undefined) digests.set(counters, (digest = new Map(counters.map((c) => [c.name, c.digest]))));
-  const hide = (v: Key | number): Key | number | Sealed => (seal === null ? REDACTED as unknown as Key : seal.seal(v));
+  // (Without a seal nothing is written: the placeholder stands in for the sealed value.)
+  const hide = (v: unknown): Sealed => (seal === null ? (REDACTED as unknown as Sealed) : seal.seal(v));
   const add: Counted["add"] = entries.map((e) => {
     const parts = sealed.get(e.counter);
     const key = e.key as Key;
-    if (parts === undefined) return [e.counter, digest.get(e.counter)!, key, e.amount];
-    return [e.counter, digest.get(e.counter)!, parts.key ? (hide(key) as Key | Sealed) : key, parts.amount ? (hide(e.amount) as number | Sealed) : e.amount];
+    return [e.counter, digest.get(e.counter)!, parts?.key === true ? hide(key) : key, parts?.amount === true ? hide(e.amount) : e.amount];
   });
   const counted: Counted = { at, add };
   if (pending !== null) counted.pending = pending;
