@@ -154,9 +154,9 @@ module.exports = {
     {
       name: "fmt-knows-only-yaml",
       severity: "error",
-      comment: "tollgate fmt's layout (src/fmt/) edits YAML documents and knows nothing else of src/: the command (src/cli/fmt.ts) loads the policy before and after, so the layout cannot come to depend on the engine.",
+      comment: "tollgate fmt's layout (src/fmt/) edits YAML documents and knows nothing else of src/: the command (src/cli/fmt.ts) loads the policy before and after, so the layout cannot come to depend on the engine. It reads YAML as the loader does (src/yaml-document.ts, the package with its lexer repaired).",
       from: { path: "^src/fmt/" },
-      to: { path: "^src/", pathNot: "^src/fmt/" },
+      to: { path: "^src/", pathNot: "^src/(fmt/|yaml-document[.]ts$)" },
     },
     {
       name: "no-unresolvable",

@@ -6,6 +6,7 @@ import type { Document, Node as YamlNode, ParsedNode, Scalar, YAMLError } from "
 import { MAX_ALIAS_EXPANSIONS, MAX_MANIFEST_BYTES, MAX_YAML_DEPTH, Messages } from "./abi.generated.js";
 import { inPositionOrder } from "./errors.js";
 import type { PolicyProblem } from "./errors.js";
+import { parseYamlDocument } from "./yaml-document.js";
 import { fastYamlValue } from "./yaml-fast.js";
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -120,7 +121,8 @@ function lineBreaks(text: string): string {
 /** loadYamlExactly on text already checked for size and with its line breaks made LF or CRLF. */
 function readExactly(text: string, file: string): YamlResult {
   const lineCounter = new (Y().LineCounter)();
-  const doc = Y().parseDocument(text, {
+  // (The package's reading, with its lexer repaired for comment lines: src/yaml-document.ts.)
+  const doc = parseYamlDocument(text, {
     lineCounter,
     version: "1.2",
     schema: "core",

@@ -182,6 +182,12 @@ _SNIPPETS = [
     "# only a comment\n",
     "a: 1\n---\nb: 2",
     "x: 12345678901234567890\ny: -9007199254740993\nz: 0.1",
+    # A comment line before a node on a later line is only separation (src/yaml-document.ts):
+    # the anchor and the multi-line scalar keep the Node host off its fast reader.
+    "- &q\n#a\n no\n- x\n",
+    "-\n#c\n x\n y\n- z\n",
+    "a:\n#c\n  x\n  y\nb: 1\n",
+    "a:\n    - &q\n  \n# c\n     no\n    - x\n",
 ]
 
 

@@ -10,6 +10,7 @@
 
 import { createRequire } from "node:module";
 import type { Document, Node as YamlNode, Pair, YAMLMap } from "yaml";
+import { parseYamlDocument } from "../yaml-document.js";
 
 /**
  * Key order by kind of mapping, from the spec's sections: identity first (what it is, what it is
@@ -115,7 +116,7 @@ function itemComments(doc: Document): void {
 }
 
 function parse(text: string): Document {
-  const doc = Y().parseDocument(text, PARSE);
+  const doc = parseYamlDocument(text, PARSE); // as src/yaml.ts reads it (comment lines included)
   if (doc.errors.length > 0) throw new Error(`cannot format a policy whose YAML does not parse: ${doc.errors[0]!.message}`);
   return doc;
 }

@@ -4,7 +4,8 @@
 import { readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
-import { isMap, isPair, isScalar, LineCounter, parseDocument } from "yaml";
+import { isMap, isPair, isScalar, LineCounter } from "yaml";
+import { parseYamlDocument } from "../yaml-document.js";
 import type { Document, Node as YamlNode } from "yaml";
 import { formatHelp, formatUsage, parseCommand, UsageError, type CommandSpec } from "../argv.js";
 import { parseDuration } from "../duration.js";
@@ -156,7 +157,7 @@ class ConfigFile {
   readonly value: unknown;
 
   constructor(readonly file: string, text: string) {
-    this.doc = parseDocument(text, { lineCounter: this.lines, version: "1.2", schema: "core", uniqueKeys: true, prettyErrors: false });
+    this.doc = parseYamlDocument(text, { lineCounter: this.lines, version: "1.2", schema: "core", uniqueKeys: true, prettyErrors: false });
     for (const e of this.doc.errors) this.problems.push({ file, ...this.pos(e.pos[0]), message: e.message.split("\n")[0]! });
     this.value = this.doc.errors.length === 0 ? this.doc.toJS({ maxAliasCount: 100 }) : null;
   }

@@ -5,7 +5,7 @@
 import { availableParallelism } from "node:os";
 import { readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { parse as parseYaml } from "yaml";
+import { parseYaml } from "../yaml-document.js";
 import { formatHelp, formatUsage, parseCommand, UsageError, type CommandSpec, type OptionSpec } from "../argv.js";
 import { isWitnessUrl } from "../audit/witness.js";
 import { isPostgresUrl } from "../approvals/store-api.js";

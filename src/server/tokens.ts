@@ -12,7 +12,7 @@
 
 import { hash as oneShotHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { parse as parseYaml } from "yaml";
+import { parseYaml } from "../yaml-document.js";
 
 export type Role = "agent" | "approver" | "admin";
 
