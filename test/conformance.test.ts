@@ -4,6 +4,8 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { parse } from "yaml";
+// A manifest is read as the Node host reads it (the yaml package with its lexer repaired).
+import { parseYaml } from "../src/yaml-document.js";
 import { Policy, PolicyError } from "../src/index.js";
 import { canonicalJson } from "../src/canonical.js";
 import { runPolicyTests, stepTimeMs } from "../src/policy-tests.js";
@@ -133,7 +135,7 @@ describe("conformance", () => {
       if (spec.sequences) {
         // A sequence file: each sequence from a freshly loaded policy (empty counters), step by
         // step at its `at`; every expectation is also checked against the reference interpreter.
-        const manifest = spec.policy_text ? parse(spec.policy_text, { version: "1.2" }) : spec.policy;
+        const manifest = spec.policy_text ? parseYaml(spec.policy_text, { version: "1.2" }) : spec.policy;
         for (const seq of spec.sequences as Sequence[]) {
           it(seq.name, () => {
             const fresh = loadPolicy(spec, file);
@@ -188,7 +190,7 @@ describe("conformance", () => {
         return;
       }
       const cases = spec.cases as DecisionCase[];
-      const manifest = spec.policy_text ? parse(spec.policy_text, { version: "1.2" }) : spec.policy;
+      const manifest = spec.policy_text ? parseYaml(spec.policy_text, { version: "1.2" }) : spec.policy;
       for (const c of cases) {
         it(c.name, () => {
           if (c.explain !== undefined) {

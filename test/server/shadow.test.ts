@@ -198,11 +198,14 @@ describe("PUT/GET/DELETE /v1/policy/shadow", () => {
     expect((await http(s, "PUT", "/v1/policy", { token: "admin", body: other, headers: yaml })).body.changed).toBe(true);
     expect((await http(s, "GET", "/v1/policy/shadow", { token: "admin" })).body).toMatchObject({ shadowing: true, policy: "candidate" });
     expect((await http(s, "PUT", "/v1/policy", { token: "admin", body: CANDIDATE, headers: yaml })).body.changed).toBe(true);
-    for (let i = 0; i < 50; i++) {
-      if (!(await http(s, "GET", "/v1/policy/shadow", { token: "admin" })).body.shadowing) break;
+    // Shadowing reads as stopped at once; the log line follows once every worker has dropped the
+    // candidate, and reaches this test through a pipe: both are waited for (a loaded machine).
+    const stopped = () => s.lines.some((l) => l.includes('"shadowing stopped"') && l.includes("promoted"));
+    for (let i = 0; i < 250; i++) {
+      if (stopped() && !(await http(s, "GET", "/v1/policy/shadow", { token: "admin" })).body.shadowing) break;
       await new Promise((r) => setTimeout(r, 20));
     }
     expect((await http(s, "GET", "/v1/policy/shadow", { token: "admin" })).body.shadowing).toBe(false);
-    expect(s.lines.some((l) => l.includes('"shadowing stopped"') && l.includes("promoted"))).toBe(true);
+    expect(stopped()).toBe(true);
   });
 });
