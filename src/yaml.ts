@@ -115,7 +115,12 @@ function lineBreaks(text: string): string {
   // A byte order mark is not part of the first line (editors do not show it): without it, the
   // positions on line 1 are those a person sees, and the Python host's (whose reader drops it).
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-  return text.replace(/\r(?!\n)/g, "\n");
+  text = text.replace(/\r(?!\n)/g, "\n");
+  // A file's last line break, there or not (editors differ), changes nothing: without it, a block
+  // scalar ending the file lost its clipped line break in the Python host's reader and kept it in
+  // the package's, and an unclosed `"...\"` there was read as closed. Added at the end: no
+  // offset moves.
+  return text === "" || text.endsWith("\n") ? text : text + "\n";
 }
 
 /** loadYamlExactly on text already checked for size and with its line breaks made LF or CRLF. */
@@ -298,30 +303,40 @@ class JsonConverter {
     if (Y().isMap(node)) {
       const out: { [key: string]: Json } = Object.create(null);
       for (const pair of node.items) {
-        const keyNode = pair.key as YamlNode | null;
+        // An alias key is the scalar it refers to (`*k : 1`), as in the Python host; problems
+        // are placed at the key as written.
+        const written = pair.key as YamlNode | null;
+        let keyNode = written;
+        if (written != null && Y().isAlias(written)) {
+          keyNode = this.targetOf(written) ?? null;
+          if (keyNode === null) {
+            this.report(written, Messages.aliasWithoutAnchor(written.source));
+            continue;
+          }
+        }
         if (keyNode != null && !Y().isScalar(keyNode)) {
-          this.report(keyNode, Messages.keyNotScalar);
+          this.report(written!, Messages.keyNotScalar);
           continue;
         }
         const unfit = keyNode == null ? null : unfitTag(keyNode as Scalar);
         if (unfit !== null) {
-          this.report(keyNode!, Messages.unresolvedTag(unfit));
+          this.report(written!, Messages.unresolvedTag(unfit));
           continue;
         }
         const kv = keyNode == null ? null : (keyNode as Scalar).value;
         if ((typeof kv === "object" && kv !== null) || typeof kv === "symbol") {
           // A `!!binary`, `!!timestamp` or `!!merge` key: no string a field could be named by
           // (the Python host's reader gives another text): an error, as such a value is.
-          this.report(keyNode!, Messages.unsupportedValue(typeof kv));
+          this.report(written!, Messages.unsupportedValue(typeof kv));
           continue;
         }
         const key = keyNode == null ? "" : String(kv ?? "null");
         if (LONE_SURROGATE.test(key)) {
-          this.report(keyNode ?? node, Messages.loneSurrogate);
+          this.report(written ?? node, Messages.loneSurrogate);
           continue;
         }
         if (Object.prototype.hasOwnProperty.call(out, key)) {
-          this.report(keyNode ?? node, Messages.duplicateKey(key));
+          this.report(written ?? node, Messages.duplicateKey(key));
           continue;
         }
         out[key] = this.convert(pair.value as YamlNode | null);

@@ -102,8 +102,9 @@ def test_booleans_do_not_change_a_policys_meaning() -> None:
         ("a: [1, .nan]", 1, 8, ".nan is not a JSON number"),
         ("a: &x [*x]", 1, 8, "too many alias expansions"),
         ("? [a]\n: 1", 1, 3, "mapping keys must be scalars"),
-        ("a: [", 1, 5, ""),
-        ("a: 'x", 1, 6, ""),
+        # at the end of the file, which is read with its last line break (there or not)
+        ("a: [", 2, 1, ""),
+        ("a: 'x", 2, 1, ""),
         ("a:\n\tb: 1", 2, 1, ""),
     ],
 )
@@ -188,6 +189,14 @@ _SNIPPETS = [
     "-\n#c\n x\n y\n- z\n",
     "a:\n#c\n  x\n  y\nb: 1\n",
     "a:\n    - &q\n  \n# c\n     no\n    - x\n",
+    # The last line break, there or not, changes nothing; an alias key is its scalar.
+    "a: |\n  x",
+    "a: >\n  x\n  y",
+    "|+\n ",
+    "x: &k y\n*k : 1",
+    "x: &k [y]\n*k : 1",
+    "&k y: 1\n*k : 2",
+    'a: !!int "5\\n"\nb: !!null "\\n"',
 ]
 
 
@@ -251,3 +260,22 @@ def test_surrogate_pair_escapes_are_one_character_and_lone_ones_an_error_not_a_c
     for text in ['a: "\\ud800"\n', 'a: "x\ud800"\n', 'a: "\\U00110000"\n']:
         with pytest.raises(PolicyError):
             load_yaml(text, "p.yaml")
+
+
+@pytest.mark.parametrize("text", ["a: |\n  x", "a: |+\n  x\n ", "a: >-\n  x", "reason: \"quoted\"", "a: [1, 2]", "# only a comment"])
+def test_the_last_line_break_changes_nothing(text: str) -> None:
+    """An editor that adds or drops the file's final line break does not change the policy."""
+    assert load_yaml(text).value == load_yaml(text + "\n").value
+
+
+def test_an_unclosed_quote_at_the_end_of_the_file_is_refused() -> None:
+    with pytest.raises(PolicyError):
+        load_yaml('a: "\\"', "f.yaml")
+
+
+@pytest.mark.parametrize("text", ['a: !!int "5\\n"', "a: !!int |\n  5\n", 'a: !!null "\\n"', 'a: !!bool "true\\n"', 'a: !!float "1.5\\n"'])
+def test_a_tag_fits_the_whole_value_not_a_line_of_it(text: str) -> None:
+    """A core-schema pattern matches the whole value: "5\\n" is not an integer."""
+    with pytest.raises(PolicyError) as info:
+        load_yaml(text, "f.yaml")
+    assert "does not fit its tag" in info.value.errors[0].message

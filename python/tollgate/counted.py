@@ -27,7 +27,7 @@ from .state.memory_store import Contribution, MemoryCounterStore, Pending
 
 __all__ = ["Escalation", "PendingByRecord", "SealedParts", "counted_decision_json", "rebuild_counters", "recorded_decision", "sealed_counters"]
 
-_SEGMENT = re.compile(r"^audit-(\d{20})\.jsonl$")
+_SEGMENT = re.compile(r"^audit-(\d{20})\.jsonl\Z")
 _WEEK_MS = 7 * 86_400_000
 
 

@@ -484,6 +484,10 @@ def load_yaml(text: str, filename: str = "<policy>") -> LoadedYaml:
         # are those a person sees, in both hosts.
         text = text[1:]
     text = _LONE_CR.sub("\n", text)
+    if text and not text.endswith("\n"):
+        # A file's last line break, there or not, changes nothing (as src/yaml.ts lineBreaks):
+        # without it, libyaml dropped a final block scalar's clipped line break.
+        text += "\n"
     lone = SURROGATE.search(text)
     if lone is not None:  # (a raw one; a str from a file never holds one: it is decoded strictly)
         line, column = _Positions(text).at(lone.start())

@@ -27,14 +27,14 @@ _FLOAT = _YAML_ORG + "float"
 _UNSUPPORTED_SCALAR_TAGS = (_YAML_ORG + "binary", _YAML_ORG + "timestamp")
 
 # The core schema's tests, as in the yaml package (schema/core/*.js).
-_NULL_RE = re.compile(r"^(?:~|[Nn]ull|NULL)?$")
-_BOOL_RE = re.compile(r"^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)$")
-_INT_OCT_RE = re.compile(r"^0o[0-7]+$")
-_INT_RE = re.compile(r"^[-+]?[0-9]+$")
-_INT_HEX_RE = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT_NAN_RE = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)$")
-_FLOAT_EXP_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+$")
-_FLOAT_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)$")
+_NULL_RE = re.compile(r"^(?:~|[Nn]ull|NULL)?\Z")
+_BOOL_RE = re.compile(r"^(?:[Tt]rue|TRUE|[Ff]alse|FALSE)\Z")
+_INT_OCT_RE = re.compile(r"^0o[0-7]+\Z")
+_INT_RE = re.compile(r"^[-+]?[0-9]+\Z")
+_INT_HEX_RE = re.compile(r"^0x[0-9a-fA-F]+\Z")
+_FLOAT_NAN_RE = re.compile(r"^(?:[-+]?\.(?:inf|Inf|INF)|\.nan|\.NaN|\.NAN)\Z")
+_FLOAT_EXP_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)[eE][-+]?[0-9]+\Z")
+_FLOAT_RE = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9]+\.[0-9]*)\Z")
 
 
 class CoreResolver(yaml.resolver.BaseResolver):
