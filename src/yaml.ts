@@ -142,7 +142,9 @@ function readExactly(text: string, file: string): YamlResult {
   // A directive the package only warns of (unknown, or a YAML version other than 1.1 and 1.2)
   // is an error, as it is to PyYAML and so in the Python host: a manifest loads in both or in
   // neither. So is a second %YAML directive (YAML 1.2, 6.8.1).
-  const refused = [...doc.errors, ...doc.warnings.filter((w) => w.code === "BAD_DIRECTIVE")];
+  // So is an anchor or alias ending in `:` (the package warns "ambiguous"): `&a: b` is the value
+  // "b" anchored as `a:` to it, and a mapping with no key to PyYAML, which refuses that.
+  const refused = [...doc.errors, ...doc.warnings.filter((w) => w.code === "BAD_DIRECTIVE" || w.code === "BAD_ALIAS")];
   const twice = secondYamlDirective(text);
   if (refused.length > 0 || twice >= 0) {
     const problems = refused.map((e) => ({ file, ...pos(e.pos[0]), message: yamlMessage(e) }));
@@ -316,6 +318,12 @@ class JsonConverter {
         }
         if (keyNode != null && !Y().isScalar(keyNode)) {
           this.report(written!, Messages.keyNotScalar);
+          continue;
+        }
+        // No key at all (`: a`, or what is left of `? 'a' b` or `a: [x]: y`, which the package
+        // reads without an error): refused, as by the Python host's reader, not read as "null".
+        if (keyNode == null || (Y().isScalar(keyNode) && keyNode.type === "PLAIN" && keyNode.source === "" && keyNode.tag === undefined)) {
+          this.report(written ?? node, Messages.emptyKey);
           continue;
         }
         const unfit = keyNode == null ? null : unfitTag(keyNode as Scalar);

@@ -39,3 +39,23 @@ describe("an alias as a mapping key", () => {
     expect(read("&k y: 1\n*k : 2\n")).toMatchObject({ error: { line: 2, column: 1, message: "duplicate key 'y'" } });
   });
 });
+
+describe("a mapping entry with no key", () => {
+  // YAML allows an empty key (it reads as null); the Python host's reader refuses most forms, and
+  // the yaml package makes one of what is left of a malformed entry (`? 'a' b`, `a: [x]: y`)
+  // without an error: both hosts refuse it. A key written `null`, `~`, `''` or `!!str` is kept.
+  it.each(["?\n: 1\n", ": a\n", "? 'a' b\n: 1\n", "a: [x]: y\nb: 1\n", "{? : a}\n", "{a, : b}\n", "&a : b\n", "-:\n ! ?\n"])("%j is refused", (text) => {
+    expect(read(text)).toMatchObject({ error: { message: 'a mapping entry has no key (write null, or "" for the empty string, if that is meant)' } });
+  });
+
+  it.each([["~: 1\n", { null: 1 }], ["null: 1\n", { null: 1 }], ["'': 1\n", { "": 1 }], ["!!str : a\n", { "": "a" }], ["{a, b: 1}\n", { a: null, b: 1 }]])("%j is read", (text, value) => {
+    expect(read(text)).toEqual(value);
+  });
+});
+
+describe("an anchor or alias ending in ':'", () => {
+  it("is refused (the yaml package reads `&a: b` as an anchor `a:`, PyYAML as a key-less entry)", () => {
+    expect(read("&a: b\n")).toMatchObject({ error: { line: 1, column: 3, message: "Anchor ending in : is ambiguous" } });
+    expect(read("a: &x 1\nb: [*x:]\n")).toMatchObject({ error: { message: "Alias ending in : is ambiguous" } });
+  });
+});

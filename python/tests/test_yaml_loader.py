@@ -279,3 +279,15 @@ def test_a_tag_fits_the_whole_value_not_a_line_of_it(text: str) -> None:
     with pytest.raises(PolicyError) as info:
         load_yaml(text, "f.yaml")
     assert "does not fit its tag" in info.value.errors[0].message
+
+
+@pytest.mark.parametrize("text", ["?\n: 1\n", ": a\n", "? 'a' b\n: 1\n", "a: [x]: y\nb: 1\n", "{? : a}\n", "{a, : b}\n", "&a : b\n"])
+def test_a_mapping_entry_with_no_key_is_refused(text: str) -> None:
+    """As in Node (test/yaml-reading.test.ts): not read as the key "null"."""
+    with pytest.raises(PolicyError):
+        load_yaml(text, "f.yaml")
+
+
+@pytest.mark.parametrize("text,value", [("~: 1\n", {"null": 1}), ("null: 1\n", {"null": 1}), ("'': 1\n", {"": 1}), ("!!str : a\n", {"": "a"})])
+def test_a_key_written_null_or_empty_is_kept(text: str, value: object) -> None:
+    assert load_yaml(text, "f.yaml").value == value

@@ -164,8 +164,8 @@ def _node(get: Any) -> Any:
                 elif value[0] in numeric or value[-1] == "\n":
                     value = plain(value)
             if key is _WANT_KEY:
-                if event.anchor is not None:
-                    raise _GiveUp()
+                if event.anchor is not None or (event.value == "" and event.implicit[0]):
+                    raise _GiveUp()  # ... or no key at all (`? `), an error of the node-tree path
                 if value.__class__ is not str:
                     value = key_text(value)
                 if value in container:  # the same key twice, or two keys that print the same

@@ -255,6 +255,11 @@ class _Builder:
             if not isinstance(target, ScalarNode):
                 self.problems.append((key_node.start_mark, Messages.KEY_NOT_SCALAR))
                 continue
+            if not target.style and target.value == "" and target.tag == "tag:yaml.org,2002:null":
+                # No key at all (`? ` with nothing after it): an error, as in Node (src/yaml.ts),
+                # not the key "null".
+                self.problems.append((key_node.start_mark, Messages.EMPTY_KEY))
+                continue
             try:
                 raw = _scalar(target)
             except Unsupported as err:
