@@ -316,35 +316,39 @@ class JsonConverter {
             continue;
           }
         }
-        if (keyNode != null && !Y().isScalar(keyNode)) {
-          this.report(written!, Messages.keyNotScalar);
+        if (written == null || keyNode == null) {
+          this.report(written ?? node, Messages.emptyKey); // (the package leaves no key node)
+          continue;
+        }
+        if (!Y().isScalar(keyNode)) {
+          this.report(written, Messages.keyNotScalar);
           continue;
         }
         // No key at all (`: a`, or what is left of `? 'a' b` or `a: [x]: y`, which the package
         // reads without an error): refused, as by the Python host's reader, not read as "null".
-        if (keyNode == null || (Y().isScalar(keyNode) && keyNode.type === "PLAIN" && keyNode.source === "" && keyNode.tag === undefined)) {
-          this.report(written ?? node, Messages.emptyKey);
+        if (keyNode.type === "PLAIN" && keyNode.source === "" && keyNode.tag === undefined) {
+          this.report(written, Messages.emptyKey);
           continue;
         }
-        const unfit = keyNode == null ? null : unfitTag(keyNode as Scalar);
+        const unfit = unfitTag(keyNode);
         if (unfit !== null) {
-          this.report(written!, Messages.unresolvedTag(unfit));
+          this.report(written, Messages.unresolvedTag(unfit));
           continue;
         }
-        const kv = keyNode == null ? null : (keyNode as Scalar).value;
+        const kv = keyNode.value;
         if ((typeof kv === "object" && kv !== null) || typeof kv === "symbol") {
           // A `!!binary`, `!!timestamp` or `!!merge` key: no string a field could be named by
           // (the Python host's reader gives another text): an error, as such a value is.
-          this.report(written!, Messages.unsupportedValue(typeof kv));
+          this.report(written, Messages.unsupportedValue(typeof kv));
           continue;
         }
-        const key = keyNode == null ? "" : String(kv ?? "null");
+        const key = String(kv ?? "null");
         if (LONE_SURROGATE.test(key)) {
-          this.report(written ?? node, Messages.loneSurrogate);
+          this.report(written, Messages.loneSurrogate);
           continue;
         }
         if (Object.prototype.hasOwnProperty.call(out, key)) {
-          this.report(written ?? node, Messages.duplicateKey(key));
+          this.report(written, Messages.duplicateKey(key));
           continue;
         }
         out[key] = this.convert(pair.value as YamlNode | null);
