@@ -607,7 +607,9 @@ export class Policy {
     const rule = decision.rule === null ? -1 : this.rules.findIndex((r) => r.id === decision.rule);
     const values = this.counters.map((_c, i) => (known ? region.value(i) : null));
     const counters = region === null ? undefined : this.counters.map((c, i) => ({
-      name: c.name, value: known ? region.value(i) : null, contribution: known ? region.contribution(i) : null,
+      // A counter no rule reads has no window sum read: its value is not known (null), not its
+      // contribution alone.
+      name: c.name, value: known && c.referenced ? region.value(i) : null, contribution: known ? region.contribution(i) : null,
     }));
     const bytes = new DataView(core.memory.buffer, core.explain_ptr(), count * TRACE_ENTRY_SIZE);
     return buildExplanation(ctx, bytes, count, action, decision, rule, values, counters);

@@ -752,7 +752,9 @@ class Policy:
         explained = [
             {
                 "name": c.name,
-                "value": values[i],
+                # A counter no rule reads has no window sum read: its value is not known (null),
+                # not its contribution alone (as src/policy.ts explain).
+                "value": values[i] if c.referenced else None,
                 "contribution": js_number(table[4 * i + 2]) if table[4 * i] & COUNTER_CONTRIBUTION_KNOWN else None,
             }
             for i, c in enumerate(counters)
