@@ -2,7 +2,8 @@
 // given), in order, with counters as they stood at the time of its record (spec section 8).
 //
 // Counters replay as the log made them, the way a gate rebuilds them (src/pipeline/counted.ts):
-// each action is decided at its record's `ts` against its policy's own store and records what
+// each action is decided at the time it was decided live (`counted.at` when it counted, else its
+// record's `ts`: src/replay/sources.ts) against its policy's own store and records what
 // that policy counts (an escalation's contributions pending under an id, remembered by the
 // record's hash in a PendingByRecord); an approval transition in the log settles the pending
 // contributions of the escalation it links (`settleTransition`: approved, denied; an expiry

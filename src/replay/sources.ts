@@ -38,7 +38,7 @@ export type ReplayItem =
       kind: "action";
       at: Place;
       action: unknown;
-      /** The decision's time (ms): the record's `ts`, or the run's start for an actions file. */
+      /** The decision's time (ms): `counted.at` if it counted, else the record's `ts`; the run's start for an actions file. */
       now: number;
       /** The recorded decision (null for an actions file). */
       recorded: Outcome | null;
@@ -258,7 +258,12 @@ export function canonicalRecord(text: string): AuditRecord | null {
 
 function itemOf(r: AuditRecord, at: Place, l: Line): ReplayItem {
   if (eventOf(r) !== null) return { kind: "event", at };
-  const now = Date.parse(r.ts);
+  // A decision that counted carries the time it was decided at (`counted.at`), a few ms before
+  // its record's `ts` (written when appended): its counters are replayed at that time, as a gate
+  // rebuilds them (src/pipeline/counted.ts), so an entry near a window's edge is in or out of the
+  // window as it was live.
+  const counted = (r.decision as { counted?: { at?: unknown } }).counted;
+  const now = typeof counted?.at === "number" && Number.isFinite(counted.at) ? counted.at : Date.parse(r.ts);
   const approval = (r.decision as { approval?: { decision_hash?: unknown; state?: unknown } }).approval;
   if (approval !== undefined && approval !== null && typeof approval.decision_hash === "string") {
     return { kind: "transition", at, decisionHash: approval.decision_hash, state: String(approval.state), now };

@@ -18,7 +18,8 @@ export function tempDir(name = "replay"): string {
 }
 
 export type LogStep =
-  | { action: unknown; at: number }
+  /** Decided at `at`; its record appended at `appendedAt` (its `ts`), `at` when not given. */
+  | { action: unknown; at: number; appendedAt?: number }
   /** Resolves the escalation recorded by step `of` (its index in the steps). */
   | { resolve: number; state: "approved" | "denied" | "expired"; at: number };
 
@@ -31,7 +32,7 @@ export async function writeLog(dir: string, policy: Policy, steps: readonly LogS
   const recorded: { seq: number; hash: string; decision: Decision; pending: string | null; action: unknown }[] = [];
   try {
     for (const s of steps) {
-      clock = s.at;
+      clock = "action" in s ? (s.appendedAt ?? s.at) : s.at;
       if ("action" in s) {
         const step = policy.step(s.action, { now: s.at, state });
         const d = countedDecision(step.decision, policy, step.entries, s.at, step.pending, log.countedSeal);

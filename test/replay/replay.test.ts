@@ -110,6 +110,22 @@ describe("tollgate replay of an audit directory", () => {
     expect(out).toMatch(/2 decisions change\n$/);
   });
 
+  it("replays each decision at the time it was decided (counted.at), not when its record was appended", async () => {
+    // The limit's policy itself wrote the log (at most 1 refund a second). Every other refund's
+    // record is appended 5 ms after its decision; the next refund comes 1,002 ms after the
+    // previous decision: the entry had left the window live. Replayed at the records' ts it would
+    // still be in (3 ms left), and the refund denied.
+    const steps: LogStep[] = [];
+    for (let i = 0; i < 5; i++) steps.push({ action: refund("a", 10), at: T0 + i * 1002, appendedAt: T0 + i * 1002 + (i % 2 === 0 ? 5 : 0) });
+    const oneAnHour = CANDIDATE.replace("$refunds_per_hour: { gt: 3 }", "$refunds_per_hour: { gt: 1 }").replace("window: 1h", "window: 1s");
+    const log = await logOf(steps, oneAnHour);
+    const f = files();
+    const { code, r } = await replayJson([policyFile(f.dir, "one.yaml", oneAnHour), log]);
+    expect(r.totals).toMatchObject({ actions: 5, changed: 0, unchanged: 5 });
+    expect(r.totals.before).toEqual({ allow: 5, deny: 0, escalate: 0 });
+    expect(code).toBe(0);
+  });
+
   it("settles escalations' pending contributions with the approval transitions in the log", async () => {
     // 800 escalates (big); 300 two minutes later. The candidate's daily budget (more than 1000)
     // trips on the 300 only if the 800 still counts: approved, or still pending; not if denied.
