@@ -2,9 +2,10 @@
 // segment (64 MiB by default) or an actions file of any size is never held whole, and a huge
 // line is held only up to a limit (then skipped, its bytes dropped as they come).
 //
-// A line ends at "\n"; a "\r" before it is dropped (an actions file written on Windows). The text
-// after the last "\n" is a last line. A line whose bytes are not UTF-8 is yielded as null (JSON
-// text is UTF-8: such a line cannot be read, and must not be read with U+FFFD in its place).
+// A line ends at "\n", "\r\n" or a lone "\r", as `tollgate eval` splits (src/cli/lines.ts). The
+// text after the last line break is a last line. A line whose bytes are not UTF-8 is yielded as
+// null (JSON text is UTF-8: such a line cannot be read, and must not be read with U+FFFD in its
+// place).
 
 import { isUtf8 } from "node:buffer";
 import { open } from "node:fs/promises";
@@ -36,12 +37,32 @@ export class LineSplitter {
 
   constructor(private readonly maxLineBytes = MAX_LINE_BYTES) {}
 
+  /** The last chunk ended with "\r": a "\n" first in the next belongs to it. */
+  private afterCr = false;
+
   push(chunk: Buffer, out: Line[]): void {
+    if (chunk.length === 0) return;
     let start = 0;
-    for (let nl = chunk.indexOf(LF, start); nl !== -1; nl = chunk.indexOf(LF, start)) {
-      this.take(chunk, start, nl);
+    if (this.afterCr) {
+      this.afterCr = false;
+      if (chunk[0] === LF) start = 1;
+    }
+    // The next "\n" and the next "\r", each found once (indexOf is fast; a file without "\r"
+    // is searched for one once per chunk).
+    let lf = chunk.indexOf(LF, start);
+    let cr = chunk.indexOf(CR, start);
+    while (lf !== -1 || cr !== -1) {
+      const isCr = cr !== -1 && (lf === -1 || cr < lf);
+      const at = isCr ? cr : lf;
+      this.take(chunk, start, at);
       out.push(this.finish());
-      start = nl + 1;
+      start = at + 1;
+      if (isCr) {
+        if (start === chunk.length) this.afterCr = true;
+        else if (chunk[start] === LF) start++;
+        cr = chunk.indexOf(CR, start);
+      }
+      if (lf !== -1 && lf < start) lf = chunk.indexOf(LF, start);
     }
     if (start < chunk.length) this.take(chunk, start, chunk.length);
   }

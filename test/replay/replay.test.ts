@@ -7,6 +7,7 @@ import { PassThrough, Readable } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
 import { Policy } from "../../src/policy.js";
+import { readLines } from "../../src/cli/lines.js";
 import { LineSplitter } from "../../src/replay/lines.js";
 import type { Line } from "../../src/replay/lines.js";
 import type { ReplayResult } from "../../src/replay/report.js";
@@ -241,10 +242,22 @@ describe("tollgate replay of an actions file", () => {
     expect(out).toEqual([
       { line: 1, text: '{"a":1}', bytes: 7 },
       { line: 2, text: null, bytes: 16, tooLong: true },
-      { line: 3, text: "12345678", bytes: 9 },
+      { line: 3, text: "12345678", bytes: 8 },
       { line: 4, text: null, bytes: 1, tooLong: false },
       { line: 5, text: "{", bytes: 1 },
     ]);
+  });
+
+  it("ends a line at \"\\n\", \"\\r\\n\" or a lone \"\\r\", as tollgate eval does, across chunks", async () => {
+    const split = new LineSplitter();
+    const out: Line[] = [];
+    const chunks = ["a\rb\r\nc\r", "\nd\r", "e\n\r\r", "\nf"];
+    for (const chunk of chunks) split.push(Buffer.from(chunk), out);
+    split.end(out);
+    expect(out.map((l) => l.text)).toEqual(["a", "b", "c", "d", "e", "", "", "f"]);
+    const evalLines: string[] = [];
+    for await (const line of readLines(Readable.from(chunks.map((c) => Buffer.from(c))))) evalLines.push(line);
+    expect(out.map((l) => l.text)).toEqual(evalLines);
   });
 });
 
