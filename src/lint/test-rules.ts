@@ -17,7 +17,8 @@ export function testRuleFindings(manifest: unknown, rules: readonly RuleSite[]):
     if (!isObject(t)) return;
     const name = typeof t.name === "string" ? `test '${t.name}'` : `test ${i + 1}`;
     check(t, `/tests/${i}`, name);
-    if (Array.isArray(t.steps)) t.steps.forEach((s, j) => check(s, `/tests/${i}/steps/${j}`, `${name}, step ${j + 1},`));
+    // Steps are numbered from 0, as `tollgate test` reports a failing one.
+    if (Array.isArray(t.steps)) t.steps.forEach((s, j) => check(s, `/tests/${i}/steps/${j}`, `${name}, step ${j},`));
   });
   return out;
 }

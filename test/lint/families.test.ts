@@ -109,7 +109,7 @@ tests:
     const fs = lint(body).filter((f) => f.family === "unknown-test-rule");
     expect(fs.map((f) => f.message)).toEqual([
       "test 'typo' expects rule 'smal', which the policy does not have: it can never pass",
-      "test 'seq', step 2, expects rule 'gone', which the policy does not have: it can never pass",
+      "test 'seq', step 1, expects rule 'gone', which the policy does not have: it can never pass",
     ]);
     expect(fs.map((f) => [f.pointer, f.at])).toEqual([["/tests/0/rule", "value"], ["/tests/3/steps/1/rule", "value"]]);
   });
