@@ -200,3 +200,35 @@ def test_the_log_lines_are_the_node_gates(tmp_path: Path):
         return [re.sub(r'"(time|audit_id)":"[^"]*"', r'"\1":""', x) for x in path.read_text(encoding="utf-8").splitlines()]
 
     assert text(py_log) == text(node_log)
+
+
+SAME = """tollgate: 1
+name: live-copy
+default: allow
+approvers:
+  fin: { timeout: 1h }
+counters:
+  n: { per: [agent.id], window: 1h, when: { tool: refund } }
+rules:
+  - { id: too-many, effect: deny, reason: over 3 an hour, when: { tool: refund, $n: { gt: 3 } } }
+  - { id: big, effect: escalate, approver: fin, reason: big refund, when: { tool: refund, args.amount: { gt: 100 } } }
+"""
+
+
+@pytest.mark.parametrize("state", ["denied", "approved"])
+def test_a_live_escalation_resolved_settles_the_candidates_escalation_alike(tmp_path: Path, state: str):
+    """As test/gate/shadow.test.ts: the candidate is the live policy under another name and never
+    disagrees, whichever way the live escalation is answered."""
+    refund = lambda amount: {"tool": "refund", "agent": {"id": "a"}, "args": {"amount": amount}}  # noqa: E731
+    with Gate.open(Policy.from_yaml(SAME.replace("name: live-copy", "name: live")), tmp_path / "audit", shadow=Policy.from_yaml(SAME)) as gate:
+        big = gate.check(refund(200))
+        assert big["decision"] == "escalate"
+        assert gate.resolve(big["audit_id"], state, by="alice")
+        after = [gate.check(refund(1))["decision"] for _ in range(3)]
+        assert after == (["allow", "allow", "allow"] if state == "denied" else ["allow", "allow", "deny"])
+        now = time.time_ns() // 1_000_000
+        assert gate.shadow is not None and gate.shadow.state is not None and gate.policy.state is not None
+        assert gate.shadow.state.sum("n", ("a",), now) == gate.policy.state.sum("n", ("a",), now)
+        m = gate.metrics()["shadow"]
+        assert m["decisions"] == 4
+        assert m["disagreements"] == []

@@ -307,7 +307,7 @@ class Gate:
         # The candidate decides now (the caller may change the action once check returns) and
         # is compared once the live record is durable (the log names it).
         shadow = self._shadow
-        shadowed = shadow.decide(action, decided.decision, decided.decision.error == UNRECORDABLE) if shadow is not None else None
+        shadowed, shadow_pending = shadow.decide(action, decided.decision, decided.decision.error == UNRECORDABLE) if shadow is not None else (None, None)
         if recorder is not None:
             escalating = decided.decision.decision == "escalate"
             if escalating:
@@ -351,6 +351,7 @@ class Gate:
             out["pending_id"] = decided.pending
         if shadowed is not None:
             shadow.report(policy, action, decided.decision, shadowed, out.get("audit_seq"), out.get("audit_id"))  # type: ignore[union-attr]
+            shadow.remember(out.get("audit_id"), shadow_pending)  # type: ignore[union-attr]
         return out
 
     @property
@@ -494,6 +495,9 @@ class Gate:
                 with self._pending_lock:
                     o.state = "pending"  # not recorded: still open (a waiter keeps waiting)
             raise
+        shadow = self._shadow
+        if shadow is not None:
+            shadow.settle(audit_id, resolution)  # the candidate's escalation of the same action, alike
         if o is not None:
             with self._pending_lock:
                 o.state = resolution

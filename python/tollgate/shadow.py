@@ -138,18 +138,51 @@ class Shadow:
         self._metrics = metrics
         self._log = log
         self._on_error = on_error
+        # The candidate's escalations still pending, by the live record's hash: (id, expires_at).
+        self._pending: Dict[str, Tuple[str, int]] = {}
+        self._pending_lock = threading.Lock()
 
-    def decide(self, action: Any, live: Any, unrecordable: bool) -> Any:
+    def decide(self, action: Any, live: Any, unrecordable: bool) -> Tuple[Any, Optional[Tuple[str, int]]]:
         """The candidate's decision, or None for an action denied unevaluated because it cannot
-        be recorded (that deny holds whatever the policy). A candidate with counters decides and
-        records in its own in-memory store."""
+        be recorded (that deny holds whatever the policy), and its escalation's pending
+        contributions (id, expires_at; give them to :meth:`remember`), or None. A candidate with
+        counters decides and records in its own in-memory store."""
         if unrecordable:
-            return None
+            return None, None
         try:
-            return self.policy.evaluate(action)
+            step = self.policy.step(action)
+            d = step.decision
+            pending = (step.pending, step.now + (d.timeout_ms or 0)) if step.pending is not None else None
+            return d, pending
         except Exception as err:  # the live answer stands
             self._on_error(err)
-            return None
+            return None, None
+
+    def remember(self, audit_id: Optional[str], pending: Optional[Tuple[str, int]]) -> None:
+        """The candidate's escalation of the action recorded live as ``audit_id`` waits for the
+        live escalation's answer (:meth:`settle`)."""
+        if pending is None or audit_id is None:
+            return
+        with self._pending_lock:
+            if len(self._pending) >= 1024:
+                now = time.time_ns() // 1_000_000
+                for h in [h for h, (_, expires) in self._pending.items() if expires <= now]:
+                    del self._pending[h]
+            self._pending[audit_id] = pending
+
+    def settle(self, audit_id: str, resolution: str) -> None:
+        """A live escalation approved or denied settles the candidate's escalation of the same
+        action as if the same person had answered it (as the Node gate's shadow): its
+        contributions count, or are released. One the live policy did not make is answered by
+        nobody: it expires by the candidate's own timeout."""
+        with self._pending_lock:
+            p = self._pending.pop(audit_id, None)
+        if p is None:
+            return
+        try:
+            self.policy.resolve(p[0], resolution)
+        except Exception as err:  # the live answer stands
+            self._on_error(err)
 
     def report(self, live_policy: Any, action: Any, live: Any, shadow: Any, seq: Optional[int], audit_id: Optional[str]) -> bool:
         """Counts the comparison and, when the decisions differ, the disagreement, and logs it.

@@ -24,6 +24,7 @@ import { counterDefinitions } from "../counters.js";
 import { Recorder } from "../pipeline/record.js";
 import { bindingOf } from "../pipeline/redeem.js";
 import { defaultShadowLog, Shadow, ShadowLog, ShadowMetrics } from "../pipeline/shadow.js";
+import type { PendingStep } from "../pipeline/shadow.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
 import type { GateDecision } from "./gate-decision.js";
@@ -219,9 +220,13 @@ export class Gate {
     // The candidate decides now (the caller may change the action once check returns); it is
     // compared and logged once the live record is durable (the log names it).
     const shadow = this.shadowing;
-    const shadowed = shadow?.decide([action], [decision]);
+    const shadowPending: (PendingStep | null)[] = [null];
+    const shadowed = shadow?.decide([action], [decision], shadowPending);
     const { seq, hash, approval } = await this.recorder.recordOne(entry, recorded, redacted);
-    if (shadowed !== undefined) shadow!.report(policy, [action], [decision], shadowed, () => ({ seq, hash }));
+    if (shadowed !== undefined) {
+      shadow!.report(policy, [action], [decision], shadowed, () => ({ seq, hash }));
+      shadow!.remember(hash, shadowPending[0]!);
+    }
     rememberPending(this.pending, hash, pending);
     if (approval === null) return { ...decision, audit_id: hash, audit_seq: seq };
     const a = await approval;
@@ -316,6 +321,7 @@ export class Gate {
   /** An approval was approved, denied or expired: its pending contributions follow (spec section 8). */
   private onTransition(a: Approval): void {
     void this.updatePending();
+    this.shadowing?.settle(a); // the candidate's escalation of the same action, as if answered alike
     settleTransition(this.pending, a, (id, resolution) => {
       if (this.shared === null) this.current.resolve(id, resolution, Date.now());
       else void this.shared.store.resolve(id, resolution, Date.now()).catch(() => undefined);

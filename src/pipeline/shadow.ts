@@ -11,6 +11,7 @@ import { Counter } from "prom-client";
 import type { Registry } from "prom-client";
 import { UNRECORDABLE_TEXT } from "../audit/recordable.js";
 import type { Decision } from "../decision.js";
+import { PendingByRecord, rememberPending, settleTransition } from "./counted.js";
 import { DEFAULT_RULE } from "../metrics/metrics.js";
 import type { Policy } from "../policy.js";
 import { redact } from "../redact.js";
@@ -98,6 +99,12 @@ export function defaultShadowLog(auditDir: string): string {
   return join(dirname(dir), `${basename(dir)}-shadow.jsonl`);
 }
 
+/** An escalation's contributions pending in the candidate's store. */
+export interface PendingStep {
+  id: string;
+  expiresAt: number;
+}
+
 /** What the shadow needs to know of the live policy. */
 export type LivePolicy = Pick<Policy, "name" | "hash" | "redact">;
 
@@ -125,6 +132,9 @@ export interface DisagreementLine {
  * live answer (errors go to `onError`).
  */
 export class Shadow {
+  /** The candidate's escalations still pending, by the live record's hash. */
+  private readonly pendingByRecord = new PendingByRecord();
+
   constructor(
     readonly policy: Policy,
     private readonly metrics: ShadowMetrics,
@@ -138,7 +148,7 @@ export class Shadow {
    * A candidate with counters decides and records in its own in-memory store (`Policy.step`),
    * in the order given.
    */
-  decide(actions: readonly unknown[], live: readonly Decision[]): (Decision | null)[] {
+  decide(actions: readonly unknown[], live: readonly Decision[], pending?: (PendingStep | null)[]): (Decision | null)[] {
     const out = new Array<Decision | null>(actions.length).fill(null);
     try {
       const p = this.policy;
@@ -151,12 +161,38 @@ export class Shadow {
       }
       for (let i = 0; i < actions.length; i++) {
         if (live[i]!.error === UNRECORDABLE_TEXT) continue;
-        out[i] = p.stateful ? p.step(actions[i]).decision : p.evaluate(actions[i]);
+        if (p.stateful) {
+          const step = p.step(actions[i]);
+          out[i] = step.decision;
+          if (pending !== undefined && step.pending !== null) pending[i] = { id: step.pending, expiresAt: step.now + step.decision.timeout_ms! };
+        } else out[i] = p.evaluate(actions[i]);
       }
     } catch (err) {
       this.onError(err as Error);
     }
     return out;
+  }
+
+  /**
+   * The candidate's escalation of the action recorded live as `hash` (its `pending` from
+   * `decide`) waits for the live escalation's answer: see `settle`.
+   */
+  remember(hash: string, pending: PendingStep | null): void {
+    rememberPending(this.pendingByRecord, hash, pending);
+  }
+
+  /**
+   * A live approval transition (approved, denied) settles the candidate's escalation of the same
+   * action as if the same person had answered it: its contributions count, or are released. (An
+   * escalation the live policy did not make is answered by nobody: it expires by the
+   * candidate's own timeout.)
+   */
+  settle(a: { decision_hash: string; state: string }): void {
+    try {
+      settleTransition(this.pendingByRecord, a, (id, resolution) => this.policy.resolve(id, resolution, Date.now()));
+    } catch (err) {
+      this.onError(err as Error);
+    }
   }
 
   /**

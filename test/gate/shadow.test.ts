@@ -114,3 +114,37 @@ describe("Gate shadow option", () => {
     expect(await gate.metrics()).toMatch(/tollgate_shadow_decisions_total 0/);
   });
 });
+
+describe("Gate shadow and approvals", () => {
+  // The candidate is the live policy under another name: it must never disagree.
+  const SAME = `tollgate: 1
+name: live-copy
+default: allow
+approvers:
+  fin: { timeout: 1h }
+counters:
+  n: { per: [agent.id], window: 1h, when: { tool: refund } }
+rules:
+  - { id: too-many, effect: deny, reason: over 3 an hour, when: { tool: refund, $n: { gt: 3 } } }
+  - { id: big, effect: escalate, approver: fin, reason: big refund, when: { tool: refund, args.amount: { gt: 100 } } }
+`;
+
+  it.each(["denied", "approved"] as const)("a live escalation %s settles the candidate's escalation of the same action alike", async (state) => {
+    const dir = tempDir();
+    const gate = await Gate.open({ policy: Policy.fromYaml(SAME.replace("name: live-copy", "name: live")), auditDir: join(dir, "audit"), shadow: Policy.fromYaml(SAME) });
+    gates.push(gate);
+    const refund = (amount: number) => ({ tool: "refund", agent: { id: "a" }, args: { amount } });
+    const big = await gate.check(refund(200));
+    expect(big.decision).toBe("escalate");
+    if (state === "denied") await gate.deny(big.approval_id!, { by: "alice" });
+    else await gate.approve(big.approval_id!, { by: "alice" });
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push((await gate.check(refund(1))).decision);
+    // denied: the escalation is released, 3 refunds fit (n = 1, 2, 3); approved: it counts (n = 4 on the third)
+    expect(after).toEqual(state === "denied" ? ["allow", "allow", "allow"] : ["allow", "allow", "deny"]);
+    expect(gate.shadow!.state!.sum("n", ["a"], Date.now())).toBe(gate.policy.state!.sum("n", ["a"], Date.now()));
+    const text = await gate.metrics();
+    expect(text).not.toMatch(/tollgate_shadow_disagreements_total\{/);
+    expect(text).toMatch(/tollgate_shadow_decisions_total 4/);
+  });
+});
