@@ -153,6 +153,7 @@ describe("usage errors", () => {
       [["check", "--bogus", good], /^tollgate check: Unknown option '--bogus'\nusage: tollgate check /],
       [["eval", "--explian", good], /Unknown option '--explian' \(did you mean --explain\?\)\nusage: tollgate eval /],
       [["eval", good, "a", "b"], /unexpected argument 'b'/],
+      [["eval", "--format", "json", good], /^tollgate eval: --format goes with --explain \(decisions are printed as JSON lines\)\nusage: tollgate eval /],
       [["test", "--format", "yaml", good], /--format takes text, json, not 'yaml'\nusage: tollgate test /],
       [["test", good, good], /unexpected argument/],
       [["lint"], /missing POLICY\.yaml\.\.\./],

@@ -12,7 +12,7 @@ import { loadPolicy } from "./load.js";
 import { formatExplanation } from "./explain-format.js";
 import type { Policy } from "../policy.js";
 import type { Explanation } from "../explain.js";
-import { parseOrUsage } from "./usage.js";
+import { parseOrUsage, usageError } from "./usage.js";
 
 /** Lines decided in one call at most (lines that arrived together are decided together). */
 const BATCH = 1024;
@@ -23,7 +23,7 @@ export const EVAL = {
   args: "POLICY.yaml [ACTIONS.jsonl|-]",
   options: {
     explain: { type: "boolean", description: "print why instead: every rule evaluated for the tool, each test with the value it saw, the deciding rule, and the closest allow rules" },
-    format: { type: "string", choices: ["text", "json"], default: "text", description: "with --explain: an indented tree per action (text), or one JSON explanation per line" },
+    format: { type: "string", choices: ["text", "json"], description: "with --explain: an indented tree per action (text, the default), or one JSON explanation per line" },
   },
   examples: ["tollgate eval examples/billing-agent.yaml examples/actions.jsonl", "echo '{\"tool\":\"payments.refund\",\"args\":{\"amount\":20}}' | tollgate eval --explain examples/billing-agent.yaml"],
 } as const satisfies CommandSpec;
@@ -33,6 +33,8 @@ export async function evalCommand(argv: string[], io: CommandIo): Promise<number
   if (typeof parsed === "number") return parsed;
   const args = parsed.positionals;
   const explain = parsed.values.explain === true;
+  // Decisions are JSON lines already: a --format without --explain would silently do nothing.
+  if (parsed.values.format !== undefined && !explain) return usageError(EVAL, "--format goes with --explain (decisions are printed as JSON lines)", io);
   const format = parsed.values.format ?? "text";
   const policy = await loadPolicy(args[0]!, io.stderr);
   if (!policy) return EXIT_POLICY_ERROR;
