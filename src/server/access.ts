@@ -87,8 +87,9 @@ export function visibleApproval(a: Approval | undefined, id: string, who: Princi
   if (who.role === "admin") return a;
   if (who.role === "approver" && who.approvers.includes(a.approver)) return a;
   if (who.role === "agent") {
-    const agent = (a.action as { agent?: { id?: unknown } } | null)?.agent?.id;
-    if (agent === who.identity) return a;
+    // The approval's own `agent` (the token's identity it was issued to), not the stored action's
+    // `agent.id`, which a policy may redact (to "[redacted]": then no agent, or the wrong one).
+    if (a.agent !== null && a.agent === who.identity) return a;
     throw new RpcError(404, "not_found", `approval ${id} not found`);
   }
   throw new RpcError(403, "forbidden", `approval ${id} is for approver '${a.approver}', not one of yours`);

@@ -176,4 +176,15 @@ for (const kind of storeKinds("test/server/redeem.test.ts")) describe.skipIf(!ki
     const r = await http(s, "POST", "/v1/decide", { token: "agent", body: { action: pay(1), approval_id: 5 } });
     expect(r.status).toBe(400);
   });
+
+  it("an approval_id that is not Unicode text (a lone surrogate) or longer than an id is a 400, not a 503; the server goes on", async () => {
+    const lone = await http(s, "POST", "/v1/decide", { token: "agent", body: { action: pay(1), approval_id: "\ud800" } });
+    expect(lone.status, lone.text).toBe(400);
+    expect(lone.body.error.code).toBe("invalid_request");
+    expect(lone.body.error.message).toContain("lone surrogate");
+    const long = await http(s, "POST", "/v1/decide", { token: "agent", body: { action: pay(1), approval_id: "x".repeat(201) } });
+    expect(long.status, long.text).toBe(400);
+    expect((await http(s, "GET", "/readyz")).status).toBe(200);
+    expect((await decide(pay(1))).body.decision).toBe("allow");
+  });
 });

@@ -9,11 +9,12 @@ import type { GateMetrics } from "../../metrics/metrics.js";
 import { decideMany } from "../../pipeline/decide.js";
 import { bindingOf } from "../../pipeline/redeem.js";
 import type { Redeemed } from "../../pipeline/redeem.js";
-import { recordableParsedText } from "../../audit/recordable.js";
+import { hasLoneSurrogate, recordableParsedText } from "../../audit/recordable.js";
 import { redact } from "../../redact.js";
 import type { Policy } from "../../policy.js";
 import { allowed, ROLES } from "../access.js";
 import type { AuditAck, Backend } from "../http.js";
+import { MAX_PARAM_LENGTH } from "../constants.js";
 import { RpcError } from "../ipc.js";
 import { noteBatch, noteDecision } from "../tracing.js";
 import { decideStateful, readKey } from "../stateful-decide.js";
@@ -138,7 +139,7 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
   app.post("/v1/decide", {
     config: { roles: ROLES.decide },
     schema: {
-      body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema, approval_id: { type: "string", minLength: 1 } } },
+      body: { type: "object", required: ["action"], additionalProperties: false, properties: { action: actionSchema, approval_id: { type: "string", minLength: 1, maxLength: MAX_PARAM_LENGTH } } },
       querystring: { type: "object", properties: { explain: { enum: ["0", "1", "false", "true"] } } },
     },
   }, async (req, reply) => {
@@ -150,6 +151,11 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
       throw new RpcError(403, "forbidden", `role '${req.principal!.role}' may not ask for an explanation (?explain=1 is for admins: it shows the policy's rules and operands)`);
     }
     const { action, approval_id: approvalId } = req.body as { action: Record<string, unknown>; approval_id?: string };
+    // An id that is not Unicode text names no approval and cannot be recorded: the client's
+    // mistake (400), not an audit log that failed (503).
+    if (approvalId !== undefined && hasLoneSurrogate(approvalId)) {
+      throw new RpcError(400, "invalid_request", "approval_id: contains a lone surrogate (\\ud800-\\udfff not in a pair), which is not Unicode text and names no approval");
+    }
     if (approvalId !== undefined) {
       const redeemed = await redeem(req, action, approvalId);
       if (redeemed !== null) {
