@@ -202,17 +202,7 @@ def test_the_log_lines_are_the_node_gates(tmp_path: Path):
     assert text(py_log) == text(node_log)
 
 
-SAME = """tollgate: 1
-name: live-copy
-default: allow
-approvers:
-  fin: { timeout: 1h }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: refund } }
-rules:
-  - { id: too-many, effect: deny, reason: over 3 an hour, when: { tool: refund, $n: { gt: 3 } } }
-  - { id: big, effect: escalate, approver: fin, reason: big refund, when: { tool: refund, args.amount: { gt: 100 } } }
-"""
+SAME = (REPO / "test" / "fixtures" / "shadow-approvals.yaml").read_text()
 
 
 @pytest.mark.parametrize("state", ["denied", "approved"])

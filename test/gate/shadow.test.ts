@@ -117,17 +117,7 @@ describe("Gate shadow option", () => {
 
 describe("Gate shadow and approvals", () => {
   // The candidate is the live policy under another name: it must never disagree.
-  const SAME = `tollgate: 1
-name: live-copy
-default: allow
-approvers:
-  fin: { timeout: 1h }
-counters:
-  n: { per: [agent.id], window: 1h, when: { tool: refund } }
-rules:
-  - { id: too-many, effect: deny, reason: over 3 an hour, when: { tool: refund, $n: { gt: 3 } } }
-  - { id: big, effect: escalate, approver: fin, reason: big refund, when: { tool: refund, args.amount: { gt: 100 } } }
-`;
+  const SAME = readFileSync(join(import.meta.dirname, "../fixtures/shadow-approvals.yaml"), "utf8");
 
   it.each(["denied", "approved"] as const)("a live escalation %s settles the candidate's escalation of the same action alike", async (state) => {
     const dir = tempDir();
