@@ -14,6 +14,7 @@ import type { AuditLogOptions } from "../audit/log.js";
 import { GateMetrics } from "../metrics/metrics.js";
 import type { PolicyMetricsSnapshot } from "../metrics/metrics.js";
 import { PendingByRecord, rebuildCounters, rememberPending, settleTransition } from "../pipeline/counted.js";
+import type { PendingEscalation } from "../pipeline/counted.js";
 import { decideOne } from "../pipeline/decide.js";
 import type { DecidedStep } from "../pipeline/decide.js";
 import { recordableText } from "../audit/recordable.js";
@@ -24,7 +25,6 @@ import { counterDefinitions } from "../counters.js";
 import { Recorder } from "../pipeline/record.js";
 import { bindingOf } from "../pipeline/redeem.js";
 import { defaultShadowLog, Shadow, ShadowLog, ShadowMetrics } from "../pipeline/shadow.js";
-import type { PendingStep } from "../pipeline/shadow.js";
 import { Policy } from "../policy.js";
 import { ActionDenied } from "./denied.js";
 import type { GateDecision } from "./gate-decision.js";
@@ -220,7 +220,7 @@ export class Gate {
     // The candidate decides now (the caller may change the action once check returns); it is
     // compared and logged once the live record is durable (the log names it).
     const shadow = this.shadowing;
-    const shadowPending: (PendingStep | null)[] = [null];
+    const shadowPending: (PendingEscalation | null)[] = [null];
     const shadowed = shadow?.decide([action], [decision], shadowPending);
     const { seq, hash, approval } = await this.recorder.recordOne(entry, recorded, redacted);
     if (shadowed !== undefined) {

@@ -122,9 +122,20 @@ function opened<T>(v: T | Sealed, seal: CountedSeal | null, what: "key" | "amoun
   return out as T;
 }
 
+/** An escalation's contributions, pending in a store under `id` until `expiresAt`. */
+export interface PendingEscalation {
+  id: string;
+  expiresAt: number;
+}
+
+/** The pending contributions of a decided step (Policy#step): those of an escalation that counted. */
+export function pendingOf(step: { decision: Decision; pending: string | null; now: number }): PendingEscalation | null {
+  return step.pending === null ? null : { id: step.pending, expiresAt: step.now + step.decision.timeout_ms! };
+}
+
 /** Pending ids of escalations by the hash of their record, for the transitions that settle them. */
 export class PendingByRecord {
-  private map = new Map<string, { id: string; expiresAt: number }>();
+  private map = new Map<string, PendingEscalation>();
 
   add(hash: string, id: string, expiresAt: number): void {
     this.map.set(hash, { id, expiresAt });
@@ -155,7 +166,7 @@ export function settleTransition(pending: PendingByRecord, a: { decision_hash: s
 }
 
 /** Remembers the pending id of the escalation recorded as `hash`, if it counted. */
-export function rememberPending(pending: PendingByRecord, hash: string, p: { id: string; expiresAt: number } | null): void {
+export function rememberPending(pending: PendingByRecord, hash: string, p: PendingEscalation | null): void {
   if (p === null) return;
   pending.prune(Date.now());
   pending.add(hash, p.id, p.expiresAt);

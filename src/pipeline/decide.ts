@@ -12,7 +12,8 @@ import type { CounterEntry } from "../counters.js";
 import type { Decision } from "../decision.js";
 import type { GateMetrics } from "../metrics/metrics.js";
 import type { Policy } from "../policy.js";
-import { countedDecision } from "./counted.js";
+import { countedDecision, pendingOf } from "./counted.js";
+import type { PendingEscalation } from "./counted.js";
 import type { Decided } from "./message.js";
 import { bindEscalation } from "./redeem.js";
 
@@ -38,7 +39,7 @@ export interface DecidedOne {
   /** The action with the policy's `audit.redact` paths redacted (copy-on-write): what an approval keeps. */
   redacted: unknown;
   /** For an escalation that counted something: the id its pending contributions wait under. */
-  pending: { id: string; expiresAt: number } | null;
+  pending: PendingEscalation | null;
 }
 
 /**
@@ -67,7 +68,7 @@ export function decideOne(policy: DecidingPolicy, action: unknown, seal: Counted
     evalNs = decided === undefined ? Number(process.hrtime.bigint() - t0) : 0;
     decision = step.decision;
     recorded = countedDecision(decision, policy, step.entries, step.now, step.pending, seal);
-    if (step.pending !== null) pending = { id: step.pending, expiresAt: step.now + decision.timeout_ms! };
+    pending = pendingOf(step);
   } else {
     const t0 = process.hrtime.bigint();
     decision = recorded = policy.evaluate(action);

@@ -11,7 +11,8 @@ import { Counter } from "prom-client";
 import type { Registry } from "prom-client";
 import { UNRECORDABLE_TEXT } from "../audit/recordable.js";
 import type { Decision } from "../decision.js";
-import { PendingByRecord, rememberPending, settleTransition } from "./counted.js";
+import { PendingByRecord, pendingOf, rememberPending, settleTransition } from "./counted.js";
+import type { PendingEscalation } from "./counted.js";
 import { DEFAULT_RULE } from "../metrics/metrics.js";
 import type { Policy } from "../policy.js";
 import { redact } from "../redact.js";
@@ -99,12 +100,6 @@ export function defaultShadowLog(auditDir: string): string {
   return join(dirname(dir), `${basename(dir)}-shadow.jsonl`);
 }
 
-/** An escalation's contributions pending in the candidate's store. */
-export interface PendingStep {
-  id: string;
-  expiresAt: number;
-}
-
 /** What the shadow needs to know of the live policy. */
 export type LivePolicy = Pick<Policy, "name" | "hash" | "redact">;
 
@@ -148,7 +143,7 @@ export class Shadow {
    * A candidate with counters decides and records in its own in-memory store (`Policy.step`),
    * in the order given.
    */
-  decide(actions: readonly unknown[], live: readonly Decision[], pending?: (PendingStep | null)[]): (Decision | null)[] {
+  decide(actions: readonly unknown[], live: readonly Decision[], pending?: (PendingEscalation | null)[]): (Decision | null)[] {
     const out = new Array<Decision | null>(actions.length).fill(null);
     try {
       const p = this.policy;
@@ -164,7 +159,7 @@ export class Shadow {
         if (p.stateful) {
           const step = p.step(actions[i]);
           out[i] = step.decision;
-          if (pending !== undefined && step.pending !== null) pending[i] = { id: step.pending, expiresAt: step.now + step.decision.timeout_ms! };
+          if (pending !== undefined) pending[i] = pendingOf(step);
         } else out[i] = p.evaluate(actions[i]);
       }
     } catch (err) {
@@ -177,7 +172,7 @@ export class Shadow {
    * The candidate's escalation of the action recorded live as `hash` (its `pending` from
    * `decide`) waits for the live escalation's answer: see `settle`.
    */
-  remember(hash: string, pending: PendingStep | null): void {
+  remember(hash: string, pending: PendingEscalation | null): void {
     rememberPending(this.pendingByRecord, hash, pending);
   }
 
