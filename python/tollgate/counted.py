@@ -25,7 +25,7 @@ from .audit.counted_seal import CountedSeal, is_sealed
 from .canonical import canonicalize
 from .state.memory_store import Contribution, MemoryCounterStore, Pending
 
-__all__ = ["Escalation", "PendingByRecord", "SealedParts", "counted_decision_json", "rebuild_counters", "recorded_decision", "sealed_counters"]
+__all__ = ["Escalation", "PendingByRecord", "PendingContributions", "SealedParts", "counted_decision_json", "rebuild_counters", "recorded_decision", "sealed_counters"]
 
 _SEGMENT = re.compile(r"^audit-(\d{20})\.jsonl\Z")
 _WEEK_MS = 7 * 86_400_000
@@ -148,19 +148,30 @@ class Escalation(NamedTuple):
     action_json: str
 
 
+class PendingContributions(NamedTuple):
+    """An escalation's contributions pending in a store under ``id`` until ``expires_at`` (a
+    shadow candidate's: no record of its own)."""
+
+    id: str
+    expires_at: Union[int, float]
+
+
+_Pending = Union[Escalation, PendingContributions]
+
+
 class PendingByRecord:
     """Escalations with pending contributions by the hash of their record, for the resolutions that settle them."""
 
     def __init__(self) -> None:
-        self._map: Dict[str, Escalation] = {}
+        self._map: Dict[str, _Pending] = {}
 
-    def add(self, record_hash: str, escalation: Escalation) -> None:
+    def add(self, record_hash: str, escalation: _Pending) -> None:
         self._map[record_hash] = escalation
 
-    def get(self, record_hash: str) -> Optional[Escalation]:
+    def get(self, record_hash: str) -> Optional[_Pending]:
         return self._map.get(record_hash)
 
-    def take(self, record_hash: str) -> Optional[Escalation]:
+    def take(self, record_hash: str) -> Optional[_Pending]:
         return self._map.pop(record_hash, None)
 
     def prune(self, now: Union[int, float]) -> None:

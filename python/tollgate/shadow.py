@@ -26,6 +26,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .audit import redact
 from .canonical import js_json
+from .counted import PendingByRecord, PendingContributions
 from .audit.writer import _iso_ms
 from .metrics import DEFAULT_RULE
 
@@ -138,37 +139,34 @@ class Shadow:
         self._metrics = metrics
         self._log = log
         self._on_error = on_error
-        # The candidate's escalations still pending, by the live record's hash: (id, expires_at).
-        self._pending: Dict[str, Tuple[str, int]] = {}
+        # The candidate's escalations still pending, by the live record's hash.
+        self._pending = PendingByRecord()
         self._pending_lock = threading.Lock()
 
-    def decide(self, action: Any, live: Any, unrecordable: bool) -> Tuple[Any, Optional[Tuple[str, int]]]:
+    def decide(self, action: Any, live: Any, unrecordable: bool) -> Tuple[Any, Optional[PendingContributions]]:
         """The candidate's decision, or None for an action denied unevaluated because it cannot
         be recorded (that deny holds whatever the policy), and its escalation's pending
-        contributions (id, expires_at; give them to :meth:`remember`), or None. A candidate with
-        counters decides and records in its own in-memory store."""
+        contributions (give them to :meth:`remember`), or None. A candidate with counters decides
+        and records in its own in-memory store."""
         if unrecordable:
             return None, None
         try:
             step = self.policy.step(action)
             d = step.decision
-            pending = (step.pending, step.now + (d.timeout_ms or 0)) if step.pending is not None else None
+            pending = PendingContributions(step.pending, step.now + (d.timeout_ms or 0)) if step.pending is not None else None
             return d, pending
         except Exception as err:  # the live answer stands
             self._on_error(err)
             return None, None
 
-    def remember(self, audit_id: Optional[str], pending: Optional[Tuple[str, int]]) -> None:
+    def remember(self, audit_id: Optional[str], pending: Optional[PendingContributions]) -> None:
         """The candidate's escalation of the action recorded live as ``audit_id`` waits for the
         live escalation's answer (:meth:`settle`)."""
         if pending is None or audit_id is None:
             return
         with self._pending_lock:
-            if len(self._pending) >= 1024:
-                now = time.time_ns() // 1_000_000
-                for h in [h for h, (_, expires) in self._pending.items() if expires <= now]:
-                    del self._pending[h]
-            self._pending[audit_id] = pending
+            self._pending.prune(time.time_ns() // 1_000_000)
+            self._pending.add(audit_id, pending)
 
     def settle(self, audit_id: str, resolution: str) -> None:
         """A live escalation approved or denied settles the candidate's escalation of the same
@@ -176,11 +174,11 @@ class Shadow:
         contributions count, or are released. One the live policy did not make is answered by
         nobody: it expires by the candidate's own timeout."""
         with self._pending_lock:
-            p = self._pending.pop(audit_id, None)
+            p = self._pending.take(audit_id)
         if p is None:
             return
         try:
-            self.policy.resolve(p[0], resolution)
+            self.policy.resolve(p.id, resolution)
         except Exception as err:  # the live answer stands
             self._on_error(err)
 
