@@ -151,12 +151,12 @@ export async function decideRoutes(app: FastifyInstance, { backend, metrics, max
       throw new RpcError(403, "forbidden", `role '${req.principal!.role}' may not ask for an explanation (?explain=1 is for admins: it shows the policy's rules and operands)`);
     }
     const { action, approval_id: approvalId } = req.body as { action: Record<string, unknown>; approval_id?: string };
-    // An id that is not Unicode text names no approval and cannot be recorded: the client's
-    // mistake (400), not an audit log that failed (503).
-    if (approvalId !== undefined && hasLoneSurrogate(approvalId)) {
-      throw new RpcError(400, "invalid_request", "approval_id: contains a lone surrogate (\\ud800-\\udfff not in a pair), which is not Unicode text and names no approval");
-    }
     if (approvalId !== undefined) {
+      // An id that is not Unicode text names no approval and cannot be recorded: the client's
+      // mistake (400), not an audit log that failed (503).
+      if (hasLoneSurrogate(approvalId)) {
+        throw new RpcError(400, "invalid_request", "approval_id: contains a lone surrogate (\\ud800-\\udfff not in a pair), which is not Unicode text and names no approval");
+      }
       const redeemed = await redeem(req, action, approvalId);
       if (redeemed !== null) {
         reply.type("application/json");
